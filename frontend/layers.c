@@ -1,0 +1,346 @@
+/*
+ * layers.c: PyTorch's layers as IR (see layers.h). The math follows torch 1.13's nn modules and
+ * F.multi_head_attention_forward; initialisers follow each module's reset_parameters.
+ */
+#include "frontend/layers.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+void gc_layer_context_init(gc_layer_context *c, gc_graph *g, gc_error *err, bool training, uint64_t seed) {
+    memset(c, 0, sizeof *c);
+    c->b.graph = g;
+    c->b.err = err;
+    c->training = training;
+    c->seed = seed;
+}
+
+const gc_param_entry *gc_layer_find_param(const gc_layer_context *c, const char *name) {
+    for (int i = 0; i < c->num_params; i++)
+        if (!strcmp(c->params[i].name, name)) return &c->params[i];
+    return NULL;
+}
+
+gc_node *gc_layer_param(gc_layer_context *c, const char *name, const char *layer, const gc_type *t, gc_init init) {
+    const gc_param_entry *old = gc_layer_find_param(c, name);
+    if (old) {
+        if (!strcmp(old->layer, layer) && gc_type_equal(&old->node->type, t)) return old->node;
+        char a[96], b[96];
+        gc_fail(c->b.err, GC_ERR_USER, c->b.loc,
+                "parameter '%s' is %s %s here but was created as %s %s at line %d, col %d", name, layer,
+                gc_type_format(t, a, sizeof a), old->layer, gc_type_format(&old->node->type, b, sizeof b),
+                old->loc.line, old->loc.col);
+        return NULL;
+    }
+    gc_graph *g = c->b.graph;
+    gc_node *node = gc_graph_make(g, GC_OP_PARAM, NULL, 0, NULL, t, name, c->b.loc, c->b.err);
+    if (!node) return NULL;
+    if (c->num_params == c->cap_params) {
+        int cap = c->cap_params ? c->cap_params * 2 : 32;
+        gc_param_entry *p = gc_arena_grow(g->arena, c->params, sizeof *p * (size_t)c->num_params, sizeof *p * (size_t)cap);
+        if (!p) {
+            gc_failf(c->b.err, GC_ERR_MEMORY, "out of memory");
+            return NULL;
+        }
+        c->params = p;
+        c->cap_params = cap;
+    }
+    gc_param_entry *e = &c->params[c->num_params++];
+    e->name = node->name;
+    e->node = node;
+    e->init = init;
+    e->layer = layer;
+    e->loc = c->b.loc;
+    return node;
+}
+
+/* path.suffix, or suffix alone at the top level (a bare torch module's state_dict names). */
+static bool join_path(char *out, size_t size, const char *path, const char *suffix) {
+    int n = path && *path ? snprintf(out, size, "%s.%s", path, suffix) : snprintf(out, size, "%s", suffix);
+    return n >= 0 && (size_t)n < size;
+}
+
+static gc_node *param2(gc_layer_context *c, const char *path, const char *suffix, const char *layer, gc_type t,
+                       gc_init init) {
+    char name[512];
+    if (!join_path(name, sizeof name, path, suffix)) {
+        gc_fail(c->b.err, GC_ERR_USER, c->b.loc, "parameter name '%s.%s' is too long", path, suffix);
+        return NULL;
+    }
+    return gc_layer_param(c, name, layer, &t, init);
+}
+
+static gc_type vec(int64_t n) { return gc_type_make(GC_F32, 1, &n); }
+
+static gc_type mat(int64_t rows, int64_t cols) {
+    int64_t d[2] = {rows, cols};
+    return gc_type_make(GC_F32, 2, d);
+}
+
+static bool need_float(gc_layer_context *c, gc_node *x, const char *layer, int min_rank) {
+    if (!x) return false;
+    if (x->type.dtype != GC_F32 || x->type.rank < min_rank) {
+        char t[96];
+        gc_fail(c->b.err, GC_ERR_USER, c->b.loc, "%s: needs an f32 tensor of rank %d or more, got %s", layer, min_rank,
+                gc_type_format(&x->type, t, sizeof t));
+        return false;
+    }
+    return true;
+}
+
+gc_node *gc_apply_linear(gc_layer_context *c, gc_node *x, gc_node *weight, gc_node *bias) {
+    if (!x || !weight) return NULL;
+    gc_builder *b = &c->b;
+    int64_t in = x->type.dims[x->type.rank - 1], out = weight->type.dims[0];
+    if (weight->type.dims[1] != in) {
+        char a[96], w[96];
+        gc_fail(b->err, GC_ERR_USER, b->loc, "linear: input %s does not match weight %s",
+                gc_type_format(&x->type, a, sizeof a), gc_type_format(&weight->type, w, sizeof w));
+        return NULL;
+    }
+    /* Flatten leading dims so the forward and both backward products are single GEMMs. */
+    int64_t rows = gc_type_numel(&x->type) / in;
+    int64_t flat[2] = {rows, in};
+    gc_node *y = gc_matmul(b, gc_reshape(b, x, 2, flat), weight, false, true);
+    if (bias) y = gc_binary(b, GC_OP_ADD, y, bias);
+    gc_type shape = x->type;
+    shape.dims[shape.rank - 1] = out;
+    if (shape.rank == 1) return gc_reshape(b, y, 1, &out);
+    return gc_reshape(b, y, shape.rank, shape.dims);
+}
+
+gc_node *gc_layer_linear(gc_layer_context *c, const char *path, gc_node *x, int64_t out, bool bias) {
+    if (!need_float(c, x, "linear", 1)) return NULL;
+    if (out < 1) {
+        gc_fail(c->b.err, GC_ERR_USER, c->b.loc, "linear: out_features must be at least 1, got %lld", (long long)out);
+        return NULL;
+    }
+    int64_t in = x->type.dims[x->type.rank - 1];
+    /* nn.Linear.reset_parameters: kaiming_uniform(a=sqrt(5)) is U(-1/sqrt(in), 1/sqrt(in)); the bias the same. */
+    double bound = 1.0 / sqrt((double)in);
+    gc_init u = {GC_INIT_UNIFORM, -bound, bound};
+    gc_node *w = param2(c, path, "weight", "linear", mat(out, in), u);
+    gc_node *bb = bias ? param2(c, path, "bias", "linear", vec(out), u) : NULL;
+    if (!w || (bias && !bb)) return NULL;
+    return gc_apply_linear(c, x, w, bb);
+}
+
+gc_node *gc_layer_embedding(gc_layer_context *c, const char *path, gc_node *idx, int64_t num, int64_t dim) {
+    if (!idx) return NULL;
+    if (idx->type.dtype != GC_I32) {
+        char t[96];
+        gc_fail(c->b.err, GC_ERR_USER, c->b.loc, "embedding: indices must be i32, got %s",
+                gc_type_format(&idx->type, t, sizeof t));
+        return NULL;
+    }
+    gc_init normal = {GC_INIT_NORMAL, 0.0, 1.0};
+    gc_node *w = param2(c, path, "weight", "embedding", mat(num, dim), normal);
+    gc_node *in[2] = {w, idx};
+    return w ? gc_build(&c->b, GC_OP_TAKE, in, 2, NULL, NULL) : NULL;
+}
+
+gc_node *gc_layer_layernorm(gc_layer_context *c, const char *path, gc_node *x, double eps, bool affine) {
+    if (!need_float(c, x, "layernorm", 1)) return NULL;
+    gc_builder *b = &c->b;
+    int last = x->type.rank - 1;
+    int64_t d = x->type.dims[last];
+    uint32_t axis = 1u << last;
+    gc_node *mean = gc_reduce(b, GC_OP_MEAN, x, axis, true);
+    gc_node *centered = gc_binary(b, GC_OP_SUB, x, mean);
+    gc_node *var = gc_reduce(b, GC_OP_MEAN, gc_unary(b, GC_OP_SQUARE, centered), axis, true);
+    gc_node *y = gc_binary(b, GC_OP_MUL, centered, gc_unary(b, GC_OP_RSQRT, gc_add_scalar(b, var, eps)));
+    if (!affine) return y;
+    gc_init ones = {GC_INIT_ONES, 0, 0}, zeros = {GC_INIT_ZEROS, 0, 0};
+    gc_node *w = param2(c, path, "weight", "layernorm", vec(d), ones);
+    gc_node *bias = param2(c, path, "bias", "layernorm", vec(d), zeros);
+    if (!w || !bias) return NULL;
+    return gc_binary(b, GC_OP_ADD, gc_binary(b, GC_OP_MUL, y, w), bias);
+}
+
+gc_node *gc_layer_dropout(gc_layer_context *c, gc_node *x, double p) {
+    if (!x) return NULL;
+    if (p < 0 || p > 1) {
+        gc_fail(c->b.err, GC_ERR_USER, c->b.loc, "dropout: p must be between 0 and 1, got %g", p);
+        return NULL;
+    }
+    if (!c->training || p == 0) return x;
+    gc_builder *b = &c->b;
+    if (p == 1) return gc_mul_scalar(b, x, 0.0);
+    if (!c->step) {
+        gc_type t = gc_type_scalar(GC_I32);
+        c->step = gc_graph_make(b->graph, GC_OP_INPUT, NULL, 0, NULL, &t, GC_STEP_INPUT, b->loc, b->err);
+        if (!c->step) return NULL;
+    }
+    gc_attr a;
+    memset(&a, 0, sizeof a);
+    a.random.seed = (int64_t)c->seed;
+    a.random.stream = c->next_stream++;
+    gc_type t = x->type;
+    gc_node *r = gc_build(b, GC_OP_RANDOM_UNIFORM, &c->step, 1, &a, &t);
+    gc_node *keep = gc_binary(b, GC_OP_GE, r, gc_scalar(b, GC_F32, p));
+    return gc_binary(b, GC_OP_MUL, x, gc_mul_scalar(b, keep, 1.0 / (1.0 - p)));
+}
+
+gc_node *gc_causal_mask(gc_layer_context *c, int64_t t) {
+    gc_builder *b = &c->b;
+    gc_type sq = mat(t, t);
+    gc_attr rows, cols;
+    memset(&rows, 0, sizeof rows);
+    memset(&cols, 0, sizeof cols);
+    cols.axis.axis = 1;
+    gc_node *i = gc_build(b, GC_OP_IOTA, NULL, 0, &rows, &sq);
+    gc_node *j = gc_build(b, GC_OP_IOTA, NULL, 0, &cols, &sq);
+    return gc_select(b, gc_binary(b, GC_OP_GT, j, i), gc_scalar(b, GC_F32, -INFINITY), gc_scalar(b, GC_F32, 0.0));
+}
+
+/* [B, L, E] -> [B, H, L, E/H] */
+static gc_node *split_heads(gc_builder *b, gc_node *x, int64_t heads) {
+    if (!x) return NULL;
+    int64_t d[4] = {x->type.dims[0], x->type.dims[1], heads, x->type.dims[2] / heads};
+    int perm[4] = {0, 2, 1, 3};
+    return gc_permute(b, gc_reshape(b, x, 4, d), perm);
+}
+
+gc_node *gc_layer_multihead_attention(gc_layer_context *c, const char *path, gc_node *q, gc_node *k,
+                                      gc_node *v, const gc_attention_args *args) {
+    const char *layer = "multihead_attention";
+    if (!need_float(c, q, layer, 3) || !need_float(c, k, layer, 3) || !need_float(c, v, layer, 3)) return NULL;
+    gc_builder *b = &c->b;
+    int64_t batch = q->type.dims[0], t = q->type.dims[1], e = q->type.dims[2], s = k->type.dims[1];
+    int64_t heads = args->heads;
+    if (q->type.rank != 3 || k->type.rank != 3 || v->type.rank != 3 || k->type.dims[2] != e ||
+        v->type.dims[2] != e || k->type.dims[0] != batch || v->type.dims[0] != batch || v->type.dims[1] != s) {
+        char a[96], bb[96];
+        gc_fail(b->err, GC_ERR_USER, b->loc, "%s: query %s and key/value %s must be [batch, length, %lld]", layer,
+                gc_type_format(&q->type, a, sizeof a), gc_type_format(&k->type, bb, sizeof bb), (long long)e);
+        return NULL;
+    }
+    if (heads < 1 || e % heads) {
+        gc_fail(b->err, GC_ERR_USER, b->loc, "%s: embed dim %lld is not divisible by %lld heads", layer, (long long)e,
+                (long long)heads);
+        return NULL;
+    }
+    /* nn.MultiheadAttention._reset_parameters: xavier_uniform in_proj, zero biases; out_proj keeps
+     * nn.Linear's weight init. */
+    gc_init xavier = {GC_INIT_XAVIER_UNIFORM, 1.0, 0}, zeros = {GC_INIT_ZEROS, 0, 0};
+    double bound = 1.0 / sqrt((double)e);
+    gc_init linear_init = {GC_INIT_UNIFORM, -bound, bound};
+    gc_node *w_in = param2(c, path, "in_proj_weight", layer, mat(3 * e, e), xavier);
+    gc_node *b_in = args->bias ? param2(c, path, "in_proj_bias", layer, vec(3 * e), zeros) : NULL;
+    char out_path[512];
+    join_path(out_path, sizeof out_path, path, "out_proj");
+    gc_node *w_out = param2(c, out_path, "weight", layer, mat(e, e), linear_init);
+    gc_node *b_out = args->bias ? param2(c, out_path, "bias", layer, vec(e), zeros) : NULL;
+    if (!w_in || !w_out || (args->bias && (!b_in || !b_out))) return NULL;
+
+    gc_node *qp, *kp, *vp;
+    if (q == k && k == v) {
+        /* Self-attention: one GEMM for all three projections, then split the features. */
+        gc_node *qkv = gc_apply_linear(c, q, w_in, b_in);
+        qp = gc_slice(b, qkv, 2, 0, e);
+        kp = gc_slice(b, qkv, 2, e, 2 * e);
+        vp = gc_slice(b, qkv, 2, 2 * e, 3 * e);
+    } else {
+        gc_node *proj[3];
+        gc_node *srcs[3] = {q, k, v};
+        for (int i = 0; i < 3; i++) {
+            gc_node *w = gc_slice(b, w_in, 0, i * e, (i + 1) * e);
+            gc_node *bias = b_in ? gc_slice(b, b_in, 0, i * e, (i + 1) * e) : NULL;
+            proj[i] = gc_apply_linear(c, srcs[i], w, bias);
+        }
+        qp = proj[0], kp = proj[1], vp = proj[2];
+    }
+    gc_node *qh = split_heads(b, qp, heads), *kh = split_heads(b, kp, heads), *vh = split_heads(b, vp, heads);
+    /* torch scales q by 1/sqrt(head_dim) before the product (_scaled_dot_product_attention). */
+    qh = gc_binary(b, GC_OP_DIV, qh, gc_scalar(b, GC_F32, sqrt((double)(e / heads))));
+    gc_node *scores = gc_matmul(b, qh, kh, false, true); /* [B, H, T, S] */
+    if (args->mask) {
+        gc_node *m = args->mask;
+        if (m->type.rank != 2 || m->type.dims[0] != t || m->type.dims[1] != s || m->type.dtype != GC_F32) {
+            char a[96];
+            gc_fail(b->err, GC_ERR_USER, b->loc, "%s: mask must be f32[%lld, %lld], got %s", layer, (long long)t,
+                    (long long)s, gc_type_format(&m->type, a, sizeof a));
+            return NULL;
+        }
+        scores = gc_binary(b, GC_OP_ADD, scores, m);
+    }
+    if (args->key_padding_mask) {
+        gc_node *m = args->key_padding_mask;
+        if (m->type.rank != 2 || m->type.dims[0] != batch || m->type.dims[1] != s || m->type.dtype != GC_F32) {
+            char a[96];
+            gc_fail(b->err, GC_ERR_USER, b->loc, "%s: key_padding_mask must be f32[%lld, %lld], got %s", layer,
+                    (long long)batch, (long long)s, gc_type_format(&m->type, a, sizeof a));
+            return NULL;
+        }
+        int64_t d[4] = {batch, 1, 1, s};
+        gc_node *additive = gc_select(b, gc_reshape(b, m, 4, d), gc_scalar(b, GC_F32, -INFINITY), gc_scalar(b, GC_F32, 0.0));
+        scores = gc_binary(b, GC_OP_ADD, scores, additive);
+    }
+    gc_node *attn = gc_layer_dropout(c, gc_axis_op(b, GC_OP_SOFTMAX, scores, 3), args->dropout);
+    gc_node *o = gc_matmul(b, attn, vh, false, false); /* [B, H, T, Dh] */
+    int perm[4] = {0, 2, 1, 3};
+    int64_t merged[3] = {batch, t, e};
+    o = gc_reshape(b, gc_permute(b, o, perm), 3, merged);
+    return gc_apply_linear(c, o, w_out, b_out);
+}
+
+static gc_node *activation(gc_builder *b, gc_node *x, gc_activation act) {
+    return gc_unary(b, act == GC_ACTIVATION_GELU ? GC_OP_GELU : GC_OP_RELU, x);
+}
+
+static void sub_path(char *out, size_t size, const char *path, const char *name) {
+    join_path(out, size, path, name);
+}
+
+/* _ff_block: dropout2(linear2(dropout(activation(linear1(x))))) */
+static gc_node *feed_forward(gc_layer_context *c, const char *path, gc_node *x, const gc_transformer_args *a) {
+    char p1[512], p2[512];
+    sub_path(p1, sizeof p1, path, "linear1");
+    sub_path(p2, sizeof p2, path, "linear2");
+    int64_t e = x ? x->type.dims[x->type.rank - 1] : 0;
+    gc_node *h = gc_layer_dropout(c, activation(&c->b, gc_layer_linear(c, p1, x, a->ff, true), a->activation), a->dropout);
+    return gc_layer_dropout(c, gc_layer_linear(c, p2, h, e, true), a->dropout);
+}
+
+static gc_node *attention_block(gc_layer_context *c, const char *path, const char *name, gc_node *x, gc_node *kv,
+                                gc_node *mask, const gc_transformer_args *a) {
+    char p[512];
+    sub_path(p, sizeof p, path, name);
+    gc_attention_args args = {a->heads, mask, NULL, true, a->dropout};
+    return gc_layer_dropout(c, gc_layer_multihead_attention(c, p, x, kv, kv, &args), a->dropout);
+}
+
+static gc_node *norm(gc_layer_context *c, const char *path, const char *name, gc_node *x, double eps) {
+    char p[512];
+    sub_path(p, sizeof p, path, name);
+    return gc_layer_layernorm(c, p, x, eps, true);
+}
+
+gc_node *gc_layer_transformer_encoder(gc_layer_context *c, const char *path, gc_node *x,
+                                      const gc_transformer_args *a) {
+    gc_builder *b = &c->b;
+    if (a->norm_first) {
+        gc_node *n1 = norm(c, path, "norm1", x, a->eps);
+        x = gc_binary(b, GC_OP_ADD, x, attention_block(c, path, "self_attn", n1, n1, a->mask, a));
+        return gc_binary(b, GC_OP_ADD, x, feed_forward(c, path, norm(c, path, "norm2", x, a->eps), a));
+    }
+    x = norm(c, path, "norm1", gc_binary(b, GC_OP_ADD, x, attention_block(c, path, "self_attn", x, x, a->mask, a)), a->eps);
+    return norm(c, path, "norm2", gc_binary(b, GC_OP_ADD, x, feed_forward(c, path, x, a)), a->eps);
+}
+
+gc_node *gc_layer_transformer_decoder(gc_layer_context *c, const char *path, gc_node *x, gc_node *memory,
+                                      const gc_transformer_args *a) {
+    gc_builder *b = &c->b;
+    if (a->norm_first) {
+        gc_node *n1 = norm(c, path, "norm1", x, a->eps);
+        x = gc_binary(b, GC_OP_ADD, x, attention_block(c, path, "self_attn", n1, n1, a->mask, a));
+        x = gc_binary(b, GC_OP_ADD, x,
+                      attention_block(c, path, "multihead_attn", norm(c, path, "norm2", x, a->eps), memory, a->memory_mask, a));
+        return gc_binary(b, GC_OP_ADD, x, feed_forward(c, path, norm(c, path, "norm3", x, a->eps), a));
+    }
+    x = norm(c, path, "norm1", gc_binary(b, GC_OP_ADD, x, attention_block(c, path, "self_attn", x, x, a->mask, a)), a->eps);
+    x = norm(c, path, "norm2",
+             gc_binary(b, GC_OP_ADD, x, attention_block(c, path, "multihead_attn", x, memory, a->memory_mask, a)), a->eps);
+    return norm(c, path, "norm3", gc_binary(b, GC_OP_ADD, x, feed_forward(c, path, x, a)), a->eps);
+}

@@ -1,0 +1,151 @@
+/* build.c: constructors over gc_graph_make; see build.h. */
+#include "ir/build.h"
+
+#include <string.h>
+
+gc_node *gc_build(gc_builder *b, gc_op op, gc_node *const *inputs, int n, const gc_attr *attr,
+                  const gc_type *type) {
+    for (int i = 0; i < n; i++)
+        if (!inputs[i]) return NULL; /* an earlier call failed and already set the error */
+    return gc_graph_make(b->graph, op, inputs, n, attr, type, NULL, b->loc, b->err);
+}
+
+gc_node *gc_unary(gc_builder *b, gc_op op, gc_node *x) { return gc_build(b, op, &x, 1, NULL, NULL); }
+
+gc_node *gc_binary(gc_builder *b, gc_op op, gc_node *x, gc_node *y) {
+    gc_node *in[2] = {x, y};
+    return gc_build(b, op, in, 2, NULL, NULL);
+}
+
+gc_node *gc_select(gc_builder *b, gc_node *cond, gc_node *x, gc_node *y) {
+    gc_node *in[3] = {cond, x, y};
+    return gc_build(b, GC_OP_SELECT, in, 3, NULL, NULL);
+}
+
+gc_node *gc_fill(gc_builder *b, const gc_type *type, double value) {
+    gc_attr a;
+    memset(&a, 0, sizeof a);
+    a.scalar.value = value;
+    return gc_build(b, GC_OP_CONSTANT, NULL, 0, &a, type);
+}
+
+gc_node *gc_scalar(gc_builder *b, gc_dtype dtype, double value) {
+    gc_type t = gc_type_scalar(dtype);
+    return gc_fill(b, &t, value);
+}
+
+gc_node *gc_add_scalar(gc_builder *b, gc_node *x, double value) {
+    if (!x) return NULL;
+    return gc_binary(b, GC_OP_ADD, x, gc_scalar(b, x->type.dtype, value));
+}
+
+gc_node *gc_mul_scalar(gc_builder *b, gc_node *x, double value) {
+    if (!x) return NULL;
+    return gc_binary(b, GC_OP_MUL, x, gc_scalar(b, x->type.dtype, value));
+}
+
+gc_node *gc_pow_scalar(gc_builder *b, gc_node *x, double exponent) {
+    gc_attr a;
+    memset(&a, 0, sizeof a);
+    a.pow.exponent = exponent;
+    return gc_build(b, GC_OP_POW, &x, 1, &a, NULL);
+}
+
+gc_node *gc_reduce(gc_builder *b, gc_op op, gc_node *x, uint32_t axes, bool keepdims) {
+    gc_attr a;
+    memset(&a, 0, sizeof a);
+    a.reduce.axes = axes;
+    a.reduce.keepdims = keepdims;
+    return gc_build(b, op, &x, 1, &a, NULL);
+}
+
+gc_node *gc_axis_op(gc_builder *b, gc_op op, gc_node *x, int axis) {
+    gc_attr a;
+    memset(&a, 0, sizeof a);
+    a.axis.axis = axis;
+    return gc_build(b, op, &x, 1, &a, NULL);
+}
+
+gc_node *gc_matmul(gc_builder *b, gc_node *x, gc_node *y, bool transpose_a, bool transpose_b) {
+    gc_attr a;
+    memset(&a, 0, sizeof a);
+    a.matmul.transpose_a = transpose_a;
+    a.matmul.transpose_b = transpose_b;
+    gc_node *in[2] = {x, y};
+    return gc_build(b, GC_OP_MATMUL, in, 2, &a, NULL);
+}
+
+gc_node *gc_reshape(gc_builder *b, gc_node *x, int rank, const int64_t *dims) {
+    if (!x) return NULL;
+    gc_type t = gc_type_make(x->type.dtype, rank, dims);
+    if (gc_type_same_shape(&t, &x->type)) return x;
+    return gc_build(b, GC_OP_RESHAPE, &x, 1, NULL, &t);
+}
+
+gc_node *gc_broadcast_to(gc_builder *b, gc_node *x, const gc_type *shape) {
+    if (!x) return NULL;
+    gc_type t = *shape;
+    t.dtype = x->type.dtype;
+    if (gc_type_same_shape(&t, &x->type)) return x;
+    return gc_build(b, GC_OP_BROADCAST, &x, 1, NULL, &t);
+}
+
+gc_node *gc_permute(gc_builder *b, gc_node *x, const int *perm) {
+    if (!x) return NULL;
+    gc_attr a;
+    memset(&a, 0, sizeof a);
+    for (int i = 0; i < x->type.rank; i++) a.permute.perm[i] = perm[i];
+    return gc_build(b, GC_OP_PERMUTE, &x, 1, &a, NULL);
+}
+
+gc_node *gc_slice(gc_builder *b, gc_node *x, int axis, int64_t start, int64_t end) {
+    gc_attr a;
+    memset(&a, 0, sizeof a);
+    a.slice.axis = axis;
+    a.slice.start = start;
+    a.slice.end = end;
+    return gc_build(b, GC_OP_SLICE, &x, 1, &a, NULL);
+}
+
+gc_node *gc_pad(gc_builder *b, gc_node *x, int axis, int64_t before, int64_t after) {
+    gc_attr a;
+    memset(&a, 0, sizeof a);
+    a.pad.axis = axis;
+    a.pad.before = before;
+    a.pad.after = after;
+    return gc_build(b, GC_OP_PAD, &x, 1, &a, NULL);
+}
+
+gc_node *gc_concat(gc_builder *b, gc_node *const *xs, int n, int axis) {
+    gc_attr a;
+    memset(&a, 0, sizeof a);
+    a.axis.axis = axis;
+    return gc_build(b, GC_OP_CONCAT, xs, n, &a, NULL);
+}
+
+gc_node *gc_cast(gc_builder *b, gc_node *x, gc_dtype dtype) {
+    if (!x) return NULL;
+    if (x->type.dtype == dtype) return x;
+    gc_type t = x->type;
+    t.dtype = dtype;
+    return gc_build(b, GC_OP_CAST, &x, 1, NULL, &t);
+}
+
+gc_node *gc_one_hot(gc_builder *b, gc_node *idx, int64_t depth) {
+    gc_attr a;
+    memset(&a, 0, sizeof a);
+    a.one_hot.depth = depth;
+    return gc_build(b, GC_OP_ONE_HOT, &idx, 1, &a, NULL);
+}
+
+gc_node *gc_unbroadcast(gc_builder *b, gc_node *x, const gc_type *shape) {
+    if (!x) return NULL;
+    if (gc_type_same_shape(&x->type, shape)) return x;
+    int lead = x->type.rank - shape->rank;
+    uint32_t axes = 0;
+    for (int i = 0; i < x->type.rank; i++) {
+        if (i < lead || (shape->dims[i - lead] == 1 && x->type.dims[i] != 1)) axes |= 1u << i;
+    }
+    gc_node *r = axes ? gc_reduce(b, GC_OP_SUM, x, axes, true) : x;
+    return gc_reshape(b, r, shape->rank, shape->dims);
+}

@@ -1,0 +1,252 @@
+/*
+ * test_layers.c: gradc's layers against their PyTorch twins (tests/oracle/gen_layers.py). Each
+ * case builds the layer, loads torch's weights and input, and compares the output and the
+ * gradient of sum(y * w) for every parameter and the input, at float32 tolerance.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "frontend/layers.h"
+#include "passes/autodiff.h"
+#include "runtime/interp.h"
+#include "runtime/npy.h"
+
+typedef gc_node *(*build_fn)(gc_layer_context *c, gc_node *x);
+
+static const char *case_dir(const char *name) {
+    static char path[1024];
+    const char *root = getenv("GC_EXPECTED_DIR");
+    snprintf(path, sizeof path, "%s/layers/%s", root ? root : "tests/expected", name);
+    return path;
+}
+
+static gc_tensor load(const char *dir, const char *prefix, const char *name, gc_dtype dtype) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s.%s.npy", dir, prefix, name);
+    gc_tensor t;
+    gc_error err = {0};
+    if (!gc_npy_read(path, dtype, &t, &err)) fail_msg("%s", err.message);
+    return t;
+}
+
+static gc_node *source(gc_layer_context *c, gc_op op, const char *name, const char *dir, gc_dtype dtype) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/src.%s.npy", dir, name);
+    gc_npy_info info;
+    gc_error err = {0};
+    if (!gc_npy_read_info(path, &info, &err)) fail_msg("%s", err.message);
+    gc_type t = gc_type_make(dtype, info.rank, info.shape);
+    return gc_graph_make(c->b.graph, op, NULL, 0, NULL, &t, name, c->b.loc, c->b.err);
+}
+
+static void compare(const char *what, const double *got, const gc_tensor *want, int64_t n) {
+    const float *w = want->data;
+    for (int64_t i = 0; i < n; i++) {
+        double tol = 2e-5 + 2e-4 * fabs(w[i]);
+        if (!(fabs(got[i] - w[i]) <= tol))
+            fail_msg("%s[%lld]: gradc %.8g, torch %.8g", what, (long long)i, got[i], (double)w[i]);
+    }
+}
+
+static gc_node *g_kv, *g_kpm, *g_memory;
+
+static void run_case(const char *name, build_fn build, bool float_x, const char **extras) {
+    const char *dir = case_dir(name);
+    gc_error err = {0};
+    gc_graph *g = gc_graph_new(name);
+    gc_layer_context c;
+    gc_layer_context_init(&c, g, &err, true, 1);
+    c.b.loc = (gc_loc){"layers.gm", 1, 1};
+    gc_node *x = source(&c, float_x ? GC_OP_PARAM : GC_OP_INPUT, "x", dir, float_x ? GC_F32 : GC_I32);
+    g_kv = g_kpm = g_memory = NULL;
+    for (const char **e = extras; e && *e; e++) {
+        gc_node *n = source(&c, GC_OP_INPUT, *e, dir, GC_F32);
+        if (!strcmp(*e, "kv")) g_kv = n;
+        if (!strcmp(*e, "kpm")) g_kpm = n;
+        if (!strcmp(*e, "memory")) g_memory = n;
+    }
+    gc_node *y = build(&c, x);
+    if (!y) fail_msg("%s: %s", name, err.message);
+    gc_node *w = gc_graph_make(g, GC_OP_INPUT, NULL, 0, NULL, &y->type, "w", c.b.loc, &err);
+    gc_node *loss = gc_reduce(&c.b, GC_OP_SUM, gc_binary(&c.b, GC_OP_MUL, y, w), (1u << y->type.rank) - 1, false);
+    assert_non_null(loss);
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "y", y, &err));
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "loss", loss, &err));
+    if (!gc_autodiff(g, &err)) fail_msg("%s: autodiff: %s", name, err.message);
+
+    gc_interp *it = gc_interp_new(g, GC_INTERP_F32, &err);
+    assert_non_null(it);
+    int params = 0;
+    for (int i = 0; i < g->num_nodes; i++) {
+        gc_node *n = g->nodes[i];
+        if (n->op != GC_OP_PARAM && n->op != GC_OP_INPUT) continue;
+        gc_tensor t = load(dir, "src", n->name, n->type.dtype);
+        if (!gc_interp_set(it, n->name, &t, &err)) fail_msg("%s: %s", name, err.message);
+        free(t.data);
+        params += n->op == GC_OP_PARAM;
+    }
+    if (!gc_interp_run(it, &err)) fail_msg("%s: %s", name, err.message);
+    gc_tensor want;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/y.npy", dir);
+    assert_true(gc_npy_read(path, GC_F32, &want, &err));
+    compare("y", gc_interp_output(it, GC_OUTPUT_VALUE, "y"), &want, gc_type_numel(&y->type));
+    free(want.data);
+    int grads = 0;
+    for (int i = 0; i < g->num_outputs; i++) {
+        if (g->outputs[i].kind != GC_OUTPUT_GRAD) continue;
+        gc_tensor gw = load(dir, "grad", g->outputs[i].name, GC_F32);
+        char what[256];
+        snprintf(what, sizeof what, "%s: grad %s", name, g->outputs[i].name);
+        compare(what, gc_interp_output(it, GC_OUTPUT_GRAD, g->outputs[i].name), &gw, gc_type_numel(&g->outputs[i].value->type));
+        free(gw.data);
+        grads++;
+    }
+    assert_int_equal(grads, params); /* every parameter (and x) reaches the loss */
+    gc_interp_free(it);
+    gc_graph_free(g);
+}
+
+static gc_node *linear3d(gc_layer_context *c, gc_node *x) { return gc_layer_linear(c, "", x, 4, true); }
+static gc_node *linear_nobias(gc_layer_context *c, gc_node *x) { return gc_layer_linear(c, "", x, 3, false); }
+static gc_node *embedding(gc_layer_context *c, gc_node *x) { return gc_layer_embedding(c, "", x, 7, 4); }
+static gc_node *layernorm(gc_layer_context *c, gc_node *x) { return gc_layer_layernorm(c, "", x, 1e-5, true); }
+
+static gc_node *mha_causal(gc_layer_context *c, gc_node *x) {
+    gc_attention_args a = {2, gc_causal_mask(c, 5), NULL, true, 0.0};
+    return gc_layer_multihead_attention(c, "", x, x, x, &a);
+}
+
+static gc_node *mha_cross_padding(gc_layer_context *c, gc_node *x) {
+    gc_attention_args a = {4, NULL, g_kpm, true, 0.0};
+    return gc_layer_multihead_attention(c, "", x, g_kv, g_kv, &a);
+}
+
+static gc_node *encoder_post_relu(gc_layer_context *c, gc_node *x) {
+    gc_transformer_args a = {2, 16, 0.0, GC_ACTIVATION_RELU, 1e-5, false, NULL, NULL};
+    return gc_layer_transformer_encoder(c, "", x, &a);
+}
+
+static gc_node *encoder_pre_gelu_causal(gc_layer_context *c, gc_node *x) {
+    gc_transformer_args a = {2, 16, 0.0, GC_ACTIVATION_GELU, 1e-5, true, gc_causal_mask(c, 5), NULL};
+    return gc_layer_transformer_encoder(c, "", x, &a);
+}
+
+static gc_node *decoder_post(gc_layer_context *c, gc_node *x) {
+    gc_transformer_args a = {2, 16, 0.0, GC_ACTIVATION_RELU, 1e-5, false, gc_causal_mask(c, 4), NULL};
+    return gc_layer_transformer_decoder(c, "", x, g_memory, &a);
+}
+
+static gc_node *decoder_pre_gelu(gc_layer_context *c, gc_node *x) {
+    gc_transformer_args a = {4, 12, 0.0, GC_ACTIVATION_GELU, 1e-5, true, NULL, NULL};
+    return gc_layer_transformer_decoder(c, "", x, g_memory, &a);
+}
+
+static void test_linear(void **s) {
+    (void)s;
+    run_case("linear3d", linear3d, true, NULL);
+    run_case("linear_nobias", linear_nobias, true, NULL);
+}
+
+static void test_embedding(void **s) {
+    (void)s;
+    run_case("embedding", embedding, false, NULL);
+}
+
+static void test_layernorm(void **s) {
+    (void)s;
+    run_case("layernorm", layernorm, true, NULL);
+}
+
+static void test_attention(void **s) {
+    (void)s;
+    run_case("mha_causal", mha_causal, true, NULL);
+    const char *extras[] = {"kv", "kpm", NULL};
+    run_case("mha_cross_padding", mha_cross_padding, true, extras);
+}
+
+static void test_encoder(void **s) {
+    (void)s;
+    run_case("encoder_post_relu", encoder_post_relu, true, NULL);
+    run_case("encoder_pre_gelu_causal", encoder_pre_gelu_causal, true, NULL);
+}
+
+static void test_decoder(void **s) {
+    (void)s;
+    const char *extras[] = {"memory", NULL};
+    run_case("decoder_post", decoder_post, true, extras);
+    run_case("decoder_pre_gelu", decoder_pre_gelu, true, extras);
+}
+
+/* Reusing a name shares parameters; the same name for another layer kind or shape is an error
+ * that names the first location. */
+static void test_param_reuse(void **s) {
+    (void)s;
+    gc_error err = {0};
+    gc_graph *g = gc_graph_new("reuse");
+    gc_layer_context c;
+    gc_layer_context_init(&c, g, &err, false, 1);
+    int64_t d[2] = {2, 3};
+    gc_type t = gc_type_make(GC_F32, 2, d);
+    c.b.loc = (gc_loc){"m.gm", 4, 9};
+    gc_node *x = gc_graph_make(g, GC_OP_INPUT, NULL, 0, NULL, &t, "x", c.b.loc, &err);
+    assert_non_null(gc_layer_linear(&c, "fc", x, 5, true));
+    int before = c.num_params;
+    assert_non_null(gc_layer_linear(&c, "fc", x, 5, true));
+    assert_int_equal(c.num_params, before);
+    c.b.loc = (gc_loc){"m.gm", 8, 2};
+    assert_null(gc_layer_linear(&c, "fc", x, 6, true));
+    assert_non_null(strstr(err.message, "line 4"));
+    assert_int_equal(err.line, 8);
+    gc_graph_free(g);
+}
+
+/* Dropout in training keeps about 1-p of the elements, scaled by 1/(1-p); it is the identity in eval. */
+static void test_dropout(void **s) {
+    (void)s;
+    gc_error err = {0};
+    gc_graph *g = gc_graph_new("dropout");
+    gc_layer_context c;
+    gc_layer_context_init(&c, g, &err, true, 7);
+    int64_t n = 4000;
+    gc_type t = gc_type_make(GC_F32, 1, &n);
+    gc_node *x = gc_fill(&c.b, &t, 1.0);
+    gc_node *y = gc_layer_dropout(&c, x, 0.25);
+    assert_non_null(y);
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "y", y, &err));
+    gc_interp *it = gc_interp_new(g, GC_INTERP_F32, &err);
+    double step = 3;
+    assert_true(gc_interp_set_f64(it, GC_STEP_INPUT, &step, 1, &err));
+    assert_true(gc_interp_run(it, &err));
+    const double *v = gc_interp_output(it, GC_OUTPUT_VALUE, "y");
+    int kept = 0;
+    for (int64_t i = 0; i < n; i++) {
+        assert_true(v[i] == 0.0 || fabs(v[i] - 1.0 / 0.75) < 1e-6);
+        kept += v[i] != 0.0;
+    }
+    assert_in_range(kept, 2850, 3150);
+    gc_interp_free(it);
+    gc_graph_free(g);
+
+    gc_layer_context e;
+    gc_graph *g2 = gc_graph_new("eval");
+    gc_layer_context_init(&e, g2, &err, false, 7);
+    gc_node *x2 = gc_fill(&e.b, &t, 1.0);
+    assert_ptr_equal(gc_layer_dropout(&e, x2, 0.25), x2);
+    gc_graph_free(g2);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_linear),     cmocka_unit_test(test_embedding), cmocka_unit_test(test_layernorm),
+        cmocka_unit_test(test_attention),  cmocka_unit_test(test_encoder),   cmocka_unit_test(test_decoder),
+        cmocka_unit_test(test_param_reuse), cmocka_unit_test(test_dropout),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,110 @@
+/*
+ * gradc.c: the `gradc` command. Dispatches to one function per subcommand (tools/cmd_*.c) and
+ * holds what they share: error reporting and file reading. See docs/cli.md.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/cli.h"
+
+static const struct {
+    const char *name;
+    gc_command_fn run;
+    const char *summary;
+} commands[] = {
+    {"opt", gc_cmd_opt, "parse textual IR, verify it, run passes, print the result"},
+    {"run", gc_cmd_run, "evaluate an IR graph on .npy inputs with the reference interpreter"},
+};
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: gradc COMMAND [ARGS...]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n`gradc COMMAND --help` describes one command; `gradc --version` prints the version.\n");
+}
+
+int gc_usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "gradc: error: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return GC_EXIT_USER;
+}
+
+int gc_report_error(const gc_error *err, const char *source) {
+    if (err->line > 0 && err->file[0]) {
+        fprintf(stderr, "%s:%d:%d: error: %s\n", err->file, err->line, err->col, err->message);
+        if (source) {
+            const char *line = source;
+            for (int l = 1; l < err->line && line; l++) {
+                line = strchr(line, '\n');
+                if (line) line++;
+            }
+            if (line) {
+                const char *end = strchr(line, '\n');
+                int len = end ? (int)(end - line) : (int)strlen(line);
+                fprintf(stderr, "    %.*s\n    ", len, line);
+                for (int c = 1; c < err->col && c <= len; c++) fputc(line[c - 1] == '\t' ? '\t' : ' ', stderr);
+                fprintf(stderr, "^\n");
+            }
+        }
+    } else {
+        fprintf(stderr, "gradc: error: %s\n", err->message);
+    }
+    return err->code == GC_ERR_USER || err->code == GC_ERR_IO || err->code == GC_ERR_NUMERIC
+               ? GC_EXIT_USER
+               : GC_EXIT_INTERNAL;
+}
+
+char *gc_read_file(const char *path, size_t *len, gc_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err->message, sizeof err->message, "cannot open %s: %s", path, strerror(errno));
+        err->code = GC_ERR_IO;
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (n < cap) break;
+        char *bigger = realloc(buf, cap * 2 + 1);
+        if (!bigger) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = bigger;
+        cap *= 2;
+    }
+    int failed = ferror(f);
+    fclose(f);
+    if (!buf || failed) {
+        free(buf);
+        snprintf(err->message, sizeof err->message, "cannot read %s", path);
+        err->code = GC_ERR_IO;
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (len) *len = n;
+    return buf;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? GC_EXIT_USER : GC_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("gradc %s\n", GC_VERSION_STRING);
+        return GC_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    return gc_usage_error("unknown command '%s' (see gradc --help)", argv[1]);
+}
