@@ -25,7 +25,7 @@ typedef struct gc_builtin gc_builtin; /* builtins.h */
 enum {
     GC_AST_MAX_NODES = 1 << 20, /* expressions + statements in one file */
     GC_AST_MAX_HEIGHT = 500,    /* expression nesting, including long operator chains */
-    GC_AST_MAX_LIST = 1 << 16,  /* items of one list, arguments of one call, statements of one block */
+    GC_AST_MAX_LIST = 1 << 16,  /* items of one list, arguments of one call, steps of one path */
 };
 
 /* A compile-time value: what const statements, loop variables, default arguments and literal
@@ -244,6 +244,7 @@ typedef struct gc_ast_module {
     gc_ast_stmt **defs;  /* every def, in file order */
     int ndefs;
     int64_t unrolled;    /* statements of the whole model after unrolling loops and inlining defs */
+    struct gc_train_config *config; /* the evaluated train block, defaults filled (check.h) */
 } gc_ast_module;
 
 const char *gc_binop_spelling(gc_binop op);

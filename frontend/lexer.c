@@ -52,6 +52,8 @@ void gc_lexer_init(gc_lexer *lx, const char *src, size_t len, const char *file, 
     lx->file = file;
     lx->arena = arena;
     lx->at_line_start = true;
+    /* A UTF-8 byte order mark is invisible in editors, so columns start after it. */
+    if (len >= 3 && !memcmp(src, "\xEF\xBB\xBF", 3)) lx->pos = lx->line_start = 3;
 }
 
 int gc_lexer_open_bracket(const gc_lexer *lx, char *ch, int *line, int *col) {

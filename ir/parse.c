@@ -7,7 +7,6 @@
  * gc_graph_make, so the shape rules check the text as it is read and their errors point into the
  * IR file; the `loc(...)` a node carries is attached afterwards.
  */
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -18,13 +17,21 @@
 #include "ir/lex_ir.h"
 #include "ir/text.h"
 
-/* One %name -> node binding; the name points into the source text. */
+/* One name -> node binding. For %values the name points into the source text (tag 0); for named
+ * sources it is the decoded name in the graph's arena, tagged with the op. */
 typedef struct binding {
     const char *name;
     size_t len;
+    int tag;
     gc_node *node;
     int line;
 } binding;
+
+/* Open addressing with linear probing; capacity a power of two, at most half full. */
+typedef struct table {
+    binding *slots;
+    size_t cap, count;
+} table;
 
 typedef struct parser {
     gc_ir_lexer lex;
@@ -32,8 +39,8 @@ typedef struct parser {
     const char *file;
     gc_graph *g;
     gc_error *err;
-    binding *values; /* open addressing, power-of-two capacity */
-    size_t values_cap, values_count;
+    table values;  /* %name -> node */
+    table sources; /* (op, name) -> node, for input/param/state names */
     gc_node **operands; /* scratch for the operand list of the node being read */
     int operands_cap;
 } parser;
@@ -77,51 +84,55 @@ static int expect(parser *p, gc_ir_tok_kind kind, const char *what) {
     return 1;
 }
 
-/* ---- %value bindings ---- */
+/* ---- name tables: %values, and the names of named sources ---- */
 
-static size_t hash_name(const char *s, size_t len) {
-    size_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
+/* 64-bit FNV-1a, with the high bits folded down: the table indexes by the low bits, and names
+ * like %s1 ... %s99999 differ only in their last bytes. */
+static size_t hash_name(int tag, const char *s, size_t len) {
+    uint64_t h = 14695981039346656037ull ^ (uint64_t)(unsigned)tag;
+    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return (size_t)(h ^ (h >> 29) ^ (h >> 47));
 }
 
-static binding *find_slot(binding *table, size_t cap, const char *name, size_t len) {
-    size_t i = hash_name(name, len) & (cap - 1);
-    while (table[i].name && !(table[i].len == len && memcmp(table[i].name, name, len) == 0))
-        i = (i + 1) & (cap - 1);
-    return &table[i];
+static binding *find_slot(const table *t, int tag, const char *name, size_t len) {
+    size_t i = hash_name(tag, name, len) & (t->cap - 1);
+    while (t->slots[i].name &&
+           !(t->slots[i].tag == tag && t->slots[i].len == len && memcmp(t->slots[i].name, name, len) == 0))
+        i = (i + 1) & (t->cap - 1);
+    return &t->slots[i];
 }
 
-static binding *lookup(parser *p, const gc_ir_token *t) {
-    if (!p->values_cap) return NULL;
-    binding *b = find_slot(p->values, p->values_cap, t->start, t->len);
+static binding *lookup(const table *t, int tag, const char *name, size_t len) {
+    if (!t->cap) return NULL;
+    binding *b = find_slot(t, tag, name, len);
     return b->name ? b : NULL;
 }
 
-static int bind(parser *p, const gc_ir_token *t, gc_node *node) {
-    if (2 * (p->values_count + 1) > p->values_cap) {
-        size_t cap = p->values_cap ? p->values_cap * 2 : 64;
-        binding *table = calloc(cap, sizeof *table);
-        if (!table) return out_of_memory(p);
-        for (size_t i = 0; i < p->values_cap; i++)
-            if (p->values[i].name) *find_slot(table, cap, p->values[i].name, p->values[i].len) = p->values[i];
-        free(p->values);
-        p->values = table;
-        p->values_cap = cap;
+/* Adds a binding the caller has checked is new; `name` must outlive the parse. */
+static int insert(parser *p, table *t, int tag, const char *name, size_t len, gc_node *node, int line) {
+    if (2 * (t->count + 1) > t->cap) {
+        table bigger = {NULL, t->cap ? t->cap * 2 : 64, t->count};
+        bigger.slots = calloc(bigger.cap, sizeof *bigger.slots);
+        if (!bigger.slots) return out_of_memory(p);
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->slots[i].name) *find_slot(&bigger, t->slots[i].tag, t->slots[i].name, t->slots[i].len) = t->slots[i];
+        free(t->slots);
+        *t = bigger;
     }
-    binding *b = find_slot(p->values, p->values_cap, t->start, t->len);
-    b->name = t->start;
-    b->len = t->len;
+    binding *b = find_slot(t, tag, name, len);
+    b->name = name;
+    b->len = len;
+    b->tag = tag;
     b->node = node;
-    b->line = t->line;
-    p->values_count++;
+    b->line = line;
+    t->count++;
     return 1;
 }
 
 /* VALUE, which must already be defined. */
 static gc_node *parse_use(parser *p) {
     if (!at(p, GC_TOK_VALUE)) return expected(p, "a %value"), NULL;
-    binding *b = lookup(p, &p->tok);
+    binding *b = lookup(&p->values, 0, p->tok.start, p->tok.len);
     if (!b) {
         error_at(p, &p->tok, "use of undefined value %%%.*s", (int)(p->tok.len > 64 ? 64 : p->tok.len), p->tok.start);
         return NULL;
@@ -200,7 +211,6 @@ static int parse_double(parser *p, double *out) {
     if (p->tok.len >= sizeof buf) return error_at(p, &p->tok, "number has too many digits");
     memcpy(buf, p->tok.start, p->tok.len);
     buf[p->tok.len] = '\0';
-    errno = 0;
     double v = strtod(buf, NULL);
     if (isinf(v)) return error_at(p, &p->tok, "number %s is too large for a double (write inf)", buf);
     *out = v;
@@ -271,7 +281,8 @@ static void list_fields(gc_attr_kind kind, char *buf, size_t size) {
             n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? ", " : "", gc_attr_fields[i].name);
 }
 
-/* The value of one field, stored at its offset inside attr. */
+/* value = INT | BOOL | DOUBLE | list   whichever the field's kind calls for; stored at the field's
+ * offset inside attr. operand0 (NULL when there are no operands) sizes a perm. */
 static int parse_field_value(parser *p, const gc_attr_field *f, gc_attr *attr, const gc_node *operand0) {
     char *base = (char *)attr + f->offset;
     char what[64];
@@ -412,7 +423,7 @@ static int push_operand(parser *p, gc_node *n, int count) {
 /* node = VALUE "=" OPNAME [STRING] ["(" VALUE ("," VALUE)* ")"] [attrs] ":" type [loc] */
 static int parse_node(parser *p) {
     gc_ir_token def = p->tok;
-    binding *prior = lookup(p, &def);
+    binding *prior = lookup(&p->values, 0, def.start, def.len);
     if (prior)
         return error_at(p, &def, "%%%.*s is defined twice (first at line %d)", (int)(def.len > 64 ? 64 : def.len),
                         def.start, prior->line);
@@ -435,8 +446,10 @@ static int parse_node(parser *p) {
         gc_ir_token name_tok = p->tok;
         if (!(name = parse_string(p, "the name string of a named op"))) return 0;
         if (!*name) return error_at(p, &name_tok, "%s needs a non-empty name", info->name);
-        if (gc_graph_find_named(p->g, op, name))
-            return error_at(p, &name_tok, "%s \"%.100s\" is defined twice", info->name, name);
+        binding *same = lookup(&p->sources, (int)op + 1, name, strlen(name));
+        if (same)
+            return error_at(p, &name_tok, "%s \"%.100s\" is defined twice (first at line %d)", info->name, name,
+                            same->line);
     } else if (at(p, GC_TOK_STRING)) {
         return error_at(p, &p->tok, "%s takes no name", info->name);
     }
@@ -474,7 +487,8 @@ static int parse_node(parser *p) {
         return error_at(p, &type_tok, "type %s is stated but %s computes %s", stated, info->name, actual);
     }
     n->loc = src;
-    return bind(p, &def, n);
+    if (name && !insert(p, &p->sources, (int)op + 1, n->name, strlen(n->name), n, def.line)) return 0;
+    return insert(p, &p->values, 0, def.start, def.len, n, def.line);
 }
 
 /* output = ("output" | "update" | "grad") STRING "=" VALUE */
@@ -507,20 +521,25 @@ static int parse_output(parser *p) {
 static int parse_graph(parser *p) {
     if (!at_word(p, "graph")) return expected(p, "'graph'");
     advance(p);
-    char name[256];
+    char *name = NULL;
     if (at(p, GC_TOK_GLOBAL)) {
-        snprintf(name, sizeof name, "%.*s", (int)(p->tok.len > 255 ? 255 : p->tok.len), p->tok.start);
+        name = malloc(p->tok.len + 1);
+        if (!name) return out_of_memory(p);
+        memcpy(name, p->tok.start, p->tok.len);
+        name[p->tok.len] = '\0';
         advance(p);
     } else if (at(p, GC_TOK_AT)) {
         advance(p);
         if (!at(p, GC_TOK_STRING)) return expected(p, "the graph's name");
-        if (p->tok.len > sizeof name) return error_at(p, &p->tok, "graph name is too long");
+        name = malloc(p->tok.len);
+        if (!name) return out_of_memory(p);
         gc_ir_unescape(&p->tok, name);
         advance(p);
     } else {
         return expected(p, "'@' and the graph's name");
     }
     p->g = gc_graph_new(name);
+    free(name);
     if (!p->g) return out_of_memory(p);
     if (!expect(p, GC_TOK_LBRACE, "'{' to open the graph")) return 0;
     for (;;) {
@@ -554,7 +573,8 @@ gc_graph *gc_graph_parse(const char *text, size_t len, const char *filename, gc_
     gc_ir_lex_init(&p.lex, text ? text : "", text ? len : 0);
     advance(&p);
     int ok = parse_graph(&p);
-    free(p.values);
+    free(p.values.slots);
+    free(p.sources.slots);
     free(p.operands);
     if (!ok) {
         gc_graph_free(p.g);

@@ -7,6 +7,7 @@
  * on a copy — so a pass bug is reported at the pass that caused it rather than as a wrong number
  * three stages later. A failure is a bug in gradc, so it is GC_ERR_INTERNAL.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "ir/text.h"
@@ -58,17 +59,13 @@ static int check_operands(const gc_graph *g, const gc_node *n, gc_error *err) {
     return 1;
 }
 
-static int check_name(const gc_graph *g, const gc_node *n, gc_error *err) {
+static int check_name(const gc_node *n, gc_error *err) {
     const gc_op_info *info = &gc_op_table[n->op];
     if (!(info->flags & GC_FLAG_NAMED)) {
         if (n->name) return VFAIL(err, n->loc, "%%%d (%s) carries a name but the op is not named", n->id, info->name);
         return 1;
     }
     if (!n->name || !*n->name) return VFAIL(err, n->loc, "%%%d (%s) has no name", n->id, info->name);
-    const gc_node *first = gc_graph_find_named(g, n->op, n->name);
-    if (first != n)
-        return VFAIL(err, n->loc, "%s \"%.100s\" is defined twice (%%%d and %%%d)", info->name, n->name,
-                     first ? first->id : -1, n->id);
     return 1;
 }
 
@@ -90,19 +87,44 @@ static int check_shape(const gc_node *n, gc_error *err) {
     return 1;
 }
 
-static int check_output(const gc_graph *g, int index, gc_error *err) {
-    const gc_graph_output *o = &g->outputs[index];
+/* Named sources sorted by (op, name, id): duplicates become neighbours and an output's target is
+ * a binary search away, so verifying stays O(n log n) on graphs with thousands of params. */
+static int compare_named(const void *pa, const void *pb) {
+    const gc_node *a = *(const gc_node *const *)pa, *b = *(const gc_node *const *)pb;
+    if (a->op != b->op) return a->op < b->op ? -1 : 1;
+    int c = strcmp(a->name, b->name);
+    if (c) return c;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+static const gc_node *find_named(const gc_node **sorted, int count, gc_op op, const char *name) {
+    int lo = 0, hi = count;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        const gc_node *m = sorted[mid];
+        int c = m->op != op ? (m->op < op ? -1 : 1) : strcmp(m->name, name);
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < count && sorted[lo]->op == op && strcmp(sorted[lo]->name, name) == 0 ? sorted[lo] : NULL;
+}
+
+static int compare_outputs(const void *pa, const void *pb) {
+    const gc_graph_output *a = *(const gc_graph_output *const *)pa, *b = *(const gc_graph_output *const *)pb;
+    if (a->kind != b->kind) return a->kind < b->kind ? -1 : 1;
+    int c = strcmp(a->name, b->name);
+    if (c) return c;
+    return (a > b) - (a < b);
+}
+
+static int check_output(const gc_graph *g, const gc_graph_output *o, const gc_node **named, int num_named,
+                        gc_error *err) {
     const char *kw = gc_output_kind_name(o->kind);
-    if ((unsigned)o->kind > GC_OUTPUT_GRAD) return VFAIL(err, no_loc, "output %d has an unknown kind", index);
-    if (!o->name || !*o->name) return VFAIL(err, no_loc, "%s %d has no name", kw, index);
     if (!in_graph(g, o->value))
         return VFAIL(err, no_loc, "%s \"%.100s\" does not name a node of this graph", kw, o->name);
-    for (int j = 0; j < index; j++)
-        if (g->outputs[j].kind == o->kind && g->outputs[j].name && strcmp(g->outputs[j].name, o->name) == 0)
-            return VFAIL(err, no_loc, "%s \"%.100s\" is defined twice", kw, o->name);
     if (o->kind == GC_OUTPUT_VALUE) return 1;
-    const gc_node *target = gc_graph_find_named(g, GC_OP_PARAM, o->name);
-    if (!target && o->kind == GC_OUTPUT_UPDATE) target = gc_graph_find_named(g, GC_OP_STATE, o->name);
+    const gc_node *target = find_named(named, num_named, GC_OP_PARAM, o->name);
+    if (!target && o->kind == GC_OUTPUT_UPDATE) target = find_named(named, num_named, GC_OP_STATE, o->name);
     if (!target)
         return VFAIL(err, no_loc, "%s \"%.100s\" names no %s", kw, o->name,
                      o->kind == GC_OUTPUT_UPDATE ? "param or state" : "param");
@@ -113,6 +135,40 @@ static int check_output(const gc_graph *g, int index, gc_error *err) {
                      gc_type_format(&target->type, b, sizeof b));
     }
     return 1;
+}
+
+/* Uniqueness of source names and every output: run once the nodes themselves are known good. */
+static int check_names_and_outputs(const gc_graph *g, gc_error *err) {
+    for (int i = 0; i < g->num_outputs; i++) {
+        const gc_graph_output *o = &g->outputs[i];
+        if ((unsigned)o->kind > GC_OUTPUT_GRAD) return VFAIL(err, no_loc, "output %d has an unknown kind", i);
+        if (!o->name || !*o->name) return VFAIL(err, no_loc, "%s %d has no name", gc_output_kind_name(o->kind), i);
+    }
+    const gc_node **named = malloc(sizeof *named * (size_t)(g->num_nodes + 1));
+    const gc_graph_output **outs = malloc(sizeof *outs * (size_t)(g->num_outputs + 1));
+    int num_named = 0, ok = 1;
+    if (!named || !outs) {
+        ok = gc_failf(err, GC_ERR_MEMORY, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < g->num_nodes; i++)
+        if (gc_op_table[g->nodes[i]->op].flags & GC_FLAG_NAMED) named[num_named++] = g->nodes[i];
+    qsort(named, (size_t)num_named, sizeof *named, compare_named);
+    for (int i = 1; i < num_named && ok; i++)
+        if (named[i]->op == named[i - 1]->op && strcmp(named[i]->name, named[i - 1]->name) == 0)
+            ok = VFAIL(err, named[i]->loc, "%s \"%.100s\" is defined twice (%%%d and %%%d)",
+                       gc_op_table[named[i]->op].name, named[i]->name, named[i - 1]->id, named[i]->id);
+    for (int i = 0; i < g->num_outputs; i++) outs[i] = &g->outputs[i];
+    qsort(outs, (size_t)g->num_outputs, sizeof *outs, compare_outputs);
+    for (int i = 1; i < g->num_outputs && ok; i++)
+        if (outs[i]->kind == outs[i - 1]->kind && strcmp(outs[i]->name, outs[i - 1]->name) == 0)
+            ok = VFAIL(err, no_loc, "%s \"%.100s\" is defined twice", gc_output_kind_name(outs[i]->kind),
+                       outs[i]->name);
+    for (int i = 0; i < g->num_outputs && ok; i++) ok = check_output(g, &g->outputs[i], named, num_named, err);
+done:
+    free(named);
+    free(outs);
+    return ok;
 }
 
 int gc_graph_verify(const gc_graph *g, gc_error *err) {
@@ -127,10 +183,8 @@ int gc_graph_verify(const gc_graph *g, gc_error *err) {
         if (n->id != i) return VFAIL(err, n->loc, "the node at position %d has id %%%d", i, n->id);
         if (!gc_op_get(n->op)) return VFAIL(err, n->loc, "%%%d has an unknown op %d", i, (int)n->op);
         /* Operands and the node's own type come first: the shape rule reads both. */
-        if (!check_operands(g, n, err) || !check_type(n, err) || !check_name(g, n, err) || !check_shape(n, err))
+        if (!check_operands(g, n, err) || !check_type(n, err) || !check_name(n, err) || !check_shape(n, err))
             return 0;
     }
-    for (int i = 0; i < g->num_outputs; i++)
-        if (!check_output(g, i, err)) return 0;
-    return 1;
+    return check_names_and_outputs(g, err);
 }

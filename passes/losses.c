@@ -38,8 +38,8 @@ bool gc_reduction_from_name(const char *name, gc_reduction *out) {
     return false;
 }
 
-/* Fails at the builder's location with "<loss>: <message>"; %T-like type text is formatted by the
- * caller through ty(). Returns NULL so builders can `return loss_error(...)`. */
+/* Fails at the builder's location with "<loss>: <message>" (types enter the message as text from
+ * ty()). Returns NULL so builders can `return loss_error(...)`. */
 static gc_node *loss_error(gc_builder *b, const char *loss, const char *fmt, ...) GC_PRINTF(3, 4);
 static gc_node *loss_error(gc_builder *b, const char *loss, const char *fmt, ...) {
     char msg[400];
@@ -129,13 +129,16 @@ gc_node *gc_l1_loss(gc_builder *b, gc_node *input, gc_node *target, gc_reduction
 }
 
 /* max(log(x), -100): torch clamps the logs so that a probability of exactly 0 or 1 costs 100,
- * not inf. clamp's gradient is 1 inside [lo, hi], which keeps torch's gradient where log x > -100. */
+ * not inf. clamp's gradient is 1 inside [lo, hi], which keeps torch's gradient where log x > -100.
+ * x == 0 takes the -100 branch of a select over log(1), so its gradient is 0, not 0 * (1 / 0). */
 static gc_node *clamped_log(gc_builder *b, gc_node *x) {
     gc_attr a = {0};
     a.clamp.lo = -100.0;
     a.clamp.hi = INFINITY;
-    gc_node *l = gc_unary(b, GC_OP_LOG, x);
-    return gc_build(b, GC_OP_CLAMP, &l, 1, &a, NULL);
+    gc_node *nonzero = gc_binary(b, GC_OP_NE, x, scalar_like(b, x, 0.0));
+    gc_node *l = gc_unary(b, GC_OP_LOG, gc_select(b, nonzero, x, scalar_like(b, x, 1.0)));
+    l = gc_build(b, GC_OP_CLAMP, &l, 1, &a, NULL);
+    return gc_select(b, nonzero, l, scalar_like(b, x, -100.0));
 }
 
 gc_node *gc_binary_cross_entropy(gc_builder *b, gc_node *input, gc_node *target, gc_node *weight,
@@ -196,8 +199,16 @@ static gc_node *class_index_loss(gc_builder *b, const char *loss, gc_node *logp,
         per = gc_binary(b, GC_OP_ADD, gc_mul_scalar(b, per, 1.0 - smoothing),
                         gc_mul_scalar(b, smooth, smoothing / (double)classes));
     }
-    gc_node *kept = gc_binary(b, GC_OP_NE, target, gc_scalar(b, GC_I32, (double)ignore_index));
-    if (kept && kept->type.dtype != logp->type.dtype) kept = gc_cast(b, kept, logp->type.dtype);
+    gc_node *kept;
+    if (ignore_index >= INT32_MIN && ignore_index <= INT32_MAX) {
+        kept = gc_binary(b, GC_OP_NE, target, gc_scalar(b, GC_I32, (double)ignore_index));
+        if (kept && kept->type.dtype != logp->type.dtype) kept = gc_cast(b, kept, logp->type.dtype);
+    } else {
+        /* torch takes any int64; no i32 target can equal one outside the i32 range. */
+        gc_type all = target->type;
+        all.dtype = logp->type.dtype;
+        kept = gc_fill(b, &all, 1.0);
+    }
     per = gc_select(b, kept, per, scalar_like(b, logp, 0.0));
     if (reduction == GC_REDUCTION_MEAN)
         return gc_binary(b, GC_OP_DIV, reduce_all(b, GC_OP_SUM, per), reduce_all(b, GC_OP_SUM, kept));
@@ -239,7 +250,8 @@ gc_node *gc_cross_entropy(gc_builder *b, gc_node *input, gc_node *target, int64_
         return loss_error(b, name, "label_smoothing must be between 0.0 and 1.0, got %g", label_smoothing);
     bool index = is_index_target(input, target);
     if (!index && !gc_type_equal(&target->type, &input->type))
-        return loss_error(b, name, "target %s fits neither class indices %s nor probabilities %s for input %s",
+        return loss_error(b, name,
+                          "target %s fits neither class indices %s nor probabilities %s for input %s",
                           ty(target).s, index_type_of(input).s, ty(input).s, ty(input).s);
     gc_node *logp = gc_axis_op(b, GC_OP_LOG_SOFTMAX, input, input->type.rank - 1);
     if (!logp) return NULL;

@@ -60,18 +60,22 @@ int gc_optimizer_validate(const gc_optimizer_config *cfg, gc_error *err) {
     if (!(cfg->weight_decay >= 0.0) || !isfinite(cfg->weight_decay))
         return bad(cfg, err, "weight_decay", cfg->weight_decay);
     if (cfg->kind == GC_OPTIMIZER_SGD) {
-        if (!(cfg->momentum >= 0.0) || !isfinite(cfg->momentum)) return bad(cfg, err, "momentum", cfg->momentum);
+        if (!(cfg->momentum >= 0.0) || !isfinite(cfg->momentum))
+            return bad(cfg, err, "momentum", cfg->momentum);
         if (!isfinite(cfg->dampening)) return bad(cfg, err, "dampening", cfg->dampening);
         if (cfg->nesterov && (cfg->momentum <= 0.0 || cfg->dampening != 0.0))
-            return gc_fail(err, GC_ERR_USER, cfg->loc, "sgd: Nesterov momentum requires a momentum and zero dampening");
+            return gc_fail(err, GC_ERR_USER, cfg->loc,
+                           "sgd: Nesterov momentum requires a momentum and zero dampening");
     } else {
         if (!(cfg->eps >= 0.0) || !isfinite(cfg->eps)) return bad(cfg, err, "epsilon", cfg->eps);
-        if (!(cfg->beta1 >= 0.0 && cfg->beta1 < 1.0)) return bad(cfg, err, "beta parameter at index 0", cfg->beta1);
-        if (!(cfg->beta2 >= 0.0 && cfg->beta2 < 1.0)) return bad(cfg, err, "beta parameter at index 1", cfg->beta2);
+        if (!(cfg->beta1 >= 0.0 && cfg->beta1 < 1.0))
+            return bad(cfg, err, "beta parameter at index 0", cfg->beta1);
+        if (!(cfg->beta2 >= 0.0 && cfg->beta2 < 1.0))
+            return bad(cfg, err, "beta parameter at index 1", cfg->beta2);
     }
     if (!(cfg->clip_grad_norm >= 0.0) || !isfinite(cfg->clip_grad_norm))
-        return gc_fail(err, GC_ERR_USER, cfg->loc, "clip_grad_norm must be a number >= 0 (0 turns it off), got %g",
-                       cfg->clip_grad_norm);
+        return gc_fail(err, GC_ERR_USER, cfg->loc,
+                       "clip_grad_norm must be a number >= 0 (0 turns it off), got %g", cfg->clip_grad_norm);
     if (cfg->num_no_decay < 0 || (cfg->num_no_decay > 0 && !cfg->no_decay))
         return gc_failf(err, GC_ERR_INTERNAL, "internal error: no_decay has %d patterns and no list",
                         cfg->num_no_decay);
@@ -147,7 +151,8 @@ static int sgd_update(opt_ctx *c, gc_node *p, gc_node *grad, double wd) {
         gc_node *buf = make_state(c, p, "momentum_buffer");
         if (!buf) return 0;
         /* torch clones d_p into the buffer on the first step instead of blending with zeros. */
-        gc_node *blended = add(b, gc_mul_scalar(b, buf, cfg->momentum), gc_mul_scalar(b, d, 1.0 - cfg->dampening));
+        gc_node *blended =
+            add(b, gc_mul_scalar(b, buf, cfg->momentum), gc_mul_scalar(b, d, 1.0 - cfg->dampening));
         gc_node *first = gc_binary(b, GC_OP_EQ, c->step, gc_scalar(b, GC_F32, 0.0));
         gc_node *next = gc_select(b, first, d, blended);
         if (!add_update(c, buf->name, next)) return 0;
@@ -157,7 +162,7 @@ static int sgd_update(opt_ctx *c, gc_node *p, gc_node *grad, double wd) {
 }
 
 /* 1 - beta^t for the f32[] count t >= 1. Python computes it in double; in f32, 1 - exp(t ln beta)
- * would lose most digits to cancellation for beta near 1 (1 - 0.999 keeps 4), so it is written
+ * cancels (for beta = 0.999 and t = 1 about four significant digits survive), so it is written
  * 1 - e^y = -tanh(y / 2) (1 + e^y), whose factors are each accurate to a few ulps. beta = 0 gives
  * y = -inf and the exact 1. */
 static gc_node *bias_correction(gc_builder *b, gc_node *t, double beta) {
@@ -181,11 +186,13 @@ static int adam_update(opt_ctx *c, gc_node *p, gc_node *grad, double wd) {
         grad = add(b, grad, gc_mul_scalar(b, p, wd));
     }
     gc_node *m_next = add(b, gc_mul_scalar(b, m, cfg->beta1), gc_mul_scalar(b, grad, 1.0 - cfg->beta1));
-    gc_node *v_next = add(b, gc_mul_scalar(b, v, cfg->beta2), mul(b, gc_mul_scalar(b, grad, 1.0 - cfg->beta2), grad));
+    gc_node *v_next =
+        add(b, gc_mul_scalar(b, v, cfg->beta2), mul(b, gc_mul_scalar(b, grad, 1.0 - cfg->beta2), grad));
     gc_node *t = gc_add_scalar(b, c->step, 1.0);
     gc_node *step_size = gc_binary(b, GC_OP_DIV, c->lr, bias_correction(b, t, cfg->beta1));
     gc_node *bc2_sqrt = gc_unary(b, GC_OP_SQRT, bias_correction(b, t, cfg->beta2));
-    gc_node *denom = gc_add_scalar(b, gc_binary(b, GC_OP_DIV, gc_unary(b, GC_OP_SQRT, v_next), bc2_sqrt), cfg->eps);
+    gc_node *denom =
+        gc_add_scalar(b, gc_binary(b, GC_OP_DIV, gc_unary(b, GC_OP_SQRT, v_next), bc2_sqrt), cfg->eps);
     gc_node *next = sub(b, param, gc_binary(b, GC_OP_DIV, mul(b, m_next, step_size), denom));
     return add_update(c, m->name, m_next) && add_update(c, v->name, v_next) && add_update(c, p->name, next);
 }
@@ -222,7 +229,8 @@ static int collect_grads(gc_graph *g, const gc_optimizer_config *cfg, param_grad
     for (int i = 0; i < g->num_outputs; i++) n += g->outputs[i].kind == GC_OUTPUT_GRAD;
     if (n == 0)
         return gc_fail(err, GC_ERR_USER, cfg->loc,
-                       "optimizer: the graph has no grad outputs (no parameter reaches the loss, or autodiff has not run)");
+                       "optimizer: the graph has no grad outputs "
+                       "(no parameter reaches the loss, or autodiff has not run)");
     param_grad *pg = calloc((size_t)n, sizeof *pg);
     if (!pg) return gc_failf(err, GC_ERR_MEMORY, "out of memory");
     int k = 0;

@@ -24,7 +24,7 @@ int gc_gradcheck(gc_interp *it, const gc_graph *g, const gc_gradcheck_options *o
         if (opts->max_per_param > 0) o.max_per_param = opts->max_per_param;
     }
     memset(report, 0, sizeof *report);
-    double base;
+    double base = 0;
     if (!loss_at(it, &base, err)) return 0;
 
     for (int oi = 0; oi < g->num_outputs; oi++) {
@@ -49,7 +49,7 @@ int gc_gradcheck(gc_interp *it, const gc_graph *g, const gc_gradcheck_options *o
         int64_t stride = count > o.max_per_param ? count / o.max_per_param : 1;
         int ok = 1;
         for (int64_t i = 0; i < count && ok; i += stride) {
-            double saved = values[i], plus, minus;
+            double saved = values[i], plus = 0, minus = 0;
             values[i] = saved + o.step;
             ok = gc_interp_set_f64(it, out->name, values, count, err) && loss_at(it, &plus, err);
             values[i] = saved - o.step;

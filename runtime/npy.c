@@ -260,9 +260,9 @@ static int reader_open(npy_reader *r, const char *path, gc_error *err) {
     r->f = fopen(path, "rb");
     if (!r->f) return gc_failf(err, GC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     struct stat st;
-    r->file_size = fstat(fileno(r->f), &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size : -1;
-    if (r->file_size < 0 && fstat(fileno(r->f), &st) == 0 && S_ISDIR(st.st_mode))
-        return gc_failf(err, GC_ERR_IO, "cannot read %s: it is a directory", path);
+    bool have_stat = fstat(fileno(r->f), &st) == 0;
+    if (have_stat && S_ISDIR(st.st_mode)) return gc_failf(err, GC_ERR_IO, "cannot read %s: it is a directory", path);
+    r->file_size = have_stat && S_ISREG(st.st_mode) ? (int64_t)st.st_size : -1;
 
     unsigned char pre[8];
     size_t got = fread(pre, 1, sizeof pre, r->f);

@@ -4,8 +4,8 @@
 #   scripts/test.sh              build/ (or $BUILD_DIR), RelWithDebInfo
 #   scripts/test.sh --sanitize   build-sanitize/ (or $BUILD_DIR), AddressSanitizer + UBSan
 #
-# Exits with ctest's status; ctest's summary ("100% tests passed, 0 tests failed out of N") is
-# the last thing it prints.
+# Exits with ctest's status, after ctest's summary line ("100% tests passed, 0 tests failed out
+# of N") and the list of failed tests, if any.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -18,6 +18,9 @@ typedef int (*gc_command_fn)(int argc, char **argv);
 
 int gc_cmd_opt(int argc, char **argv);
 int gc_cmd_run(int argc, char **argv);
+int gc_cmd_train(int argc, char **argv);
+int gc_cmd_check(int argc, char **argv);
+int gc_cmd_ir(int argc, char **argv);
 
 /* Prints err to stderr; with `source` (the text of err->file) also the line and a caret.
  * Returns the exit status the error calls for. */

@@ -45,7 +45,7 @@ static void usage(FILE *out) {
 }
 
 typedef struct binding {
-    const char *name; /* points into argv */
+    char *name; /* malloc'd */
     const char *path;
 } binding;
 
@@ -85,10 +85,12 @@ static int parse_args(int argc, char **argv, run_options *o) {
             for (int k = 0; k < o->num_bindings; k++)
                 if (strlen(o->bindings[k].name) == (size_t)(eq - v) && !strncmp(o->bindings[k].name, v, eq - v))
                     return gc_usage_error("run: --input %.*s is given twice", (int)(eq - v), v);
-            /* The name is cut out of argv in place: argv strings are writable and outlive the run. */
-            argv[i][eq - argv[i]] = '\0';
-            o->bindings[o->num_bindings].name = argv[i] + (v - argv[i]);
-            o->bindings[o->num_bindings].path = eq + 1;
+            binding *b = &o->bindings[o->num_bindings];
+            b->name = malloc((size_t)(eq - v) + 1);
+            if (!b->name) return gc_usage_error("run: out of memory"), GC_EXIT_INTERNAL;
+            memcpy(b->name, v, (size_t)(eq - v));
+            b->name[eq - v] = '\0';
+            b->path = eq + 1;
             o->num_bindings++;
         } else if ((v = option_value(argc, argv, &i, "--output-dir", &missing))) {
             if (!*v) return gc_usage_error("run: --output-dir needs a directory");
@@ -310,16 +312,21 @@ static int run_graph(const gc_graph *g, const run_options *o, gc_error *err) {
     return ok;
 }
 
+static void free_bindings(run_options *o) {
+    for (int k = 0; k < o->num_bindings; k++) free(o->bindings[k].name);
+    free(o->bindings);
+}
+
 int gc_cmd_run(int argc, char **argv) {
     run_options o;
     memset(&o, 0, sizeof o);
     o.precision = GC_INTERP_F32;
     /* At most one binding per argument, so this bound is never exceeded. */
     o.bindings = calloc((size_t)argc + 1, sizeof *o.bindings);
-    if (!o.bindings) return gc_usage_error("run: out of memory");
+    if (!o.bindings) return gc_usage_error("run: out of memory"), GC_EXIT_INTERNAL;
     int status = parse_args(argc, argv, &o);
     if (status >= 0) {
-        free(o.bindings);
+        free_bindings(&o);
         return status;
     }
 
@@ -328,7 +335,7 @@ int gc_cmd_run(int argc, char **argv) {
     size_t len = 0;
     char *source = gc_read_file(o.input, &len, &err);
     if (!source) {
-        free(o.bindings);
+        free_bindings(&o);
         return gc_report_error(&err, NULL);
     }
     status = GC_EXIT_OK;
@@ -341,6 +348,6 @@ int gc_cmd_run(int argc, char **argv) {
         status = gc_report_error(&err, strcmp(err.file, o.input) == 0 ? source : NULL);
     gc_graph_free(g);
     free(source);
-    free(o.bindings);
+    free_bindings(&o);
     return status;
 }

@@ -14,6 +14,9 @@ static const struct {
     gc_command_fn run;
     const char *summary;
 } commands[] = {
+    {"train", gc_cmd_train, "train a model on data (see gradc train --help)"},
+    {"check", gc_cmd_check, "check a model: parameters, memory, and --gradcheck"},
+    {"ir", gc_cmd_ir, "print a model's program at a stage of the pipeline"},
     {"opt", gc_cmd_opt, "parse textual IR, verify it, run passes, print the result"},
     {"run", gc_cmd_run, "evaluate an IR graph on .npy inputs with the reference interpreter"},
 };

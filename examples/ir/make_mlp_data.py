@@ -2,8 +2,9 @@
 """make_mlp_data.py: inputs for examples/ir/mlp_forward.ir, and NumPy's answer to check gradc's.
 
     make_mlp_data.py DIR               writes x.npy, labels.npy and the four parameters to DIR
-    make_mlp_data.py --check DIR OUT   recomputes the forward pass in float64 NumPy from the
-                                       files in DIR and compares gradc's OUT/*.npy with it
+    make_mlp_data.py --check DIR OUT   recomputes the forward pass (and the gradients, when OUT
+                                       has grad.*.npy files) in float64 NumPy from the files in
+                                       DIR and compares gradc's OUT/*.npy with them
 
 The seed is fixed, so every run writes the same files. Labels are saved as int64 (NumPy's default
 integer), which gradc narrows to i32.
@@ -33,18 +34,36 @@ def write_inputs(d):
 def reference(d):
     v = {name: np.load(os.path.join(d, name + ".npy")).astype(np.float64) for name in SHAPES}
     labels = np.load(os.path.join(d, "labels.npy"))
-    h = np.maximum(v["x"] @ v["fc1.weight"].T + v["fc1.bias"], 0)
+    z1 = v["x"] @ v["fc1.weight"].T + v["fc1.bias"]
+    h = np.maximum(z1, 0)
     logits = h @ v["fc2.weight"].T + v["fc2.bias"]
     shifted = logits - logits.max(axis=1, keepdims=True)
     logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    loss = -logp[np.arange(len(labels)), labels].mean()
-    return {"logits": logits, "probs": np.exp(logp), "loss": np.array(loss)}
+    rows = np.arange(len(labels))
+    loss = -logp[rows, labels].mean()
+    # Backward by hand: d loss / d logits = (softmax - onehot) / batch.
+    dlogits = np.exp(logp)
+    dlogits[rows, labels] -= 1
+    dlogits /= len(labels)
+    dz1 = (dlogits @ v["fc2.weight"]) * (z1 > 0)
+    return {
+        "logits": logits,
+        "probs": np.exp(logp),
+        "loss": np.array(loss),
+        "grad.fc2.weight": dlogits.T @ h,
+        "grad.fc2.bias": dlogits.sum(axis=0),
+        "grad.fc1.weight": dz1.T @ v["x"],
+        "grad.fc1.bias": dz1.sum(axis=0),
+    }
 
 
 def check(d, out):
     failed = 0
     for name, want in reference(d).items():
-        got = np.load(os.path.join(out, name + ".npy"))
+        path = os.path.join(out, name + ".npy")
+        if name.startswith("grad.") and not os.path.exists(path):
+            continue
+        got = np.load(path)
         err = float(np.max(np.abs(got - want))) if want.size else 0.0
         ok = got.shape == want.shape and np.allclose(got, want, rtol=1e-5, atol=1e-6)
         print(f"{name}: shape {list(got.shape)}, max |gradc - numpy| = {err:.2e} {'ok' if ok else 'MISMATCH'}")

@@ -268,7 +268,7 @@ def binary():
 def reductions():
     nan = math.nan
     x = normal(2, 3, 4)
-    ties = f32([[1.0, 3.0, 3.0, -1.0], [2.0, 2.0, 2.0, 2.0], [-5.0, -5.0, -7.0, 0.0]])
+    ties = f32([[1.0, 3.0, 3.0, -1.0], [2.0, 2.0, 2.0, 2.0], [-5.0, 3.0, -7.0, 0.0]])
     withnan = f32([[1.0, nan, 2.0], [0.5, 0.25, -1.0]])
     red = {
         "sum": lambda t, d, k: torch.sum(t, dim=d, keepdim=k),

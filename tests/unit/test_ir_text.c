@@ -329,7 +329,7 @@ static const error_case error_cases[] = {
     {"graph @g {\n  %0 = input \"x\" : f32[2]\n  %1 = exp(%0, %0) : f32[2]\n}", 3, 8, "exp: expects 1 operand, got 2"},
     {"graph @g {\n  %0 = input \"x\" : f32[2]\n  %1 = exp(%y) : f32[2]\n}", 3, 12, "use of undefined value %y"},
     {"graph @g {\n  %a = input \"x\" : f32[2]\n  %a = input \"y\" : f32[2]\n}", 3, 3, "%a is defined twice (first at line 2)"},
-    {"graph @g {\n  %0 = input \"x\" : f32[2]\n  %1 = sum(%0) {axes=[0], keepdims=false, bogus=1} : f32[]\n}", 3, 42,
+    {"graph @g {\n  %0 = input \"x\" : f32[2]\n  %1 = sum(%0) {axes=[0], keepdims=false, bogus=1} : f32[]\n}", 3, 43,
      "sum has no attribute field 'bogus' (fields: axes, keepdims)"},
     {"graph @g {\n  %0 = input \"x\" : f32[2]\n  %1 = sum(%0) {axes=[0]} : f32[]\n}", 3, 25,
      "sum is missing attribute field 'keepdims'"},
@@ -350,6 +350,8 @@ static const error_case error_cases[] = {
     {"graph @g {\n  %0 = input \"x\" : f32[2, 3]\n  %1 = input \"y\" : f32[4, 3]\n  %2 = add(%0, %1) : f32[2, 3]\n}", 4, 8,
      "add: cannot broadcast f32[2, 3] with f32[4, 3]"},
     {"graph @g {\n  %0 = input \"x\" : i32[2]\n  %1 = exp(%0) : i32[2]\n}", 3, 8, "exp: needs a float operand, got i32[2]"},
+    {"graph @g {\n  %0 = input \"x\" : f32[1099511627776, 1]\n  %1 = input \"y\" : f32[1, 1099511627776]\n"
+     "  %2 = add(%0, %1) : f32[2]\n}", 4, 8, "add: result has more than 2^40 elements"},
     {"graph @g {\n  %0 = input \"x\" : f32[2, 3]\n  %1 = permute(%0) {perm=[0]} : f32[2, 3]\n}", 3, 26,
      "perm has 1 entries but the operand has rank 2"},
     {"graph @g {\n  %0 = input \"x\" : f32[2, 3]\n  %1 = sum(%0) {axes=[1, 1], keepdims=false} : f32[2]\n}", 3, 22,
@@ -368,7 +370,7 @@ static const error_case error_cases[] = {
     {"graph @g {\n  %0 = input \"x\" : f32[2]\n  update \"x\" = %0\n}", 3, 3, "update 'x' names no param or state"},
     {"graph @g {\n  %0 = param \"w\" : f32[2]\n  %1 = cast(%0) : f64[2]\n  grad \"w\" = %1\n}", 4, 3,
      "grad 'w': value is f64[2] but the param is f32[2]"},
-    {"graph @g {\n  %0 = input \"x\" : f32[2] loc(\"m.gm\":0:1)\n}", 2, 37, "0 is out of range for a line number"},
+    {"graph @g {\n  %0 = input \"x\" : f32[2] loc(\"m.gm\":0:1)\n}", 2, 38, "0 is out of range for a line number"},
     {"graph @g {\n  %0 = constant {value=-nan} : f32[]\n}", 2, 25, "expected 'inf' after '-', got 'nan'"},
     {"graph @g {\n  %0 = constant {value=12abc} : f32[]\n}", 2, 24, "malformed number"},
     {"graph @g {\n  %0 = input \"x\" : f32[2]\n  %1 = concat() {axis=0} : f32[2]\n}", 3, 15, "expected a %value, got ')'"},
@@ -377,17 +379,24 @@ static const error_case error_cases[] = {
 
 static void test_errors_are_located(void **state) {
     (void)state;
+    int failures = 0;
     for (size_t i = 0; i < sizeof error_cases / sizeof error_cases[0]; i++) {
         const error_case *c = &error_cases[i];
         gc_error err;
         gc_error_clear(&err);
         gc_graph *g = gc_graph_parse(c->text, strlen(c->text), "t.ir", &err);
-        if (g) fail_msg("case %zu parsed but should not:\n%s", i, c->text);
-        if (err.code != GC_ERR_USER || strcmp(err.file, "t.ir") != 0 || err.line != c->line || err.col != c->col ||
-            !strstr(err.message, c->message))
-            fail_msg("case %zu: got code %d %s:%d:%d: %s\nwant t.ir:%d:%d: %s", i, err.code, err.file, err.line,
-                     err.col, err.message, c->line, c->col, c->message);
+        if (g) {
+            print_error("case %zu parsed but should not:\n%s\n", i, c->text);
+            gc_graph_free(g);
+            failures++;
+        } else if (err.code != GC_ERR_USER || strcmp(err.file, "t.ir") != 0 || err.line != c->line ||
+                   err.col != c->col || !strstr(err.message, c->message)) {
+            print_error("case %zu: got code %d %s:%d:%d: %s\n        want t.ir:%d:%d: %s\n", i, err.code, err.file,
+                        err.line, err.col, err.message, c->line, c->col, c->message);
+            failures++;
+        }
     }
+    assert_int_equal(failures, 0);
 }
 
 /* ---- robustness ---- */

@@ -1,0 +1,132 @@
+/*
+ * cg.h: private to codegen/ — the emission context, the kernel emitters (one per op, expanded
+ * from ir/ops.def so an op without one fails to link) and the IR-building helpers they share.
+ *
+ * A kernel emitter fills the body of `void k<id>(ptr noalias out, ptr noalias in0, ...)` at the
+ * builder's position: `out` points at the node's value, in[k] at operand k's, each dense
+ * row-major in the node's dtype. Shapes are static, so every extent and stride is a constant.
+ * Emitters report failure by filling cg->err and returning 0.
+ */
+#ifndef GC_CODEGEN_CG_H
+#define GC_CODEGEN_CG_H
+
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+
+#include "codegen/codegen.h"
+#include "ir/graph.h"
+
+typedef struct cg_ctx {
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    LLVMValueRef fn; /* the function being emitted */
+    LLVMTypeRef t_void, t_i1, t_i8, t_i32, t_i64, t_f32, t_f64, t_ptr;
+    gc_error *err;
+} cg_ctx;
+
+typedef int (*cg_emitter)(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in);
+
+#define GC_OP(E, name, ...) \
+    int cg_emit_##name(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in);
+#include "ir/ops.def"
+#undef GC_OP
+
+/* ---- the context (module.c) ---- */
+void cg_ctx_init(cg_ctx *cg, LLVMContextRef ctx, LLVMModuleRef mod, gc_error *err);
+void cg_ctx_dispose(cg_ctx *cg);
+
+/* Builds, verifies and optimises the whole module for g in ctx with `tm` (which sets the triple,
+ * data layout and the CPU the optimiser tunes for). times may be NULL. */
+LLVMModuleRef cg_build_module(LLVMContextRef ctx, const gc_graph *g, const gc_layout *layout,
+                              LLVMTargetMachineRef tm, gc_codegen_times *times, gc_error *err);
+
+/* ---- the target (llvm_target.c) ---- */
+int cg_target_init(gc_error *err);
+/* A target machine for the host CPU with all its features, O3, PIC. Caller disposes. */
+LLVMTargetMachineRef cg_host_machine(gc_error *err);
+double cg_now_ms(void);
+
+/* ---- values and types (emit_util.c) ---- */
+LLVMTypeRef cg_type(cg_ctx *cg, gc_dtype dtype);
+LLVMValueRef cg_i64(cg_ctx *cg, int64_t v);
+LLVMValueRef cg_i32(cg_ctx *cg, int32_t v);
+/* v as a constant of dtype, converted as the interpreter converts (saturating to i32, rounding
+ * to nearest f32 with overflow to inf). */
+LLVMValueRef cg_const(cg_ctx *cg, gc_dtype dtype, double v);
+double cg_round_f32(double v);
+double cg_to_i32(double v);
+
+/* Element i (an i64 value) of a dtype array at ptr. */
+LLVMValueRef cg_elem_ptr(cg_ctx *cg, gc_dtype dtype, LLVMValueRef ptr, LLVMValueRef i);
+LLVMValueRef cg_load(cg_ctx *cg, gc_dtype dtype, LLVMValueRef ptr, LLVMValueRef i);
+void cg_store(cg_ctx *cg, gc_dtype dtype, LLVMValueRef v, LLVMValueRef ptr, LLVMValueRef i);
+
+/* Float arithmetic carrying only the `contract` fast-math flag (so a*b+c may become an FMA). */
+LLVMValueRef cg_fadd(cg_ctx *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fsub(cg_ctx *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fmul(cg_ctx *cg, LLVMValueRef a, LLVMValueRef b);
+
+/* A call to an overloaded intrinsic ("llvm.exp") at the type of args[0]. */
+LLVMValueRef cg_intrinsic(cg_ctx *cg, const char *name, LLVMValueRef *args, int n);
+/* The same for intrinsics overloaded on a return type distinct from their operand's
+ * (llvm.fptosi.sat: overloads {ret, arg}). */
+LLVMValueRef cg_intrinsic2(cg_ctx *cg, const char *name, LLVMTypeRef ret, LLVMValueRef *args, int n);
+/* A call to an external C function of the process (libm, OpenBLAS), declared on first use. */
+LLVMValueRef cg_call(cg_ctx *cg, const char *name, LLVMTypeRef ret, LLVMTypeRef *params,
+                     LLVMValueRef *args, int n);
+/* A libm function of one float argument at dtype: "erf" calls erff for f32, erf for f64. */
+LLVMValueRef cg_libm1(cg_ctx *cg, const char *name, gc_dtype dtype, LLVMValueRef x);
+
+/* An alloca of `count` elements in the entry block (so mem2reg and SROA can promote it). */
+LLVMValueRef cg_entry_alloca(cg_ctx *cg, LLVMTypeRef type, int64_t count);
+
+/* ---- loops (emit_util.c) ----
+ * A counted loop from 0 to count - 1 (count >= 1), bottom-tested: begin opens it at the
+ * builder's position and leaves the builder in its body; end closes it and leaves the builder
+ * after it. Nest freely; the induction variable is an i64. */
+typedef struct cg_loop {
+    LLVMBasicBlockRef body;
+    LLVMValueRef iv;
+    LLVMValueRef count;
+} cg_loop;
+
+void cg_loop_begin(cg_ctx *cg, cg_loop *loop, LLVMValueRef count);
+void cg_loop_end(cg_ctx *cg, cg_loop *loop);
+
+/* Loop nests over a shape with up to CG_MAX_OPERANDS strided operands; offsets are i64 element
+ * offsets, one per operand, at the current index. */
+#define CG_MAX_OPERANDS 8
+typedef struct cg_nest {
+    int rank;
+    int64_t dims[GC_MAX_RANK];
+    int count;
+    int64_t strides[CG_MAX_OPERANDS][GC_MAX_RANK];
+    cg_loop loops[GC_MAX_RANK];
+    LLVMValueRef idx[GC_MAX_RANK];   /* induction variables after begin */
+    LLVMValueRef off[CG_MAX_OPERANDS];
+} cg_nest;
+
+void cg_nest_init(cg_nest *nest, int rank, const int64_t *dims);
+int cg_nest_add(cg_nest *nest, const int64_t *strides);
+/* Merges adjacent dims along which every operand steps evenly, so loops are few and long. */
+void cg_nest_coalesce(cg_nest *nest);
+void cg_nest_begin(cg_ctx *cg, cg_nest *nest);
+void cg_nest_end(cg_ctx *cg, cg_nest *nest);
+
+/* Strides reading `from` while walking the dims of `to` under NumPy broadcasting (0 along dims
+ * `from` lacks or has as 1). */
+void cg_broadcast_strides(const gc_type *from, const gc_type *to, int64_t *strides);
+
+/* ---- shared by emitters ---- */
+/* The elementwise kernel over n's result shape: the node's value at each element from its
+ * operands' values there (emit_elementwise.c). */
+int cg_elementwise_kernel(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in);
+/* Copies `count` elements of dtype from src to dst. */
+void cg_copy(cg_ctx *cg, gc_dtype dtype, LLVMValueRef dst, LLVMValueRef src, int64_t count);
+/* Fills `count` elements of dtype at dst with zero bytes. */
+void cg_zero(cg_ctx *cg, gc_dtype dtype, LLVMValueRef dst, int64_t count);
+/* The uniform [0, 1) draw of ir/random.c at element `index` (i64) as a value of dtype. */
+LLVMValueRef cg_random_uniform(cg_ctx *cg, const gc_node *n, LLVMValueRef step, LLVMValueRef index);
+
+#endif

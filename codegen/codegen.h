@@ -1,0 +1,70 @@
+/*
+ * codegen.h: a gc_graph to native code through LLVM — the interface the runtime and the tools use.
+ *
+ * One LLVM module per graph: a function k<id> per node that computes something (a loop nest, or
+ * an OpenBLAS call for matmul), `gc_init` that fills the nodes whose value never changes
+ * (constants, iota), and `gc_step` that calls the kernels in graph order with pointers at fixed
+ * offsets into one buffer, the arena. The layout of that arena (an offset per node) is decided
+ * here too, so the runtime only allocates it, fills sources in and reads results out.
+ * The module is optimised with default<O3> for the host CPU, then either handed to ORC LLJIT,
+ * printed (LLVM IR, assembly) or written as a PIC object file for the standalone trainer.
+ * docs/codegen.md describes the kernel ABI and what is (not) fast-math.
+ */
+#ifndef GC_CODEGEN_CODEGEN_H
+#define GC_CODEGEN_CODEGEN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ir/graph.h"
+
+/* Wall-clock time of each compile phase, in milliseconds. */
+typedef struct gc_codegen_times {
+    double emit_ms;     /* graph to LLVM IR through the IR builder */
+    double verify_ms;   /* LLVMVerifyModule */
+    double optimize_ms; /* default<O3> */
+    double jit_ms;      /* machine code and linking inside ORC (done at the first lookup) */
+    double total_ms;
+    int kernels;        /* k<id> functions in the module */
+} gc_codegen_times;
+
+/* Where each node's value lives in the arena. Nodes whose value is another node's bytes under a
+ * new type (reshape, stop_gradient of a computed value) share that node's offset. */
+typedef struct gc_layout {
+    int num_nodes;
+    int64_t *offsets;  /* bytes from the arena start, per node id (64-byte aligned) */
+    bool *aliased;     /* per node: shares the offset of its operand, so has no kernel */
+    int64_t size;      /* bytes, a multiple of 64 */
+} gc_layout;
+
+int gc_layout_plan(const gc_graph *g, gc_layout *out, gc_error *err);
+void gc_layout_free(gc_layout *layout);
+
+/* The module's entry points: both take the arena. */
+typedef void (*gc_step_fn)(char *arena);
+
+/* A compiled graph living in an LLJIT instance. */
+typedef struct gc_codegen_jit gc_codegen_jit;
+
+/* Compiles g with `layout` (from gc_layout_plan of the same graph). times may be NULL. */
+gc_codegen_jit *gc_codegen_jit_compile(const gc_graph *g, const gc_layout *layout,
+                                       gc_codegen_times *times, gc_error *err);
+/* gc_init: fills constants and iota; run once after the arena is allocated. */
+gc_step_fn gc_codegen_jit_init(const gc_codegen_jit *jit);
+/* gc_step: computes every node from the sources. */
+gc_step_fn gc_codegen_jit_step(const gc_codegen_jit *jit);
+void gc_codegen_jit_free(gc_codegen_jit *jit);
+
+/* The optimised module as LLVM IR text (gradc ir --stage llvm); the caller frees it. */
+char *gc_codegen_llvm_ir(const gc_graph *g, gc_error *err);
+/* The same module as host assembly (gradc ir --stage asm); the caller frees it. */
+char *gc_codegen_asm(const gc_graph *g, gc_error *err);
+/* Writes the module as a position-independent object file, for the standalone trainer. */
+int gc_codegen_emit_object(const gc_graph *g, const char *path, gc_error *err);
+
+/* The host CPU as LLVM names it ("znver4") and its features ("+avx512f,+fma,..."); the caller
+ * frees both. */
+char *gc_codegen_host_cpu(gc_error *err);
+char *gc_codegen_host_features(gc_error *err);
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * emit_gemm.c: the matmul kernel — calls to OpenBLAS's cblas_sgemm (cblas_dgemm for f64), one per
+ * batch matrix, with transposes passed as CblasTrans flags so no operand is ever copied.
+ *
+ * Batch dims broadcast by NumPy rules become stride 0 in a loop nest around the call. The common
+ * case of a batched activation times a shared weight (x[B..., M, K] @ w[K, N]) is one call with
+ * M' = B... * M, since the rows of x and of the result are contiguous across the batch.
+ */
+#include <limits.h>
+
+#include "codegen/cg.h"
+
+/* CBLAS enum values (cblas.h), passed as the int the C ABI uses for enums. */
+#define CBLAS_ROW_MAJOR 101
+#define CBLAS_NO_TRANS 111
+#define CBLAS_TRANS 112
+
+/* Strides (in elements) of t's batch dims walking the result's batch dims: one matrix per step,
+ * 0 along a broadcast dim. */
+static void batch_strides(const gc_type *t, const gc_type *result, int64_t *strides) {
+    int64_t mat = t->dims[t->rank - 2] * t->dims[t->rank - 1];
+    gc_type lead = *t, rlead = *result;
+    lead.rank -= 2;
+    rlead.rank -= 2;
+    cg_broadcast_strides(&lead, &rlead, strides);
+    for (int d = 0; d < rlead.rank; d++) strides[d] *= mat;
+}
+
+typedef struct gemm {
+    gc_dtype dtype;
+    bool trans_a, trans_b;
+    int64_t m, n, k, lda, ldb, ldc;
+} gemm;
+
+static void call_gemm(cg_ctx *cg, const gemm *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+    LLVMTypeRef ft = cg_type(cg, g->dtype);
+    LLVMTypeRef params[14] = {cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32, ft,
+                              cg->t_ptr, cg->t_i32, cg->t_ptr, cg->t_i32, ft, cg->t_ptr, cg->t_i32};
+    LLVMValueRef args[14] = {
+        cg_i32(cg, CBLAS_ROW_MAJOR),
+        cg_i32(cg, g->trans_a ? CBLAS_TRANS : CBLAS_NO_TRANS),
+        cg_i32(cg, g->trans_b ? CBLAS_TRANS : CBLAS_NO_TRANS),
+        cg_i32(cg, (int32_t)g->m), cg_i32(cg, (int32_t)g->n), cg_i32(cg, (int32_t)g->k),
+        LLVMConstReal(ft, 1.0), a, cg_i32(cg, (int32_t)g->lda), b, cg_i32(cg, (int32_t)g->ldb),
+        LLVMConstReal(ft, 0.0), c, cg_i32(cg, (int32_t)g->ldc),
+    };
+    cg_call(cg, g->dtype == GC_F64 ? "cblas_dgemm" : "cblas_sgemm", cg->t_void, params, args, 14);
+}
+
+int cg_emit_matmul(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) {
+    const gc_type *ta = &n->inputs[0]->type, *tb = &n->inputs[1]->type, *tr = &n->type;
+    gemm g = {tr->dtype, n->attr.matmul.transpose_a, n->attr.matmul.transpose_b, 0, 0, 0, 0, 0, 0};
+    g.m = tr->dims[tr->rank - 2];
+    g.n = tr->dims[tr->rank - 1];
+    g.k = ta->dims[ta->rank - (g.trans_a ? 2 : 1)];
+    /* Row-major leading dimensions: the stored row length of each operand. */
+    g.lda = ta->dims[ta->rank - 1];
+    g.ldb = tb->dims[tb->rank - 1];
+    g.ldc = g.n;
+
+    gc_type batch = *tr;
+    batch.rank -= 2;
+    int64_t sa[GC_MAX_RANK], sb[GC_MAX_RANK], sc[GC_MAX_RANK];
+    batch_strides(ta, tr, sa);
+    batch_strides(tb, tr, sb);
+    batch_strides(tr, tr, sc);
+    int64_t batches = gc_type_numel(&batch);
+
+    /* x[B..., M, K] @ w[K, N] (w shared by every batch): the batch folds into M. */
+    bool shared_b = true, full_a = !g.trans_a && ta->rank == tr->rank;
+    for (int d = 0; d < batch.rank; d++) {
+        shared_b = shared_b && sb[d] == 0;
+        full_a = full_a && ta->dims[d] == batch.dims[d];
+    }
+    if (batches > 1 && shared_b && full_a) {
+        g.m *= batches;
+        batches = 1;
+        batch.rank = 0;
+    }
+    int64_t limit = INT_MAX;
+    if (g.m > limit || g.n > limit || g.k > limit || g.lda > limit || g.ldb > limit)
+        return gc_failf(cg->err, GC_ERR_USER, "matmul %%%d: a matrix dimension exceeds the BLAS limit of %d",
+                        n->id, INT_MAX);
+
+    cg_nest nest;
+    cg_nest_init(&nest, batch.rank, batch.dims);
+    cg_nest_add(&nest, sa);
+    cg_nest_add(&nest, sb);
+    cg_nest_add(&nest, sc);
+    cg_nest_coalesce(&nest);
+    cg_nest_begin(cg, &nest);
+    call_gemm(cg, &g, cg_elem_ptr(cg, g.dtype, in[0], nest.off[0]), cg_elem_ptr(cg, g.dtype, in[1], nest.off[1]),
+              cg_elem_ptr(cg, g.dtype, out, nest.off[2]));
+    cg_nest_end(cg, &nest);
+    return 1;
+}

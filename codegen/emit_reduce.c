@@ -1,0 +1,349 @@
+/*
+ * emit_reduce.c: kernels of the reductions over an axis mask (sum, mean, max, min) and of the
+ * ops that reduce along one axis (argmax, softmax, log_softmax).
+ *
+ * The order of accumulation is fixed at compile time, so a step gives the same bits every run.
+ * A reduction walks the operand's dims up to the last reduced one as "kept outer" and "reduced"
+ * loops, and keeps the run of kept dims after it (the trailing run, contiguous in both operand
+ * and result) as a vector of accumulators in a stack buffer: for every reduced index the loop
+ * over that run is contiguous, which vectorises, and each result element still adds its inputs in
+ * row-major order, as the interpreter does. When the innermost dim itself is reduced (a row sum),
+ * vector lanes take its elements round-robin and merge in lane order at the end (reduce_lanes).
+ * f32 sums accumulate in double, so they agree with the interpreter's double sums to within an
+ * ulp of the rounded result whatever the order; i32 sums wrap, as i32 arithmetic does.
+ */
+#include <math.h>
+
+#include "codegen/cg.h"
+
+/* Accumulators per chunk of the trailing run: 8 KiB of doubles on the stack. */
+#define CHUNK 1024
+/* Vector accumulators of a row reduction: one 512-bit register of doubles. */
+#define LANES 8
+
+typedef enum reduce_kind { REDUCE_SUM, REDUCE_MEAN, REDUCE_MAX, REDUCE_MIN } reduce_kind;
+
+static LLVMValueRef sel(cg_ctx *cg, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSelect(cg->b, c, a, b, "");
+}
+
+/* The accumulator's type: double for float sums, the element type otherwise. */
+static gc_dtype acc_dtype(reduce_kind kind, gc_dtype t) {
+    if (t == GC_I32) return GC_I32;
+    return (kind == REDUCE_SUM || kind == REDUCE_MEAN) ? GC_F64 : t;
+}
+
+/* Two accumulators (or an accumulator and a widened element) merged: a + b, or the larger
+ * (smaller) one where b is NaN or larger: NaN, once met, stays, since NaN compares false. Works
+ * on scalars and vectors alike. */
+static LLVMValueRef merge(cg_ctx *cg, reduce_kind kind, bool is_int, LLVMValueRef a, LLVMValueRef b) {
+    switch (kind) {
+    case REDUCE_SUM: case REDUCE_MEAN:
+        return is_int ? LLVMBuildAdd(cg->b, a, b, "") : LLVMBuildFAdd(cg->b, a, b, "");
+    case REDUCE_MAX: case REDUCE_MIN: {
+        bool is_max = kind == REDUCE_MAX;
+        if (is_int) {
+            LLVMValueRef args[2] = {a, b};
+            return cg_intrinsic(cg, is_max ? "llvm.smax" : "llvm.smin", args, 2);
+        }
+        LLVMValueRef better = LLVMBuildFCmp(cg->b, is_max ? LLVMRealOGT : LLVMRealOLT, b, a, "");
+        LLVMValueRef nan = LLVMBuildFCmp(cg->b, LLVMRealUNO, b, b, "");
+        return sel(cg, LLVMBuildOr(cg->b, better, nan, ""), b, a);
+    }
+    }
+    return a;
+}
+
+/* Adds element(s) v of the operand's type into acc, widening f32 to the double accumulator. */
+static LLVMValueRef combine(cg_ctx *cg, reduce_kind kind, gc_dtype t, LLVMValueRef acc, LLVMValueRef v) {
+    if (LLVMTypeOf(v) != LLVMTypeOf(acc)) v = LLVMBuildFPExt(cg->b, v, LLVMTypeOf(acc), "");
+    return merge(cg, kind, t == GC_I32, acc, v);
+}
+
+static LLVMValueRef init_value(cg_ctx *cg, reduce_kind kind, gc_dtype t) {
+    gc_dtype at = acc_dtype(kind, t);
+    switch (kind) {
+    case REDUCE_SUM: case REDUCE_MEAN: return cg_const(cg, at, 0);
+    case REDUCE_MAX: return t == GC_I32 ? cg_i32(cg, INT32_MIN) : cg_const(cg, at, -INFINITY);
+    case REDUCE_MIN: return t == GC_I32 ? cg_i32(cg, INT32_MAX) : cg_const(cg, at, INFINITY);
+    }
+    return cg_const(cg, at, 0);
+}
+
+static LLVMValueRef finish(cg_ctx *cg, reduce_kind kind, gc_dtype t, double group, LLVMValueRef acc) {
+    if (kind == REDUCE_MEAN) acc = LLVMBuildFDiv(cg->b, acc, LLVMConstReal(cg->t_f64, group), "");
+    if ((kind == REDUCE_SUM || kind == REDUCE_MEAN) && t == GC_F32) acc = LLVMBuildFPTrunc(cg->b, acc, cg->t_f32, "");
+    return acc;
+}
+
+/* The innermost dim is reduced (a row sum): lane l of a vector accumulator takes the elements
+ * at l mod LANES of every reduced row, and the lanes merge in order at the end. The order is
+ * still fixed at compile time, and the row loop is one vector operation per LANES elements
+ * instead of a chain of scalar adds. `red` walks the reduced dims other than the innermost. */
+static void reduce_lanes(cg_ctx *cg, const gc_node *n, reduce_kind kind, double group, cg_nest *kept, cg_nest *red,
+                         int64_t len, LLVMValueRef out, LLVMValueRef x) {
+    gc_dtype t = n->inputs[0]->type.dtype, at = acc_dtype(kind, t);
+    LLVMTypeRef vt = LLVMVectorType(cg_type(cg, at), LANES), in_vt = LLVMVectorType(cg_type(cg, t), LANES);
+    LLVMValueRef acc = cg_entry_alloca(cg, vt, 1), splat[LANES];
+    for (int l = 0; l < LANES; l++) splat[l] = init_value(cg, kind, t);
+
+    cg_nest_begin(cg, kept);
+    LLVMBuildStore(cg->b, LLVMConstVector(splat, LANES), acc);
+    cg_nest_begin(cg, red);
+    LLVMValueRef row = LLVMBuildAdd(cg->b, kept->off[0], red->off[0], "");
+    int64_t groups = len / LANES;
+    cg_loop g;
+    cg_loop_begin(cg, &g, cg_i64(cg, groups));
+    LLVMValueRef at_g = LLVMBuildAdd(cg->b, row, LLVMBuildMul(cg->b, g.iv, cg_i64(cg, LANES), ""), "");
+    LLVMValueRef v = LLVMBuildLoad2(cg->b, in_vt, cg_elem_ptr(cg, t, x, at_g), "");
+    LLVMSetAlignment(v, (unsigned)gc_dtype_size(t));
+    LLVMBuildStore(cg->b, combine(cg, kind, t, LLVMBuildLoad2(cg->b, vt, acc, ""), v), acc);
+    cg_loop_end(cg, &g);
+    for (int64_t l = 0; l < len % LANES; l++) {
+        LLVMValueRef e = cg_load(cg, t, x, LLVMBuildAdd(cg->b, row, cg_i64(cg, groups * LANES + l), ""));
+        LLVMValueRef a = LLVMBuildLoad2(cg->b, vt, acc, ""), lane = cg_i32(cg, (int32_t)l);
+        LLVMValueRef merged = combine(cg, kind, t, LLVMBuildExtractElement(cg->b, a, lane, ""), e);
+        LLVMBuildStore(cg->b, LLVMBuildInsertElement(cg->b, a, merged, lane, ""), acc);
+    }
+    cg_nest_end(cg, red);
+
+    LLVMValueRef a = LLVMBuildLoad2(cg->b, vt, acc, "");
+    LLVMValueRef total = LLVMBuildExtractElement(cg->b, a, cg_i32(cg, 0), "");
+    for (int l = 1; l < LANES; l++)
+        total = merge(cg, kind, t == GC_I32, total, LLVMBuildExtractElement(cg->b, a, cg_i32(cg, l), ""));
+    cg_store(cg, n->type.dtype, finish(cg, kind, t, group, total), out, kept->off[1]);
+    cg_nest_end(cg, kept);
+}
+
+static int reduce(cg_ctx *cg, const gc_node *n, LLVMValueRef out, LLVMValueRef x, reduce_kind kind) {
+    const gc_type *tx = &n->inputs[0]->type;
+    gc_dtype t = tx->dtype, at = acc_dtype(kind, t);
+    uint32_t axes = n->attr.reduce.axes;
+    int64_t in_strides[GC_MAX_RANK];
+    gc_type_strides(tx, in_strides);
+
+    int last = -1; /* the last reduced dim */
+    double group = 1.0;
+    for (int d = 0; d < tx->rank; d++) {
+        if (axes & (1u << d)) {
+            last = d;
+            group *= (double)tx->dims[d];
+        }
+    }
+    int64_t trail = 1;
+    for (int d = last + 1; d < tx->rank; d++) trail *= tx->dims[d];
+
+    /* The kept dims before `last` index the result in blocks of `trail`; the reduced ones only
+     * move through the operand. */
+    cg_nest kept, red;
+    int64_t kdims[GC_MAX_RANK], rdims[GC_MAX_RANK], kin[GC_MAX_RANK], kout[GC_MAX_RANK], rin[GC_MAX_RANK];
+    int nk = 0, nr = 0;
+    /* A reduced innermost dim long enough for vector lanes is walked by reduce_lanes itself. */
+    bool lanes = trail == 1 && last >= 0 && tx->dims[last] >= 2 * LANES;
+    for (int d = 0; d <= last; d++) {
+        if (lanes && d == last) continue;
+        if (axes & (1u << d)) {
+            rdims[nr] = tx->dims[d];
+            rin[nr++] = in_strides[d];
+        } else {
+            kdims[nk] = tx->dims[d];
+            kin[nk++] = in_strides[d];
+        }
+    }
+    int64_t s = trail;
+    for (int k = nk - 1; k >= 0; k--) {
+        kout[k] = s;
+        s *= kdims[k];
+    }
+    cg_nest_init(&kept, nk, kdims);
+    cg_nest_add(&kept, kin);
+    cg_nest_add(&kept, kout);
+    cg_nest_coalesce(&kept);
+    cg_nest_init(&red, nr, rdims);
+    cg_nest_add(&red, rin);
+    cg_nest_coalesce(&red);
+
+    if (lanes) {
+        reduce_lanes(cg, n, kind, group, &kept, &red, tx->dims[last], out, x);
+        return 1;
+    }
+
+    int64_t chunk = trail < CHUNK ? trail : CHUNK;
+    int64_t chunks = (trail + chunk - 1) / chunk;
+    LLVMValueRef acc = cg_entry_alloca(cg, cg_type(cg, at), chunk);
+    LLVMTypeRef acc_t = cg_type(cg, at);
+
+    cg_nest_begin(cg, &kept);
+    cg_loop chunk_loop;
+    cg_loop_begin(cg, &chunk_loop, cg_i64(cg, chunks));
+    LLVMValueRef start = LLVMBuildMul(cg->b, chunk_loop.iv, cg_i64(cg, chunk), "");
+    /* The last chunk may be short. */
+    LLVMValueRef left = LLVMBuildSub(cg->b, cg_i64(cg, trail), start, "");
+    LLVMValueRef len = trail % chunk == 0 ? cg_i64(cg, chunk)
+                     : sel(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, left, cg_i64(cg, chunk), ""), left, cg_i64(cg, chunk));
+    LLVMValueRef in_base = LLVMBuildAdd(cg->b, kept.off[0], start, "");
+    LLVMValueRef out_base = LLVMBuildAdd(cg->b, kept.off[1], start, "");
+
+    cg_loop j;
+    cg_loop_begin(cg, &j, len);
+    LLVMBuildStore(cg->b, init_value(cg, kind, t), LLVMBuildInBoundsGEP2(cg->b, acc_t, acc, &j.iv, 1, ""));
+    cg_loop_end(cg, &j);
+
+    cg_nest_begin(cg, &red);
+    LLVMValueRef row = LLVMBuildAdd(cg->b, in_base, red.off[0], "");
+    cg_loop_begin(cg, &j, len);
+    LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, acc_t, acc, &j.iv, 1, "");
+    LLVMValueRef v = cg_load(cg, t, x, LLVMBuildAdd(cg->b, row, j.iv, ""));
+    LLVMBuildStore(cg->b, combine(cg, kind, t, LLVMBuildLoad2(cg->b, acc_t, slot, ""), v), slot);
+    cg_loop_end(cg, &j);
+    cg_nest_end(cg, &red);
+
+    cg_loop_begin(cg, &j, len);
+    slot = LLVMBuildInBoundsGEP2(cg->b, acc_t, acc, &j.iv, 1, "");
+    LLVMValueRef r = finish(cg, kind, t, group, LLVMBuildLoad2(cg->b, acc_t, slot, ""));
+    cg_store(cg, n->type.dtype, r, out, LLVMBuildAdd(cg->b, out_base, j.iv, ""));
+    cg_loop_end(cg, &j);
+
+    cg_loop_end(cg, &chunk_loop);
+    cg_nest_end(cg, &kept);
+    return 1;
+}
+
+int cg_emit_sum(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) {
+    return reduce(cg, n, out, in[0], REDUCE_SUM);
+}
+
+int cg_emit_mean(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) {
+    return reduce(cg, n, out, in[0], REDUCE_MEAN);
+}
+
+int cg_emit_max(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) {
+    return reduce(cg, n, out, in[0], REDUCE_MAX);
+}
+
+int cg_emit_min(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) {
+    return reduce(cg, n, out, in[0], REDUCE_MIN);
+}
+
+/* An operand viewed as [outer, len, inner] around one axis; loops over outer and inner, with
+ * `base` the offset of element 0 along the axis. */
+typedef struct axis_walk {
+    int64_t outer, len, inner;
+    cg_loop o, i;
+    LLVMValueRef base;
+} axis_walk;
+
+static void axis_begin(cg_ctx *cg, axis_walk *w, const gc_type *t, int axis) {
+    w->outer = w->inner = 1;
+    w->len = t->dims[axis];
+    for (int d = 0; d < axis; d++) w->outer *= t->dims[d];
+    for (int d = axis + 1; d < t->rank; d++) w->inner *= t->dims[d];
+    cg_loop_begin(cg, &w->o, cg_i64(cg, w->outer));
+    cg_loop_begin(cg, &w->i, cg_i64(cg, w->inner));
+    LLVMValueRef o = LLVMBuildMul(cg->b, w->o.iv, cg_i64(cg, w->len * w->inner), "");
+    w->base = LLVMBuildAdd(cg->b, o, w->i.iv, "");
+}
+
+static void axis_end(cg_ctx *cg, axis_walk *w) {
+    cg_loop_end(cg, &w->i);
+    cg_loop_end(cg, &w->o);
+}
+
+/* Offset of element k (an i64 value) along the axis. */
+static LLVMValueRef axis_at(cg_ctx *cg, const axis_walk *w, LLVMValueRef k) {
+    return LLVMBuildAdd(cg->b, w->base, LLVMBuildMul(cg->b, k, cg_i64(cg, w->inner), ""), "");
+}
+
+/* The first maximum; NaN counts as larger than anything (the first NaN wins), as torch.argmax. */
+int cg_emit_argmax(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) {
+    const gc_type *tx = &n->inputs[0]->type;
+    gc_dtype t = tx->dtype;
+    axis_walk w;
+    LLVMValueRef best = cg_entry_alloca(cg, cg->t_i64, 1), best_v = cg_entry_alloca(cg, cg_type(cg, t), 1);
+    axis_begin(cg, &w, tx, n->attr.axis.axis);
+    LLVMBuildStore(cg->b, cg_i64(cg, 0), best);
+    LLVMBuildStore(cg->b, cg_load(cg, t, in[0], w.base), best_v);
+    if (w.len > 1) {
+        cg_loop k;
+        cg_loop_begin(cg, &k, cg_i64(cg, w.len - 1));
+        LLVMValueRef at = LLVMBuildAdd(cg->b, k.iv, cg_i64(cg, 1), "");
+        LLVMValueRef c = cg_load(cg, t, in[0], axis_at(cg, &w, at));
+        LLVMValueRef b = LLVMBuildLoad2(cg->b, cg_type(cg, t), best_v, "");
+        LLVMValueRef take;
+        if (t == GC_I32) {
+            take = LLVMBuildICmp(cg->b, LLVMIntSGT, c, b, "");
+        } else {
+            /* b is not NaN, and c is NaN or larger. */
+            LLVMValueRef b_ok = LLVMBuildFCmp(cg->b, LLVMRealORD, b, b, "");
+            take = LLVMBuildAnd(cg->b, b_ok, LLVMBuildFCmp(cg->b, LLVMRealUGT, c, b, ""), "");
+        }
+        LLVMBuildStore(cg->b, sel(cg, take, at, LLVMBuildLoad2(cg->b, cg->t_i64, best, "")), best);
+        LLVMBuildStore(cg->b, sel(cg, take, c, b), best_v);
+        cg_loop_end(cg, &k);
+    }
+    LLVMValueRef o = LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, w.o.iv, cg_i64(cg, w.inner), ""), w.i.iv, "");
+    LLVMValueRef idx = LLVMBuildTrunc(cg->b, LLVMBuildLoad2(cg->b, cg->t_i64, best, ""), cg->t_i32, "");
+    cg_store(cg, GC_I32, idx, out, o);
+    axis_end(cg, &w);
+    return 1;
+}
+
+/* Three passes along the axis: the maximum (NaN wins), the sum of e^(x - max) in double, then
+ * the result. softmax stores e^(x - max) in the second pass and scales it in the third. */
+static int softmax(cg_ctx *cg, const gc_node *n, LLVMValueRef out, LLVMValueRef x, bool log_form) {
+    gc_dtype t = n->type.dtype;
+    LLVMTypeRef et = cg_type(cg, t);
+    axis_walk w;
+    LLVMValueRef max = cg_entry_alloca(cg, et, 1), sum = cg_entry_alloca(cg, cg->t_f64, 1);
+    axis_begin(cg, &w, &n->type, n->attr.axis.axis);
+    LLVMValueRef len = cg_i64(cg, w.len);
+
+    LLVMBuildStore(cg->b, cg_const(cg, t, -INFINITY), max);
+    cg_loop k;
+    cg_loop_begin(cg, &k, len);
+    LLVMValueRef c = cg_load(cg, t, x, axis_at(cg, &w, k.iv));
+    LLVMValueRef m = LLVMBuildLoad2(cg->b, et, max, "");
+    LLVMValueRef take = LLVMBuildOr(cg->b, LLVMBuildFCmp(cg->b, LLVMRealUNO, c, c, ""),
+                                    LLVMBuildFCmp(cg->b, LLVMRealOGT, c, m, ""), "");
+    LLVMBuildStore(cg->b, sel(cg, take, c, m), max);
+    cg_loop_end(cg, &k);
+    m = LLVMBuildLoad2(cg->b, et, max, "");
+
+    LLVMBuildStore(cg->b, LLVMConstReal(cg->t_f64, 0.0), sum);
+    cg_loop_begin(cg, &k, len);
+    LLVMValueRef at = axis_at(cg, &w, k.iv);
+    LLVMValueRef shifted = cg_fsub(cg, cg_load(cg, t, x, at), m);
+    LLVMValueRef e = cg_intrinsic(cg, "llvm.exp", &shifted, 1);
+    if (!log_form) cg_store(cg, t, e, out, at);
+    LLVMValueRef wide = t == GC_F64 ? e : LLVMBuildFPExt(cg->b, e, cg->t_f64, "");
+    LLVMBuildStore(cg->b, LLVMBuildFAdd(cg->b, LLVMBuildLoad2(cg->b, cg->t_f64, sum, ""), wide, ""), sum);
+    cg_loop_end(cg, &k);
+    LLVMValueRef total = LLVMBuildLoad2(cg->b, cg->t_f64, sum, "");
+
+    if (log_form) {
+        /* One log per row, in double. */
+        LLVMValueRef log_sum = cg_libm1(cg, "log", GC_F64, total);
+        if (t == GC_F32) log_sum = LLVMBuildFPTrunc(cg->b, log_sum, cg->t_f32, "");
+        cg_loop_begin(cg, &k, len);
+        at = axis_at(cg, &w, k.iv);
+        shifted = cg_fsub(cg, cg_load(cg, t, x, at), m);
+        cg_store(cg, t, cg_fsub(cg, shifted, log_sum), out, at);
+        cg_loop_end(cg, &k);
+    } else {
+        LLVMValueRef denom = t == GC_F32 ? LLVMBuildFPTrunc(cg->b, total, cg->t_f32, "") : total;
+        cg_loop_begin(cg, &k, len);
+        at = axis_at(cg, &w, k.iv);
+        cg_store(cg, t, LLVMBuildFDiv(cg->b, cg_load(cg, t, out, at), denom, ""), out, at);
+        cg_loop_end(cg, &k);
+    }
+    axis_end(cg, &w);
+    return 1;
+}
+
+int cg_emit_softmax(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) {
+    return softmax(cg, n, out, in[0], false);
+}
+
+int cg_emit_log_softmax(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) {
+    return softmax(cg, n, out, in[0], true);
+}

@@ -1,0 +1,221 @@
+/*
+ * module.c: a whole graph to one LLVM module — a kernel per node, the gc_init and gc_step entry
+ * points over the arena, verification and the O3 pipeline for the host CPU.
+ *
+ * Kernels are internal and noinline: each stays a function named k<id> in the IR and assembly
+ * (readable dumps, profiles that name the node), and a call per kernel per step costs nothing
+ * next to the loop behind it. The step function only passes arena pointers at constant offsets.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "codegen/cg.h"
+
+/* Dispatch by expanding the op table: an op without a cg_emit_<name> fails to link. */
+static const cg_emitter emitters[GC_OP_COUNT] = {
+#define GC_OP(E, name, ...) [GC_OP_##E] = cg_emit_##name,
+#include "ir/ops.def"
+#undef GC_OP
+};
+
+void cg_ctx_init(cg_ctx *cg, LLVMContextRef ctx, LLVMModuleRef mod, gc_error *err) {
+    memset(cg, 0, sizeof *cg);
+    cg->ctx = ctx;
+    cg->mod = mod;
+    cg->b = LLVMCreateBuilderInContext(ctx);
+    cg->err = err;
+    cg->t_void = LLVMVoidTypeInContext(ctx);
+    cg->t_i1 = LLVMInt1TypeInContext(ctx);
+    cg->t_i8 = LLVMInt8TypeInContext(ctx);
+    cg->t_i32 = LLVMInt32TypeInContext(ctx);
+    cg->t_i64 = LLVMInt64TypeInContext(ctx);
+    cg->t_f32 = LLVMFloatTypeInContext(ctx);
+    cg->t_f64 = LLVMDoubleTypeInContext(ctx);
+    cg->t_ptr = LLVMPointerTypeInContext(ctx, 0);
+}
+
+void cg_ctx_dispose(cg_ctx *cg) {
+    if (cg->b) LLVMDisposeBuilder(cg->b);
+    cg->b = NULL;
+}
+
+static void add_attr(cg_ctx *cg, LLVMValueRef fn, LLVMAttributeIndex at, const char *name) {
+    unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+    LLVMAddAttributeAtIndex(fn, at, LLVMCreateEnumAttribute(cg->ctx, kind, 0));
+}
+
+static bool is_named_source(const gc_node *n) { return (gc_op_table[n->op].flags & GC_FLAG_NAMED) != 0; }
+
+/* Constants and iota never change: gc_init computes them once. */
+static bool is_init(const gc_node *n) { return n->op == GC_OP_CONSTANT || n->op == GC_OP_IOTA; }
+
+static bool has_kernel(const gc_node *n, const gc_layout *layout) {
+    return !is_named_source(n) && !layout->aliased[n->id];
+}
+
+/* void k<id>(ptr noalias out, ptr noalias readonly in0, ...). */
+static LLVMValueRef emit_kernel(cg_ctx *cg, const gc_node *n) {
+    int count = 1 + n->num_inputs;
+    LLVMTypeRef *params = calloc((size_t)count, sizeof *params);
+    if (!params) return gc_failf(cg->err, GC_ERR_MEMORY, "out of memory"), NULL;
+    for (int i = 0; i < count; i++) params[i] = cg->t_ptr;
+    char name[32];
+    snprintf(name, sizeof name, "k%d", n->id);
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->t_void, params, (unsigned)count, 0));
+    free(params);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    add_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
+    add_attr(cg, fn, LLVMAttributeFunctionIndex, "noinline");
+    for (int i = 0; i < count; i++) {
+        add_attr(cg, fn, (LLVMAttributeIndex)(i + 1), "noalias");
+        add_attr(cg, fn, (LLVMAttributeIndex)(i + 1), "nocapture");
+        if (i > 0) add_attr(cg, fn, (LLVMAttributeIndex)(i + 1), "readonly");
+    }
+
+    LLVMValueRef in[64], *inputs = in;
+    if (n->num_inputs > 64 && !(inputs = calloc((size_t)n->num_inputs, sizeof *inputs)))
+        return gc_failf(cg->err, GC_ERR_MEMORY, "out of memory"), NULL;
+    for (int k = 0; k < n->num_inputs; k++) inputs[k] = LLVMGetParam(fn, (unsigned)(k + 1));
+    cg->fn = fn;
+    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    int ok = emitters[n->op](cg, n, LLVMGetParam(fn, 0), inputs);
+    if (inputs != in) free(inputs);
+    if (!ok) {
+        gc_error_prefix(cg->err, "generating code for %%%d (%s)", n->id, gc_op_table[n->op].name);
+        return NULL;
+    }
+    LLVMBuildRetVoid(cg->b);
+    return fn;
+}
+
+/* An entry point void name(ptr arena) calling the kernels of nodes with is_init(n) == init. */
+static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LLVMValueRef *kernels,
+                      const char *name, bool init) {
+    LLVMTypeRef fty = LLVMFunctionType(cg->t_void, &cg->t_ptr, 1, 0);
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, fty);
+    add_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
+    cg->fn = fn;
+    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    LLVMValueRef arena = LLVMGetParam(fn, 0);
+    int max_args = 1;
+    for (int i = 0; i < g->num_nodes; i++)
+        if (1 + g->nodes[i]->num_inputs > max_args) max_args = 1 + g->nodes[i]->num_inputs;
+    LLVMValueRef *args = calloc((size_t)max_args, sizeof *args);
+    LLVMTypeRef *params = calloc((size_t)max_args, sizeof *params);
+    if (!args || !params) {
+        free(args);
+        free(params);
+        return gc_failf(cg->err, GC_ERR_MEMORY, "out of memory");
+    }
+    for (int i = 0; i < max_args; i++) params[i] = cg->t_ptr;
+    for (int i = 0; i < g->num_nodes; i++) {
+        const gc_node *n = g->nodes[i];
+        if (!kernels[i] || is_init(n) != init) continue;
+        for (int k = 0; k <= n->num_inputs; k++) {
+            const gc_node *x = k == 0 ? n : n->inputs[k - 1];
+            LLVMValueRef off = cg_i64(cg, layout->offsets[x->id]);
+            args[k] = LLVMBuildInBoundsGEP2(cg->b, cg->t_i8, arena, &off, 1, "");
+        }
+        LLVMTypeRef kty = LLVMFunctionType(cg->t_void, params, (unsigned)(1 + n->num_inputs), 0);
+        LLVMBuildCall2(cg->b, kty, kernels[i], args, (unsigned)(1 + n->num_inputs), "");
+    }
+    LLVMBuildRetVoid(cg->b);
+    free(args);
+    free(params);
+    return 1;
+}
+
+/* Names the first function the verifier rejects, with LLVM's message. */
+static int verify(LLVMModuleRef mod, const gc_graph *g, gc_error *err) {
+    char *msg = NULL;
+    if (!LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
+        LLVMDisposeMessage(msg);
+        return 1;
+    }
+    const char *bad = "?";
+    for (LLVMValueRef fn = LLVMGetFirstFunction(mod); fn; fn = LLVMGetNextFunction(fn)) {
+        if (LLVMCountBasicBlocks(fn) && LLVMVerifyFunction(fn, LLVMReturnStatusAction)) {
+            size_t len;
+            bad = LLVMGetValueName2(fn, &len);
+            break;
+        }
+    }
+    const char *what = "";
+    int id = -1;
+    if (sscanf(bad, "k%d", &id) == 1 && id >= 0 && id < g->num_nodes) what = gc_op_table[g->nodes[id]->op].name;
+    gc_failf(err, GC_ERR_INTERNAL, "internal error: LLVM rejected kernel %s%s%s%s: %s", bad, *what ? " (" : "",
+             what, *what ? ")" : "", msg ? msg : "");
+    LLVMDisposeMessage(msg);
+    return 0;
+}
+
+static int optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, gc_error *err) {
+    LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
+    LLVMPassBuilderOptionsSetLoopVectorization(opts, 1);
+    LLVMPassBuilderOptionsSetSLPVectorization(opts, 1);
+    LLVMPassBuilderOptionsSetLoopUnrolling(opts, 0);
+    LLVMPassBuilderOptionsSetLoopInterleaving(opts, 1);
+    LLVMErrorRef e = LLVMRunPasses(mod, "default<O3>", tm, opts);
+    LLVMDisposePassBuilderOptions(opts);
+    if (!e) return 1;
+    char *msg = LLVMGetErrorMessage(e);
+    gc_failf(err, GC_ERR_INTERNAL, "internal error: LLVM optimisation failed: %s", msg);
+    LLVMDisposeErrorMessage(msg);
+    return 0;
+}
+
+static int emit_all(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, int *kernel_count) {
+    LLVMValueRef *kernels = calloc((size_t)(g->num_nodes ? g->num_nodes : 1), sizeof *kernels);
+    if (!kernels) return gc_failf(cg->err, GC_ERR_MEMORY, "out of memory");
+    int ok = 1;
+    for (int i = 0; ok && i < g->num_nodes; i++) {
+        const gc_node *n = g->nodes[i];
+        if (!has_kernel(n, layout)) continue;
+        kernels[i] = emit_kernel(cg, n);
+        ok = kernels[i] != NULL;
+        *kernel_count += ok;
+    }
+    ok = ok && emit_entry(cg, g, layout, kernels, "gc_init", true);
+    ok = ok && emit_entry(cg, g, layout, kernels, "gc_step", false);
+    free(kernels);
+    return ok;
+}
+
+LLVMModuleRef cg_build_module(LLVMContextRef ctx, const gc_graph *g, const gc_layout *layout,
+                              LLVMTargetMachineRef tm, gc_codegen_times *times, gc_error *err) {
+    if (!g || !layout || layout->num_nodes != g->num_nodes)
+        return gc_failf(err, GC_ERR_INTERNAL, "internal error: codegen: the layout is not of this graph"), NULL;
+    gc_codegen_times t = {0};
+    double start = cg_now_ms();
+    LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(g->name ? g->name : "gradc", ctx);
+    char *triple = LLVMGetTargetMachineTriple(tm);
+    LLVMSetTarget(mod, triple);
+    LLVMDisposeMessage(triple);
+    LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(tm);
+    LLVMSetModuleDataLayout(mod, dl);
+    LLVMDisposeTargetData(dl);
+
+    cg_ctx cg;
+    cg_ctx_init(&cg, ctx, mod, err);
+    int ok = emit_all(&cg, g, layout, &t.kernels);
+    cg_ctx_dispose(&cg);
+    double emitted = cg_now_ms();
+    ok = ok && verify(mod, g, err);
+    double verified = cg_now_ms();
+    ok = ok && optimize(mod, tm, err);
+    double optimized = cg_now_ms();
+    if (!ok) {
+        LLVMDisposeModule(mod);
+        return NULL;
+    }
+    t.emit_ms = emitted - start;
+    t.verify_ms = verified - emitted;
+    t.optimize_ms = optimized - verified;
+    t.total_ms = optimized - start;
+    if (times) *times = t;
+    return mod;
+}

@@ -1,0 +1,96 @@
+/*
+ * output.c: the optimised module as text (LLVM IR, host assembly) or as an object file.
+ *
+ * Each call compiles the graph afresh in a private LLVM context with the default layout, so the
+ * dumps show exactly what the JIT runs (gradc ir --stage llvm|asm) and the object file is what the
+ * standalone trainer links (PIC, host CPU).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/cg.h"
+
+typedef struct compiled {
+    LLVMContextRef ctx;
+    LLVMTargetMachineRef tm;
+    LLVMModuleRef mod;
+    gc_layout layout;
+} compiled;
+
+static void release(compiled *c) {
+    if (c->mod) LLVMDisposeModule(c->mod);
+    if (c->tm) LLVMDisposeTargetMachine(c->tm);
+    if (c->ctx) LLVMContextDispose(c->ctx);
+    gc_layout_free(&c->layout);
+}
+
+static int compile(const gc_graph *g, compiled *c, gc_error *err) {
+    memset(c, 0, sizeof *c);
+    if (!g) return gc_failf(err, GC_ERR_INTERNAL, "internal error: codegen: no graph");
+    if (!gc_layout_plan(g, &c->layout, err)) return 0;
+    c->tm = cg_host_machine(err);
+    if (!c->tm) {
+        release(c);
+        return 0;
+    }
+    c->ctx = LLVMContextCreate();
+    c->mod = cg_build_module(c->ctx, g, &c->layout, c->tm, NULL, err);
+    if (!c->mod) {
+        release(c);
+        return 0;
+    }
+    return 1;
+}
+
+char *gc_codegen_llvm_ir(const gc_graph *g, gc_error *err) {
+    compiled c;
+    if (!compile(g, &c, err)) return NULL;
+    char *text = LLVMPrintModuleToString(c.mod);
+    char *copy = strdup(text);
+    LLVMDisposeMessage(text);
+    release(&c);
+    if (!copy) gc_failf(err, GC_ERR_MEMORY, "out of memory");
+    return copy;
+}
+
+char *gc_codegen_asm(const gc_graph *g, gc_error *err) {
+    compiled c;
+    if (!compile(g, &c, err)) return NULL;
+    char *msg = NULL;
+    LLVMMemoryBufferRef buf = NULL;
+    char *copy = NULL;
+    if (LLVMTargetMachineEmitToMemoryBuffer(c.tm, c.mod, LLVMAssemblyFile, &msg, &buf)) {
+        gc_failf(err, GC_ERR_INTERNAL, "internal error: LLVM could not emit assembly: %s", msg ? msg : "");
+    } else {
+        size_t size = LLVMGetBufferSize(buf);
+        copy = malloc(size + 1);
+        if (copy) {
+            memcpy(copy, LLVMGetBufferStart(buf), size);
+            copy[size] = '\0';
+        } else {
+            gc_failf(err, GC_ERR_MEMORY, "out of memory");
+        }
+        LLVMDisposeMemoryBuffer(buf);
+    }
+    LLVMDisposeMessage(msg);
+    release(&c);
+    return copy;
+}
+
+int gc_codegen_emit_object(const gc_graph *g, const char *path, gc_error *err) {
+    if (!path) return gc_failf(err, GC_ERR_INTERNAL, "internal error: gc_codegen_emit_object: no path");
+    compiled c;
+    if (!compile(g, &c, err)) return 0;
+    /* The C API wants a mutable file name. */
+    char *file = strdup(path), *msg = NULL;
+    int ok = 1;
+    if (!file) {
+        ok = gc_failf(err, GC_ERR_MEMORY, "out of memory");
+    } else if (LLVMTargetMachineEmitToFile(c.tm, c.mod, file, LLVMObjectFile, &msg)) {
+        ok = gc_failf(err, GC_ERR_IO, "cannot write object file %s: %s", path, msg ? msg : "");
+    }
+    LLVMDisposeMessage(msg);
+    free(file);
+    release(&c);
+    return ok;
+}

@@ -1,0 +1,42 @@
+/*
+ * data.h: feeding batches to a trainer from arrays whose first axis indexes examples.
+ *
+ * Every bound array must hold the same number of examples N; a batch of B examples (B = the
+ * input's first dim) is copied into each input per step. Epochs are floor(N / B) steps: like a
+ * PyTorch DataLoader with drop_last=True, the examples left over at the end of an epoch are not
+ * used, and the next epoch starts again from the first. In order (no shuffle), step k of an epoch
+ * reads examples k*B .. k*B+B-1. Shuffled, each epoch visits a permutation drawn from
+ * (seed, epoch) by Fisher-Yates over the Philox generator, so resuming at a step reproduces the
+ * same batches. Eval mode instead visits every example once, the last batch partial (padded by
+ * repeating its last example, with a count of how many are real).
+ */
+#ifndef GC_RUNTIME_DATA_H
+#define GC_RUNTIME_DATA_H
+
+#include <stdbool.h>
+
+#include <gradc/gradc.h>
+
+typedef struct gc_dataset gc_dataset;
+
+gc_dataset *gc_dataset_new(gc_error *err);
+void gc_dataset_free(gc_dataset *d);
+
+/* Binds an array (taken over: data is freed with the dataset) to the input `name` whose type is
+ * `input` (dtype and per-example shape must match: the array's dims after the first must equal the
+ * input's dims after the first). */
+int gc_dataset_bind(gc_dataset *d, const char *name, gc_tensor array, const gc_tensor *input, gc_error *err);
+
+/* Checks that every array has the same number of examples and at least one batch of them. */
+int gc_dataset_finish(gc_dataset *d, bool shuffle, uint64_t seed, gc_error *err);
+int64_t gc_dataset_examples(const gc_dataset *d);
+int64_t gc_dataset_steps_per_epoch(const gc_dataset *d);
+
+/* Writes the batch of global step `step` (0-based) into each bound input of the trainer. */
+int gc_dataset_load_step(gc_dataset *d, gc_trainer *t, int64_t step, gc_error *err);
+/* Eval: writes batch `index` (0-based, examples index*B ..) and returns in *real how many of its B
+ * examples are real (the rest repeat the last one). Batches: ceil(N / B). */
+int gc_dataset_load_eval(gc_dataset *d, gc_trainer *t, int64_t index, int64_t *real, gc_error *err);
+int64_t gc_dataset_eval_batches(const gc_dataset *d);
+
+#endif

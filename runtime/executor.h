@@ -1,0 +1,37 @@
+/*
+ * executor.h: one interface over the ways gradc can run a graph (the reference interpreter, the
+ * JIT), so the trainer is written once.
+ *
+ * An executor owns typed host storage for every named source (input, param, state) of its graph,
+ * in the source's dtype (f32 as float, i32 as int32_t). The caller writes sources there directly,
+ * calls run, reads outputs, and calls apply to write each `update` output into its source — apply
+ * is separate from run so a step with a non-finite loss can be dropped without touching the
+ * parameters.
+ */
+#ifndef GC_RUNTIME_EXECUTOR_H
+#define GC_RUNTIME_EXECUTOR_H
+
+#include "ir/graph.h"
+
+typedef struct gc_executor gc_executor;
+
+typedef struct gc_executor_ops {
+    const char *name;
+    /* Prepares to run g (g must outlive the executor). Sources start zeroed. */
+    void *(*create)(const gc_graph *g, int threads, gc_error *err);
+    void (*destroy)(void *impl);
+    /* The storage of a named source, or NULL. */
+    void *(*source)(void *impl, const char *name);
+    int (*run)(void *impl, gc_error *err);
+    /* Typed data of an output after run, or NULL. */
+    const void *(*output)(void *impl, gc_output_kind kind, const char *name);
+    int (*apply)(void *impl, gc_error *err);
+    /* Optional: backend-specific program text ("llvm", "asm"); NULL when unknown. Caller frees. */
+    char *(*dump)(void *impl, const char *stage);
+} gc_executor_ops;
+
+extern const gc_executor_ops gc_executor_interp;
+/* NULL when gradc was built without a JIT. */
+extern const gc_executor_ops *const gc_executor_jit;
+
+#endif

@@ -1,0 +1,241 @@
+/*
+ * jit.c: the JIT executor's driver — the arena, named sources, the step call, outputs and the
+ * copy of updates back into params and state.
+ *
+ * Update copies are planned once in gc_jit_new: an update whose value is itself a source that
+ * another update overwrites (a swap) is staged through a buffer allocated up front, so applying
+ * updates, like running a step, allocates nothing.
+ */
+#include "runtime/jit.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One update: copy `bytes` from the value's offset to the target's, through staging when the
+ * value would be overwritten first. */
+typedef struct update_copy {
+    int64_t src, dst, bytes, stage; /* stage: offset in the staging buffer, or -1 */
+    const gc_node *target;
+} update_copy;
+
+struct gc_jit {
+    const gc_graph *graph;
+    int num_nodes;
+    gc_layout layout;
+    gc_codegen_jit *code;
+    gc_codegen_times times;
+    char *arena;
+    bool *has_value; /* per node: a named source that was set */
+    update_copy *updates;
+    int num_updates;
+    char *staging;
+    bool ran;
+};
+
+static bool is_source(const gc_node *n) { return (gc_op_table[n->op].flags & GC_FLAG_NAMED) != 0; }
+
+static int64_t node_bytes(const gc_node *n) {
+    return gc_type_numel(&n->type) * (int64_t)gc_dtype_size(n->type.dtype);
+}
+
+static int plan_updates(gc_jit *j, gc_error *err) {
+    const gc_graph *g = j->graph;
+    j->updates = calloc((size_t)(g->num_outputs ? g->num_outputs : 1), sizeof *j->updates);
+    if (!j->updates) return gc_failf(err, GC_ERR_MEMORY, "out of memory");
+    for (int i = 0; i < g->num_outputs; i++) {
+        const gc_graph_output *o = &g->outputs[i];
+        if (o->kind != GC_OUTPUT_UPDATE) continue;
+        const gc_node *target = gc_graph_find_named(g, GC_OP_PARAM, o->name);
+        if (!target) target = gc_graph_find_named(g, GC_OP_STATE, o->name);
+        if (!target || !gc_type_equal(&target->type, &o->value->type))
+            return gc_failf(err, GC_ERR_INTERNAL, "internal error: update '%s' has no param or state of its type",
+                            o->name);
+        update_copy *u = &j->updates[j->num_updates++];
+        u->src = j->layout.offsets[o->value->id];
+        u->dst = j->layout.offsets[target->id];
+        u->bytes = node_bytes(target);
+        u->stage = -1;
+        u->target = target;
+    }
+    int64_t staged = 0;
+    for (int i = 0; i < j->num_updates; i++) {
+        update_copy *u = &j->updates[i];
+        for (int k = 0; k < j->num_updates; k++) {
+            if (k != i && j->updates[k].dst == u->src) {
+                u->stage = staged;
+                staged += u->bytes;
+                break;
+            }
+        }
+    }
+    if (staged && !(j->staging = malloc((size_t)staged)))
+        return gc_failf(err, GC_ERR_MEMORY, "out of memory");
+    return 1;
+}
+
+gc_jit *gc_jit_new(const gc_graph *g, gc_error *err) {
+    if (!g) return gc_failf(err, GC_ERR_INTERNAL, "internal error: gc_jit_new: no graph"), NULL;
+    gc_jit *j = calloc(1, sizeof *j);
+    if (!j) return gc_failf(err, GC_ERR_MEMORY, "out of memory"), NULL;
+    j->graph = g;
+    j->num_nodes = g->num_nodes;
+    if (!gc_layout_plan(g, &j->layout, err)) goto fail;
+    j->has_value = calloc((size_t)(g->num_nodes ? g->num_nodes : 1), sizeof *j->has_value);
+    j->arena = aligned_alloc(64, (size_t)j->layout.size);
+    if (!j->has_value || !j->arena) {
+        gc_failf(err, GC_ERR_MEMORY, "out of memory: a %lld-byte arena for graph '%s'", (long long)j->layout.size,
+                 g->name ? g->name : "?");
+        goto fail;
+    }
+    memset(j->arena, 0, (size_t)j->layout.size);
+    if (!plan_updates(j, err)) goto fail;
+    j->code = gc_codegen_jit_compile(g, &j->layout, &j->times, err);
+    if (!j->code) goto fail;
+    gc_codegen_jit_init(j->code)(j->arena);
+    return j;
+fail:
+    gc_jit_free(j);
+    return NULL;
+}
+
+void gc_jit_free(gc_jit *j) {
+    if (!j) return;
+    gc_codegen_jit_free(j->code);
+    gc_layout_free(&j->layout);
+    free(j->arena);
+    free(j->has_value);
+    free(j->updates);
+    free(j->staging);
+    free(j);
+}
+
+static const gc_node *find_source(const gc_jit *j, const char *name) {
+    if (!j || !name) return NULL;
+    for (int i = 0; i < j->num_nodes; i++) {
+        const gc_node *n = j->graph->nodes[i];
+        if (is_source(n) && strcmp(n->name, name) == 0) return n;
+    }
+    return NULL;
+}
+
+static double to_i32(double v) {
+    if (isnan(v)) return 0.0;
+    if (v >= 2147483647.0) return 2147483647.0;
+    if (v <= -2147483648.0) return -2147483648.0;
+    return trunc(v);
+}
+
+/* IEEE rounding to float, which C leaves undefined beyond the float range: inf once past
+ * FLT_MAX plus half an ulp. */
+static float to_f32(double v) {
+    if (isfinite(v) && fabs(v) > FLT_MAX)
+        return (float)(fabs(v) >= 0x1.ffffffp127 ? copysign(INFINITY, v) : copysign(FLT_MAX, v));
+    return (float)v;
+}
+
+/* Element i of host data as a double. */
+static double host_value(const gc_tensor *t, int64_t i) {
+    switch (t->dtype) {
+    case GC_F32: return ((const float *)t->data)[i];
+    case GC_I32: return ((const int32_t *)t->data)[i];
+    case GC_F64: return ((const double *)t->data)[i];
+    }
+    return 0.0;
+}
+
+/* Converts host data to the node's dtype; same dtypes copy bytes. */
+static void store(const gc_node *n, const gc_tensor *value, char *dst) {
+    int64_t count = gc_type_numel(&n->type);
+    if (value->dtype == n->type.dtype) {
+        memcpy(dst, value->data, (size_t)node_bytes(n));
+        return;
+    }
+    for (int64_t i = 0; i < count; i++) {
+        double v = host_value(value, i);
+        switch (n->type.dtype) {
+        case GC_F32: ((float *)dst)[i] = to_f32(v); break;
+        case GC_I32: ((int32_t *)dst)[i] = (int32_t)to_i32(v); break;
+        case GC_F64: ((double *)dst)[i] = v; break;
+        }
+    }
+}
+
+int gc_jit_set(gc_jit *j, const char *name, const gc_tensor *value, gc_error *err) {
+    if (!j || !name) return gc_failf(err, GC_ERR_INTERNAL, "internal error: gc_jit_set: no executor or name");
+    const gc_node *n = find_source(j, name);
+    if (!n) return gc_failf(err, GC_ERR_USER, "the graph has no input, param or state named '%s'", name);
+    if (!value || !value->data)
+        return gc_failf(err, GC_ERR_INTERNAL, "internal error: gc_jit_set: no data for '%s'", name);
+    if (value->dtype != GC_F32 && value->dtype != GC_I32 && value->dtype != GC_F64)
+        return gc_failf(err, GC_ERR_USER, "%s '%s': unknown host dtype %d", gc_op_table[n->op].name, name,
+                        (int)value->dtype);
+    bool same = value->rank == n->type.rank;
+    for (int d = 0; same && d < value->rank; d++) same = value->shape[d] == n->type.dims[d];
+    if (!same) {
+        char want[96];
+        return gc_failf(err, GC_ERR_USER, "%s '%s' has type %s but the value given has another shape (rank %d)",
+                        gc_op_table[n->op].name, name, gc_type_format(&n->type, want, sizeof want), value->rank);
+    }
+    store(n, value, j->arena + j->layout.offsets[n->id]);
+    j->has_value[n->id] = true;
+    return 1;
+}
+
+void *gc_jit_source(gc_jit *j, const char *name) {
+    const gc_node *n = find_source(j, name);
+    if (!n) return NULL;
+    j->has_value[n->id] = true;
+    return j->arena + j->layout.offsets[n->id];
+}
+
+int gc_jit_run(gc_jit *j, gc_error *err) {
+    if (!j) return gc_failf(err, GC_ERR_INTERNAL, "internal error: gc_jit_run: no executor");
+    j->ran = false;
+    if (j->graph->num_nodes != j->num_nodes)
+        return gc_failf(err, GC_ERR_INTERNAL, "internal error: the graph gained nodes after it was compiled");
+    for (int i = 0; i < j->num_nodes; i++) {
+        const gc_node *n = j->graph->nodes[i];
+        if (is_source(n) && !j->has_value[i])
+            return gc_fail(err, GC_ERR_USER, n->loc, "%s '%s' has no value", gc_op_table[n->op].name, n->name);
+    }
+    gc_codegen_jit_step(j->code)(j->arena);
+    j->ran = true;
+    return 1;
+}
+
+const void *gc_jit_value(const gc_jit *j, const gc_node *node) {
+    if (!j || !node || !j->ran || node->id < 0 || node->id >= j->num_nodes) return NULL;
+    if (j->graph->nodes[node->id] != node) return NULL;
+    return j->arena + j->layout.offsets[node->id];
+}
+
+const void *gc_jit_output(const gc_jit *j, gc_output_kind kind, const char *name) {
+    if (!j || !name) return NULL;
+    const gc_graph_output *o = gc_graph_find_output(j->graph, kind, name);
+    return o ? gc_jit_value(j, o->value) : NULL;
+}
+
+int gc_jit_apply_updates(gc_jit *j, gc_error *err) {
+    if (!j) return gc_failf(err, GC_ERR_INTERNAL, "internal error: gc_jit_apply_updates: no executor");
+    if (!j->ran) return gc_failf(err, GC_ERR_USER, "no updates to apply: the graph has not been run");
+    for (int i = 0; i < j->num_updates; i++) {
+        const update_copy *u = &j->updates[i];
+        if (u->stage >= 0) memcpy(j->staging + u->stage, j->arena + u->src, (size_t)u->bytes);
+    }
+    for (int i = 0; i < j->num_updates; i++) {
+        const update_copy *u = &j->updates[i];
+        const char *from = u->stage >= 0 ? j->staging + u->stage : j->arena + u->src;
+        if (from != j->arena + u->dst) memcpy(j->arena + u->dst, from, (size_t)u->bytes);
+        j->has_value[u->target->id] = true;
+    }
+    /* Computed values keep what the step made (no output shares a source's storage), so the
+     * loss and metrics stay readable after the update, as in the interpreter. */
+    return 1;
+}
+
+const gc_graph *gc_jit_graph(const gc_jit *j) { return j ? j->graph : NULL; }
+
+const gc_codegen_times *gc_jit_times(const gc_jit *j) { return j ? &j->times : NULL; }

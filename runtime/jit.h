@@ -1,0 +1,43 @@
+/*
+ * jit.h: the JIT executor — runs a graph compiled to native code by codegen/ (LLVM, ORC LLJIT).
+ *
+ * The same shape as the interpreter (runtime/interp.h) so either can back a trainer and tests can
+ * hold one against the other: set the named sources, run, read outputs, apply updates. Values
+ * live in one arena laid out by codegen (an offset per node); set copies into it, outputs are
+ * views of it in the node's own dtype (float * for f32, int32_t * for i32, double * for f64),
+ * valid until the next set, run or apply_updates. A run allocates nothing.
+ */
+#ifndef GC_RUNTIME_JIT_H
+#define GC_RUNTIME_JIT_H
+
+#include "codegen/codegen.h"
+#include "ir/graph.h"
+
+typedef struct gc_jit gc_jit;
+
+/* Compiles g (which must outlive the executor) and allocates its arena. Sources start unset;
+ * running with one unset is an error naming it. */
+gc_jit *gc_jit_new(const gc_graph *g, gc_error *err);
+void gc_jit_free(gc_jit *j);
+
+/* Sets an input, param or state by name from a host tensor of the same shape (f32, i32 or f64
+ * data, converted to the node's dtype as the interpreter converts). */
+int gc_jit_set(gc_jit *j, const char *name, const gc_tensor *value, gc_error *err);
+/* The storage of a named source in its dtype, to read or write in place (NULL for an unknown
+ * name). Writing through it counts as setting it. */
+void *gc_jit_source(gc_jit *j, const char *name);
+
+/* Runs one step: every node in graph order. Fails naming the first unset source. */
+int gc_jit_run(gc_jit *j, gc_error *err);
+/* After run: the value of a node, or of an output by kind and name (NULL when there is none). */
+const void *gc_jit_value(const gc_jit *j, const gc_node *node);
+const void *gc_jit_output(const gc_jit *j, gc_output_kind kind, const char *name);
+/* Copies each update output into its param or state, all at once (a swap works). */
+int gc_jit_apply_updates(gc_jit *j, gc_error *err);
+
+/* The graph the executor runs. */
+const gc_graph *gc_jit_graph(const gc_jit *j);
+/* How long compiling took, phase by phase. */
+const gc_codegen_times *gc_jit_times(const gc_jit *j);
+
+#endif

@@ -1,0 +1,562 @@
+/*
+ * trainer.c: the public C API (include/gradc/gradc.h) — a model file compiled into a training
+ * step and run.
+ *
+ * gc_trainer_new is the compilation pipeline in one place: parse, check, lower twice (training
+ * graph with dropout, eval graph without), autodiff and the optimizer on the training graph,
+ * simplification, then an executor per graph (interpreter or JIT). The training executor's source
+ * storage is the one home of the parameters and optimizer state; the eval executor receives a copy
+ * of the parameters before each eval.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gradc/gradc.h>
+
+#include "frontend/check.h"
+#include "frontend/lower.h"
+#include "frontend/parser.h"
+#include "ir/text.h"
+#include "passes/autodiff.h"
+#include "passes/manager.h"
+#include "runtime/executor.h"
+#include "runtime/init.h"
+#include "runtime/safetensors.h"
+#include "runtime/trainer.h"
+
+struct gc_model {
+    char *source;
+    size_t len;
+    char *filename;
+    gc_const_override *overrides;
+    int num_overrides, cap_overrides;
+};
+
+typedef struct trainer_param {
+    char *name;
+    gc_type type;
+} trainer_param;
+
+struct gc_trainer {
+    gc_options opts;
+    gc_graph *train_graph, *eval_graph;
+    const gc_executor_ops *ops;
+    void *train_exec, *eval_exec;
+    void *last_exec; /* whose outputs gc_trainer_output reads */
+    int64_t step;
+    uint64_t seed;
+    trainer_param *params;
+    int num_params;
+    char *text_forward, *text_grad;
+};
+
+static int out_of_memory(gc_error *err) { return gc_failf(err, GC_ERR_MEMORY, "out of memory"); }
+
+static char *xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+gc_model *gc_model_load_string(const char *text, const char *filename, gc_error *err) {
+    if (!text) return gc_failf(err, GC_ERR_USER, "gc_model_load_string: text is NULL"), NULL;
+    gc_model *m = calloc(1, sizeof *m);
+    if (!m) return out_of_memory(err), NULL;
+    m->len = strlen(text);
+    m->source = xstrdup(text);
+    m->filename = xstrdup(filename ? filename : "<model>");
+    if (!m->source || !m->filename) {
+        gc_model_free(m);
+        return out_of_memory(err), NULL;
+    }
+    return m;
+}
+
+gc_model *gc_model_load(const char *path, gc_error *err) {
+    if (!path) return gc_failf(err, GC_ERR_USER, "gc_model_load: path is NULL"), NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return gc_failf(err, GC_ERR_IO, "cannot open %s", path), NULL;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap + 1);
+    size_t got;
+    while (buf && (got = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += got;
+        if (len == cap) {
+            if (cap >= (size_t)GC_FRONTEND_MAX_SOURCE) break;
+            char *bigger = realloc(buf, cap * 2 + 1);
+            if (!bigger) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    int failed = ferror(f);
+    fclose(f);
+    if (!buf) return out_of_memory(err), NULL;
+    if (failed) {
+        free(buf);
+        return gc_failf(err, GC_ERR_IO, "cannot read %s", path), NULL;
+    }
+    buf[len] = '\0';
+    if (memchr(buf, '\0', len)) {
+        free(buf);
+        gc_loc loc = {path, 1, 1};
+        return gc_fail(err, GC_ERR_USER, loc, "the file contains NUL bytes; is it a model file?"), NULL;
+    }
+    gc_model *m = gc_model_load_string(buf, path, err);
+    free(buf);
+    return m;
+}
+
+int gc_model_set_const(gc_model *m, const char *name, double value, gc_error *err) {
+    if (!m || !name || !*name) return gc_failf(err, GC_ERR_USER, "gc_model_set_const: model and name are required");
+    for (int i = 0; i < m->num_overrides; i++) {
+        if (!strcmp(m->overrides[i].name, name)) {
+            m->overrides[i].value = value;
+            return 1;
+        }
+    }
+    if (m->num_overrides == m->cap_overrides) {
+        int cap = m->cap_overrides ? m->cap_overrides * 2 : 8;
+        gc_const_override *o = realloc(m->overrides, sizeof *o * (size_t)cap);
+        if (!o) return out_of_memory(err);
+        m->overrides = o;
+        m->cap_overrides = cap;
+    }
+    char *copy = xstrdup(name);
+    if (!copy) return out_of_memory(err);
+    m->overrides[m->num_overrides].name = copy;
+    m->overrides[m->num_overrides].value = value;
+    m->num_overrides++;
+    return 1;
+}
+
+void gc_model_free(gc_model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->num_overrides; i++) free((char *)m->overrides[i].name);
+    free(m->overrides);
+    free(m->source);
+    free(m->filename);
+    free(m);
+}
+
+void gc_trainer_free(gc_trainer *t) {
+    if (!t) return;
+    if (t->ops) {
+        if (t->train_exec) t->ops->destroy(t->train_exec);
+        if (t->eval_exec) t->ops->destroy(t->eval_exec);
+    }
+    gc_graph_free(t->train_graph);
+    gc_graph_free(t->eval_graph);
+    for (int i = 0; i < t->num_params; i++) free(t->params[i].name);
+    free(t->params);
+    free(t->text_forward);
+    free(t->text_grad);
+    free(t);
+}
+
+/* Parses, checks and lowers the model once; `training` picks dropout on or off. */
+static int lower(const gc_model *m, bool training, gc_lowered_model *out, gc_error *err) {
+    gc_arena *arena = gc_arena_new();
+    if (!arena) return out_of_memory(err);
+    gc_ast_module *ast = gc_frontend_parse(m->source, m->len, m->filename, arena, err);
+    int ok = ast && gc_frontend_check(ast, m->overrides, m->num_overrides, err) &&
+             gc_lower_model(ast, training, out, err);
+    gc_arena_free(arena);
+    return ok;
+}
+
+static void *must_source(gc_trainer *t, void *exec, const char *name) {
+    return exec ? t->ops->source(exec, name) : NULL;
+}
+
+static int init_params(gc_trainer *t, const gc_lowered_model *model, gc_error *err) {
+    const gc_layer_context *c = &model->layers;
+    t->params = calloc((size_t)c->num_params + 1, sizeof *t->params);
+    if (!t->params) return out_of_memory(err);
+    for (int i = 0; i < c->num_params; i++) {
+        const gc_param_entry *p = &c->params[i];
+        trainer_param *tp = &t->params[t->num_params];
+        if (!(tp->name = xstrdup(p->name))) return out_of_memory(err);
+        tp->type = p->node->type;
+        t->num_params++;
+        float *data = must_source(t, t->train_exec, p->name);
+        /* A param the simplifier found unused is not in the training graph; nothing to fill. */
+        if (!data) continue;
+        if (!gc_init_fill(&p->init, &p->node->type, model->train.seed, p->name, data, err)) {
+            gc_error_prefix(err, "initialising %s: ", p->name);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
+    if (!m) return gc_failf(err, GC_ERR_USER, "gc_trainer_new: model is NULL"), NULL;
+    gc_trainer *t = calloc(1, sizeof *t);
+    if (!t) return out_of_memory(err), NULL;
+    if (opts) t->opts = *opts;
+    if (t->opts.backend == GC_BACKEND_JIT) {
+        t->ops = gc_executor_jit;
+        if (!t->ops) {
+            gc_failf(err, GC_ERR_USER, "this gradc was built without the JIT backend; use the interpreter");
+            goto fail;
+        }
+    } else if (t->opts.backend == GC_BACKEND_INTERP) {
+        t->ops = &gc_executor_interp;
+    } else {
+        gc_failf(err, GC_ERR_USER, "unknown backend %d", (int)t->opts.backend);
+        goto fail;
+    }
+
+    gc_lowered_model train = {0}, eval = {0};
+    if (!lower(m, true, &train, err)) goto fail;
+    t->text_forward = gc_graph_print(train.graph);
+    gc_optimizer_config optimizer = train.train.optimizer;
+    int ok = gc_autodiff(train.graph, err);
+    if (ok) t->text_grad = gc_graph_print(train.graph);
+    ok = ok && gc_optimizer_build(train.graph, &optimizer, err);
+    ok = ok && gc_run_pipeline(&train.graph, "cse,dce", NULL, err);
+    if (ok) {
+        t->train_graph = train.graph;
+        train.graph = NULL;
+        t->seed = train.train.seed;
+        t->train_exec = t->ops->create(t->train_graph, t->opts.threads, err);
+        ok = t->train_exec && init_params(t, &train, err);
+    }
+    /* init_params read the layer registry, which lives in the pre-simplification graph's arena. */
+    gc_lowered_model_free(&train);
+    if (!ok) goto fail;
+
+    if (!lower(m, false, &eval, err)) goto fail;
+    ok = gc_run_pipeline(&eval.graph, "cse,dce", NULL, err);
+    t->eval_graph = eval.graph;
+    eval.graph = NULL;
+    gc_lowered_model_free(&eval);
+    if (!ok) goto fail;
+    t->eval_exec = t->ops->create(t->eval_graph, t->opts.threads, err);
+    if (!t->eval_exec) goto fail;
+    return t;
+fail:
+    gc_trainer_free(t);
+    return NULL;
+}
+
+/* Inputs are declared by the model; both graphs have the same ones (the eval graph may lack an
+ * input only the loss used, e.g. never; rng.step exists only in training). */
+static const gc_node *nth_input(const gc_graph *g, int index) {
+    for (int i = 0; i < g->num_nodes; i++) {
+        const gc_node *n = g->nodes[i];
+        if (n->op != GC_OP_INPUT || !strcmp(n->name, GC_STEP_INPUT)) continue;
+        if (index-- == 0) return n;
+    }
+    return NULL;
+}
+
+int gc_trainer_input_info(const gc_trainer *t, int index, const char **name, gc_tensor *type) {
+    if (!t) return 0;
+    const gc_node *n = nth_input(t->eval_graph, index);
+    if (!n) return 0;
+    if (name) *name = n->name;
+    if (type) {
+        memset(type, 0, sizeof *type);
+        type->dtype = n->type.dtype;
+        type->rank = n->type.rank;
+        memcpy(type->shape, n->type.dims, sizeof type->shape);
+    }
+    return 1;
+}
+
+int gc_trainer_set_input(gc_trainer *t, const char *name, const void *data, size_t bytes, gc_error *err) {
+    if (!t || !name || !data) return gc_failf(err, GC_ERR_USER, "gc_trainer_set_input: trainer, name and data are required");
+    const gc_node *n = gc_graph_find_named(t->eval_graph, GC_OP_INPUT, name);
+    if (!n) n = gc_graph_find_named(t->train_graph, GC_OP_INPUT, name);
+    if (!n || !strcmp(name, GC_STEP_INPUT)) return gc_failf(err, GC_ERR_USER, "the model has no input '%s'", name);
+    size_t want = (size_t)gc_type_numel(&n->type) * gc_dtype_size(n->type.dtype);
+    if (bytes != want) {
+        char ts[96];
+        return gc_failf(err, GC_ERR_USER, "input '%s' is %s (%zu bytes), got %zu bytes", name,
+                        gc_type_format(&n->type, ts, sizeof ts), want, bytes);
+    }
+    void *dst[2] = {must_source(t, t->train_exec, name), must_source(t, t->eval_exec, name)};
+    for (int i = 0; i < 2; i++)
+        if (dst[i]) memcpy(dst[i], data, bytes);
+    return 1;
+}
+
+static int nonfinite(gc_trainer *t, const char *what, double value, gc_error *err) {
+    return gc_failf(err, GC_ERR_NUMERIC, "step %lld: the %s is %s%s", (long long)t->step + 1, what,
+                    isnan(value) ? "NaN" : "infinite",
+                    t->opts.skip_nonfinite ? "; the update was skipped" : "; stopping (the update was not applied)");
+}
+
+int gc_trainer_step(gc_trainer *t, float *loss, gc_error *err) {
+    if (!t) return gc_failf(err, GC_ERR_USER, "gc_trainer_step: trainer is NULL");
+    int32_t *step = must_source(t, t->train_exec, GC_STEP_INPUT);
+    if (step) *step = (int32_t)t->step;
+    if (!t->ops->run(t->train_exec, err)) return 0;
+    t->last_exec = t->train_exec;
+    const float *l = t->ops->output(t->train_exec, GC_OUTPUT_VALUE, "loss");
+    const float *norm = t->ops->output(t->train_exec, GC_OUTPUT_VALUE, "grad_norm");
+    if (!l) return gc_failf(err, GC_ERR_INTERNAL, "internal error: the training graph has no loss output");
+    if (loss) *loss = *l;
+    if (!isfinite(*l)) return nonfinite(t, "loss", *l, err);
+    if (norm && !isfinite(*norm)) return nonfinite(t, "gradient norm", *norm, err);
+    if (!t->ops->apply(t->train_exec, err)) return 0;
+    t->step++;
+    return 1;
+}
+
+int gc_trainer_eval(gc_trainer *t, float *loss, gc_error *err) {
+    if (!t) return gc_failf(err, GC_ERR_USER, "gc_trainer_eval: trainer is NULL");
+    for (int i = 0; i < t->num_params; i++) {
+        void *dst = must_source(t, t->eval_exec, t->params[i].name);
+        const void *src = must_source(t, t->train_exec, t->params[i].name);
+        if (dst && src) memcpy(dst, src, (size_t)gc_type_numel(&t->params[i].type) * sizeof(float));
+    }
+    if (!t->ops->run(t->eval_exec, err)) return 0;
+    t->last_exec = t->eval_exec;
+    const float *l = t->ops->output(t->eval_exec, GC_OUTPUT_VALUE, "loss");
+    if (loss) *loss = l ? *l : NAN;
+    return 1;
+}
+
+int64_t gc_trainer_steps(const gc_trainer *t) { return t ? t->step : 0; }
+
+uint64_t gc_trainer_seed(const gc_trainer *t) { return t ? t->seed : 0; }
+
+int gc_backend_available(gc_backend backend) {
+    return backend == GC_BACKEND_INTERP || (backend == GC_BACKEND_JIT && gc_executor_jit != NULL);
+}
+
+static const gc_graph *graph_of(const gc_trainer *t, const void *exec) {
+    return exec == t->eval_exec ? t->eval_graph : t->train_graph;
+}
+
+int gc_trainer_output(gc_trainer *t, const char *name, gc_tensor *out, gc_error *err) {
+    if (!t || !name || !out) return gc_failf(err, GC_ERR_USER, "gc_trainer_output: trainer, name and out are required");
+    if (!t->last_exec) return gc_failf(err, GC_ERR_USER, "no step or eval has run yet");
+    const gc_graph_output *o = gc_graph_find_output(graph_of(t, t->last_exec), GC_OUTPUT_VALUE, name);
+    const void *data = o ? t->ops->output(t->last_exec, GC_OUTPUT_VALUE, name) : NULL;
+    if (!data) return gc_failf(err, GC_ERR_USER, "the model has no output '%s'", name);
+    memset(out, 0, sizeof *out);
+    out->dtype = o->value->type.dtype;
+    out->rank = o->value->type.rank;
+    memcpy(out->shape, o->value->type.dims, sizeof out->shape);
+    out->data = (void *)data;
+    return 1;
+}
+
+int gc_trainer_output_name(const gc_trainer *t, int index, const char **name) {
+    if (!t) return 0;
+    const gc_graph *g = t->eval_graph;
+    for (int i = 0; i < g->num_outputs; i++) {
+        if (g->outputs[i].kind != GC_OUTPUT_VALUE) continue;
+        if (index-- == 0) {
+            *name = g->outputs[i].name;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int gc_trainer_param(gc_trainer *t, const char *name, gc_tensor *out, gc_error *err) {
+    if (!t || !name || !out) return gc_failf(err, GC_ERR_USER, "gc_trainer_param: trainer, name and out are required");
+    for (int i = 0; i < t->num_params; i++) {
+        if (strcmp(t->params[i].name, name)) continue;
+        void *data = must_source(t, t->train_exec, name);
+        if (!data) return gc_failf(err, GC_ERR_USER, "parameter '%s' does not reach the loss and was removed", name);
+        memset(out, 0, sizeof *out);
+        out->dtype = GC_F32;
+        out->rank = t->params[i].type.rank;
+        memcpy(out->shape, t->params[i].type.dims, sizeof out->shape);
+        out->data = data;
+        return 1;
+    }
+    return gc_failf(err, GC_ERR_USER, "the model has no parameter '%s'", name);
+}
+
+int gc_trainer_param_name(const gc_trainer *t, int index, const char **name) {
+    if (!t || index < 0 || index >= t->num_params) return 0;
+    *name = t->params[index].name;
+    return 1;
+}
+
+/* Every param and optimizer state of the training graph, by name: what a checkpoint holds. */
+static int for_each_persistent(gc_trainer *t, bool states, int (*fn)(gc_trainer *, const gc_node *, void *, void *),
+                               void *ctx) {
+    for (int i = 0; i < t->train_graph->num_nodes; i++) {
+        const gc_node *n = t->train_graph->nodes[i];
+        if (n->op != GC_OP_PARAM && !(states && n->op == GC_OP_STATE)) continue;
+        if (!fn(t, n, must_source(t, t->train_exec, n->name), ctx)) return 0;
+    }
+    return 1;
+}
+
+typedef struct save_context {
+    gc_safetensors *st;
+    gc_error *err;
+} save_context;
+
+static int save_one(gc_trainer *t, const gc_node *n, void *data, void *ctx) {
+    (void)t;
+    save_context *s = ctx;
+    gc_tensor view = {n->type.dtype, n->type.rank, {0}, data};
+    memcpy(view.shape, n->type.dims, sizeof view.shape);
+    return gc_safetensors_add_tensor(s->st, n->name, &view, s->err);
+}
+
+int gc_trainer_save(gc_trainer *t, const char *path, gc_error *err) {
+    if (!t || !path) return gc_failf(err, GC_ERR_USER, "gc_trainer_save: trainer and path are required");
+    gc_safetensors *st = gc_safetensors_new(err);
+    if (!st) return 0;
+    save_context s = {st, err};
+    char step[32];
+    snprintf(step, sizeof step, "%lld", (long long)t->step);
+    int ok = for_each_persistent(t, true, save_one, &s) && gc_safetensors_set_meta(st, "format", "gradc", err) &&
+             gc_safetensors_set_meta(st, "step", step, err) && gc_safetensors_save(st, path, err);
+    gc_safetensors_free(st);
+    return ok;
+}
+
+typedef struct load_context {
+    const gc_safetensors *st;
+    gc_error *err;
+    char missing[400];
+    int num_missing;
+} load_context;
+
+static int load_one(gc_trainer *t, const gc_node *n, void *data, void *ctx) {
+    (void)t;
+    load_context *l = ctx;
+    const gc_st_tensor *src = gc_safetensors_find(l->st, n->name);
+    if (!src) {
+        size_t len = strlen(l->missing);
+        if (len < sizeof l->missing - 80)
+            snprintf(l->missing + len, sizeof l->missing - len, "%s%s", l->num_missing ? ", " : "", n->name);
+        l->num_missing++;
+        return 1;
+    }
+    bool same = src->rank == n->type.rank;
+    for (int i = 0; same && i < src->rank; i++) same = src->shape[i] == n->type.dims[i];
+    if (!same) {
+        char want[96];
+        return gc_failf(l->err, GC_ERR_USER, "checkpoint tensor '%s' has the wrong shape for %s", n->name,
+                        gc_type_format(&n->type, want, sizeof want));
+    }
+    int64_t count = gc_type_numel(&n->type);
+    if (!data) return 1;
+    if (n->type.dtype == GC_F32 && src->dtype == GC_ST_F32) {
+        memcpy(data, src->data, sizeof(float) * (size_t)count);
+    } else if (n->type.dtype == GC_F32 && src->dtype == GC_ST_F64) {
+        for (int64_t i = 0; i < count; i++) ((float *)data)[i] = (float)((const double *)src->data)[i];
+    } else if (n->type.dtype == GC_I32 && src->dtype == GC_ST_I32) {
+        memcpy(data, src->data, sizeof(int32_t) * (size_t)count);
+    } else {
+        return gc_failf(l->err, GC_ERR_USER, "checkpoint tensor '%s' has dtype %s; the model needs %s", n->name,
+                        gc_st_dtype_name(src->dtype), gc_dtype_name(n->type.dtype));
+    }
+    return 1;
+}
+
+static int load(gc_trainer *t, const char *path, bool with_state, gc_error *err) {
+    if (!t || !path) return gc_failf(err, GC_ERR_USER, "loading a checkpoint needs a trainer and a path");
+    gc_safetensors *st = gc_safetensors_load(path, err);
+    if (!st) return 0;
+    /* Names the model does not have are reported before anything is overwritten. */
+    char unknown[400] = "";
+    int num_unknown = 0;
+    for (int i = 0; i < st->num_tensors; i++) {
+        const char *name = st->tensors[i].name;
+        bool known = gc_graph_find_named(t->train_graph, GC_OP_PARAM, name) ||
+                     gc_graph_find_named(t->train_graph, GC_OP_STATE, name);
+        for (int p = 0; !known && p < t->num_params; p++) known = !strcmp(t->params[p].name, name);
+        if (!known && !(!with_state && !strncmp(name, "optimizer.", 10))) {
+            size_t len = strlen(unknown);
+            if (len < sizeof unknown - 80) snprintf(unknown + len, sizeof unknown - len, "%s%s", num_unknown ? ", " : "", name);
+            num_unknown++;
+        }
+    }
+    load_context l = {st, err, "", 0};
+    int ok = 1;
+    if (num_unknown) {
+        ok = gc_failf(err, GC_ERR_USER, "%s: %d tensor%s the model does not have: %s", path, num_unknown,
+                      num_unknown == 1 ? "" : "s", unknown);
+    } else {
+        bool has_state = false;
+        for (int i = 0; i < st->num_tensors; i++) has_state |= !strncmp(st->tensors[i].name, "optimizer.", 10);
+        ok = for_each_persistent(t, with_state && has_state, load_one, &l);
+        if (ok && l.num_missing)
+            ok = gc_failf(err, GC_ERR_USER, "%s: %d tensor%s missing: %s", path, l.num_missing,
+                          l.num_missing == 1 ? " is" : "s are", l.missing);
+        const char *step = gc_safetensors_get_meta(st, "step");
+        if (ok && with_state && has_state && step) t->step = strtoll(step, NULL, 10);
+    }
+    gc_safetensors_free(st);
+    return ok;
+}
+
+int gc_trainer_load(gc_trainer *t, const char *path, gc_error *err) { return load(t, path, true, err); }
+
+int gc_trainer_load_params(gc_trainer *t, const char *path, gc_error *err) { return load(t, path, false, err); }
+
+char *gc_trainer_ir(gc_trainer *t, const char *stage) {
+    if (!t) return NULL;
+    if (!stage || !strcmp(stage, "train")) return gc_graph_print(t->train_graph);
+    if (!strcmp(stage, "forward")) return t->text_forward ? xstrdup(t->text_forward) : NULL;
+    if (!strcmp(stage, "grad")) return t->text_grad ? xstrdup(t->text_grad) : NULL;
+    if (!strcmp(stage, "eval")) return gc_graph_print(t->eval_graph);
+    if (t->ops->dump) return t->ops->dump(t->train_exec, stage);
+    return NULL;
+}
+
+void gc_trainer_memory(const gc_trainer *t, gc_memory_report *r) {
+    memset(r, 0, sizeof *r);
+    const gc_graph *g = t->train_graph;
+    bool *counted = calloc((size_t)g->num_nodes + 1, sizeof *counted);
+    if (!counted) return;
+    for (int i = 0; i < g->num_outputs; i++) {
+        const gc_node *v = g->outputs[i].value;
+        if (g->outputs[i].kind != GC_OUTPUT_GRAD || counted[v->id]) continue;
+        counted[v->id] = true;
+        r->gradients += gc_type_numel(&v->type) * (int64_t)gc_dtype_size(v->type.dtype);
+    }
+    for (int i = 0; i < g->num_nodes; i++) {
+        const gc_node *n = g->nodes[i];
+        int64_t bytes = gc_type_numel(&n->type) * (int64_t)gc_dtype_size(n->type.dtype);
+        if (n->op == GC_OP_PARAM) {
+            r->parameters += bytes;
+            r->parameter_count += gc_type_numel(&n->type);
+        } else if (n->op == GC_OP_STATE) {
+            r->optimizer_state += bytes;
+        } else if (n->op == GC_OP_INPUT) {
+            r->inputs += bytes;
+        } else if (!counted[i]) {
+            r->activations += bytes;
+        }
+    }
+    free(counted);
+}
+
+int gc_trainer_gradcheck(gc_trainer *t, const gc_gradcheck_options *opts, gc_gradcheck_report *report,
+                         gc_error *err) {
+    gc_interp *it = gc_interp_new(t->train_graph, GC_INTERP_F64, err);
+    if (!it) return 0;
+    int ok = 1;
+    for (int i = 0; ok && i < t->train_graph->num_nodes; i++) {
+        const gc_node *n = t->train_graph->nodes[i];
+        if (!(gc_op_table[n->op].flags & GC_FLAG_NAMED)) continue;
+        gc_tensor view = {n->type.dtype, n->type.rank, {0}, must_source(t, t->train_exec, n->name)};
+        memcpy(view.shape, n->type.dims, sizeof view.shape);
+        ok = view.data && gc_interp_set(it, n->name, &view, err);
+    }
+    ok = ok && gc_gradcheck(it, t->train_graph, opts, report, err);
+    gc_interp_free(it);
+    return ok;
+}

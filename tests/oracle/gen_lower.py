@@ -1,0 +1,106 @@
+"""gen_lower.py OUTDIR: PyTorch's answers for the lowered models of tests/unit/test_lower.c.
+
+OUTDIR/lower/<model>/ gets, as .npy files: every input and param of the model under its .gm name
+(params under the state_dict names gradc gives them), and the expected value of every output
+(`loss` included) and, for the MLP, the gradient of the loss for each param as grad.<name>.
+
+  mlp  tests/models/lower/mlp.gm: nn.Linear -> relu -> nn.Linear, F.cross_entropy, accuracy
+  ops  tests/models/lower/ops.gm: every built-in operation, each output computed the torch way
+"""
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.manual_seed(0)
+OUT = os.path.join(sys.argv[1], "lower")
+
+
+def save(model, tensors):
+    d = os.path.join(OUT, model)
+    os.makedirs(d, exist_ok=True)
+    for name, t in tensors.items():
+        a = t.detach().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+        if a.dtype == np.int64:
+            a = a.astype(np.int32)
+        if a.dtype == np.float64:
+            a = a.astype(np.float32)
+        if a.dtype == np.bool_:
+            a = a.astype(np.float32)
+        np.save(os.path.join(d, name + ".npy"), np.ascontiguousarray(a))
+
+
+def mlp():
+    fc1, fc2 = nn.Linear(5, 8), nn.Linear(8, 3)
+    x = torch.randn(4, 5)
+    y = torch.tensor([0, 2, 1, 2])
+    logits = fc2(torch.relu(fc1(x)))
+    loss = F.cross_entropy(logits, y)
+    loss.backward()
+    acc = (logits.argmax(-1) == y).float().mean()
+    t = {"x": x, "y": y, "loss": loss, "accuracy": acc}
+    for prefix, m in (("fc1", fc1), ("fc2", fc2)):
+        for name, p in m.named_parameters():
+            t[prefix + "." + name] = p
+            t["grad." + prefix + "." + name] = p.grad
+    save("mlp", t)
+
+
+def ops():
+    a = torch.randn(2, 3, 4)
+    a[0, 0, 0] = 0.5  # a tie for `a != 0.5`
+    v = torch.randn(4)
+    idx = torch.randint(0, 4, (2, 3))
+    w = torch.randn(4, 6)
+    p, q = torch.split(a, 2, dim=-1)
+    ab = a.abs()
+    o = {
+        "s1": a.sum(dim=(0, 2), keepdim=True),
+        "m1": a.mean(dim=1),
+        "mx": a.amax(dim=-1),
+        "mn": a.min(),
+        "am": torch.argmax(a, dim=-1),
+        "vr": a.var(dim=-1, unbiased=True),
+        "vb": a.var(dim=(0, 2), unbiased=False, keepdim=True),
+        "sm": torch.softmax(a, dim=1),
+        "lsm": torch.log_softmax(a, dim=-1),
+        "rs": a.reshape(4, -1),
+        "tr": a.permute(2, 0, 1),
+        "sw": a.transpose(0, 2),
+        "cc": torch.cat([q, p, q], dim=-1),
+        "sl": a[:, :, 1:-1],
+        "mv": a @ v,
+        "vm": v @ w,
+        "mm": torch.matmul(a, w),
+        "vv": v @ v,
+        "oh": F.one_hot(idx, 5).float(),
+        "tk": w[idx],
+        "cs": idx.float() * 0.5,
+        "hf": idx * 0.5,
+        "ci": (a * 3).to(torch.int32),
+        "cmp": (a > 0).float(),
+        "cmp2": (a <= v).float() + (a == a).float() - (a != 0.5).float() + (a >= 0.1).float() + (a < v).float(),
+        "wh": torch.where(a > 0, a, 0.1 * a),
+        "cl": a.clamp(-0.5, 0.5),
+        "pw": (ab + 1) ** 1.5,
+        "gt": F.gelu(a, approximate="tanh"),
+        "ge": F.gelu(a),
+        "e1": a.exp() + (ab + 1).log() - ab.sqrt() + (ab + 1).rsqrt() + a.tanh(),
+        "e2": torch.sigmoid(a) + F.silu(a) + a * a + F.softplus(a) + F.logsigmoid(a) + F.relu(a) + a,
+        "mxm": torch.maximum(a, torch.tensor(0.2)) + torch.minimum(a, v),
+        "ng": -a / 2 + 1 - a * 3 - 2 * v,
+        "cm": torch.triu(torch.full((3, 3), float("-inf")), diagonal=1),
+        "ln": F.layer_norm(a, (4,)),
+        "loss": (a * a).mean(),
+    }
+    t = {"a": a, "v": v, "idx": idx, "w": w}
+    t.update(o)
+    save("ops", t)
+
+
+mlp()
+ops()

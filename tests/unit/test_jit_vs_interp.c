@@ -1,0 +1,628 @@
+/*
+ * test_jit_vs_interp.c: generated code against the reference interpreter, op by op.
+ *
+ * Every op of ir/ops.def gets small graphs (broadcasting, odd extents such as 7 and 13 so vector
+ * loops have tails, transposed and batched matmul, keepdims, out-of-range indices, NaN and inf
+ * where an op's semantics say what happens to them); each graph runs on the interpreter in f32
+ * precision and on the JIT with the same inputs, and EVERY node's value is compared: exactly for
+ * i32 and for ops whose f32 result is exact, within float tolerance otherwise. An op without a
+ * case fails the suite, listing it. Then autodiff's gradients of a small MLP and a few SGD steps
+ * through the update path are compared the same way.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ir/build.h"
+#include "passes/autodiff.h"
+#include "passes/losses.h"
+#include "runtime/interp.h"
+#include "runtime/jit.h"
+
+/* How the values of float and i32 sources are drawn. */
+typedef enum domain {
+    ANY,      /* uniform in (-3, 3) */
+    POSITIVE, /* uniform in (0.1, 3) */
+    HUGE_F,   /* uniform in (-5e9, 5e9): beyond i32 on both sides */
+    SMALLINT, /* integers in [-3, 3] as floats: ties for comparisons and argmax */
+} domain;
+
+typedef struct test_case {
+    gc_graph *g;
+    domain dom;
+    bool specials;      /* NaN, +-inf and -0 sprinkled into float sources */
+    int int_lo, int_hi; /* i32 sources: uniform integers in [lo, hi] */
+    bool int_extremes;  /* i32 sources also hold INT_MIN, INT_MAX, -1 and 0 */
+    double rtol, atol;  /* f32 tolerance (0: defaults) */
+} test_case;
+
+static uint64_t rng_state;
+
+static double uniform(double lo, double hi) {
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return lo + (hi - lo) * (double)(rng_state >> 11) / 9007199254740992.0;
+}
+
+static gc_type ty(gc_dtype dtype, int rank, ...) {
+    va_list ap;
+    int64_t dims[GC_MAX_RANK];
+    va_start(ap, rank);
+    for (int i = 0; i < rank; i++) dims[i] = va_arg(ap, int);
+    va_end(ap);
+    return gc_type_make(dtype, rank, dims);
+}
+
+static gc_node *named(gc_builder *b, gc_op op, const char *name, gc_type t) {
+    return gc_graph_make(b->graph, op, NULL, 0, NULL, &t, name, b->loc, b->err);
+}
+
+static gc_node *in_(gc_builder *b, const char *name, gc_type t) { return named(b, GC_OP_INPUT, name, t); }
+
+static gc_node *axis_op(gc_builder *b, gc_op op, gc_node *x, int axis) { return gc_axis_op(b, op, x, axis); }
+
+static gc_node *attr_op(gc_builder *b, gc_op op, gc_node *const *xs, int n, const gc_attr *a, const gc_type *t) {
+    return gc_build(b, op, xs, n, a, t);
+}
+
+static gc_attr no_attr(void) {
+    gc_attr a;
+    memset(&a, 0, sizeof a);
+    return a;
+}
+
+static gc_node *clamp(gc_builder *b, gc_node *x, double lo, double hi) {
+    gc_attr a = no_attr();
+    a.clamp.lo = lo;
+    a.clamp.hi = hi;
+    return attr_op(b, GC_OP_CLAMP, &x, 1, &a, NULL);
+}
+
+static gc_node *iota(gc_builder *b, gc_type t, int axis) {
+    gc_attr a = no_attr();
+    a.axis.axis = axis;
+    return attr_op(b, GC_OP_IOTA, NULL, 0, &a, &t);
+}
+
+static gc_node *random_uniform(gc_builder *b, gc_node *step, gc_type t, int64_t seed, int64_t stream) {
+    gc_attr a = no_attr();
+    a.random.seed = seed;
+    a.random.stream = stream;
+    return attr_op(b, GC_OP_RANDOM_UNIFORM, &step, 1, &a, &t);
+}
+
+static gc_node *scatter_add(gc_builder *b, gc_node *upd, gc_node *idx, gc_type t) {
+    gc_node *xs[2] = {upd, idx};
+    return attr_op(b, GC_OP_SCATTER_ADD, xs, 2, NULL, &t);
+}
+
+static bool is_unary_float(gc_op op) {
+    switch (op) {
+    case GC_OP_EXP: case GC_OP_TANH: case GC_OP_SIGMOID: case GC_OP_GELU: case GC_OP_GELU_TANH:
+    case GC_OP_SILU: case GC_OP_SOFTPLUS: case GC_OP_LOG_SIGMOID: case GC_OP_ERF: case GC_OP_SIN: case GC_OP_COS:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool is_binary(gc_op op) {
+    return op == GC_OP_ADD || op == GC_OP_SUB || op == GC_OP_MUL || op == GC_OP_DIV || op == GC_OP_MAXIMUM ||
+           op == GC_OP_MINIMUM || op == GC_OP_LT || op == GC_OP_LE || op == GC_OP_GT || op == GC_OP_GE ||
+           op == GC_OP_EQ || op == GC_OP_NE;
+}
+
+/* Ops that also take i32 operands, element for element. */
+static bool takes_int(gc_op op) {
+    return op == GC_OP_NEG || op == GC_OP_ABS || op == GC_OP_SQUARE || op == GC_OP_RELU || op == GC_OP_SIGN ||
+           op == GC_OP_STOP_GRADIENT;
+}
+
+/* Builds variant `v` of op's cases; false when op has no such variant. */
+static bool build_case(gc_builder *b, gc_op op, int v, test_case *c) {
+    gc_type m = ty(GC_F32, 2, 7, 13), t3 = ty(GC_F32, 3, 3, 7, 5);
+    gc_node *y = NULL;
+    if (is_unary_float(op)) {
+        if (v > 2) return false;
+        c->specials = v == 2;
+        if (v == 1) c->rtol = 1e-12;
+        y = gc_unary(b, op, in_(b, "x", v == 1 ? ty(GC_F64, 2, 5, 13) : m));
+    } else if (is_binary(op)) {
+        if (v > 3) return false;
+        if (v == 0) y = gc_binary(b, op, in_(b, "a", ty(GC_F32, 3, 7, 1, 13)), in_(b, "b", ty(GC_F32, 2, 5, 13)));
+        if (v == 1) y = gc_binary(b, op, in_(b, "a", m), in_(b, "b", ty(GC_F32, 0)));
+        if (v == 2) {
+            c->dom = SMALLINT;
+            c->specials = true;
+            y = gc_binary(b, op, in_(b, "a", ty(GC_F32, 1, 37)), in_(b, "b", ty(GC_F32, 1, 37)));
+        }
+        if (v == 3) {
+            c->int_lo = -6, c->int_hi = 6, c->int_extremes = true;
+            y = gc_binary(b, op, in_(b, "a", ty(GC_I32, 2, 5, 13)), in_(b, "b", ty(GC_I32, 2, 1, 13)));
+        }
+    } else if (takes_int(op)) {
+        if (v > 2) return false;
+        c->specials = v == 1;
+        if (v == 2) c->int_lo = -100, c->int_hi = 100, c->int_extremes = true;
+        y = gc_unary(b, op, in_(b, "x", v == 2 ? ty(GC_I32, 2, 5, 13) : m));
+    } else {
+        switch (op) {
+        case GC_OP_INPUT:
+            if (v) return false;
+            y = gc_unary(b, GC_OP_NEG, in_(b, "x", m));
+            break;
+        case GC_OP_PARAM: {
+            if (v) return false;
+            /* w <- w / 2 + 1 each step; the second run must see the update. */
+            gc_node *w = named(b, GC_OP_PARAM, "w", m);
+            y = gc_add_scalar(b, gc_mul_scalar(b, w, 0.5), 1.0);
+            gc_graph_add_output(b->graph, GC_OUTPUT_UPDATE, "w", y, b->err);
+            break;
+        }
+        case GC_OP_STATE: {
+            if (v) return false;
+            /* A step counter, and a swap of two states through updates. */
+            gc_node *s = named(b, GC_OP_STATE, "step", ty(GC_I32, 0));
+            gc_node *p = named(b, GC_OP_STATE, "p", ty(GC_F32, 1, 13)), *q = named(b, GC_OP_STATE, "q", ty(GC_F32, 1, 13));
+            y = gc_add_scalar(b, s, 1);
+            gc_graph_add_output(b->graph, GC_OUTPUT_UPDATE, "step", y, b->err);
+            gc_graph_add_output(b->graph, GC_OUTPUT_UPDATE, "p", q, b->err);
+            gc_graph_add_output(b->graph, GC_OUTPUT_UPDATE, "q", p, b->err);
+            break;
+        }
+        case GC_OP_CONSTANT: {
+            if (v > 2) return false;
+            gc_type t = v == 0 ? m : v == 1 ? ty(GC_I32, 2, 3, 5) : ty(GC_F64, 1, 7);
+            gc_node *k = gc_fill(b, &t, v == 0 ? 0.1 : v == 1 ? -3.7 : 1.0 / 3.0);
+            y = gc_binary(b, GC_OP_ADD, k, in_(b, "x", t));
+            break;
+        }
+        case GC_OP_IOTA:
+            if (v > 1) return false;
+            y = v == 0 ? iota(b, ty(GC_F32, 2, 3, 13), 1) : iota(b, ty(GC_I32, 3, 7, 5, 3), 0);
+            y = gc_binary(b, GC_OP_MUL, y, in_(b, "x", y ? y->type : m));
+            break;
+        case GC_OP_RANDOM_UNIFORM: {
+            if (v > 1) return false;
+            /* Exact: 24-bit draws; the step state advances so the second run draws anew. */
+            gc_node *step = named(b, GC_OP_STATE, "step", ty(GC_I32, 0));
+            y = random_uniform(b, step, v == 0 ? ty(GC_F32, 2, 7, 13) : ty(GC_F64, 1, 9), 1234567890123ll, 3);
+            gc_graph_add_output(b->graph, GC_OUTPUT_UPDATE, "step", gc_add_scalar(b, step, 1), b->err);
+            c->int_lo = 0, c->int_hi = 1 << 30;
+            c->rtol = -1; /* exact */
+            break;
+        }
+        case GC_OP_LOG: case GC_OP_SQRT: case GC_OP_RSQRT: case GC_OP_RECIPROCAL:
+            if (v > 1) return false;
+            c->dom = POSITIVE;
+            c->specials = v == 1;
+            y = gc_unary(b, op, in_(b, "x", m));
+            break;
+        case GC_OP_POW: {
+            static const double exps[] = {2.5, -1.5, 2.0, 3.0, 0.5};
+            if (v > 4) return false;
+            c->dom = v < 2 || v == 4 ? POSITIVE : ANY;
+            y = gc_pow_scalar(b, in_(b, "x", m), exps[v]);
+            break;
+        }
+        case GC_OP_CLAMP:
+            if (v > 3) return false;
+            c->specials = v == 1;
+            if (v == 2) c->int_lo = -9, c->int_hi = 9;
+            if (v == 3) c->dom = SMALLINT;
+            y = v == 2 ? clamp(b, in_(b, "x", ty(GC_I32, 2, 5, 13)), -2.5, 3.5)
+              : v == 3 ? clamp(b, in_(b, "x", m), 1.0, -1.0) /* lo > hi gives hi */
+                       : clamp(b, in_(b, "x", m), -0.5, 0.1);
+            break;
+        case GC_OP_CAST: {
+            static const gc_dtype from[] = {GC_F32, GC_I32, GC_F32, GC_F64, GC_F64};
+            static const gc_dtype to[] = {GC_I32, GC_F32, GC_F64, GC_F32, GC_I32};
+            if (v > 4) return false;
+            c->dom = v == 0 || v == 4 ? HUGE_F : ANY;
+            c->specials = v == 0;
+            c->int_lo = -2000000000, c->int_hi = 2000000000;
+            y = gc_cast(b, in_(b, "x", ty(from[v], 2, 5, 13)), to[v]);
+            break;
+        }
+        case GC_OP_SELECT:
+            if (v > 1) return false;
+            c->specials = v == 1;
+            c->dom = v == 1 ? ANY : SMALLINT;
+            y = gc_select(b, in_(b, "c", ty(GC_F32, 2, 7, 1)), in_(b, "a", m), in_(b, "b", ty(GC_F32, 1, 13)));
+            break;
+        case GC_OP_SUM: case GC_OP_MEAN: case GC_OP_MAX: case GC_OP_MIN: {
+            static const uint32_t axes[] = {0x2, 0x1, 0x5, 0x7, 0x2, 0x1, 0x1, 0x0};
+            if (v > 10) return false;
+            if (v == 9) {
+                /* A reduced innermost dim (vector lanes, a tail of 5) under an outer reduced dim. */
+                c->specials = true;
+                y = gc_reduce(b, op, in_(b, "x", ty(GC_F32, 3, 3, 7, 37)), 0x5, true);
+            } else if (v == 10) {
+                c->int_lo = -1000000000, c->int_hi = 1000000000;
+                c->int_extremes = true;
+                c->rtol = c->atol = 1e-12;
+                y = gc_reduce(b, op, in_(b, "x", ty(op == GC_OP_MEAN ? GC_F64 : GC_I32, 2, 5, 37)), 0x2, false);
+            } else if (v == 8) {
+                /* 10^5 elements into one: the sum's order and accumulator decide its accuracy. */
+                y = gc_reduce(b, op, in_(b, "x", ty(GC_F32, 1, 100000)), 0x1, false);
+            } else if (v == 6) {
+                /* A trailing run of 2100: accumulators in chunks of 1024, the last one short. */
+                y = gc_reduce(b, op, in_(b, "x", ty(GC_F32, 2, 3, 2100)), axes[v], v % 2);
+            } else if (v == 7) {
+                /* i32 sums wrap; mean takes floats only, so it gets f64 here. */
+                c->int_lo = -1000000000, c->int_hi = 1000000000;
+                c->rtol = c->atol = 1e-12;
+                y = gc_reduce(b, op, in_(b, "x", ty(op == GC_OP_MEAN ? GC_F64 : GC_I32, 3, 3, 7, 5)), 0x5, false);
+            } else {
+                c->specials = v == 5;
+                y = gc_reduce(b, op, in_(b, "x", v < 2 || v == 5 ? m : t3), axes[v], v % 2);
+            }
+            break;
+        }
+        case GC_OP_ARGMAX:
+            if (v > 5) return false;
+            c->dom = v == 3 ? SMALLINT : ANY;
+            c->specials = v == 4;
+            c->int_lo = -5, c->int_hi = 5;
+            y = v == 0 ? axis_op(b, op, in_(b, "x", m), 1)
+              : v == 1 ? axis_op(b, op, in_(b, "x", t3), 1)
+              : v == 2 ? axis_op(b, op, in_(b, "x", ty(GC_I32, 2, 7, 13)), 0)
+              : v == 5 ? axis_op(b, op, in_(b, "x", ty(GC_F32, 2, 7, 1)), 1)
+                       : axis_op(b, op, in_(b, "x", ty(GC_F32, 2, 13, 7)), 1);
+            break;
+        case GC_OP_SOFTMAX: case GC_OP_LOG_SOFTMAX:
+            if (v > 3) return false;
+            c->specials = v == 3;
+            y = v == 0 ? axis_op(b, op, in_(b, "x", m), 1)
+              : v == 1 ? axis_op(b, op, in_(b, "x", t3), 1)
+              : v == 2 ? axis_op(b, op, gc_mul_scalar(b, in_(b, "x", m), 40.0), 0)
+                       : axis_op(b, op, in_(b, "x", ty(GC_F32, 2, 5, 3)), 1);
+            break;
+        case GC_OP_MATMUL: {
+            if (v > 7) return false;
+            c->atol = 1e-4;
+            bool ta = v == 1 || v == 3, tb = v == 2 || v == 3;
+            if (v <= 3) {
+                gc_type a = ta ? ty(GC_F32, 2, 13, 7) : ty(GC_F32, 2, 7, 13);
+                gc_type bb = tb ? ty(GC_F32, 2, 5, 13) : ty(GC_F32, 2, 13, 5);
+                y = gc_matmul(b, in_(b, "a", a), in_(b, "b", bb), ta, tb);
+            } else if (v == 4) { /* batched, both operands per batch */
+                y = gc_matmul(b, in_(b, "a", ty(GC_F32, 3, 3, 7, 13)), in_(b, "b", ty(GC_F32, 3, 3, 5, 13)), false, true);
+            } else if (v == 5) { /* shared weight: the batch folds into M */
+                y = gc_matmul(b, in_(b, "a", ty(GC_F32, 4, 2, 3, 7, 13)), in_(b, "b", ty(GC_F32, 2, 13, 5)), false, false);
+            } else if (v == 6) { /* broadcast batch dims on both sides, transposed a */
+                y = gc_matmul(b, in_(b, "a", ty(GC_F32, 4, 2, 1, 13, 7)), in_(b, "b", ty(GC_F32, 3, 3, 13, 5)), true, false);
+            } else {
+                c->rtol = 1e-12;
+                c->atol = 1e-12;
+                y = gc_matmul(b, in_(b, "a", ty(GC_F64, 2, 7, 13)), in_(b, "b", ty(GC_F64, 2, 13, 5)), false, false);
+            }
+            break;
+        }
+        case GC_OP_RESHAPE: {
+            if (v > 1) return false;
+            int64_t dims[3] = {13, 7, 1};
+            /* Of a source it is a copy; of a computed value it shares the value's storage. */
+            gc_node *x = in_(b, "x", m);
+            y = gc_reshape(b, v == 0 ? x : gc_unary(b, GC_OP_NEG, x), 3, dims);
+            y = gc_unary(b, GC_OP_EXP, y);
+            break;
+        }
+        case GC_OP_PERMUTE: {
+            static const int perms[3][3] = {{2, 0, 1}, {1, 0, 2}, {0, 2, 1}};
+            if (v > 3) return false;
+            int p2[2] = {1, 0};
+            y = v == 3 ? gc_permute(b, in_(b, "x", m), p2) : gc_permute(b, in_(b, "x", t3), perms[v]);
+            break;
+        }
+        case GC_OP_BROADCAST: {
+            if (v > 2) return false;
+            gc_type to = v == 0 ? ty(GC_F32, 3, 3, 7, 13) : v == 1 ? m : ty(GC_I32, 2, 7, 13);
+            gc_type from = v == 0 ? ty(GC_F32, 2, 7, 1) : v == 1 ? ty(GC_F32, 1, 13) : ty(GC_I32, 0);
+            c->int_lo = -5, c->int_hi = 5;
+            y = gc_broadcast_to(b, in_(b, "x", from), &to);
+            break;
+        }
+        case GC_OP_SLICE:
+            if (v > 2) return false;
+            y = v == 0 ? gc_slice(b, in_(b, "x", m), 1, 2, 9)
+              : v == 1 ? gc_slice(b, in_(b, "x", t3), 1, 1, 6)
+                       : gc_slice(b, in_(b, "x", t3), 0, 2, 3);
+            break;
+        case GC_OP_PAD:
+            if (v > 2) return false;
+            y = v == 0 ? gc_pad(b, in_(b, "x", m), 1, 2, 3)
+              : v == 1 ? gc_pad(b, in_(b, "x", t3), 0, 0, 1)
+                       : gc_pad(b, in_(b, "x", t3), 2, 4, 0);
+            break;
+        case GC_OP_CONCAT: {
+            if (v > 1) return false;
+            int axis = v == 0 ? 1 : 0;
+            gc_node *xs[3] = {in_(b, "a", v == 0 ? ty(GC_F32, 2, 7, 2) : ty(GC_F32, 2, 2, 13)), in_(b, "b", m),
+                              in_(b, "c", v == 0 ? ty(GC_F32, 2, 7, 1) : ty(GC_F32, 2, 1, 13))};
+            y = gc_concat(b, xs, 3, axis);
+            break;
+        }
+        case GC_OP_TAKE: {
+            if (v > 2) return false;
+            c->int_lo = -2, c->int_hi = 12; /* the table has 11 rows: some indices miss it */
+            gc_type table = v == 0 ? ty(GC_F32, 2, 11, 5) : v == 1 ? ty(GC_F32, 1, 11) : ty(GC_I32, 3, 11, 2, 3);
+            gc_node *xs[2] = {in_(b, "table", table), in_(b, "idx", v == 1 ? ty(GC_I32, 2, 3, 4) : ty(GC_I32, 1, 7))};
+            y = attr_op(b, GC_OP_TAKE, xs, 2, NULL, NULL);
+            break;
+        }
+        case GC_OP_SCATTER_ADD:
+            if (v > 1) return false;
+            c->int_lo = -2, c->int_hi = 12;
+            y = v == 0 ? scatter_add(b, in_(b, "u", ty(GC_F32, 2, 17, 5)), in_(b, "idx", ty(GC_I32, 1, 17)), ty(GC_F32, 2, 11, 5))
+                       : scatter_add(b, in_(b, "u", ty(GC_I32, 3, 3, 4, 2)), in_(b, "idx", ty(GC_I32, 2, 3, 4)), ty(GC_I32, 2, 11, 2));
+            break;
+        case GC_OP_ONE_HOT:
+            if (v > 1) return false;
+            c->int_lo = -2, c->int_hi = 14;
+            y = v == 0 ? gc_one_hot(b, in_(b, "idx", ty(GC_I32, 1, 7)), 5) : gc_one_hot(b, in_(b, "idx", ty(GC_I32, 2, 3, 4)), 13);
+            break;
+        default:
+            return false;
+        }
+    }
+    if (y) gc_graph_add_output(b->graph, GC_OUTPUT_VALUE, "y", y, b->err);
+    return true;
+}
+
+static bool is_source(const gc_node *n) { return (gc_op_table[n->op].flags & GC_FLAG_NAMED) != 0; }
+
+/* Values for source n as host data of its dtype (malloc'd). */
+static void *make_data(const gc_node *n, const test_case *c) {
+    int64_t count = gc_type_numel(&n->type);
+    void *data = malloc((size_t)count * gc_dtype_size(n->type.dtype));
+    assert_non_null(data);
+    for (int64_t i = 0; i < count; i++) {
+        if (n->type.dtype == GC_I32) {
+            int32_t v = (int32_t)(c->int_lo + floor(uniform(0, 1) * ((double)c->int_hi - c->int_lo + 1)));
+            if (c->int_extremes) {
+                if (i % 9 == 4) v = INT32_MIN;
+                if (i % 9 == 6) v = INT32_MAX;
+                if (i % 9 == 8) v = -1;
+                if (i % 9 == 2) v = 0;
+            }
+            ((int32_t *)data)[i] = v;
+            continue;
+        }
+        double x = c->dom == POSITIVE ? uniform(0.1, 3) : c->dom == HUGE_F ? uniform(-5e9, 5e9)
+                 : c->dom == SMALLINT ? floor(uniform(-3, 4)) : uniform(-3, 3);
+        if (c->specials) {
+            if (i % 11 == 3) x = NAN;
+            if (i % 13 == 5) x = INFINITY;
+            if (i % 17 == 7) x = -INFINITY;
+            if (i % 19 == 2) x = -0.0;
+        }
+        if (n->type.dtype == GC_F32)
+            ((float *)data)[i] = (float)x;
+        else
+            ((double *)data)[i] = x;
+    }
+    return data;
+}
+
+static double jit_elem(const void *data, gc_dtype t, int64_t i) {
+    switch (t) {
+    case GC_F32: return ((const float *)data)[i];
+    case GC_I32: return ((const int32_t *)data)[i];
+    case GC_F64: return ((const double *)data)[i];
+    }
+    return 0;
+}
+
+static bool close_enough(double want, double got, gc_dtype t, const test_case *c) {
+    if (isnan(want) || isnan(got)) return isnan(want) && isnan(got);
+    if (want == got) return true;
+    if (t == GC_I32 || c->rtol < 0 || isinf(want) || isinf(got)) return false;
+    double rtol = c->rtol ? c->rtol : (t == GC_F64 ? 1e-12 : 2e-6);
+    double atol = c->atol ? c->atol : (t == GC_F64 ? 1e-12 : 1e-6);
+    return fabs(got - want) <= atol + rtol * fabs(want);
+}
+
+/* Compares `count` elements; prints the first mismatch. Returns the number of bad elements. */
+static int compare(const char *what, const double *want, const void *got, gc_dtype t, int64_t count,
+                   const test_case *c) {
+    int bad = 0;
+    for (int64_t i = 0; i < count; i++) {
+        double g = jit_elem(got, t, i);
+        if (close_enough(want[i], g, t, c)) continue;
+        if (!bad) print_message("  %s [%lld]: interpreter %.9g, JIT %.9g\n", what, (long long)i, want[i], g);
+        bad++;
+    }
+    return bad;
+}
+
+/* Every node, interpreter against JIT. */
+static int compare_all(const gc_graph *g, const gc_interp *it, const gc_jit *j, const test_case *c, const char *label) {
+    int bad = 0;
+    for (int i = 0; i < g->num_nodes; i++) {
+        const gc_node *n = g->nodes[i];
+        const double *want = gc_interp_value(it, n);
+        const void *got = gc_jit_value(j, n);
+        if (!want || !got) {
+            print_message("  %s: %%%d has no value\n", label, i);
+            bad++;
+            continue;
+        }
+        char what[160];
+        snprintf(what, sizeof what, "%s: %%%d (%s)", label, i, gc_op_table[n->op].name);
+        bad += compare(what, want, got, n->type.dtype, gc_type_numel(&n->type), c) != 0;
+    }
+    return bad;
+}
+
+/* Runs the case on both executors (twice with updates in between when the graph has any).
+ * Returns the number of mismatching nodes. */
+static int run_case(const char *label, test_case *c) {
+    gc_error err = {0};
+    gc_interp *it = gc_interp_new(c->g, GC_INTERP_F32, &err);
+    assert_non_null(it);
+    gc_jit *j = gc_jit_new(c->g, &err);
+    if (!j) {
+        print_message("%s: JIT compile failed: %s\n", label, err.message);
+        gc_interp_free(it);
+        return 1;
+    }
+    bool updates = false;
+    for (int i = 0; i < c->g->num_outputs; i++) updates = updates || c->g->outputs[i].kind == GC_OUTPUT_UPDATE;
+    for (int i = 0; i < c->g->num_nodes; i++) {
+        const gc_node *n = c->g->nodes[i];
+        if (!is_source(n)) continue;
+        gc_tensor t = {n->type.dtype, n->type.rank, {0}, make_data(n, c)};
+        memcpy(t.shape, n->type.dims, sizeof t.shape);
+        assert_true(gc_interp_set(it, n->name, &t, &err));
+        if (!gc_jit_set(j, n->name, &t, &err)) fail_msg("%s: gc_jit_set(%s): %s", label, n->name, err.message);
+        free(t.data);
+    }
+    int bad = 0;
+    for (int round = 0; round < (updates ? 2 : 1); round++) {
+        assert_true(gc_interp_run(it, &err));
+        if (!gc_jit_run(j, &err)) fail_msg("%s: gc_jit_run: %s", label, err.message);
+        bad += compare_all(c->g, it, j, c, label);
+        if (!updates) continue;
+        assert_true(gc_interp_apply_updates(it, &err));
+        assert_true(gc_jit_apply_updates(j, &err));
+        for (int i = 0; i < c->g->num_nodes; i++) {
+            const gc_node *n = c->g->nodes[i];
+            if (!is_source(n)) continue;
+            char what[160];
+            snprintf(what, sizeof what, "%s: source '%s' after updates", label, n->name);
+            bad += compare(what, gc_interp_source(it, n->name), gc_jit_source(j, n->name), n->type.dtype,
+                           gc_type_numel(&n->type), c) != 0;
+        }
+    }
+    gc_jit_free(j);
+    gc_interp_free(it);
+    return bad;
+}
+
+static void test_every_op(void **state) {
+    (void)state;
+    char missing[2048] = "";
+    int failures = 0, cases = 0;
+    for (int op = 0; op < GC_OP_COUNT; op++) {
+        int variants = 0;
+        for (int v = 0;; v++) {
+            gc_error err = {0};
+            test_case c;
+            memset(&c, 0, sizeof c);
+            c.int_lo = -5, c.int_hi = 5;
+            c.g = gc_graph_new("case");
+            gc_builder b = {c.g, {"case.ir", 1, 1}, &err};
+            bool exists = build_case(&b, (gc_op)op, v, &c);
+            char label[96];
+            snprintf(label, sizeof label, "%s variant %d", gc_op_table[op].name, v);
+            if (exists && err.code != GC_OK) {
+                print_message("%s: cannot build the graph: %s\n", label, err.message);
+                failures++;
+            } else if (exists) {
+                rng_state = (uint64_t)op * 1000 + (uint64_t)v + 1;
+                int bad = run_case(label, &c);
+                if (bad) print_message("%s: %d node(s) differ\n", label, bad);
+                failures += bad != 0;
+                variants++;
+                cases++;
+            }
+            gc_graph_free(c.g);
+            if (!exists) break;
+        }
+        if (!variants) {
+            strncat(missing, " ", sizeof missing - strlen(missing) - 1);
+            strncat(missing, gc_op_table[op].name, sizeof missing - strlen(missing) - 1);
+        }
+    }
+    print_message("%d cases over %d ops\n", cases, GC_OP_COUNT);
+    if (*missing) fail_msg("ops without a JIT-vs-interpreter case:%s", missing);
+    assert_int_equal(failures, 0);
+}
+
+/* An MLP with a layer norm and a label-smoothed cross-entropy, differentiated by autodiff, with
+ * plain SGD updates: three steps on both executors, every node compared at every step. */
+static void test_mlp_gradients_and_updates(void **state) {
+    (void)state;
+    gc_error err = {0};
+    gc_graph *g = gc_graph_new("mlp");
+    gc_builder b = {g, {"mlp.gm", 1, 1}, &err};
+    gc_node *x = in_(&b, "x", ty(GC_F32, 2, 8, 13)), *t = in_(&b, "t", ty(GC_I32, 1, 8));
+    gc_node *w1 = named(&b, GC_OP_PARAM, "w1", ty(GC_F32, 2, 13, 7)), *b1 = named(&b, GC_OP_PARAM, "b1", ty(GC_F32, 1, 7));
+    gc_node *w2 = named(&b, GC_OP_PARAM, "w2", ty(GC_F32, 2, 7, 5)), *b2 = named(&b, GC_OP_PARAM, "b2", ty(GC_F32, 1, 5));
+    gc_node *h = gc_unary(&b, GC_OP_GELU, gc_binary(&b, GC_OP_ADD, gc_matmul(&b, x, w1, false, false), b1));
+    gc_node *d = gc_binary(&b, GC_OP_SUB, h, gc_reduce(&b, GC_OP_MEAN, h, 0x2, true));
+    gc_node *var = gc_reduce(&b, GC_OP_MEAN, gc_unary(&b, GC_OP_SQUARE, d), 0x2, true);
+    gc_node *hn = gc_binary(&b, GC_OP_MUL, d, gc_unary(&b, GC_OP_RSQRT, gc_add_scalar(&b, var, 1e-5)));
+    gc_node *logits = gc_binary(&b, GC_OP_ADD, gc_matmul(&b, hn, w2, false, false), b2);
+    gc_node *loss = gc_cross_entropy(&b, logits, t, GC_IGNORE_INDEX_DEFAULT, 0.1, GC_REDUCTION_MEAN);
+    assert_non_null(loss);
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "loss", loss, &err));
+    if (!gc_autodiff(g, &err)) fail_msg("autodiff: %s", err.message);
+    const char *params[] = {"w1", "b1", "w2", "b2"};
+    for (int i = 0; i < 4; i++) {
+        gc_graph_output *grad = gc_graph_find_output(g, GC_OUTPUT_GRAD, params[i]);
+        assert_non_null(grad);
+        gc_node *p = gc_graph_find_named(g, GC_OP_PARAM, params[i]);
+        gc_node *np = gc_binary(&b, GC_OP_SUB, p, gc_mul_scalar(&b, grad->value, 0.5));
+        assert_true(gc_graph_add_output(g, GC_OUTPUT_UPDATE, params[i], np, &err));
+    }
+
+    test_case c;
+    memset(&c, 0, sizeof c);
+    c.g = g;
+    c.int_lo = 0, c.int_hi = 4;
+    c.rtol = 1e-4, c.atol = 1e-5;
+    rng_state = 99;
+    gc_interp *it = gc_interp_new(g, GC_INTERP_F32, &err);
+    gc_jit *j = gc_jit_new(g, &err);
+    if (!j) fail_msg("JIT compile failed: %s", err.message);
+    assert_non_null(it);
+    for (int i = 0; i < g->num_nodes; i++) {
+        const gc_node *n = g->nodes[i];
+        if (!is_source(n)) continue;
+        gc_tensor v = {n->type.dtype, n->type.rank, {0}, make_data(n, &c)};
+        memcpy(v.shape, n->type.dims, sizeof v.shape);
+        assert_true(gc_interp_set(it, n->name, &v, &err));
+        assert_true(gc_jit_set(j, n->name, &v, &err));
+        free(v.data);
+    }
+    float first_loss = 0, last_loss = 0;
+    for (int step = 0; step < 3; step++) {
+        assert_true(gc_interp_run(it, &err));
+        assert_true(gc_jit_run(j, &err));
+        char label[32];
+        snprintf(label, sizeof label, "mlp step %d", step);
+        assert_int_equal(compare_all(g, it, j, &c, label), 0);
+        for (int i = 0; i < 4; i++) {
+            const double *want = gc_interp_output(it, GC_OUTPUT_GRAD, params[i]);
+            const void *got = gc_jit_output(j, GC_OUTPUT_GRAD, params[i]);
+            assert_non_null(want);
+            assert_non_null(got);
+            const gc_node *p = gc_graph_find_named(g, GC_OP_PARAM, params[i]);
+            assert_int_equal(compare(params[i], want, got, GC_F32, gc_type_numel(&p->type), &c), 0);
+        }
+        float l = *(const float *)gc_jit_output(j, GC_OUTPUT_VALUE, "loss");
+        if (step == 0) first_loss = l;
+        last_loss = l;
+        assert_true(gc_interp_apply_updates(it, &err));
+        assert_true(gc_jit_apply_updates(j, &err));
+    }
+    /* The updates did something: SGD on a fixed batch lowers the loss. */
+    assert_true(last_loss < first_loss);
+    gc_jit_free(j);
+    gc_interp_free(it);
+    gc_graph_free(g);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_op),
+        cmocka_unit_test(test_mlp_gradients_and_updates),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
