@@ -5,7 +5,7 @@
  * 100k names must not take quadratic time). Every compile-time subexpression is evaluated once,
  * where it stops being compile-time, so `x + 1 / 0` fails here rather than in the lowering.
  * The train block is evaluated by check_train.c; the unroll count and def recursion are found by
- * the cost walk at the end.
+ * check_unroll.c at the end.
  */
 #include "frontend/check.h"
 
@@ -51,8 +51,6 @@ typedef struct checker {
     symtab outputs;
     gc_ast_stmt *def;  /* the def being checked, or NULL at the top level */
     bool in_const;     /* evaluating const declarations */
-    gc_ast_stmt *stack[GC_CHECK_MAX_DEF_DEPTH + 1]; /* defs being costed, for cycle messages */
-    int depth;
 } checker;
 
 enum { CTX_VALUE = 0, CTX_TUPLE = 1 };
@@ -263,6 +261,11 @@ static int resolve_name(checker *c, scope *s, gc_ast_expr *e, skind *k) {
     return undefined(c, e);
 }
 
+/* The operators a compile-time expression may use; @ and comparisons always lower to IR ops. */
+static bool const_op(gc_binop op) {
+    return op == GC_BIN_ADD || op == GC_BIN_SUB || op == GC_BIN_MUL || op == GC_BIN_DIV;
+}
+
 /* Why e is not a compile-time value, for messages: the first name or call that makes it so. */
 static void why_not_static(const gc_ast_expr *e, char *buf, size_t cap) {
     switch (e->kind) {
@@ -278,7 +281,7 @@ static void why_not_static(const gc_ast_expr *e, char *buf, size_t cap) {
         return;
     case GC_EXPR_NEG: why_not_static(e->operand, buf, cap); return;
     case GC_EXPR_BINARY:
-        if (e->bin.op >= GC_BIN_MATMUL) {
+        if (!const_op(e->bin.op)) {
             snprintf(buf, cap, "'%s' is not a compile-time operation", gc_binop_spelling(e->bin.op));
             return;
         }
@@ -328,6 +331,41 @@ static bool returns_tuple(checker *c, const gc_ast_stmt *def, int depth) {
     return b && (b->flags & GC_BFLAG_TUPLE);
 }
 
+/* Levenshtein distance, capped: only small distances matter for "did you mean". */
+static int edit_distance(const char *a, const char *b) {
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 64 || m > 64) return 99;
+    int row[65], prev[65];
+    for (size_t j = 0; j <= m; j++) prev[j] = (int)j;
+    for (size_t i = 1; i <= n; i++) {
+        row[0] = (int)i;
+        for (size_t j = 1; j <= m; j++) {
+            int best = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            if (prev[j] + 1 < best) best = prev[j] + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+        }
+        memcpy(prev, row, (m + 1) * sizeof row[0]);
+    }
+    return prev[m];
+}
+
+/* The def or expression builtin whose name is closest to `name` (at most 2 edits), or NULL. */
+static const char *closest_function(checker *c, const char *name) {
+    const char *best = NULL;
+    int best_d = 3;
+    for (int i = 0; i < GC_BUILTIN_COUNT; i++) {
+        if (!(GC_BMASK_EXPR & GC_BMASK(gc_builtins[i].kind))) continue;
+        int d = edit_distance(name, gc_builtins[i].name);
+        if (d < best_d) best = gc_builtins[i].name, best_d = d;
+    }
+    for (int i = 0; i < c->m->ndefs; i++) {
+        int d = edit_distance(name, c->m->defs[i]->name);
+        if (d < best_d) best = c->m->defs[i]->name, best_d = d;
+    }
+    return best;
+}
+
 static int unknown_function(checker *c, scope *s, const gc_ast_expr *e) {
     const char *name = e->call.callee;
     const gc_builtin *other = gc_builtin_find(name, GC_BMASK_ALL);
@@ -340,9 +378,26 @@ static int unknown_function(checker *c, scope *s, const gc_ast_expr *e) {
                     name);
     sym *y = lookup(c, s, name);
     if (y) return fail(c, e->loc, "'%s' is %s, not a function", name, ref_noun(y->ref));
+    const char *near = closest_function(c, name);
+    if (near) return fail(c, e->loc, "unknown function '%s' (did you mean '%s'?)", name, near);
     return fail(c, e->loc, "unknown function '%s'", name);
 }
 
+static bool has_call(const gc_ast_expr *e) {
+    switch (e->kind) {
+    case GC_EXPR_CALL: return true;
+    case GC_EXPR_NEG: return has_call(e->operand);
+    case GC_EXPR_BINARY: return has_call(e->bin.lhs) || has_call(e->bin.rhs);
+    case GC_EXPR_LIST:
+        for (int i = 0; i < e->list.n; i++)
+            if (has_call(e->list.items[i])) return true;
+        return false;
+    default: return false;
+    }
+}
+
+/* An index of `as h[i]` becomes a name component, so it must be a compile-time integer: a
+ * loop variable, a const, a def argument holding a number (checked when the def is expanded). */
 static int check_path(checker *c, scope *s, gc_ast_path *p) {
     for (int i = 0; i < p->n; i++) {
         gc_ast_expr *ix = p->parts[i].index;
@@ -355,10 +410,8 @@ static int check_path(checker *c, scope *s, gc_ast_path *p) {
             gc_const_describe(&v, got, sizeof got);
             return fail(c, ix->loc, "an 'as' index must be a non-negative integer, got %s", got);
         }
-        char why[160] = "";
-        why_not_static(ix, why, sizeof why);
-        if (k == SK_TENSOR || strstr(why, "it calls"))
-            return fail(c, ix->loc, "an 'as' index must be a compile-time integer (%s)", why[0] ? why : "a tensor");
+        if (k == SK_TENSOR || has_call(ix))
+            return fail(c, ix->loc, "an 'as' index must be a compile-time integer, not the result of a call");
     }
     return 1;
 }
@@ -453,9 +506,7 @@ static int check_expr(checker *c, scope *s, gc_ast_expr *e, int ctx, skind *k) {
     case GC_EXPR_BINARY: {
         skind a, b;
         if (!check_expr(c, s, e->bin.lhs, CTX_VALUE, &a) || !check_expr(c, s, e->bin.rhs, CTX_VALUE, &b)) return 0;
-        /* Comparisons and @ are tensor operations even on numbers: they lower to IR ops. */
-        bool arith = e->bin.op < GC_BIN_MATMUL;
-        if (arith && a == SK_STATIC && b == SK_STATIC) {
+        if (const_op(e->bin.op) && a == SK_STATIC && b == SK_STATIC) {
             *k = SK_STATIC;
             return 1;
         }
@@ -643,10 +694,23 @@ static int check_for(checker *c, scope *s, gc_ast_stmt *st) {
     return check_block(c, inner, &st->loop.body);
 }
 
+/* The loss and outputs are numbers or tensors; a string or list there is a mistake worth
+ * naming before the lowering meets it. */
+static int check_reported(checker *c, scope *s, gc_ast_stmt *st, const char *what) {
+    skind k;
+    gc_const_value v;
+    if (!check_value(c, s, st->value, CTX_VALUE, &k, &v)) return 0;
+    if (k == SK_STATIC && !gc_const_is_number(&v)) {
+        char got[64];
+        gc_const_describe(&v, got, sizeof got);
+        return fail(c, st->value->loc, "%s must be a tensor, got %s", what, got);
+    }
+    return 1;
+}
+
 static int check_output(checker *c, scope *s, gc_ast_stmt *st) {
     static const char *const log_columns[] = {"step", "loss", "lr", "grad_norm", "ms"};
-    skind k;
-    if (!check_value(c, s, st->value, CTX_VALUE, &k, NULL)) return 0;
+    if (!check_reported(c, s, st, "an output")) return 0;
     for (size_t i = 0; i < sizeof log_columns / sizeof log_columns[0]; i++)
         if (!strcmp(st->name, log_columns[i]))
             return fail(c, st->name_loc,
@@ -675,7 +739,7 @@ static int check_stmt(checker *c, scope *s, gc_ast_stmt *st) {
     case GC_STMT_ASSIGN:
         return check_assign(c, s, st);
     case GC_STMT_LOSS:
-        if (!check_value(c, s, st->value, CTX_VALUE, &k, NULL)) return 0;
+        if (!check_reported(c, s, st, "the loss")) return 0;
         if (c->m->loss)
             return fail(c, st->loc, "loss is assigned twice (first at %d:%d)", c->m->loss->loc.line,
                         c->m->loss->loc.col);
@@ -828,106 +892,6 @@ static int eval_consts(checker *c, const gc_const_override *ov, int n) {
     return 1;
 }
 
-/* ---- unrolled size and recursion ---- */
-
-#define COST_LIMIT ((int64_t)GC_CHECK_MAX_UNROLLED)
-
-/* Costs saturate just above the limit, so they never overflow however deep the nesting. */
-static int64_t sat(int64_t v) { return v > COST_LIMIT ? COST_LIMIT + 1 : v; }
-
-static int64_t cost_block(checker *c, const gc_ast_block *b);
-
-static int recursion(checker *c, const gc_ast_stmt *callee, const gc_ast_expr *call) {
-    char chain[400] = "";
-    size_t used = 0;
-    int from = 0;
-    while (from < c->depth && c->stack[from] != callee) from++;
-    for (int i = from; i < c->depth && used < sizeof chain; i++) {
-        int n = snprintf(chain + used, sizeof chain - used, "%s -> ", c->stack[i]->name);
-        if (n < 0) break;
-        used += (size_t)n;
-    }
-    return fail(c, call->loc, "recursive def: %s%s (defs are expanded at compile time, so they cannot recurse)", chain,
-                callee->name);
-}
-
-static int64_t def_cost(checker *c, gc_ast_stmt *def, const gc_ast_expr *call) {
-    if (def->def.visit == 2) return def->def.cost;
-    if (def->def.visit == 1) return recursion(c, def, call), -1;
-    if (c->depth >= GC_CHECK_MAX_DEF_DEPTH)
-        return fail(c, call->loc, "defs call each other more than %d levels deep", GC_CHECK_MAX_DEF_DEPTH), -1;
-    def->def.visit = 1;
-    c->stack[c->depth++] = def;
-    int64_t cost = cost_block(c, &def->def.body);
-    c->depth--;
-    if (cost < 0) return -1;
-    def->def.visit = 2;
-    def->def.cost = cost;
-    return cost;
-}
-
-static int64_t cost_expr(checker *c, const gc_ast_expr *e) {
-    int64_t total = 0, part;
-    switch (e->kind) {
-    case GC_EXPR_LIST:
-        for (int i = 0; i < e->list.n; i++) {
-            if ((part = cost_expr(c, e->list.items[i])) < 0) return -1;
-            total = sat(total + part);
-        }
-        return total;
-    case GC_EXPR_NEG: return cost_expr(c, e->operand);
-    case GC_EXPR_BINARY:
-        if ((total = cost_expr(c, e->bin.lhs)) < 0 || (part = cost_expr(c, e->bin.rhs)) < 0) return -1;
-        return sat(total + part);
-    case GC_EXPR_CALL:
-        for (int i = 0; i < e->call.nargs; i++) {
-            if ((part = cost_expr(c, e->call.args[i].value)) < 0) return -1;
-            total = sat(total + part);
-        }
-        for (int i = 0; e->call.as && i < e->call.as->n; i++) {
-            if (!e->call.as->parts[i].index) continue;
-            if ((part = cost_expr(c, e->call.as->parts[i].index)) < 0) return -1;
-            total = sat(total + part);
-        }
-        if (e->call.def) {
-            if ((part = def_cost(c, e->call.def, e)) < 0) return -1;
-            total = sat(total + part);
-        }
-        return total;
-    default: return 0;
-    }
-}
-
-static int64_t cost_block(checker *c, const gc_ast_block *b) {
-    int64_t total = 0, part;
-    for (int i = 0; i < b->n; i++) {
-        const gc_ast_stmt *st = b->stmts[i];
-        if (st->kind == GC_STMT_DEF || st->kind == GC_STMT_TRAIN) continue;
-        int64_t sc = 1;
-        if (st->value) {
-            if ((part = cost_expr(c, st->value)) < 0) return -1;
-            sc = sat(sc + part);
-        }
-        if (st->kind == GC_STMT_INPUT || st->kind == GC_STMT_PARAM)
-            for (int d = 0; d < st->type.rank; d++) {
-                if ((part = cost_expr(c, st->type.dims[d])) < 0) return -1;
-                sc = sat(sc + part);
-            }
-        if (st->kind == GC_STMT_FOR) {
-            if ((part = cost_block(c, &st->loop.body)) < 0) return -1;
-            sc = sat(sc + sat(part * st->loop.count)); /* both <= limit + 1: no overflow */
-            if (sc > COST_LIMIT)
-                return fail(c, st->loc, "this loop unrolls to more than %d statements", GC_CHECK_MAX_UNROLLED), -1;
-        }
-        total = sat(total + sc);
-        if (total > COST_LIMIT)
-            return fail(c, st->loc, "the model unrolls to more than %d statements (loops and def calls expanded)",
-                        GC_CHECK_MAX_UNROLLED),
-                   -1;
-    }
-    return total;
-}
-
 static int check_module(checker *c, const gc_const_override *ov, int n) {
     gc_ast_module *m = c->m;
     if (!register_defs(c) || !eval_consts(c, ov, n)) return 0;
@@ -936,9 +900,7 @@ static int check_module(checker *c, const gc_const_override *ov, int n) {
     scope *top = new_scope(c, NULL, true, true);
     if (!top) return oom(c);
     if (!check_block(c, top, &m->body)) return 0;
-    for (int i = 0; i < m->ndefs; i++)
-        if (m->defs[i]->def.visit == 0 && def_cost(c, m->defs[i], NULL) < 0) return 0;
-    if ((m->unrolled = cost_block(c, &m->body)) < 0) return 0;
+    if (!gc_check_unroll(m, c->err)) return 0;
     if (!m->loss) return fail(c, m->body.end, "the model has no loss; add a statement loss = EXPR");
     return gc_check_train(m, m->train, c->err);
 }

@@ -348,6 +348,7 @@ static int lex_punct(gc_lexer *lx, gc_token *tok, gc_error *err) {
 
 int gc_lexer_next(gc_lexer *lx, gc_token *tok, gc_error *err) {
     memset(tok, 0, sizeof *tok);
+    tok->file = lx->file;
     bool newline;
     size_t nl_pos = 0;
     int nl_line = 0;

@@ -77,6 +77,7 @@ enum {
 
 typedef struct gc_token {
     gc_token_kind kind;
+    const char *file;  /* the lexer's file name */
     int line, col;     /* 1-based; col counts bytes */
     const char *text;  /* the raw source slice */
     size_t len;

@@ -37,6 +37,7 @@ struct gc_model {
 typedef struct trainer_param {
     char *name;
     gc_type type;
+    gc_init init;
 } trainer_param;
 
 struct gc_trainer {
@@ -176,20 +177,29 @@ static void *must_source(gc_trainer *t, void *exec, const char *name) {
     return exec ? t->ops->source(exec, name) : NULL;
 }
 
-static int init_params(gc_trainer *t, const gc_lowered_model *model, gc_error *err) {
+/* Copies the params' names, types and initialisers out of the lowering's registry, which lives in
+ * a graph arena the simplification passes free. */
+static int record_params(gc_trainer *t, const gc_lowered_model *model, gc_error *err) {
     const gc_layer_context *c = &model->layers;
     t->params = calloc((size_t)c->num_params + 1, sizeof *t->params);
     if (!t->params) return out_of_memory(err);
     for (int i = 0; i < c->num_params; i++) {
-        const gc_param_entry *p = &c->params[i];
         trainer_param *tp = &t->params[t->num_params];
-        if (!(tp->name = xstrdup(p->name))) return out_of_memory(err);
-        tp->type = p->node->type;
+        if (!(tp->name = xstrdup(c->params[i].name))) return out_of_memory(err);
+        tp->type = c->params[i].node->type;
+        tp->init = c->params[i].init;
         t->num_params++;
+    }
+    return 1;
+}
+
+static int init_params(gc_trainer *t, gc_error *err) {
+    for (int i = 0; i < t->num_params; i++) {
+        const trainer_param *p = &t->params[i];
         float *data = must_source(t, t->train_exec, p->name);
         /* A param the simplifier found unused is not in the training graph; nothing to fill. */
         if (!data) continue;
-        if (!gc_init_fill(&p->init, &p->node->type, model->train.seed, p->name, data, err)) {
+        if (!gc_init_fill(&p->init, &p->type, t->seed, p->name, data, err)) {
             gc_error_prefix(err, "initialising %s: ", p->name);
             return 0;
         }
@@ -219,18 +229,17 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
     if (!lower(m, true, &train, err)) goto fail;
     t->text_forward = gc_graph_print(train.graph);
     gc_optimizer_config optimizer = train.train.optimizer;
-    int ok = gc_autodiff(train.graph, err);
+    t->seed = train.train.seed;
+    int ok = record_params(t, &train, err) && gc_autodiff(train.graph, err);
     if (ok) t->text_grad = gc_graph_print(train.graph);
     ok = ok && gc_optimizer_build(train.graph, &optimizer, err);
     ok = ok && gc_run_pipeline(&train.graph, "cse,dce", NULL, err);
     if (ok) {
         t->train_graph = train.graph;
         train.graph = NULL;
-        t->seed = train.train.seed;
         t->train_exec = t->ops->create(t->train_graph, t->opts.threads, err);
-        ok = t->train_exec && init_params(t, &train, err);
+        ok = t->train_exec && init_params(t, err);
     }
-    /* init_params read the layer registry, which lives in the pre-simplification graph's arena. */
     gc_lowered_model_free(&train);
     if (!ok) goto fail;
 

@@ -125,7 +125,7 @@ int gc_cmd_train(int argc, char **argv) {
         fprintf(log, "\n");
     }
     int bar = !quiet && isatty(STDOUT_FILENO);
-    int64_t every = total >= 20 ? total / 20 : 1;
+    int64_t every = total >= 10 ? total / 10 : 1; /* about ten plain lines per run */
     double began = now_ms();
     float loss = NAN;
     for (int64_t k = 0; k < total; k++) {

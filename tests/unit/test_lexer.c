@@ -74,6 +74,7 @@ static void test_statement_tokens_and_locations(void **state) {
     assert_int_equal(l->toks[12].line, 1);
     assert_int_equal(l->toks[13].line, 2);
     assert_string_equal(l->toks[2].str, "linear");
+    assert_string_equal(l->toks[2].file, "t.gm");
     assert_int_equal(l->toks[6].ival, 4);
     done(l);
 }

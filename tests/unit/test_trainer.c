@@ -1,0 +1,234 @@
+/*
+ * test_trainer.c: the public C API (include/gradc/gradc.h) on the interpreter backend: a model
+ * trains, evaluates, saves and resumes bit-identically; every caller mistake is an error value.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <gradc/gradc.h>
+
+#include "runtime/safetensors.h"
+
+static const char *mlp =
+    "const batch = 4\n"
+    "input x: f32[batch, 3]\n"
+    "input y: i32[batch]\n"
+    "logits = linear(relu(linear(x, 8) as fc1), 2) as fc2\n"
+    "loss = cross_entropy(logits, y)\n"
+    "output accuracy = accuracy(logits, y)\n"
+    "train {\n"
+    "    optimizer = adam(lr=0.01)\n"
+    "    seed = 5\n"
+    "}\n";
+
+static const float xs[12] = {0.5f, -1, 2, 1, 0.25f, -0.5f, -2, 1, 0, 0.75f, 0.5f, -1};
+static const int32_t ys[4] = {1, 0, 1, 0};
+
+static gc_trainer *make(const char *text) {
+    gc_error err = {0};
+    gc_model *m = gc_model_load_string(text, "test.gm", &err);
+    if (!m) fail_msg("load: %s", err.message);
+    gc_options o = {GC_BACKEND_INTERP, 1, 0};
+    gc_trainer *t = gc_trainer_new(m, &o, &err);
+    gc_model_free(m);
+    if (!t) fail_msg("trainer: %s:%d:%d: %s", err.file, err.line, err.col, err.message);
+    assert_true(gc_trainer_set_input(t, "x", xs, sizeof xs, &err));
+    assert_true(gc_trainer_set_input(t, "y", ys, sizeof ys, &err));
+    return t;
+}
+
+static void trains_and_evaluates(void **s) {
+    (void)s;
+    gc_error err = {0};
+    gc_trainer *t = make(mlp);
+    float first = 0, loss = 0, eval = 0;
+    assert_true(gc_trainer_step(t, &first, &err));
+    for (int i = 0; i < 30; i++) assert_true(gc_trainer_step(t, &loss, &err));
+    assert_true(loss < first * 0.5f);
+    assert_int_equal(gc_trainer_steps(t), 31);
+    gc_tensor acc;
+    assert_true(gc_trainer_output(t, "accuracy", &acc, &err));
+    assert_int_equal(acc.rank, 0);
+    assert_true(gc_trainer_eval(t, &eval, &err));
+    assert_true(isfinite(eval));
+    /* eval is forward only: running it twice changes nothing */
+    float again = 0;
+    assert_true(gc_trainer_eval(t, &again, &err));
+    assert_true(again == eval);
+    const char *name;
+    assert_true(gc_trainer_param_name(t, 0, &name));
+    assert_string_equal(name, "fc1.weight");
+    assert_true(gc_trainer_input_info(t, 1, &name, &acc));
+    assert_string_equal(name, "y");
+    assert_int_equal(acc.dtype, GC_I32);
+    assert_false(gc_trainer_input_info(t, 2, &name, &acc));
+    gc_trainer_free(t);
+}
+
+/* Three steps, save, three more == the same state loaded into a fresh trainer, three more. */
+static void resume_is_bit_identical(void **s) {
+    (void)s;
+    gc_error err = {0};
+    char path[] = "/tmp/gc_test_trainerXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    gc_trainer *a = make(mlp);
+    float la = 0, lb = 0;
+    for (int i = 0; i < 3; i++) assert_true(gc_trainer_step(a, &la, &err));
+    assert_true(gc_trainer_save(a, path, &err));
+    for (int i = 0; i < 3; i++) assert_true(gc_trainer_step(a, &la, &err));
+    gc_trainer *b = make(mlp);
+    assert_true(gc_trainer_load(b, path, &err));
+    assert_int_equal(gc_trainer_steps(b), 3);
+    for (int i = 0; i < 3; i++) assert_true(gc_trainer_step(b, &lb, &err));
+    assert_memory_equal(&la, &lb, sizeof la);
+    gc_tensor pa, pb;
+    assert_true(gc_trainer_param(a, "fc2.weight", &pa, &err));
+    assert_true(gc_trainer_param(b, "fc2.weight", &pb, &err));
+    assert_memory_equal(pa.data, pb.data, 16 * sizeof(float));
+    /* --init style: parameters only, the step stays 0 */
+    gc_trainer *c = make(mlp);
+    assert_true(gc_trainer_load_params(c, path, &err));
+    assert_int_equal(gc_trainer_steps(c), 0);
+    gc_trainer_free(a);
+    gc_trainer_free(b);
+    gc_trainer_free(c);
+    unlink(path);
+}
+
+/* A view written by the caller is what the next step trains from. */
+static void param_views_write_through(void **s) {
+    (void)s;
+    gc_error err = {0};
+    gc_trainer *t = make(mlp);
+    gc_tensor w;
+    assert_true(gc_trainer_param(t, "fc1.bias", &w, &err));
+    assert_int_equal(w.shape[0], 8);
+    for (int i = 0; i < 8; i++) ((float *)w.data)[i] = 1000.0f;
+    float before = 0;
+    assert_true(gc_trainer_eval(t, &before, &err));
+    gc_trainer *u = make(mlp);
+    float fresh = 0;
+    assert_true(gc_trainer_eval(u, &fresh, &err));
+    assert_true(before != fresh);
+    gc_trainer_free(t);
+    gc_trainer_free(u);
+}
+
+static void caller_mistakes_are_errors(void **s) {
+    (void)s;
+    gc_error err = {0};
+    assert_null(gc_model_load("/nonexistent/model.gm", &err));
+    assert_int_equal(err.code, GC_ERR_IO);
+    assert_null(gc_model_load_string(NULL, "x.gm", &err));
+    assert_null(gc_trainer_new(NULL, NULL, &err));
+    assert_false(gc_trainer_step(NULL, NULL, &err));
+    assert_false(gc_model_set_const(NULL, "a", 1, &err));
+
+    gc_model *bad = gc_model_load_string("input x: f32[2]\nloss = sum(x +)\n", "bad.gm", &err);
+    assert_non_null(bad);
+    assert_null(gc_trainer_new(bad, NULL, &err));
+    assert_int_equal(err.code, GC_ERR_USER);
+    assert_string_equal(err.file, "bad.gm");
+    assert_int_equal(err.line, 2);
+    gc_model_free(bad);
+
+    gc_trainer *t = make(mlp);
+    gc_tensor v;
+    assert_false(gc_trainer_output(t, "accuracy", &v, &err)); /* nothing has run yet */
+    assert_false(gc_trainer_set_input(t, "nope", xs, sizeof xs, &err));
+    assert_non_null(strstr(err.message, "no input 'nope'"));
+    assert_false(gc_trainer_set_input(t, "x", xs, sizeof xs - 4, &err));
+    assert_non_null(strstr(err.message, "f32[4, 3]"));
+    assert_false(gc_trainer_set_input(t, "x", NULL, 4, &err));
+    assert_false(gc_trainer_param(t, "fc9.weight", &v, &err));
+    assert_null(gc_trainer_ir(t, "no-such-stage"));
+    char *text = gc_trainer_ir(t, "grad");
+    assert_non_null(text);
+    assert_non_null(strstr(text, "grad \"fc1.weight\""));
+    free(text);
+    assert_false(gc_trainer_load(t, "/nonexistent.safetensors", &err));
+    gc_trainer_free(t);
+}
+
+/* A checkpoint whose names or shapes do not match is refused with the names listed, and the
+ * trainer keeps its parameters. */
+static void mismatched_checkpoints_are_listed(void **s) {
+    (void)s;
+    gc_error err = {0};
+    char path[] = "/tmp/gc_test_ckptXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    gc_safetensors *st = gc_safetensors_new(&err);
+    float w[24] = {0};
+    gc_tensor t1 = {GC_F32, 2, {8, 3}, w};
+    gc_tensor t2 = {GC_F32, 1, {3}, w};
+    assert_true(gc_safetensors_add_tensor(st, "fc1.weight", &t1, &err));
+    assert_true(gc_safetensors_add_tensor(st, "head.bias", &t2, &err));
+    assert_true(gc_safetensors_save(st, path, &err));
+    gc_safetensors_free(st);
+    gc_trainer *t = make(mlp);
+    gc_tensor before;
+    assert_true(gc_trainer_param(t, "fc1.weight", &before, &err));
+    float kept = ((float *)before.data)[0];
+    assert_false(gc_trainer_load_params(t, path, &err));
+    assert_non_null(strstr(err.message, "head.bias"));
+    assert_true(((float *)before.data)[0] == kept);
+
+    st = gc_safetensors_new(&err);
+    assert_true(gc_safetensors_add_tensor(st, "fc1.weight", &t1, &err));
+    assert_true(gc_safetensors_save(st, path, &err));
+    gc_safetensors_free(st);
+    assert_false(gc_trainer_load_params(t, path, &err));
+    assert_non_null(strstr(err.message, "fc2.weight"));
+    gc_trainer_free(t);
+    unlink(path);
+}
+
+/* A NaN loss stops the step with GC_ERR_NUMERIC naming it, and the parameters stay as they were. */
+static void nonfinite_loss_is_reported_and_not_applied(void **s) {
+    (void)s;
+    const char *model =
+        "input x: f32[2, 3]\n"
+        "loss = mean(log(linear(x, 1) as fc))\n";
+    gc_error err = {0};
+    gc_model *m = gc_model_load_string(model, "nan.gm", &err);
+    gc_options o = {GC_BACKEND_INTERP, 1, 1};
+    gc_trainer *t = gc_trainer_new(m, &o, &err);
+    gc_model_free(m);
+    assert_non_null(t);
+    float x[6] = {-100, -100, -100, -100, -100, -100};
+    gc_tensor w;
+    assert_true(gc_trainer_param(t, "fc.weight", &w, &err));
+    for (int i = 0; i < 3; i++) ((float *)w.data)[i] = 1.0f;
+    assert_true(gc_trainer_set_input(t, "x", x, sizeof x, &err));
+    float loss = 0;
+    assert_false(gc_trainer_step(t, &loss, &err));
+    assert_int_equal(err.code, GC_ERR_NUMERIC);
+    assert_non_null(strstr(err.message, "step 1"));
+    assert_true(isnan(loss));
+    assert_int_equal(gc_trainer_steps(t), 0);
+    assert_true(((float *)w.data)[0] == 1.0f);
+    gc_trainer_free(t);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(trains_and_evaluates),
+        cmocka_unit_test(resume_is_bit_identical),
+        cmocka_unit_test(param_views_write_through),
+        cmocka_unit_test(caller_mistakes_are_errors),
+        cmocka_unit_test(mismatched_checkpoints_are_listed),
+        cmocka_unit_test(nonfinite_loss_is_reported_and_not_applied),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
