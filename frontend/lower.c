@@ -180,8 +180,6 @@ static int lower_type(lowerer *L, const gc_ast_stmt *s, gc_type *t) {
 static int lower_input(lowerer *L, const gc_ast_stmt *s) {
     gc_type t;
     if (!lower_type(L, s, &t)) return 0;
-    if (!strcmp(s->name, GC_STEP_INPUT))
-        return gc_fail(L->err, GC_ERR_USER, s->name_loc, "'%s' is reserved for dropout's step counter", s->name);
     gc_lower_at(L, s->loc);
     gc_node *n = gc_graph_make(L->g, GC_OP_INPUT, NULL, 0, NULL, &t, s->name, L->ctx.b.loc, L->err);
     if (!n) return 0;

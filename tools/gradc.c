@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frontend/diagnostic.h"
 #include "tools/cli.h"
 
 static const struct {
@@ -39,25 +40,10 @@ int gc_usage_error(const char *fmt, ...) {
 }
 
 int gc_report_error(const gc_error *err, const char *source) {
-    if (err->line > 0 && err->file[0]) {
-        fprintf(stderr, "%s:%d:%d: error: %s\n", err->file, err->line, err->col, err->message);
-        if (source) {
-            const char *line = source;
-            for (int l = 1; l < err->line && line; l++) {
-                line = strchr(line, '\n');
-                if (line) line++;
-            }
-            if (line) {
-                const char *end = strchr(line, '\n');
-                int len = end ? (int)(end - line) : (int)strlen(line);
-                fprintf(stderr, "    %.*s\n    ", len, line);
-                for (int c = 1; c < err->col && c <= len; c++) fputc(line[c - 1] == '\t' ? '\t' : ' ', stderr);
-                fprintf(stderr, "^\n");
-            }
-        }
-    } else {
-        fprintf(stderr, "gradc: error: %s\n", err->message);
-    }
+    char *text = gc_format_diagnostic(err, source);
+    if (text) fputs(text, stderr);
+    else fprintf(stderr, "gradc: error: %s\n", err->message);
+    free(text);
     return err->code == GC_ERR_USER || err->code == GC_ERR_IO || err->code == GC_ERR_NUMERIC
                ? GC_EXIT_USER
                : GC_EXIT_INTERNAL;

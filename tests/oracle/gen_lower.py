@@ -56,6 +56,7 @@ def ops():
     v = torch.randn(4)
     idx = torch.randint(0, 4, (2, 3))
     w = torch.randn(4, 6)
+    t = torch.rand(2, 3, 4)
     p, q = torch.split(a, 2, dim=-1)
     ab = a.abs()
     o = {
@@ -95,11 +96,22 @@ def ops():
         "ng": -a / 2 + 1 - a * 3 - 2 * v,
         "cm": torch.triu(torch.full((3, 3), float("-inf")), diagonal=1),
         "ln": F.layer_norm(a, (4,)),
+        "l_mse": F.mse_loss(a, t),
+        "l_l1": F.l1_loss(a, t, reduction="sum"),
+        "l_bce": F.binary_cross_entropy(torch.sigmoid(a), t, weight=v),
+        "l_bcel": F.binary_cross_entropy_with_logits(a, t, pos_weight=v, reduction="none"),
+        "l_ce": F.cross_entropy(a.reshape(-1, 4), idx.reshape(-1), label_smoothing=0.1, ignore_index=1),
+        "l_cep": F.cross_entropy(a.reshape(-1, 4), torch.softmax(t, -1).reshape(-1, 4), reduction="sum"),
+        "l_nll": F.nll_loss(torch.log_softmax(a, -1).reshape(-1, 4), idx.reshape(-1), reduction="none").reshape(2, 3),
+        "l_kl": F.kl_div(torch.log_softmax(a, -1), torch.softmax(t, -1), reduction="batchmean"),
+        "l_klt": F.kl_div(torch.log_softmax(a, -1), torch.log_softmax(t, -1), reduction="mean", log_target=True),
         "loss": (a * a).mean(),
+        "twice": (a * a).mean() * 2,
+        "three": torch.tensor(3.0),
     }
-    t = {"a": a, "v": v, "idx": idx, "w": w}
-    t.update(o)
-    save("ops", t)
+    src = {"a": a, "v": v, "idx": idx, "w": w, "t": t}
+    src.update(o)
+    save("ops", src)
 
 
 mlp()

@@ -19,6 +19,7 @@
 #include "frontend/check.h"
 #include "frontend/lower.h"
 #include "frontend/parser.h"
+#include "ir/text.h"
 #include "passes/autodiff.h"
 #include "runtime/init.h"
 #include "runtime/interp.h"
@@ -599,6 +600,7 @@ static void test_ops_match_torch(void **state) {
     feed(it, dir, "v", GC_F32);
     feed(it, dir, "idx", GC_I32);
     feed(it, dir, "w", GC_F32);
+    feed(it, dir, "t", GC_F32);
     if (!gc_interp_run(it, &err)) fail_msg("%s", err.message);
     int checked = 0;
     for (int i = 0; i < lm.graph->num_outputs; i++) {
@@ -606,7 +608,7 @@ static void test_ops_match_torch(void **state) {
         compare(o->name, gc_interp_output(it, GC_OUTPUT_VALUE, o->name), o->value, dir, o->name);
         checked++;
     }
-    assert_int_equal(checked, 37);
+    assert_int_equal(checked, 48);
     gc_interp_free(it);
     gc_lowered_model_free(&lm);
 }
@@ -631,6 +633,19 @@ static void test_tiny_gpt(void **state) {
     param(&lm, "h.1.ln_2.weight");
     param(&lm, "h.0.proj.bias");
     expect_type(&output(&lm, "accuracy")->type, "f32[]");
+
+    /* The lowered graph is valid IR and its text reads back unchanged. */
+    if (!gc_graph_verify(lm.graph, &err)) fail_msg("verify: %s", err.message);
+    char *text = gc_graph_print(lm.graph);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "model.gm"));
+    gc_graph *back = gc_graph_parse(text, strlen(text), "tiny_gpt.ir", &err);
+    if (!back) fail_msg("reparse: %d:%d: %s", err.line, err.col, err.message);
+    char *again = gc_graph_print(back);
+    assert_string_equal(text, again);
+    free(again);
+    free(text);
+    gc_graph_free(back);
 
     assert_true(gc_autodiff(lm.graph, &err));
     const gc_node *unreached[4];
