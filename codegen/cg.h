@@ -84,7 +84,8 @@ LLVMValueRef cg_entry_alloca(cg_ctx *cg, LLVMTypeRef type, int64_t count);
 /* ---- loops (emit_util.c) ----
  * A counted loop from 0 to count - 1 (count >= 1), bottom-tested: begin opens it at the
  * builder's position and leaves the builder in its body; end closes it and leaves the builder
- * after it. Nest freely; the induction variable is an i64. */
+ * after it. Nest freely; the induction variable is an i64. A constant count of 1 emits no loop
+ * at all (the index is the constant 0). */
 typedef struct cg_loop {
     LLVMBasicBlockRef body;
     LLVMValueRef iv;

@@ -121,8 +121,9 @@ gc_node *gc_layer_linear(gc_layer_context *c, const char *path, gc_node *x, int6
     double bound = 1.0 / sqrt((double)in);
     gc_init u = {GC_INIT_UNIFORM, -bound, bound};
     gc_node *w = param2(c, path, "weight", "linear", mat(out, in), u);
+    if (!w) return NULL; /* the weight's error names the first location; the bias would overwrite it */
     gc_node *bb = bias ? param2(c, path, "bias", "linear", vec(out), u) : NULL;
-    if (!w || (bias && !bb)) return NULL;
+    if (bias && !bb) return NULL;
     return gc_apply_linear(c, x, w, bb);
 }
 
@@ -153,8 +154,9 @@ gc_node *gc_layer_layernorm(gc_layer_context *c, const char *path, gc_node *x, d
     if (!affine) return y;
     gc_init ones = {GC_INIT_ONES, 0, 0}, zeros = {GC_INIT_ZEROS, 0, 0};
     gc_node *w = param2(c, path, "weight", "layernorm", vec(d), ones);
+    if (!w) return NULL;
     gc_node *bias = param2(c, path, "bias", "layernorm", vec(d), zeros);
-    if (!w || !bias) return NULL;
+    if (!bias) return NULL;
     return gc_binary(b, GC_OP_ADD, gc_binary(b, GC_OP_MUL, y, w), bias);
 }
 

@@ -22,6 +22,7 @@
 #include "passes/autodiff.h"
 #include "passes/manager.h"
 #include "runtime/executor.h"
+#include "runtime/file.h"
 #include "runtime/init.h"
 #include "runtime/safetensors.h"
 #include "runtime/trainer.h"
@@ -78,40 +79,16 @@ gc_model *gc_model_load_string(const char *text, const char *filename, gc_error 
 
 gc_model *gc_model_load(const char *path, gc_error *err) {
     if (!path) return gc_failf(err, GC_ERR_USER, "gc_model_load: path is NULL"), NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return gc_failf(err, GC_ERR_IO, "cannot open %s", path), NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap + 1);
-    size_t got;
-    while (buf && (got = fread(buf + len, 1, cap - len, f)) > 0) {
-        len += got;
-        if (len == cap) {
-            if (cap >= (size_t)GC_FRONTEND_MAX_SOURCE) break;
-            char *bigger = realloc(buf, cap * 2 + 1);
-            if (!bigger) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = bigger;
-            cap *= 2;
-        }
-    }
-    int failed = ferror(f);
-    fclose(f);
-    if (!buf) return out_of_memory(err), NULL;
-    if (failed) {
-        free(buf);
-        return gc_failf(err, GC_ERR_IO, "cannot read %s", path), NULL;
-    }
-    buf[len] = '\0';
-    if (memchr(buf, '\0', len)) {
-        free(buf);
+    size_t len = 0;
+    char *text = gc_file_read(path, GC_FRONTEND_MAX_SOURCE, &len, err);
+    if (!text) return NULL;
+    if (memchr(text, '\0', len)) {
+        free(text);
         gc_loc loc = {path, 1, 1};
         return gc_fail(err, GC_ERR_USER, loc, "the file contains NUL bytes; is it a model file?"), NULL;
     }
-    gc_model *m = gc_model_load_string(buf, path, err);
-    free(buf);
+    gc_model *m = gc_model_load_string(text, path, err);
+    free(text);
     return m;
 }
 

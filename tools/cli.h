@@ -27,7 +27,7 @@ int gc_cmd_ir(int argc, char **argv);
 int gc_report_error(const gc_error *err, const char *source);
 /* Prints `gradc: error: <message>` and returns GC_EXIT_USER. */
 int gc_usage_error(const char *fmt, ...);
-/* Reads a whole file (malloc'd, NUL-terminated); NULL with err set on failure. */
+/* Reads a whole file ("-": standard input), malloc'd and NUL-terminated; NULL with err set. */
 char *gc_read_file(const char *path, size_t *len, gc_error *err);
 
 #endif

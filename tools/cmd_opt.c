@@ -34,33 +34,6 @@ static void usage(FILE *out) {
     }
 }
 
-/* Reads all of stdin into a malloc'd, NUL-terminated buffer. */
-static char *read_stdin(size_t *len, gc_error *err) {
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, stdin);
-        if (n < cap) break;
-        char *bigger = realloc(buf, cap * 2 + 1);
-        if (!bigger) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = bigger;
-        cap *= 2;
-    }
-    if (!buf || ferror(stdin)) {
-        free(buf);
-        snprintf(err->message, sizeof err->message, "cannot read standard input");
-        err->code = GC_ERR_IO;
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 /* Dumps go to stderr, as LLVM's -print-after does, so stdout stays the final graph. */
 static void dump_after(void *context, const char *pass, const gc_graph *graph) {
     (void)context;
@@ -136,7 +109,7 @@ int gc_cmd_opt(int argc, char **argv) {
     bool from_stdin = !strcmp(input, "-");
     const char *filename = from_stdin ? "<stdin>" : input;
     size_t len = 0;
-    char *source = from_stdin ? read_stdin(&len, &err) : gc_read_file(input, &len, &err);
+    char *source = gc_read_file(from_stdin ? "-" : input, &len, &err);
     if (!source) return gc_report_error(&err, NULL);
 
     int status = GC_EXIT_OK;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "frontend/diagnostic.h"
+#include "runtime/file.h"
 #include "tools/cli.h"
 
 static const struct {
@@ -50,38 +51,7 @@ int gc_report_error(const gc_error *err, const char *source) {
 }
 
 char *gc_read_file(const char *path, size_t *len, gc_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err->message, sizeof err->message, "cannot open %s: %s", path, strerror(errno));
-        err->code = GC_ERR_IO;
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (n < cap) break;
-        char *bigger = realloc(buf, cap * 2 + 1);
-        if (!bigger) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = bigger;
-        cap *= 2;
-    }
-    int failed = ferror(f);
-    fclose(f);
-    if (!buf || failed) {
-        free(buf);
-        snprintf(err->message, sizeof err->message, "cannot read %s", path);
-        err->code = GC_ERR_IO;
-        return NULL;
-    }
-    buf[n] = '\0';
-    if (len) *len = n;
-    return buf;
+    return gc_file_read(path, (size_t)1 << 30, len, err);
 }
 
 int main(int argc, char **argv) {

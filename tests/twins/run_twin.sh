@@ -20,7 +20,7 @@ if [ $# -lt 4 ] || [ ! -x "$gradc" ] || [ ! -d "$src/examples/$name" ]; then
     echo "usage: $0 NAME GRADC SOURCE_DIR PYTHON [pending]" >&2
     exit 2
 fi
-backends="interp"
+backends=${GC_TWIN_BACKENDS:-interp jit}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_twin_$name.XXXXXX") || exit 2
 trap 'rm -rf "$tmp"' EXIT INT TERM

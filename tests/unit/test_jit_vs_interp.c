@@ -145,10 +145,13 @@ static bool build_case(gc_builder *b, gc_op op, int v, test_case *c) {
             y = gc_binary(b, op, in_(b, "a", ty(GC_I32, 2, 5, 13)), in_(b, "b", ty(GC_I32, 2, 1, 13)));
         }
     } else if (takes_int(op)) {
-        if (v > 2) return false;
+        if (v > 3 || (v == 3 && op != GC_OP_STOP_GRADIENT)) return false;
         c->specials = v == 1;
         if (v == 2) c->int_lo = -100, c->int_hi = 100, c->int_extremes = true;
-        y = gc_unary(b, op, in_(b, "x", v == 2 ? ty(GC_I32, 2, 5, 13) : m));
+        /* Of a computed value, stop_gradient shares that value's storage instead of copying. */
+        gc_node *x = in_(b, "x", v == 2 ? ty(GC_I32, 2, 5, 13) : m);
+        y = gc_unary(b, op, v == 3 ? gc_unary(b, GC_OP_EXP, x) : x);
+        if (v == 3) y = gc_binary(b, GC_OP_MUL, y, x);
     } else {
         switch (op) {
         case GC_OP_INPUT:

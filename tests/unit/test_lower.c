@@ -619,6 +619,13 @@ static void test_tiny_gpt(void **state) {
     gc_const_override ov[] = {{"vocab", 13}, {"ctx", 6}, {"dim", 16}, {"heads", 2}, {"layers", 2}, {"batch", 2}};
     gc_lowered_model lm;
     gc_error err;
+    /* The spec's sizes lower too (and quickly: nothing runs). */
+    if (!lower_with(src, false, NULL, 0, &lm, &err)) fail_msg("%d:%d: %s", err.line, err.col, err.message);
+    assert_int_equal(lm.layers.num_params, 5 + 4 * 12);
+    expect_type(&param(&lm, "h.3.attn.in_proj_weight")->node->type, "f32[384, 128]");
+    expect_type(&output(&lm, "loss")->type, "f32[]");
+    gc_lowered_model_free(&lm);
+
     if (!lower_with(src, true, ov, 6, &lm, &err)) fail_msg("%d:%d: %s", err.line, err.col, err.message);
     free(src);
     /* wte, wpe, ln_f (2), head, and 12 per block. */
