@@ -67,6 +67,16 @@ static void model_mistakes(void) {
     gc_model_free(bad);
 
     gc_model *m = gc_model_load_string(model_text, "m.gm", &err);
+    /* An override is checked against the model's consts when compiling, not when it is set. */
+    gc_model *unknown = gc_model_load_string(model_text, "m.gm", &err);
+    expect_true("gc_model_set_const of a name the model lacks is stored",
+                unknown && gc_model_set_const(unknown, "width", 3, &err));
+    t = unknown ? gc_trainer_new(unknown, NULL, &err) : NULL;
+    expect_error("gc_trainer_new with an override of a missing const", t != NULL, &err, GC_ERR_USER);
+    expect_true("the message names the const", strstr(err.message, "'width'") != NULL);
+    gc_trainer_free(t);
+    gc_model_free(unknown);
+
     gc_options wrong = {.backend = (gc_backend)42};
     t = m ? gc_trainer_new(m, &wrong, &err) : NULL;
     expect_error("gc_trainer_new with an unknown backend", t != NULL, &err, GC_ERR_USER);

@@ -1,0 +1,291 @@
+"""runner.py: measures gradc against the PyTorch twins on the reference models (called by bench/run.sh).
+
+For each model it generates the random inputs once (a cache directory keyed by the model's
+consts), then runs R rounds, each round one `gradc train --backend jit --threads T` and one twin
+run, their order swapped every round so a slow drift of the machine hits both alike. From each
+run it keeps the median step time after the warmup steps (gradc: the log's `ms` column; twin:
+time.perf_counter per step), the peak RSS (wait4's rusage of the child) and, for gradc, the time
+from process start to the first step (wall time minus the logged steps: parsing, lowering,
+autodiff, JIT compilation, initialisation and data loading, since gradc reports no compile time of
+its own). The table quotes medians over rounds and is printed and written as Markdown.
+
+FLOP per step count the matmuls as the spec's table does: 6 x (weights in matmuls) x tokens, less
+the input gradient of a first layer fed by data, plus the attention's QK^T and AV products in
+full (no causal halving). The share of sgemm is the rate over OpenBLAS's 100 GFLOP/s per thread.
+"""
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(BENCH_DIR, "twins"))
+import common  # noqa: E402
+
+MODELS = ("m1", "m2", "m3")
+SGEMM_GFLOPS_PER_THREAD = 100.0
+DATA_BATCHES = 8  # distinct batches in the generated data; steps cycle through them
+INPUTS = {"m1": ("x", "y"), "m2": ("tokens", "targets"), "m3": ("tokens", "targets")}
+
+
+def flop_per_step(model, c):
+    if model == "m1":
+        b, f, h, k = c["batch"], c["features"], c["hidden"], c["classes"]
+        # forward 2, weight gradient 2, input gradient 2 per multiply-add; the data needs no gradient
+        return 2 * b * (3 * (h * h + h * k) + 2 * f * h)
+    b, t, d, layers, v = c["batch"], c["ctx"], c["dim"], c["layers"], c["vocab"]
+    weights = layers * 12 * d * d + v * d  # qkv 3d^2, out d^2, fc 4d^2, proj 4d^2; head
+    attention = layers * 3 * 4 * b * t * t * d  # QK^T and AV, forward and two backward products
+    return 6 * weights * b * t + attention
+
+
+def make_data(model, c, directory):
+    """Random inputs of the model's shapes: DATA_BATCHES batches, written once per const set."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    n = DATA_BATCHES * c["batch"]
+    if model == "m1":
+        arrays = {"x": rng.standard_normal((n, c["features"]), dtype=np.float32),
+                  "y": rng.integers(0, c["classes"], n, dtype=np.int32)}
+    else:
+        arrays = {"tokens": rng.integers(0, c["vocab"], (n, c["ctx"]), dtype=np.int32),
+                  "targets": rng.integers(0, c["vocab"], (n, c["ctx"]), dtype=np.int32)}
+    os.makedirs(directory, exist_ok=True)
+    for name, a in arrays.items():
+        tmp = os.path.join(directory, name + ".npy.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, a)
+        os.replace(tmp, os.path.join(directory, name + ".npy"))
+
+
+def data_dir(cache, model, c):
+    key = hashlib.sha1(json.dumps(c, sort_keys=True).encode()).hexdigest()[:12]
+    d = os.path.join(cache, "%s-%s" % (model, key))
+    if not all(os.path.exists(os.path.join(d, n + ".npy")) for n in INPUTS[model]):
+        make_data(model, c, d)
+    return d
+
+
+def run_child(argv, env=None):
+    """Runs argv; returns (exit status, wall seconds, peak RSS in KB, stdout, stderr)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return p.returncode, wall, usage.ru_maxrss, out.read().decode(errors="replace"), \
+            err.read().decode(errors="replace")
+
+
+def run_gradc(opts, model, sets, ddir, steps, warmup):
+    with tempfile.TemporaryDirectory() as tmp:
+        log = os.path.join(tmp, "log.csv")
+        argv = [opts.gradc, "train", os.path.join(BENCH_DIR, model + ".gm"), "--steps", str(warmup + steps),
+                "--log", log, "--backend", "jit", "--threads", str(opts.threads), "--quiet", "--no-shuffle"]
+        argv += ["--data=%s=%s" % (n, os.path.join(ddir, n + ".npy")) for n in INPUTS[model]]
+        argv += ["--set=%s=%s" % kv for kv in sorted(sets.items())]
+        status, wall, rss, out, err = run_child(argv)
+        if status != 0:
+            raise RuntimeError("gradc failed on %s (exit %d):\n%s%s" % (model, status, out, err))
+        with open(log, encoding="utf-8") as f:
+            header = f.readline().strip().split(",")
+            rows = [line.strip().split(",") for line in f if line.strip()]
+    col = header.index("ms")
+    ms = [float(r[col]) for r in rows]
+    if len(ms) != warmup + steps:
+        raise RuntimeError("gradc's log of %s holds %d steps, not %d" % (model, len(ms), warmup + steps))
+    return {"median_ms": statistics.median(ms[warmup:]), "peak_rss_kb": rss,
+            "startup_s": max(0.0, wall - sum(ms) / 1e3), "final_loss": float(rows[-1][header.index("loss")])}
+
+
+def run_twin(opts, model, sets, ddir, steps, warmup):
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", OPENBLAS_NUM_THREADS=str(opts.threads),
+               OMP_NUM_THREADS=str(opts.threads))
+    argv = [opts.python, os.path.join(BENCH_DIR, "twins", model + ".py"), "--data-dir", ddir,
+            "--steps", str(steps), "--warmup", str(warmup), "--threads", str(opts.threads)]
+    argv += ["--set=%s=%s" % kv for kv in sorted(sets.items())]
+    status, _, rss, out, err = run_child(argv, env)
+    if status != 0:
+        raise RuntimeError("the PyTorch twin failed on %s (exit %d):\n%s%s" % (model, status, out, err))
+    r = json.loads(out.strip().splitlines()[-1])
+    return {"median_ms": r["median_ms"], "peak_rss_kb": max(rss, r["peak_rss_kb"]), "final_loss": r["final_loss"]}
+
+
+def load_average():
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def machine():
+    cpu = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            mem = "%.0f GiB" % (int(f.readline().split()[1]) / 2**20)
+    except (OSError, ValueError, IndexError):
+        pass
+    return "%s, %d cores, %s RAM, %s" % (cpu, os.cpu_count() or 0, mem, platform.platform())
+
+
+def per_model(values, default, parser):
+    """--steps 20 --steps m3=2: a global value and per-model overrides."""
+    out = {m: default for m in MODELS}
+    for v in values:
+        model, _, n = v.rpartition("=")
+        try:
+            n = int(n)
+        except ValueError:
+            parser.error("expected N or MODEL=N, got %r" % v)
+        if n < 0 or (model and model not in MODELS):
+            parser.error("expected N or MODEL=N with MODEL in %s, got %r" % (",".join(MODELS), v))
+        for m in ([model] if model else MODELS):
+            out[m] = n
+    return out
+
+
+def model_sets(model, sets):
+    """--set NAME=V applies to every model declaring NAME; --set m2.NAME=V to m2 only."""
+    declared = common.read_consts(model, {})
+    out = {}
+    for key, value in sets:
+        scope, _, name = key.rpartition(".")
+        if (scope == model or not scope) and name in declared:
+            out[name] = value
+        elif scope == model:
+            raise SystemExit("bench/%s.gm has no const %s" % (model, name))
+    return out
+
+
+def fmt(v, spec):
+    return "–" if v is None else format(v, spec)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--gradc", required=True)
+    p.add_argument("--python", default=sys.executable, help="the Python with torch that runs the twins")
+    p.add_argument("--models", default="m1,m2,m3")
+    p.add_argument("--steps", action="append", default=[], metavar="N|MODEL=N", help="measured steps (20)")
+    p.add_argument("--warmup", action="append", default=[], metavar="N|MODEL=N", help="steps not measured (3)")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--set", action="append", default=[], metavar="[MODEL.]NAME=VALUE")
+    p.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "gradc-bench-data"))
+    p.add_argument("--out", default=os.path.join(BENCH_DIR, "results", "latest.md"))
+    opts = p.parse_args()
+    models = [m for m in opts.models.split(",") if m]
+    for m in models:
+        if m not in MODELS:
+            p.error("unknown model %r (models: %s)" % (m, ",".join(MODELS)))
+    if opts.rounds < 1 or opts.threads < 1:
+        p.error("--rounds and --threads need at least 1")
+    steps = per_model(opts.steps, 20, p)
+    warmup = per_model(opts.warmup, 3, p)
+    sets = []
+    for s in opts.set:
+        if "=" not in s:
+            p.error("--set needs [MODEL.]NAME=VALUE, got %r" % s)
+        sets.append(tuple(s.split("=", 1)))
+    if any(steps[m] < 1 for m in models):
+        p.error("--steps needs at least 1 measured step")
+
+    started = datetime.datetime.now().astimezone()
+    rows = []
+    for m in models:
+        ms = model_sets(m, sets)
+        c = common.read_consts(m, ms)
+        ddir = data_dir(opts.cache, m, c)
+        load_before = load_average()
+        g_runs, t_runs = [], []
+        for r in range(opts.rounds):
+            order = ("gradc", "twin") if r % 2 == 0 else ("twin", "gradc")
+            for who in order:
+                if who == "gradc":
+                    g_runs.append(run_gradc(opts, m, ms, ddir, steps[m], warmup[m]))
+                else:
+                    t_runs.append(run_twin(opts, m, ms, ddir, steps[m], warmup[m]))
+                print("  %s round %d %-5s %.1f ms/step" % (m, r + 1, who, (g_runs if who == "gradc" else t_runs)[-1]
+                                                         ["median_ms"]), file=sys.stderr, flush=True)
+        flop = flop_per_step(m, c)
+        g = statistics.median(x["median_ms"] for x in g_runs)
+        t = statistics.median(x["median_ms"] for x in t_runs)
+        peak = SGEMM_GFLOPS_PER_THREAD * opts.threads
+        rows.append({
+            "model": m, "sets": ms, "flop": flop, "gradc_ms": g, "torch_ms": t, "ratio": g / t,
+            "gradc_gflops": flop / g / 1e6, "torch_gflops": flop / t / 1e6,
+            "gradc_share": flop / g / 1e6 / peak, "torch_share": flop / t / 1e6 / peak,
+            "gradc_rss_mb": max(x["peak_rss_kb"] for x in g_runs) / 1024,
+            "torch_rss_mb": max(x["peak_rss_kb"] for x in t_runs) / 1024,
+            "startup_s": statistics.median(x["startup_s"] for x in g_runs),
+            "gradc_rounds": [round(x["median_ms"], 2) for x in g_runs],
+            "torch_rounds": [round(x["median_ms"], 2) for x in t_runs],
+            "gradc_loss": g_runs[-1]["final_loss"], "torch_loss": t_runs[-1]["final_loss"],
+            "load": "%s / %s" % (load_before, load_average()), "steps": steps[m], "warmup": warmup[m],
+        })
+
+    lines = ["| model | FLOP/step | gradc ms/step | PyTorch ms/step | gradc/PyTorch | gradc GFLOP/s | "
+             "PyTorch GFLOP/s | gradc % sgemm | PyTorch % sgemm | gradc peak RSS MB | PyTorch peak RSS MB | "
+             "gradc startup s |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        lines.append("| %s | %.3g G | %s | %s | %s | %s | %s | %s%% | %s%% | %.0f | %.0f | %.2f |" % (
+            r["model"], r["flop"] / 1e9, fmt(r["gradc_ms"], ".2f"), fmt(r["torch_ms"], ".2f"),
+            fmt(r["ratio"], ".2f"), fmt(r["gradc_gflops"], ".1f"), fmt(r["torch_gflops"], ".1f"),
+            fmt(100 * r["gradc_share"], ".0f"), fmt(100 * r["torch_share"], ".0f"), r["gradc_rss_mb"],
+            r["torch_rss_mb"], r["startup_s"]))
+    table = "\n".join(lines)
+    print(table)
+
+    detail = ["| model | consts set | steps (+warmup) | gradc ms per round | PyTorch ms per round | "
+              "final loss gradc / PyTorch | load avg before / after |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        detail.append("| %s | %s | %d (+%d) | %s | %s | %.4f / %.4f | %s |" % (
+            r["model"], " ".join("%s=%s" % kv for kv in sorted(r["sets"].items())) or "(full size)",
+            r["steps"], r["warmup"], ", ".join(map(str, r["gradc_rounds"])),
+            ", ".join(map(str, r["torch_rounds"])), r["gradc_loss"], r["torch_loss"], r["load"]))
+    version = subprocess.run([opts.gradc, "--version"], capture_output=True, text=True).stdout.strip()
+    doc = ["# gradc vs PyTorch on the reference models", "",
+           "Measured %s with bench/run.sh (%s; %d rounds, %d threads each, medians)." % (
+               started.strftime("%Y-%m-%d %H:%M %Z"), version or "gradc", opts.rounds, opts.threads),
+           "Machine: %s." % machine(), "",
+           table, "",
+           "gradc startup: process start to the first step (parse, lower, autodiff, JIT compile, init, "
+           "data load); gradc reports no compile time of its own.", "",
+           detail, ""]
+    doc = "\n".join(x if isinstance(x, str) else "\n".join(x) for x in doc)
+    if opts.out and opts.out != "-":
+        os.makedirs(os.path.dirname(os.path.abspath(opts.out)), exist_ok=True)
+        with open(opts.out + ".tmp", "w", encoding="utf-8") as f:
+            f.write(doc)
+        os.replace(opts.out + ".tmp", opts.out)
+        print("written to %s" % opts.out, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except RuntimeError as e:
+        print("bench: %s" % e, file=sys.stderr)
+        sys.exit(1)
