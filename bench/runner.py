@@ -177,8 +177,13 @@ def model_sets(model, sets):
     return out
 
 
-def fmt(v, spec):
-    return "–" if v is None else format(v, spec)
+def fmt(v):
+    """Three significant digits or more: 0.0452, 4.52, 45.2, 452, 4521."""
+    if v is None:
+        return "-"
+    if v >= 100:
+        return "%.0f" % v
+    return "%.3g" % v if v < 1 else ("%.2f" % v if v < 10 else "%.1f" % v)
 
 
 def main():
@@ -250,9 +255,9 @@ def main():
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         lines.append("| %s | %.3g G | %s | %s | %s | %s | %s | %s%% | %s%% | %.0f | %.0f | %.2f |" % (
-            r["model"], r["flop"] / 1e9, fmt(r["gradc_ms"], ".2f"), fmt(r["torch_ms"], ".2f"),
-            fmt(r["ratio"], ".2f"), fmt(r["gradc_gflops"], ".1f"), fmt(r["torch_gflops"], ".1f"),
-            fmt(100 * r["gradc_share"], ".0f"), fmt(100 * r["torch_share"], ".0f"), r["gradc_rss_mb"],
+            r["model"], r["flop"] / 1e9, fmt(r["gradc_ms"]), fmt(r["torch_ms"]),
+            fmt(r["ratio"]), fmt(r["gradc_gflops"]), fmt(r["torch_gflops"]),
+            fmt(100 * r["gradc_share"]), fmt(100 * r["torch_share"]), r["gradc_rss_mb"],
             r["torch_rss_mb"], r["startup_s"]))
     table = "\n".join(lines)
     print(table)

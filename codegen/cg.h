@@ -41,6 +41,15 @@ void cg_ctx_dispose(cg_ctx *cg);
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const gc_graph *g, const gc_layout *layout,
                               LLVMTargetMachineRef tm, gc_codegen_times *times, gc_error *err);
 
+/* ---- kernel sharing (dedup.c) ----
+ * Nodes with the same op, attributes, result and operand types get one function. get returns
+ * the function of an equal node put before, or NULL; put returns 0 only when out of memory. */
+typedef struct cg_kernel_cache cg_kernel_cache;
+cg_kernel_cache *cg_kernel_cache_new(int nodes);
+void cg_kernel_cache_free(cg_kernel_cache *c);
+LLVMValueRef cg_kernel_cache_get(cg_kernel_cache *c, const gc_node *n);
+int cg_kernel_cache_put(cg_kernel_cache *c, const gc_node *n, LLVMValueRef fn);
+
 /* ---- the target (llvm_target.c) ---- */
 int cg_target_init(gc_error *err);
 /* A target machine for the host CPU with all its features, O3, PIC. Caller disposes. */

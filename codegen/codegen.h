@@ -25,7 +25,8 @@ typedef struct gc_codegen_times {
     double optimize_ms; /* default<O3> */
     double jit_ms;      /* machine code and linking inside ORC (done at the first lookup) */
     double total_ms;
-    int kernels;        /* k<id> functions in the module */
+    int kernels;        /* kernel calls in a step and in gc_init (nodes that compute something) */
+    int functions;      /* distinct k<id> functions: equal kernels share one (codegen/dedup.c) */
 } gc_codegen_times;
 
 /* Where each node's value lives in the arena. Nodes whose value is another node's bytes under a

@@ -168,19 +168,28 @@ static int optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, gc_error *err) {
     return 0;
 }
 
-static int emit_all(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, int *kernel_count) {
+static int emit_all(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, gc_codegen_times *t) {
     LLVMValueRef *kernels = calloc((size_t)(g->num_nodes ? g->num_nodes : 1), sizeof *kernels);
-    if (!kernels) return gc_failf(cg->err, GC_ERR_MEMORY, "out of memory");
+    cg_kernel_cache *cache = cg_kernel_cache_new(g->num_nodes);
+    if (!kernels || !cache) {
+        free(kernels);
+        cg_kernel_cache_free(cache);
+        return gc_failf(cg->err, GC_ERR_MEMORY, "out of memory");
+    }
     int ok = 1;
     for (int i = 0; ok && i < g->num_nodes; i++) {
         const gc_node *n = g->nodes[i];
         if (!has_kernel(n, layout)) continue;
+        t->kernels++;
+        if ((kernels[i] = cg_kernel_cache_get(cache, n))) continue;
         kernels[i] = emit_kernel(cg, n);
         ok = kernels[i] != NULL;
-        *kernel_count += ok;
+        t->functions += ok;
+        if (ok && !cg_kernel_cache_put(cache, n, kernels[i])) ok = gc_failf(cg->err, GC_ERR_MEMORY, "out of memory");
     }
     ok = ok && emit_entry(cg, g, layout, kernels, "gc_init", true);
     ok = ok && emit_entry(cg, g, layout, kernels, "gc_step", false);
+    cg_kernel_cache_free(cache);
     free(kernels);
     return ok;
 }
@@ -201,7 +210,7 @@ LLVMModuleRef cg_build_module(LLVMContextRef ctx, const gc_graph *g, const gc_la
 
     cg_ctx cg;
     cg_ctx_init(&cg, ctx, mod, err);
-    int ok = emit_all(&cg, g, layout, &t.kernels);
+    int ok = emit_all(&cg, g, layout, &t);
     cg_ctx_dispose(&cg);
     double emitted = cg_now_ms();
     ok = ok && verify(mod, g, err);

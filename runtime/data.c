@@ -108,9 +108,7 @@ int gc_dataset_finish(gc_dataset *d, bool shuffle, uint64_t seed, gc_error *err)
             return gc_failf(err, GC_ERR_USER, "inputs '%s' and '%s' have different batch sizes (%lld, %lld)",
                             d->arrays[0].name, d->arrays[i].name, (long long)d->batch, (long long)d->arrays[i].batch);
     }
-    if (d->examples < d->batch)
-        return gc_failf(err, GC_ERR_USER, "data has %lld examples, fewer than one batch of %lld",
-                        (long long)d->examples, (long long)d->batch);
+    if (d->examples < 1) return gc_failf(err, GC_ERR_USER, "the data has no examples");
     d->shuffle = shuffle;
     d->seed = seed;
     if (shuffle && !(d->order = malloc(sizeof *d->order * (size_t)d->examples)))
@@ -119,6 +117,8 @@ int gc_dataset_finish(gc_dataset *d, bool shuffle, uint64_t seed, gc_error *err)
 }
 
 int64_t gc_dataset_examples(const gc_dataset *d) { return d->examples; }
+
+int64_t gc_dataset_batch(const gc_dataset *d) { return d->batch; }
 
 int64_t gc_dataset_steps_per_epoch(const gc_dataset *d) { return d->batch ? d->examples / d->batch : 0; }
 
@@ -142,17 +142,20 @@ static void shuffle_epoch(gc_dataset *d, int64_t epoch) {
     d->order_epoch = epoch;
 }
 
-static int hand_over(gc_dataset *d, gc_trainer *t, gc_error *err) {
+static int hand_over(gc_dataset *d, gc_trainer *t, int64_t batch, gc_error *err) {
     for (int a = 0; a < d->count; a++) {
         bound_array *b = &d->arrays[a];
-        if (!gc_trainer_set_input(t, b->name, b->staging, b->example_bytes * (size_t)b->batch, err)) return 0;
+        if (!gc_trainer_set_input(t, b->name, b->staging, b->example_bytes * (size_t)batch, err)) return 0;
     }
     return 1;
 }
 
 int gc_dataset_load_step(gc_dataset *d, gc_trainer *t, int64_t step, gc_error *err) {
     int64_t per_epoch = gc_dataset_steps_per_epoch(d);
-    if (per_epoch <= 0) return gc_failf(err, GC_ERR_USER, "no data");
+    if (per_epoch <= 0)
+        return gc_failf(err, GC_ERR_USER, "the data has %lld example%s, fewer than one batch of %lld",
+                        (long long)d->examples, d->examples == 1 ? "" : "s", (long long)d->batch);
+    if (step < 0) return gc_failf(err, GC_ERR_USER, "step %lld is negative", (long long)step);
     int64_t epoch = step / per_epoch, first = (step % per_epoch) * d->batch;
     if (d->shuffle) shuffle_epoch(d, epoch);
     for (int a = 0; a < d->count; a++) {
@@ -163,21 +166,28 @@ int gc_dataset_load_step(gc_dataset *d, gc_trainer *t, int64_t step, gc_error *e
                    (const char *)b->array.data + (size_t)example * b->example_bytes, b->example_bytes);
         }
     }
-    return hand_over(d, t, err);
+    return hand_over(d, t, d->batch, err);
+}
+
+int gc_dataset_load_examples(gc_dataset *d, gc_trainer *t, int64_t first, int64_t count, int64_t batch, gc_error *err) {
+    if (first < 0 || count < 1 || first + count > d->examples || batch < count || batch > d->batch)
+        return gc_failf(err, GC_ERR_USER, "examples %lld..%lld (in a batch of %lld) are not within the %lld examples",
+                        (long long)first, (long long)(first + count - 1), (long long)batch, (long long)d->examples);
+    for (int a = 0; a < d->count; a++) {
+        bound_array *b = &d->arrays[a];
+        for (int64_t i = 0; i < batch; i++) {
+            int64_t example = first + (i < count ? i : count - 1);
+            memcpy((char *)b->staging + (size_t)i * b->example_bytes,
+                   (const char *)b->array.data + (size_t)example * b->example_bytes, b->example_bytes);
+        }
+    }
+    return hand_over(d, t, batch, err);
 }
 
 int gc_dataset_load_eval(gc_dataset *d, gc_trainer *t, int64_t index, int64_t *real, gc_error *err) {
     int64_t first = index * d->batch;
     if (index < 0 || first >= d->examples) return gc_failf(err, GC_ERR_USER, "eval batch %lld is past the data", (long long)index);
     int64_t count = d->examples - first < d->batch ? d->examples - first : d->batch;
-    for (int a = 0; a < d->count; a++) {
-        bound_array *b = &d->arrays[a];
-        for (int64_t i = 0; i < d->batch; i++) {
-            int64_t example = first + (i < count ? i : count - 1);
-            memcpy((char *)b->staging + (size_t)i * b->example_bytes,
-                   (const char *)b->array.data + (size_t)example * b->example_bytes, b->example_bytes);
-        }
-    }
     *real = count;
-    return hand_over(d, t, err);
+    return gc_dataset_load_examples(d, t, first, count, d->batch, err);
 }

@@ -7,8 +7,9 @@
  * used, and the next epoch starts again from the first. In order (no shuffle), step k of an epoch
  * reads examples k*B .. k*B+B-1. Shuffled, each epoch visits a permutation drawn from
  * (seed, epoch) by Fisher-Yates over the Philox generator, so resuming at a step reproduces the
- * same batches. Eval mode instead visits every example once, the last batch partial (padded by
- * repeating its last example, with a count of how many are real).
+ * same batches: the order depends only on (seed, epoch), never on how the run was split.
+ * Eval mode instead visits every example once, the last batch partial (padded by repeating its
+ * last example, with a count of how many are real).
  */
 #ifndef GC_RUNTIME_DATA_H
 #define GC_RUNTIME_DATA_H
@@ -27,9 +28,13 @@ void gc_dataset_free(gc_dataset *d);
  * input's dims after the first). */
 int gc_dataset_bind(gc_dataset *d, const char *name, gc_tensor array, const gc_tensor *input, gc_error *err);
 
-/* Checks that every array has the same number of examples and at least one batch of them. */
+/* Checks that every array has the same number of examples (at least one) and the same batch
+ * size. Training needs at least one whole batch (gc_dataset_load_step says so); eval does not. */
 int gc_dataset_finish(gc_dataset *d, bool shuffle, uint64_t seed, gc_error *err);
 int64_t gc_dataset_examples(const gc_dataset *d);
+/* B, the inputs' first dim. */
+int64_t gc_dataset_batch(const gc_dataset *d);
+/* floor(N / B); 0 when there is not one whole batch. */
 int64_t gc_dataset_steps_per_epoch(const gc_dataset *d);
 
 /* Writes the batch of global step `step` (0-based) into each bound input of the trainer. */
@@ -38,5 +43,9 @@ int gc_dataset_load_step(gc_dataset *d, gc_trainer *t, int64_t step, gc_error *e
  * examples are real (the rest repeat the last one). Batches: ceil(N / B). */
 int gc_dataset_load_eval(gc_dataset *d, gc_trainer *t, int64_t index, int64_t *real, gc_error *err);
 int64_t gc_dataset_eval_batches(const gc_dataset *d);
+/* Writes examples first .. first+count-1 in order, then repeats the last of them until `batch`
+ * examples are written (count <= batch <= B), into inputs that hold `batch` examples: the inputs
+ * of a trainer compiled for a smaller batch, or a padded batch. */
+int gc_dataset_load_examples(gc_dataset *d, gc_trainer *t, int64_t first, int64_t count, int64_t batch, gc_error *err);
 
 #endif

@@ -52,6 +52,8 @@ struct gc_trainer {
     trainer_param *params;
     int num_params;
     char *text_forward, *text_grad;
+    char **warnings;
+    int num_warnings;
 };
 
 static int out_of_memory(gc_error *err) { return gc_failf(err, GC_ERR_MEMORY, "out of memory"); }
@@ -136,7 +138,41 @@ void gc_trainer_free(gc_trainer *t) {
     free(t->params);
     free(t->text_forward);
     free(t->text_grad);
+    for (int i = 0; i < t->num_warnings; i++) free(t->warnings[i]);
+    free(t->warnings);
     free(t);
+}
+
+/* Params autodiff gave no gradient: torch would leave their .grad None and never update them. */
+static int warn_unreached(gc_trainer *t, const gc_graph *g, gc_error *err) {
+    int count = gc_autodiff_unreached(g, NULL, 0);
+    if (!count) return 1;
+    const gc_node **params = calloc((size_t)count, sizeof *params);
+    t->warnings = calloc((size_t)count, sizeof *t->warnings);
+    if (!params || !t->warnings) {
+        free(params);
+        return out_of_memory(err);
+    }
+    gc_autodiff_unreached(g, params, count);
+    for (int i = 0; i < count; i++) {
+        char message[512];
+        const gc_node *p = params[i];
+        snprintf(message, sizeof message, "%s:%d:%d: parameter '%s' does not reach the loss; it will not be trained",
+                 p->loc.file ? p->loc.file : "<model>", p->loc.line, p->loc.col, p->name);
+        if (!(t->warnings[i] = xstrdup(message))) {
+            free(params);
+            return out_of_memory(err);
+        }
+        t->num_warnings++;
+    }
+    free(params);
+    return 1;
+}
+
+int gc_trainer_warning(const gc_trainer *t, int index, const char **message) {
+    if (!t || index < 0 || index >= t->num_warnings) return 0;
+    *message = t->warnings[index];
+    return 1;
 }
 
 /* Parses, checks and lowers the model once; `training` picks dropout on or off. */
@@ -209,6 +245,7 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
     t->seed = train.train.seed;
     int ok = record_params(t, &train, err) && gc_autodiff(train.graph, err);
     if (ok) t->text_grad = gc_graph_print(train.graph);
+    ok = ok && warn_unreached(t, train.graph, err);
     ok = ok && gc_optimizer_build(train.graph, &optimizer, err);
     ok = ok && gc_run_pipeline(&train.graph, "cse,dce", NULL, err);
     if (ok) {

@@ -71,6 +71,8 @@ int gc_cmd_check(int argc, char **argv) {
     gc_dataset *data = NULL;
     gc_trainer *t = gc_model_options_trainer(&mo, &source, &err);
     if (!t) goto error;
+    const char *warning;
+    for (int k = 0; gc_trainer_warning(t, k, &warning); k++) fprintf(stderr, "warning: %s\n", warning);
     printf("%s: ok\n\nparameters:\n", mo.model_path);
     const char *name;
     for (int k = 0; gc_trainer_param_name(t, k, &name); k++) {

@@ -115,6 +115,10 @@ int gc_trainer_output(gc_trainer *t, const char *name, gc_tensor *out, gc_error 
 int gc_trainer_output_name(const gc_trainer *t, int index, const char **name);
 /* A read/write view of a parameter (f32); writes take effect at the next step. */
 int gc_trainer_param(gc_trainer *t, const char *name, gc_tensor *out, gc_error *err);
+/* Warnings found while compiling (for example a parameter that does not reach the loss and so is
+ * never trained), one message each; 0 past the end. */
+int gc_trainer_warning(const gc_trainer *t, int index, const char **message);
+
 /* The parameters in creation order; 0 past the end. */
 int gc_trainer_param_name(const gc_trainer *t, int index, const char **name);
 

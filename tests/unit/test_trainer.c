@@ -221,6 +221,32 @@ static void nonfinite_loss_is_reported_and_not_applied(void **s) {
     gc_trainer_free(t);
 }
 
+/* A parameter the loss does not depend on is reported (located), and training still works. */
+static void unreached_parameters_are_warned(void **s) {
+    (void)s;
+    const char *model =
+        "input x: f32[2, 3]\n"
+        "unused = linear(x, 4) as side\n"
+        "loss = mean(linear(x, 1) as fc)\n"
+        "output side_mean = mean(unused)\n";
+    gc_error err = {0};
+    gc_model *m = gc_model_load_string(model, "warn.gm", &err);
+    gc_options o = {GC_BACKEND_INTERP, 1, 0};
+    gc_trainer *t = gc_trainer_new(m, &o, &err);
+    gc_model_free(m);
+    assert_non_null(t);
+    const char *w = NULL;
+    assert_true(gc_trainer_warning(t, 0, &w));
+    assert_non_null(strstr(w, "warn.gm:2:"));
+    assert_non_null(strstr(w, "'side.weight' does not reach the loss"));
+    assert_true(gc_trainer_warning(t, 1, &w));
+    assert_non_null(strstr(w, "'side.bias'"));
+    assert_false(gc_trainer_warning(t, 2, &w));
+    float loss;
+    assert_true(gc_trainer_step(t, &loss, &err));
+    gc_trainer_free(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(trains_and_evaluates),
@@ -229,6 +255,7 @@ int main(void) {
         cmocka_unit_test(caller_mistakes_are_errors),
         cmocka_unit_test(mismatched_checkpoints_are_listed),
         cmocka_unit_test(nonfinite_loss_is_reported_and_not_applied),
+        cmocka_unit_test(unreached_parameters_are_warned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,130 @@
+/*
+ * dedup.c: kernels that would be the same code share one LLVM function.
+ *
+ * An emitter's output depends only on the node's op, its attributes, its result type and its
+ * operands' types (shapes are static and every buffer is dense row-major, so strides follow from
+ * the types); it never looks at ids, names or where values live. Two nodes equal in all of these
+ * get one function, called with different arena pointers. A Transformer repeats each layer's
+ * shapes, so this removes most kernels of a training graph, and with them most of LLVM's time,
+ * which is spent per function.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/cg.h"
+
+/* The key is a run of int64 words: op, attribute fields, result type, operand types. */
+#define KEY_MAX (4 + 3 * (GC_MAX_RANK + 2) + 64 + (GC_MAX_RANK + 2) * 64)
+
+typedef struct slot {
+    int64_t *key; /* NULL: empty */
+    int len;
+    uint64_t hash;
+    LLVMValueRef fn;
+} slot;
+
+struct cg_kernel_cache {
+    slot *slots;
+    int cap; /* a power of two */
+    int used;
+};
+
+cg_kernel_cache *cg_kernel_cache_new(int nodes) {
+    cg_kernel_cache *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->cap = 64;
+    while (c->cap < 2 * nodes) c->cap *= 2;
+    c->slots = calloc((size_t)c->cap, sizeof *c->slots);
+    if (!c->slots) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void cg_kernel_cache_free(cg_kernel_cache *c) {
+    if (!c) return;
+    for (int i = 0; i < c->cap; i++) free(c->slots[i].key);
+    free(c->slots);
+    free(c);
+}
+
+static int put_type(int64_t *key, int len, const gc_type *t) {
+    key[len++] = t->dtype;
+    key[len++] = t->rank;
+    for (int d = 0; d < t->rank; d++) key[len++] = t->dims[d];
+    return len;
+}
+
+/* The words of n's key, or -1 when n has too many operands to key (it then gets its own function). */
+static int make_key(const gc_node *n, int64_t *key) {
+    if (n->num_inputs > 64) return -1;
+    int len = 0;
+    key[len++] = n->op;
+    key[len++] = n->num_inputs;
+    gc_attr_kind kind = gc_op_table[n->op].attr_kind;
+    for (int i = 0; i < gc_attr_field_count; i++) {
+        const gc_attr_field *f = &gc_attr_fields[i];
+        if (f->kind != kind) continue;
+        const char *p = (const char *)&n->attr + f->offset;
+        int64_t w = 0;
+        switch (f->field_kind) {
+        case GC_FIELD_INT: w = *(const int *)p; break;
+        case GC_FIELD_INT64: w = *(const int64_t *)p; break;
+        case GC_FIELD_BOOL: w = *(const bool *)p; break;
+        case GC_FIELD_DOUBLE: memcpy(&w, p, sizeof(double)); break;
+        case GC_FIELD_AXES: w = *(const uint32_t *)p; break;
+        case GC_FIELD_PERM: {
+            /* Only the entries the operand's rank uses carry meaning. */
+            int rank = n->num_inputs ? n->inputs[0]->type.rank : GC_MAX_RANK;
+            for (int d = 0; d < rank - 1; d++) key[len++] = ((const int *)p)[d];
+            w = rank ? ((const int *)p)[rank - 1] : 0;
+            break;
+        }
+        }
+        key[len++] = w;
+    }
+    len = put_type(key, len, &n->type);
+    for (int k = 0; k < n->num_inputs; k++) len = put_type(key, len, &n->inputs[k]->type);
+    return len;
+}
+
+static uint64_t hash_key(const int64_t *key, int len) {
+    uint64_t h = 1469598103934665603ull;
+    const unsigned char *p = (const unsigned char *)key;
+    for (size_t i = 0; i < (size_t)len * sizeof *key; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* The slot holding n's key, or the empty slot where it would go. */
+static slot *find(cg_kernel_cache *c, const int64_t *key, int len, uint64_t h) {
+    for (int i = (int)(h & (uint64_t)(c->cap - 1));; i = (i + 1) & (c->cap - 1)) {
+        slot *s = &c->slots[i];
+        if (!s->key) return s;
+        if (s->hash == h && s->len == len && !memcmp(s->key, key, (size_t)len * sizeof *key)) return s;
+    }
+}
+
+LLVMValueRef cg_kernel_cache_get(cg_kernel_cache *c, const gc_node *n) {
+    int64_t key[KEY_MAX];
+    int len = make_key(n, key);
+    if (len < 0) return NULL;
+    slot *s = find(c, key, len, hash_key(key, len));
+    return s->key ? s->fn : NULL;
+}
+
+int cg_kernel_cache_put(cg_kernel_cache *c, const gc_node *n, LLVMValueRef fn) {
+    int64_t key[KEY_MAX];
+    int len = make_key(n, key);
+    if (len < 0 || 2 * (c->used + 1) > c->cap) return 1; /* not keyed, or full: no sharing */
+    uint64_t h = hash_key(key, len);
+    slot *s = find(c, key, len, h);
+    if (s->key) return 1;
+    if (!(s->key = malloc((size_t)len * sizeof *key))) return 0;
+    memcpy(s->key, key, (size_t)len * sizeof *key);
+    s->len = len;
+    s->hash = h;
+    s->fn = fn;
+    c->used++;
+    return 1;
+}

@@ -1,0 +1,43 @@
+/*
+ * aot.h: the ahead-of-time executor — runs graphs whose step functions were compiled by
+ * `gradc compile` into an object file and linked into the same program (docs/compile.md).
+ *
+ * A program is one compiled graph: its `init` and `step` entry points, the arena they work on,
+ * and the offset of every node in it, all decided by gradc at compile time. A standalone trainer
+ * rebuilds the model's graphs with the (deterministic, LLVM-free) frontend and passes and
+ * registers its programs; the executor then matches each graph it is asked to run to the program
+ * compiled from it by a hash of the graph's printed IR, so a runtime that would rebuild a
+ * different graph is an error, never a silent misreading of the arena.
+ */
+#ifndef GC_RUNTIME_AOT_H
+#define GC_RUNTIME_AOT_H
+
+#include <stdint.h>
+
+#include "ir/graph.h"
+#include "runtime/executor.h"
+
+/* Bumped whenever gc_aot_program changes; the generated trainer source passes the version and
+ * the struct size it was written for. */
+#define GC_AOT_ABI 1
+
+typedef struct gc_aot_program {
+    const char *name;           /* "train" or "eval", for messages */
+    uint64_t graph_hash;        /* gc_aot_hash of gc_graph_print of the graph it was compiled from */
+    int num_nodes;
+    const int64_t *offsets;     /* per node id: bytes from the arena start */
+    int64_t arena_size;         /* bytes, a multiple of 64 */
+    void (*init)(char *arena);  /* fills constants; once, on the zeroed arena */
+    void (*step)(char *arena);  /* computes every node from the sources */
+} gc_aot_program;
+
+/* 64-bit FNV-1a of a text. */
+uint64_t gc_aot_hash(const char *text);
+
+/* Makes `programs` (static storage, count entries) the ones gc_executor_aot runs. */
+void gc_aot_register(const gc_aot_program *programs, int count);
+
+/* The executor over registered programs (runtime/executor.h). */
+extern const gc_executor_ops gc_executor_aot;
+
+#endif
