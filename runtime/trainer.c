@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <gradc/gradc.h>
 
@@ -54,7 +55,18 @@ struct gc_trainer {
     char *text_forward, *text_grad;
     char **warnings;
     int num_warnings;
+    gc_compile_times times;
 };
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+void gc_trainer_compile_times(const gc_trainer *t, gc_compile_times *times) {
+    if (t) *times = t->times;
+}
 
 static int out_of_memory(gc_error *err) { return gc_failf(err, GC_ERR_MEMORY, "out of memory"); }
 
@@ -239,7 +251,15 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
     }
 
     gc_lowered_model train = {0}, eval = {0};
+    double start = now_ms(), mark = start;
+#define PHASE(field)                      \
+    do {                                  \
+        double now_ = now_ms();           \
+        t->times.field += now_ - mark;    \
+        mark = now_;                      \
+    } while (0)
     if (!lower(m, true, &train, err)) goto fail;
+    PHASE(frontend_ms);
     t->text_forward = gc_graph_print(train.graph);
     gc_optimizer_config optimizer = train.train.optimizer;
     t->seed = train.train.seed;
@@ -247,23 +267,32 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
     if (ok) t->text_grad = gc_graph_print(train.graph);
     ok = ok && warn_unreached(t, train.graph, err);
     ok = ok && gc_optimizer_build(train.graph, &optimizer, err);
+    PHASE(autodiff_ms);
     ok = ok && gc_run_pipeline(&train.graph, "cse,dce", NULL, err);
+    PHASE(simplify_ms);
     if (ok) {
         t->train_graph = train.graph;
         train.graph = NULL;
         t->train_exec = t->ops->create(t->train_graph, t->opts.threads, err);
+        PHASE(backend_ms);
         ok = t->train_exec && init_params(t, err);
+        PHASE(init_ms);
     }
     gc_lowered_model_free(&train);
     if (!ok) goto fail;
 
     if (!lower(m, false, &eval, err)) goto fail;
+    PHASE(frontend_ms);
     ok = gc_run_pipeline(&eval.graph, "cse,dce", NULL, err);
+    PHASE(simplify_ms);
     t->eval_graph = eval.graph;
     eval.graph = NULL;
     gc_lowered_model_free(&eval);
     if (!ok) goto fail;
     t->eval_exec = t->ops->create(t->eval_graph, t->opts.threads, err);
+    PHASE(backend_ms);
+#undef PHASE
+    t->times.total_ms = now_ms() - start;
     if (!t->eval_exec) goto fail;
     return t;
 fail:

@@ -20,6 +20,19 @@ typedef struct gc_memory_report {
 
 void gc_trainer_memory(const gc_trainer *t, gc_memory_report *report);
 
+/* Wall time of each phase of gc_trainer_new, in milliseconds (`gradc train --verbose`). The
+ * frontend runs twice (training and eval graphs) and so does the backend. */
+typedef struct gc_compile_times {
+    double frontend_ms;  /* parse, check, lower */
+    double autodiff_ms;  /* autodiff and the optimizer update */
+    double simplify_ms;  /* the pass pipeline after them */
+    double backend_ms;   /* executor creation: code generation, O3 and JIT for the JIT backend */
+    double init_ms;      /* parameter initialisation */
+    double total_ms;
+} gc_compile_times;
+
+void gc_trainer_compile_times(const gc_trainer *t, gc_compile_times *times);
+
 /* Finite-difference check of every gradient of the training step, on the f64 interpreter, at the
  * current parameters and inputs. */
 int gc_trainer_gradcheck(gc_trainer *t, const gc_gradcheck_options *opts, gc_gradcheck_report *report,
