@@ -1,8 +1,9 @@
 #!/bin/sh
 # run.sh: measures gradc against PyTorch on the reference models M1, M2, M3 (docs/benchmarks.md).
 #
-# usage: bench/run.sh [--models m1,m2,m3] [--steps N|MODEL=N]... [--warmup W|MODEL=W]... [--rounds R]
-#                     [--threads T] [--set [MODEL.]NAME=VALUE]... [--out FILE|-] [--cache DIR]
+# usage: bench/run.sh [--models m1,m2,m3] [--steps N|MODEL=N]... [--warmup W|MODEL=W]... [--rounds R|MODEL=R]...
+#                     [--threads T] [--set [MODEL.]NAME=VALUE]... [--quiet-wait S] [--twin-default-malloc]
+#                     [--out FILE|-] [--cache DIR]
 #                     [--gradc PATH] [--build-dir DIR] [--python PY]
 #
 # Without --gradc (or $GRADC) it configures and builds gradc in Release in --build-dir (default
@@ -31,7 +32,7 @@ while [ "$n" -gt 0 ]; do
         --build-dir=*) build=${a#*=} ;;
         --python) py=$1; shift; n=$((n - 1)) ;;
         --python=*) py=${a#*=} ;;
-        -h|--help) sed -n '2,12s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) set -- "$@" "$a" ;;
     esac
 done

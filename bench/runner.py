@@ -73,17 +73,50 @@ def data_dir(cache, model, c):
     return d
 
 
+def cpu_busy_seconds():
+    """CPU time the whole machine has spent busy since boot (/proc/stat), or None off Linux."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_quiet(max_wait, threshold=0.3, sample=2.0):
+    """Waits (up to max_wait s) until other processes keep less than `threshold` cores busy."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        b0 = cpu_busy_seconds()
+        if b0 is None:
+            return
+        time.sleep(sample)
+        busy = (cpu_busy_seconds() - b0) / sample
+        if busy < threshold or time.monotonic() >= deadline:
+            return
+
+
 def run_child(argv, env=None):
-    """Runs argv; returns (exit status, wall seconds, peak RSS in KB, stdout, stderr)."""
+    """Runs argv; returns (exit status, wall s, peak RSS KB, other cores busy, stdout, stderr).
+
+    "Other cores busy" is the machine's busy CPU time during the run less the child's own, over
+    the wall time: the average number of cores something else took, the measurement's noise.
+    """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        b0 = cpu_busy_seconds()
         t0 = time.perf_counter()
         p = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
         _, status, usage = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
+        b1 = cpu_busy_seconds()
+        other = None
+        if b0 is not None and b1 is not None and wall > 0:
+            other = max(0.0, (b1 - b0 - usage.ru_utime - usage.ru_stime) / wall)
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return p.returncode, wall, usage.ru_maxrss, out.read().decode(errors="replace"), \
+        return p.returncode, wall, usage.ru_maxrss, other, out.read().decode(errors="replace"), \
             err.read().decode(errors="replace")
 
 
@@ -94,7 +127,7 @@ def run_gradc(opts, model, sets, ddir, steps, warmup):
                 "--log", log, "--backend", "jit", "--threads", str(opts.threads), "--quiet", "--no-shuffle"]
         argv += ["--data=%s=%s" % (n, os.path.join(ddir, n + ".npy")) for n in INPUTS[model]]
         argv += ["--set=%s=%s" % kv for kv in sorted(sets.items())]
-        status, wall, rss, out, err = run_child(argv)
+        status, wall, rss, other, out, err = run_child(argv)
         if status != 0:
             raise RuntimeError("gradc failed on %s (exit %d):\n%s%s" % (model, status, out, err))
         with open(log, encoding="utf-8") as f:
@@ -105,20 +138,27 @@ def run_gradc(opts, model, sets, ddir, steps, warmup):
     if len(ms) != warmup + steps:
         raise RuntimeError("gradc's log of %s holds %d steps, not %d" % (model, len(ms), warmup + steps))
     return {"median_ms": statistics.median(ms[warmup:]), "peak_rss_kb": rss,
-            "startup_s": max(0.0, wall - sum(ms) / 1e3), "final_loss": float(rows[-1][header.index("loss")])}
+            "startup_s": max(0.0, wall - sum(ms) / 1e3), "final_loss": float(rows[-1][header.index("loss")]),
+            "other": other}
 
 
 def run_twin(opts, model, sets, ddir, steps, warmup):
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", OPENBLAS_NUM_THREADS=str(opts.threads),
                OMP_NUM_THREADS=str(opts.threads))
+    if not opts.twin_default_malloc:
+        # Keep freed memory in the process: glibc otherwise maps every tensor above 32 MB afresh and
+        # unmaps it when freed, and on this project's VMs touching fresh memory runs at about
+        # 0.25 GB/s, which made M3's torch step 2.5x slower than its compute (docs/benchmarks.md).
+        env.update(MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_=str(1 << 40))
     argv = [opts.python, os.path.join(BENCH_DIR, "twins", model + ".py"), "--data-dir", ddir,
             "--steps", str(steps), "--warmup", str(warmup), "--threads", str(opts.threads)]
     argv += ["--set=%s=%s" % kv for kv in sorted(sets.items())]
-    status, _, rss, out, err = run_child(argv, env)
+    status, _, rss, other, out, err = run_child(argv, env)
     if status != 0:
         raise RuntimeError("the PyTorch twin failed on %s (exit %d):\n%s%s" % (model, status, out, err))
     r = json.loads(out.strip().splitlines()[-1])
-    return {"median_ms": r["median_ms"], "peak_rss_kb": max(rss, r["peak_rss_kb"]), "final_loss": r["final_loss"]}
+    return {"median_ms": r["median_ms"], "peak_rss_kb": max(rss, r["peak_rss_kb"]), "final_loss": r["final_loss"],
+            "other": other}
 
 
 def load_average():
@@ -146,6 +186,21 @@ def machine():
     except (OSError, ValueError, IndexError):
         pass
     return "%s, %d cores, %s RAM, %s" % (cpu, os.cpu_count() or 0, mem, platform.platform())
+
+
+def source_version():
+    """The commit of the measured tree, marked when the working tree differs from it."""
+    src = os.path.dirname(BENCH_DIR)
+    try:
+        head = subprocess.run(["git", "-C", src, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "-C", src, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if not head:
+        return "unknown"
+    return head + (" with uncommitted changes" if dirty else "")
 
 
 def per_model(values, default, parser):
@@ -193,19 +248,24 @@ def main():
     p.add_argument("--models", default="m1,m2,m3")
     p.add_argument("--steps", action="append", default=[], metavar="N|MODEL=N", help="measured steps (20)")
     p.add_argument("--warmup", action="append", default=[], metavar="N|MODEL=N", help="steps not measured (3)")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", action="append", default=[], metavar="R|MODEL=R", help="rounds per model (3)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--set", action="append", default=[], metavar="[MODEL.]NAME=VALUE")
     p.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "gradc-bench-data"))
+    p.add_argument("--twin-default-malloc", action="store_true",
+                   help="run the twins with glibc's default malloc settings (fresh mappings for big tensors)")
+    p.add_argument("--quiet-wait", type=float, default=0.0, metavar="S",
+                   help="before each run, wait up to S seconds for the rest of the machine to go idle")
     p.add_argument("--out", default=os.path.join(BENCH_DIR, "results", "latest.md"))
     opts = p.parse_args()
     models = [m for m in opts.models.split(",") if m]
     for m in models:
         if m not in MODELS:
             p.error("unknown model %r (models: %s)" % (m, ",".join(MODELS)))
-    if opts.rounds < 1 or opts.threads < 1:
-        p.error("--rounds and --threads need at least 1")
     steps = per_model(opts.steps, 20, p)
+    rounds = per_model(opts.rounds, 3, p)
+    if any(rounds[m] < 1 for m in models) or opts.threads < 1:
+        p.error("--rounds and --threads need at least 1")
     warmup = per_model(opts.warmup, 3, p)
     sets = []
     for s in opts.set:
@@ -223,15 +283,18 @@ def main():
         ddir = data_dir(opts.cache, m, c)
         load_before = load_average()
         g_runs, t_runs = [], []
-        for r in range(opts.rounds):
+        for r in range(rounds[m]):
             order = ("gradc", "twin") if r % 2 == 0 else ("twin", "gradc")
             for who in order:
+                if opts.quiet_wait > 0:
+                    wait_for_quiet(opts.quiet_wait)
                 if who == "gradc":
                     g_runs.append(run_gradc(opts, m, ms, ddir, steps[m], warmup[m]))
                 else:
                     t_runs.append(run_twin(opts, m, ms, ddir, steps[m], warmup[m]))
-                print("  %s round %d %-5s %.1f ms/step" % (m, r + 1, who, (g_runs if who == "gradc" else t_runs)[-1]
-                                                         ["median_ms"]), file=sys.stderr, flush=True)
+                last = (g_runs if who == "gradc" else t_runs)[-1]
+                print("  %s round %d %-5s %s ms/step" % (m, r + 1, who, fmt(last["median_ms"])), file=sys.stderr,
+                      flush=True)
         flop = flop_per_step(m, c)
         g = statistics.median(x["median_ms"] for x in g_runs)
         t = statistics.median(x["median_ms"] for x in t_runs)
@@ -243,10 +306,11 @@ def main():
             "gradc_rss_mb": max(x["peak_rss_kb"] for x in g_runs) / 1024,
             "torch_rss_mb": max(x["peak_rss_kb"] for x in t_runs) / 1024,
             "startup_s": statistics.median(x["startup_s"] for x in g_runs),
-            "gradc_rounds": [round(x["median_ms"], 2) for x in g_runs],
-            "torch_rounds": [round(x["median_ms"], 2) for x in t_runs],
+            "gradc_rounds": [fmt(x["median_ms"]) for x in g_runs],
+            "torch_rounds": [fmt(x["median_ms"]) for x in t_runs],
             "gradc_loss": g_runs[-1]["final_loss"], "torch_loss": t_runs[-1]["final_loss"],
             "load": "%s / %s" % (load_before, load_average()), "steps": steps[m], "warmup": warmup[m],
+            "other": max((x["other"] for x in g_runs + t_runs if x["other"] is not None), default=None),
         })
 
     lines = ["| model | FLOP/step | gradc ms/step | PyTorch ms/step | gradc/PyTorch | gradc GFLOP/s | "
@@ -262,18 +326,23 @@ def main():
     table = "\n".join(lines)
     print(table)
 
-    detail = ["| model | consts set | steps (+warmup) | gradc ms per round | PyTorch ms per round | "
-              "final loss gradc / PyTorch | load avg before / after |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
+    detail = ["| model | consts set | rounds | steps (+warmup) | gradc ms per round | PyTorch ms per round | "
+              "final loss gradc / PyTorch | other processes' cores, worst run | load avg before / after |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
-        detail.append("| %s | %s | %d (+%d) | %s | %s | %.4f / %.4f | %s |" % (
+        detail.append("| %s | %s | %d | %d (+%d) | %s | %s | %.4f / %.4f | %s | %s |" % (
             r["model"], " ".join("%s=%s" % kv for kv in sorted(r["sets"].items())) or "(full size)",
-            r["steps"], r["warmup"], ", ".join(map(str, r["gradc_rounds"])),
-            ", ".join(map(str, r["torch_rounds"])), r["gradc_loss"], r["torch_loss"], r["load"]))
+            len(r["gradc_rounds"]), r["steps"], r["warmup"], ", ".join(r["gradc_rounds"]),
+            ", ".join(r["torch_rounds"]), r["gradc_loss"], r["torch_loss"],
+            "?" if r["other"] is None else "%.2f" % r["other"], r["load"]))
     version = subprocess.run([opts.gradc, "--version"], capture_output=True, text=True).stdout.strip()
     doc = ["# gradc vs PyTorch on the reference models", "",
-           "Measured %s with bench/run.sh (%s; %d rounds, %d threads each, medians)." % (
-               started.strftime("%Y-%m-%d %H:%M %Z"), version or "gradc", opts.rounds, opts.threads),
+           "Measured %s with bench/run.sh (%s, source %s; %d threads each; medians of rounds, the rounds "
+           "and steps of each model below)." % (started.strftime("%Y-%m-%d %H:%M %Z"), version or "gradc",
+                                               source_version(), opts.threads),
+           "PyTorch ran with OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=%d torch.set_num_threads(%d)%s." % (
+               opts.threads, opts.threads, " and glibc's default malloc" if opts.twin_default_malloc else
+               " MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2^40 (freed memory stays in the process)"),
            "Machine: %s." % machine(), "",
            table, "",
            "gradc startup: process start to the first step (parse, lower, autodiff, JIT compile, init, "

@@ -23,6 +23,10 @@ typedef struct cg_ctx {
     LLVMValueRef fn; /* the function being emitted */
     LLVMTypeRef t_void, t_i1, t_i8, t_i32, t_i64, t_f32, t_f64, t_ptr;
     gc_error *err;
+    /* While a reduction with a fused prologue is emitted: the kernel and its outside values;
+     * the reduction then loads its operand through cg_prologue_value. NULL otherwise. */
+    const struct cg_group *prologue;
+    const LLVMValueRef *prologue_ext;
 } cg_ctx;
 
 typedef int (*cg_emitter)(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in);
@@ -41,14 +45,34 @@ void cg_ctx_dispose(cg_ctx *cg);
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const gc_graph *g, const gc_layout *layout,
                               LLVMTargetMachineRef tm, gc_codegen_times *times, gc_error *err);
 
+/* ---- kernels ----
+ * What one kernel computes: its members in graph order, the last one the root whose value it
+ * stores, and the values it reads from outside. A kernel of one node reads its operands in
+ * order (a repeated operand is passed twice); a fused kernel reads each outside value once.
+ * The kernel is void k<root id>(ptr out, ptr ext0, ptr ext1, ...). */
+struct cg_group {
+    int num_members;
+    const gc_node **members;
+    int num_ext;
+    const gc_node **ext;
+};
+typedef struct cg_group cg_group;
+
+/* The body of a fused kernel (members elementwise over the root's shape, fused.c). */
+int cg_fused_kernel(cg_ctx *cg, const cg_group *grp, LLVMValueRef out, const LLVMValueRef *ext);
+/* In a reduction with a prologue: the reduction's operand at element `flat` (an i64 row-major
+ * index into it), computed from the outside values; NULL after filling cg->err. */
+LLVMValueRef cg_prologue_value(cg_ctx *cg, LLVMValueRef flat);
+
 /* ---- kernel sharing (dedup.c) ----
- * Nodes with the same op, attributes, result and operand types get one function. get returns
- * the function of an equal node put before, or NULL; put returns 0 only when out of memory. */
+ * Kernels with the same members (ops, attributes, types, how they read each other and the
+ * outside values) and outside values of the same types get one function. get returns the
+ * function of an equal kernel put before, or NULL; put returns 0 only when out of memory. */
 typedef struct cg_kernel_cache cg_kernel_cache;
 cg_kernel_cache *cg_kernel_cache_new(int nodes);
 void cg_kernel_cache_free(cg_kernel_cache *c);
-LLVMValueRef cg_kernel_cache_get(cg_kernel_cache *c, const gc_node *n);
-int cg_kernel_cache_put(cg_kernel_cache *c, const gc_node *n, LLVMValueRef fn);
+LLVMValueRef cg_kernel_cache_get(cg_kernel_cache *c, const cg_group *grp);
+int cg_kernel_cache_put(cg_kernel_cache *c, const cg_group *grp, LLVMValueRef fn);
 
 /* ---- the target (llvm_target.c) ---- */
 int cg_target_init(gc_error *err);
@@ -106,7 +130,7 @@ void cg_loop_end(cg_ctx *cg, cg_loop *loop);
 
 /* Loop nests over a shape with up to CG_MAX_OPERANDS strided operands; offsets are i64 element
  * offsets, one per operand, at the current index. */
-#define CG_MAX_OPERANDS 8
+#define CG_MAX_OPERANDS 16
 typedef struct cg_nest {
     int rank;
     int64_t dims[GC_MAX_RANK];
@@ -132,6 +156,10 @@ void cg_broadcast_strides(const gc_type *from, const gc_type *to, int64_t *strid
 /* The elementwise kernel over n's result shape: the node's value at each element from its
  * operands' values there (emit_elementwise.c). */
 int cg_elementwise_kernel(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in);
+/* The value of elementwise node n at one element, from its operands' values there; `flat` is
+ * the element's row-major index (for random_uniform). NULL for an op that needs its index along
+ * each dim (iota, one_hot) or is not elementwise. */
+LLVMValueRef cg_element_value(cg_ctx *cg, const gc_node *n, const LLVMValueRef *args, LLVMValueRef flat);
 /* Copies `count` elements of dtype from src to dst. */
 void cg_copy(cg_ctx *cg, gc_dtype dtype, LLVMValueRef dst, LLVMValueRef src, int64_t count);
 /* Fills `count` elements of dtype at dst with zero bytes. */

@@ -1,11 +1,12 @@
 /*
  * codegen.h: a gc_graph to native code through LLVM — the interface the runtime and the tools use.
  *
- * One LLVM module per graph: a function k<id> per node that computes something (a loop nest, or
- * an OpenBLAS call for matmul), `gc_init` that fills the nodes whose value never changes
+ * One LLVM module per graph: a function k<id> per distinct kernel — a node, or a group of nodes
+ * fused by passes/fuse.c — that computes something (a loop nest, or an OpenBLAS call for matmul;
+ * equal kernels share one function, codegen/dedup.c), `gc_init` that fills the nodes whose value never changes
  * (constants, iota), and `gc_step` that calls the kernels in graph order with pointers at fixed
- * offsets into one buffer, the arena. The layout of that arena (an offset per node) is decided
- * here too, so the runtime only allocates it, fills sources in and reads results out.
+ * offsets into one buffer, the arena. The layout of that arena (an offset per node) comes from
+ * passes/plan.h, so the runtime only allocates it, fills sources in and reads results out.
  * The module is optimised with default<O3> for the host CPU, then either handed to ORC LLJIT,
  * printed (LLVM IR, assembly) or written as a PIC object file for the standalone trainer.
  * docs/codegen.md describes the kernel ABI and what is (not) fast-math.
@@ -17,6 +18,7 @@
 #include <stdint.h>
 
 #include "ir/graph.h"
+#include "passes/plan.h"
 
 /* Wall-clock time of each compile phase, in milliseconds. */
 typedef struct gc_codegen_times {
@@ -28,18 +30,6 @@ typedef struct gc_codegen_times {
     int kernels;        /* kernel calls in a step and in gc_init (nodes that compute something) */
     int functions;      /* distinct k<id> functions: equal kernels share one (codegen/dedup.c) */
 } gc_codegen_times;
-
-/* Where each node's value lives in the arena. Nodes whose value is another node's bytes under a
- * new type (reshape, stop_gradient of a computed value) share that node's offset. */
-typedef struct gc_layout {
-    int num_nodes;
-    int64_t *offsets;  /* bytes from the arena start, per node id (64-byte aligned) */
-    bool *aliased;     /* per node: shares the offset of its operand, so has no kernel */
-    int64_t size;      /* bytes, a multiple of 64 */
-} gc_layout;
-
-int gc_layout_plan(const gc_graph *g, gc_layout *out, gc_error *err);
-void gc_layout_free(gc_layout *layout);
 
 /* The module's entry points: both take the arena. */
 typedef void (*gc_step_fn)(char *arena);

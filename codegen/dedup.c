@@ -3,8 +3,9 @@
  *
  * An emitter's output depends only on the node's op, its attributes, its result type and its
  * operands' types (shapes are static and every buffer is dense row-major, so strides follow from
- * the types); it never looks at ids, names or where values live. Two nodes equal in all of these
- * get one function, called with different arena pointers. A Transformer repeats each layer's
+ * the types); it never looks at ids, names or where values live. Two kernels equal in all of
+ * these (for a fused kernel: member by member, with the same wiring between members) get one
+ * function, called with different arena pointers. A Transformer repeats each layer's
  * shapes, so this removes most kernels of a training graph, and with them most of LLVM's time,
  * which is spent per function.
  */
@@ -13,8 +14,11 @@
 
 #include "codegen/cg.h"
 
-/* The key is a run of int64 words: op, attribute fields, result type, operand types. */
-#define KEY_MAX (4 + 3 * (GC_MAX_RANK + 2) + 64 + (GC_MAX_RANK + 2) * 64)
+/* The key is a run of int64 words: per member its op, attribute fields, type and where each
+ * operand comes from; then the outside values' types. Kernels too large to key get their own
+ * function. */
+#define KEY_MAX 4096
+#define FROM_OUTSIDE 1000000
 
 typedef struct slot {
     int64_t *key; /* NULL: empty */
@@ -56,10 +60,8 @@ static int put_type(int64_t *key, int len, const gc_type *t) {
     return len;
 }
 
-/* The words of n's key, or -1 when n has too many operands to key (it then gets its own function). */
-static int make_key(const gc_node *n, int64_t *key) {
-    if (n->num_inputs > 64) return -1;
-    int len = 0;
+static int put_member(const cg_group *grp, int m, int64_t *key, int len) {
+    const gc_node *n = grp->members[m];
     key[len++] = n->op;
     key[len++] = n->num_inputs;
     gc_attr_kind kind = gc_op_table[n->op].attr_kind;
@@ -85,7 +87,29 @@ static int make_key(const gc_node *n, int64_t *key) {
         key[len++] = w;
     }
     len = put_type(key, len, &n->type);
-    for (int k = 0; k < n->num_inputs; k++) len = put_type(key, len, &n->inputs[k]->type);
+    if (grp->num_members == 1) return len; /* operands are the outside values, in order */
+    for (int k = 0; k < n->num_inputs; k++) {
+        int64_t from = -1;
+        for (int j = 0; j < m && from < 0; j++)
+            if (grp->members[j] == n->inputs[k]) from = j;
+        for (int j = 0; j < grp->num_ext && from < 0; j++)
+            if (grp->ext[j] == n->inputs[k]) from = FROM_OUTSIDE + j;
+        key[len++] = from;
+    }
+    return len;
+}
+
+/* The words of grp's key, or -1 when it is too large to key. */
+static int make_key(const cg_group *grp, int64_t *key) {
+    int words = 2 + grp->num_ext * (2 + GC_MAX_RANK);
+    for (int m = 0; m < grp->num_members; m++)
+        words += 8 + 2 * GC_MAX_RANK + grp->members[m]->num_inputs;
+    if (words > KEY_MAX) return -1;
+    int len = 0;
+    key[len++] = grp->num_members;
+    key[len++] = grp->num_ext;
+    for (int m = 0; m < grp->num_members; m++) len = put_member(grp, m, key, len);
+    for (int k = 0; k < grp->num_ext; k++) len = put_type(key, len, &grp->ext[k]->type);
     return len;
 }
 
@@ -105,17 +129,17 @@ static slot *find(cg_kernel_cache *c, const int64_t *key, int len, uint64_t h) {
     }
 }
 
-LLVMValueRef cg_kernel_cache_get(cg_kernel_cache *c, const gc_node *n) {
+LLVMValueRef cg_kernel_cache_get(cg_kernel_cache *c, const cg_group *grp) {
     int64_t key[KEY_MAX];
-    int len = make_key(n, key);
+    int len = make_key(grp, key);
     if (len < 0) return NULL;
     slot *s = find(c, key, len, hash_key(key, len));
     return s->key ? s->fn : NULL;
 }
 
-int cg_kernel_cache_put(cg_kernel_cache *c, const gc_node *n, LLVMValueRef fn) {
+int cg_kernel_cache_put(cg_kernel_cache *c, const cg_group *grp, LLVMValueRef fn) {
     int64_t key[KEY_MAX];
-    int len = make_key(n, key);
+    int len = make_key(grp, key);
     if (len < 0 || 2 * (c->used + 1) > c->cap) return 1; /* not keyed, or full: no sharing */
     uint64_t h = hash_key(key, len);
     slot *s = find(c, key, len, h);

@@ -227,6 +227,12 @@ static LLVMValueRef element_value(cg_ctx *cg, const gc_node *n, const LLVMValueR
     return NULL;
 }
 
+LLVMValueRef cg_element_value(cg_ctx *cg, const gc_node *n, const LLVMValueRef *args, LLVMValueRef flat) {
+    if (n->op == GC_OP_IOTA || n->op == GC_OP_ONE_HOT) return NULL;
+    cg_point at = {flat, NULL};
+    return element_value(cg, n, args, &at);
+}
+
 int cg_elementwise_kernel(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) {
     if (n->num_inputs > CG_MAX_OPERANDS - 1)
         return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: %s has too many operands",

@@ -115,6 +115,11 @@ static void reduce_lanes(cg_ctx *cg, const gc_node *n, reduce_kind kind, double 
     cg_nest_end(cg, kept);
 }
 
+/* The operand at flat index i: loaded, or computed by a fused prologue (codegen/fused.c). */
+static LLVMValueRef operand_at(cg_ctx *cg, gc_dtype t, LLVMValueRef x, LLVMValueRef i) {
+    return cg->prologue ? cg_prologue_value(cg, i) : cg_load(cg, t, x, i);
+}
+
 static int reduce(cg_ctx *cg, const gc_node *n, LLVMValueRef out, LLVMValueRef x, reduce_kind kind) {
     const gc_type *tx = &n->inputs[0]->type;
     gc_dtype t = tx->dtype, at = acc_dtype(kind, t);
@@ -163,6 +168,8 @@ static int reduce(cg_ctx *cg, const gc_node *n, LLVMValueRef out, LLVMValueRef x
     cg_nest_add(&red, rin);
     cg_nest_coalesce(&red);
 
+    if (lanes && cg->prologue)
+        return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: %%%d has a prologue and vector lanes", n->id);
     if (lanes) {
         reduce_lanes(cg, n, kind, group, &kept, &red, tx->dims[last], out, x);
         return 1;
@@ -193,7 +200,8 @@ static int reduce(cg_ctx *cg, const gc_node *n, LLVMValueRef out, LLVMValueRef x
     LLVMValueRef row = LLVMBuildAdd(cg->b, in_base, red.off[0], "");
     cg_loop_begin(cg, &j, len);
     LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, acc_t, acc, &j.iv, 1, "");
-    LLVMValueRef v = cg_load(cg, t, x, LLVMBuildAdd(cg->b, row, j.iv, ""));
+    LLVMValueRef v = operand_at(cg, t, x, LLVMBuildAdd(cg->b, row, j.iv, ""));
+    if (!v) return 0;
     LLVMBuildStore(cg->b, combine(cg, kind, t, LLVMBuildLoad2(cg->b, acc_t, slot, ""), v), slot);
     cg_loop_end(cg, &j);
     cg_nest_end(cg, &red);

@@ -1,5 +1,6 @@
 /*
- * module.c: a whole graph to one LLVM module — a kernel per node, the gc_init and gc_step entry
+ * module.c: a whole graph to one LLVM module — a kernel per root of the fusion partition (one
+ * node, or a fused group), equal kernels sharing a function, the gc_init and gc_step entry
  * points over the arena, verification and the O3 pipeline for the host CPU.
  *
  * Kernels are internal and noinline: each stays a function named k<id> in the IR and assembly
@@ -54,12 +55,13 @@ static bool is_named_source(const gc_node *n) { return (gc_op_table[n->op].flags
 static bool is_init(const gc_node *n) { return n->op == GC_OP_CONSTANT || n->op == GC_OP_IOTA; }
 
 static bool has_kernel(const gc_node *n, const gc_layout *layout) {
-    return !is_named_source(n) && !layout->aliased[n->id];
+    return !is_named_source(n) && !layout->aliased[n->id] && (!layout->root || layout->root[n->id] == n->id);
 }
 
 /* void k<id>(ptr noalias out, ptr noalias readonly in0, ...). */
-static LLVMValueRef emit_kernel(cg_ctx *cg, const gc_node *n) {
-    int count = 1 + n->num_inputs;
+static LLVMValueRef emit_kernel(cg_ctx *cg, const cg_group *grp) {
+    const gc_node *n = grp->members[grp->num_members - 1];
+    int count = 1 + grp->num_ext;
     LLVMTypeRef *params = calloc((size_t)count, sizeof *params);
     if (!params) return gc_failf(cg->err, GC_ERR_MEMORY, "out of memory"), NULL;
     for (int i = 0; i < count; i++) params[i] = cg->t_ptr;
@@ -77,12 +79,13 @@ static LLVMValueRef emit_kernel(cg_ctx *cg, const gc_node *n) {
     }
 
     LLVMValueRef in[64], *inputs = in;
-    if (n->num_inputs > 64 && !(inputs = calloc((size_t)n->num_inputs, sizeof *inputs)))
+    if (grp->num_ext > 64 && !(inputs = calloc((size_t)grp->num_ext, sizeof *inputs)))
         return gc_failf(cg->err, GC_ERR_MEMORY, "out of memory"), NULL;
-    for (int k = 0; k < n->num_inputs; k++) inputs[k] = LLVMGetParam(fn, (unsigned)(k + 1));
+    for (int k = 0; k < grp->num_ext; k++) inputs[k] = LLVMGetParam(fn, (unsigned)(k + 1));
     cg->fn = fn;
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
-    int ok = emitters[n->op](cg, n, LLVMGetParam(fn, 0), inputs);
+    int ok = grp->num_members == 1 ? emitters[n->op](cg, n, LLVMGetParam(fn, 0), inputs)
+                                   : cg_fused_kernel(cg, grp, LLVMGetParam(fn, 0), inputs);
     if (inputs != in) free(inputs);
     if (!ok) {
         gc_error_prefix(cg->err, "generating code for %%%d (%s)", n->id, gc_op_table[n->op].name);
@@ -92,9 +95,9 @@ static LLVMValueRef emit_kernel(cg_ctx *cg, const gc_node *n) {
     return fn;
 }
 
-/* An entry point void name(ptr arena) calling the kernels of nodes with is_init(n) == init. */
+/* An entry point void name(ptr arena) calling the kernels whose root has is_init(root) == init. */
 static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LLVMValueRef *kernels,
-                      const char *name, bool init) {
+                      const cg_group *groups, const char *name, bool init) {
     LLVMTypeRef fty = LLVMFunctionType(cg->t_void, &cg->t_ptr, 1, 0);
     LLVMValueRef fn = LLVMAddFunction(cg->mod, name, fty);
     add_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
@@ -103,7 +106,7 @@ static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LL
     LLVMValueRef arena = LLVMGetParam(fn, 0);
     int max_args = 1;
     for (int i = 0; i < g->num_nodes; i++)
-        if (1 + g->nodes[i]->num_inputs > max_args) max_args = 1 + g->nodes[i]->num_inputs;
+        if (kernels[i] && 1 + groups[i].num_ext > max_args) max_args = 1 + groups[i].num_ext;
     LLVMValueRef *args = calloc((size_t)max_args, sizeof *args);
     LLVMTypeRef *params = calloc((size_t)max_args, sizeof *params);
     if (!args || !params) {
@@ -115,18 +118,73 @@ static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LL
     for (int i = 0; i < g->num_nodes; i++) {
         const gc_node *n = g->nodes[i];
         if (!kernels[i] || is_init(n) != init) continue;
-        for (int k = 0; k <= n->num_inputs; k++) {
-            const gc_node *x = k == 0 ? n : n->inputs[k - 1];
+        const cg_group *grp = &groups[i];
+        for (int k = 0; k <= grp->num_ext; k++) {
+            const gc_node *x = k == 0 ? n : grp->ext[k - 1];
             LLVMValueRef off = cg_i64(cg, layout->offsets[x->id]);
             args[k] = LLVMBuildInBoundsGEP2(cg->b, cg->t_i8, arena, &off, 1, "");
         }
-        LLVMTypeRef kty = LLVMFunctionType(cg->t_void, params, (unsigned)(1 + n->num_inputs), 0);
-        LLVMBuildCall2(cg->b, kty, kernels[i], args, (unsigned)(1 + n->num_inputs), "");
+        LLVMTypeRef kty = LLVMFunctionType(cg->t_void, params, (unsigned)(1 + grp->num_ext), 0);
+        LLVMBuildCall2(cg->b, kty, kernels[i], args, (unsigned)(1 + grp->num_ext), "");
     }
     LLVMBuildRetVoid(cg->b);
     free(args);
     free(params);
     return 1;
+}
+
+/* The kernel of every root: members in graph order and outside values. All pointers point into
+ * two arrays owned by the caller (*storage), freed with free(). */
+static cg_group *make_groups(const gc_graph *g, const gc_layout *layout, const gc_node ***storage, gc_error *err) {
+    int n = g->num_nodes;
+    size_t slots = 0, nodes = n > 0 ? (size_t)n : 1;
+    for (int i = 0; i < n; i++) slots += 2 + (size_t)g->nodes[i]->num_inputs;
+    cg_group *groups = calloc(nodes, sizeof *groups);
+    int *count = calloc(nodes, sizeof *count);
+    const gc_node **pool = calloc(slots ? slots : 1, sizeof *pool);
+    if (!groups || !count || !pool) {
+        free(groups);
+        free(count);
+        free(pool);
+        return gc_failf(err, GC_ERR_MEMORY, "out of memory"), NULL;
+    }
+    /* Members per root, then room for the outside values: at most one per operand of a member. */
+    for (int i = 0; i < n; i++) {
+        int r = layout->root ? layout->root[i] : i;
+        if (r >= 0) count[r]++;
+    }
+    int used = 0;
+    for (int i = 0; i < n; i++) {
+        if (!count[i]) continue;
+        groups[i].members = pool + used;
+        used += count[i];
+    }
+    for (int i = 0; i < n; i++) {
+        int r = layout->root ? layout->root[i] : i;
+        if (r >= 0) groups[r].members[groups[r].num_members++] = g->nodes[i];
+    }
+    for (int i = 0; i < n; i++) {
+        cg_group *grp = &groups[i];
+        if (!grp->num_members) continue;
+        grp->ext = pool + used;
+        for (int m = 0; m < grp->num_members; m++) {
+            const gc_node *x = grp->members[m];
+            for (int k = 0; k < x->num_inputs; k++) {
+                const gc_node *in = x->inputs[k];
+                bool known = false;
+                if (grp->num_members > 1) {
+                    int r = layout->root ? layout->root[in->id] : in->id;
+                    known = r == i;
+                    for (int j = 0; j < grp->num_ext && !known; j++) known = grp->ext[j] == in;
+                }
+                if (!known) grp->ext[grp->num_ext++] = in;
+            }
+        }
+        used += grp->num_ext;
+    }
+    free(count);
+    *storage = pool;
+    return groups;
 }
 
 /* Names the first function the verifier rejects, with LLVM's message. */
@@ -169,10 +227,15 @@ static int optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, gc_error *err) {
 }
 
 static int emit_all(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, gc_codegen_times *t) {
+    const gc_node **pool = NULL;
+    cg_group *groups = make_groups(g, layout, &pool, cg->err);
+    if (!groups) return 0;
     LLVMValueRef *kernels = calloc((size_t)(g->num_nodes ? g->num_nodes : 1), sizeof *kernels);
     cg_kernel_cache *cache = cg_kernel_cache_new(g->num_nodes);
     if (!kernels || !cache) {
         free(kernels);
+        free(groups);
+        free(pool);
         cg_kernel_cache_free(cache);
         return gc_failf(cg->err, GC_ERR_MEMORY, "out of memory");
     }
@@ -181,16 +244,19 @@ static int emit_all(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, gc_c
         const gc_node *n = g->nodes[i];
         if (!has_kernel(n, layout)) continue;
         t->kernels++;
-        if ((kernels[i] = cg_kernel_cache_get(cache, n))) continue;
-        kernels[i] = emit_kernel(cg, n);
+        if ((kernels[i] = cg_kernel_cache_get(cache, &groups[i]))) continue;
+        kernels[i] = emit_kernel(cg, &groups[i]);
         ok = kernels[i] != NULL;
         t->functions += ok;
-        if (ok && !cg_kernel_cache_put(cache, n, kernels[i])) ok = gc_failf(cg->err, GC_ERR_MEMORY, "out of memory");
+        if (ok && !cg_kernel_cache_put(cache, &groups[i], kernels[i]))
+            ok = gc_failf(cg->err, GC_ERR_MEMORY, "out of memory");
     }
-    ok = ok && emit_entry(cg, g, layout, kernels, "gc_init", true);
-    ok = ok && emit_entry(cg, g, layout, kernels, "gc_step", false);
+    ok = ok && emit_entry(cg, g, layout, kernels, groups, "gc_init", true);
+    ok = ok && emit_entry(cg, g, layout, kernels, groups, "gc_step", false);
     cg_kernel_cache_free(cache);
     free(kernels);
+    free(groups);
+    free(pool);
     return ok;
 }
 

@@ -31,6 +31,25 @@ typedef struct gc_aot_program {
     void (*step)(char *arena);  /* computes every node from the sources */
 } gc_aot_program;
 
+/* What the trainer source gradc generates hands to gc_aot_main: the model as text (rebuilt at
+ * start-up with the frontend and passes), the --set overrides it was compiled with, and the
+ * compiled programs. `abi` and `program_size` guard against a runtime library of another gradc. */
+typedef struct gc_aot_model {
+    int abi;                     /* GC_AOT_ABI */
+    int program_size;            /* sizeof(gc_aot_program) */
+    const char *text;            /* the model file's text */
+    const char *filename;        /* as given to gradc compile: names the model in messages */
+    int num_sets;
+    const char *const *set_names;
+    const double *set_values;
+    const gc_aot_program *programs;
+    int num_programs;
+} gc_aot_model;
+
+/* The standalone trainer's command line (runtime/aot_main.c): `train` and `eval`. Prints; returns
+ * the exit status. */
+int gc_aot_main(int argc, char **argv, const gc_aot_model *model);
+
 /* 64-bit FNV-1a of a text. */
 uint64_t gc_aot_hash(const char *text);
 

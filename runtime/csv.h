@@ -31,7 +31,7 @@ typedef struct gc_csv_reader {
 
 /* Reads path into memory ("-": standard input) and starts before its first row. */
 int gc_csv_open(gc_csv_reader *r, const char *path, gc_error *err);
-/* Starts before the first row of text (len bytes, not copied); path names it in errors. */
+/* Starts before the first row of text (len bytes, copied); path names it in errors. */
 void gc_csv_init(gc_csv_reader *r, const char *path, const char *text, size_t len);
 /* Reads the next row into r->fields. Returns 1, 0 at the end, -1 with err set (an unterminated
  * quote, text after a closing quote, out of memory). */

@@ -4,16 +4,19 @@
  * The JIT already keeps every value typed in its arena, so sources are handed out in place and
  * outputs are views of the arena: nothing is copied on the way in or out. The interface promises
  * zeroed sources from the start, which the zeroed arena gives; marking each source as set here
- * turns off the JIT's own "has no value" check, which that promise makes moot.
+ * turns off the JIT's own "has no value" check, which that promise makes moot. The interface
+ * reads only outputs, so kernels are fused and values the step does not keep share memory.
  */
 #include <string.h>
 
+#include "passes/fuse.h"
 #include "runtime/executor.h"
 #include "runtime/jit.h"
 
 static void *create(const gc_graph *g, int threads, gc_error *err) {
     (void)threads; /* OpenBLAS's pool is the only one; its size is set by whoever owns threads */
-    gc_jit *j = gc_jit_new(g, err);
+    gc_jit_options opts = {.fuse = true, .reuse = true};
+    gc_jit *j = gc_jit_new_opts(g, &opts, err);
     if (!j) return NULL;
     for (int i = 0; i < g->num_nodes; i++) {
         const gc_node *n = g->nodes[i];
@@ -34,10 +37,21 @@ static const void *output(void *impl, gc_output_kind kind, const char *name) {
 
 static int apply(void *impl, gc_error *err) { return gc_jit_apply_updates(impl, err); }
 
+/* The kernels the executor runs: "fused" as IR text, "fused.dot" as Graphviz. */
+static char *dump_fused(const gc_graph *g, bool dot) {
+    gc_error err = {0};
+    gc_fusion f;
+    if (!gc_fuse_partition(g, true, &f, &err)) return NULL;
+    char *text = dot ? gc_fusion_dot(g, &f) : gc_fusion_print(g, &f);
+    gc_fusion_free(&f);
+    return text;
+}
+
 static char *dump(void *impl, const char *stage) {
     gc_error err = {0};
     const gc_graph *g = gc_jit_graph(impl);
     if (!stage || !g) return NULL;
+    if (!strcmp(stage, "fused") || !strcmp(stage, "fused.dot")) return dump_fused(g, stage[5] == '.');
     if (!strcmp(stage, "llvm")) return gc_codegen_llvm_ir(g, &err);
     if (!strcmp(stage, "asm")) return gc_codegen_asm(g, &err);
     return NULL;

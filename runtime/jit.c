@@ -8,6 +8,8 @@
  */
 #include "runtime/jit.h"
 
+#include "passes/fuse.h"
+
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -76,13 +78,19 @@ static int plan_updates(gc_jit *j, gc_error *err) {
     return 1;
 }
 
-gc_jit *gc_jit_new(const gc_graph *g, gc_error *err) {
+gc_jit *gc_jit_new(const gc_graph *g, gc_error *err) { return gc_jit_new_opts(g, NULL, err); }
+
+gc_jit *gc_jit_new_opts(const gc_graph *g, const gc_jit_options *opts, gc_error *err) {
     if (!g) return gc_failf(err, GC_ERR_INTERNAL, "internal error: gc_jit_new: no graph"), NULL;
     gc_jit *j = calloc(1, sizeof *j);
     if (!j) return gc_failf(err, GC_ERR_MEMORY, "out of memory"), NULL;
     j->graph = g;
     j->num_nodes = g->num_nodes;
-    if (!gc_layout_plan(g, &j->layout, err)) goto fail;
+    gc_fusion fusion = {0};
+    if (!gc_fuse_partition(g, opts && opts->fuse, &fusion, err)) goto fail;
+    int planned = gc_layout_plan_fused(g, fusion.root, opts && opts->reuse, &j->layout, err);
+    gc_fusion_free(&fusion);
+    if (!planned) goto fail;
     j->has_value = calloc((size_t)(g->num_nodes ? g->num_nodes : 1), sizeof *j->has_value);
     j->arena = aligned_alloc(64, (size_t)j->layout.size);
     if (!j->has_value || !j->arena) {
@@ -208,7 +216,8 @@ int gc_jit_run(gc_jit *j, gc_error *err) {
 
 const void *gc_jit_value(const gc_jit *j, const gc_node *node) {
     if (!j || !node || !j->ran || node->id < 0 || node->id >= j->num_nodes) return NULL;
-    if (j->graph->nodes[node->id] != node) return NULL;
+    if (j->graph->nodes[node->id] != node || j->layout.offsets[node->id] < 0 || !j->layout.kept[node->id])
+        return NULL;
     return j->arena + j->layout.offsets[node->id];
 }
 

@@ -15,9 +15,18 @@
 
 typedef struct gc_jit gc_jit;
 
+typedef struct gc_jit_options {
+    bool fuse;  /* fuse kernels (passes/fuse.h): nodes computed inside another's kernel then have
+                   no value to read (gc_jit_value gives NULL); outputs always have one */
+    bool reuse; /* values the step does not keep share arena bytes (passes/plan.c); only
+                   sources, outputs and constants can then be read after a run */
+} gc_jit_options;
+
 /* Compiles g (which must outlive the executor) and allocates its arena. Sources start unset;
- * running with one unset is an error naming it. */
+ * running with one unset is an error naming it. Every node keeps its value (no fusion). */
 gc_jit *gc_jit_new(const gc_graph *g, gc_error *err);
+/* The same with options; opts may be NULL (the defaults of gc_jit_new). */
+gc_jit *gc_jit_new_opts(const gc_graph *g, const gc_jit_options *opts, gc_error *err);
 void gc_jit_free(gc_jit *j);
 
 /* Sets an input, param or state by name from a host tensor of the same shape (f32, i32 or f64
@@ -29,7 +38,8 @@ void *gc_jit_source(gc_jit *j, const char *name);
 
 /* Runs one step: every node in graph order. Fails naming the first unset source. */
 int gc_jit_run(gc_jit *j, gc_error *err);
-/* After run: the value of a node, or of an output by kind and name (NULL when there is none). */
+/* After run: the value of a node, or of an output by kind and name (NULL when there is none, or
+ * when the node was fused into another's kernel). */
 const void *gc_jit_value(const gc_jit *j, const gc_node *node);
 const void *gc_jit_output(const gc_jit *j, gc_output_kind kind, const char *name);
 /* Copies each update output into its param or state, all at once (a swap works). */

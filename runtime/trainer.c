@@ -21,7 +21,9 @@
 #include "frontend/parser.h"
 #include "ir/text.h"
 #include "passes/autodiff.h"
+#include "passes/fuse.h"
 #include "passes/manager.h"
+#include "passes/plan.h"
 #include "runtime/executor.h"
 #include "runtime/file.h"
 #include "runtime/init.h"
@@ -182,7 +184,7 @@ static int warn_unreached(gc_trainer *t, const gc_graph *g, gc_error *err) {
 }
 
 int gc_trainer_warning(const gc_trainer *t, int index, const char **message) {
-    if (!t || index < 0 || index >= t->num_warnings) return 0;
+    if (!t || !message || index < 0 || index >= t->num_warnings) return 0;
     *message = t->warnings[index];
     return 1;
 }
@@ -342,10 +344,16 @@ int gc_trainer_set_input(gc_trainer *t, const char *name, const void *data, size
     return 1;
 }
 
+/* A non-finite loss or gradient norm: the update is never applied. With skip_nonfinite the step
+ * still counts (the data order and dropout move on, as a skipped GradScaler step does in torch)
+ * and the call succeeds; otherwise it fails and nothing changes. */
 static int nonfinite(gc_trainer *t, const char *what, double value, gc_error *err) {
-    return gc_failf(err, GC_ERR_NUMERIC, "step %lld: the %s is %s%s", (long long)t->step + 1, what,
-                    isnan(value) ? "NaN" : "infinite",
-                    t->opts.skip_nonfinite ? "; the update was skipped" : "; stopping (the update was not applied)");
+    if (t->opts.skip_nonfinite) {
+        t->step++;
+        return 1;
+    }
+    return gc_failf(err, GC_ERR_NUMERIC, "step %lld: the %s is %s; the update was not applied",
+                    (long long)t->step + 1, what, isnan(value) ? "NaN" : "infinite");
 }
 
 int gc_trainer_step(gc_trainer *t, float *loss, gc_error *err) {
@@ -406,7 +414,7 @@ int gc_trainer_output(gc_trainer *t, const char *name, gc_tensor *out, gc_error 
 }
 
 int gc_trainer_output_name(const gc_trainer *t, int index, const char **name) {
-    if (!t) return 0;
+    if (!t || !name) return 0;
     const gc_graph *g = t->eval_graph;
     for (int i = 0; i < g->num_outputs; i++) {
         if (g->outputs[i].kind != GC_OUTPUT_VALUE) continue;
@@ -435,7 +443,7 @@ int gc_trainer_param(gc_trainer *t, const char *name, gc_tensor *out, gc_error *
 }
 
 int gc_trainer_param_name(const gc_trainer *t, int index, const char **name) {
-    if (!t || index < 0 || index >= t->num_params) return 0;
+    if (!t || !name || index < 0 || index >= t->num_params) return 0;
     *name = t->params[index].name;
     return 1;
 }
@@ -482,6 +490,7 @@ typedef struct load_context {
     gc_error *err;
     char missing[400];
     int num_missing;
+    bool copy; /* false: only validate, so a bad checkpoint changes nothing */
 } load_context;
 
 static int load_one(gc_trainer *t, const gc_node *n, void *data, void *ctx) {
@@ -503,7 +512,11 @@ static int load_one(gc_trainer *t, const gc_node *n, void *data, void *ctx) {
                         gc_type_format(&n->type, want, sizeof want));
     }
     int64_t count = gc_type_numel(&n->type);
-    if (!data) return 1;
+    bool f32_ok = n->type.dtype == GC_F32 && (src->dtype == GC_ST_F32 || src->dtype == GC_ST_F64);
+    if (!f32_ok && !(n->type.dtype == GC_I32 && src->dtype == GC_ST_I32))
+        return gc_failf(l->err, GC_ERR_USER, "checkpoint tensor '%s' has dtype %s; the model needs %s", n->name,
+                        gc_st_dtype_name(src->dtype), gc_dtype_name(n->type.dtype));
+    if (!data || !l->copy) return 1;
     if (n->type.dtype == GC_F32 && src->dtype == GC_ST_F32) {
         memcpy(data, src->data, sizeof(float) * (size_t)count);
     } else if (n->type.dtype == GC_F32 && src->dtype == GC_ST_F64) {
@@ -535,7 +548,7 @@ static int load(gc_trainer *t, const char *path, bool with_state, gc_error *err)
             num_unknown++;
         }
     }
-    load_context l = {st, err, "", 0};
+    load_context l = {st, err, "", 0, false};
     int ok = 1;
     if (num_unknown) {
         ok = gc_failf(err, GC_ERR_USER, "%s: %d tensor%s the model does not have: %s", path, num_unknown,
@@ -543,10 +556,13 @@ static int load(gc_trainer *t, const char *path, bool with_state, gc_error *err)
     } else {
         bool has_state = false;
         for (int i = 0; i < st->num_tensors; i++) has_state |= !strncmp(st->tensors[i].name, "optimizer.", 10);
+        /* Validate every tensor first, then copy: a bad checkpoint leaves the trainer as it was. */
         ok = for_each_persistent(t, with_state && has_state, load_one, &l);
         if (ok && l.num_missing)
             ok = gc_failf(err, GC_ERR_USER, "%s: %d tensor%s missing: %s", path, l.num_missing,
                           l.num_missing == 1 ? " is" : "s are", l.missing);
+        l.copy = true;
+        ok = ok && for_each_persistent(t, with_state && has_state, load_one, &l);
         const char *step = gc_safetensors_get_meta(st, "step");
         if (ok && with_state && has_state && step) t->step = strtoll(step, NULL, 10);
     }
@@ -566,6 +582,28 @@ char *gc_trainer_ir(gc_trainer *t, const char *stage) {
     if (!strcmp(stage, "eval")) return gc_graph_print(t->eval_graph);
     if (t->ops->dump) return t->ops->dump(t->train_exec, stage);
     return NULL;
+}
+
+/* The JIT fuses kernels and reuses memory across lifetimes (passes/fuse.h, passes/plan.h): its
+ * activations are the bytes its arena plan holds beyond params, state, inputs and gradients.
+ * -1 when the plan cannot be made (out of memory). */
+static int64_t planned_activations(const gc_graph *g, const bool *grad) {
+    gc_error err = {0};
+    gc_fusion f;
+    if (!gc_fuse_partition(g, true, &f, &err)) return -1;
+    gc_layout l;
+    int ok = gc_layout_plan_fused(g, f.root, true, &l, &err);
+    gc_fusion_free(&f);
+    if (!ok) return -1;
+    int64_t bytes = l.size - l.kept_size;
+    for (int i = 0; i < g->num_nodes; i++) {
+        const gc_node *n = g->nodes[i];
+        if (!l.kept[i] || l.aliased[i] || l.offsets[i] < 0 || grad[i] || (gc_op_table[n->op].flags & GC_FLAG_NAMED))
+            continue;
+        bytes += gc_type_numel(&n->type) * (int64_t)gc_dtype_size(n->type.dtype);
+    }
+    gc_layout_free(&l);
+    return bytes;
 }
 
 void gc_trainer_memory(const gc_trainer *t, gc_memory_report *r) {
@@ -592,6 +630,10 @@ void gc_trainer_memory(const gc_trainer *t, gc_memory_report *r) {
         } else if (!counted[i]) {
             r->activations += bytes;
         }
+    }
+    if (t->opts.backend == GC_BACKEND_JIT) {
+        int64_t planned = planned_activations(g, counted);
+        if (planned >= 0) r->activations = planned;
     }
     free(counted);
 }

@@ -14,7 +14,8 @@ typedef struct gc_memory_report {
     int64_t gradients;        /* bytes of grad values */
     int64_t optimizer_state;  /* bytes of optimizer state */
     int64_t inputs;           /* bytes of one batch */
-    int64_t activations;      /* bytes of every other value of the training step, unplanned */
+    int64_t activations;      /* bytes of every other value of the training step: with the JIT as
+                                 its memory plan holds them (passes/plan.h), else unplanned */
     int64_t parameter_count;  /* elements of params */
 } gc_memory_report;
 

@@ -21,6 +21,10 @@ int gc_cmd_run(int argc, char **argv);
 int gc_cmd_train(int argc, char **argv);
 int gc_cmd_check(int argc, char **argv);
 int gc_cmd_ir(int argc, char **argv);
+int gc_cmd_compile(int argc, char **argv);
+int gc_cmd_eval(int argc, char **argv);
+int gc_cmd_plot(int argc, char **argv);
+int gc_cmd_sample(int argc, char **argv);
 
 /* Prints err to stderr; with `source` (the text of err->file) also the line and a caret.
  * Returns the exit status the error calls for. */

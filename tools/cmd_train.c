@@ -2,8 +2,9 @@
  * cmd_train.c: `gradc train MODEL.gm --data NAME=FILE.npy ... [--steps N | --epochs N] ...`.
  *
  * Binds data to the model's inputs, runs training steps through the public API, reports progress
- * (a bar on a terminal, a plain line every so often otherwise), writes the CSV log and checkpoints.
- * Shared option parsing for the commands that load a model lives in tools/model_options.c.
+ * (a bar on a terminal, a plain line every so often otherwise), evaluates on held-out data every so
+ * many steps, writes the CSV log and checkpoints. Shared option parsing for the commands that load
+ * a model lives in tools/model_options.c, the exact evaluation in tools/evaluate.c.
  */
 #include <math.h>
 #include <stdio.h>
@@ -14,23 +15,32 @@
 
 #include "runtime/data.h"
 #include "tools/cli.h"
+#include "tools/evaluate.h"
 #include "tools/model_options.h"
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: gradc train MODEL.gm [--data NAME=FILE.npy]... [--steps N | --epochs N]\n"
+            "usage: gradc train MODEL.gm [--data NAME=FILE]... [--text FILE] [--steps N | --epochs N]\n"
             "                   [--set NAME=VALUE]... [--init CKPT] [--save CKPT] [--resume CKPT]\n"
+            "                   [--eval-data NAME=FILE]... [--eval-text FILE] [--eval-every N]\n"
             "                   [--log FILE.csv] [--no-shuffle] [--threads N] [--backend jit|interp] [--quiet]\n\n"
-            "Trains the model on the bound data. Each --data binds a .npy array whose first axis indexes\n"
-            "examples to the input NAME; a step reads one batch (the input's first dim) from every array.\n"
-            "  --steps N       updates to run (default: one epoch)\n"
-            "  --epochs N      passes over the data (floor(examples / batch) steps each)\n"
-            "  --init CKPT     start from the parameters in a safetensors file (e.g. written by PyTorch)\n"
-            "  --save CKPT     write parameters, optimizer state and the step at the end\n"
-            "  --resume CKPT   continue a run saved with --save, bit for bit\n"
-            "  --log FILE.csv  one row per step: step,loss,lr,grad_norm,ms and every output\n"
-            "  --no-shuffle    step k reads examples k*B .. k*B+B-1 (wrapping per epoch)\n"
-            "  --quiet         no progress bar; a plain line every so often\n");
+            "Trains the model on the bound data; a step reads one batch (the input's first dim) from every array.\n"
+            "  --data NAME=FILE    bind a .npy array whose first axis indexes examples to the input NAME,\n"
+            "                      or FILE.csv:COLS (columns by index, range 0-63 or header name)\n"
+            "  --text FILE         byte-level text for the inputs tokens and targets (context = their 2nd dim)\n"
+            "  --csv-header, --no-csv-header   whether CSV files start with a header (default: detected)\n"
+            "  --steps N           updates to run (default: one epoch)\n"
+            "  --epochs N          passes over the data (floor(examples / batch) steps each)\n"
+            "  --init CKPT         start from the parameters in a safetensors file (e.g. written by PyTorch)\n"
+            "  --save CKPT         write parameters, optimizer state and the step at the end\n"
+            "  --resume CKPT       continue a run saved with --save, bit for bit\n"
+            "  --eval-data NAME=FILE, --eval-text FILE   held-out data, evaluated like gradc eval\n"
+            "  --eval-every N      evaluate every N steps (and after the last); default: after the last\n"
+            "  --batch-const NAME  the const that sets the batch size (default: batch), for exact eval means\n"
+            "  --log FILE.csv      one row per step: step,loss,lr,grad_norm,ms, every scalar output, and\n"
+            "                      eval_loss,eval_<output> (filled on the rows of steps that evaluated)\n"
+            "  --no-shuffle        step k reads examples k*B .. k*B+B-1 (wrapping per epoch)\n"
+            "  --quiet             no progress bar; a plain line every so often\n");
 }
 
 static double now_ms(void) {
@@ -53,26 +63,80 @@ static void format_duration(double seconds, char *buf, size_t size) {
     else snprintf(buf, size, "%.0fs", seconds);
 }
 
+/* The log: columns known after the first step (only scalar outputs get one). */
+typedef struct train_log {
+    FILE *f;
+    const char *path;
+    const char *outputs[GC_EVAL_MAX_OUTPUTS];
+    int num_outputs;
+    int with_eval, header_written;
+} train_log;
+
+static void log_header(train_log *log, gc_trainer *t, int stepped) {
+    if (!log->f || log->header_written) return;
+    const char *name;
+    for (int k = 0; stepped && gc_trainer_output_name(t, k, &name) && log->num_outputs < GC_EVAL_MAX_OUTPUTS; k++) {
+        gc_tensor v;
+        gc_error ignored = {0};
+        if (strcmp(name, "loss") && gc_trainer_output(t, name, &v, &ignored) && v.rank == 0)
+            log->outputs[log->num_outputs++] = name;
+    }
+    fprintf(log->f, "step,loss,lr,grad_norm,ms");
+    for (int k = 0; k < log->num_outputs; k++) fprintf(log->f, ",%s", log->outputs[k]);
+    if (log->with_eval) {
+        fprintf(log->f, ",eval_loss");
+        for (int k = 0; k < log->num_outputs; k++) fprintf(log->f, ",eval_%s", log->outputs[k]);
+    }
+    fprintf(log->f, "\n");
+    log->header_written = 1;
+}
+
+static double result_value(const gc_eval_result *r, const char *name) {
+    for (int k = 0; k < r->num_outputs; k++)
+        if (!strcmp(r->names[k], name)) return r->values[k];
+    return NAN;
+}
+
+/* `eval step S: loss L  accuracy A` on its own line (over the progress bar when there is one). */
+static void print_eval(const gc_eval_result *r, int64_t step, int bar) {
+    printf("%seval step %lld: loss %.6f", bar ? "\r\033[K" : "", (long long)step, r->loss);
+    for (int k = 0; k < r->num_outputs; k++) printf("  %s %.6g", r->names[k], r->values[k]);
+    printf("  (%lld examples)\n", (long long)r->examples);
+    fflush(stdout);
+}
+
 int gc_cmd_train(int argc, char **argv) {
     gc_model_options mo;
     gc_model_options_init(&mo);
-    long long steps = -1, epochs = -1;
-    const char *save = NULL, *resume = NULL, *init = NULL, *log_path = NULL;
-    int shuffle = 1, quiet = 0;
+    long long steps = -1, epochs = -1, eval_every = 0;
+    const char *save = NULL, *resume = NULL, *init = NULL, *batch_const = "batch";
+    int shuffle = 1, quiet = 0, explicit_const = 0, num_eval = 0;
+    gc_binding eval_data[GC_MAX_BINDINGS];
+    train_log log = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int used = gc_model_options_parse(&mo, argc, argv, &i);
-        if (used < 0) return GC_EXIT_USER;
+        if (used < 0) goto usage_error;
         if (used) continue;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
+            gc_model_options_free(&mo);
             return GC_EXIT_OK;
         }
         const char *v = NULL;
         if (gc_flag_value(argc, argv, &i, "--steps", &v)) {
-            if (!gc_parse_count(v, &steps)) return gc_usage_error("--steps needs a whole number >= 0, got '%s'", v);
+            if (!gc_parse_count(v, &steps)) goto bad_count;
         } else if (gc_flag_value(argc, argv, &i, "--epochs", &v)) {
-            if (!gc_parse_count(v, &epochs)) return gc_usage_error("--epochs needs a whole number >= 0, got '%s'", v);
+            if (!gc_parse_count(v, &epochs)) goto bad_count;
+        } else if (gc_flag_value(argc, argv, &i, "--eval-every", &v)) {
+            if (!gc_parse_count(v, &eval_every) || eval_every == 0) goto bad_count;
+        } else if (gc_flag_value(argc, argv, &i, "--eval-data", &v)) {
+            if (gc_model_options_bind(&mo, eval_data, &num_eval, "--eval-data", v, 0) < 0) goto usage_error;
+        } else if (gc_flag_value(argc, argv, &i, "--eval-text", &v)) {
+            if (gc_model_options_bind(&mo, eval_data, &num_eval, "--eval-text", v, 1) < 0) goto usage_error;
+        } else if (gc_flag_value(argc, argv, &i, "--batch-const", &v)) {
+            batch_const = v;
+            explicit_const = 1;
         } else if (gc_flag_value(argc, argv, &i, "--save", &v)) {
             save = v;
         } else if (gc_flag_value(argc, argv, &i, "--resume", &v)) {
@@ -80,27 +144,43 @@ int gc_cmd_train(int argc, char **argv) {
         } else if (gc_flag_value(argc, argv, &i, "--init", &v)) {
             init = v;
         } else if (gc_flag_value(argc, argv, &i, "--log", &v)) {
-            log_path = v;
+            log.path = v;
         } else if (!strcmp(a, "--no-shuffle")) {
             shuffle = 0;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             quiet = 1;
         } else {
-            return gc_usage_error("train: unknown option '%s' (see gradc train --help)", a);
+            gc_usage_error("train: unknown option '%s' (see gradc train --help)", a);
+            goto usage_error;
         }
+        continue;
+    bad_count:
+        gc_usage_error("%.*s needs a whole number >= %d, got '%s'", (int)strcspn(a, "="), a,
+                       !strncmp(a, "--eval-every", 12), v);
+        goto usage_error;
     }
     if (!mo.model_path) {
         usage(stderr);
-        return GC_EXIT_USER;
+        goto usage_error;
     }
-    if (steps >= 0 && epochs >= 0) return gc_usage_error("give --steps or --epochs, not both");
-    if (init && resume) return gc_usage_error("give --init or --resume, not both");
+    if (steps >= 0 && epochs >= 0) {
+        gc_usage_error("give --steps or --epochs, not both");
+        goto usage_error;
+    }
+    if (init && resume) {
+        gc_usage_error("give --init or --resume, not both");
+        goto usage_error;
+    }
+    if (eval_every && !num_eval) {
+        gc_usage_error("--eval-every needs held-out data: --eval-data NAME=FILE or --eval-text FILE");
+        goto usage_error;
+    }
 
     gc_error err = {0};
     int status = GC_EXIT_OK;
     gc_trainer *t = NULL;
-    gc_dataset *data = NULL;
-    FILE *log = NULL;
+    gc_dataset *data = NULL, *held_out = NULL;
+    gc_evaluator *ev = NULL;
     char *source = NULL;
     t = gc_model_options_trainer(&mo, &source, &err);
     if (!t) goto error;
@@ -108,39 +188,61 @@ int gc_cmd_train(int argc, char **argv) {
     if (resume && !gc_trainer_load(t, resume, &err)) goto error;
     data = gc_model_options_dataset(&mo, t, shuffle, &err);
     if (!data) goto error;
-
     int64_t per_epoch = gc_dataset_steps_per_epoch(data);
+    if (per_epoch == 0 && steps != 0 && epochs != 0) {
+        /* The same message a step would give, before any compile of the evaluator. */
+        if (!gc_dataset_load_step(data, t, 0, &err)) goto error;
+    }
+    if (num_eval) {
+        held_out = gc_model_options_load(&mo, eval_data, num_eval, t, 0, &err);
+        if (!held_out) goto error;
+        ev = gc_evaluator_new(&mo, t, held_out, batch_const, explicit_const, false, &err);
+        if (!ev) goto error;
+    }
+
     int64_t start = gc_trainer_steps(t);
     int64_t total = steps >= 0 ? steps : (epochs >= 0 ? epochs : 1) * per_epoch;
-    if (log_path) {
-        log = fopen(log_path, "w");
-        if (!log) {
-            status = gc_usage_error("cannot write the log %s", log_path);
+    if (log.path) {
+        log.f = fopen(log.path, "w");
+        if (!log.f) {
+            status = gc_usage_error("cannot write the log %s", log.path);
             goto done;
         }
-        fprintf(log, "step,loss,lr,grad_norm,ms");
-        const char *name;
-        for (int k = 0; gc_trainer_output_name(t, k, &name); k++)
-            if (strcmp(name, "loss")) fprintf(log, ",%s", name);
-        fprintf(log, "\n");
+        log.with_eval = num_eval > 0;
     }
     int bar = !quiet && isatty(STDOUT_FILENO);
     int64_t every = total >= 10 ? total / 10 : 1; /* about ten plain lines per run */
     double began = now_ms();
     float loss = NAN;
+    gc_eval_result last_eval = {0};
+    int evaluated = 0;
     for (int64_t k = 0; k < total; k++) {
         int64_t step = start + k;
         double t0 = now_ms();
         if (!gc_dataset_load_step(data, t, step, &err) || !gc_trainer_step(t, &loss, &err)) goto error;
         double ms = now_ms() - t0;
-        if (log) {
-            fprintf(log, "%lld,%.9g,%.9g,%.9g,%.3f", (long long)step + 1, loss, scalar_output(t, "lr"),
+        if (log.f) {
+            log_header(&log, t, 1);
+            fprintf(log.f, "%lld,%.9g,%.9g,%.9g,%.3f", (long long)step + 1, loss, scalar_output(t, "lr"),
                     scalar_output(t, "grad_norm"), ms);
-            const char *name;
-            for (int o = 0; gc_trainer_output_name(t, o, &name); o++)
-                if (strcmp(name, "loss")) fprintf(log, ",%.9g", scalar_output(t, name));
-            fprintf(log, "\n");
+            for (int o = 0; o < log.num_outputs; o++) fprintf(log.f, ",%.9g", scalar_output(t, log.outputs[o]));
         }
+        /* After the step's outputs are read: an eval replaces them. */
+        int eval_now = ev && ((eval_every && (step + 1) % eval_every == 0) || k + 1 == total);
+        if (eval_now) {
+            if (!gc_evaluator_run(ev, &last_eval, &err)) goto error;
+            evaluated = 1;
+            print_eval(&last_eval, step + 1, bar);
+        }
+        if (log.f && log.with_eval) {
+            if (eval_now) {
+                fprintf(log.f, ",%.9g", last_eval.loss);
+                for (int o = 0; o < log.num_outputs; o++) fprintf(log.f, ",%.9g", result_value(&last_eval, log.outputs[o]));
+            } else {
+                for (int o = 0; o <= log.num_outputs; o++) fputc(',', log.f);
+            }
+        }
+        if (log.f) fprintf(log.f, "\n");
         double elapsed = (now_ms() - began) / 1e3, rate = (k + 1) / (elapsed > 0 ? elapsed : 1e-9);
         char left[32];
         format_duration((total - k - 1) / rate, left, sizeof left);
@@ -157,20 +259,27 @@ int gc_cmd_train(int argc, char **argv) {
         }
     }
     if (bar) printf("\n");
+    log_header(&log, t, 0);
     if (save && !gc_trainer_save(t, save, &err)) goto error;
     if (!quiet) {
         printf("trained %lld steps in %.2f s; final loss %.6f", (long long)total, (now_ms() - began) / 1e3, loss);
+        if (evaluated) printf("; eval loss %.6f", last_eval.loss);
         if (save) printf("; saved %s", save);
         printf("\n");
     }
     goto done;
 error:
-    status = gc_report_error(&err, source && !strcmp(err.file, mo.model_path) ? source : NULL);
+    status = gc_model_options_report(&mo, &err, source);
 done:
-    if (log && fclose(log) != 0 && status == GC_EXIT_OK) status = gc_usage_error("cannot write the log %s", log_path);
+    if (log.f && fclose(log.f) != 0 && status == GC_EXIT_OK) status = gc_usage_error("cannot write the log %s", log.path);
+    gc_evaluator_free(ev);
+    gc_dataset_free(held_out);
     gc_dataset_free(data);
     gc_trainer_free(t);
     gc_model_options_free(&mo);
     free(source);
     return status;
+usage_error:
+    gc_model_options_free(&mo);
+    return GC_EXIT_USER;
 }

@@ -17,7 +17,11 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"train", gc_cmd_train, "train a model on data (see gradc train --help)"},
+    {"eval", gc_cmd_eval, "mean loss and outputs of trained parameters over a dataset"},
+    {"sample", gc_cmd_sample, "generate text with a trained byte-level language model"},
+    {"plot", gc_cmd_plot, "draw the loss curves of a training log as an SVG file"},
     {"check", gc_cmd_check, "check a model: parameters, memory, and --gradcheck"},
+    {"compile", gc_cmd_compile, "compile a model into a standalone native trainer (or an object file)"},
     {"ir", gc_cmd_ir, "print a model's program at a stage of the pipeline"},
     {"opt", gc_cmd_opt, "parse textual IR, verify it, run passes, print the result"},
     {"run", gc_cmd_run, "evaluate an IR graph on .npy inputs with the reference interpreter"},

@@ -28,7 +28,8 @@ typedef enum gc_dtype {
     GC_F64 = 2,
 } gc_dtype;
 
-/* What kind of failure an error describes; the command maps USER to exit status 1, others to 2. */
+/* What kind of failure an error describes. The gradc command exits with status 1 for USER, IO and
+ * NUMERIC (the user can fix the cause) and 2 for INTERNAL and MEMORY. */
 typedef enum gc_error_code {
     GC_OK = 0,
     GC_ERR_USER = 1,     /* bad model, bad IR text, bad data, bad argument */
@@ -58,10 +59,24 @@ typedef struct gc_tensor {
 
 
 /* ---------------------------------------------------------------------------------------------
- * The C API. A gc_model is a model file (with const overrides); a gc_trainer is that model
- * compiled for training: parameters initialised from train.seed, optimizer state at zero.
- * Every function that can fail takes a caller-owned gc_error and returns NULL or 0 on failure;
- * none prints, exits or aborts on a caller's mistake. Functions are not thread-safe per object.
+ * The C API (docs/c-api.md has the guide). A gc_model is the text of a model file plus const
+ * overrides; a gc_trainer is that model compiled for training: parameters initialised from
+ * train.seed, optimizer state at zero, step count 0.
+ *
+ * Errors: every function that can fail takes a caller-owned gc_error and returns NULL or 0 on
+ * failure, after filling it (code, message, and file:line:col when the cause has a place in the
+ * model text). On success the gc_error is left untouched. err may be NULL when the caller does not
+ * want the details. No function prints, exits or aborts on a caller's mistake.
+ *
+ * Ownership: the caller frees the models, trainers and text the functions return: models with
+ * gc_model_free, trainers with gc_trainer_free, gc_trainer_ir's text with free(); the free
+ * functions accept NULL. Strings and tensor views the library hands out are borrowed: they belong
+ * to the trainer and live as long as stated. Pointers the caller passes in are only read during
+ * the call (nothing is retained).
+ *
+ * Threads: distinct models and trainers may be used from different threads at the same time; one
+ * object must not be used by two threads at once (the caller serialises). Nothing is global
+ * except LLVM's one-time initialisation, which is itself thread-safe.
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct gc_model gc_model;
@@ -72,66 +87,125 @@ typedef enum gc_backend {
     GC_BACKEND_INTERP = 1, /* the reference interpreter: slow, obviously correct */
 } gc_backend;
 
+/* Compile options; zero-initialise, then set what you need (all zero: the JIT, default threads). */
 typedef struct gc_options {
     gc_backend backend;
-    int threads;           /* 0: all cores */
-    int skip_nonfinite;    /* 1: a step whose loss or gradients are NaN/Inf skips its update
-                              (and reports GC_ERR_NUMERIC) instead of failing the trainer */
+    int threads;           /* 0: all cores. A hint: the executors of this version run their own
+                              code on the calling thread, and matrix products use OpenBLAS's pool
+                              (sized by OPENBLAS_NUM_THREADS) */
+    int skip_nonfinite;    /* a step whose loss or gradient norm is NaN/Inf never updates anything.
+                              0: gc_trainer_step fails with GC_ERR_NUMERIC and the step does not
+                              count. 1: the update is skipped, the step counts (the data order
+                              moves on) and gc_trainer_step succeeds; *loss shows the value */
 } gc_options;
 
-/* 1 when this build of gradc has the backend. */
+/* 1 when this build of gradc has the backend, 0 otherwise (the interpreter is always there).
+ * Never fails; safe to call from any thread at any time. */
 int gc_backend_available(gc_backend backend);
 
-/* Reads and keeps a model file; parsing and checking happen in gc_trainer_new. */
+/* Reads a model file (at most 64 MiB) and keeps its text; parsing and checking happen in
+ * gc_trainer_new, so a model with errors loads fine and fails there with a located message.
+ * Returns a model the caller frees with gc_model_free. Errors: GC_ERR_IO (cannot open or read
+ * the file), GC_ERR_USER (NULL path, a file too large or holding NUL bytes), GC_ERR_MEMORY. */
 gc_model *gc_model_load(const char *path, gc_error *err);
-/* The same from text; `filename` names it in error messages. */
+/* The same from text (NUL-terminated, copied). `filename` (copied; NULL means "<model>") names the
+ * text in error messages. Errors: GC_ERR_USER (NULL text), GC_ERR_MEMORY. */
 gc_model *gc_model_load_string(const char *text, const char *filename, gc_error *err);
-/* Overrides `const name = ...` before compiling (like `gradc train --set name=value`). */
+/* Overrides `const name = ...` before compiling, like `gradc train --set name=value`; setting a
+ * name again replaces the earlier value. The name is checked by gc_trainer_new, which fails with
+ * GC_ERR_USER when the model has no such const or the value does not suit it (a fractional
+ * dimension, say). Errors here: GC_ERR_USER (NULL model, NULL or empty name), GC_ERR_MEMORY. */
 int gc_model_set_const(gc_model *m, const char *name, double value, gc_error *err);
+/* Frees a model; NULL is a no-op. Trainers made from it are independent of it. */
 void gc_model_free(gc_model *m);
 
-/* Parses, checks, lowers, differentiates and compiles the model. NULL opts: defaults. */
+/* Parses, checks, lowers, differentiates and compiles the model with the backend of opts (NULL
+ * opts: defaults, i.e. the JIT), then initialises the parameters from train.seed. The trainer
+ * keeps no reference to m: free the model whenever convenient. Returns a trainer the caller frees
+ * with gc_trainer_free. Errors: GC_ERR_USER (the model's own errors, located at file:line:col;
+ * an unknown const override; an unknown backend or one this build lacks; NULL model),
+ * GC_ERR_INTERNAL (a gradc bug or an LLVM failure), GC_ERR_MEMORY. */
 gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err);
+/* Frees a trainer and everything it handed out (names, output and parameter views); NULL is a
+ * no-op. */
 void gc_trainer_free(gc_trainer *t);
 
-/* The model's inputs, in declaration order: name and type (data NULL). Returns 0 past the end. */
+/* The model's inputs, in declaration order: for index 0, 1, ... sets *name (owned by the trainer,
+ * valid until gc_trainer_free) and *type (dtype, rank and shape; data NULL); name or type may be
+ * NULL. Returns 1, or 0 for an index out of range (negative included) or a NULL trainer. */
 int gc_trainer_input_info(const gc_trainer *t, int index, const char **name, gc_tensor *type);
-/* Copies one batch for an input: bytes must be the input's exact size (f32 or i32 data). */
+/* Copies one batch for an input. data is the whole tensor, row-major, in the input's dtype (float
+ * for f32, int32_t for i32; nothing is converted) and bytes must be its exact size. The values
+ * stay until the input is set again and feed both steps and evals; an input never set reads as
+ * zeros. Errors (GC_ERR_USER, the trainer unchanged): NULL trainer, name or data; no input of that
+ * name; a size that differs (the message gives the input's type and size). */
 int gc_trainer_set_input(gc_trainer *t, const char *name, const void *data, size_t bytes, gc_error *err);
 
-/* One training step: forward, loss, backward, clipping, optimizer update. */
+/* One training step on the current inputs: forward, loss, backward, gradient clipping, optimizer
+ * update; the step count then goes up by one. *loss (loss may be NULL) receives the loss before
+ * the update. When the loss or the gradient norm is NaN or infinite, the parameters and the
+ * optimizer state do not change and *loss still receives the loss; without skip_nonfinite the step
+ * fails with GC_ERR_NUMERIC naming it and the step count stays, with skip_nonfinite the call
+ * succeeds and the step counts as done. The trainer stays usable either way. Other errors: GC_ERR_USER (NULL trainer),
+ * GC_ERR_INTERNAL. */
 int gc_trainer_step(gc_trainer *t, float *loss, gc_error *err);
-/* Forward only on the current inputs, with the eval graph (no dropout). */
+/* Forward only on the current inputs, with the eval graph (no dropout) and the current
+ * parameters; nothing changes, so two evals in a row give the same result. *loss (loss may be
+ * NULL) receives the loss. Errors: GC_ERR_USER (NULL trainer), GC_ERR_INTERNAL. */
 int gc_trainer_eval(gc_trainer *t, float *loss, gc_error *err);
-/* Number of updates done so far. */
+/* Number of updates done so far (restored by gc_trainer_load); 0 for a NULL trainer. */
 int64_t gc_trainer_steps(const gc_trainer *t);
-/* train.seed of the model: initialisation, dropout and data shuffling derive from it. */
+/* train.seed of the model: initialisation, dropout and data shuffling derive from it (0 for a
+ * NULL trainer). */
 uint64_t gc_trainer_seed(const gc_trainer *t);
 
-/* A view of an output after the last step or eval: "loss", every `output` of the model, and after a
- * step "lr" and "grad_norm". Valid until the next step, eval or free. */
+/* A read-only view of an output of the last step or eval: "loss", every `output` of the model,
+ * and after a step also "lr" and "grad_norm". The view's dtype is the output's (GC_F32 or GC_I32);
+ * its data belongs to the trainer and is valid until the next step, eval, load or free.
+ * Errors (GC_ERR_USER): NULL trainer, name or out; nothing has run yet; no such output. */
 int gc_trainer_output(gc_trainer *t, const char *name, gc_tensor *out, gc_error *err);
-/* The names of the model's outputs (reported values), in order; 0 past the end. */
+/* The names of the model's outputs (reported values), in order ("loss" first): sets *name (owned by
+ * the trainer, valid until gc_trainer_free; name must not be NULL) and returns 1, or returns 0
+ * for an index out of range or a NULL trainer. */
 int gc_trainer_output_name(const gc_trainer *t, int index, const char **name);
-/* A read/write view of a parameter (f32); writes take effect at the next step. */
+/* A read/write view of a parameter (f32, row-major) by its model-language name ("fc1.weight"):
+ * writes take effect at the next step or eval. The data belongs to the trainer and stays valid
+ * until gc_trainer_free. Errors (GC_ERR_USER): NULL trainer, name or out; no such parameter; a
+ * parameter that does not reach the loss (the compiler removed it, so it has no storage). */
 int gc_trainer_param(gc_trainer *t, const char *name, gc_tensor *out, gc_error *err);
-/* Warnings found while compiling (for example a parameter that does not reach the loss and so is
- * never trained), one message each; 0 past the end. */
+/* Warnings found while compiling, for example a parameter that does not reach the loss and so is
+ * never trained: one "file:line:col: ..." message each, for index 0, 1, ... Sets *message (owned
+ * by the trainer, valid until gc_trainer_free; message must not be NULL) and returns 1, or
+ * returns 0 for an index out of range (negative included) or a NULL trainer. */
 int gc_trainer_warning(const gc_trainer *t, int index, const char **message);
 
-/* The parameters in creation order; 0 past the end. */
+/* The parameters in creation order: sets *name (owned by the trainer, valid until
+ * gc_trainer_free; name must not be NULL) and returns 1, or returns 0 for an index out of range
+ * (negative included) or a NULL trainer. */
 int gc_trainer_param_name(const gc_trainer *t, int index, const char **name);
 
-/* Checkpoints (safetensors with PyTorch's parameter names, optimizer state and the step). */
+/* Writes a checkpoint: a safetensors file with every parameter under its model-language name (what
+ * PyTorch's load_state_dict expects), the optimizer state as `optimizer.<param>.<slot>` and the
+ * step count in the metadata, so gc_trainer_load resumes bit-identically. The file is replaced
+ * atomically (a crash mid-save leaves the old one). Errors: GC_ERR_USER (NULL trainer or path),
+ * GC_ERR_IO (cannot write), GC_ERR_MEMORY. */
 int gc_trainer_save(gc_trainer *t, const char *path, gc_error *err);
-/* Loads parameters, and optimizer state and step when the file has them. */
+/* Loads a checkpoint: the parameters, and the optimizer state and step count when the file has
+ * optimizer tensors (a file PyTorch wrote with only the parameters loads too; f64 tensors are
+ * converted to f32). Errors: GC_ERR_IO (cannot read), GC_ERR_USER (not a safetensors file; tensors
+ * the model does not have, listed by name and refused before anything is written; tensors missing,
+ * of the wrong shape or dtype, after which the trainer may hold a mix of old and loaded values
+ * and should be loaded again or freed), GC_ERR_MEMORY. */
 int gc_trainer_load(gc_trainer *t, const char *path, gc_error *err);
-/* Loads parameters only (gradc train --init); optimizer state and step are left as they are. */
+/* Loads parameters only (gradc train --init): the file's optimizer tensors are ignored, and the
+ * trainer's optimizer state and step count are left as they are. Errors as gc_trainer_load. */
 int gc_trainer_load_params(gc_trainer *t, const char *path, gc_error *err);
 
-/* The program at a stage, as text: "forward", "grad", "train", "eval" (textual IR), or the
- * backend's own stages. NULL stage: the final training graph. NULL for an unknown stage.
- * The caller frees the string. */
+/* The program at a stage, as text: "forward" (after lowering), "grad" (after autodiff), "train"
+ * (the final training graph; also for a NULL stage) and "eval" in textual IR, and with the JIT the
+ * backend's "llvm" (LLVM IR) and "asm" (assembly). Returns a string the caller frees with free(),
+ * or NULL for an unknown stage, a NULL trainer or a failure (no gc_error: this is a debugging
+ * aid). */
 char *gc_trainer_ir(gc_trainer *t, const char *stage);
 
 #ifdef __cplusplus

@@ -3,6 +3,10 @@
 causal_self_attention(x, heads) is nn.MultiheadAttention(batch_first=True) called with q = k = v
 = x and the causal additive mask; gelu is the exact (erf) form. 20 steps at the model's own
 sizes; --set warmup=4 total_steps=20 runs the cosine schedule through within the test.
+
+The twin reads the byte windows of data/tokens.npy and data/targets.npy while gradc reads the
+text itself (`--text data/genesis_1-20.txt`), so the test also shows that make_data.py's arrays
+are the windows gradc makes of the text. The other examples cover --data.
 """
 import os
 import sys
@@ -61,9 +65,10 @@ def main():
         return F.cross_entropy(logits.reshape(-1, c["vocab"]), b["targets"].reshape(-1))
 
     t.run(model, {"tokens": "data/tokens.npy", "targets": "data/targets.npy"}, loss_fn,
-          dict(optimizer="adamw", lr=3e-3, betas=(0.9, 0.95), weight_decay=0.1, schedule="cosine",
+          dict(optimizer="adamw", lr=1e-2, betas=(0.9, 0.95), weight_decay=0.1, schedule="cosine",
                warmup=c["warmup"], total=c["total_steps"], clip=1.0,
-               no_decay=["*bias", "*ln_*", "wpe", "wte.*"]))
+               no_decay=["*bias", "*ln_*", "wpe", "wte.*"]),
+          gradc_text="data/genesis_1-20.txt")
 
 
 if __name__ == "__main__":

@@ -1,23 +1,20 @@
 #!/bin/sh
 # run_twin.sh: trains one example with gradc and with its PyTorch twin and compares the curves.
 #
-# usage: run_twin.sh NAME GRADC SOURCE_DIR PYTHON [pending]
+# usage: run_twin.sh NAME GRADC SOURCE_DIR PYTHON
 #
 # The twin (tests/twins/NAME.py) writes the initial weights, its per-step log and the arguments
 # gradc needs (--steps, --set, --data); gradc then trains examples/NAME/model.gm from the same
-# weights on the same batches (--no-shuffle) with each backend below, and compare.py checks the
-# two logs step by step. `pending` marks an example whose model gradc cannot lower yet: a gradc
-# failure is then reported as an expected wait (exit 0), and a pass as an error, so the mark is
-# removed as soon as the model lowers.
+# weights on the same batches (--no-shuffle) with each backend (the interpreter and the JIT;
+# GC_TWIN_BACKENDS="interp" picks some), and compare.py checks the two logs step by step.
 # Exits 0 when every backend matches, 1 otherwise, 2 on bad usage.
 
 name=$1
 gradc=$2
 src=$3
 py=$4
-pending=${5:-}
-if [ $# -lt 4 ] || [ ! -x "$gradc" ] || [ ! -d "$src/examples/$name" ]; then
-    echo "usage: $0 NAME GRADC SOURCE_DIR PYTHON [pending]" >&2
+if [ $# -ne 4 ] || [ ! -x "$gradc" ] || [ ! -d "$src/examples/$name" ]; then
+    echo "usage: $0 NAME GRADC SOURCE_DIR PYTHON" >&2
     exit 2
 fi
 backends=${GC_TWIN_BACKENDS:-interp jit}
@@ -25,7 +22,7 @@ backends=${GC_TWIN_BACKENDS:-interp jit}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_twin_$name.XXXXXX") || exit 2
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
-if ! "$py" "$src/tests/twins/$name.py" "$tmp" >"$tmp/twin.out" 2>&1; then
+if ! "$py" -B "$src/tests/twins/$name.py" "$tmp" >"$tmp/twin.out" 2>&1; then
     echo "FAIL $name: the PyTorch twin failed"
     sed 's/^/    | /' "$tmp/twin.out"
     exit 1
@@ -42,21 +39,11 @@ for backend in $backends; do
     label="$name ($backend)"
     if ! "$gradc" train "$src/examples/$name/model.gm" --init "$tmp/init.safetensors" --no-shuffle \
             --log "$tmp/gradc_$backend.csv" --backend "$backend" --quiet "$@" >"$tmp/gradc.out" 2>&1; then
-        if [ -n "$pending" ]; then
-            echo "WAIT $label: gradc cannot train this model yet (expected while lowering support lands):"
-            sed 's/^/    | /' "$tmp/gradc.out" | head -5
-            continue
-        fi
         echo "FAIL $label: gradc train failed:"
         sed 's/^/    | /' "$tmp/gradc.out" | head -20
         status=1
         continue
     fi
-    if ! "$py" "$src/tests/twins/compare.py" "$label" "$tmp/torch.csv" "$tmp/gradc_$backend.csv"; then
-        status=1
-    elif [ -n "$pending" ]; then
-        echo "FAIL $label: marked pending but it trains and matches; remove the mark from tests/scripts/test_twin_$name.sh"
-        status=1
-    fi
+    "$py" -B "$src/tests/twins/compare.py" "$label" "$tmp/torch.csv" "$tmp/gradc_$backend.csv" || status=1
 done
 exit $status

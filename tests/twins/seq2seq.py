@@ -1,6 +1,6 @@
 """seq2seq.py: the PyTorch twin of examples/seq2seq/model.gm (see twin.py).
 
-nn.TransformerEncoderLayer and nn.TransformerDecoderLayer (batch_first, dropout 0) with the
+nn.TransformerEncoderLayer and nn.TransformerDecoderLayer (batch_first, GELU, dropout 0) with the
 decoder's causal tgt_mask (0 on and below the diagonal, -inf above, as causal_mask makes), and one
 nn.Embedding called for both source and target, as the model's two `as emb` calls share a table.
 25 steps at batch 32 over 2048 sequences; --set warmup=5 total_steps=25.
@@ -23,8 +23,10 @@ class Net(nn.Module):
         self.src_pos = nn.Parameter(torch.randn(n, d) * 0.02)
         self.tgt_pos = nn.Parameter(torch.randn(n, d) * 0.02)
         self.emb = nn.Embedding(c["vocab"], d)
-        self.encoder = nn.TransformerEncoderLayer(d, c["heads"], c["ff"], dropout=0.0, batch_first=True)
-        self.decoder = nn.TransformerDecoderLayer(d, c["heads"], c["ff"], dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoderLayer(d, c["heads"], c["ff"], dropout=0.0, activation="gelu",
+                                                  batch_first=True)
+        self.decoder = nn.TransformerDecoderLayer(d, c["heads"], c["ff"], dropout=0.0, activation="gelu",
+                                                  batch_first=True)
         self.head = nn.Linear(d, c["vocab"])
         self.register_buffer("mask", torch.triu(torch.full((n, n), float("-inf")), diagonal=1),
                              persistent=False)
@@ -47,7 +49,7 @@ def main():
 
     t.run(model, {"src": "data/train_src.npy", "tgt_in": "data/train_tgt_in.npy",
                   "tgt_out": "data/train_tgt_out.npy"}, loss_fn,
-          dict(optimizer="adam", lr=3e-3, schedule="cosine", warmup=c["warmup"], total=c["total_steps"],
+          dict(optimizer="adam", lr=6e-3, schedule="cosine", warmup=c["warmup"], total=c["total_steps"],
                clip=1.0))
 
 

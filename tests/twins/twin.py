@@ -13,7 +13,7 @@ curves can be compared step by step. This module does the parts every twin share
 - runs torch's step in the order the model language prescribes: forward, loss, backward,
   clip_grad_norm_, the schedule's rate set on every param group, optimizer.step();
 - writes OUT/torch.csv (step,loss,lr,grad_norm) and OUT/gradc_args, the arguments gradc must get
-  (one a line: --steps, --set and --data), for tests/twins/run_twin.sh.
+  (one a line: --steps, --set and --data or --text), for tests/twins/run_twin.sh.
 
 Usage of a twin: python3 tests/twins/<name>.py OUT_DIR
 """
@@ -172,11 +172,12 @@ class Twin:
         path = os.path.normpath(os.path.join(self.example_dir, relpath))
         return np.load(path), path
 
-    def run(self, model, data, loss_fn, optimizer):
+    def run(self, model, data, loss_fn, optimizer, gradc_text=None):
         """data: {input name: path relative to examples/<name>/}; loss_fn(model, batch) -> scalar
         loss, batch being {input name: tensor} (i32 arrays as int64 for torch's indexing);
         optimizer: the train block as a dict (optimizer, lr, ..., schedule, warmup, total, every,
-        gamma, min_lr, clip, no_decay)."""
+        gamma, min_lr, clip, no_decay). gradc_text (a path like data's) makes gradc read that text
+        with --text instead of the arrays, which must then be the text's byte windows."""
         batch_size = self.consts["batch"]
         arrays, args = {}, ["--steps", str(self.steps)]
         for key, value in sorted(self.sets.items()):
@@ -184,7 +185,10 @@ class Twin:
         for input_name, rel in data.items():
             array, path = self.load(rel)
             arrays[input_name] = torch.from_numpy(array.astype(np.int64) if array.dtype.kind == "i" else array)
-            args += ["--data", "%s=%s" % (input_name, path)]
+            if gradc_text is None:
+                args += ["--data", "%s=%s" % (input_name, path)]
+        if gradc_text is not None:
+            args += ["--text", os.path.normpath(os.path.join(self.example_dir, gradc_text))]
         sizes = {len(a) for a in arrays.values()}
         if len(sizes) != 1:
             raise ValueError("%s: the data arrays hold different numbers of examples" % self.name)

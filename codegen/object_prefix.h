@@ -1,0 +1,18 @@
+/*
+ * object_prefix.h: object files whose entry points carry a chosen prefix, so several compiled
+ * graphs (a trainer's training and eval graphs, or a user's models) link into one program.
+ */
+#ifndef GC_CODEGEN_OBJECT_PREFIX_H
+#define GC_CODEGEN_OBJECT_PREFIX_H
+
+#include "ir/graph.h"
+
+/* gc_codegen_emit_object, then every global symbol the object defines whose name starts with
+ * "gc_" is renamed to `prefix` followed by the rest of the name (gc_step -> <prefix>step).
+ * A NULL or empty prefix leaves the names as they are. The prefix must be a C identifier. */
+int gc_codegen_emit_object_prefixed(const gc_graph *g, const char *path, const char *prefix, gc_error *err);
+
+/* The renaming alone, on an existing ELF64 relocatable object. */
+int gc_object_rename_globals(const char *path, const char *prefix, gc_error *err);
+
+#endif

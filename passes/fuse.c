@@ -1,0 +1,199 @@
+/*
+ * fuse.c: the fusion partition (fuse.h) — which nodes one kernel computes.
+ *
+ * Nodes are visited from last to first, so every user of a node has its kernel before the node
+ * is looked at. A node joins its users' kernel when all of these hold, and is otherwise the root
+ * of a kernel of its own:
+ *   - the rule table below allows its fusion class into each user's class;
+ *   - every use is by a member of one and the same kernel (a value needed elsewhere must be
+ *     stored, and storing it is what a root does), and it is not a graph output;
+ *   - it has the root's shape, so it is computed at the same element of the same loop;
+ *   - the kernel still reads at most GC_FUSE_MAX_EXTERNAL distinct values from outside;
+ *   - for a GEMM epilogue: the kernel has no GEMM yet and its root has the GEMM's dtype (the
+ *     GEMM's result lives in the root's buffer until the loop overwrites it element by element);
+ *   - for a reduction prologue (sum, mean, max, min whose innermost dim is kept, or too short
+ *     for vector lanes): the node has the reduction operand's shape, and so has each of its
+ *     operands, or holds one element (the code generator reads them at the operand's index).
+ * The rules are data so that adding a kind of fusion (a reduction prologue, a GEMM epilogue) is
+ * a new table entry plus the code generator's support for it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes/fuse.h"
+
+typedef enum fuse_rule {
+    FUSE_NO,       /* the producer is stored and the consumer reads it */
+    FUSE_LOOP,     /* the producer is computed in the consumer's loop, at the same element */
+    FUSE_EPILOGUE, /* the producer (a GEMM) writes the kernel's result buffer first; the
+                      consumer's loop then reads it there and overwrites it in place */
+    FUSE_PROLOGUE, /* the producer is computed where the reduction loads its operand */
+} fuse_rule;
+
+/* rules[producer class][consumer class]. */
+static const fuse_rule rules[5][5] = {
+    [GC_CLASS_ELEMENTWISE] = {[GC_CLASS_ELEMENTWISE] = FUSE_LOOP, [GC_CLASS_REDUCTION] = FUSE_PROLOGUE},
+    [GC_CLASS_GEMM] = {[GC_CLASS_ELEMENTWISE] = FUSE_EPILOGUE},
+};
+
+/* Ops that never join another kernel nor take members: constant and iota are computed once by
+ * gc_init, one_hot reads its position along a dim (which a merged loop nest does not have), and
+ * stop_gradient shares its operand's storage. */
+/* Reductions that take a prologue: emit_reduce.c's accumulator-block path, which loads the
+ * operand one element at a time (the vector-lane path for a long reduced innermost dim loads
+ * eight at once and takes none). Mirrors `lanes` in emit_reduce.c. */
+static bool takes_prologue(const gc_node *n) {
+    if (n->op != GC_OP_SUM && n->op != GC_OP_MEAN && n->op != GC_OP_MAX && n->op != GC_OP_MIN) return false;
+    const gc_type *t = &n->inputs[0]->type;
+    int last = -1;
+    for (int d = 0; d < t->rank; d++)
+        if (n->attr.reduce.axes & (1u << d)) last = d;
+    int64_t trail = 1;
+    for (int d = last + 1; d < t->rank; d++) trail *= t->dims[d];
+    return !(trail == 1 && last >= 0 && t->dims[last] >= 16);
+}
+
+static bool fusable_op(gc_op op) {
+    if (gc_op_table[op].op_class == GC_CLASS_REDUCTION) return op == GC_OP_SUM || op == GC_OP_MEAN || op == GC_OP_MAX || op == GC_OP_MIN;
+    if (gc_op_table[op].op_class != GC_CLASS_ELEMENTWISE && gc_op_table[op].op_class != GC_CLASS_GEMM) return false;
+    return op != GC_OP_CONSTANT && op != GC_OP_IOTA && op != GC_OP_ONE_HOT && op != GC_OP_STOP_GRADIENT &&
+           !(gc_op_table[op].flags & GC_FLAG_NAMED);
+}
+
+static bool same_dims(const gc_type *a, const gc_type *b) {
+    if (a->rank != b->rank) return false;
+    for (int d = 0; d < a->rank; d++)
+        if (a->dims[d] != b->dims[d]) return false;
+    return true;
+}
+
+typedef struct fuse_state {
+    const gc_graph *g;
+    int *root, *next; /* next: the members of a kernel as a list from its root */
+    int *use_start, *users;
+    bool *is_output;
+    int *mark, stamp;
+    bool *has_gemm; /* per root */
+} fuse_state;
+
+/* Distinct values read from outside kernel r if p joined it. */
+static int externals_with(fuse_state *s, int r, int p) {
+    s->stamp++;
+    int count = 0;
+    for (int m = r;; m = s->next[m]) {
+        const gc_node *n = s->g->nodes[m == -1 ? p : m];
+        for (int k = 0; k < n->num_inputs; k++) {
+            int x = n->inputs[k]->id;
+            if (x == p || s->root[x] == r || s->mark[x] == s->stamp) continue;
+            s->mark[x] = s->stamp;
+            count++;
+        }
+        if (m == -1) break;
+    }
+    return count;
+}
+
+static int kernel_for(fuse_state *s, const gc_node *p) {
+    const gc_graph *g = s->g;
+    int id = p->id;
+    if (!fusable_op(p->op) || s->is_output[id] || s->use_start[id] == s->use_start[id + 1]) return id;
+    int r = -1;
+    fuse_rule rule = FUSE_NO;
+    for (int u = s->use_start[id]; u < s->use_start[id + 1]; u++) {
+        const gc_node *user = g->nodes[s->users[u]];
+        int ur = s->root[user->id];
+        if (ur < 0 || (r >= 0 && ur != r)) return id;
+        if (!fusable_op(user->op)) return id;
+        rule = rules[gc_op_table[p->op].op_class][gc_op_table[user->op].op_class];
+        if (rule == FUSE_NO) return id;
+        r = ur;
+    }
+    const gc_node *root = g->nodes[r];
+    bool reduction = gc_op_table[root->op].op_class == GC_CLASS_REDUCTION;
+    if (reduction && (!takes_prologue(root) || gc_op_table[p->op].op_class != GC_CLASS_ELEMENTWISE)) return id;
+    const gc_type *space = reduction ? &root->inputs[0]->type : &root->type;
+    if (!same_dims(&p->type, space)) return id;
+    if (reduction)
+        for (int k = 0; k < p->num_inputs; k++)
+            if (!same_dims(&p->inputs[k]->type, space) && gc_type_numel(&p->inputs[k]->type) != 1) return id;
+    if (rule == FUSE_EPILOGUE) {
+        if (s->has_gemm[r] || p->type.dtype != g->nodes[r]->type.dtype) return id;
+        s->has_gemm[r] = true;
+    }
+    if (externals_with(s, r, id) > GC_FUSE_MAX_EXTERNAL) return id;
+    return r;
+}
+
+int gc_fuse_partition(const gc_graph *g, bool enable, gc_fusion *out, gc_error *err) {
+    memset(out, 0, sizeof *out);
+    int n = g->num_nodes;
+    size_t count = (size_t)n + 1;
+    fuse_state s = {g, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL};
+    s.has_gemm = calloc(count, sizeof *s.has_gemm);
+    s.root = malloc(count * sizeof *s.root);
+    s.next = malloc(count * sizeof *s.next);
+    s.use_start = calloc(count + 1, sizeof *s.use_start);
+    s.is_output = calloc(count, sizeof *s.is_output);
+    s.mark = calloc(count, sizeof *s.mark);
+    int uses = 0;
+    for (int i = 0; i < n; i++) uses += g->nodes[i]->num_inputs;
+    s.users = malloc((size_t)(uses + 1) * sizeof *s.users);
+    int *fill = calloc(count, sizeof *fill);
+    if (!s.root || !s.next || !s.use_start || !s.is_output || !s.mark || !s.users || !fill || !s.has_gemm) {
+        free(s.has_gemm);
+        free(s.root);
+        free(s.next);
+        free(s.use_start);
+        free(s.is_output);
+        free(s.mark);
+        free(s.users);
+        free(fill);
+        return gc_failf(err, GC_ERR_MEMORY, "out of memory: fusing %d nodes", n);
+    }
+    /* Users of each node, as compressed rows. */
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < g->nodes[i]->num_inputs; k++) s.use_start[g->nodes[i]->inputs[k]->id + 1]++;
+    for (int i = 0; i < n; i++) s.use_start[i + 1] += s.use_start[i];
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < g->nodes[i]->num_inputs; k++) {
+            int x = g->nodes[i]->inputs[k]->id;
+            s.users[s.use_start[x] + fill[x]++] = i;
+        }
+    free(fill);
+    for (int i = 0; i < n; i++) s.root[i] = -2; /* not visited yet */
+    for (int i = 0; i < g->num_outputs; i++) s.is_output[g->outputs[i].value->id] = true;
+
+    for (int i = n - 1; i >= 0; i--) {
+        const gc_node *node = g->nodes[i];
+        s.next[i] = -1;
+        if (gc_op_table[node->op].flags & GC_FLAG_NAMED) {
+            s.root[i] = -1;
+            continue;
+        }
+        int r = enable ? kernel_for(&s, node) : i;
+        s.root[i] = r;
+        if (r == i) {
+            out->num_kernels++;
+        } else {
+            /* Members after the root in the list, newest (lowest id) first. */
+            s.next[i] = s.next[r];
+            s.next[r] = i;
+            out->num_fused++;
+        }
+    }
+    free(s.next);
+    free(s.use_start);
+    free(s.users);
+    free(s.is_output);
+    free(s.mark);
+    free(s.has_gemm);
+    out->num_nodes = n;
+    out->root = s.root;
+    return 1;
+}
+
+void gc_fusion_free(gc_fusion *f) {
+    if (!f) return;
+    free(f->root);
+    f->root = NULL;
+}

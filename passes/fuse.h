@@ -1,0 +1,38 @@
+/*
+ * fuse.h: kernel fusion as a partition of a graph's nodes into kernels.
+ *
+ * The partition does not rewrite the graph: it tells the code generator which nodes one kernel
+ * computes. Each kernel has a root, the node whose value it stores; the other members are
+ * computed inside the root's loop and kept in registers, so they have no storage at all. Which
+ * producer may join which consumer's kernel is a table keyed by the two ops' fusion classes
+ * (ir/ops.def), see fuse.c. A node whose value something outside the kernel needs (a later
+ * kernel, a graph output, an aliasing reshape) is always a root.
+ */
+#ifndef GC_PASSES_FUSE_H
+#define GC_PASSES_FUSE_H
+
+#include "ir/graph.h"
+
+typedef struct gc_fusion {
+    int num_nodes;
+    int *root;       /* per node id: the root of the kernel computing it (its own id for a root),
+                        -1 for named sources, which no kernel computes */
+    int num_kernels; /* roots */
+    int num_fused;   /* members kept in registers (not roots, not sources) */
+} gc_fusion;
+
+/* The most operands from outside a kernel one fused kernel reads. */
+#define GC_FUSE_MAX_EXTERNAL 12
+
+/* Partitions g. With `enable` false every node is its own kernel (the unfused partition). */
+int gc_fuse_partition(const gc_graph *g, bool enable, gc_fusion *out, gc_error *err);
+void gc_fusion_free(gc_fusion *f);
+
+/* g's textual IR with `# kernel R` after each computed node (R: the root of its kernel); the
+ * comments keep it parseable. NULL when out of memory; the caller frees. */
+char *gc_fusion_print(const gc_graph *g, const gc_fusion *f);
+/* Graphviz: nodes and edges, each kernel of several nodes a cluster, nodes kept in registers
+ * dashed. NULL when out of memory; the caller frees. */
+char *gc_fusion_dot(const gc_graph *g, const gc_fusion *f);
+
+#endif

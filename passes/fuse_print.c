@@ -1,0 +1,78 @@
+/*
+ * fuse_print.c: a fusion partition shown as text (the graph's IR with the kernel of each node as
+ * a trailing comment, so it still parses back) and as Graphviz (kernels as clusters).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/strbuf.h"
+#include "ir/text.h"
+#include "passes/fuse.h"
+
+/* Members per root: count[r], and whether r's kernel is more than one node. */
+static int *kernel_sizes(const gc_graph *g, const gc_fusion *f) {
+    int *size = calloc((size_t)g->num_nodes + 1, sizeof *size);
+    if (!size) return NULL;
+    for (int i = 0; i < g->num_nodes; i++)
+        if (f->root[i] >= 0) size[f->root[i]]++;
+    return size;
+}
+
+char *gc_fusion_print(const gc_graph *g, const gc_fusion *f) {
+    char *text = gc_graph_print(g);
+    int *size = kernel_sizes(g, f);
+    if (!text || !size) {
+        free(text);
+        free(size);
+        return NULL;
+    }
+    gc_strbuf sb;
+    gc_strbuf_init(&sb);
+    gc_strbuf_printf(&sb,
+                     "# fused: %d nodes, %d kernels, %d nodes computed inside another's kernel (kept in registers)\n"
+                     "# each computed node ends with `# kernel R`: R is the kernel's root, the one node it stores\n",
+                     g->num_nodes, f->num_kernels, f->num_fused);
+    for (const char *line = text; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        gc_strbuf_appendn(&sb, line, len);
+        const char *p = line;
+        while (*p == ' ') p++;
+        int id = -1;
+        if (*p == '%') id = (int)strtol(p + 1, NULL, 10);
+        if (id >= 0 && id < g->num_nodes && f->root[id] >= 0) {
+            int r = f->root[id];
+            gc_strbuf_printf(&sb, "  # kernel %d%s", r, size[r] > 1 ? (r == id ? " (root)" : "") : "");
+        }
+        gc_strbuf_append(&sb, "\n");
+        line = end ? end + 1 : line + len;
+    }
+    free(text);
+    free(size);
+    return gc_strbuf_take(&sb);
+}
+
+char *gc_fusion_dot(const gc_graph *g, const gc_fusion *f) {
+    int *size = kernel_sizes(g, f);
+    if (!size) return NULL;
+    gc_strbuf sb;
+    gc_strbuf_init(&sb);
+    gc_strbuf_printf(&sb, "digraph \"%s\" {\n  node [shape=box, fontsize=10];\n", g->name ? g->name : "graph");
+    for (int r = 0; r < g->num_nodes; r++) {
+        if (size[r] <= 1) continue;
+        gc_strbuf_printf(&sb, "  subgraph cluster_k%d {\n    label=\"kernel %d\"; style=rounded;\n", r, r);
+        for (int i = 0; i < g->num_nodes; i++)
+            if (f->root[i] == r) gc_strbuf_printf(&sb, "    n%d;\n", i);
+        gc_strbuf_append(&sb, "  }\n");
+    }
+    for (int i = 0; i < g->num_nodes; i++) {
+        const gc_node *n = g->nodes[i];
+        const char *op = gc_op_table[n->op].name;
+        if (n->name) gc_strbuf_printf(&sb, "  n%d [label=\"%%%d %s\\n%s\", shape=ellipse];\n", i, i, op, n->name);
+        else gc_strbuf_printf(&sb, "  n%d [label=\"%%%d %s\"%s];\n", i, i, op, f->root[i] == i ? "" : ", style=dashed");
+        for (int k = 0; k < n->num_inputs; k++) gc_strbuf_printf(&sb, "  n%d -> n%d;\n", n->inputs[k]->id, i);
+    }
+    gc_strbuf_append(&sb, "}\n");
+    free(size);
+    return gc_strbuf_take(&sb);
+}

@@ -1,0 +1,186 @@
+/*
+ * executor_aot.c: the executor interface (runtime/executor.h) over step functions compiled ahead
+ * of time by `gradc compile` and linked into the program (runtime/aot.h, docs/compile.md).
+ *
+ * The arena is the one the JIT would use: gradc took the offsets from the same layout when it
+ * emitted the object, and they come with the program, so this file needs neither codegen nor
+ * LLVM. Sources are handed out in place and outputs are views of the arena, as with the JIT;
+ * updates are copied into their sources after a step, staged when one update reads a source
+ * another overwrites (a swap), so neither a step nor applying updates allocates.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/text.h"
+#include "runtime/aot.h"
+
+static const gc_aot_program *registered;
+static int num_registered;
+
+void gc_aot_register(const gc_aot_program *programs, int count) {
+    registered = programs;
+    num_registered = count;
+}
+
+uint64_t gc_aot_hash(const char *text) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        h ^= *p;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+typedef struct update_copy {
+    int64_t src, dst, bytes, stage; /* stage: offset in the staging buffer, or -1 */
+} update_copy;
+
+typedef struct aot {
+    const gc_graph *graph;
+    const gc_aot_program *program;
+    char *arena;
+    update_copy *updates;
+    int num_updates;
+    char *staging;
+    int ran;
+} aot;
+
+static int64_t node_bytes(const gc_node *n) {
+    return gc_type_numel(&n->type) * (int64_t)gc_dtype_size(n->type.dtype);
+}
+
+static int plan_updates(aot *a, gc_error *err) {
+    const gc_graph *g = a->graph;
+    a->updates = calloc((size_t)(g->num_outputs ? g->num_outputs : 1), sizeof *a->updates);
+    if (!a->updates) return gc_failf(err, GC_ERR_MEMORY, "out of memory");
+    for (int i = 0; i < g->num_outputs; i++) {
+        const gc_graph_output *o = &g->outputs[i];
+        if (o->kind != GC_OUTPUT_UPDATE) continue;
+        const gc_node *target = gc_graph_find_named(g, GC_OP_PARAM, o->name);
+        if (!target) target = gc_graph_find_named(g, GC_OP_STATE, o->name);
+        if (!target || !gc_type_equal(&target->type, &o->value->type))
+            return gc_failf(err, GC_ERR_INTERNAL, "internal error: update '%s' has no param or state of its type",
+                            o->name);
+        update_copy *u = &a->updates[a->num_updates++];
+        u->src = a->program->offsets[o->value->id];
+        u->dst = a->program->offsets[target->id];
+        u->bytes = node_bytes(target);
+        u->stage = -1;
+    }
+    int64_t staged = 0;
+    for (int i = 0; i < a->num_updates; i++) {
+        update_copy *u = &a->updates[i];
+        for (int k = 0; k < a->num_updates; k++) {
+            if (k != i && a->updates[k].dst == u->src) {
+                u->stage = staged;
+                staged += u->bytes;
+                break;
+            }
+        }
+    }
+    if (staged && !(a->staging = malloc((size_t)staged))) return gc_failf(err, GC_ERR_MEMORY, "out of memory");
+    return 1;
+}
+
+/* The registered program compiled from g, found by the hash of g's text. */
+static const gc_aot_program *find_program(const gc_graph *g, gc_error *err) {
+    char *text = gc_graph_print(g);
+    if (!text) return gc_failf(err, GC_ERR_MEMORY, "out of memory"), NULL;
+    uint64_t h = gc_aot_hash(text);
+    free(text);
+    for (int i = 0; i < num_registered; i++) {
+        const gc_aot_program *p = &registered[i];
+        if (p->graph_hash != h) continue;
+        if (p->num_nodes != g->num_nodes)
+            return gc_failf(err, GC_ERR_INTERNAL, "internal error: compiled program '%s' has %d nodes, the graph %d",
+                            p->name, p->num_nodes, g->num_nodes), NULL;
+        return p;
+    }
+    gc_failf(err, GC_ERR_INTERNAL,
+             "internal error: graph '%s' is not one this trainer was compiled from (the runtime library it was "
+             "linked with builds the model differently from the gradc that compiled it; recompile it)",
+             g->name ? g->name : "?");
+    return NULL;
+}
+
+static void destroy(void *impl) {
+    aot *a = impl;
+    if (!a) return;
+    free(a->arena);
+    free(a->updates);
+    free(a->staging);
+    free(a);
+}
+
+static void *create(const gc_graph *g, int threads, gc_error *err) {
+    (void)threads; /* as with the JIT, OpenBLAS's pool is the only one */
+    if (!g) return gc_failf(err, GC_ERR_INTERNAL, "internal error: aot executor: no graph"), NULL;
+    aot *a = calloc(1, sizeof *a);
+    if (!a) return gc_failf(err, GC_ERR_MEMORY, "out of memory"), NULL;
+    a->graph = g;
+    a->program = find_program(g, err);
+    if (!a->program) goto fail;
+    int64_t size = a->program->arena_size;
+    if (size <= 0 || size % 64) {
+        gc_failf(err, GC_ERR_INTERNAL, "internal error: program '%s' has an arena of %lld bytes", a->program->name,
+                 (long long)size);
+        goto fail;
+    }
+    a->arena = aligned_alloc(64, (size_t)size);
+    if (!a->arena) {
+        gc_failf(err, GC_ERR_MEMORY, "out of memory: a %lld-byte arena for graph '%s'", (long long)size,
+                 g->name ? g->name : "?");
+        goto fail;
+    }
+    memset(a->arena, 0, (size_t)size);
+    if (!plan_updates(a, err)) goto fail;
+    a->program->init(a->arena);
+    return a;
+fail:
+    destroy(a);
+    return NULL;
+}
+
+static void *source(void *impl, const char *name) {
+    aot *a = impl;
+    if (!a || !name) return NULL;
+    for (int i = 0; i < a->graph->num_nodes; i++) {
+        const gc_node *n = a->graph->nodes[i];
+        if ((gc_op_table[n->op].flags & GC_FLAG_NAMED) && !strcmp(n->name, name))
+            return a->arena + a->program->offsets[i];
+    }
+    return NULL;
+}
+
+static int run(void *impl, gc_error *err) {
+    aot *a = impl;
+    if (!a) return gc_failf(err, GC_ERR_INTERNAL, "internal error: aot executor: run without an executor");
+    a->program->step(a->arena);
+    a->ran = 1;
+    return 1;
+}
+
+static const void *output(void *impl, gc_output_kind kind, const char *name) {
+    aot *a = impl;
+    if (!a || !name || !a->ran) return NULL;
+    const gc_graph_output *o = gc_graph_find_output(a->graph, kind, name);
+    return o ? a->arena + a->program->offsets[o->value->id] : NULL;
+}
+
+static int apply(void *impl, gc_error *err) {
+    aot *a = impl;
+    if (!a) return gc_failf(err, GC_ERR_INTERNAL, "internal error: aot executor: apply without an executor");
+    if (!a->ran) return gc_failf(err, GC_ERR_USER, "no updates to apply: the graph has not been run");
+    for (int i = 0; i < a->num_updates; i++) {
+        const update_copy *u = &a->updates[i];
+        if (u->stage >= 0) memcpy(a->staging + u->stage, a->arena + u->src, (size_t)u->bytes);
+    }
+    for (int i = 0; i < a->num_updates; i++) {
+        const update_copy *u = &a->updates[i];
+        const char *from = u->stage >= 0 ? a->staging + u->stage : a->arena + u->src;
+        if (from != a->arena + u->dst) memcpy(a->arena + u->dst, from, (size_t)u->bytes);
+    }
+    return 1;
+}
+
+const gc_executor_ops gc_executor_aot = {"aot", create, destroy, source, run, output, apply, NULL};
