@@ -11,8 +11,6 @@
 
 #include "passes/rewrite.h"
 
-static bool same_type(const gc_type *a, const gc_type *b) { return gc_type_equal(a, b); }
-
 static bool is_constant(const gc_node *n, double value) {
     return n->op == GC_OP_CONSTANT && n->attr.scalar.value == value;
 }
@@ -53,7 +51,7 @@ static const gc_node *identity_of(const gc_node *n) {
     default:
         break;
     }
-    return x && same_type(&x->type, &n->type) ? x : NULL;
+    return x && gc_type_equal(&x->type, &n->type) ? x : NULL;
 }
 
 int gc_pass_simplify(gc_graph **graph, gc_error *err) {

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# demo.sh: builds gradc (Release) and runs something real through it.
+# demo.sh: set up, build gradc (Release), and train the bundled character-level GPT
+# (examples/char_gpt: the language specification's tiny_gpt with small sizes) on the first twenty
+# chapters of Genesis (King James Version, public domain; see examples/char_gpt/README.md).
 #
-# Today that is the reference interpreter on a hand-written IR program: the forward pass and
-# cross-entropy loss of a small MLP (examples/ir/mlp_forward.ir), evaluated by `gradc run` on
-# .npy inputs that NumPy generates with a fixed seed; then the same program differentiated by the
-# autodiff pass (`gradc opt --passes=autodiff,dce`) gives the gradients of the loss with respect to
-# every parameter. Outputs and gradients are checked against NumPy's own answer.
-# Build dir: build-release/ (or $BUILD_DIR).
+# It shows the model's parameters and memory, trains with a progress bar, generates text from the
+# trained model, and draws the loss curve. Everything it writes stays in demo-output/ (or
+# $DEMO_DIR). EPOCHS (default 10) sets the length of the run: about a minute on 2 cores.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 build_dir=${BUILD_DIR:-build-release}
-python=${PYTHON:-/usr/bin/python3}
+out=${DEMO_DIR:-$root/demo-output}
+epochs=${EPOCHS:-10}
+model=examples/char_gpt/model.gm
+text=examples/char_gpt/data/genesis_1-20.txt
 
 scripts/setup.sh
 echo "== building gradc (Release) in $build_dir"
@@ -20,34 +22,32 @@ cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DGC_BUILD_TESTS=OFF >/dev
 cmake --build "$build_dir" -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
 gradc=$build_dir/gradc
 "$gradc" --version
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/gradc_demo.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+mkdir -p "$out"
 
 echo
-echo "== the program: examples/ir/mlp_forward.ir (a 8-16-3 MLP with its loss, in textual IR)"
-grep -v '^#' examples/ir/mlp_forward.ir | sed '/^$/d'
+echo "== the model: $model"
+grep -v '^\s*#' "$model" | sed '/^\s*$/d'
 
 echo
-echo "== inputs: x[4, 8], labels[4] and the parameters, random with a fixed seed (NumPy)"
-"$python" examples/ir/make_mlp_data.py "$work/data"
-args=()
-for name in x labels fc1.weight fc1.bias fc2.weight fc2.bias; do
-    args+=(--input "$name=$work/data/$name.npy")
-done
-echo "gradc run examples/ir/mlp_forward.ir ${args[*]//$work\//} --output-dir out"
+echo "== gradc check: parameters (PyTorch's names) and the memory of one training step"
+"$gradc" check "$model" | sed -n '/parameters:/,$p'
 
 echo
-echo "== outputs of the reference interpreter"
-"$gradc" run examples/ir/mlp_forward.ir "${args[@]}"
+echo "== training on $(wc -c < "$text") bytes of text for $epochs epochs (JIT, 2 threads)"
+"$gradc" train "$model" --text "$text" --epochs "$epochs" --threads 2 --verbose \
+    --save "$out/char_gpt.safetensors" --log "$out/train.csv"
 
 echo
-echo "== gradients: gradc opt --passes=autodiff,dce, then gradc run on the result"
-"$gradc" opt examples/ir/mlp_forward.ir --passes=autodiff,dce -o "$work/mlp_grad.ir"
-echo "the differentiated graph has $(grep -c '^  %' "$work/mlp_grad.ir") nodes; its new outputs:"
-grep '^  grad ' "$work/mlp_grad.ir"
-"$gradc" run "$work/mlp_grad.ir" "${args[@]}" --output-dir "$work/out"
-
+echo "== a sample from the trained model (gradc sample, temperature 0.8)"
+"$gradc" sample "$model" --params "$out/char_gpt.safetensors" --prompt "And God said" \
+    --length 300 --temperature 0.8 --seed 7
 echo
-echo "== the same computation in NumPy (float64) against gradc's saved outputs"
-"$python" examples/ir/make_mlp_data.py --check "$work/data" "$work/out"
+
+"$gradc" plot "$out/train.csv" -o "$out/loss.svg" --title "char_gpt: training loss"
+first=$(sed -n 2p "$out/train.csv" | cut -d, -f2)
+last=$(tail -n 1 "$out/train.csv" | cut -d, -f2)
+echo
+echo "== done: the loss went from $first to $last"
+echo "   checkpoint (safetensors, loads into the PyTorch twin): $out/char_gpt.safetensors"
+echo "   per-step log:                                          $out/train.csv"
+echo "   loss curve (open in a browser):                        $out/loss.svg"

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "runtime/data.h"
+#include "runtime/trainer.h"
 #include "tools/cli.h"
 #include "tools/evaluate.h"
 #include "tools/model_options.h"
@@ -40,7 +41,10 @@ static void usage(FILE *out) {
             "  --log FILE.csv      one row per step: step,loss,lr,grad_norm,ms, every scalar output, and\n"
             "                      eval_loss,eval_<output> (filled on the rows of steps that evaluated)\n"
             "  --no-shuffle        step k reads examples k*B .. k*B+B-1 (wrapping per epoch)\n"
-            "  --quiet             no progress bar; a plain line every so often\n");
+            "  --quiet             no progress bar; a plain line every so often\n"
+            "  --verbose           report the compile time of each phase (frontend, autodiff, passes, codegen)\n"
+            "  --skip-nonfinite    skip the update of a step whose loss or gradient norm is NaN/Inf\n"
+            "                      and go on (default: stop with an error naming the step)\n");
 }
 
 static double now_ms(void) {
@@ -110,7 +114,7 @@ int gc_cmd_train(int argc, char **argv) {
     gc_model_options_init(&mo);
     long long steps = -1, epochs = -1, eval_every = 0;
     const char *save = NULL, *resume = NULL, *init = NULL, *batch_const = "batch";
-    int shuffle = 1, quiet = 0, explicit_const = 0, num_eval = 0;
+    int shuffle = 1, quiet = 0, verbose = 0, explicit_const = 0, num_eval = 0;
     gc_binding eval_data[GC_MAX_BINDINGS];
     train_log log = {0};
     for (int i = 1; i < argc; i++) {
@@ -149,6 +153,10 @@ int gc_cmd_train(int argc, char **argv) {
             shuffle = 0;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             quiet = 1;
+        } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
+            verbose = 1;
+        } else if (!strcmp(a, "--skip-nonfinite")) {
+            mo.options.skip_nonfinite = 1;
         } else {
             gc_usage_error("train: unknown option '%s' (see gradc train --help)", a);
             goto usage_error;
@@ -184,6 +192,16 @@ int gc_cmd_train(int argc, char **argv) {
     char *source = NULL;
     t = gc_model_options_trainer(&mo, &source, &err);
     if (!t) goto error;
+    if (verbose) {
+        gc_compile_times c;
+        gc_trainer_compile_times(t, &c);
+        fprintf(stderr,
+                "compile: frontend %.1f ms, autodiff+optimizer %.1f ms, passes %.1f ms, codegen %.1f ms, "
+                "init %.1f ms, total %.1f ms\n",
+                c.frontend_ms, c.autodiff_ms, c.simplify_ms, c.backend_ms, c.init_ms, c.total_ms);
+    }
+    const char *warning;
+    for (int w = 0; gc_trainer_warning(t, w, &warning); w++) fprintf(stderr, "warning: %s\n", warning);
     if (init && !gc_trainer_load_params(t, init, &err)) goto error;
     if (resume && !gc_trainer_load(t, resume, &err)) goto error;
     data = gc_model_options_dataset(&mo, t, shuffle, &err);

@@ -5,7 +5,8 @@ prints one line of JSON: the median ms per step after warmup, every step's time 
 The thread settings are the ones the spec found best for torch 1.13 on 2 cores (two spinning pools
 otherwise fight: OMP_WAIT_POLICY=PASSIVE, OPENBLAS_NUM_THREADS=2, torch.set_num_threads(2)); they
 are set here before torch is imported, so a twin run by hand measures the same thing as one run by
-bench/run.sh.
+bench/run.sh. The runner also sets glibc's MALLOC_MMAP_MAX_=0 and MALLOC_TRIM_THRESHOLD_ in the
+twin's environment (glibc reads them at start, so a twin cannot): see docs/benchmarks.md, pitfalls.
 
 Usage of a twin: python3 bench/twins/mN.py --data-dir DIR [--steps N] [--warmup W] [--threads T]
                  [--set NAME=VALUE]...
