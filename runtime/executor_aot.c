@@ -13,6 +13,7 @@
 
 #include "ir/text.h"
 #include "runtime/aot.h"
+#include "runtime/updates.h"
 
 static const gc_aot_program *registered;
 static int num_registered;
@@ -31,56 +32,13 @@ uint64_t gc_aot_hash(const char *text) {
     return h;
 }
 
-typedef struct update_copy {
-    int64_t src, dst, bytes, stage; /* stage: offset in the staging buffer, or -1 */
-} update_copy;
-
 typedef struct aot {
     const gc_graph *graph;
     const gc_aot_program *program;
     char *arena;
-    update_copy *updates;
-    int num_updates;
-    char *staging;
+    gc_update_plan updates;
     int ran;
 } aot;
-
-static int64_t node_bytes(const gc_node *n) {
-    return gc_type_numel(&n->type) * (int64_t)gc_dtype_size(n->type.dtype);
-}
-
-static int plan_updates(aot *a, gc_error *err) {
-    const gc_graph *g = a->graph;
-    a->updates = calloc((size_t)(g->num_outputs ? g->num_outputs : 1), sizeof *a->updates);
-    if (!a->updates) return gc_failf(err, GC_ERR_MEMORY, "out of memory");
-    for (int i = 0; i < g->num_outputs; i++) {
-        const gc_graph_output *o = &g->outputs[i];
-        if (o->kind != GC_OUTPUT_UPDATE) continue;
-        const gc_node *target = gc_graph_find_named(g, GC_OP_PARAM, o->name);
-        if (!target) target = gc_graph_find_named(g, GC_OP_STATE, o->name);
-        if (!target || !gc_type_equal(&target->type, &o->value->type))
-            return gc_failf(err, GC_ERR_INTERNAL, "internal error: update '%s' has no param or state of its type",
-                            o->name);
-        update_copy *u = &a->updates[a->num_updates++];
-        u->src = a->program->offsets[o->value->id];
-        u->dst = a->program->offsets[target->id];
-        u->bytes = node_bytes(target);
-        u->stage = -1;
-    }
-    int64_t staged = 0;
-    for (int i = 0; i < a->num_updates; i++) {
-        update_copy *u = &a->updates[i];
-        for (int k = 0; k < a->num_updates; k++) {
-            if (k != i && a->updates[k].dst == u->src) {
-                u->stage = staged;
-                staged += u->bytes;
-                break;
-            }
-        }
-    }
-    if (staged && !(a->staging = malloc((size_t)staged))) return gc_failf(err, GC_ERR_MEMORY, "out of memory");
-    return 1;
-}
 
 /* The registered program compiled from g, found by the hash of g's text. */
 static const gc_aot_program *find_program(const gc_graph *g, gc_error *err) {
@@ -107,8 +65,7 @@ static void destroy(void *impl) {
     aot *a = impl;
     if (!a) return;
     free(a->arena);
-    free(a->updates);
-    free(a->staging);
+    gc_update_plan_free(&a->updates);
     free(a);
 }
 
@@ -133,7 +90,7 @@ static void *create(const gc_graph *g, int threads, gc_error *err) {
         goto fail;
     }
     memset(a->arena, 0, (size_t)size);
-    if (!plan_updates(a, err)) goto fail;
+    if (!gc_update_plan_make(g, a->program->offsets, &a->updates, err)) goto fail;
     a->program->init(a->arena);
     return a;
 fail:
@@ -171,15 +128,7 @@ static int apply(void *impl, gc_error *err) {
     aot *a = impl;
     if (!a) return gc_failf(err, GC_ERR_INTERNAL, "internal error: aot executor: apply without an executor");
     if (!a->ran) return gc_failf(err, GC_ERR_USER, "no updates to apply: the graph has not been run");
-    for (int i = 0; i < a->num_updates; i++) {
-        const update_copy *u = &a->updates[i];
-        if (u->stage >= 0) memcpy(a->staging + u->stage, a->arena + u->src, (size_t)u->bytes);
-    }
-    for (int i = 0; i < a->num_updates; i++) {
-        const update_copy *u = &a->updates[i];
-        const char *from = u->stage >= 0 ? a->staging + u->stage : a->arena + u->src;
-        if (from != a->arena + u->dst) memcpy(a->arena + u->dst, from, (size_t)u->bytes);
-    }
+    gc_update_plan_apply(&a->updates, a->arena);
     return 1;
 }
 

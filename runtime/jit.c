@@ -16,12 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One update: copy `bytes` from the value's offset to the target's, through staging when the
- * value would be overwritten first. */
-typedef struct update_copy {
-    int64_t src, dst, bytes, stage; /* stage: offset in the staging buffer, or -1 */
-    const gc_node *target;
-} update_copy;
+#include "runtime/updates.h"
 
 struct gc_jit {
     const gc_graph *graph;
@@ -31,9 +26,7 @@ struct gc_jit {
     gc_codegen_times times;
     char *arena;
     bool *has_value; /* per node: a named source that was set */
-    update_copy *updates;
-    int num_updates;
-    char *staging;
+    gc_update_plan updates;
     bool ran;
 };
 
@@ -41,41 +34,6 @@ static bool is_source(const gc_node *n) { return (gc_op_table[n->op].flags & GC_
 
 static int64_t node_bytes(const gc_node *n) {
     return gc_type_numel(&n->type) * (int64_t)gc_dtype_size(n->type.dtype);
-}
-
-static int plan_updates(gc_jit *j, gc_error *err) {
-    const gc_graph *g = j->graph;
-    j->updates = calloc((size_t)(g->num_outputs ? g->num_outputs : 1), sizeof *j->updates);
-    if (!j->updates) return gc_failf(err, GC_ERR_MEMORY, "out of memory");
-    for (int i = 0; i < g->num_outputs; i++) {
-        const gc_graph_output *o = &g->outputs[i];
-        if (o->kind != GC_OUTPUT_UPDATE) continue;
-        const gc_node *target = gc_graph_find_named(g, GC_OP_PARAM, o->name);
-        if (!target) target = gc_graph_find_named(g, GC_OP_STATE, o->name);
-        if (!target || !gc_type_equal(&target->type, &o->value->type))
-            return gc_failf(err, GC_ERR_INTERNAL, "internal error: update '%s' has no param or state of its type",
-                            o->name);
-        update_copy *u = &j->updates[j->num_updates++];
-        u->src = j->layout.offsets[o->value->id];
-        u->dst = j->layout.offsets[target->id];
-        u->bytes = node_bytes(target);
-        u->stage = -1;
-        u->target = target;
-    }
-    int64_t staged = 0;
-    for (int i = 0; i < j->num_updates; i++) {
-        update_copy *u = &j->updates[i];
-        for (int k = 0; k < j->num_updates; k++) {
-            if (k != i && j->updates[k].dst == u->src) {
-                u->stage = staged;
-                staged += u->bytes;
-                break;
-            }
-        }
-    }
-    if (staged && !(j->staging = malloc((size_t)staged)))
-        return gc_failf(err, GC_ERR_MEMORY, "out of memory");
-    return 1;
 }
 
 gc_jit *gc_jit_new(const gc_graph *g, gc_error *err) { return gc_jit_new_opts(g, NULL, err); }
@@ -99,7 +57,7 @@ gc_jit *gc_jit_new_opts(const gc_graph *g, const gc_jit_options *opts, gc_error 
         goto fail;
     }
     memset(j->arena, 0, (size_t)j->layout.size);
-    if (!plan_updates(j, err)) goto fail;
+    if (!gc_update_plan_make(g, j->layout.offsets, &j->updates, err)) goto fail;
     j->code = gc_codegen_jit_compile(g, &j->layout, &j->times, err);
     if (!j->code) goto fail;
     gc_codegen_jit_init(j->code)(j->arena);
@@ -115,8 +73,7 @@ void gc_jit_free(gc_jit *j) {
     gc_layout_free(&j->layout);
     free(j->arena);
     free(j->has_value);
-    free(j->updates);
-    free(j->staging);
+    gc_update_plan_free(&j->updates);
     free(j);
 }
 
@@ -230,16 +187,8 @@ const void *gc_jit_output(const gc_jit *j, gc_output_kind kind, const char *name
 int gc_jit_apply_updates(gc_jit *j, gc_error *err) {
     if (!j) return gc_failf(err, GC_ERR_INTERNAL, "internal error: gc_jit_apply_updates: no executor");
     if (!j->ran) return gc_failf(err, GC_ERR_USER, "no updates to apply: the graph has not been run");
-    for (int i = 0; i < j->num_updates; i++) {
-        const update_copy *u = &j->updates[i];
-        if (u->stage >= 0) memcpy(j->staging + u->stage, j->arena + u->src, (size_t)u->bytes);
-    }
-    for (int i = 0; i < j->num_updates; i++) {
-        const update_copy *u = &j->updates[i];
-        const char *from = u->stage >= 0 ? j->staging + u->stage : j->arena + u->src;
-        if (from != j->arena + u->dst) memcpy(j->arena + u->dst, from, (size_t)u->bytes);
-        j->has_value[u->target->id] = true;
-    }
+    gc_update_plan_apply(&j->updates, j->arena);
+    for (int i = 0; i < j->updates.count; i++) j->has_value[j->updates.copies[i].target->id] = true;
     /* Computed values keep what the step made (no output shares a source's storage), so the
      * loss and metrics stay readable after the update, as in the interpreter. */
     return 1;
