@@ -4,10 +4,12 @@ For each model it generates the random inputs once (a cache directory keyed by t
 consts), then runs R rounds, each round one `gradc train --backend jit --threads T` and one twin
 run, their order swapped every round so a slow drift of the machine hits both alike. From each
 run it keeps the median step time after the warmup steps (gradc: the log's `ms` column; twin:
-time.perf_counter per step), the peak RSS (wait4's rusage of the child) and, for gradc, the time
-from process start to the first step (wall time minus the logged steps: parsing, lowering,
-autodiff, JIT compilation, initialisation and data loading, since gradc reports no compile time of
-its own). The table quotes medians over rounds and is printed and written as Markdown.
+time.perf_counter per step), the peak RSS (wait4's rusage of the child) and, for gradc, the
+compile times `gradc train --verbose` reports (code generation: LLVM O3 and JIT; the whole
+compile: frontend, autodiff, passes, codegen, initialisation) and the time from process start to
+the first step (wall time minus the logged steps: the compile plus data loading and whatever
+touching the step's memory costs). The table quotes medians over rounds and is printed and
+written as Markdown.
 
 FLOP per step count the matmuls as the spec's table does: 6 x (weights in matmuls) x tokens, less
 the input gradient of a first layer fed by data, plus the attention's QK^T and AV products in
@@ -19,6 +21,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -124,7 +127,7 @@ def run_gradc(opts, model, sets, ddir, steps, warmup):
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "log.csv")
         argv = [opts.gradc, "train", os.path.join(BENCH_DIR, model + ".gm"), "--steps", str(warmup + steps),
-                "--log", log, "--backend", "jit", "--threads", str(opts.threads), "--quiet", "--no-shuffle"]
+                "--log", log, "--backend", "jit", "--threads", str(opts.threads), "--quiet", "--no-shuffle", "--verbose"]
         argv += ["--data=%s=%s" % (n, os.path.join(ddir, n + ".npy")) for n in INPUTS[model]]
         argv += ["--set=%s=%s" % kv for kv in sorted(sets.items())]
         status, wall, rss, other, out, err = run_child(argv)
@@ -137,7 +140,13 @@ def run_gradc(opts, model, sets, ddir, steps, warmup):
     ms = [float(r[col]) for r in rows]
     if len(ms) != warmup + steps:
         raise RuntimeError("gradc's log of %s holds %d steps, not %d" % (model, len(ms), warmup + steps))
+    compile_ms = {}
+    line = re.search(r"^compile: (.*)$", err, re.M)
+    if line:
+        compile_ms = {k: float(v) for k, v in re.findall(r"([\w+]+) ([0-9.]+) ms", line.group(1))}
     return {"median_ms": statistics.median(ms[warmup:]), "peak_rss_kb": rss,
+            "codegen_s": compile_ms["codegen"] / 1e3 if "codegen" in compile_ms else None,
+            "compile_s": compile_ms["total"] / 1e3 if "total" in compile_ms else None,
             "startup_s": max(0.0, wall - sum(ms) / 1e3), "final_loss": float(rows[-1][header.index("loss")]),
             "other": other}
 
@@ -232,12 +241,19 @@ def model_sets(model, sets):
     return out
 
 
+def median_or_none(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
 def fmt(v):
     """Three significant digits or more: 0.0452, 4.52, 45.2, 452, 4521."""
     if v is None:
         return "-"
     if v >= 100:
         return "%.0f" % v
+    if v == 0:
+        return "0"
     return "%.3g" % v if v < 1 else ("%.2f" % v if v < 10 else "%.1f" % v)
 
 
@@ -306,6 +322,8 @@ def main():
             "gradc_rss_mb": max(x["peak_rss_kb"] for x in g_runs) / 1024,
             "torch_rss_mb": max(x["peak_rss_kb"] for x in t_runs) / 1024,
             "startup_s": statistics.median(x["startup_s"] for x in g_runs),
+            "codegen_s": median_or_none(x["codegen_s"] for x in g_runs),
+            "compile_s": median_or_none(x["compile_s"] for x in g_runs),
             "gradc_rounds": [fmt(x["median_ms"]) for x in g_runs],
             "torch_rounds": [fmt(x["median_ms"]) for x in t_runs],
             "gradc_loss": g_runs[-1]["final_loss"], "torch_loss": t_runs[-1]["final_loss"],
@@ -315,14 +333,14 @@ def main():
 
     lines = ["| model | FLOP/step | gradc ms/step | PyTorch ms/step | gradc/PyTorch | gradc GFLOP/s | "
              "PyTorch GFLOP/s | gradc % sgemm | PyTorch % sgemm | gradc peak RSS MB | PyTorch peak RSS MB | "
-             "gradc startup s |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "gradc codegen s | gradc compile s | gradc startup s |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
-        lines.append("| %s | %.3g G | %s | %s | %s | %s | %s | %s%% | %s%% | %.0f | %.0f | %.2f |" % (
+        lines.append("| %s | %.3g G | %s | %s | %s | %s | %s | %s%% | %s%% | %.0f | %.0f | %s | %s | %s |" % (
             r["model"], r["flop"] / 1e9, fmt(r["gradc_ms"]), fmt(r["torch_ms"]),
             fmt(r["ratio"]), fmt(r["gradc_gflops"]), fmt(r["torch_gflops"]),
             fmt(100 * r["gradc_share"]), fmt(100 * r["torch_share"]), r["gradc_rss_mb"],
-            r["torch_rss_mb"], r["startup_s"]))
+            r["torch_rss_mb"], fmt(r["codegen_s"]), fmt(r["compile_s"]), fmt(r["startup_s"])))
     table = "\n".join(lines)
     print(table)
 
@@ -337,16 +355,19 @@ def main():
             "?" if r["other"] is None else "%.2f" % r["other"], r["load"]))
     version = subprocess.run([opts.gradc, "--version"], capture_output=True, text=True).stdout.strip()
     doc = ["# gradc vs PyTorch on the reference models", "",
-           "Measured %s with bench/run.sh (%s, source %s; %d threads each; medians of rounds, the rounds "
+           "Measured %s with bench/run.sh (%s, source tree at %s; %d threads each; medians of rounds, the rounds "
            "and steps of each model below)." % (started.strftime("%Y-%m-%d %H:%M %Z"), version or "gradc",
                                                source_version(), opts.threads),
+           "The gradc binary: %s, built %s." % (opts.gradc, datetime.datetime.fromtimestamp(
+               os.path.getmtime(opts.gradc)).astimezone().strftime("%Y-%m-%d %H:%M %Z")),
            "PyTorch ran with OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=%d torch.set_num_threads(%d)%s." % (
                opts.threads, opts.threads, " and glibc's default malloc" if opts.twin_default_malloc else
                " MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2^40 (freed memory stays in the process)"),
            "Machine: %s." % machine(), "",
            table, "",
-           "gradc startup: process start to the first step (parse, lower, autodiff, JIT compile, init, "
-           "data load); gradc reports no compile time of its own.", "",
+           "gradc codegen: LLVM O3 and JIT as `gradc train --verbose` reports it; compile: all of its "
+           "compile phases (frontend, autodiff, passes, codegen, parameter initialisation); startup: process "
+           "start to the first step (the compile, data loading, and first touches of the step's memory).", "",
            detail, ""]
     doc = "\n".join(x if isinstance(x, str) else "\n".join(x) for x in doc)
     if opts.out and opts.out != "-":

@@ -40,7 +40,8 @@ else
     sed 's/^/    | /' "$tmp/stderr" | tail -20
 fi
 
-# A model row: | mN | FLOP | gradc ms | torch ms | ratio | GFLOP/s x2 | share x2 | RSS x2 | startup |
+# A model row: | mN | FLOP | gradc ms | torch ms | ratio | GFLOP/s x2 | share x2 | RSS x2 | codegen |
+# compile | startup |
 # The FLOP per step of the toy sizes are exact: M1 2*4*(3*(32*32 + 32*5) + 2*24*32) = 40704, the
 # GPTs 6*(12*16*16 + 48*16)*4*8 + 3*4*4*8*8*16 = 786432 (the same for M2 and M3: tying the head
 # changes the parameters, not the matmuls).
@@ -55,10 +56,10 @@ check_row() {
     if echo "$row" | awk -F'|' -v flop="$flop" '
         function num(s) { gsub(/[ %]/, "", s); return s ~ /^[0-9]+(\.[0-9]+)?$/ }
         {
-            if (NF != 14) exit 1
+            if (NF != 16) exit 1
             f = $3; gsub(/ /, "", f)
             if (f != flop) exit 1
-            for (i = 4; i <= 13; i++) if (!num($i)) exit 1
+            for (i = 4; i <= 15; i++) if (!num($i)) exit 1
             if ($4 + 0 <= 0 || $5 + 0 <= 0 || $6 + 0 <= 0 || $12 + 0 <= 0 || $13 + 0 <= 0) exit 1
         }'; then
         pass "$model: a row of numbers ($row)"

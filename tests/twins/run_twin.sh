@@ -6,7 +6,9 @@
 # The twin (tests/twins/NAME.py) writes the initial weights, its per-step log and the arguments
 # gradc needs (--steps, --set, --data); gradc then trains examples/NAME/model.gm from the same
 # weights on the same batches (--no-shuffle) with each backend (the interpreter and the JIT;
-# GC_TWIN_BACKENDS="interp" picks some), and compare.py checks the two logs step by step.
+# GC_TWIN_BACKENDS="interp" picks some), compare.py checks the two logs step by step, and
+# check_checkpoint.py that gradc's checkpoint loads into the twin: the same keys and shapes as the
+# twin's state_dict, and the same trained values.
 # Exits 0 when every backend matches, 1 otherwise, 2 on bad usage.
 
 name=$1
@@ -38,12 +40,15 @@ status=0
 for backend in $backends; do
     label="$name ($backend)"
     if ! "$gradc" train "$src/examples/$name/model.gm" --init "$tmp/init.safetensors" --no-shuffle \
-            --log "$tmp/gradc_$backend.csv" --backend "$backend" --quiet "$@" >"$tmp/gradc.out" 2>&1; then
+            --log "$tmp/gradc_$backend.csv" --save "$tmp/gradc_$backend.safetensors" --backend "$backend" \
+            --quiet "$@" >"$tmp/gradc.out" 2>&1; then
         echo "FAIL $label: gradc train failed:"
         sed 's/^/    | /' "$tmp/gradc.out" | head -20
         status=1
         continue
     fi
     "$py" -B "$src/tests/twins/compare.py" "$label" "$tmp/torch.csv" "$tmp/gradc_$backend.csv" || status=1
+    "$py" -B "$src/tests/twins/check_checkpoint.py" "$label" "$tmp/torch_final.safetensors" \
+        "$tmp/gradc_$backend.safetensors" || status=1
 done
 exit $status

@@ -219,6 +219,10 @@ class Twin:
                 group["lr"] = lr
             opt.step()
             rows.append((s + 1, float(loss), lr, float(norm)))
+        # The trained state_dict, for check_checkpoint.py: gradc's checkpoint must hold exactly these
+        # keys and shapes (what load_state_dict(strict=True) demands) with the same values.
+        write_safetensors(os.path.join(self.out, "torch_final.safetensors"),
+                          {k: v for k, v in model.state_dict().items()}, {"format": "pt"})
         with open(os.path.join(self.out, "torch.csv"), "w") as f:
             f.write("step,loss,lr,grad_norm\n")
             for row in rows:
