@@ -27,6 +27,11 @@ typedef struct cg_ctx {
      * the reduction then loads its operand through cg_prologue_value. NULL otherwise. */
     const struct cg_group *prologue;
     const LLVMValueRef *prologue_ext;
+    /* The kernel's part and part count (its last two i32 parameters), NULL outside a kernel or
+     * where splitting is not allowed; `parallel` is set once the body is split by them, which
+     * makes the step run the kernel on every thread of the pool (codegen/parallel.c). */
+    LLVMValueRef part, parts;
+    bool parallel;
 } cg_ctx;
 
 typedef int (*cg_emitter)(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in);
@@ -55,6 +60,10 @@ struct cg_group {
     const gc_node **members;
     int num_ext;
     const gc_node **ext;
+    /* Bit j: outside value j lives in the result's own bytes (an update written in place,
+     * passes/plan.c). The kernel then reads it through `out`, so no two noalias pointers of the
+     * kernel ever address the same bytes. */
+    uint64_t reads_out;
 };
 typedef struct cg_group cg_group;
 
@@ -123,10 +132,14 @@ typedef struct cg_loop {
     LLVMBasicBlockRef body;
     LLVMValueRef iv;
     LLVMValueRef count;
+    LLVMBasicBlockRef exit; /* a range loop's block after it (cg_loop_begin_range), else NULL */
 } cg_loop;
 
 void cg_loop_begin(cg_ctx *cg, cg_loop *loop, LLVMValueRef count);
 void cg_loop_end(cg_ctx *cg, cg_loop *loop);
+/* A top-tested loop from lo to hi - 1 (i64 values; none at all when lo >= hi), closed by
+ * cg_loop_end. */
+void cg_loop_begin_range(cg_ctx *cg, cg_loop *loop, LLVMValueRef lo, LLVMValueRef hi);
 
 /* Loop nests over a shape with up to CG_MAX_OPERANDS strided operands; offsets are i64 element
  * offsets, one per operand, at the current index. */
@@ -146,19 +159,54 @@ int cg_nest_add(cg_nest *nest, const int64_t *strides);
 /* Merges adjacent dims along which every operand steps evenly, so loops are few and long. */
 void cg_nest_coalesce(cg_nest *nest);
 void cg_nest_begin(cg_ctx *cg, cg_nest *nest);
+/* The same with dim `dim` walking only [lo, hi) (a part of a split kernel). */
+void cg_nest_begin_part(cg_ctx *cg, cg_nest *nest, int dim, LLVMValueRef lo, LLVMValueRef hi);
 void cg_nest_end(cg_ctx *cg, cg_nest *nest);
+
+/* ---- splitting a kernel over the pool (parallel.c) ----
+ * A kernel is split statically: part p of P takes the p-th of P nearly equal runs of some index
+ * range, the same runs on every call, so results do not depend on timing. */
+/* Whether the kernel being emitted may be split, and is worth splitting for `work` (elements
+ * or multiply-adds it touches): small kernels cost less than waking a thread. */
+bool cg_split_worthwhile(cg_ctx *cg, double work);
+/* This part's run [*lo, *hi) of [0, count), cut at multiples of `unit` (the last run takes any
+ * remainder); marks the kernel parallel. */
+void cg_split_range(cg_ctx *cg, int64_t count, int64_t unit, LLVMValueRef *lo, LLVMValueRef *hi);
+/* Splits a coalesced nest over its outermost dim (rows `unit` apart) when worthwhile: begins it
+ * split or whole; returns whether it split. */
+bool cg_nest_begin_split(cg_ctx *cg, cg_nest *nest, double work);
 
 /* Strides reading `from` while walking the dims of `to` under NumPy broadcasting (0 along dims
  * `from` lacks or has as 1). */
 void cg_broadcast_strides(const gc_type *from, const gc_type *to, int64_t *strides);
+
+/* ---- math (emit_math.c) ----
+ * Transcendental functions of x at dtype. For f32: straight-line IR (arithmetic, bit operations
+ * and selects, no calls or branches) so that the enclosing loop vectorizes, within a few ulp over
+ * the whole float range with IEEE special values. For f64: llvm.exp / llvm.log or the libm call,
+ * exactly as before. */
+LLVMValueRef cg_math_exp(cg_ctx *cg, gc_dtype t, LLVMValueRef x);
+LLVMValueRef cg_math_log(cg_ctx *cg, gc_dtype t, LLVMValueRef x);
+LLVMValueRef cg_math_log1p(cg_ctx *cg, gc_dtype t, LLVMValueRef x);
+LLVMValueRef cg_math_tanh(cg_ctx *cg, gc_dtype t, LLVMValueRef x);
+LLVMValueRef cg_math_erf(cg_ctx *cg, gc_dtype t, LLVMValueRef x);
+LLVMValueRef cg_math_erfc(cg_ctx *cg, gc_dtype t, LLVMValueRef x);
+
+/* ---- GEMM parts (emit_gemm.c), for epilogues split with their GEMM ---- */
+/* Whether matmul n is one GEMM call (its batch, if any, folds into the rows), and the shape of
+ * its result seen as a [rows, cols] matrix. */
+bool cg_gemm_rows(const gc_node *n, int64_t *rows, int64_t *cols);
+/* Rows [lo, hi) of that matrix, or columns when `cols` (i64 values). */
+int cg_emit_matmul_part(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in, bool cols,
+                        LLVMValueRef lo, LLVMValueRef hi);
 
 /* ---- shared by emitters ---- */
 /* The elementwise kernel over n's result shape: the node's value at each element from its
  * operands' values there (emit_elementwise.c). */
 int cg_elementwise_kernel(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in);
 /* The value of elementwise node n at one element, from its operands' values there; `flat` is
- * the element's row-major index (for random_uniform). NULL for an op that needs its index along
- * each dim (iota, one_hot) or is not elementwise. */
+ * the element's row-major index (random_uniform, and one_hot's position along its last dim).
+ * NULL for iota, which needs its index along each dim, or an op that is not elementwise. */
 LLVMValueRef cg_element_value(cg_ctx *cg, const gc_node *n, const LLVMValueRef *args, LLVMValueRef flat);
 /* Copies `count` elements of dtype from src to dst. */
 void cg_copy(cg_ctx *cg, gc_dtype dtype, LLVMValueRef dst, LLVMValueRef src, int64_t count);

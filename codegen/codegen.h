@@ -31,8 +31,9 @@ typedef struct gc_codegen_times {
     int functions;      /* distinct k<id> functions: equal kernels share one (codegen/dedup.c) */
 } gc_codegen_times;
 
-/* The module's entry points: both take the arena. */
-typedef void (*gc_step_fn)(char *arena);
+/* The module's entry points: each takes the arena and the thread pool split kernels run on
+ * (a gc_pool from runtime/parallel.h; NULL runs every kernel on the calling thread). */
+typedef void (*gc_step_fn)(char *arena, void *pool);
 
 /* A compiled graph living in an LLJIT instance. */
 typedef struct gc_codegen_jit gc_codegen_jit;
@@ -42,8 +43,11 @@ gc_codegen_jit *gc_codegen_jit_compile(const gc_graph *g, const gc_layout *layou
                                        gc_codegen_times *times, gc_error *err);
 /* gc_init: fills constants and iota; run once after the arena is allocated. */
 gc_step_fn gc_codegen_jit_init(const gc_codegen_jit *jit);
-/* gc_step: computes every node from the sources. */
+/* gc_step: computes every node below layout->update_from from the sources. */
 gc_step_fn gc_codegen_jit_step(const gc_codegen_jit *jit);
+/* gc_update: the kernels from layout->update_from on, which write params and state in place;
+ * empty when the layout puts no update in place. */
+gc_step_fn gc_codegen_jit_update(const gc_codegen_jit *jit);
 void gc_codegen_jit_free(gc_codegen_jit *jit);
 
 /* The optimised module as LLVM IR text (gradc ir --stage llvm); the caller frees it. */

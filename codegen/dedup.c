@@ -101,13 +101,14 @@ static int put_member(const cg_group *grp, int m, int64_t *key, int len) {
 
 /* The words of grp's key, or -1 when it is too large to key. */
 static int make_key(const cg_group *grp, int64_t *key) {
-    int words = 2 + grp->num_ext * (2 + GC_MAX_RANK);
+    int words = 3 + grp->num_ext * (2 + GC_MAX_RANK);
     for (int m = 0; m < grp->num_members; m++)
         words += 8 + 2 * GC_MAX_RANK + grp->members[m]->num_inputs;
     if (words > KEY_MAX) return -1;
     int len = 0;
     key[len++] = grp->num_members;
     key[len++] = grp->num_ext;
+    key[len++] = (int64_t)grp->reads_out;
     for (int m = 0; m < grp->num_members; m++) len = put_member(grp, m, key, len);
     for (int k = 0; k < grp->num_ext; k++) len = put_type(key, len, &grp->ext[k]->type);
     return len;

@@ -42,13 +42,13 @@ static LLVMValueRef intrinsic1(cg_ctx *cg, const char *name, LLVMValueRef x) { r
 
 /* 1 / (1 + e^-x), exponentiating only -|x| so nothing overflows; x < 0 takes e / (1 + e). */
 static LLVMValueRef sigmoid(cg_ctx *cg, gc_dtype t, LLVMValueRef x) {
-    LLVMValueRef e = intrinsic1(cg, "llvm.exp", LLVMBuildFNeg(cg->b, intrinsic1(cg, "llvm.fabs", x), ""));
+    LLVMValueRef e = cg_math_exp(cg, t, LLVMBuildFNeg(cg->b, intrinsic1(cg, "llvm.fabs", x), ""));
     LLVMValueRef num = sel(cg, fcmp(cg, LLVMRealOGE, x, fconst(cg, t, 0)), fconst(cg, t, 1), e);
     return fdiv(cg, num, cg_fadd(cg, fconst(cg, t, 1), e));
 }
 
 static LLVMValueRef log1p_exp(cg_ctx *cg, gc_dtype t, LLVMValueRef x) {
-    return cg_libm1(cg, "log1p", t, intrinsic1(cg, "llvm.exp", x));
+    return cg_math_log1p(cg, t, cg_math_exp(cg, t, x));
 }
 
 /* -1, 0 or 1 (NaN gives 0), in x's own type. */
@@ -124,12 +124,12 @@ static LLVMValueRef unary_value(cg_ctx *cg, const gc_node *n, LLVMValueRef x) {
     bool is_int = t == GC_I32;
     switch (n->op) {
     case GC_OP_NEG: return is_int ? LLVMBuildSub(cg->b, cg_i32(cg, 0), x, "") : LLVMBuildFNeg(cg->b, x, "");
-    case GC_OP_EXP: return intrinsic1(cg, "llvm.exp", x);
-    case GC_OP_LOG: return intrinsic1(cg, "llvm.log", x);
+    case GC_OP_EXP: return cg_math_exp(cg, t, x);
+    case GC_OP_LOG: return cg_math_log(cg, t, x);
     case GC_OP_SQRT: return intrinsic1(cg, "llvm.sqrt", x);
     case GC_OP_RSQRT: return fdiv(cg, fconst(cg, t, 1), intrinsic1(cg, "llvm.sqrt", x));
     case GC_OP_RECIPROCAL: return fdiv(cg, fconst(cg, t, 1), x);
-    case GC_OP_TANH: return cg_libm1(cg, "tanh", t, x);
+    case GC_OP_TANH: return cg_math_tanh(cg, t, x);
     case GC_OP_SIGMOID: return sigmoid(cg, t, x);
     case GC_OP_RELU: {
         LLVMValueRef zero = fconst(cg, t, 0);
@@ -139,13 +139,13 @@ static LLVMValueRef unary_value(cg_ctx *cg, const gc_node *n, LLVMValueRef x) {
     case GC_OP_GELU: {
         /* x Phi(x) = x/2 erfc(-x/sqrt 2): no cancellation in 1 + erf for negative x. */
         LLVMValueRef arg = cg_fmul(cg, LLVMBuildFNeg(cg->b, x, ""), fconst(cg, t, SQRT1_2));
-        return cg_fmul(cg, cg_fmul(cg, fconst(cg, t, 0.5), x), cg_libm1(cg, "erfc", t, arg));
+        return cg_fmul(cg, cg_fmul(cg, fconst(cg, t, 0.5), x), cg_math_erfc(cg, t, arg));
     }
     case GC_OP_GELU_TANH: {
         /* (1 + tanh u) / 2 = 1 / (1 + e^-2u), accurate where tanh u is near -1. */
         LLVMValueRef x3 = cg_fmul(cg, cg_fmul(cg, x, x), x);
         LLVMValueRef u = cg_fmul(cg, fconst(cg, t, SQRT_2_OVER_PI), cg_fadd(cg, x, cg_fmul(cg, fconst(cg, t, 0.044715), x3)));
-        LLVMValueRef e = intrinsic1(cg, "llvm.exp", cg_fmul(cg, fconst(cg, t, -2), u));
+        LLVMValueRef e = cg_math_exp(cg, t, cg_fmul(cg, fconst(cg, t, -2), u));
         return fdiv(cg, x, cg_fadd(cg, fconst(cg, t, 1), e));
     }
     case GC_OP_SILU: return cg_fmul(cg, x, sigmoid(cg, t, x));
@@ -162,7 +162,7 @@ static LLVMValueRef unary_value(cg_ctx *cg, const gc_node *n, LLVMValueRef x) {
         LLVMValueRef neg_abs = LLVMBuildFNeg(cg->b, intrinsic1(cg, "llvm.fabs", x), "");
         return cg_fsub(cg, cg_intrinsic(cg, "llvm.minnum", args, 2), log1p_exp(cg, t, neg_abs));
     }
-    case GC_OP_ERF: return cg_libm1(cg, "erf", t, x);
+    case GC_OP_ERF: return cg_math_erf(cg, t, x);
     case GC_OP_SIN: return intrinsic1(cg, "llvm.sin", x);
     case GC_OP_COS: return intrinsic1(cg, "llvm.cos", x);
     case GC_OP_SIGN: return sign(cg, t, x);
@@ -211,7 +211,10 @@ static LLVMValueRef element_value(cg_ctx *cg, const gc_node *n, const LLVMValueR
     case GC_OP_ONE_HOT: {
         /* A negative or too large index matches no position, leaving a zero row. */
         LLVMValueRef want = LLVMBuildSExt(cg->b, args[0], cg->t_i64, "");
-        LLVMValueRef hit = LLVMBuildICmp(cg->b, LLVMIntEQ, at->idx[n->type.rank - 1], want, "");
+        /* In a fused loop there is only the row-major index: the position is its remainder. */
+        LLVMValueRef pos = at->idx ? at->idx[n->type.rank - 1]
+                                   : LLVMBuildURem(cg->b, at->flat, cg_i64(cg, n->type.dims[n->type.rank - 1]), "");
+        LLVMValueRef hit = LLVMBuildICmp(cg->b, LLVMIntEQ, pos, want, "");
         return sel(cg, hit, fconst(cg, t, 1), fconst(cg, t, 0));
     }
     case GC_OP_SELECT: {
@@ -228,7 +231,7 @@ static LLVMValueRef element_value(cg_ctx *cg, const gc_node *n, const LLVMValueR
 }
 
 LLVMValueRef cg_element_value(cg_ctx *cg, const gc_node *n, const LLVMValueRef *args, LLVMValueRef flat) {
-    if (n->op == GC_OP_IOTA || n->op == GC_OP_ONE_HOT) return NULL;
+    if (n->op == GC_OP_IOTA) return NULL;
     cg_point at = {flat, NULL};
     return element_value(cg, n, args, &at);
 }
@@ -256,7 +259,7 @@ int cg_elementwise_kernel(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const 
     /* iota and one_hot read the index along one dim, which merging dims would lose. */
     if (n->op != GC_OP_IOTA && n->op != GC_OP_ONE_HOT) cg_nest_coalesce(&nest);
 
-    cg_nest_begin(cg, &nest);
+    cg_nest_begin_split(cg, &nest, (double)gc_type_numel(&n->type));
     LLVMValueRef args[CG_MAX_OPERANDS];
     for (int k = 0; k < n->num_inputs; k++) args[k] = cg_load(cg, operand_dtype(n, k), in[k], nest.off[k + 1]);
     cg_point at = {nest.off[0], nest.idx};

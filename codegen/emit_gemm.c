@@ -32,31 +32,40 @@ typedef struct gemm {
     int64_t m, n, k, lda, ldb, ldc;
 } gemm;
 
-static void call_gemm(cg_ctx *cg, const gemm *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+/* One call; `len` (an i32 value, or NULL) replaces m, or n when `cols`. */
+static void call_gemm_dyn(cg_ctx *cg, const gemm *g, bool cols, LLVMValueRef len, LLVMValueRef a, LLVMValueRef b,
+                          LLVMValueRef c) {
     LLVMTypeRef ft = cg_type(cg, g->dtype);
+    LLVMValueRef m = len && !cols ? len : cg_i32(cg, (int32_t)g->m), nn = len && cols ? len : cg_i32(cg, (int32_t)g->n);
     LLVMTypeRef params[14] = {cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32, cg->t_i32, ft,
                               cg->t_ptr, cg->t_i32, cg->t_ptr, cg->t_i32, ft, cg->t_ptr, cg->t_i32};
     LLVMValueRef args[14] = {
         cg_i32(cg, CBLAS_ROW_MAJOR),
         cg_i32(cg, g->trans_a ? CBLAS_TRANS : CBLAS_NO_TRANS),
         cg_i32(cg, g->trans_b ? CBLAS_TRANS : CBLAS_NO_TRANS),
-        cg_i32(cg, (int32_t)g->m), cg_i32(cg, (int32_t)g->n), cg_i32(cg, (int32_t)g->k),
+        m, nn, cg_i32(cg, (int32_t)g->k),
         LLVMConstReal(ft, 1.0), a, cg_i32(cg, (int32_t)g->lda), b, cg_i32(cg, (int32_t)g->ldb),
         LLVMConstReal(ft, 0.0), c, cg_i32(cg, (int32_t)g->ldc),
     };
     cg_call(cg, g->dtype == GC_F64 ? "cblas_dgemm" : "cblas_sgemm", cg->t_void, params, args, 14);
 }
 
-int cg_emit_matmul(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) {
+static void call_gemm(cg_ctx *cg, const gemm *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+    call_gemm_dyn(cg, g, false, NULL, a, b, c);
+}
+
+/* The GEMMs of matmul n: one call's shape and the batch nest around it (rank 0 when the batch
+ * folds into M). Fails only when a dimension exceeds what BLAS takes. */
+static int plan_gemm(cg_ctx *cg, const gc_node *n, gemm *g, cg_nest *nest) {
     const gc_type *ta = &n->inputs[0]->type, *tb = &n->inputs[1]->type, *tr = &n->type;
-    gemm g = {tr->dtype, n->attr.matmul.transpose_a, n->attr.matmul.transpose_b, 0, 0, 0, 0, 0, 0};
-    g.m = tr->dims[tr->rank - 2];
-    g.n = tr->dims[tr->rank - 1];
-    g.k = ta->dims[ta->rank - (g.trans_a ? 2 : 1)];
+    *g = (gemm){tr->dtype, n->attr.matmul.transpose_a, n->attr.matmul.transpose_b, 0, 0, 0, 0, 0, 0};
+    g->m = tr->dims[tr->rank - 2];
+    g->n = tr->dims[tr->rank - 1];
+    g->k = ta->dims[ta->rank - (g->trans_a ? 2 : 1)];
     /* Row-major leading dimensions: the stored row length of each operand. */
-    g.lda = ta->dims[ta->rank - 1];
-    g.ldb = tb->dims[tb->rank - 1];
-    g.ldc = g.n;
+    g->lda = ta->dims[ta->rank - 1];
+    g->ldb = tb->dims[tb->rank - 1];
+    g->ldc = g->n;
 
     gc_type batch = *tr;
     batch.rank -= 2;
@@ -67,28 +76,98 @@ int cg_emit_matmul(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMVal
     int64_t batches = gc_type_numel(&batch);
 
     /* x[B..., M, K] @ w[K, N] (w shared by every batch): the batch folds into M. */
-    bool shared_b = true, full_a = !g.trans_a && ta->rank == tr->rank;
+    bool shared_b = true, full_a = !g->trans_a && ta->rank == tr->rank;
     for (int d = 0; d < batch.rank; d++) {
         shared_b = shared_b && sb[d] == 0;
         full_a = full_a && ta->dims[d] == batch.dims[d];
     }
     if (batches > 1 && shared_b && full_a) {
-        g.m *= batches;
-        batches = 1;
+        g->m *= batches;
         batch.rank = 0;
     }
     int64_t limit = INT_MAX;
-    if (g.m > limit || g.n > limit || g.k > limit || g.lda > limit || g.ldb > limit)
+    if (g->m > limit || g->n > limit || g->k > limit || g->lda > limit || g->ldb > limit)
         return gc_failf(cg->err, GC_ERR_USER, "matmul %%%d: a matrix dimension exceeds the BLAS limit of %d",
                         n->id, INT_MAX);
+    cg_nest_init(nest, batch.rank, batch.dims);
+    cg_nest_add(nest, sa);
+    cg_nest_add(nest, sb);
+    cg_nest_add(nest, sc);
+    cg_nest_coalesce(nest);
+    return 1;
+}
 
+/* Elements from a matrix's start to row (or column) `i`: i times `stride`. */
+static LLVMValueRef offset(cg_ctx *cg, LLVMValueRef i, int64_t stride) {
+    return stride == 1 ? i : LLVMBuildMul(cg->b, i, cg_i64(cg, stride), "");
+}
+
+/* C[lo:hi, :] (rows) or C[:, lo:hi] (columns) of one GEMM: the same call on the operands' rows
+ * or columns, whichever the transposes make them. */
+static void call_gemm_part(cg_ctx *cg, const gemm *g, bool cols, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef a,
+                           LLVMValueRef b, LLVMValueRef c) {
+    gemm part = *g;
+    LLVMValueRef len = LLVMBuildSub(cg->b, hi, lo, "");
+    if (cols) {
+        b = cg_elem_ptr(cg, g->dtype, b, offset(cg, lo, g->trans_b ? g->ldb : 1));
+        c = cg_elem_ptr(cg, g->dtype, c, lo);
+    } else {
+        a = cg_elem_ptr(cg, g->dtype, a, offset(cg, lo, g->trans_a ? 1 : g->lda));
+        c = cg_elem_ptr(cg, g->dtype, c, offset(cg, lo, g->ldc));
+    }
+    /* An empty part (more threads than rows) makes no call. */
+    LLVMBasicBlockRef call = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "gemm");
+    LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "gemm.after");
+    LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, len, cg_i64(cg, 0), ""), call, after);
+    LLVMPositionBuilderAtEnd(cg->b, call);
+    call_gemm_dyn(cg, &part, cols, LLVMBuildTrunc(cg->b, len, cg->t_i32, ""), a, b, c);
+    LLVMBuildBr(cg->b, after);
+    LLVMPositionBuilderAtEnd(cg->b, after);
+}
+
+bool cg_gemm_rows(const gc_node *n, int64_t *rows, int64_t *cols) {
+    const gc_type *ta = &n->inputs[0]->type, *tb = &n->inputs[1]->type, *tr = &n->type;
+    int64_t sb[GC_MAX_RANK];
+    batch_strides(tb, tr, sb);
+    bool shared_b = true, full_a = !n->attr.matmul.transpose_a && ta->rank == tr->rank;
+    int64_t batches = 1;
+    for (int d = 0; d < tr->rank - 2; d++) {
+        batches *= tr->dims[d];
+        shared_b = shared_b && sb[d] == 0;
+        full_a = full_a && ta->dims[d] == tr->dims[d];
+    }
+    if (batches > 1 && !(shared_b && full_a)) return false;
+    *rows = batches * tr->dims[tr->rank - 2];
+    *cols = tr->dims[tr->rank - 1];
+    return true;
+}
+
+int cg_emit_matmul_part(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in, bool cols,
+                        LLVMValueRef lo, LLVMValueRef hi) {
+    gemm g;
     cg_nest nest;
-    cg_nest_init(&nest, batch.rank, batch.dims);
-    cg_nest_add(&nest, sa);
-    cg_nest_add(&nest, sb);
-    cg_nest_add(&nest, sc);
-    cg_nest_coalesce(&nest);
-    cg_nest_begin(cg, &nest);
+    if (!plan_gemm(cg, n, &g, &nest)) return 0;
+    if (nest.rank != 0)
+        return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: matmul %%%d is not one GEMM", n->id);
+    call_gemm_part(cg, &g, cols, lo, hi, in[0], in[1], out);
+    return 1;
+}
+
+int cg_emit_matmul(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) {
+    gemm g;
+    cg_nest nest;
+    if (!plan_gemm(cg, n, &g, &nest)) return 0;
+    double work = (double)g.m * (double)g.n * (double)g.k;
+    for (int d = 0; d < nest.rank; d++) work *= (double)nest.dims[d];
+    /* One GEMM splits along its longer side (columns at whole vectors); a batch splits by matrix. */
+    if (nest.rank == 0 && (g.m >= 2 || g.n >= 32) && cg_split_worthwhile(cg, work)) {
+        bool cols = g.n > g.m;
+        LLVMValueRef lo, hi;
+        cg_split_range(cg, cols ? g.n : g.m, cols ? 16 : 1, &lo, &hi);
+        call_gemm_part(cg, &g, cols, lo, hi, in[0], in[1], out);
+        return 1;
+    }
+    cg_nest_begin_split(cg, &nest, work);
     call_gemm(cg, &g, cg_elem_ptr(cg, g.dtype, in[0], nest.off[0]), cg_elem_ptr(cg, g.dtype, in[1], nest.off[1]),
               cg_elem_ptr(cg, g.dtype, out, nest.off[2]));
     cg_nest_end(cg, &nest);

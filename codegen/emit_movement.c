@@ -43,7 +43,7 @@ static void gather(cg_ctx *cg, const gc_node *n, LLVMValueRef out, LLVMValueRef 
     cg_nest_add(&nest, own);
     cg_nest_add(&nest, strides);
     cg_nest_coalesce(&nest);
-    cg_nest_begin(cg, &nest);
+    cg_nest_begin_split(cg, &nest, (double)gc_type_numel(&n->type));
     gc_dtype t = n->type.dtype;
     cg_store(cg, t, cg_load(cg, t, x, nest.off[1]), out, nest.off[0]);
     cg_nest_end(cg, &nest);

@@ -87,7 +87,7 @@ static void reduce_lanes(cg_ctx *cg, const gc_node *n, reduce_kind kind, double 
     LLVMValueRef acc = cg_entry_alloca(cg, vt, 1), splat[LANES];
     for (int l = 0; l < LANES; l++) splat[l] = init_value(cg, kind, t);
 
-    cg_nest_begin(cg, kept);
+    cg_nest_begin_split(cg, kept, (double)gc_type_numel(&n->inputs[0]->type));
     LLVMBuildStore(cg->b, LLVMConstVector(splat, LANES), acc);
     cg_nest_begin(cg, red);
     LLVMValueRef row = LLVMBuildAdd(cg->b, kept->off[0], red->off[0], "");
@@ -180,13 +180,26 @@ static int reduce(cg_ctx *cg, const gc_node *n, LLVMValueRef out, LLVMValueRef x
     LLVMValueRef acc = cg_entry_alloca(cg, cg_type(cg, at), chunk);
     LLVMTypeRef acc_t = cg_type(cg, at);
 
-    cg_nest_begin(cg, &kept);
+    /* Split over the kept outer dims; with none (a column sum), over the trailing run itself: each
+     * part sums its own columns over every row, in the same order as a whole kernel would. */
+    double work = (double)gc_type_numel(tx);
+    bool split_trail = kept.rank == 0 && trail >= 64 && cg_split_worthwhile(cg, work);
+    LLVMValueRef trail_lo = cg_i64(cg, 0), trail_hi = cg_i64(cg, trail);
+    if (split_trail) cg_split_range(cg, trail, 16, &trail_lo, &trail_hi);
+    if (split_trail) cg_nest_begin(cg, &kept);
+    else cg_nest_begin_split(cg, &kept, work);
     cg_loop chunk_loop;
-    cg_loop_begin(cg, &chunk_loop, cg_i64(cg, chunks));
-    LLVMValueRef start = LLVMBuildMul(cg->b, chunk_loop.iv, cg_i64(cg, chunk), "");
+    if (split_trail) {
+        LLVMValueRef span = LLVMBuildSub(cg->b, trail_hi, trail_lo, "");
+        LLVMValueRef n_chunks = LLVMBuildSDiv(cg->b, LLVMBuildAdd(cg->b, span, cg_i64(cg, chunk - 1), ""), cg_i64(cg, chunk), "");
+        cg_loop_begin_range(cg, &chunk_loop, cg_i64(cg, 0), n_chunks);
+    } else {
+        cg_loop_begin(cg, &chunk_loop, cg_i64(cg, chunks));
+    }
+    LLVMValueRef start = LLVMBuildAdd(cg->b, trail_lo, LLVMBuildMul(cg->b, chunk_loop.iv, cg_i64(cg, chunk), ""), "");
     /* The last chunk may be short. */
-    LLVMValueRef left = LLVMBuildSub(cg->b, cg_i64(cg, trail), start, "");
-    LLVMValueRef len = trail % chunk == 0 ? cg_i64(cg, chunk)
+    LLVMValueRef left = LLVMBuildSub(cg->b, trail_hi, start, "");
+    LLVMValueRef len = !split_trail && trail % chunk == 0 ? cg_i64(cg, chunk)
                      : sel(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, left, cg_i64(cg, chunk), ""), left, cg_i64(cg, chunk));
     LLVMValueRef in_base = LLVMBuildAdd(cg->b, kept.off[0], start, "");
     LLVMValueRef out_base = LLVMBuildAdd(cg->b, kept.off[1], start, "");
@@ -246,7 +259,14 @@ static void axis_begin(cg_ctx *cg, axis_walk *w, const gc_type *t, int axis) {
     w->len = t->dims[axis];
     for (int d = 0; d < axis; d++) w->outer *= t->dims[d];
     for (int d = axis + 1; d < t->rank; d++) w->inner *= t->dims[d];
-    cg_loop_begin(cg, &w->o, cg_i64(cg, w->outer));
+    /* Rows are independent: parts take runs of them. */
+    if (w->outer >= 2 && cg_split_worthwhile(cg, (double)gc_type_numel(t))) {
+        LLVMValueRef lo, hi;
+        cg_split_range(cg, w->outer, 1, &lo, &hi);
+        cg_loop_begin_range(cg, &w->o, lo, hi);
+    } else {
+        cg_loop_begin(cg, &w->o, cg_i64(cg, w->outer));
+    }
     cg_loop_begin(cg, &w->i, cg_i64(cg, w->inner));
     LLVMValueRef o = LLVMBuildMul(cg->b, w->o.iv, cg_i64(cg, w->len * w->inner), "");
     w->base = LLVMBuildAdd(cg->b, o, w->i.iv, "");
@@ -306,25 +326,30 @@ static int softmax(cg_ctx *cg, const gc_node *n, LLVMValueRef out, LLVMValueRef 
     axis_begin(cg, &w, &n->type, n->attr.axis.axis);
     LLVMValueRef len = cg_i64(cg, w.len);
 
+    /* llvm.maximum propagates NaN and is exactly associative, so the vectoriser may reorder it
+     * without changing the result (up to the sign of a zero maximum, which shifts nothing). */
     LLVMBuildStore(cg->b, cg_const(cg, t, -INFINITY), max);
     cg_loop k;
     cg_loop_begin(cg, &k, len);
-    LLVMValueRef c = cg_load(cg, t, x, axis_at(cg, &w, k.iv));
-    LLVMValueRef m = LLVMBuildLoad2(cg->b, et, max, "");
-    LLVMValueRef take = LLVMBuildOr(cg->b, LLVMBuildFCmp(cg->b, LLVMRealUNO, c, c, ""),
-                                    LLVMBuildFCmp(cg->b, LLVMRealOGT, c, m, ""), "");
-    LLVMBuildStore(cg->b, sel(cg, take, c, m), max);
+    LLVMValueRef pair[2] = {LLVMBuildLoad2(cg->b, et, max, ""), cg_load(cg, t, x, axis_at(cg, &w, k.iv))};
+    LLVMBuildStore(cg->b, cg_intrinsic(cg, "llvm.maximum", pair, 2), max);
     cg_loop_end(cg, &k);
+    LLVMValueRef m;
     m = LLVMBuildLoad2(cg->b, et, max, "");
 
     LLVMBuildStore(cg->b, LLVMConstReal(cg->t_f64, 0.0), sum);
     cg_loop_begin(cg, &k, len);
     LLVMValueRef at = axis_at(cg, &w, k.iv);
     LLVMValueRef shifted = cg_fsub(cg, cg_load(cg, t, x, at), m);
-    LLVMValueRef e = cg_intrinsic(cg, "llvm.exp", &shifted, 1);
+    LLVMValueRef e = cg_math_exp(cg, t, shifted);
     if (!log_form) cg_store(cg, t, e, out, at);
     LLVMValueRef wide = t == GC_F64 ? e : LLVMBuildFPExt(cg->b, e, cg->t_f64, "");
-    LLVMBuildStore(cg->b, LLVMBuildFAdd(cg->b, LLVMBuildLoad2(cg->b, cg->t_f64, sum, ""), wide, ""), sum);
+    /* The sum is in double, so letting the vectoriser reassociate it (lanes, then lanes added)
+     * moves the rounded f32 result by far less than an ulp; the code, hence the order, is fixed
+     * at compile time, so every run gives the same bits. */
+    LLVMValueRef added = LLVMBuildFAdd(cg->b, LLVMBuildLoad2(cg->b, cg->t_f64, sum, ""), wide, "");
+    LLVMSetFastMathFlags(added, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract);
+    LLVMBuildStore(cg->b, added, sum);
     cg_loop_end(cg, &k);
     LLVMValueRef total = LLVMBuildLoad2(cg->b, cg->t_f64, sum, "");
 

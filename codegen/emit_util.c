@@ -127,7 +127,19 @@ LLVMValueRef cg_entry_alloca(cg_ctx *cg, LLVMTypeRef type, int64_t count) {
     return slot;
 }
 
+void cg_loop_begin_range(cg_ctx *cg, cg_loop *loop, LLVMValueRef lo, LLVMValueRef hi) {
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->b);
+    loop->body = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "loop");
+    loop->exit = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "after");
+    loop->count = hi;
+    LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, lo, hi, ""), loop->body, loop->exit);
+    LLVMPositionBuilderAtEnd(cg->b, loop->body);
+    loop->iv = LLVMBuildPhi(cg->b, cg->t_i64, "i");
+    LLVMAddIncoming(loop->iv, &lo, &pre, 1);
+}
+
 void cg_loop_begin(cg_ctx *cg, cg_loop *loop, LLVMValueRef count) {
+    loop->exit = NULL;
     /* A loop that runs once is no loop: its index is the constant 0, which lets accumulators
      * indexed by it be promoted to registers. */
     if (LLVMIsAConstantInt(count) && LLVMConstIntGetSExtValue(count) == 1) {
@@ -153,7 +165,7 @@ void cg_loop_end(cg_ctx *cg, cg_loop *loop) {
     LLVMSetNSW(next, 1);
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->b);
     LLVMValueRef more = LLVMBuildICmp(cg->b, LLVMIntSLT, next, loop->count, "");
-    LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "after");
+    LLVMBasicBlockRef after = loop->exit ? loop->exit : LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "after");
     LLVMBuildCondBr(cg->b, more, loop->body, after);
     LLVMAddIncoming(loop->iv, &next, &latch, 1);
     LLVMPositionBuilderAtEnd(cg->b, after);
@@ -196,9 +208,12 @@ void cg_nest_coalesce(cg_nest *nest) {
     }
 }
 
-void cg_nest_begin(cg_ctx *cg, cg_nest *nest) {
+void cg_nest_begin(cg_ctx *cg, cg_nest *nest) { cg_nest_begin_part(cg, nest, -1, NULL, NULL); }
+
+void cg_nest_begin_part(cg_ctx *cg, cg_nest *nest, int dim, LLVMValueRef lo, LLVMValueRef hi) {
     for (int d = 0; d < nest->rank; d++) {
-        cg_loop_begin(cg, &nest->loops[d], cg_i64(cg, nest->dims[d]));
+        if (d == dim) cg_loop_begin_range(cg, &nest->loops[d], lo, hi);
+        else cg_loop_begin(cg, &nest->loops[d], cg_i64(cg, nest->dims[d]));
         nest->idx[d] = nest->loops[d].iv;
     }
     for (int k = 0; k < nest->count; k++) {

@@ -9,6 +9,7 @@
  * strides against the root's shape, each once per element however many members use it.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "codegen/cg.h"
 
@@ -77,6 +78,128 @@ static int reduction_kernel(cg_ctx *cg, const cg_group *grp, LLVMValueRef out, c
     return ok;
 }
 
+/* The strides of a value of `full`'s dims seen as [rows, cols] (all dims but the last merged):
+ * false when its strides do not merge (a broadcast along some but not all of the leading dims). */
+static bool matrix_strides(const gc_type *full, const int64_t *strides, int64_t *out) {
+    int64_t row = -1;
+    int last = full->rank - 1;
+    for (int d = last - 1; d >= 0; d--) {
+        if (full->dims[d] == 1) continue;
+        if (row < 0) {
+            row = strides[d];
+            continue;
+        }
+        /* Walking outwards, each dim must step over the ones inside it. */
+        int64_t inner = 1;
+        for (int e = d + 1; e < last; e++) inner *= full->dims[e];
+        if (strides[d] != row * inner) return false;
+    }
+    out[0] = row < 0 ? 0 : row;
+    out[1] = last >= 0 ? strides[last] : 0;
+    return true;
+}
+
+/* How the loop reads the outside values: broadcast against the root's shape (`loop`), and, for
+ * one_hot members, as an index along the root's leading dims (`hot`); each read its own nest
+ * operand (`slot`, 0 when unread). */
+typedef struct ext_reads {
+    bool loop[CG_MAX_OPERANDS], hot[CG_MAX_OPERANDS];
+    int loop_slot[CG_MAX_OPERANDS], hot_slot[CG_MAX_OPERANDS];
+} ext_reads;
+
+/* Strides of outside value x walking the root's dims: NumPy broadcasting, or one_hot's index
+ * (the root's dims less the last, which it does not move along). */
+static void read_strides(const gc_type *x, const gc_type *root, bool hot, int64_t *strides) {
+    if (hot) {
+        gc_type_strides(x, strides);
+        strides[root->rank - 1] = 0;
+    } else {
+        cg_broadcast_strides(x, root, strides);
+    }
+}
+
+/* The member values at the nest's current element, the root stored there. `matrix` says the nest
+ * walks the root as [rows, cols]: nest.off[0] is then still its row-major index. */
+static int emit_body(cg_ctx *cg, const cg_group *grp, const gc_node *gemm, LLVMValueRef out, const LLVMValueRef *ext,
+                     const cg_nest *nest, const ext_reads *r) {
+    const gc_node *root = grp->members[grp->num_members - 1];
+    LLVMValueRef outside[CG_MAX_OPERANDS] = {NULL}, hot[CG_MAX_OPERANDS] = {NULL};
+    for (int j = 0; j < grp->num_ext; j++) {
+        gc_dtype t = grp->ext[j]->type.dtype;
+        if (r->loop[j]) outside[j] = cg_load(cg, t, ext[j], nest->off[r->loop_slot[j]]);
+        if (r->hot[j]) hot[j] = cg_load(cg, t, ext[j], nest->off[r->hot_slot[j]]);
+    }
+    LLVMValueRef *values = calloc((size_t)grp->num_members, sizeof *values);
+    if (!values) return gc_failf(cg->err, GC_ERR_MEMORY, "out of memory");
+    for (int m = 0; m < grp->num_members; m++) {
+        const gc_node *n = grp->members[m];
+        if (n == gemm) {
+            values[m] = cg_load(cg, n->type.dtype, out, nest->off[0]);
+            continue;
+        }
+        LLVMValueRef args[3];
+        if (!member_args(cg, grp, m, values, n->op == GC_OP_ONE_HOT ? hot : outside, args)) {
+            free(values);
+            return 0;
+        }
+        values[m] = cg_element_value(cg, n, args, nest->off[0]);
+        if (!values[m]) {
+            free(values);
+            return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: %s cannot be fused",
+                            gc_op_table[n->op].name);
+        }
+    }
+    cg_store(cg, root->type.dtype, values[grp->num_members - 1], out, nest->off[0]);
+    free(values);
+    return 1;
+}
+
+/* Adds the nest operands of the outside values the loop reads, each through `view` (NULL: the
+ * root's own dims); false when a view fails or there are too many. */
+static bool add_reads(cg_nest *nest, const cg_group *grp, const gc_type *root, ext_reads *r,
+                      bool (*view)(const gc_type *, const int64_t *, int64_t *)) {
+    int64_t strides[GC_MAX_RANK], viewed[GC_MAX_RANK];
+    for (int pass = 0; pass < 2; pass++)
+        for (int j = 0; j < grp->num_ext; j++) {
+            bool hot = pass == 1;
+            if (!(hot ? r->hot[j] : r->loop[j])) continue;
+            if (nest->count >= CG_MAX_OPERANDS) return false;
+            read_strides(&grp->ext[j]->type, root, hot, strides);
+            if (view && !view(root, strides, viewed)) return false;
+            (hot ? r->hot_slot : r->loop_slot)[j] = cg_nest_add(nest, view ? viewed : strides);
+        }
+    return true;
+}
+
+/* A GEMM with its epilogue, split over the pool: each part computes its rows (or columns) of the
+ * product, then applies the epilogue to exactly those, while they are in its cache. The loop
+ * walks the result as a [rows, cols] matrix. Returns -1 when the kernel cannot split this way
+ * (a batch of GEMMs, or an operand whose broadcast does not fit the matrix view). */
+static int split_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *gemm, const LLVMValueRef *operands,
+                          ext_reads *r, LLVMValueRef out, const LLVMValueRef *ext) {
+    const gc_node *root = grp->members[grp->num_members - 1];
+    int64_t rows, cols;
+    if (!cg_gemm_rows(gemm, &rows, &cols) || root->type.rank < 2) return -1;
+    const gc_type *ta = &gemm->inputs[0]->type;
+    double k = (double)ta->dims[ta->rank - (gemm->attr.matmul.transpose_a ? 2 : 1)];
+    if (!cg_split_worthwhile(cg, (double)rows * (double)cols * k) || (rows < 2 && cols < 32)) return -1;
+    cg_nest nest;
+    int64_t dims[2] = {rows, cols}, strides[GC_MAX_RANK], matrix[2];
+    cg_nest_init(&nest, 2, dims);
+    gc_type_strides(&root->type, strides);
+    if (!matrix_strides(&root->type, strides, matrix)) return -1;
+    cg_nest_add(&nest, matrix);
+    if (!add_reads(&nest, grp, &root->type, r, matrix_strides)) return -1;
+    bool by_cols = cols > rows;
+    LLVMValueRef lo, hi;
+    cg_split_range(cg, by_cols ? cols : rows, by_cols ? 16 : 1, &lo, &hi);
+    if (!cg_emit_matmul_part(cg, gemm, out, operands, by_cols, lo, hi)) return 0;
+    cg_nest_begin_part(cg, &nest, by_cols ? 1 : 0, lo, hi);
+    if (!emit_body(cg, grp, gemm, out, ext, &nest, r)) return 0;
+    cg_nest_end(cg, &nest);
+    return 1;
+}
+
 int cg_fused_kernel(cg_ctx *cg, const cg_group *grp, LLVMValueRef out, const LLVMValueRef *ext) {
     const gc_node *root = grp->members[grp->num_members - 1];
     if (gc_op_table[root->op].op_class == GC_CLASS_REDUCTION) return reduction_kernel(cg, grp, out, ext);
@@ -86,24 +209,34 @@ int cg_fused_kernel(cg_ctx *cg, const cg_group *grp, LLVMValueRef out, const LLV
     /* A GEMM member runs first, into the result buffer; the loop reads its value there. Outside
      * values only the GEMM reads are not walked by the loop (their shapes are not the root's). */
     const gc_node *gemm = NULL;
-    bool in_loop[CG_MAX_OPERANDS] = {false};
+    LLVMValueRef operands[2] = {NULL, NULL};
+    ext_reads r;
+    memset(&r, 0, sizeof r);
     for (int m = 0; m < grp->num_members; m++) {
         const gc_node *n = grp->members[m];
         if (gc_op_table[n->op].op_class == GC_CLASS_GEMM) {
-            LLVMValueRef operands[2] = {NULL, NULL};
             for (int k = 0; k < 2; k++)
                 for (int j = 0; j < grp->num_ext; j++)
                     if (grp->ext[j] == n->inputs[k]) operands[k] = ext[j];
             if (gemm || !operands[0] || !operands[1] || n->type.dtype != root->type.dtype)
                 return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: bad GEMM epilogue in %%%d",
                                 root->id);
-            if (!cg_emit_matmul(cg, n, out, operands)) return 0;
             gemm = n;
             continue;
         }
         for (int k = 0; k < n->num_inputs; k++)
             for (int j = 0; j < grp->num_ext; j++)
-                if (grp->ext[j] == n->inputs[k]) in_loop[j] = true;
+                if (grp->ext[j] == n->inputs[k]) (n->op == GC_OP_ONE_HOT ? r.hot : r.loop)[j] = true;
+    }
+    if (gemm) {
+        int split = split_epilogue(cg, grp, gemm, operands, &r, out, ext);
+        if (split >= 0) return split;
+        /* Not split: the whole GEMM, then the whole epilogue, on one thread. */
+        LLVMValueRef part = cg->part;
+        cg->part = NULL;
+        int ok = cg_emit_matmul(cg, gemm, out, operands);
+        cg->part = part;
+        if (!ok) return 0;
     }
 
     cg_nest nest;
@@ -111,39 +244,13 @@ int cg_fused_kernel(cg_ctx *cg, const cg_group *grp, LLVMValueRef out, const LLV
     int64_t strides[GC_MAX_RANK];
     gc_type_strides(&root->type, strides);
     cg_nest_add(&nest, strides);
-    for (int k = 0; k < grp->num_ext; k++) {
-        if (in_loop[k]) cg_broadcast_strides(&grp->ext[k]->type, &root->type, strides);
-        else for (int d = 0; d < GC_MAX_RANK; d++) strides[d] = 0;
-        cg_nest_add(&nest, strides);
-    }
+    if (!add_reads(&nest, grp, &root->type, &r, NULL))
+        return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: fused kernel %%%d reads too many values",
+                        root->id);
     cg_nest_coalesce(&nest);
-    cg_nest_begin(cg, &nest);
-
-    LLVMValueRef outside[CG_MAX_OPERANDS] = {NULL};
-    for (int k = 0; k < grp->num_ext; k++)
-        if (in_loop[k]) outside[k] = cg_load(cg, grp->ext[k]->type.dtype, ext[k], nest.off[k + 1]);
-    LLVMValueRef *values = calloc((size_t)grp->num_members, sizeof *values);
-    if (!values) return gc_failf(cg->err, GC_ERR_MEMORY, "out of memory");
-    for (int m = 0; m < grp->num_members; m++) {
-        const gc_node *n = grp->members[m];
-        if (n == gemm) {
-            values[m] = cg_load(cg, n->type.dtype, out, nest.off[0]);
-            continue;
-        }
-        LLVMValueRef args[3];
-        if (!member_args(cg, grp, m, values, outside, args)) {
-            free(values);
-            return 0;
-        }
-        values[m] = cg_element_value(cg, n, args, nest.off[0]);
-        if (!values[m]) {
-            free(values);
-            return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: %s cannot be fused",
-                            gc_op_table[n->op].name);
-        }
-    }
-    cg_store(cg, root->type.dtype, values[grp->num_members - 1], out, nest.off[0]);
-    free(values);
+    if (gemm) cg_nest_begin(cg, &nest);
+    else cg_nest_begin_split(cg, &nest, (double)gc_type_numel(&root->type));
+    if (!emit_body(cg, grp, gemm, out, ext, &nest, &r)) return 0;
     cg_nest_end(cg, &nest);
     return 1;
 }

@@ -15,12 +15,15 @@
 #include <llvm-c/Error.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
+#include <llvm-c/OrcEE.h>
+#include <llvm-c/ExecutionEngine.h>
 
 #include "codegen/cg.h"
+#include "runtime/parallel.h"
 
 struct gc_codegen_jit {
     LLVMOrcLLJITRef jit;
-    gc_step_fn init, step;
+    gc_step_fn init, step, update;
 };
 
 /* Fills err from an LLVM error (consuming it); returns 0. */
@@ -41,7 +44,7 @@ static int define_externals(LLVMOrcLLJITRef jit, LLVMOrcJITDylibRef jd, gc_error
     const extern_symbol table[] = {
         SYM(cblas_sgemm), SYM(cblas_dgemm), SYM(erff), SYM(erf), SYM(erfcf), SYM(erfc), SYM(tanhf),
         SYM(tanh), SYM(log1pf), SYM(log1p), SYM(expf), SYM(exp), SYM(logf), SYM(log), SYM(sinf),
-        SYM(sin), SYM(cosf), SYM(cos), SYM(powf), SYM(pow),
+        SYM(sin), SYM(cosf), SYM(cos), SYM(powf), SYM(pow), SYM(gc_pool_run),
     };
     size_t count = sizeof table / sizeof table[0];
     LLVMOrcCSymbolMapPair pairs[sizeof table / sizeof table[0]];
@@ -64,8 +67,21 @@ static int define_externals(LLVMOrcLLJITRef jit, LLVMOrcJITDylibRef jd, gc_error
     return 1;
 }
 
+/* With GRADC_PERF set, the linking layer reports each kernel to perf (`perf record -k 1`, then
+ * `perf inject --jit`), so profiles name k<id> instead of raw addresses (docs/optimisation.md). */
+static LLVMOrcObjectLayerRef perf_linking_layer(void *ctx, LLVMOrcExecutionSessionRef session, const char *triple) {
+    (void)ctx;
+    (void)triple;
+    LLVMOrcObjectLayerRef layer = LLVMOrcCreateRTDyldObjectLinkingLayerWithSectionMemoryManager(session);
+    LLVMJITEventListenerRef perf = LLVMCreatePerfJITEventListener();
+    if (perf) LLVMOrcRTDyldObjectLinkingLayerRegisterJITEventListener(layer, perf);
+    return layer;
+}
+
 static LLVMOrcLLJITRef make_jit(LLVMTargetMachineRef tm, gc_error *err) {
     LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
+    const char *perf = getenv("GRADC_PERF");
+    if (perf && *perf && strcmp(perf, "0")) LLVMOrcLLJITBuilderSetObjectLinkingLayerCreator(builder, perf_linking_layer, NULL);
     /* Takes tm (and destroys it); the builder takes the JTMB; LLJIT creation takes the builder. */
     LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm));
     LLVMOrcLLJITRef jit = NULL;
@@ -125,7 +141,8 @@ gc_codegen_jit *gc_codegen_jit_compile(const gc_graph *g, const gc_layout *layou
     }
     /* The first lookup compiles the module to machine code and links it. */
     j->step = lookup(j->jit, "gc_step", err);
-    j->init = j->step ? lookup(j->jit, "gc_init", err) : NULL;
+    j->update = j->step ? lookup(j->jit, "gc_update", err) : NULL;
+    j->init = j->update ? lookup(j->jit, "gc_init", err) : NULL;
     if (!j->init) {
         gc_codegen_jit_free(j);
         return NULL;
@@ -139,6 +156,8 @@ gc_codegen_jit *gc_codegen_jit_compile(const gc_graph *g, const gc_layout *layou
 gc_step_fn gc_codegen_jit_init(const gc_codegen_jit *jit) { return jit ? jit->init : NULL; }
 
 gc_step_fn gc_codegen_jit_step(const gc_codegen_jit *jit) { return jit ? jit->step : NULL; }
+
+gc_step_fn gc_codegen_jit_update(const gc_codegen_jit *jit) { return jit ? jit->update : NULL; }
 
 void gc_codegen_jit_free(gc_codegen_jit *jit) {
     if (!jit) return;

@@ -58,16 +58,30 @@ static bool has_kernel(const gc_node *n, const gc_layout *layout) {
     return !is_named_source(n) && !layout->aliased[n->id] && (!layout->root || layout->root[n->id] == n->id);
 }
 
-/* void k<id>(ptr noalias out, ptr noalias readonly in0, ...). */
+/* Marks a kernel whose body is split by its part parameters (codegen/parallel.c). */
+#define PARALLEL_ATTR "gc-parallel"
+
+static bool is_parallel(LLVMValueRef fn) {
+    return LLVMGetStringAttributeAtIndex(fn, LLVMAttributeFunctionIndex, PARALLEL_ATTR,
+                                         (unsigned)strlen(PARALLEL_ATTR)) != NULL;
+}
+
+/* The type of a kernel reading `ext` outside values: void (ptr out, ptr in..., i32 part, i32 parts). */
+static LLVMTypeRef kernel_type(cg_ctx *cg, int ext, LLVMTypeRef *params) {
+    for (int i = 0; i <= ext; i++) params[i] = cg->t_ptr;
+    params[ext + 1] = params[ext + 2] = cg->t_i32;
+    return LLVMFunctionType(cg->t_void, params, (unsigned)(ext + 3), 0);
+}
+
+/* void k<id>(ptr noalias out, ptr noalias readonly in0, ..., i32 part, i32 parts). */
 static LLVMValueRef emit_kernel(cg_ctx *cg, const cg_group *grp) {
     const gc_node *n = grp->members[grp->num_members - 1];
     int count = 1 + grp->num_ext;
-    LLVMTypeRef *params = calloc((size_t)count, sizeof *params);
+    LLVMTypeRef *params = calloc((size_t)count + 2, sizeof *params);
     if (!params) return gc_failf(cg->err, GC_ERR_MEMORY, "out of memory"), NULL;
-    for (int i = 0; i < count; i++) params[i] = cg->t_ptr;
     char name[32];
     snprintf(name, sizeof name, "k%d", n->id);
-    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->t_void, params, (unsigned)count, 0));
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, kernel_type(cg, grp->num_ext, params));
     free(params);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     add_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
@@ -81,11 +95,17 @@ static LLVMValueRef emit_kernel(cg_ctx *cg, const cg_group *grp) {
     LLVMValueRef in[64], *inputs = in;
     if (grp->num_ext > 64 && !(inputs = calloc((size_t)grp->num_ext, sizeof *inputs)))
         return gc_failf(cg->err, GC_ERR_MEMORY, "out of memory"), NULL;
-    for (int k = 0; k < grp->num_ext; k++) inputs[k] = LLVMGetParam(fn, (unsigned)(k + 1));
+    for (int k = 0; k < grp->num_ext; k++)
+        inputs[k] = LLVMGetParam(fn, (unsigned)(k < 64 && (grp->reads_out >> k & 1) ? 0 : k + 1));
     cg->fn = fn;
+    cg->part = LLVMGetParam(fn, (unsigned)count);
+    cg->parts = LLVMGetParam(fn, (unsigned)count + 1);
+    cg->parallel = false;
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
     int ok = grp->num_members == 1 ? emitters[n->op](cg, n, LLVMGetParam(fn, 0), inputs)
                                    : cg_fused_kernel(cg, grp, LLVMGetParam(fn, 0), inputs);
+    if (cg->parallel) LLVMAddTargetDependentFunctionAttr(fn, PARALLEL_ATTR, "");
+    cg->part = cg->parts = NULL;
     if (inputs != in) free(inputs);
     if (!ok) {
         gc_error_prefix(cg->err, "generating code for %%%d (%s)", n->id, gc_op_table[n->op].name);
@@ -95,37 +115,76 @@ static LLVMValueRef emit_kernel(cg_ctx *cg, const cg_group *grp) {
     return fn;
 }
 
-/* An entry point void name(ptr arena) calling the kernels whose root has is_init(root) == init. */
+/* void s<id>(ptr arena, i32 part, i32 parts): one part of kernel call `i` with its arena
+ * pointers, the task the step hands the pool (runtime/parallel.h). */
+static LLVMValueRef emit_task(cg_ctx *cg, const gc_layout *layout, const gc_node *n, const cg_group *grp,
+                              LLVMValueRef kernel, LLVMTypeRef kty, LLVMValueRef *args) {
+    LLVMTypeRef params[3] = {cg->t_ptr, cg->t_i32, cg->t_i32};
+    char name[32];
+    snprintf(name, sizeof name, "s%d", n->id);
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->t_void, params, 3, 0));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    add_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
+    LLVMBasicBlockRef back = LLVMGetInsertBlock(cg->b);
+    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    LLVMValueRef arena = LLVMGetParam(fn, 0);
+    for (int k = 0; k <= grp->num_ext; k++) {
+        const gc_node *x = k == 0 ? n : grp->ext[k - 1];
+        LLVMValueRef off = cg_i64(cg, layout->offsets[x->id]);
+        args[k] = LLVMBuildInBoundsGEP2(cg->b, cg->t_i8, arena, &off, 1, "");
+    }
+    args[grp->num_ext + 1] = LLVMGetParam(fn, 1);
+    args[grp->num_ext + 2] = LLVMGetParam(fn, 2);
+    LLVMBuildCall2(cg->b, kty, kernel, args, (unsigned)(grp->num_ext + 3), "");
+    LLVMBuildRetVoid(cg->b);
+    LLVMPositionBuilderAtEnd(cg->b, back);
+    return fn;
+}
+
+/* An entry point void name(ptr arena, ptr pool) calling, in graph order, the kernels whose root
+ * is an init node (constants, iota) when `init`, else those with root id in [from, to). A split
+ * kernel goes through gc_pool_run, every part on its own thread; the rest are called once. */
 static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LLVMValueRef *kernels,
-                      const cg_group *groups, const char *name, bool init) {
-    LLVMTypeRef fty = LLVMFunctionType(cg->t_void, &cg->t_ptr, 1, 0);
-    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, fty);
+                      const cg_group *groups, const char *name, bool init, int from, int to) {
+    LLVMTypeRef entry_params[2] = {cg->t_ptr, cg->t_ptr};
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->t_void, entry_params, 2, 0));
     add_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
     cg->fn = fn;
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
-    LLVMValueRef arena = LLVMGetParam(fn, 0);
+    LLVMValueRef arena = LLVMGetParam(fn, 0), pool = LLVMGetParam(fn, 1);
     int max_args = 1;
     for (int i = 0; i < g->num_nodes; i++)
         if (kernels[i] && 1 + groups[i].num_ext > max_args) max_args = 1 + groups[i].num_ext;
-    LLVMValueRef *args = calloc((size_t)max_args, sizeof *args);
-    LLVMTypeRef *params = calloc((size_t)max_args, sizeof *params);
+    LLVMValueRef *args = calloc((size_t)max_args + 2, sizeof *args);
+    LLVMTypeRef *params = calloc((size_t)max_args + 2, sizeof *params);
     if (!args || !params) {
         free(args);
         free(params);
         return gc_failf(cg->err, GC_ERR_MEMORY, "out of memory");
     }
-    for (int i = 0; i < max_args; i++) params[i] = cg->t_ptr;
+    LLVMTypeRef run_params[3] = {cg->t_ptr, cg->t_ptr, cg->t_ptr};
+    LLVMTypeRef run_type = LLVMFunctionType(cg->t_void, run_params, 3, 0);
+    LLVMValueRef run = LLVMGetNamedFunction(cg->mod, "gc_pool_run");
+    if (!run) run = LLVMAddFunction(cg->mod, "gc_pool_run", run_type);
     for (int i = 0; i < g->num_nodes; i++) {
         const gc_node *n = g->nodes[i];
-        if (!kernels[i] || is_init(n) != init) continue;
+        if (!kernels[i] || is_init(n) != init || (!init && (i < from || i >= to))) continue;
         const cg_group *grp = &groups[i];
+        LLVMTypeRef kty = kernel_type(cg, grp->num_ext, params);
+        if (!init && is_parallel(kernels[i])) {
+            LLVMValueRef task = emit_task(cg, layout, n, grp, kernels[i], kty, args);
+            LLVMValueRef run_args[3] = {pool, task, arena};
+            LLVMBuildCall2(cg->b, run_type, run, run_args, 3, "");
+            continue;
+        }
         for (int k = 0; k <= grp->num_ext; k++) {
             const gc_node *x = k == 0 ? n : grp->ext[k - 1];
             LLVMValueRef off = cg_i64(cg, layout->offsets[x->id]);
             args[k] = LLVMBuildInBoundsGEP2(cg->b, cg->t_i8, arena, &off, 1, "");
         }
-        LLVMTypeRef kty = LLVMFunctionType(cg->t_void, params, (unsigned)(1 + grp->num_ext), 0);
-        LLVMBuildCall2(cg->b, kty, kernels[i], args, (unsigned)(1 + grp->num_ext), "");
+        args[grp->num_ext + 1] = cg_i32(cg, 0);
+        args[grp->num_ext + 2] = cg_i32(cg, 1);
+        LLVMBuildCall2(cg->b, kty, kernels[i], args, (unsigned)(grp->num_ext + 3), "");
     }
     LLVMBuildRetVoid(cg->b);
     free(args);
@@ -181,6 +240,9 @@ static cg_group *make_groups(const gc_graph *g, const gc_layout *layout, const g
             }
         }
         used += grp->num_ext;
+        if (layout->in_place && layout->in_place[i])
+            for (int j = 0; j < grp->num_ext && j < 64; j++)
+                if (layout->offsets[grp->ext[j]->id] == layout->offsets[i]) grp->reads_out |= (uint64_t)1 << j;
     }
     free(count);
     *storage = pool;
@@ -251,8 +313,10 @@ static int emit_all(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, gc_c
         if (ok && !cg_kernel_cache_put(cache, &groups[i], kernels[i]))
             ok = gc_failf(cg->err, GC_ERR_MEMORY, "out of memory");
     }
-    ok = ok && emit_entry(cg, g, layout, kernels, groups, "gc_init", true);
-    ok = ok && emit_entry(cg, g, layout, kernels, groups, "gc_step", false);
+    int split = layout->update_from < g->num_nodes ? layout->update_from : g->num_nodes;
+    ok = ok && emit_entry(cg, g, layout, kernels, groups, "gc_init", true, 0, 0);
+    ok = ok && emit_entry(cg, g, layout, kernels, groups, "gc_step", false, 0, split);
+    ok = ok && emit_entry(cg, g, layout, kernels, groups, "gc_update", false, split, g->num_nodes);
     cg_kernel_cache_free(cache);
     free(kernels);
     free(groups);

@@ -12,13 +12,32 @@ gc_node *gc_build(gc_builder *b, gc_op op, gc_node *const *inputs, int n, const 
 
 gc_node *gc_unary(gc_builder *b, gc_op op, gc_node *x) { return gc_build(b, op, &x, 1, NULL, NULL); }
 
+/* Broadcasts folded into their consumer: an elementwise op with several operands broadcasts them
+ * itself, so an explicit broadcast of one is dropped when the result keeps its shape. The code
+ * generator then reads the small value with stride 0 instead of a materialised copy. */
+static void fold_broadcasts(gc_node **in, int n) {
+    gc_type whole, without;
+    for (int i = 0; i < n; i++) {
+        if (!in[i] || in[i]->op != GC_OP_BROADCAST) continue;
+        whole = in[0]->type;
+        for (int k = 1; k < n; k++)
+            if (!gc_broadcast_shapes(&whole, &in[k]->type, &whole)) return;
+        without = i == 0 ? in[i]->inputs[0]->type : in[0]->type;
+        for (int k = 1; k < n; k++)
+            if (!gc_broadcast_shapes(&without, k == i ? &in[i]->inputs[0]->type : &in[k]->type, &without)) return;
+        if (gc_type_same_shape(&whole, &without)) in[i] = in[i]->inputs[0];
+    }
+}
+
 gc_node *gc_binary(gc_builder *b, gc_op op, gc_node *x, gc_node *y) {
     gc_node *in[2] = {x, y};
+    if (x && y) fold_broadcasts(in, 2);
     return gc_build(b, op, in, 2, NULL, NULL);
 }
 
 gc_node *gc_select(gc_builder *b, gc_node *cond, gc_node *x, gc_node *y) {
     gc_node *in[3] = {cond, x, y};
+    if (cond && x && y) fold_broadcasts(in, 3);
     return gc_build(b, GC_OP_SELECT, in, 3, NULL, NULL);
 }
 
@@ -66,7 +85,22 @@ gc_node *gc_axis_op(gc_builder *b, gc_op op, gc_node *x, int axis) {
     return gc_build(b, op, &x, 1, &a, NULL);
 }
 
+/* x when it only swaps the last two dims of its operand (a matrix transpose, batch dims kept in
+ * place), else NULL: a GEMM reads that operand with its transpose flag flipped instead. */
+static gc_node *transposed_operand(gc_node *x) {
+    if (!x || x->op != GC_OP_PERMUTE || x->type.rank < 2) return NULL;
+    int r = x->type.rank;
+    const int *perm = x->attr.permute.perm;
+    for (int d = 0; d < r - 2; d++)
+        if (perm[d] != d) return NULL;
+    return perm[r - 2] == r - 1 && perm[r - 1] == r - 2 ? x->inputs[0] : NULL;
+}
+
 gc_node *gc_matmul(gc_builder *b, gc_node *x, gc_node *y, bool transpose_a, bool transpose_b) {
+    /* No materialised transposes: matmul(permute(w), ...) reads w with the flag flipped. */
+    gc_node *tx = transposed_operand(x), *ty = transposed_operand(y);
+    if (tx) x = tx, transpose_a = !transpose_a;
+    if (ty) y = ty, transpose_b = !transpose_b;
     gc_attr a;
     memset(&a, 0, sizeof a);
     a.matmul.transpose_a = transpose_a;

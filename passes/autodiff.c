@@ -289,7 +289,15 @@ static int grad_matmul(gc_builder *b, const gc_node *n, gc_node *dy, const bool 
         gc_node *d = ta ? gc_matmul(b, bm, dy, tb, true) : gc_matmul(b, dy, bm, false, !tb);
         if (!(dx[0] = gc_unbroadcast(b, d, &a->type))) return 0;
     }
-    if (needs[1]) {
+    if (needs[1] && bm->type.rank == 2 && a->type.rank > 2 && !ta) {
+        /* A matrix shared by a batch (x[B..., M, K] @ w): the batch's rows are one GEMM's, so
+         * dB is one GEMM over all of them rather than a GEMM per batch summed afterwards. */
+        int64_t k = a->type.dims[a->type.rank - 1], n_cols = dy->type.dims[dy->type.rank - 1];
+        int64_t a2[2] = {gc_type_numel(&a->type) / k, k}, dy2[2] = {gc_type_numel(&dy->type) / n_cols, n_cols};
+        gc_node *af = gc_reshape(b, a, 2, a2), *dyf = gc_reshape(b, dy, 2, dy2);
+        dx[1] = tb ? gc_matmul(b, dyf, af, true, false) : gc_matmul(b, af, dyf, true, false);
+        if (!dx[1]) return 0;
+    } else if (needs[1]) {
         gc_node *d = tb ? gc_matmul(b, dy, a, true, ta) : gc_matmul(b, a, dy, !ta, false);
         if (!(dx[1] = gc_unbroadcast(b, d, &bm->type))) return 0;
     }

@@ -37,8 +37,9 @@ static const fuse_rule rules[5][5] = {
 };
 
 /* Ops that never join another kernel nor take members: constant and iota are computed once by
- * gc_init, one_hot reads its position along a dim (which a merged loop nest does not have), and
- * stop_gradient shares its operand's storage. */
+ * gc_init, and stop_gradient shares its operand's storage. one_hot joins loops (the code
+ * generator reads its index operand along the result's leading dims and takes the position
+ * from the row-major index) but not reduction prologues, whose operands must have its shape. */
 /* Reductions that take a prologue: emit_reduce.c's accumulator-block path, which loads the
  * operand one element at a time (the vector-lane path for a long reduced innermost dim loads
  * eight at once and takes none). Mirrors `lanes` in emit_reduce.c. */
@@ -56,7 +57,7 @@ static bool takes_prologue(const gc_node *n) {
 static bool fusable_op(gc_op op) {
     if (gc_op_table[op].op_class == GC_CLASS_REDUCTION) return op == GC_OP_SUM || op == GC_OP_MEAN || op == GC_OP_MAX || op == GC_OP_MIN;
     if (gc_op_table[op].op_class != GC_CLASS_ELEMENTWISE && gc_op_table[op].op_class != GC_CLASS_GEMM) return false;
-    return op != GC_OP_CONSTANT && op != GC_OP_IOTA && op != GC_OP_ONE_HOT && op != GC_OP_STOP_GRADIENT &&
+    return op != GC_OP_CONSTANT && op != GC_OP_IOTA && op != GC_OP_STOP_GRADIENT &&
            !(gc_op_table[op].flags & GC_FLAG_NAMED);
 }
 

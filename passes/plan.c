@@ -13,6 +13,22 @@
  * to the last kernel that reads it, and values whose lifetimes do not overlap share bytes
  * (greedy best fit, largest first). A kernel's result never shares with its operands: they are
  * all alive at that kernel.
+ *
+ * In place (plan.h): update value v of param or state t is planned in t's bytes when
+ *   - v is stored by a kernel of its own (a root: not an alias, a source or a constant) and is
+ *     reported only as that update (a value or gradient output must survive apply as computed);
+ *   - t is no output's value (an update copying t, as in a swap, must read the old t at apply);
+ *   - v's kernel is at or after update_from, which is one past the last kernel storing a value
+ *     or gradient output: the step then computes everything reported and writes no source, and
+ *     a dropped step (non-finite loss) changes nothing;
+ *   - every reader of t (a fused member counting at its root) runs at or before v's kernel, so
+ *     nothing reads t's old value after v overwrites it; later readers of v read t's bytes, which
+ *     hold v;
+ *   - if v's kernel reads t, it reads it element by element where it writes: every member is
+ *     elementwise with v's shape (no broadcast, reduction or movement; no GEMM, whose epilogue
+ *     writes the result buffer before its loop reads the operands);
+ *   - no other update is planned in t already.
+ * update_from stays num_nodes when no update qualifies, so such graphs keep one step function.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +41,16 @@ static bool is_named_source(const gc_node *n) { return (gc_op_table[n->op].flags
 
 static bool may_alias(const gc_node *n) { return n->op == GC_OP_RESHAPE || n->op == GC_OP_STOP_GRADIENT; }
 
+/* Computed once by gc_init, not by any kernel of the step. */
+static bool is_init(const gc_node *n) { return n->op == GC_OP_CONSTANT || n->op == GC_OP_IOTA; }
+
 int gc_layout_plan(const gc_graph *g, gc_layout *out, gc_error *err) {
-    return gc_layout_plan_fused(g, NULL, false, out, err);
+    return gc_layout_plan_opts(g, NULL, NULL, out, err);
+}
+
+int gc_layout_plan_fused(const gc_graph *g, const int *root, bool reuse, gc_layout *out, gc_error *err) {
+    gc_plan_options o = {.reuse = reuse};
+    return gc_layout_plan_opts(g, root, &o, out, err);
 }
 
 static int64_t region_bytes(const gc_node *n) {
@@ -90,20 +114,114 @@ static void lifetimes(const gc_graph *g, const int *root, const int *owner, int 
     }
 }
 
-int gc_layout_plan_fused(const gc_graph *g, const int *root, bool reuse, gc_layout *out, gc_error *err) {
+/* The kernel position of node i: its root's id. */
+static int position(const int *root, int i) { return root && root[i] >= 0 ? root[i] : i; }
+
+static bool same_dims(const gc_type *a, const gc_type *b) {
+    if (a->rank != b->rank) return false;
+    for (int d = 0; d < a->rank; d++)
+        if (a->dims[d] != b->dims[d]) return false;
+    return true;
+}
+
+/* Every member of v's kernel is elementwise with v's shape (a kernel reading t may then write
+ * t's bytes: each element is read before it is written, at the same index). */
+static bool elementwise_kernel(const gc_graph *g, const int *root, int v) {
+    const gc_node *r = g->nodes[v];
+    for (int m = root ? 0 : v; m <= v; m++) {
+        if (position(root, m) != v) continue;
+        const gc_node *n = g->nodes[m];
+        if (gc_op_table[n->op].op_class != GC_CLASS_ELEMENTWISE || !same_dims(&n->type, &r->type)) return false;
+    }
+    return true;
+}
+
+/* The first kernel position after every kernel storing a value or gradient output (0 when
+ * there is none); sources and what gc_init computes have no kernel in the step. */
+static int split_point(const gc_graph *g, const int *root, const int *owner) {
+    int from = 0;
+    for (int i = 0; i < g->num_outputs; i++) {
+        if (g->outputs[i].kind == GC_OUTPUT_UPDATE) continue;
+        int id = g->outputs[i].value->id, o = owner[id];
+        int at = o >= 0 ? o : position(root, id);
+        if (is_named_source(g->nodes[at]) || is_init(g->nodes[at])) continue;
+        if (at + 1 > from) from = at + 1;
+    }
+    return from;
+}
+
+/* Marks the updates that can be computed in their targets' bytes (the rules at the top of this
+ * file): in_place[v] and target[v] = t. Returns update_from, num_nodes when none qualifies;
+ * -1 when out of memory. */
+static int plan_in_place(const gc_graph *g, const int *root, const int *owner, bool *in_place, int *target) {
+    int n = g->num_nodes;
+    size_t count = (size_t)(n ? n : 1);
+    int *last_read = malloc(count * sizeof *last_read);
+    bool *reported = calloc(count, sizeof *reported), *output = calloc(count, sizeof *output);
+    bool *claimed = calloc(count, sizeof *claimed);
+    if (!last_read || !reported || !output || !claimed) {
+        free(last_read);
+        free(reported);
+        free(output);
+        free(claimed);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) last_read[i] = -1;
+    for (int i = 0; i < n; i++) {
+        const gc_node *x = g->nodes[i];
+        int at = position(root, i);
+        for (int k = 0; k < x->num_inputs; k++) {
+            int in = x->inputs[k]->id;
+            if (at > last_read[in]) last_read[in] = at;
+        }
+    }
+    for (int i = 0; i < g->num_outputs; i++) {
+        int id = g->outputs[i].value->id;
+        output[id] = true;
+        if (g->outputs[i].kind != GC_OUTPUT_UPDATE && owner[id] >= 0) reported[owner[id]] = true;
+    }
+    int from = split_point(g, root, owner), found = 0;
+    for (int i = 0; i < g->num_outputs; i++) {
+        const gc_graph_output *o = &g->outputs[i];
+        int v = o->value->id;
+        if (o->kind != GC_OUTPUT_UPDATE || v < from || owner[v] != v || in_place[v] || reported[v]) continue;
+        if (is_named_source(o->value) || is_init(o->value)) continue;
+        const gc_node *t = gc_graph_find_named(g, GC_OP_PARAM, o->name);
+        if (!t) t = gc_graph_find_named(g, GC_OP_STATE, o->name);
+        if (!t || !gc_type_equal(&t->type, &o->value->type) || claimed[t->id] || output[t->id]) continue;
+        if (last_read[t->id] > v || (last_read[t->id] == v && !elementwise_kernel(g, root, v))) continue;
+        in_place[v] = true;
+        target[v] = t->id;
+        claimed[t->id] = true;
+        found++;
+    }
+    free(last_read);
+    free(reported);
+    free(output);
+    free(claimed);
+    return found ? from : n;
+}
+
+int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_options *opts, gc_layout *out,
+                        gc_error *err) {
+    bool reuse = opts && opts->reuse;
     gc_layout l = {0};
     l.num_nodes = g->num_nodes;
+    l.update_from = g->num_nodes;
     size_t count = (size_t)(g->num_nodes ? g->num_nodes : 1);
     l.offsets = calloc(count, sizeof *l.offsets);
     l.aliased = calloc(count, sizeof *l.aliased);
     l.kept = calloc(count, sizeof *l.kept);
+    l.in_place = calloc(count, sizeof *l.in_place);
+    int *target = malloc(count * sizeof *target);
     int *owner = malloc(count * sizeof *owner), *first = malloc(count * sizeof *first);
     int *last = malloc(count * sizeof *last);
     block *blocks = malloc(count * sizeof *blocks);
     const block **scratch = malloc(count * sizeof *scratch);
     if (root && (l.root = malloc(count * sizeof *l.root))) memcpy(l.root, root, (size_t)g->num_nodes * sizeof *root);
     int ok = 1;
-    if (!l.offsets || !l.aliased || !l.kept || !owner || !first || !last || !blocks || !scratch || (root && !l.root))
+    if (!l.offsets || !l.aliased || !l.kept || !l.in_place || !target || !owner || !first || !last || !blocks ||
+        !scratch || (root && !l.root))
         ok = gc_failf(err, GC_ERR_MEMORY, "out of memory: the arena layout of %d nodes", g->num_nodes);
     /* Who owns storage: not fused members (no storage), not aliases (their operand's). */
     for (int i = 0; ok && i < g->num_nodes; i++) {
@@ -131,10 +249,13 @@ int gc_layout_plan_fused(const gc_graph *g, const int *root, bool reuse, gc_layo
         if (o >= 0) l.kept[o] = true;
     }
     if (ok) lifetimes(g, root, owner, first, last);
-    /* The kept region first, in graph order; then the rest, packed by lifetime. */
+    if (ok && opts && opts->in_place && (l.update_from = plan_in_place(g, root, owner, l.in_place, target)) < 0)
+        ok = gc_failf(err, GC_ERR_MEMORY, "out of memory: planning in-place updates of %d nodes", g->num_nodes);
+    /* The kept region first, in graph order; then the rest, packed by lifetime. A value in place
+     * has its target's bytes. */
     int transient = 0;
     for (int i = 0; ok && i < g->num_nodes; i++) {
-        if (owner[i] != i) continue;
+        if (owner[i] != i || l.in_place[i]) continue;
         int64_t bytes = region_bytes(g->nodes[i]);
         if (l.size > ((int64_t)1 << 50) - bytes) {
             ok = gc_failf(err, GC_ERR_USER, "graph '%s' needs more than 2^50 bytes of tensors", g->name ? g->name : "?");
@@ -151,10 +272,13 @@ int gc_layout_plan_fused(const gc_graph *g, const int *root, bool reuse, gc_layo
         for (int k = 0; k < transient; k++) l.offsets[blocks[k].node] = l.kept_size + blocks[k].offset;
         l.size += size;
     }
+    for (int i = 0; ok && i < g->num_nodes; i++)
+        if (l.in_place[i]) l.offsets[i] = l.offsets[target[i]];
     for (int i = 0; ok && i < g->num_nodes; i++) {
         if (owner[i] < 0) l.offsets[i] = -1;
         else if (owner[i] != i) l.offsets[i] = l.offsets[owner[i]], l.kept[i] = l.kept[owner[i]];
     }
+    free(target);
     free(owner);
     free(first);
     free(last);
@@ -175,7 +299,9 @@ void gc_layout_free(gc_layout *layout) {
     free(layout->aliased);
     free(layout->root);
     free(layout->kept);
+    free(layout->in_place);
     layout->kept = NULL;
+    layout->in_place = NULL;
     layout->offsets = NULL;
     layout->aliased = NULL;
     layout->root = NULL;

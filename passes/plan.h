@@ -2,6 +2,13 @@
  * plan.h: the arena plan — where each value of a step lives in the one buffer the JIT's kernels
  * work on (an offset per node), with or without reuse of bytes across lifetimes. Pure C over the
  * graph and a fusion partition, so the trainer can report planned memory without LLVM.
+ *
+ * In place: an `update` output whose kernel may legally overwrite its param or state is planned
+ * in the target's own bytes, so the kernel writes the new value there and no copy follows. Such
+ * kernels cannot run in the step proper (a step with a non-finite loss is dropped and must
+ * change nothing), so the plan splits the kernels at update_from: the step (gc_step) computes
+ * every output that is not an update, and the kernels from update_from on (gc_update) run when
+ * updates are applied.
  */
 #ifndef GC_PASSES_PLAN_H
 #define GC_PASSES_PLAN_H
@@ -22,9 +29,18 @@ typedef struct gc_layout {
                           when every node is its own kernel */
     bool *kept;        /* per node: its value is still there after the step (without reuse,
                           every node with storage) */
+    bool *in_place;    /* per node: an update value planned in its param's or state's bytes (the
+                          target's offset); its kernel is at or after update_from */
     int64_t kept_size; /* bytes at the arena's start holding the kept values */
     int64_t size;      /* bytes, a multiple of 64 */
+    int update_from;   /* kernels whose root id is >= this run in gc_update, after gc_step (they
+                          write params and state in place); num_nodes when none do */
 } gc_layout;
+
+typedef struct gc_plan_options {
+    bool reuse;    /* values the step does not keep share bytes across lifetimes */
+    bool in_place; /* updates go into their targets' bytes where that is legal (plan.c) */
+} gc_plan_options;
 
 /* Every node its own kernel and its own storage. */
 int gc_layout_plan(const gc_graph *g, gc_layout *out, gc_error *err);
@@ -32,6 +48,10 @@ int gc_layout_plan(const gc_graph *g, gc_layout *out, gc_error *err);
  * members other than a root get no storage. With reuse, values the step does not keep (all but
  * sources, outputs and constants) share bytes when their lifetimes do not overlap. */
 int gc_layout_plan_fused(const gc_graph *g, const int *root, bool reuse, gc_layout *out, gc_error *err);
+/* The same with options (NULL: neither reuse nor in place). Without in_place, update_from is
+ * num_nodes and no value is in place, as with the two above. */
+int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_options *opts, gc_layout *out,
+                        gc_error *err);
 void gc_layout_free(gc_layout *layout);
 
 #endif

@@ -19,7 +19,7 @@
 
 /* Bumped whenever gc_aot_program changes; the generated trainer source passes the version and
  * the struct size it was written for. */
-#define GC_AOT_ABI 1
+#define GC_AOT_ABI 2
 
 typedef struct gc_aot_program {
     const char *name;           /* "train" or "eval", for messages */
@@ -27,8 +27,9 @@ typedef struct gc_aot_program {
     int num_nodes;
     const int64_t *offsets;     /* per node id: bytes from the arena start */
     int64_t arena_size;         /* bytes, a multiple of 64 */
-    void (*init)(char *arena);  /* fills constants; once, on the zeroed arena */
-    void (*step)(char *arena);  /* computes every node from the sources */
+    /* Both take the arena and the thread pool split kernels run on (runtime/parallel.h). */
+    void (*init)(char *arena, void *pool); /* fills constants; once, on the zeroed arena */
+    void (*step)(char *arena, void *pool); /* computes every node from the sources */
 } gc_aot_program;
 
 /* What the trainer source gradc generates hands to gc_aot_main: the model as text (rebuilt at

@@ -13,6 +13,8 @@
 
 #include "ir/text.h"
 #include "runtime/aot.h"
+#include "runtime/parallel.h"
+#include "runtime/zeroed.h"
 #include "runtime/updates.h"
 
 static const gc_aot_program *registered;
@@ -36,6 +38,7 @@ typedef struct aot {
     const gc_graph *graph;
     const gc_aot_program *program;
     char *arena;
+    gc_pool *pool;
     gc_update_plan updates;
     int ran;
 } aot;
@@ -64,13 +67,13 @@ static const gc_aot_program *find_program(const gc_graph *g, gc_error *err) {
 static void destroy(void *impl) {
     aot *a = impl;
     if (!a) return;
-    free(a->arena);
+    if (a->program) gc_zeroed_free(a->arena, (size_t)a->program->arena_size);
+    gc_pool_free(a->pool);
     gc_update_plan_free(&a->updates);
     free(a);
 }
 
 static void *create(const gc_graph *g, int threads, gc_error *err) {
-    (void)threads; /* as with the JIT, OpenBLAS's pool is the only one */
     if (!g) return gc_failf(err, GC_ERR_INTERNAL, "internal error: aot executor: no graph"), NULL;
     aot *a = calloc(1, sizeof *a);
     if (!a) return gc_failf(err, GC_ERR_MEMORY, "out of memory"), NULL;
@@ -83,15 +86,15 @@ static void *create(const gc_graph *g, int threads, gc_error *err) {
                  (long long)size);
         goto fail;
     }
-    a->arena = aligned_alloc(64, (size_t)size);
+    a->arena = gc_zeroed_alloc((size_t)size);
     if (!a->arena) {
         gc_failf(err, GC_ERR_MEMORY, "out of memory: a %lld-byte arena for graph '%s'", (long long)size,
                  g->name ? g->name : "?");
         goto fail;
     }
-    memset(a->arena, 0, (size_t)size);
     if (!gc_update_plan_make(g, a->program->offsets, &a->updates, err)) goto fail;
-    a->program->init(a->arena);
+    if (!(a->pool = gc_pool_new(threads, err))) goto fail;
+    a->program->init(a->arena, a->pool);
     return a;
 fail:
     destroy(a);
@@ -112,7 +115,7 @@ static void *source(void *impl, const char *name) {
 static int run(void *impl, gc_error *err) {
     aot *a = impl;
     if (!a) return gc_failf(err, GC_ERR_INTERNAL, "internal error: aot executor: run without an executor");
-    a->program->step(a->arena);
+    a->program->step(a->arena, a->pool);
     a->ran = 1;
     return 1;
 }

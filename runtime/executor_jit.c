@@ -6,6 +6,8 @@
  * zeroed sources from the start, which the zeroed arena gives; marking each source as set here
  * turns off the JIT's own "has no value" check, which that promise makes moot. The interface
  * reads only outputs, so kernels are fused and values the step does not keep share memory.
+ * The trainer reads no update output, and sources only after apply, so updates are computed in
+ * place (runtime/jit.h) at apply: a step the trainer drops leaves params and state untouched.
  */
 #include <string.h>
 
@@ -14,8 +16,7 @@
 #include "runtime/jit.h"
 
 static void *create(const gc_graph *g, int threads, gc_error *err) {
-    (void)threads; /* OpenBLAS's pool is the only one; its size is set by whoever owns threads */
-    gc_jit_options opts = {.fuse = true, .reuse = true};
+    gc_jit_options opts = {.fuse = true, .reuse = true, .threads = threads, .in_place = true};
     gc_jit *j = gc_jit_new_opts(g, &opts, err);
     if (!j) return NULL;
     for (int i = 0; i < g->num_nodes; i++) {

@@ -5,6 +5,10 @@
  * Update copies are planned once in gc_jit_new: an update whose value is itself a source that
  * another update overwrites (a swap) is staged through a buffer allocated up front, so applying
  * updates, like running a step, allocates nothing.
+ *
+ * With in_place the plan computes some updates in their targets' bytes; their kernels (and all
+ * after them) form the module's gc_update, which apply runs before the remaining copies, so a
+ * run alone never writes a param or state and a dropped step changes nothing.
  */
 #include "runtime/jit.h"
 
@@ -16,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/parallel.h"
 #include "runtime/updates.h"
+#include "runtime/zeroed.h"
 
 struct gc_jit {
     const gc_graph *graph;
@@ -27,7 +33,9 @@ struct gc_jit {
     char *arena;
     bool *has_value; /* per node: a named source that was set */
     gc_update_plan updates;
+    gc_pool *pool;
     bool ran;
+    bool pending; /* run, and its update kernels (gc_update) not yet run */
 };
 
 static bool is_source(const gc_node *n) { return (gc_op_table[n->op].flags & GC_FLAG_NAMED) != 0; }
@@ -46,21 +54,22 @@ gc_jit *gc_jit_new_opts(const gc_graph *g, const gc_jit_options *opts, gc_error 
     j->num_nodes = g->num_nodes;
     gc_fusion fusion = {0};
     if (!gc_fuse_partition(g, opts && opts->fuse, &fusion, err)) goto fail;
-    int planned = gc_layout_plan_fused(g, fusion.root, opts && opts->reuse, &j->layout, err);
+    gc_plan_options plan = {.reuse = opts && opts->reuse, .in_place = opts && opts->in_place};
+    int planned = gc_layout_plan_opts(g, fusion.root, &plan, &j->layout, err);
     gc_fusion_free(&fusion);
     if (!planned) goto fail;
     j->has_value = calloc((size_t)(g->num_nodes ? g->num_nodes : 1), sizeof *j->has_value);
-    j->arena = aligned_alloc(64, (size_t)j->layout.size);
+    j->arena = gc_zeroed_alloc((size_t)j->layout.size);
     if (!j->has_value || !j->arena) {
         gc_failf(err, GC_ERR_MEMORY, "out of memory: a %lld-byte arena for graph '%s'", (long long)j->layout.size,
                  g->name ? g->name : "?");
         goto fail;
     }
-    memset(j->arena, 0, (size_t)j->layout.size);
     if (!gc_update_plan_make(g, j->layout.offsets, &j->updates, err)) goto fail;
     j->code = gc_codegen_jit_compile(g, &j->layout, &j->times, err);
     if (!j->code) goto fail;
-    gc_codegen_jit_init(j->code)(j->arena);
+    if (!(j->pool = gc_pool_new(opts ? opts->threads : 0, err))) goto fail;
+    gc_codegen_jit_init(j->code)(j->arena, j->pool);
     return j;
 fail:
     gc_jit_free(j);
@@ -70,8 +79,9 @@ fail:
 void gc_jit_free(gc_jit *j) {
     if (!j) return;
     gc_codegen_jit_free(j->code);
+    gc_pool_free(j->pool);
     gc_layout_free(&j->layout);
-    free(j->arena);
+    gc_zeroed_free(j->arena, (size_t)j->layout.size);
     free(j->has_value);
     gc_update_plan_free(&j->updates);
     free(j);
@@ -158,7 +168,7 @@ void *gc_jit_source(gc_jit *j, const char *name) {
 
 int gc_jit_run(gc_jit *j, gc_error *err) {
     if (!j) return gc_failf(err, GC_ERR_INTERNAL, "internal error: gc_jit_run: no executor");
-    j->ran = false;
+    j->ran = j->pending = false;
     if (j->graph->num_nodes != j->num_nodes)
         return gc_failf(err, GC_ERR_INTERNAL, "internal error: the graph gained nodes after it was compiled");
     for (int i = 0; i < j->num_nodes; i++) {
@@ -166,8 +176,8 @@ int gc_jit_run(gc_jit *j, gc_error *err) {
         if (is_source(n) && !j->has_value[i])
             return gc_fail(err, GC_ERR_USER, n->loc, "%s '%s' has no value", gc_op_table[n->op].name, n->name);
     }
-    gc_codegen_jit_step(j->code)(j->arena);
-    j->ran = true;
+    gc_codegen_jit_step(j->code)(j->arena, j->pool);
+    j->ran = j->pending = true;
     return 1;
 }
 
@@ -187,10 +197,14 @@ const void *gc_jit_output(const gc_jit *j, gc_output_kind kind, const char *name
 int gc_jit_apply_updates(gc_jit *j, gc_error *err) {
     if (!j) return gc_failf(err, GC_ERR_INTERNAL, "internal error: gc_jit_apply_updates: no executor");
     if (!j->ran) return gc_failf(err, GC_ERR_USER, "no updates to apply: the graph has not been run");
+    /* Update kernels run once per run: they read the params they overwrite. */
+    if (j->pending) gc_codegen_jit_update(j->code)(j->arena, j->pool);
+    j->pending = false;
     gc_update_plan_apply(&j->updates, j->arena);
     for (int i = 0; i < j->updates.count; i++) j->has_value[j->updates.copies[i].target->id] = true;
-    /* Computed values keep what the step made (no output shares a source's storage), so the
-     * loss and metrics stay readable after the update, as in the interpreter. */
+    /* Computed values keep what the step made (no value or gradient output shares a source's
+     * storage; an update in place is its target's bytes, now its new value), so the loss and
+     * metrics stay readable after the update, as in the interpreter. */
     return 1;
 }
 

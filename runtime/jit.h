@@ -20,6 +20,14 @@ typedef struct gc_jit_options {
                    no value to read (gc_jit_value gives NULL); outputs always have one */
     bool reuse; /* values the step does not keep share arena bytes (passes/plan.c); only
                    sources, outputs and constants can then be read after a run */
+    int threads; /* the step's thread pool, the caller's thread included (runtime/parallel.h);
+                    0: one per online CPU */
+    bool in_place; /* updates are computed in their params' and state's own bytes where legal
+                      (passes/plan.h), when gc_jit_apply_updates runs rather than in the run:
+                      update outputs (and whatever the update kernels compute) then hold their
+                      values only after apply, and sources must not change between run and
+                      apply (the update kernels read them then). Value and gradient outputs are
+                      computed by the run as without it */
 } gc_jit_options;
 
 /* Compiles g (which must outlive the executor) and allocates its arena. Sources start unset;
@@ -42,7 +50,9 @@ int gc_jit_run(gc_jit *j, gc_error *err);
  * when the node was fused into another's kernel). */
 const void *gc_jit_value(const gc_jit *j, const gc_node *node);
 const void *gc_jit_output(const gc_jit *j, gc_output_kind kind, const char *name);
-/* Copies each update output into its param or state, all at once (a swap works). */
+/* Copies each update output into its param or state, all at once (a swap works). With
+ * in_place it first runs the update kernels, which write their params and state directly; a
+ * second apply after the same run changes nothing, as a repeated copy would not. */
 int gc_jit_apply_updates(gc_jit *j, gc_error *err);
 
 /* The graph the executor runs. */

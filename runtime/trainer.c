@@ -584,21 +584,24 @@ char *gc_trainer_ir(gc_trainer *t, const char *stage) {
     return NULL;
 }
 
-/* The JIT fuses kernels and reuses memory across lifetimes (passes/fuse.h, passes/plan.h): its
- * activations are the bytes its arena plan holds beyond params, state, inputs and gradients.
+/* The JIT fuses kernels, reuses memory across lifetimes and computes updates in place where it
+ * can (passes/fuse.h, passes/plan.h): its activations are the bytes its arena plan holds beyond
+ * params, state, inputs and gradients (an update in place holds none of its own).
  * -1 when the plan cannot be made (out of memory). */
 static int64_t planned_activations(const gc_graph *g, const bool *grad) {
     gc_error err = {0};
     gc_fusion f;
     if (!gc_fuse_partition(g, true, &f, &err)) return -1;
     gc_layout l;
-    int ok = gc_layout_plan_fused(g, f.root, true, &l, &err);
+    gc_plan_options plan = {.reuse = true, .in_place = true}; /* as runtime/executor_jit.c plans */
+    int ok = gc_layout_plan_opts(g, f.root, &plan, &l, &err);
     gc_fusion_free(&f);
     if (!ok) return -1;
     int64_t bytes = l.size - l.kept_size;
     for (int i = 0; i < g->num_nodes; i++) {
         const gc_node *n = g->nodes[i];
-        if (!l.kept[i] || l.aliased[i] || l.offsets[i] < 0 || grad[i] || (gc_op_table[n->op].flags & GC_FLAG_NAMED))
+        if (!l.kept[i] || l.aliased[i] || l.in_place[i] || l.offsets[i] < 0 || grad[i] ||
+            (gc_op_table[n->op].flags & GC_FLAG_NAMED))
             continue;
         bytes += gc_type_numel(&n->type) * (int64_t)gc_dtype_size(n->type.dtype);
     }

@@ -16,6 +16,8 @@ int gc_update_plan_make(const gc_graph *g, const int64_t *offsets, gc_update_pla
         if (!target || !gc_type_equal(&target->type, &o->value->type))
             return gc_failf(err, GC_ERR_INTERNAL, "internal error: update '%s' has no param or state of its type",
                             o->name);
+        /* An update computed in its target's bytes (passes/plan.h, in place) needs no copy. */
+        if (offsets[o->value->id] == offsets[target->id]) continue;
         gc_update_copy *u = &p->copies[p->count++];
         u->src = offsets[o->value->id];
         u->dst = offsets[target->id];

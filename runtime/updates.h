@@ -22,7 +22,8 @@ typedef struct gc_update_plan {
     char *staging;
 } gc_update_plan;
 
-/* Plans the copies of g's updates for an arena where node id i lives at offsets[i]. */
+/* Plans the copies of g's updates for an arena where node id i lives at offsets[i]; an update
+ * whose value already lives at its target's offset (computed in place) has none. */
 int gc_update_plan_make(const gc_graph *g, const int64_t *offsets, gc_update_plan *plan, gc_error *err);
 void gc_update_plan_apply(const gc_update_plan *plan, char *arena);
 void gc_update_plan_free(gc_update_plan *plan);

@@ -221,7 +221,7 @@ static char *trainer_source(const compile_options *o, const char *text, compiled
                      "typedef struct gc_aot_program {\n"
                      "    const char *name;\n    uint64_t graph_hash;\n    int num_nodes;\n"
                      "    const int64_t *offsets;\n    int64_t arena_size;\n"
-                     "    void (*init)(char *arena);\n    void (*step)(char *arena);\n"
+                     "    void (*init)(char *arena, void *pool);\n    void (*step)(char *arena, void *pool);\n"
                      "} gc_aot_program;\n\n"
                      "typedef struct gc_aot_model {\n"
                      "    int abi;\n    int program_size;\n    const char *text;\n    const char *filename;\n"
@@ -231,7 +231,7 @@ static char *trainer_source(const compile_options *o, const char *text, compiled
                      "int gc_aot_main(int argc, char **argv, const gc_aot_model *model);\n",
                      o->model);
     for (int i = 0; i < 2; i++)
-        gc_strbuf_printf(&sb, "void gc_aot_%s_init(char *arena);\nvoid gc_aot_%s_step(char *arena);\n", graphs[i].stage,
+        gc_strbuf_printf(&sb, "void gc_aot_%s_init(char *arena, void *pool);\nvoid gc_aot_%s_step(char *arena, void *pool);\n", graphs[i].stage,
                          graphs[i].stage);
     gc_strbuf_append(&sb, "\nstatic const char model_text[] =\n    ");
     c_string(&sb, text);

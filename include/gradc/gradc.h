@@ -90,9 +90,9 @@ typedef enum gc_backend {
 /* Compile options; zero-initialise, then set what you need (all zero: the JIT, default threads). */
 typedef struct gc_options {
     gc_backend backend;
-    int threads;           /* 0: all cores. A hint: the executors of this version run their own
-                              code on the calling thread, and matrix products use OpenBLAS's pool
-                              (sized by OPENBLAS_NUM_THREADS) */
+    int threads;           /* threads a step runs on, the caller's included; 0: one per online
+                              CPU. The JIT splits its kernels and GEMMs over them (OpenBLAS is
+                              set to one thread); the interpreter uses one */
     int skip_nonfinite;    /* a step whose loss or gradient norm is NaN/Inf never updates anything.
                               0: gc_trainer_step fails with GC_ERR_NUMERIC and the step does not
                               count. 1: the update is skipped, the step counts (the data order

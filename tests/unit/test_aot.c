@@ -112,7 +112,10 @@ static void aot_matches_the_interpreter(void **state) {
     gc_graph_free(g);
 }
 
-static void init(char *arena) { (void)arena; }
+static void init(char *arena, void *pool) {
+    (void)arena;
+    (void)pool;
+}
 
 static void another_graph_is_refused(void **state) {
     (void)state;

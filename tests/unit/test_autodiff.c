@@ -120,7 +120,7 @@ static bool build_case(gc_builder *b, gc_op op, int variant, test_case *c) {
         c->y = gc_axis_op(b, op, param(b, "x", t234), variant ? 1 : 2);
         return true;
     case GC_OP_MATMUL:
-        if (variant > 5) return false;
+        if (variant > 7) return false;
         {
             bool ta = variant & 1, tb = (variant >> 1) & 1;
             if (variant < 4) {
@@ -129,9 +129,16 @@ static bool build_case(gc_builder *b, gc_op op, int variant, test_case *c) {
                 c->y = gc_matmul(b, param(b, "a", ta_t), param(b, "b", tb_t), ta, tb);
             } else if (variant == 4) { /* a batched, b shared: b's gradient sums over the batch */
                 c->y = gc_matmul(b, param(b, "a", shape(GC_F32, 3, 2, 3, 4)), param(b, "b", shape(GC_F32, 2, 4, 5)), false, false);
-            } else { /* both batched, with a broadcast batch dim and b transposed */
+            } else if (variant == 5) { /* both batched, with a broadcast batch dim and b transposed */
                 c->y = gc_matmul(b, param(b, "a", shape(GC_F32, 4, 2, 1, 3, 4)),
                                  param(b, "b", shape(GC_F32, 4, 1, 2, 5, 4)), false, true);
+            } else if (variant == 6) { /* a batched, b shared and transposed (a tied head) */
+                c->y = gc_matmul(b, param(b, "a", shape(GC_F32, 3, 2, 3, 4)), param(b, "b", shape(GC_F32, 2, 5, 4)), false, true);
+            } else { /* b an explicit transpose, which the builder folds into the flag */
+                int perm[] = {1, 0};
+                gc_node *w = gc_permute(b, param(b, "b", shape(GC_F32, 2, 5, 4)), perm);
+                c->y = gc_matmul(b, param(b, "a", shape(GC_F32, 3, 2, 3, 4)), w, false, false);
+                if (c->y && (c->y->inputs[1] == w || !c->y->attr.matmul.transpose_b)) c->y = NULL;
             }
         }
         return true;

@@ -3,6 +3,8 @@
  * never share bytes, a kernel's result never shares with its operands, kept values sit in the
  * kept region, reuse shrinks the arena, planned code agrees with the interpreter step after
  * step, a JIT training step calls no allocator, and the trainer reports the planned figures.
+ * In place: AdamW's params and moments are updated in their own bytes after the step's outputs,
+ * and an update is not put in place when its target is read later or not element by element.
  */
 #define _GNU_SOURCE
 #include <link.h>
@@ -23,6 +25,8 @@
 #include "runtime/interp.h"
 #include "runtime/jit.h"
 #include "runtime/trainer.h"
+#include "runtime/updates.h"
+#include "ir/text.h"
 
 /* Counting allocations: glibc's own entry points behind ours. AddressSanitizer brings its own
  * allocator, so under it the count is not taken. OpenBLAS is not ours: it allocates its own
@@ -136,7 +140,8 @@ static void check_plan(const gc_graph *g, const int *root, const gc_layout *l) {
             if (owner[j] != j) continue;
             bool both_kept = l->kept[i] && l->kept[j];
             bool together = both_kept || l->kept[i] || l->kept[j] || (first[i] <= last[j] && first[j] <= last[i]);
-            if (together && overlap(l, g->nodes[i], g->nodes[j]))
+            bool in_place = (l->in_place[i] || l->in_place[j]) && l->offsets[i] == l->offsets[j];
+            if (together && !in_place && overlap(l, g->nodes[i], g->nodes[j]))
                 fail_msg("%%%d [%d, %d] and %%%d [%d, %d] share bytes", i, first[i], last[i], j, first[j], last[j]);
         }
     }
@@ -275,12 +280,263 @@ static void test_trainer_reports_planned_memory(void **state) {
     gc_model_free(m);
 }
 
+
+/* The training graph of a model given as text, through the trainer (interpreter backend). */
+static gc_graph *train_graph(const char *model) {
+    gc_error err = {0};
+    gc_model *m = gc_model_load_string(model, "inplace.gm", &err);
+    if (!m) fail_msg("load: %s", err.message);
+    gc_options opts = {.backend = GC_BACKEND_INTERP, .threads = 1};
+    gc_trainer *t = gc_trainer_new(m, &opts, &err);
+    gc_model_free(m);
+    if (!t) fail_msg("gc_trainer_new: %s", err.message);
+    char *text = gc_trainer_ir(t, "train");
+    gc_trainer_free(t);
+    assert_non_null(text);
+    gc_graph *g = gc_graph_parse(text, strlen(text), "train.ir", &err);
+    free(text);
+    if (!g) fail_msg("parse: %s", err.message);
+    return g;
+}
+
+static const gc_node *target_of(const gc_graph *g, const char *name) {
+    const gc_node *t = gc_graph_find_named(g, GC_OP_PARAM, name);
+    return t ? t : gc_graph_find_named(g, GC_OP_STATE, name);
+}
+
+static const char *adamw_mlp =
+    "input x: f32[8, 5]\n"
+    "input y: i32[8]\n"
+    "h = linear(relu(linear(x, 16) as fc1), 3) as fc2\n"
+    "loss = cross_entropy(h, y)\n"
+    "train {\n"
+    "    optimizer = adamw(lr=1e-3, weight_decay=0.1)\n"
+    "}\n";
+
+/* AdamW, fused and planned with reuse: every update (each param, both moments, the step count)
+ * is computed in its target's bytes, after every kernel the step's outputs and gradients need;
+ * no copy is left to apply, the plan still keeps live values apart, and the arena shrinks. */
+static void test_adamw_updates_in_place(void **state) {
+    (void)state;
+    gc_error err = {0};
+    gc_graph *g = train_graph(adamw_mlp);
+    gc_fusion f;
+    assert_true(gc_fuse_partition(g, true, &f, &err));
+    gc_plan_options with = {.reuse = true, .in_place = true}, without = {.reuse = true};
+    gc_layout in, out;
+    assert_true(gc_layout_plan_opts(g, f.root, &with, &in, &err));
+    assert_true(gc_layout_plan_opts(g, f.root, &without, &out, &err));
+    check_plan(g, f.root, &in);
+    assert_int_equal(out.update_from, g->num_nodes);
+    for (int i = 0; i < g->num_nodes; i++) assert_false(out.in_place[i]);
+    assert_true(in.update_from < g->num_nodes);
+    int updates = 0, moments = 0;
+    for (int i = 0; i < g->num_outputs; i++) {
+        const gc_graph_output *o = &g->outputs[i];
+        int v = o->value->id;
+        if (o->kind != GC_OUTPUT_UPDATE) {
+            /* Reported values are all stored by the step proper. */
+            int at = in.root && in.root[v] >= 0 ? in.root[v] : v;
+            if (g->nodes[at]->op != GC_OP_CONSTANT) assert_true(at < in.update_from);
+            continue;
+        }
+        updates++;
+        moments += strstr(o->name, ".exp_avg") != NULL;
+        const gc_node *t = target_of(g, o->name);
+        assert_non_null(t);
+        if (!in.in_place[v]) fail_msg("update '%s' (%%%d) is not in place", o->name, v);
+        assert_true(v >= in.update_from);
+        assert_true(in.offsets[v] == in.offsets[t->id]);
+        assert_true(in.kept[v]);
+    }
+    assert_int_equal(updates, 4 * 3 + 1); /* 4 params with 2 moments each, and the step count */
+    assert_int_equal(moments, 8);
+    gc_update_plan copies;
+    assert_true(gc_update_plan_make(g, in.offsets, &copies, &err));
+    assert_int_equal(copies.count, 0);
+    gc_update_plan_free(&copies);
+    assert_true(gc_update_plan_make(g, out.offsets, &copies, &err));
+    assert_int_equal(copies.count, updates);
+    gc_update_plan_free(&copies);
+    print_message("AdamW arena: %lld bytes with copies, %lld in place\n", (long long)out.size, (long long)in.size);
+    assert_true(in.size < out.size);
+    assert_true(in.kept_size < out.kept_size);
+    gc_layout_free(&in);
+    gc_layout_free(&out);
+    gc_fusion_free(&f);
+    gc_graph_free(g);
+}
+
+/* loss = sum(x * w); update w = w - x; update s = s + (w or the new w). */
+static gc_graph *make_reader(bool reads_new) {
+    static gc_error err;
+    gc_graph *g = gc_graph_new("reader");
+    gc_builder b = {g, {"reader.ir", 1, 1}, &err};
+    gc_type v4 = ty(GC_F32, 1, 4, 0);
+    gc_node *x = named(&b, GC_OP_INPUT, "x", v4);
+    gc_node *w = named(&b, GC_OP_PARAM, "w", v4);
+    gc_node *s = named(&b, GC_OP_STATE, "s", v4);
+    gc_node *loss = gc_reduce(&b, GC_OP_SUM, gc_binary(&b, GC_OP_MUL, x, w), 0x1, false);
+    gc_node *w_new = gc_binary(&b, GC_OP_SUB, w, x);
+    gc_node *s_new = gc_binary(&b, GC_OP_ADD, s, reads_new ? w_new : w);
+    assert_non_null(s_new);
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "loss", loss, &err));
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_UPDATE, "w", w_new, &err));
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_UPDATE, "s", s_new, &err));
+    return g;
+}
+
+/* An update whose target a later kernel still reads (for its old value) is not put in place;
+ * one read later only through the new value is. Fused or not. */
+static void test_target_read_later_is_not_in_place(void **state) {
+    (void)state;
+    gc_error err = {0};
+    gc_plan_options opts = {.reuse = true, .in_place = true};
+    for (int fuse = 0; fuse < 2; fuse++) {
+        for (int reads_new = 0; reads_new < 2; reads_new++) {
+            gc_graph *g = make_reader(reads_new);
+            gc_fusion f;
+            assert_true(gc_fuse_partition(g, fuse, &f, &err));
+            gc_layout l;
+            assert_true(gc_layout_plan_opts(g, f.root, &opts, &l, &err));
+            check_plan(g, f.root, &l);
+            const gc_node *w_new = gc_graph_find_output(g, GC_OUTPUT_UPDATE, "w")->value;
+            const gc_node *s_new = gc_graph_find_output(g, GC_OUTPUT_UPDATE, "s")->value;
+            const gc_node *loss = gc_graph_find_output(g, GC_OUTPUT_VALUE, "loss")->value;
+            assert_int_equal(l.in_place[w_new->id], reads_new);
+            assert_true(l.in_place[s_new->id]);
+            assert_int_equal(l.update_from, loss->id + 1);
+            if (!reads_new) assert_true(l.offsets[w_new->id] != l.offsets[gc_graph_find_named(g, GC_OP_PARAM, "w")->id]);
+            gc_update_plan copies;
+            assert_true(gc_update_plan_make(g, l.offsets, &copies, &err));
+            assert_int_equal(copies.count, reads_new ? 0 : 1);
+            gc_update_plan_free(&copies);
+            gc_layout_free(&l);
+            gc_fusion_free(&f);
+            gc_graph_free(g);
+        }
+    }
+}
+
+/* A kernel that reads its target other than element by element at the index it writes: a
+ * scalar state broadcast into a fused reduction (s = sum(x * s)), a GEMM epilogue (w = x @ y + w,
+ * whose GEMM writes the result buffer before the loop reads w), an unfused GEMM of the target
+ * itself (w = w @ w). None is in place; an update reported also as a value is not either (its
+ * value must be there after the run, before apply). */
+static void test_non_elementwise_reads_are_not_in_place(void **state) {
+    (void)state;
+    static gc_error err;
+    for (int c = 0; c < 4; c++) {
+        gc_graph *g = gc_graph_new("reads");
+        gc_builder b = {g, {"reads.ir", 1, 1}, &err};
+        gc_node *x = named(&b, GC_OP_INPUT, "x", ty(GC_F32, c == 0 ? 1 : 2, 4, 4));
+        /* The loss first, so the update's kernel is past update_from and only its reads decide. */
+        gc_node *loss = gc_reduce(&b, GC_OP_SUM, x, c == 0 ? 0x1 : 0x3, false);
+        gc_node *v = NULL, *t = NULL;
+        if (c == 0) {
+            t = named(&b, GC_OP_STATE, "t", ty(GC_F32, 0, 0, 0));
+            v = gc_reduce(&b, GC_OP_SUM, gc_binary(&b, GC_OP_MUL, x, t), 0x1, false);
+        } else if (c == 1) {
+            t = named(&b, GC_OP_PARAM, "t", ty(GC_F32, 2, 4, 4));
+            gc_node *y = named(&b, GC_OP_INPUT, "y", ty(GC_F32, 2, 4, 4));
+            v = gc_binary(&b, GC_OP_ADD, gc_matmul(&b, x, y, false, false), t);
+        } else if (c == 2) {
+            t = named(&b, GC_OP_PARAM, "t", ty(GC_F32, 2, 4, 4));
+            v = gc_matmul(&b, t, t, false, false);
+        } else {
+            t = named(&b, GC_OP_PARAM, "t", ty(GC_F32, 2, 4, 4));
+            v = gc_binary(&b, GC_OP_SUB, t, x);
+            assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "t_new", v, &err));
+        }
+        assert_non_null(v);
+        assert_true(v->id > loss->id);
+        assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "loss", loss, &err));
+        assert_true(gc_graph_add_output(g, GC_OUTPUT_UPDATE, "t", v, &err));
+        gc_fusion f;
+        assert_true(gc_fuse_partition(g, c != 2, &f, &err));
+        if (c < 2 && f.root[v->inputs[0]->id] != v->id) fail_msg("case %d: the operand is not fused into the update", c);
+        gc_plan_options opts = {.reuse = true, .in_place = true};
+        gc_layout l;
+        assert_true(gc_layout_plan_opts(g, f.root, &opts, &l, &err));
+        if (l.in_place[v->id]) fail_msg("case %d: the update is in place", c);
+        assert_int_equal(l.update_from, g->num_nodes);
+        assert_true(l.offsets[v->id] != l.offsets[t->id]);
+        gc_layout_free(&l);
+        gc_fusion_free(&f);
+        gc_graph_free(g);
+    }
+}
+
+/* A JIT with in-place updates runs AdamW as the interpreter does, step after step: the loss
+ * of each step, and params and state after each apply. Update outputs are read after apply. */
+static void test_in_place_jit_matches_interpreter(void **state) {
+    (void)state;
+    if (!gc_backend_available(GC_BACKEND_JIT)) skip();
+    gc_error err = {0};
+    gc_graph *g = train_graph(adamw_mlp);
+    gc_jit_options opts = {.fuse = true, .reuse = true, .threads = 1, .in_place = true};
+    gc_jit *j = gc_jit_new_opts(g, &opts, &err);
+    if (!j) fail_msg("gc_jit_new_opts: %s", err.message);
+    gc_interp *it = gc_interp_new(g, GC_INTERP_F32, &err);
+    assert_non_null(it);
+    for (int i = 0; i < g->num_nodes; i++) {
+        const gc_node *n = g->nodes[i];
+        if (!(gc_op_table[n->op].flags & GC_FLAG_NAMED)) continue;
+        int64_t count = gc_type_numel(&n->type);
+        float *data = malloc(sizeof *data * (size_t)(count ? count : 1));
+        assert_non_null(data);
+        for (int64_t k = 0; k < count; k++)
+            data[k] = n->op == GC_OP_STATE ? 0.0f
+                      : n->type.dtype == GC_I32 ? (float)((k * 5 + 1) % 3)
+                                                : (float)((k * 7 + i * 3) % 17 - 8) / 16.0f;
+        gc_tensor v = {GC_F32, n->type.rank, {0}, data};
+        memcpy(v.shape, n->type.dims, sizeof v.shape);
+        assert_true(gc_interp_set(it, n->name, &v, &err));
+        assert_true(gc_jit_set(j, n->name, &v, &err));
+        free(data);
+    }
+    for (int step = 0; step < 4; step++) {
+        assert_true(gc_interp_run(it, &err));
+        assert_true(gc_jit_run(j, &err));
+        const double *want = gc_interp_output(it, GC_OUTPUT_VALUE, "loss");
+        const float *got = gc_jit_output(j, GC_OUTPUT_VALUE, "loss");
+        assert_true(fabs(*want - *got) <= 1e-5 + 1e-4 * fabs(*want));
+        /* The step itself wrote no param. */
+        const gc_node *w = gc_graph_find_named(g, GC_OP_PARAM, "fc1.weight");
+        const void *before = gc_jit_value(j, w);
+        float w0 = *(const float *)before;
+        assert_true(gc_interp_apply_updates(it, &err));
+        assert_true(gc_jit_apply_updates(j, &err));
+        assert_true(*(const float *)gc_jit_value(j, w) != w0);
+        assert_true(gc_jit_apply_updates(j, &err)); /* a second apply changes nothing */
+        for (int i = 0; i < g->num_outputs; i++) {
+            const gc_graph_output *o = &g->outputs[i];
+            if (o->kind != GC_OUTPUT_UPDATE) continue;
+            const double *a = gc_interp_output(it, GC_OUTPUT_UPDATE, o->name);
+            const float *b = gc_jit_output(j, GC_OUTPUT_UPDATE, o->name);
+            const float *src = gc_jit_value(j, target_of(g, o->name));
+            assert_non_null(a);
+            assert_true(b == src); /* in place: the update output is its target's bytes */
+            for (int64_t k = 0; k < gc_type_numel(&o->value->type); k++)
+                if (fabs(a[k] - b[k]) > 1e-6 + 1e-4 * fabs(a[k]))
+                    fail_msg("step %d, %s[%lld]: interpreter %.9g, JIT %.9g", step, o->name, (long long)k, a[k], b[k]);
+        }
+    }
+    gc_interp_free(it);
+    gc_jit_free(j);
+    gc_graph_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reuse_respects_lifetimes),
         cmocka_unit_test(test_planned_code_matches_interpreter),
         cmocka_unit_test(test_training_step_allocates_nothing),
         cmocka_unit_test(test_trainer_reports_planned_memory),
+        cmocka_unit_test(test_adamw_updates_in_place),
+        cmocka_unit_test(test_target_read_later_is_not_in_place),
+        cmocka_unit_test(test_non_elementwise_reads_are_not_in_place),
+        cmocka_unit_test(test_in_place_jit_matches_interpreter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

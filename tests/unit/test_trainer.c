@@ -1,6 +1,8 @@
 /*
  * test_trainer.c: the public C API (include/gradc/gradc.h) on the interpreter backend: a model
  * trains, evaluates, saves and resumes bit-identically; every caller mistake is an error value.
+ * The JIT backend, whose updates run in place (passes/plan.h), trains AdamW as the interpreter
+ * does, and a dropped step leaves its params and optimizer state bit for bit as they were.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -253,6 +255,147 @@ static void unreached_parameters_are_warned(void **s) {
     gc_trainer_free(t);
 }
 
+
+static const char *adamw_mlp =
+    "const batch = 4\n"
+    "input x: f32[batch, 3]\n"
+    "input y: i32[batch]\n"
+    "logits = linear(relu(linear(x, 8) as fc1), 2) as fc2\n"
+    "loss = cross_entropy(logits, y)\n"
+    "train {\n"
+    "    optimizer = adamw(lr=0.01, weight_decay=0.1)\n"
+    "    seed = 5\n"
+    "}\n";
+
+static gc_trainer *make_on(const char *text, gc_backend backend, int skip) {
+    gc_error err = {0};
+    gc_model *m = gc_model_load_string(text, "test.gm", &err);
+    if (!m) fail_msg("load: %s", err.message);
+    gc_options o = {backend, 1, skip};
+    gc_trainer *t = gc_trainer_new(m, &o, &err);
+    gc_model_free(m);
+    if (!t) fail_msg("trainer: %s", err.message);
+    return t;
+}
+
+/* The trainer's params and optimizer state, through a checkpoint. */
+static gc_safetensors *snapshot(gc_trainer *t) {
+    gc_error err = {0};
+    char path[] = "/tmp/gc_test_snapXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    if (!gc_trainer_save(t, path, &err)) fail_msg("save: %s", err.message);
+    gc_safetensors *st = gc_safetensors_load(path, &err);
+    unlink(path);
+    if (!st) fail_msg("load: %s", err.message);
+    return st;
+}
+
+/* Every tensor of a in b with the same shape; values within tol (0: the same bits). Returns
+ * how many optimizer tensors there were. */
+static int compare_snapshots(const gc_safetensors *a, const gc_safetensors *b, double tol) {
+    int state = 0;
+    assert_int_equal(a->num_tensors, b->num_tensors);
+    for (int i = 0; i < a->num_tensors; i++) {
+        const gc_st_tensor *x = &a->tensors[i], *y = gc_safetensors_find(b, x->name);
+        if (!y) fail_msg("%s is missing", x->name);
+        assert_int_equal(x->dtype, y->dtype);
+        assert_int_equal(x->nbytes, y->nbytes);
+        state += !strncmp(x->name, "optimizer.", 10);
+        if (tol == 0) {
+            if (memcmp(x->data, y->data, x->nbytes)) fail_msg("%s changed", x->name);
+            continue;
+        }
+        assert_int_equal(x->dtype, GC_ST_F32);
+        for (size_t k = 0; k < x->nbytes / 4; k++) {
+            double u = ((const float *)x->data)[k], v = ((const float *)y->data)[k];
+            if (fabs(u - v) > tol * (1 + fabs(u))) fail_msg("%s[%zu]: %.9g vs %.9g", x->name, k, u, v);
+        }
+    }
+    return state;
+}
+
+/* AdamW on the JIT (updates in place) and on the interpreter, from the same parameters: the
+ * same losses step by step, and the same params, moments and step count after. */
+static void jit_adamw_matches_interpreter(void **s) {
+    (void)s;
+    if (!gc_backend_available(GC_BACKEND_JIT)) skip();
+    gc_error err = {0};
+    gc_trainer *t[2] = {make_on(adamw_mlp, GC_BACKEND_INTERP, 0), make_on(adamw_mlp, GC_BACKEND_JIT, 0)};
+    const char *name;
+    for (int p = 0; gc_trainer_param_name(t[0], p, &name); p++) {
+        gc_tensor a, b;
+        assert_true(gc_trainer_param(t[0], name, &a, &err));
+        assert_true(gc_trainer_param(t[1], name, &b, &err));
+        int64_t count = 1;
+        for (int d = 0; d < a.rank; d++) count *= a.shape[d];
+        memcpy(b.data, a.data, (size_t)count * sizeof(float));
+    }
+    for (int i = 0; i < 2; i++) {
+        assert_true(gc_trainer_set_input(t[i], "x", xs, sizeof xs, &err));
+        assert_true(gc_trainer_set_input(t[i], "y", ys, sizeof ys, &err));
+    }
+    float first = 0;
+    for (int step = 0; step < 6; step++) {
+        float loss[2];
+        for (int i = 0; i < 2; i++) assert_true(gc_trainer_step(t[i], &loss[i], &err));
+        if (fabsf(loss[0] - loss[1]) > 1e-4f * (1 + fabsf(loss[0])))
+            fail_msg("step %d: loss %.9g (interpreter) vs %.9g (JIT)", step, loss[0], loss[1]);
+        if (step == 0) first = loss[1];
+        else assert_true(loss[1] != first); /* the updates reached the params */
+    }
+    gc_safetensors *a = snapshot(t[0]), *b = snapshot(t[1]);
+    assert_int_equal(compare_snapshots(a, b, 1e-4), 4 * 2 + 1);
+    gc_safetensors_free(a);
+    gc_safetensors_free(b);
+    gc_trainer_free(t[0]);
+    gc_trainer_free(t[1]);
+}
+
+/* On the JIT, where AdamW writes params and moments in place: a step with a NaN loss and
+ * skip_nonfinite leaves every param and every optimizer tensor bit for bit as it was, and the
+ * next good step trains on. */
+static void jit_dropped_step_changes_nothing(void **s) {
+    (void)s;
+    if (!gc_backend_available(GC_BACKEND_JIT)) skip();
+    const char *model =
+        "input x: f32[2, 3]\n"
+        "loss = mean(log(linear(x, 1) as fc))\n"
+        "train {\n"
+        "    optimizer = adamw(lr=0.01, weight_decay=0.1)\n"
+        "}\n";
+    gc_error err = {0};
+    gc_trainer *t = make_on(model, GC_BACKEND_JIT, 1);
+    gc_tensor w;
+    assert_true(gc_trainer_param(t, "fc.weight", &w, &err));
+    for (int i = 0; i < 3; i++) ((float *)w.data)[i] = 1.0f;
+    float good[6] = {1, 2, 1, 2, 1, 2}, bad[6] = {-100, -100, -100, -100, -100, -100}, loss = 0;
+    assert_true(gc_trainer_set_input(t, "x", good, sizeof good, &err));
+    for (int i = 0; i < 2; i++) assert_true(gc_trainer_step(t, &loss, &err));
+    assert_true(isfinite(loss));
+    gc_safetensors *before = snapshot(t);
+    assert_true(gc_trainer_set_input(t, "x", bad, sizeof bad, &err));
+    assert_true(gc_trainer_step(t, &loss, &err));
+    assert_true(isnan(loss));
+    assert_int_equal(gc_trainer_steps(t), 3);
+    gc_safetensors *after = snapshot(t);
+    assert_int_equal(compare_snapshots(before, after, 0), 2 * 2 + 1); /* weight, bias: 2 moments; step */
+    gc_safetensors_free(after);
+    /* Training goes on from there: the next good step changes the params. */
+    assert_true(gc_trainer_set_input(t, "x", good, sizeof good, &err));
+    assert_true(gc_trainer_step(t, &loss, &err));
+    assert_true(isfinite(loss));
+    after = snapshot(t);
+    const gc_st_tensor *a = gc_safetensors_find(before, "fc.weight"), *b = gc_safetensors_find(after, "fc.weight");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(memcmp(a->data, b->data, a->nbytes) != 0);
+    gc_safetensors_free(before);
+    gc_safetensors_free(after);
+    gc_trainer_free(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(trains_and_evaluates),
@@ -262,6 +405,8 @@ int main(void) {
         cmocka_unit_test(mismatched_checkpoints_are_listed),
         cmocka_unit_test(nonfinite_loss_is_reported_and_not_applied),
         cmocka_unit_test(unreached_parameters_are_warned),
+        cmocka_unit_test(jit_adamw_matches_interpreter),
+        cmocka_unit_test(jit_dropped_step_changes_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
