@@ -196,6 +196,8 @@ LLVMValueRef cg_math_erfc(cg_ctx *cg, gc_dtype t, LLVMValueRef x);
 /* Whether matmul n is one GEMM call (its batch, if any, folds into the rows), and the shape of
  * its result seen as a [rows, cols] matrix. */
 bool cg_gemm_rows(const gc_node *n, int64_t *rows, int64_t *cols);
+/* Whether a GEMM of that shape splits faster by columns than by rows. */
+bool cg_gemm_split_cols(int64_t m, int64_t n, int64_t k, bool trans_a);
 /* Rows [lo, hi) of that matrix, or columns when `cols` (i64 values). */
 int cg_emit_matmul_part(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in, bool cols,
                         LLVMValueRef lo, LLVMValueRef hi);

@@ -190,7 +190,7 @@ static int split_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *gemm, 
     if (!matrix_strides(&root->type, strides, matrix)) return -1;
     cg_nest_add(&nest, matrix);
     if (!add_reads(&nest, grp, &root->type, r, matrix_strides)) return -1;
-    bool by_cols = cols > rows;
+    bool by_cols = cg_gemm_split_cols(rows, cols, (int64_t)k, gemm->attr.matmul.transpose_a);
     LLVMValueRef lo, hi;
     cg_split_range(cg, by_cols ? cols : rows, by_cols ? 16 : 1, &lo, &hi);
     if (!cg_emit_matmul_part(cg, gemm, out, operands, by_cols, lo, hi)) return 0;

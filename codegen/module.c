@@ -115,30 +115,49 @@ static LLVMValueRef emit_kernel(cg_ctx *cg, const cg_group *grp) {
     return fn;
 }
 
-/* void s<id>(ptr arena, i32 part, i32 parts): one part of kernel call `i` with its arena
- * pointers, the task the step hands the pool (runtime/parallel.h). */
-static LLVMValueRef emit_task(cg_ctx *cg, const gc_layout *layout, const gc_node *n, const cg_group *grp,
-                              LLVMValueRef kernel, LLVMTypeRef kty, LLVMValueRef *args) {
-    LLVMTypeRef params[3] = {cg->t_ptr, cg->t_i32, cg->t_i32};
-    char name[32];
-    snprintf(name, sizeof name, "s%d", n->id);
-    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->t_void, params, 3, 0));
+/* void t<kernel>(ptr arena, ptr offsets, i32 part, i32 parts): one part of a split kernel with
+ * its operands at arena + offsets[k], the task the step hands the pool (runtime/parallel.h). One
+ * per kernel function, not per call: each call passes its own table of offsets. */
+static LLVMValueRef task_of(cg_ctx *cg, LLVMValueRef kernel, LLVMTypeRef kty, int ext, LLVMValueRef *args) {
+    size_t len;
+    const char *kname = LLVMGetValueName2(kernel, &len);
+    char name[40];
+    snprintf(name, sizeof name, "t%.*s", (int)(len < 30 ? len : 30), kname);
+    LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, name);
+    if (fn) return fn;
+    LLVMTypeRef params[4] = {cg->t_ptr, cg->t_ptr, cg->t_i32, cg->t_i32};
+    fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->t_void, params, 4, 0));
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     add_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
     LLVMBasicBlockRef back = LLVMGetInsertBlock(cg->b);
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
-    LLVMValueRef arena = LLVMGetParam(fn, 0);
-    for (int k = 0; k <= grp->num_ext; k++) {
-        const gc_node *x = k == 0 ? n : grp->ext[k - 1];
-        LLVMValueRef off = cg_i64(cg, layout->offsets[x->id]);
+    LLVMValueRef arena = LLVMGetParam(fn, 0), offsets = LLVMGetParam(fn, 1);
+    for (int k = 0; k <= ext; k++) {
+        LLVMValueRef at = cg_i64(cg, k);
+        LLVMValueRef off = LLVMBuildLoad2(cg->b, cg->t_i64, LLVMBuildInBoundsGEP2(cg->b, cg->t_i64, offsets, &at, 1, ""), "");
         args[k] = LLVMBuildInBoundsGEP2(cg->b, cg->t_i8, arena, &off, 1, "");
     }
-    args[grp->num_ext + 1] = LLVMGetParam(fn, 1);
-    args[grp->num_ext + 2] = LLVMGetParam(fn, 2);
-    LLVMBuildCall2(cg->b, kty, kernel, args, (unsigned)(grp->num_ext + 3), "");
+    args[ext + 1] = LLVMGetParam(fn, 2);
+    args[ext + 2] = LLVMGetParam(fn, 3);
+    LLVMBuildCall2(cg->b, kty, kernel, args, (unsigned)(ext + 3), "");
     LLVMBuildRetVoid(cg->b);
     LLVMPositionBuilderAtEnd(cg->b, back);
     return fn;
+}
+
+/* The constant table of a call's operand offsets: the node's own, then its outside values'. */
+static LLVMValueRef offset_table(cg_ctx *cg, const gc_layout *layout, const gc_node *n, const cg_group *grp,
+                                 LLVMValueRef *scratch) {
+    for (int k = 0; k <= grp->num_ext; k++) scratch[k] = cg_i64(cg, layout->offsets[(k == 0 ? n : grp->ext[k - 1])->id]);
+    LLVMValueRef init = LLVMConstArray(cg->t_i64, scratch, (unsigned)(grp->num_ext + 1));
+    char name[32];
+    snprintf(name, sizeof name, "o%d", n->id);
+    LLVMValueRef table = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(table, init);
+    LLVMSetGlobalConstant(table, 1);
+    LLVMSetLinkage(table, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddr(table, 1);
+    return table;
 }
 
 /* An entry point void name(ptr arena, ptr pool) calling, in graph order, the kernels whose root
@@ -162,8 +181,8 @@ static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LL
         free(params);
         return gc_failf(cg->err, GC_ERR_MEMORY, "out of memory");
     }
-    LLVMTypeRef run_params[3] = {cg->t_ptr, cg->t_ptr, cg->t_ptr};
-    LLVMTypeRef run_type = LLVMFunctionType(cg->t_void, run_params, 3, 0);
+    LLVMTypeRef run_params[4] = {cg->t_ptr, cg->t_ptr, cg->t_ptr, cg->t_ptr};
+    LLVMTypeRef run_type = LLVMFunctionType(cg->t_void, run_params, 4, 0);
     LLVMValueRef run = LLVMGetNamedFunction(cg->mod, "gc_pool_run");
     if (!run) run = LLVMAddFunction(cg->mod, "gc_pool_run", run_type);
     for (int i = 0; i < g->num_nodes; i++) {
@@ -172,9 +191,9 @@ static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LL
         const cg_group *grp = &groups[i];
         LLVMTypeRef kty = kernel_type(cg, grp->num_ext, params);
         if (!init && is_parallel(kernels[i])) {
-            LLVMValueRef task = emit_task(cg, layout, n, grp, kernels[i], kty, args);
-            LLVMValueRef run_args[3] = {pool, task, arena};
-            LLVMBuildCall2(cg->b, run_type, run, run_args, 3, "");
+            LLVMValueRef task = task_of(cg, kernels[i], kty, grp->num_ext, args);
+            LLVMValueRef run_args[4] = {pool, task, arena, offset_table(cg, layout, n, grp, args)};
+            LLVMBuildCall2(cg->b, run_type, run, run_args, 4, "");
             continue;
         }
         for (int k = 0; k <= grp->num_ext; k++) {

@@ -25,6 +25,7 @@ struct gc_pool {
     /* The current job; published by bumping `generation` (release), read after seeing it (acquire). */
     gc_task_fn fn;
     char *arena;
+    const int64_t *offsets;
     atomic_uint_fast64_t generation;
     atomic_int pending; /* workers still running the current job */
     atomic_bool stop;
@@ -70,7 +71,7 @@ static void *worker_main(void *raw) {
     for (;;) {
         seen = wait_for_job(p, seen);
         if (atomic_load_explicit(&p->stop, memory_order_acquire)) break;
-        p->fn(p->arena, a->part, p->threads);
+        p->fn(p->arena, p->offsets, a->part, p->threads);
         atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
     }
     free(a);
@@ -125,13 +126,14 @@ void gc_pool_free(gc_pool *p) {
 
 int gc_pool_threads(const gc_pool *p) { return p ? p->threads : 1; }
 
-void gc_pool_run(gc_pool *p, gc_task_fn fn, char *arena) {
+void gc_pool_run(gc_pool *p, gc_task_fn fn, char *arena, const int64_t *offsets) {
     if (!p || p->threads <= 1) {
-        fn(arena, 0, 1);
+        fn(arena, offsets, 0, 1);
         return;
     }
     p->fn = fn;
     p->arena = arena;
+    p->offsets = offsets;
     atomic_store_explicit(&p->pending, p->threads - 1, memory_order_relaxed);
     atomic_fetch_add(&p->generation, 1);
     if (atomic_load(&p->sleepers) > 0) {
@@ -139,7 +141,7 @@ void gc_pool_run(gc_pool *p, gc_task_fn fn, char *arena) {
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->mutex);
     }
-    fn(arena, 0, p->threads);
+    fn(arena, offsets, 0, p->threads);
     for (int i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) {
         if (i < SPIN_ROUNDS) cpu_relax();
         else sched_yield();

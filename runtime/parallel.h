@@ -20,8 +20,9 @@
 
 typedef struct gc_pool gc_pool;
 
-/* What generated code hands the pool: one part of a kernel over the arena. */
-typedef void (*gc_task_fn)(char *arena, int32_t part, int32_t parts);
+/* What generated code hands the pool: one part of a kernel over the arena, whose operands are at
+ * `offsets` (bytes from the arena's start, one per operand). */
+typedef void (*gc_task_fn)(char *arena, const int64_t *offsets, int32_t part, int32_t parts);
 
 /* A pool of `threads` threads in all, the caller's included: 1 has no workers, 0 (or less) one
  * thread per online CPU. */
@@ -29,8 +30,9 @@ gc_pool *gc_pool_new(int threads, gc_error *err);
 void gc_pool_free(gc_pool *pool);
 int gc_pool_threads(const gc_pool *pool);
 
-/* Runs fn(arena, p, P) for every p in [0, P), P the pool's thread count, and returns when all
- * parts are done. A NULL pool runs fn(arena, 0, 1). Called from generated code; not reentrant. */
-void gc_pool_run(gc_pool *pool, gc_task_fn fn, char *arena);
+/* Runs fn(arena, offsets, p, P) for every p in [0, P), P the pool's thread count, and returns
+ * when all parts are done. A NULL pool runs fn(arena, offsets, 0, 1). Called from generated code;
+ * not reentrant. */
+void gc_pool_run(gc_pool *pool, gc_task_fn fn, char *arena, const int64_t *offsets);
 
 #endif

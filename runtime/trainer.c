@@ -291,11 +291,9 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
     eval.graph = NULL;
     gc_lowered_model_free(&eval);
     if (!ok) goto fail;
-    t->eval_exec = t->ops->create(t->eval_graph, t->opts.threads, err);
-    PHASE(backend_ms);
+    /* The eval executor is compiled on first use (ensure_eval). */
 #undef PHASE
     t->times.total_ms = now_ms() - start;
-    if (!t->eval_exec) goto fail;
     return t;
 fail:
     gc_trainer_free(t);
@@ -327,6 +325,25 @@ int gc_trainer_input_info(const gc_trainer *t, int index, const char **name, gc_
     return 1;
 }
 
+/* The eval executor, compiled on first use: a run that never evaluates never pays for a second
+ * compile (about half of a Transformer's start-up). It starts with the training executor's
+ * inputs, which gc_trainer_set_input has been writing there alone. */
+static int ensure_eval(gc_trainer *t, gc_error *err) {
+    if (t->eval_exec) return 1;
+    double start = now_ms();
+    t->eval_exec = t->ops->create(t->eval_graph, t->opts.threads, err);
+    t->times.backend_ms += now_ms() - start;
+    if (!t->eval_exec) return 0;
+    for (int i = 0; i < t->eval_graph->num_nodes; i++) {
+        const gc_node *n = t->eval_graph->nodes[i];
+        if (n->op != GC_OP_INPUT || !strcmp(n->name, GC_STEP_INPUT)) continue;
+        void *dst = must_source(t, t->eval_exec, n->name);
+        const void *src = must_source(t, t->train_exec, n->name);
+        if (dst && src) memcpy(dst, src, (size_t)gc_type_numel(&n->type) * gc_dtype_size(n->type.dtype));
+    }
+    return 1;
+}
+
 int gc_trainer_set_input(gc_trainer *t, const char *name, const void *data, size_t bytes, gc_error *err) {
     if (!t || !name || !data) return gc_failf(err, GC_ERR_USER, "gc_trainer_set_input: trainer, name and data are required");
     const gc_node *n = gc_graph_find_named(t->eval_graph, GC_OP_INPUT, name);
@@ -338,6 +355,8 @@ int gc_trainer_set_input(gc_trainer *t, const char *name, const void *data, size
         return gc_failf(err, GC_ERR_USER, "input '%s' is %s (%zu bytes), got %zu bytes", name,
                         gc_type_format(&n->type, ts, sizeof ts), want, bytes);
     }
+    /* An input only the eval graph reads has nowhere to wait in the training executor. */
+    if (!must_source(t, t->train_exec, name) && !ensure_eval(t, err)) return 0;
     void *dst[2] = {must_source(t, t->train_exec, name), must_source(t, t->eval_exec, name)};
     for (int i = 0; i < 2; i++)
         if (dst[i]) memcpy(dst[i], data, bytes);
@@ -375,6 +394,7 @@ int gc_trainer_step(gc_trainer *t, float *loss, gc_error *err) {
 
 int gc_trainer_eval(gc_trainer *t, float *loss, gc_error *err) {
     if (!t) return gc_failf(err, GC_ERR_USER, "gc_trainer_eval: trainer is NULL");
+    if (!ensure_eval(t, err)) return 0;
     for (int i = 0; i < t->num_params; i++) {
         void *dst = must_source(t, t->eval_exec, t->params[i].name);
         const void *src = must_source(t, t->train_exec, t->params[i].name);

@@ -22,8 +22,9 @@
 #define MAX_PARTS 8
 static int seen[MAX_PARTS][MAX_PARTS + 1];
 
-static void record(char *arena, int32_t part, int32_t parts) {
+static void record(char *arena, const int64_t *offsets, int32_t part, int32_t parts) {
     (void)arena;
+    (void)offsets;
     if (part >= 0 && part < MAX_PARTS && parts > 0 && parts <= MAX_PARTS) __atomic_add_fetch(&seen[part][parts], 1, __ATOMIC_RELAXED);
 }
 
@@ -35,7 +36,7 @@ static void every_part_runs_once_per_call(void **state) {
         assert_non_null(pool);
         assert_int_equal(gc_pool_threads(pool), threads);
         memset(seen, 0, sizeof seen);
-        for (int call = 0; call < 1000; call++) gc_pool_run(pool, record, NULL);
+        for (int call = 0; call < 1000; call++) gc_pool_run(pool, record, NULL, NULL);
         for (int p = 0; p < MAX_PARTS; p++)
             for (int n = 0; n <= MAX_PARTS; n++) {
                 int want = (n == threads && p < threads) ? 1000 : 0;
@@ -48,7 +49,7 @@ static void every_part_runs_once_per_call(void **state) {
 static void a_null_pool_runs_one_part(void **state) {
     (void)state;
     memset(seen, 0, sizeof seen);
-    gc_pool_run(NULL, record, NULL);
+    gc_pool_run(NULL, record, NULL, NULL);
     assert_int_equal(seen[0][1], 1);
     gc_pool_free(NULL);
     assert_int_equal(gc_pool_threads(NULL), 1);
@@ -64,7 +65,7 @@ static void wakes_sleeping_workers(void **state) {
     for (int burst = 0; burst < 5; burst++) {
         struct timespec pause = {0, 20 * 1000 * 1000};
         nanosleep(&pause, NULL);
-        gc_pool_run(pool, record, NULL);
+        gc_pool_run(pool, record, NULL, NULL);
     }
     for (int p = 0; p < 3; p++) assert_int_equal(seen[p][3], 5);
     gc_pool_free(pool);
