@@ -32,6 +32,8 @@ typedef struct cg_ctx {
      * makes the step run the kernel on every thread of the pool (codegen/parallel.c). */
     LLVMValueRef part, parts;
     bool parallel;
+    /* In a kernel with stored members: where each of cg_group.stores goes. */
+    const LLVMValueRef *stored;
 } cg_ctx;
 
 typedef int (*cg_emitter)(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in);
@@ -60,12 +62,24 @@ struct cg_group {
     const gc_node **members;
     int num_ext;
     const gc_node **ext;
-    /* Bit j: outside value j lives in the result's own bytes (an update written in place,
-     * passes/plan.c). The kernel then reads it through `out`, so no two noalias pointers of the
-     * kernel ever address the same bytes. */
-    uint64_t reads_out;
+    /* Members the kernel also stores (graph outputs computed in its loop, passes/fuse.h), each
+     * through a pointer parameter after the outside values'. */
+    int num_stores;
+    const gc_node **stores;
+    /* Per outside value j < 64: 0 when it has its own pointer; 1 when it lives in the result's
+     * bytes, 2 + s when in stored member s's (an update written in place, passes/plan.c). The
+     * kernel then reads it through that pointer, so no two noalias pointers of the kernel ever
+     * address the same bytes. */
+    unsigned char reads_from[64];
 };
+
 typedef struct cg_group cg_group;
+/* The pointer parameters of a kernel: its result, the outside values, the stored members. */
+static inline int cg_group_pointers(const cg_group *grp) { return 1 + grp->num_ext + grp->num_stores; }
+/* The node pointer parameter k of a kernel with root n points at. */
+static inline const gc_node *cg_group_pointer(const cg_group *grp, const gc_node *n, int k) {
+    return k == 0 ? n : k <= grp->num_ext ? grp->ext[k - 1] : grp->stores[k - 1 - grp->num_ext];
+}
 
 /* The body of a fused kernel (members elementwise over the root's shape, fused.c). */
 int cg_fused_kernel(cg_ctx *cg, const cg_group *grp, LLVMValueRef out, const LLVMValueRef *ext);

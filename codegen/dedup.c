@@ -101,14 +101,18 @@ static int put_member(const cg_group *grp, int m, int64_t *key, int len) {
 
 /* The words of grp's key, or -1 when it is too large to key. */
 static int make_key(const cg_group *grp, int64_t *key) {
-    int words = 3 + grp->num_ext * (2 + GC_MAX_RANK);
+    int words = 3 + grp->num_stores + grp->num_ext * (2 + GC_MAX_RANK);
     for (int m = 0; m < grp->num_members; m++)
         words += 8 + 2 * GC_MAX_RANK + grp->members[m]->num_inputs;
     if (words > KEY_MAX) return -1;
     int len = 0;
     key[len++] = grp->num_members;
     key[len++] = grp->num_ext;
-    key[len++] = (int64_t)grp->reads_out;
+    key[len++] = grp->num_stores;
+    for (int s = 0; s < grp->num_stores; s++)
+        for (int m = 0; m < grp->num_members; m++)
+            if (grp->members[m] == grp->stores[s]) key[len++] = m;
+    for (int j = 0; j < grp->num_ext && j < 64; j++) key[len++] = grp->reads_from[j];
     for (int m = 0; m < grp->num_members; m++) len = put_member(grp, m, key, len);
     for (int k = 0; k < grp->num_ext; k++) len = put_type(key, len, &grp->ext[k]->type);
     return len;

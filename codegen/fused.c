@@ -149,6 +149,10 @@ static int emit_body(cg_ctx *cg, const cg_group *grp, const gc_node *gemm, LLVMV
                             gc_op_table[n->op].name);
         }
     }
+    /* Stored members (graph outputs the loop computes) go out at the same element. */
+    for (int s = 0; s < grp->num_stores; s++)
+        for (int m = 0; m + 1 < grp->num_members; m++)
+            if (grp->members[m] == grp->stores[s]) cg_store(cg, grp->stores[s]->type.dtype, values[m], cg->stored[s], nest->off[0]);
     cg_store(cg, root->type.dtype, values[grp->num_members - 1], out, nest->off[0]);
     free(values);
     return 1;

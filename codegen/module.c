@@ -15,6 +15,7 @@
 #include <llvm-c/Transforms/PassBuilder.h>
 
 #include "codegen/cg.h"
+#include "passes/fuse.h"
 
 /* Dispatch by expanding the op table: an op without a cg_emit_<name> fails to link. */
 static const cg_emitter emitters[GC_OP_COUNT] = {
@@ -66,22 +67,23 @@ static bool is_parallel(LLVMValueRef fn) {
                                          (unsigned)strlen(PARALLEL_ATTR)) != NULL;
 }
 
-/* The type of a kernel reading `ext` outside values: void (ptr out, ptr in..., i32 part, i32 parts). */
-static LLVMTypeRef kernel_type(cg_ctx *cg, int ext, LLVMTypeRef *params) {
-    for (int i = 0; i <= ext; i++) params[i] = cg->t_ptr;
-    params[ext + 1] = params[ext + 2] = cg->t_i32;
-    return LLVMFunctionType(cg->t_void, params, (unsigned)(ext + 3), 0);
+/* The type of a kernel with `pointers` pointer parameters: void (ptr..., i32 part, i32 parts). */
+static LLVMTypeRef kernel_type(cg_ctx *cg, int pointers, LLVMTypeRef *params) {
+    for (int i = 0; i < pointers; i++) params[i] = cg->t_ptr;
+    params[pointers] = params[pointers + 1] = cg->t_i32;
+    return LLVMFunctionType(cg->t_void, params, (unsigned)(pointers + 2), 0);
 }
 
-/* void k<id>(ptr noalias out, ptr noalias readonly in0, ..., i32 part, i32 parts). */
+/* void k<id>(ptr noalias out, ptr noalias readonly in0, ..., ptr noalias stored0, ...,
+ * i32 part, i32 parts). */
 static LLVMValueRef emit_kernel(cg_ctx *cg, const cg_group *grp) {
     const gc_node *n = grp->members[grp->num_members - 1];
-    int count = 1 + grp->num_ext;
+    int count = cg_group_pointers(grp);
     LLVMTypeRef *params = calloc((size_t)count + 2, sizeof *params);
     if (!params) return gc_failf(cg->err, GC_ERR_MEMORY, "out of memory"), NULL;
     char name[32];
     snprintf(name, sizeof name, "k%d", n->id);
-    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, kernel_type(cg, grp->num_ext, params));
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, kernel_type(cg, count, params));
     free(params);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     add_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
@@ -89,14 +91,18 @@ static LLVMValueRef emit_kernel(cg_ctx *cg, const cg_group *grp) {
     for (int i = 0; i < count; i++) {
         add_attr(cg, fn, (LLVMAttributeIndex)(i + 1), "noalias");
         add_attr(cg, fn, (LLVMAttributeIndex)(i + 1), "nocapture");
-        if (i > 0) add_attr(cg, fn, (LLVMAttributeIndex)(i + 1), "readonly");
+        if (i > 0 && i <= grp->num_ext) add_attr(cg, fn, (LLVMAttributeIndex)(i + 1), "readonly");
     }
 
-    LLVMValueRef in[64], *inputs = in;
+    LLVMValueRef in[64], *inputs = in, stored[64];
     if (grp->num_ext > 64 && !(inputs = calloc((size_t)grp->num_ext, sizeof *inputs)))
         return gc_failf(cg->err, GC_ERR_MEMORY, "out of memory"), NULL;
-    for (int k = 0; k < grp->num_ext; k++)
-        inputs[k] = LLVMGetParam(fn, (unsigned)(k < 64 && (grp->reads_out >> k & 1) ? 0 : k + 1));
+    for (int s = 0; s < grp->num_stores && s < 64; s++) stored[s] = LLVMGetParam(fn, (unsigned)(1 + grp->num_ext + s));
+    for (int k = 0; k < grp->num_ext; k++) {
+        int from = k < 64 ? grp->reads_from[k] : 0;
+        inputs[k] = from == 0 ? LLVMGetParam(fn, (unsigned)(k + 1)) : from == 1 ? LLVMGetParam(fn, 0) : stored[from - 2];
+    }
+    cg->stored = stored;
     cg->fn = fn;
     cg->part = LLVMGetParam(fn, (unsigned)count);
     cg->parts = LLVMGetParam(fn, (unsigned)count + 1);
@@ -106,6 +112,7 @@ static LLVMValueRef emit_kernel(cg_ctx *cg, const cg_group *grp) {
                                    : cg_fused_kernel(cg, grp, LLVMGetParam(fn, 0), inputs);
     if (cg->parallel) LLVMAddTargetDependentFunctionAttr(fn, PARALLEL_ATTR, "");
     cg->part = cg->parts = NULL;
+    cg->stored = NULL;
     if (inputs != in) free(inputs);
     if (!ok) {
         gc_error_prefix(cg->err, "generating code for %%%d (%s)", n->id, gc_op_table[n->op].name);
@@ -118,7 +125,7 @@ static LLVMValueRef emit_kernel(cg_ctx *cg, const cg_group *grp) {
 /* void t<kernel>(ptr arena, ptr offsets, i32 part, i32 parts): one part of a split kernel with
  * its operands at arena + offsets[k], the task the step hands the pool (runtime/parallel.h). One
  * per kernel function, not per call: each call passes its own table of offsets. */
-static LLVMValueRef task_of(cg_ctx *cg, LLVMValueRef kernel, LLVMTypeRef kty, int ext, LLVMValueRef *args) {
+static LLVMValueRef task_of(cg_ctx *cg, LLVMValueRef kernel, LLVMTypeRef kty, int pointers, LLVMValueRef *args) {
     size_t len;
     const char *kname = LLVMGetValueName2(kernel, &len);
     char name[40];
@@ -132,24 +139,26 @@ static LLVMValueRef task_of(cg_ctx *cg, LLVMValueRef kernel, LLVMTypeRef kty, in
     LLVMBasicBlockRef back = LLVMGetInsertBlock(cg->b);
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
     LLVMValueRef arena = LLVMGetParam(fn, 0), offsets = LLVMGetParam(fn, 1);
-    for (int k = 0; k <= ext; k++) {
+    for (int k = 0; k < pointers; k++) {
         LLVMValueRef at = cg_i64(cg, k);
         LLVMValueRef off = LLVMBuildLoad2(cg->b, cg->t_i64, LLVMBuildInBoundsGEP2(cg->b, cg->t_i64, offsets, &at, 1, ""), "");
         args[k] = LLVMBuildInBoundsGEP2(cg->b, cg->t_i8, arena, &off, 1, "");
     }
-    args[ext + 1] = LLVMGetParam(fn, 2);
-    args[ext + 2] = LLVMGetParam(fn, 3);
-    LLVMBuildCall2(cg->b, kty, kernel, args, (unsigned)(ext + 3), "");
+    args[pointers] = LLVMGetParam(fn, 2);
+    args[pointers + 1] = LLVMGetParam(fn, 3);
+    LLVMBuildCall2(cg->b, kty, kernel, args, (unsigned)(pointers + 2), "");
     LLVMBuildRetVoid(cg->b);
     LLVMPositionBuilderAtEnd(cg->b, back);
     return fn;
 }
 
-/* The constant table of a call's operand offsets: the node's own, then its outside values'. */
+/* The constant table of a call's pointer offsets: the node's own, its outside values', its
+ * stored members'. */
 static LLVMValueRef offset_table(cg_ctx *cg, const gc_layout *layout, const gc_node *n, const cg_group *grp,
                                  LLVMValueRef *scratch) {
-    for (int k = 0; k <= grp->num_ext; k++) scratch[k] = cg_i64(cg, layout->offsets[(k == 0 ? n : grp->ext[k - 1])->id]);
-    LLVMValueRef init = LLVMConstArray(cg->t_i64, scratch, (unsigned)(grp->num_ext + 1));
+    int pointers = cg_group_pointers(grp);
+    for (int k = 0; k < pointers; k++) scratch[k] = cg_i64(cg, layout->offsets[cg_group_pointer(grp, n, k)->id]);
+    LLVMValueRef init = LLVMConstArray(cg->t_i64, scratch, (unsigned)pointers);
     char name[32];
     snprintf(name, sizeof name, "o%d", n->id);
     LLVMValueRef table = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), name);
@@ -173,7 +182,7 @@ static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LL
     LLVMValueRef arena = LLVMGetParam(fn, 0), pool = LLVMGetParam(fn, 1);
     int max_args = 1;
     for (int i = 0; i < g->num_nodes; i++)
-        if (kernels[i] && 1 + groups[i].num_ext > max_args) max_args = 1 + groups[i].num_ext;
+        if (kernels[i] && cg_group_pointers(&groups[i]) > max_args) max_args = cg_group_pointers(&groups[i]);
     LLVMValueRef *args = calloc((size_t)max_args + 2, sizeof *args);
     LLVMTypeRef *params = calloc((size_t)max_args + 2, sizeof *params);
     if (!args || !params) {
@@ -189,21 +198,21 @@ static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LL
         const gc_node *n = g->nodes[i];
         if (!kernels[i] || is_init(n) != init || (!init && (i < from || i >= to))) continue;
         const cg_group *grp = &groups[i];
-        LLVMTypeRef kty = kernel_type(cg, grp->num_ext, params);
+        int pointers = cg_group_pointers(grp);
+        LLVMTypeRef kty = kernel_type(cg, pointers, params);
         if (!init && is_parallel(kernels[i])) {
-            LLVMValueRef task = task_of(cg, kernels[i], kty, grp->num_ext, args);
+            LLVMValueRef task = task_of(cg, kernels[i], kty, pointers, args);
             LLVMValueRef run_args[4] = {pool, task, arena, offset_table(cg, layout, n, grp, args)};
             LLVMBuildCall2(cg->b, run_type, run, run_args, 4, "");
             continue;
         }
-        for (int k = 0; k <= grp->num_ext; k++) {
-            const gc_node *x = k == 0 ? n : grp->ext[k - 1];
-            LLVMValueRef off = cg_i64(cg, layout->offsets[x->id]);
+        for (int k = 0; k < pointers; k++) {
+            LLVMValueRef off = cg_i64(cg, layout->offsets[cg_group_pointer(grp, n, k)->id]);
             args[k] = LLVMBuildInBoundsGEP2(cg->b, cg->t_i8, arena, &off, 1, "");
         }
-        args[grp->num_ext + 1] = cg_i32(cg, 0);
-        args[grp->num_ext + 2] = cg_i32(cg, 1);
-        LLVMBuildCall2(cg->b, kty, kernels[i], args, (unsigned)(grp->num_ext + 3), "");
+        args[pointers] = cg_i32(cg, 0);
+        args[pointers + 1] = cg_i32(cg, 1);
+        LLVMBuildCall2(cg->b, kty, kernels[i], args, (unsigned)(pointers + 2), "");
     }
     LLVMBuildRetVoid(cg->b);
     free(args);
@@ -216,7 +225,7 @@ static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LL
 static cg_group *make_groups(const gc_graph *g, const gc_layout *layout, const gc_node ***storage, gc_error *err) {
     int n = g->num_nodes;
     size_t slots = 0, nodes = n > 0 ? (size_t)n : 1;
-    for (int i = 0; i < n; i++) slots += 2 + (size_t)g->nodes[i]->num_inputs;
+    for (int i = 0; i < n; i++) slots += 3 + (size_t)g->nodes[i]->num_inputs;
     cg_group *groups = calloc(nodes, sizeof *groups);
     int *count = calloc(nodes, sizeof *count);
     const gc_node **pool = calloc(slots ? slots : 1, sizeof *pool);
@@ -259,9 +268,17 @@ static cg_group *make_groups(const gc_graph *g, const gc_layout *layout, const g
             }
         }
         used += grp->num_ext;
-        if (layout->in_place && layout->in_place[i])
-            for (int j = 0; j < grp->num_ext && j < 64; j++)
-                if (layout->offsets[grp->ext[j]->id] == layout->offsets[i]) grp->reads_out |= (uint64_t)1 << j;
+        grp->stores = pool + used;
+        for (int m = 0; m + 1 < grp->num_members; m++)
+            if (gc_fusion_stored(g, layout->root, grp->members[m]->id)) grp->stores[grp->num_stores++] = grp->members[m];
+        used += grp->num_stores;
+        /* A value written in place is read through the pointer that writes it. */
+        for (int j = 0; j < grp->num_ext && j < 64; j++) {
+            int64_t at = layout->offsets[grp->ext[j]->id];
+            if (at == layout->offsets[i]) grp->reads_from[j] = 1;
+            for (int s = 0; s < grp->num_stores && s < 62 && !grp->reads_from[j]; s++)
+                if (at == layout->offsets[grp->stores[s]->id]) grp->reads_from[j] = (unsigned char)(2 + s);
+        }
     }
     free(count);
     *storage = pool;

@@ -6,7 +6,8 @@
  * of a kernel of its own:
  *   - the rule table below allows its fusion class into each user's class;
  *   - every use is by a member of one and the same kernel (a value needed elsewhere must be
- *     stored, and storing it is what a root does), and it is not a graph output;
+ *     stored, and storing it is what a root does); a graph output joins only an elementwise
+ *     loop, which then stores it too (gc_fusion_stored);
  *   - it has the root's shape, so it is computed at the same element of the same loop;
  *   - the kernel still reads at most GC_FUSE_MAX_EXTERNAL distinct values from outside;
  *   - for a GEMM epilogue: the kernel has no GEMM yet and its root has the GEMM's dtype (the
@@ -97,7 +98,7 @@ static int externals_with(fuse_state *s, int r, int p) {
 static int kernel_for(fuse_state *s, const gc_node *p) {
     const gc_graph *g = s->g;
     int id = p->id;
-    if (!fusable_op(p->op) || s->is_output[id] || s->use_start[id] == s->use_start[id + 1]) return id;
+    if (!fusable_op(p->op) || s->use_start[id] == s->use_start[id + 1]) return id;
     int r = -1;
     fuse_rule rule = FUSE_NO;
     for (int u = s->use_start[id]; u < s->use_start[id + 1]; u++) {
@@ -111,6 +112,9 @@ static int kernel_for(fuse_state *s, const gc_node *p) {
     }
     const gc_node *root = g->nodes[r];
     bool reduction = gc_op_table[root->op].op_class == GC_CLASS_REDUCTION;
+    /* An output is stored where it is computed: only a loop over its own shape can do that. */
+    if (s->is_output[id] && (rule != FUSE_LOOP || reduction || gc_op_table[p->op].op_class != GC_CLASS_ELEMENTWISE))
+        return id;
     if (reduction && (!takes_prologue(root) || gc_op_table[p->op].op_class != GC_CLASS_ELEMENTWISE)) return id;
     const gc_type *space = reduction ? &root->inputs[0]->type : &root->type;
     if (!same_dims(&p->type, space)) return id;
@@ -191,6 +195,13 @@ int gc_fuse_partition(const gc_graph *g, bool enable, gc_fusion *out, gc_error *
     out->num_nodes = n;
     out->root = s.root;
     return 1;
+}
+
+bool gc_fusion_stored(const gc_graph *g, const int *root, int i) {
+    if (!root || root[i] < 0 || root[i] == i) return false;
+    for (int k = 0; k < g->num_outputs; k++)
+        if (g->outputs[k].value->id == i) return true;
+    return false;
 }
 
 void gc_fusion_free(gc_fusion *f) {

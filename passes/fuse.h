@@ -5,8 +5,10 @@
  * computes. Each kernel has a root, the node whose value it stores; the other members are
  * computed inside the root's loop and kept in registers, so they have no storage at all. Which
  * producer may join which consumer's kernel is a table keyed by the two ops' fusion classes
- * (ir/ops.def), see fuse.c. A node whose value something outside the kernel needs (a later
- * kernel, a graph output, an aliasing reshape) is always a root.
+ * (ir/ops.def), see fuse.c. A node whose value a later kernel or an aliasing reshape needs is
+ * always a root. A graph output may be a member of an elementwise loop kernel that uses it: the
+ * kernel then also stores it (a multi-output kernel, gc_fusion_stored), which is how an optimizer
+ * step becomes one pass over its parameter, gradient and moments.
  */
 #ifndef GC_PASSES_FUSE_H
 #define GC_PASSES_FUSE_H
@@ -23,6 +25,10 @@ typedef struct gc_fusion {
 
 /* The most operands from outside a kernel one fused kernel reads. */
 #define GC_FUSE_MAX_EXTERNAL 12
+
+/* Whether node i is a member of another node's kernel that also stores it (a graph output
+ * computed inside the loop of the kernel that uses it). root: a partition's root array. */
+bool gc_fusion_stored(const gc_graph *g, const int *root, int i);
 
 /* Partitions g. With `enable` false every node is its own kernel (the unfused partition). */
 int gc_fuse_partition(const gc_graph *g, bool enable, gc_fusion *out, gc_error *err);

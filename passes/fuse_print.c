@@ -42,7 +42,8 @@ char *gc_fusion_print(const gc_graph *g, const gc_fusion *f) {
         if (*p == '%') id = (int)strtol(p + 1, NULL, 10);
         if (id >= 0 && id < g->num_nodes && f->root[id] >= 0) {
             int r = f->root[id];
-            gc_strbuf_printf(&sb, "  # kernel %d%s", r, size[r] > 1 ? (r == id ? " (root)" : "") : "");
+            gc_strbuf_printf(&sb, "  # kernel %d%s", r,
+                             size[r] > 1 ? (r == id ? " (root)" : gc_fusion_stored(g, f->root, id) ? " (stored)" : "") : "");
         }
         gc_strbuf_append(&sb, "\n");
         line = end ? end + 1 : line + len;

@@ -35,6 +35,8 @@
 
 #include "passes/plan.h"
 
+#include "passes/fuse.h"
+
 #define ALIGN 64
 
 static bool is_named_source(const gc_node *n) { return (gc_op_table[n->op].flags & GC_FLAG_NAMED) != 0; }
@@ -143,7 +145,7 @@ static int split_point(const gc_graph *g, const int *root, const int *owner) {
     for (int i = 0; i < g->num_outputs; i++) {
         if (g->outputs[i].kind == GC_OUTPUT_UPDATE) continue;
         int id = g->outputs[i].value->id, o = owner[id];
-        int at = o >= 0 ? o : position(root, id);
+        int at = position(root, o >= 0 ? o : id); /* a stored member: its kernel's root */
         if (is_named_source(g->nodes[at]) || is_init(g->nodes[at])) continue;
         if (at + 1 > from) from = at + 1;
     }
@@ -184,12 +186,13 @@ static int plan_in_place(const gc_graph *g, const int *root, const int *owner, b
     for (int i = 0; i < g->num_outputs; i++) {
         const gc_graph_output *o = &g->outputs[i];
         int v = o->value->id;
-        if (o->kind != GC_OUTPUT_UPDATE || v < from || owner[v] != v || in_place[v] || reported[v]) continue;
+        int at = position(root, v); /* v's kernel: its own, or the one storing it as a member */
+        if (o->kind != GC_OUTPUT_UPDATE || at < from || owner[v] != v || in_place[v] || reported[v]) continue;
         if (is_named_source(o->value) || is_init(o->value)) continue;
         const gc_node *t = gc_graph_find_named(g, GC_OP_PARAM, o->name);
         if (!t) t = gc_graph_find_named(g, GC_OP_STATE, o->name);
         if (!t || !gc_type_equal(&t->type, &o->value->type) || claimed[t->id] || output[t->id]) continue;
-        if (last_read[t->id] > v || (last_read[t->id] == v && !elementwise_kernel(g, root, v))) continue;
+        if (last_read[t->id] > at || (last_read[t->id] == at && !elementwise_kernel(g, root, at))) continue;
         in_place[v] = true;
         target[v] = t->id;
         claimed[t->id] = true;
@@ -229,7 +232,7 @@ int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_option
         owner[i] = i;
         if (n->id != i) {
             ok = gc_failf(err, GC_ERR_INTERNAL, "internal error: layout: node %d is numbered %d", i, n->id);
-        } else if (root && root[i] >= 0 && root[i] != i) {
+        } else if (root && root[i] >= 0 && root[i] != i && !gc_fusion_stored(g, root, i)) {
             owner[i] = -1;
         } else if (may_alias(n)) {
             int o = owner[n->inputs[0]->id];

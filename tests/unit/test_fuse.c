@@ -106,8 +106,9 @@ static void test_chain_is_one_kernel(void **state) {
     gc_graph_free(g);
 }
 
-/* What stays stored: a value two kernels read, an output, a value of another shape than its
- * user's loop, and anything feeding a reduction or a matmul (no rule for those classes). A
+/* What stays stored: a value two kernels read, a value of another shape than its
+ * user's loop, and anything feeding a reduction or a matmul (no rule for those classes); an
+ * output its user's loop reads is computed there and stored too. A
  * matmul read only by elementwise ops of its shape becomes their kernel's GEMM prologue. */
 static void test_what_is_materialised(void **state) {
     (void)state;
@@ -122,7 +123,7 @@ static void test_what_is_materialised(void **state) {
     gc_node *red = gc_reduce(&b, GC_OP_SUM, shared, 0x1, false);
     gc_node *small = gc_unary(&b, GC_OP_NEG, v);          /* [4] broadcast into [3, 4] */
     gc_node *bc = gc_binary(&b, GC_OP_ADD, a, small);
-    gc_node *out = gc_unary(&b, GC_OP_SIGMOID, x);        /* an output that a kernel also reads */
+    gc_node *out = gc_unary(&b, GC_OP_SIGMOID, x);        /* an output the final loop reads and stores */
     gc_node *sq = gc_unary(&b, GC_OP_SQUARE, x);          /* feeds a matmul */
     gc_node *mm = gc_matmul(&b, sq, w, false, false);
     gc_node *last = gc_binary(&b, GC_OP_MUL, bc, out);
@@ -134,7 +135,6 @@ static void test_what_is_materialised(void **state) {
     gc_fusion f = partition(g, true);
     assert_int_equal(f.root[shared->id], shared->id);
     assert_int_equal(f.root[small->id], small->id);
-    assert_int_equal(f.root[out->id], out->id);
     assert_int_equal(f.root[sq->id], sq->id);
     assert_int_equal(f.root[red->id], red->id);
     /* tanh, the broadcast add and the mul are computed in the final add's loop, which runs after
@@ -143,7 +143,11 @@ static void test_what_is_materialised(void **state) {
     assert_int_equal(f.root[bc->id], fin->id);
     assert_int_equal(f.root[last->id], fin->id);
     assert_int_equal(f.root[mm->id], fin->id);
-    assert_int_equal(f.num_fused, 4);
+    /* The output sigmoid is computed in that loop too, which stores it as well. */
+    assert_int_equal(f.root[out->id], fin->id);
+    assert_true(gc_fusion_stored(g, f.root, out->id));
+    assert_false(gc_fusion_stored(g, f.root, last->id));
+    assert_int_equal(f.num_fused, 5);
     gc_fusion_free(&f);
 
     /* Fused code agrees with the interpreter, the matmul and the loop included. */
