@@ -76,6 +76,8 @@ typedef struct fuse_state {
     bool *is_output;
     int *mark, stamp;
     bool *has_gemm; /* per root */
+    int *stores;    /* per root: members it also stores */
+    bool *reported; /* per node: a value or grad output, which the step proper must store */
 } fuse_state;
 
 /* Distinct values read from outside kernel r if p joined it. */
@@ -98,22 +100,32 @@ static int externals_with(fuse_state *s, int r, int p) {
 static int kernel_for(fuse_state *s, const gc_node *p) {
     const gc_graph *g = s->g;
     int id = p->id;
-    if (!fusable_op(p->op) || s->use_start[id] == s->use_start[id + 1]) return id;
+    if (!fusable_op(p->op) || s->use_start[id] == s->use_start[id + 1] || s->reported[id]) return id;
+    /* The first kernel that reads p; p may join it and be stored there for later kernels. */
     int r = -1;
+    for (int u = s->use_start[id]; u < s->use_start[id + 1]; u++) {
+        int ur = s->root[s->users[u]];
+        if (ur < 0) return id;
+        if (r < 0 || ur < r) r = ur;
+    }
     fuse_rule rule = FUSE_NO;
+    bool stored = s->is_output[id];
     for (int u = s->use_start[id]; u < s->use_start[id + 1]; u++) {
         const gc_node *user = g->nodes[s->users[u]];
-        int ur = s->root[user->id];
-        if (ur < 0 || (r >= 0 && ur != r)) return id;
+        if (s->root[user->id] != r) {
+            stored = true; /* a later kernel reads it */
+            continue;
+        }
         if (!fusable_op(user->op)) return id;
         rule = rules[gc_op_table[p->op].op_class][gc_op_table[user->op].op_class];
         if (rule == FUSE_NO) return id;
-        r = ur;
     }
     const gc_node *root = g->nodes[r];
     bool reduction = gc_op_table[root->op].op_class == GC_CLASS_REDUCTION;
-    /* An output is stored where it is computed: only a loop over its own shape can do that. */
-    if (s->is_output[id] && (rule != FUSE_LOOP || reduction || gc_op_table[p->op].op_class != GC_CLASS_ELEMENTWISE))
+    /* A value also needed elsewhere is stored where it is computed: only a loop over its own
+     * shape can do that, and each store is one more pointer of the kernel. */
+    if (stored && (rule != FUSE_LOOP || reduction || gc_op_table[p->op].op_class != GC_CLASS_ELEMENTWISE ||
+                   s->stores[r] >= GC_FUSE_MAX_STORES))
         return id;
     if (reduction && (!takes_prologue(root) || gc_op_table[p->op].op_class != GC_CLASS_ELEMENTWISE)) return id;
     const gc_type *space = reduction ? &root->inputs[0]->type : &root->type;
@@ -126,6 +138,7 @@ static int kernel_for(fuse_state *s, const gc_node *p) {
         s->has_gemm[r] = true;
     }
     if (externals_with(s, r, id) > GC_FUSE_MAX_EXTERNAL) return id;
+    if (stored) s->stores[r]++;
     return r;
 }
 
@@ -133,8 +146,10 @@ int gc_fuse_partition(const gc_graph *g, bool enable, gc_fusion *out, gc_error *
     memset(out, 0, sizeof *out);
     int n = g->num_nodes;
     size_t count = (size_t)n + 1;
-    fuse_state s = {g, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL};
+    fuse_state s = {g, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL};
     s.has_gemm = calloc(count, sizeof *s.has_gemm);
+    s.stores = calloc(count, sizeof *s.stores);
+    s.reported = calloc(count, sizeof *s.reported);
     s.root = malloc(count * sizeof *s.root);
     s.next = malloc(count * sizeof *s.next);
     s.use_start = calloc(count + 1, sizeof *s.use_start);
@@ -144,8 +159,11 @@ int gc_fuse_partition(const gc_graph *g, bool enable, gc_fusion *out, gc_error *
     for (int i = 0; i < n; i++) uses += g->nodes[i]->num_inputs;
     s.users = malloc((size_t)(uses + 1) * sizeof *s.users);
     int *fill = calloc(count, sizeof *fill);
-    if (!s.root || !s.next || !s.use_start || !s.is_output || !s.mark || !s.users || !fill || !s.has_gemm) {
+    if (!s.root || !s.next || !s.use_start || !s.is_output || !s.mark || !s.users || !fill || !s.has_gemm ||
+        !s.stores || !s.reported) {
         free(s.has_gemm);
+        free(s.stores);
+        free(s.reported);
         free(s.root);
         free(s.next);
         free(s.use_start);
@@ -166,7 +184,12 @@ int gc_fuse_partition(const gc_graph *g, bool enable, gc_fusion *out, gc_error *
         }
     free(fill);
     for (int i = 0; i < n; i++) s.root[i] = -2; /* not visited yet */
-    for (int i = 0; i < g->num_outputs; i++) s.is_output[g->outputs[i].value->id] = true;
+    for (int i = 0; i < g->num_outputs; i++) {
+        s.is_output[g->outputs[i].value->id] = true;
+        /* A value or grad output stays a root: stored as a member of a later kernel it could move
+         * past the updates (passes/plan.c puts the step's end after every such output). */
+        if (g->outputs[i].kind != GC_OUTPUT_UPDATE) s.reported[g->outputs[i].value->id] = true;
+    }
 
     for (int i = n - 1; i >= 0; i--) {
         const gc_node *node = g->nodes[i];
@@ -192,6 +215,8 @@ int gc_fuse_partition(const gc_graph *g, bool enable, gc_fusion *out, gc_error *
     free(s.is_output);
     free(s.mark);
     free(s.has_gemm);
+    free(s.stores);
+    free(s.reported);
     out->num_nodes = n;
     out->root = s.root;
     return 1;
@@ -201,6 +226,12 @@ bool gc_fusion_stored(const gc_graph *g, const int *root, int i) {
     if (!root || root[i] < 0 || root[i] == i) return false;
     for (int k = 0; k < g->num_outputs; k++)
         if (g->outputs[k].value->id == i) return true;
+    /* Users always come after their operands. */
+    for (int j = i + 1; j < g->num_nodes; j++) {
+        const gc_node *u = g->nodes[j];
+        for (int k = 0; k < u->num_inputs; k++)
+            if (u->inputs[k]->id == i && root[j] != root[i]) return true;
+    }
     return false;
 }
 

@@ -5,10 +5,12 @@
  * computes. Each kernel has a root, the node whose value it stores; the other members are
  * computed inside the root's loop and kept in registers, so they have no storage at all. Which
  * producer may join which consumer's kernel is a table keyed by the two ops' fusion classes
- * (ir/ops.def), see fuse.c. A node whose value a later kernel or an aliasing reshape needs is
- * always a root. A graph output may be a member of an elementwise loop kernel that uses it: the
- * kernel then also stores it (a multi-output kernel, gc_fusion_stored), which is how an optimizer
- * step becomes one pass over its parameter, gradient and moments.
+ * (ir/ops.def), see fuse.c. A node that an aliasing reshape or a value or grad output needs is
+ * always a root. Otherwise a node whose value a later kernel or an update output also needs may
+ * be a member of the first elementwise loop that uses it: that kernel then also stores it (a
+ * multi-output kernel, gc_fusion_stored). That is how an optimizer step becomes one pass over its
+ * parameter, gradient and moments, and a GEMM's bias add is stored for the backward pass by the
+ * kernel that also applies the activation.
  */
 #ifndef GC_PASSES_FUSE_H
 #define GC_PASSES_FUSE_H
@@ -23,8 +25,10 @@ typedef struct gc_fusion {
     int num_fused;   /* members kept in registers (not roots, not sources) */
 } gc_fusion;
 
-/* The most operands from outside a kernel one fused kernel reads. */
+/* The most operands from outside a kernel one fused kernel reads, and the most members it also
+ * stores. */
 #define GC_FUSE_MAX_EXTERNAL 12
+#define GC_FUSE_MAX_STORES 3
 
 /* Whether node i is a member of another node's kernel that also stores it (a graph output
  * computed inside the loop of the kernel that uses it). root: a partition's root array. */
