@@ -270,7 +270,7 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
     ok = ok && warn_unreached(t, train.graph, err);
     ok = ok && gc_optimizer_build(train.graph, &optimizer, err);
     PHASE(autodiff_ms);
-    ok = ok && gc_run_pipeline(&train.graph, "cse,dce", NULL, err);
+    ok = ok && gc_run_pipeline(&train.graph, "simplify,cse,dce", NULL, err);
     PHASE(simplify_ms);
     if (ok) {
         t->train_graph = train.graph;
@@ -285,7 +285,7 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
 
     if (!lower(m, false, &eval, err)) goto fail;
     PHASE(frontend_ms);
-    ok = gc_run_pipeline(&eval.graph, "cse,dce", NULL, err);
+    ok = gc_run_pipeline(&eval.graph, "simplify,cse,dce", NULL, err);
     PHASE(simplify_ms);
     t->eval_graph = eval.graph;
     eval.graph = NULL;
