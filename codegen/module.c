@@ -193,7 +193,12 @@ static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LL
     LLVMTypeRef run_params[4] = {cg->t_ptr, cg->t_ptr, cg->t_ptr, cg->t_ptr};
     LLVMTypeRef run_type = LLVMFunctionType(cg->t_void, run_params, 4, 0);
     LLVMValueRef run = LLVMGetNamedFunction(cg->mod, "gc_pool_run");
-    if (!run) run = LLVMAddFunction(cg->mod, "gc_pool_run", run_type);
+    if (!run) {
+        /* Weak: an object linked without gradc's runtime (--emit obj) runs on the caller's
+         * thread with a NULL pool, and never calls it. */
+        run = LLVMAddFunction(cg->mod, "gc_pool_run", run_type);
+        LLVMSetLinkage(run, LLVMExternalWeakLinkage);
+    }
     for (int i = 0; i < g->num_nodes; i++) {
         const gc_node *n = g->nodes[i];
         if (!kernels[i] || is_init(n) != init || (!init && (i < from || i >= to))) continue;
@@ -202,8 +207,21 @@ static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LL
         LLVMTypeRef kty = kernel_type(cg, pointers, params);
         if (!init && is_parallel(kernels[i])) {
             LLVMValueRef task = task_of(cg, kernels[i], kty, pointers, args);
-            LLVMValueRef run_args[4] = {pool, task, arena, offset_table(cg, layout, n, grp, args)};
+            LLVMValueRef table = offset_table(cg, layout, n, grp, args);
+            LLVMBasicBlockRef threads = LLVMAppendBasicBlockInContext(cg->ctx, fn, "pool");
+            LLVMBasicBlockRef alone = LLVMAppendBasicBlockInContext(cg->ctx, fn, "alone");
+            LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, fn, "next");
+            LLVMBuildCondBr(cg->b, LLVMBuildIsNull(cg->b, pool, ""), alone, threads);
+            LLVMPositionBuilderAtEnd(cg->b, threads);
+            LLVMValueRef run_args[4] = {pool, task, arena, table};
             LLVMBuildCall2(cg->b, run_type, run, run_args, 4, "");
+            LLVMBuildBr(cg->b, next);
+            LLVMPositionBuilderAtEnd(cg->b, alone);
+            LLVMTypeRef task_params[4] = {cg->t_ptr, cg->t_ptr, cg->t_i32, cg->t_i32};
+            LLVMValueRef task_args[4] = {arena, table, cg_i32(cg, 0), cg_i32(cg, 1)};
+            LLVMBuildCall2(cg->b, LLVMFunctionType(cg->t_void, task_params, 4, 0), task, task_args, 4, "");
+            LLVMBuildBr(cg->b, next);
+            LLVMPositionBuilderAtEnd(cg->b, next);
             continue;
         }
         for (int k = 0; k < pointers; k++) {

@@ -1,9 +1,10 @@
 /*
  * output.c: the optimised module as text (LLVM IR, host assembly) or as an object file.
  *
- * Each call compiles the graph afresh in a private LLVM context with the default layout, so the
- * dumps show exactly what the JIT runs (gradc ir --stage llvm|asm) and the object file is what the
- * standalone trainer links (PIC, host CPU).
+ * Each call compiles the graph afresh in a private LLVM context with the layout the executors
+ * run (gc_layout_plan_step: fused, reused, updates in place), so the dumps show exactly what the
+ * JIT runs (gradc ir --stage llvm|asm) and the object file is what the standalone trainer links
+ * (PIC, host CPU), at the offsets `gradc compile` writes beside it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,7 @@ static void release(compiled *c) {
 static int compile(const gc_graph *g, compiled *c, gc_error *err) {
     memset(c, 0, sizeof *c);
     if (!g) return gc_failf(err, GC_ERR_INTERNAL, "internal error: codegen: no graph");
-    if (!gc_layout_plan(g, &c->layout, err)) return 0;
+    if (!gc_layout_plan_step(g, &c->layout, err)) return 0;
     c->tm = cg_host_machine(err);
     if (!c->tm) {
         release(c);

@@ -296,6 +296,15 @@ int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_option
     return 1;
 }
 
+int gc_layout_plan_step(const gc_graph *g, gc_layout *out, gc_error *err) {
+    gc_fusion fusion = {0};
+    if (!gc_fuse_partition(g, true, &fusion, err)) return 0;
+    gc_plan_options opts = {.reuse = true, .in_place = true};
+    int ok = gc_layout_plan_opts(g, fusion.root, &opts, out, err);
+    gc_fusion_free(&fusion);
+    return ok;
+}
+
 void gc_layout_free(gc_layout *layout) {
     if (!layout) return;
     free(layout->offsets);

@@ -52,6 +52,9 @@ int gc_layout_plan_fused(const gc_graph *g, const int *root, bool reuse, gc_layo
  * num_nodes and no value is in place, as with the two above. */
 int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_options *opts, gc_layout *out,
                         gc_error *err);
+/* The layout a training executor runs (the JIT's and the standalone trainer's): fused kernels
+ * (passes/fuse.h), reuse and in-place updates. */
+int gc_layout_plan_step(const gc_graph *g, gc_layout *out, gc_error *err);
 void gc_layout_free(gc_layout *layout);
 
 #endif

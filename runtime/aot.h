@@ -19,7 +19,7 @@
 
 /* Bumped whenever gc_aot_program changes; the generated trainer source passes the version and
  * the struct size it was written for. */
-#define GC_AOT_ABI 2
+#define GC_AOT_ABI 3
 
 typedef struct gc_aot_program {
     const char *name;           /* "train" or "eval", for messages */
@@ -29,7 +29,8 @@ typedef struct gc_aot_program {
     int64_t arena_size;         /* bytes, a multiple of 64 */
     /* Both take the arena and the thread pool split kernels run on (runtime/parallel.h). */
     void (*init)(char *arena, void *pool); /* fills constants; once, on the zeroed arena */
-    void (*step)(char *arena, void *pool); /* computes every node from the sources */
+    void (*step)(char *arena, void *pool); /* computes every node up to the updates */
+    void (*update)(char *arena, void *pool); /* the updates written in place (apply) */
 } gc_aot_program;
 
 /* What the trainer source gradc generates hands to gc_aot_main: the model as text (rebuilt at

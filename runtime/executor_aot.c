@@ -40,7 +40,7 @@ typedef struct aot {
     char *arena;
     gc_pool *pool;
     gc_update_plan updates;
-    int ran;
+    int ran, pending; /* pending: run, and its update kernels not yet run */
 } aot;
 
 /* The registered program compiled from g, found by the hash of g's text. */
@@ -116,7 +116,7 @@ static int run(void *impl, gc_error *err) {
     aot *a = impl;
     if (!a) return gc_failf(err, GC_ERR_INTERNAL, "internal error: aot executor: run without an executor");
     a->program->step(a->arena, a->pool);
-    a->ran = 1;
+    a->ran = a->pending = 1;
     return 1;
 }
 
@@ -131,6 +131,8 @@ static int apply(void *impl, gc_error *err) {
     aot *a = impl;
     if (!a) return gc_failf(err, GC_ERR_INTERNAL, "internal error: aot executor: apply without an executor");
     if (!a->ran) return gc_failf(err, GC_ERR_USER, "no updates to apply: the graph has not been run");
+    if (a->pending && a->program->update) a->program->update(a->arena, a->pool);
+    a->pending = 0;
     gc_update_plan_apply(&a->updates, a->arena);
     return 1;
 }

@@ -231,7 +231,7 @@ static const mlp_tensor *find(const char *kind, const char *name) {
 int main(void) {
     char *arena = aligned_alloc(64, (size_t)MLP_ARENA_SIZE);
     memset(arena, 0, (size_t)MLP_ARENA_SIZE);
-    mlp_init(arena);
+    mlp_init(arena, NULL);
     float *x = (float *)(arena + MLP_INPUT_X), *w = (float *)(arena + find("param", "fc1.weight")->offset);
     int *y = (int *)(arena + MLP_INPUT_Y);
     for (int i = 0; i < 8 * 6; i++) x[i] = (float)((i * 7) % 11) / 11.0f - 0.5f;
@@ -239,16 +239,17 @@ int main(void) {
     for (int i = 0; i < 16 * 6; i++) w[i] = (float)((i * 5) % 13) / 26.0f - 0.25f;
     float loss = 0;
     for (int step = 0; step < 2; step++) {
-        mlp_step(arena);
+        mlp_step(arena, NULL);
         loss = *(float *)(arena + MLP_OUTPUT_LOSS);
-        /* copy the updates back into their params and state */
+        mlp_update(arena, NULL);
+        /* copy the updates not computed in place back into their params and state */
         for (int i = 0; i < MLP_NUM_TENSORS; i++) {
             if (strcmp(mlp_tensors[i].kind, "update")) continue;
             const mlp_tensor *t = find("param", mlp_tensors[i].name);
             if (!t) t = find("state", mlp_tensors[i].name);
             size_t n = 4;
             for (int d = 0; d < t->rank; d++) n *= (size_t)t->shape[d];
-            memmove(arena + t->offset, arena + mlp_tensors[i].offset, n);
+            if (t->offset != mlp_tensors[i].offset) memmove(arena + t->offset, arena + mlp_tensors[i].offset, n);
         }
     }
     printf("loss %.6f\n", loss);

@@ -77,7 +77,7 @@ static void aot_matches_the_interpreter(void **state) {
     assert_non_null(code);
     char *text = gc_graph_print(g);
     gc_aot_program program = {"aot", gc_aot_hash(text), g->num_nodes, layout.offsets, layout.size,
-                              gc_codegen_jit_init(code), gc_codegen_jit_step(code)};
+                              gc_codegen_jit_init(code), gc_codegen_jit_step(code), gc_codegen_jit_update(code)};
     free(text);
     gc_aot_register(&program, 1);
 
@@ -122,7 +122,7 @@ static void another_graph_is_refused(void **state) {
     gc_error err = {0};
     gc_graph *g = parse();
     int64_t offsets[32] = {0};
-    gc_aot_program program = {"train", 12345, g->num_nodes, offsets, 64, init, init};
+    gc_aot_program program = {"train", 12345, g->num_nodes, offsets, 64, init, init, init};
     gc_aot_register(&program, 1);
     assert_null(gc_executor_aot.create(g, 1, &err));
     assert_int_equal(err.code, GC_ERR_INTERNAL);
