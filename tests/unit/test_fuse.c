@@ -55,6 +55,23 @@ static void fill(gc_jit *j, gc_interp *it, const gc_graph *g) {
 }
 
 /* x -> exp -> mul(., x) -> tanh: one kernel rooted at tanh, computing exp and mul in registers. */
+/* Every named value output of g as the JIT computed it, against the interpreter's, to
+ * abs + rel * |want|. */
+static void expect_outputs(gc_jit *j, gc_interp *it, const gc_graph *g, const char *const *names, int count,
+                           double abs_tol, double rel_tol) {
+    for (int o = 0; o < count; o++) {
+        const gc_graph_output *go = gc_graph_find_output(g, GC_OUTPUT_VALUE, names[o]);
+        const double *want = gc_interp_output(it, GC_OUTPUT_VALUE, names[o]);
+        const float *got = gc_jit_output(j, GC_OUTPUT_VALUE, names[o]);
+        assert_non_null(go);
+        assert_non_null(want);
+        assert_non_null(got);
+        for (int64_t k = 0; k < gc_type_numel(&go->value->type); k++)
+            if (!(fabs(want[k] - got[k]) <= abs_tol + rel_tol * fabs(want[k])))
+                fail_msg("%s[%lld]: interpreter %.9g, JIT %.9g", names[o], (long long)k, want[k], got[k]);
+    }
+}
+
 static void test_chain_is_one_kernel(void **state) {
     (void)state;
     gc_error err = {0};
@@ -158,15 +175,7 @@ static void test_what_is_materialised(void **state) {
     assert_true(gc_interp_run(it, &err));
     assert_true(gc_jit_run(j, &err));
     const char *names[3] = {"y", "s", "r"};
-    for (int o = 0; o < 3; o++) {
-        const gc_graph_output *go = gc_graph_find_output(g, GC_OUTPUT_VALUE, names[o]);
-        const double *want = gc_interp_output(it, GC_OUTPUT_VALUE, names[o]);
-        const float *got = gc_jit_output(j, GC_OUTPUT_VALUE, names[o]);
-        assert_non_null(got);
-        for (int64_t k = 0; k < gc_type_numel(&go->value->type); k++)
-            if (fabs(want[k] - got[k]) > 1e-5 + 1e-4 * fabs(want[k]))
-                fail_msg("%s[%lld]: interpreter %.9g, JIT %.9g", names[o], (long long)k, want[k], got[k]);
-    }
+    expect_outputs(j, it, g, names, 3, 1e-5, 1e-4);
     assert_null(gc_jit_value(j, mm));
     gc_interp_free(it);
     gc_jit_free(j);
@@ -216,21 +225,12 @@ static void test_reduction_prologue(void **state) {
     assert_true(gc_interp_run(it, &err));
     assert_true(gc_jit_run(j, &err));
     const char *names[4] = {"cols", "rows", "long_rows", "bcols"};
-    for (int o = 0; o < 4; o++) {
-        const gc_graph_output *go = gc_graph_find_output(g, GC_OUTPUT_VALUE, names[o]);
-        const double *want = gc_interp_output(it, GC_OUTPUT_VALUE, names[o]);
-        const float *got = gc_jit_output(j, GC_OUTPUT_VALUE, names[o]);
-        assert_non_null(got);
-        for (int64_t k = 0; k < gc_type_numel(&go->value->type); k++)
-            if (fabs(want[k] - got[k]) > 1e-5 + 1e-5 * fabs(want[k]))
-                fail_msg("%s[%lld]: interpreter %.9g, JIT %.9g", names[o], (long long)k, want[k], got[k]);
-    }
+    expect_outputs(j, it, g, names, 4, 1e-5, 1e-5);
     gc_interp_free(it);
     gc_jit_free(j);
     gc_graph_free(g);
 }
 
-/* A kernel reading more than GC_FUSE_MAX_EXTERNAL outside values is split. */
 /* A value the first loop reading it computes, and stores for a later kernel: tanh is computed in
  * neg's loop and stored there for the sum after it; the fused code agrees with the interpreter. */
 static void test_stored_member(void **state) {
@@ -261,21 +261,13 @@ static void test_stored_member(void **state) {
     assert_true(gc_interp_run(it, &err));
     assert_true(gc_jit_run(j, &err));
     const char *names[2] = {"n", "r"};
-    for (int o = 0; o < 2; o++) {
-        const gc_graph_output *go = gc_graph_find_output(g, GC_OUTPUT_VALUE, names[o]);
-        const float *got = gc_jit_output(j, GC_OUTPUT_VALUE, names[o]);
-        const double *want = gc_interp_output(it, GC_OUTPUT_VALUE, names[o]);
-        assert_non_null(got);
-        assert_non_null(want);
-        for (int64_t e = 0; e < gc_type_numel(&go->value->type); e++)
-            if (!(fabs(got[e] - want[e]) <= 1e-5 * (1 + fabs(want[e]))))
-                fail_msg("%s[%lld]: %.9g, interpreter %.9g", names[o], (long long)e, got[e], want[e]);
-    }
+    expect_outputs(j, it, g, names, 2, 1e-5, 1e-5);
     gc_jit_free(j);
     gc_interp_free(it);
     gc_graph_free(g);
 }
 
+/* A kernel reading more than GC_FUSE_MAX_EXTERNAL outside values is split. */
 static void test_outside_values_are_bounded(void **state) {
     (void)state;
     gc_error err = {0};
