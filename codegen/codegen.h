@@ -4,8 +4,9 @@
  * One LLVM module per graph: a function k<id> per distinct kernel — a node, or a group of nodes
  * fused by passes/fuse.c — that computes something (a loop nest, or an OpenBLAS call for matmul;
  * equal kernels share one function, codegen/dedup.c), `gc_init` that fills the nodes whose value never changes
- * (constants, iota), and `gc_step` that calls the kernels in graph order with pointers at fixed
- * offsets into one buffer, the arena. The layout of that arena (an offset per node) comes from
+ * (constants, iota), `gc_step` that calls the kernels in graph order with pointers at fixed
+ * offsets into one buffer, the arena (split ones on a thread pool, runtime/parallel.h), and
+ * `gc_update` with the kernels that write params and state in place. The layout of that arena (an offset per node) comes from
  * passes/plan.h, so the runtime only allocates it, fills sources in and reads results out.
  * The module is optimised with default<O3> for the host CPU, then either handed to ORC LLJIT,
  * printed (LLVM IR, assembly) or written as a PIC object file for the standalone trainer.

@@ -1,11 +1,13 @@
 /*
  * module.c: a whole graph to one LLVM module — a kernel per root of the fusion partition (one
- * node, or a fused group), equal kernels sharing a function, the gc_init and gc_step entry
- * points over the arena, verification and the O3 pipeline for the host CPU.
+ * node, or a fused group), equal kernels sharing a function, the gc_init, gc_step and gc_update
+ * entry points over the arena and the thread pool, verification and the O3 pipeline for the
+ * host CPU.
  *
  * Kernels are internal and noinline: each stays a function named k<id> in the IR and assembly
  * (readable dumps, profiles that name the node), and a call per kernel per step costs nothing
- * next to the loop behind it. The step function only passes arena pointers at constant offsets.
+ * next to the loop behind it. The entry points only pass arena pointers at constant offsets:
+ * directly to a kernel that runs once, or as a table to the pool for a split one.
  */
 #include <stdio.h>
 #include <stdlib.h>
