@@ -54,6 +54,18 @@ static void call_gemm(cg_ctx *cg, const gemm *g, LLVMValueRef a, LLVMValueRef b,
     call_gemm_dyn(cg, g, false, NULL, a, b, c);
 }
 
+/* x[B..., M, K] @ w[K, N] (w shared by every batch, x not transposed): the batch's rows are one
+ * GEMM's rows, so the batch folds into M. True also when there is no batch. */
+static bool batch_folds(const gc_node *n) {
+    const gc_type *ta = &n->inputs[0]->type, *tb = &n->inputs[1]->type, *tr = &n->type;
+    if (tr->rank <= 2) return true;
+    int64_t sb[GC_MAX_RANK];
+    batch_strides(tb, tr, sb);
+    bool folds = !n->attr.matmul.transpose_a && ta->rank == tr->rank;
+    for (int d = 0; d < tr->rank - 2; d++) folds = folds && sb[d] == 0 && ta->dims[d] == tr->dims[d];
+    return folds;
+}
+
 /* The GEMMs of matmul n: one call's shape and the batch nest around it (rank 0 when the batch
  * folds into M). Fails only when a dimension exceeds what BLAS takes. */
 static int plan_gemm(cg_ctx *cg, const gc_node *n, gemm *g, cg_nest *nest) {
@@ -75,13 +87,7 @@ static int plan_gemm(cg_ctx *cg, const gc_node *n, gemm *g, cg_nest *nest) {
     batch_strides(tr, tr, sc);
     int64_t batches = gc_type_numel(&batch);
 
-    /* x[B..., M, K] @ w[K, N] (w shared by every batch): the batch folds into M. */
-    bool shared_b = true, full_a = !g->trans_a && ta->rank == tr->rank;
-    for (int d = 0; d < batch.rank; d++) {
-        shared_b = shared_b && sb[d] == 0;
-        full_a = full_a && ta->dims[d] == batch.dims[d];
-    }
-    if (batches > 1 && shared_b && full_a) {
+    if (batches > 1 && batch_folds(n)) {
         g->m *= batches;
         batch.rank = 0;
     }
@@ -135,17 +141,10 @@ bool cg_gemm_split_cols(int64_t m, int64_t n, int64_t k, bool trans_a) {
 }
 
 bool cg_gemm_rows(const gc_node *n, int64_t *rows, int64_t *cols) {
-    const gc_type *ta = &n->inputs[0]->type, *tb = &n->inputs[1]->type, *tr = &n->type;
-    int64_t sb[GC_MAX_RANK];
-    batch_strides(tb, tr, sb);
-    bool shared_b = true, full_a = !n->attr.matmul.transpose_a && ta->rank == tr->rank;
+    const gc_type *tr = &n->type;
     int64_t batches = 1;
-    for (int d = 0; d < tr->rank - 2; d++) {
-        batches *= tr->dims[d];
-        shared_b = shared_b && sb[d] == 0;
-        full_a = full_a && ta->dims[d] == tr->dims[d];
-    }
-    if (batches > 1 && !(shared_b && full_a)) return false;
+    for (int d = 0; d < tr->rank - 2; d++) batches *= tr->dims[d];
+    if (batches > 1 && !batch_folds(n)) return false;
     *rows = batches * tr->dims[tr->rank - 2];
     *cols = tr->dims[tr->rank - 1];
     return true;

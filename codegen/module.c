@@ -249,12 +249,15 @@ static cg_group *make_groups(const gc_graph *g, const gc_layout *layout, const g
     cg_group *groups = calloc(nodes, sizeof *groups);
     int *count = calloc(nodes, sizeof *count);
     const gc_node **pool = calloc(slots ? slots : 1, sizeof *pool);
-    if (!groups || !count || !pool) {
+    bool *stored = calloc(nodes, sizeof *stored);
+    if (!groups || !count || !pool || !stored) {
         free(groups);
         free(count);
         free(pool);
+        free(stored);
         return gc_failf(err, GC_ERR_MEMORY, "out of memory"), NULL;
     }
+    gc_fusion_stored_all(g, layout->root, stored);
     /* Members per root, then room for the outside values: at most one per operand of a member. */
     for (int i = 0; i < n; i++) {
         int r = layout->root ? layout->root[i] : i;
@@ -290,7 +293,7 @@ static cg_group *make_groups(const gc_graph *g, const gc_layout *layout, const g
         used += grp->num_ext;
         grp->stores = pool + used;
         for (int m = 0; m + 1 < grp->num_members; m++)
-            if (gc_fusion_stored(g, layout->root, grp->members[m]->id)) grp->stores[grp->num_stores++] = grp->members[m];
+            if (stored[grp->members[m]->id]) grp->stores[grp->num_stores++] = grp->members[m];
         used += grp->num_stores;
         /* A value written in place is read through the pointer that writes it. */
         for (int j = 0; j < grp->num_ext && j < 64; j++) {
@@ -301,6 +304,7 @@ static cg_group *make_groups(const gc_graph *g, const gc_layout *layout, const g
         }
     }
     free(count);
+    free(stored);
     *storage = pool;
     return groups;
 }

@@ -2,12 +2,12 @@
  * fuse.c: the fusion partition (fuse.h) — which nodes one kernel computes.
  *
  * Nodes are visited from last to first, so every user of a node has its kernel before the node
- * is looked at. A node joins its users' kernel when all of these hold, and is otherwise the root
+ * is looked at. A node joins a kernel of its users when all of these hold, and is otherwise the root
  * of a kernel of its own:
- *   - the rule table below allows its fusion class into each user's class;
- *   - every use is by a member of one and the same kernel (a value needed elsewhere must be
- *     stored, and storing it is what a root does); a graph output joins only an elementwise
- *     loop, which then stores it too (gc_fusion_stored);
+ *   - it joins the kernel of its first reader, and the rule table allows its class into the
+ *     class of every user in that kernel; if a later kernel or an update output also needs it,
+ *     that kernel is an elementwise loop with fewer than GC_FUSE_MAX_STORES stored members, which
+ *     stores it too (gc_fusion_stored); a value or grad output stays a root;
  *   - it has the root's shape, so it is computed at the same element of the same loop;
  *   - the kernel still reads at most GC_FUSE_MAX_EXTERNAL distinct values from outside;
  *   - for a GEMM epilogue: the kernel has no GEMM yet and its root has the GEMM's dtype (the
@@ -233,6 +233,22 @@ bool gc_fusion_stored(const gc_graph *g, const int *root, int i) {
             if (u->inputs[k]->id == i && root[j] != root[i]) return true;
     }
     return false;
+}
+
+void gc_fusion_stored_all(const gc_graph *g, const int *root, bool *stored) {
+    for (int i = 0; i < g->num_nodes; i++) stored[i] = false;
+    if (!root) return;
+    for (int k = 0; k < g->num_outputs; k++) stored[g->outputs[k].value->id] = true;
+    for (int j = 0; j < g->num_nodes; j++) {
+        const gc_node *u = g->nodes[j];
+        for (int k = 0; k < u->num_inputs; k++) {
+            int i = u->inputs[k]->id;
+            if (root[j] != root[i]) stored[i] = true;
+        }
+    }
+    /* Only a member of another node's kernel is a stored member; roots store themselves. */
+    for (int i = 0; i < g->num_nodes; i++)
+        if (root[i] < 0 || root[i] == i) stored[i] = false;
 }
 
 void gc_fusion_free(gc_fusion *f) {

@@ -33,6 +33,9 @@ typedef struct gc_fusion {
 /* Whether node i is a member of another node's kernel that also stores it (a graph output
  * computed inside the loop of the kernel that uses it). root: a partition's root array. */
 bool gc_fusion_stored(const gc_graph *g, const int *root, int i);
+/* The same for every node at once, in one pass over the graph: stored[i] for each node id
+ * (an array of g->num_nodes; all false when root is NULL). */
+void gc_fusion_stored_all(const gc_graph *g, const int *root, bool *stored);
 
 /* Partitions g. With `enable` false every node is its own kernel (the unfused partition). */
 int gc_fuse_partition(const gc_graph *g, bool enable, gc_fusion *out, gc_error *err);

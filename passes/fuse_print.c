@@ -21,16 +21,20 @@ static int *kernel_sizes(const gc_graph *g, const gc_fusion *f) {
 char *gc_fusion_print(const gc_graph *g, const gc_fusion *f) {
     char *text = gc_graph_print(g);
     int *size = kernel_sizes(g, f);
-    if (!text || !size) {
+    bool *stored = malloc(((size_t)g->num_nodes + 1) * sizeof *stored);
+    if (!text || !size || !stored) {
         free(text);
         free(size);
+        free(stored);
         return NULL;
     }
+    gc_fusion_stored_all(g, f->root, stored);
     gc_strbuf sb;
     gc_strbuf_init(&sb);
     gc_strbuf_printf(&sb,
                      "# fused: %d nodes, %d kernels, %d nodes computed inside another's kernel (kept in registers)\n"
-                     "# each computed node ends with `# kernel R`: R is the kernel's root, the one node it stores\n",
+                     "# each computed node ends with `# kernel R`: R is the kernel's root, which stores it and the\n"
+                     "# members marked (stored)\n",
                      g->num_nodes, f->num_kernels, f->num_fused);
     for (const char *line = text; *line;) {
         const char *end = strchr(line, '\n');
@@ -43,13 +47,14 @@ char *gc_fusion_print(const gc_graph *g, const gc_fusion *f) {
         if (id >= 0 && id < g->num_nodes && f->root[id] >= 0) {
             int r = f->root[id];
             gc_strbuf_printf(&sb, "  # kernel %d%s", r,
-                             size[r] > 1 ? (r == id ? " (root)" : gc_fusion_stored(g, f->root, id) ? " (stored)" : "") : "");
+                             size[r] > 1 ? (r == id ? " (root)" : stored[id] ? " (stored)" : "") : "");
         }
         gc_strbuf_append(&sb, "\n");
         line = end ? end + 1 : line + len;
     }
     free(text);
     free(size);
+    free(stored);
     return gc_strbuf_take(&sb);
 }
 

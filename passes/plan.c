@@ -221,18 +221,21 @@ int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_option
     int *last = malloc(count * sizeof *last);
     block *blocks = malloc(count * sizeof *blocks);
     const block **scratch = malloc(count * sizeof *scratch);
+    bool *stored = malloc(count * sizeof *stored);
     if (root && (l.root = malloc(count * sizeof *l.root))) memcpy(l.root, root, (size_t)g->num_nodes * sizeof *root);
     int ok = 1;
     if (!l.offsets || !l.aliased || !l.kept || !l.in_place || !target || !owner || !first || !last || !blocks ||
-        !scratch || (root && !l.root))
+        !scratch || !stored || (root && !l.root))
         ok = gc_failf(err, GC_ERR_MEMORY, "out of memory: the arena layout of %d nodes", g->num_nodes);
-    /* Who owns storage: not fused members (no storage), not aliases (their operand's). */
+    /* Who owns storage: not fused members (no storage) other than stored ones, not aliases
+     * (their operand's). */
+    if (ok) gc_fusion_stored_all(g, root, stored);
     for (int i = 0; ok && i < g->num_nodes; i++) {
         const gc_node *n = g->nodes[i];
         owner[i] = i;
         if (n->id != i) {
             ok = gc_failf(err, GC_ERR_INTERNAL, "internal error: layout: node %d is numbered %d", i, n->id);
-        } else if (root && root[i] >= 0 && root[i] != i && !gc_fusion_stored(g, root, i)) {
+        } else if (root && root[i] >= 0 && root[i] != i && !stored[i]) {
             owner[i] = -1;
         } else if (may_alias(n)) {
             int o = owner[n->inputs[0]->id];
@@ -282,6 +285,7 @@ int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_option
         else if (owner[i] != i) l.offsets[i] = l.offsets[owner[i]], l.kept[i] = l.kept[owner[i]];
     }
     free(target);
+    free(stored);
     free(owner);
     free(first);
     free(last);
