@@ -1,5 +1,6 @@
 /*
- * emit_gemm.c: the matmul kernel — calls to OpenBLAS's cblas_sgemm (cblas_dgemm for f64), one per
+ * emit_gemm.c: the matmul kernel — calls to gc_sgemm (gradc's AVX-512 GEMM, runtime/gemm.h, which
+ * takes cblas_sgemm's arguments and falls back to it) or OpenBLAS's cblas_dgemm for f64, one per
  * batch matrix, with transposes passed as CblasTrans flags so no operand is ever copied.
  *
  * Batch dims broadcast by NumPy rules become stride 0 in a loop nest around the call. The common
@@ -32,6 +33,11 @@ typedef struct gemm {
     int64_t m, n, k, lda, ldb, ldc;
 } gemm;
 
+static void add_nounwind(cg_ctx *cg, LLVMValueRef fn) {
+    unsigned kind = LLVMGetEnumAttributeKindForName("nounwind", 8);
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, kind, 0));
+}
+
 /* One call; `len` (an i32 value, or NULL) replaces m, or n when `cols`. */
 static void call_gemm_dyn(cg_ctx *cg, const gemm *g, bool cols, LLVMValueRef len, LLVMValueRef a, LLVMValueRef b,
                           LLVMValueRef c) {
@@ -47,7 +53,26 @@ static void call_gemm_dyn(cg_ctx *cg, const gemm *g, bool cols, LLVMValueRef len
         LLVMConstReal(ft, 1.0), a, cg_i32(cg, (int32_t)g->lda), b, cg_i32(cg, (int32_t)g->ldb),
         LLVMConstReal(ft, 0.0), c, cg_i32(cg, (int32_t)g->ldc),
     };
-    cg_call(cg, g->dtype == GC_F64 ? "cblas_dgemm" : "cblas_sgemm", cg->t_void, params, args, 14);
+    if (g->dtype == GC_F64) {
+        cg_call(cg, "cblas_dgemm", cg->t_void, params, args, 14);
+        return;
+    }
+    /* gc_sgemm (runtime/gemm.h) takes cblas_sgemm's arguments. It is declared weak, so an object
+     * linked without gradc's runtime (--emit obj) calls OpenBLAS instead. */
+    LLVMTypeRef fty = LLVMFunctionType(cg->t_void, params, 14, 0);
+    LLVMValueRef own = LLVMGetNamedFunction(cg->mod, "gc_sgemm");
+    if (!own) {
+        own = LLVMAddFunction(cg->mod, "gc_sgemm", fty);
+        LLVMSetLinkage(own, LLVMExternalWeakLinkage);
+        add_nounwind(cg, own);
+    }
+    LLVMValueRef blas = LLVMGetNamedFunction(cg->mod, "cblas_sgemm");
+    if (!blas) {
+        blas = LLVMAddFunction(cg->mod, "cblas_sgemm", fty);
+        add_nounwind(cg, blas);
+    }
+    LLVMValueRef callee = LLVMBuildSelect(cg->b, LLVMBuildIsNull(cg->b, own, ""), blas, own, "sgemm");
+    LLVMBuildCall2(cg->b, fty, callee, args, 14, "");
 }
 
 static void call_gemm(cg_ctx *cg, const gemm *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {

@@ -1,7 +1,7 @@
 /*
  * llvm_jit.c: the optimised module into ORC LLJIT, and its two entry points out.
  *
- * The functions the kernels call — OpenBLAS gemm and the libm functions — are defined in the JIT
+ * The functions the kernels call — gc_sgemm, OpenBLAS gemm and the libm functions — are defined in the JIT
  * as absolute symbols taken from this process, so they resolve whether or not the executable
  * exports them dynamically; a process-symbol generator behind them covers what LLVM itself emits
  * calls to (memcpy, memset, the libm functions behind llvm.exp and friends).
@@ -19,6 +19,7 @@
 #include <llvm-c/ExecutionEngine.h>
 
 #include "codegen/cg.h"
+#include "runtime/gemm.h"
 #include "runtime/parallel.h"
 
 struct gc_codegen_jit {
@@ -42,7 +43,7 @@ typedef struct extern_symbol {
 
 static int define_externals(LLVMOrcLLJITRef jit, LLVMOrcJITDylibRef jd, gc_error *err) {
     const extern_symbol table[] = {
-        SYM(cblas_sgemm), SYM(cblas_dgemm), SYM(erff), SYM(erf), SYM(erfcf), SYM(erfc), SYM(tanhf),
+        SYM(gc_sgemm), SYM(cblas_sgemm), SYM(cblas_dgemm), SYM(erff), SYM(erf), SYM(erfcf), SYM(erfc), SYM(tanhf),
         SYM(tanh), SYM(log1pf), SYM(log1p), SYM(expf), SYM(exp), SYM(logf), SYM(log), SYM(sinf),
         SYM(sin), SYM(cosf), SYM(cos), SYM(powf), SYM(pow), SYM(gc_pool_run),
     };

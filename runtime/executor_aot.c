@@ -13,6 +13,7 @@
 
 #include "ir/text.h"
 #include "runtime/aot.h"
+#include "runtime/gemm.h"
 #include "runtime/parallel.h"
 #include "runtime/zeroed.h"
 #include "runtime/updates.h"
@@ -94,6 +95,9 @@ static void *create(const gc_graph *g, int threads, gc_error *err) {
     }
     if (!gc_update_plan_make(g, a->program->offsets, &a->updates, err)) goto fail;
     if (!(a->pool = gc_pool_new(threads, err))) goto fail;
+    /* The object names gc_sgemm only weakly (so --emit obj links without this runtime); this
+     * reference is what links runtime/gemm.c into a trainer, and it decides the GEMM up front. */
+    (void)gc_sgemm_uses_own();
     a->program->init(a->arena, a->pool);
     return a;
 fail:

@@ -1,0 +1,35 @@
+/*
+ * gemm.h: the single-precision matrix product generated code calls for every f32 matmul.
+ *
+ * gc_sgemm takes cblas_sgemm's arguments, so a kernel calls one or the other with the same
+ * operands. On a CPU with AVX-512 it runs gradc's own packed, blocked kernel (gemm.c): OpenBLAS
+ * 0.3.21, Debian 12's, does not know AMD Zen 5 and runs its AVX2 (Haswell) kernel there, at half
+ * the core's FMA rate. Elsewhere, and for a product too narrow for 16-wide vectors, it calls
+ * cblas_sgemm. Setting GRADC_GEMM=openblas in the environment makes every call go to OpenBLAS
+ * (read once, at the first call), for comparison.
+ *
+ * Each call runs on the calling thread: codegen splits a large product into parts across the
+ * step's pool (codegen/emit_gemm.c). The packing buffers are per thread, allocated on a thread's
+ * first call and freed when it exits, so a training step allocates nothing after its first.
+ */
+#ifndef GC_RUNTIME_GEMM_H
+#define GC_RUNTIME_GEMM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* C = alpha op(A) op(B) + beta C, with cblas_sgemm's meaning of every argument (layout 101 row
+ * major, 102 column major; transposes 111 none, 112 and 113 transposed). */
+void gc_sgemm(int32_t layout, int32_t trans_a, int32_t trans_b, int32_t m, int32_t n, int32_t k, float alpha,
+              const float *a, int32_t lda, const float *b, int32_t ldb, float beta, float *c, int32_t ldc);
+
+/* The same product by gradc's AVX-512 kernel whatever the environment says; false (and nothing
+ * computed) when the CPU lacks AVX-512 or the packing buffers cannot be allocated. For tests. */
+bool gc_sgemm_own(int32_t layout, int32_t trans_a, int32_t trans_b, int32_t m, int32_t n, int32_t k, float alpha,
+                  const float *a, int32_t lda, const float *b, int32_t ldb, float beta, float *c, int32_t ldc);
+
+/* Whether gc_sgemm uses gradc's kernel for products it can take (the CPU has AVX-512 and
+ * GRADC_GEMM does not say openblas). */
+bool gc_sgemm_uses_own(void);
+
+#endif

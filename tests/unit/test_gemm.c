@@ -1,0 +1,257 @@
+/*
+ * test_gemm.c: gradc's AVX-512 GEMM (runtime/gemm.c) against a double-precision product, over
+ * the shapes where its blocking has edges (tile, panel and block boundaries on every side), every
+ * transpose, both layouts, padded leading dimensions, alpha and beta; and gc_sgemm's dispatch.
+ * On a CPU without AVX-512 the own kernel's tests are skipped and gc_sgemm is OpenBLAS's.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "runtime/gemm.h"
+
+#define ROW 101
+#define COL 102
+#define NT 111
+#define TR 112
+
+typedef struct problem {
+    int layout, ta, tb, m, n, k, lda, ldb, ldc;
+    float alpha, beta;
+} problem;
+
+/* Element (i, j) of a matrix stored in `layout` with leading dimension ld. */
+static size_t at(int layout, int i, int j, int ld) { return layout == ROW ? (size_t)i * ld + j : (size_t)j * ld + i; }
+
+/* Deterministic values in [-1, 1) with a few exact zeros. */
+static float value(uint32_t seed, size_t i) {
+    uint32_t x = seed * 2654435761u + (uint32_t)i * 2246822519u;
+    x ^= x >> 15;
+    x *= 2246822519u;
+    x ^= x >> 13;
+    return (float)((int)(x % 2001) - 1000) / 1000.0f;
+}
+
+static int stored_rows(int layout, bool trans, int rows, int cols) {
+    /* op(X) is rows x cols; X itself is cols x rows when transposed. */
+    int r = trans ? cols : rows, c = trans ? rows : cols;
+    return layout == ROW ? r : c;
+}
+
+static float *matrix(uint32_t seed, int layout, bool trans, int rows, int cols, int ld) {
+    size_t count = (size_t)stored_rows(layout, trans, rows, cols) * (size_t)ld;
+    float *x = malloc(sizeof *x * (count ? count : 1));
+    assert_non_null(x);
+    for (size_t i = 0; i < count; i++) x[i] = value(seed, i);
+    return x;
+}
+
+/* op(X)(i, j) of X stored as the call describes it. */
+static double element(const float *x, int layout, bool trans, int i, int j, int ld) {
+    return trans ? x[at(layout, j, i, ld)] : x[at(layout, i, j, ld)];
+}
+
+/* Runs p through `run` and checks every element of C against the double product, and that the
+ * padding between C's rows is untouched. */
+static void check(const problem *p, bool (*run)(const problem *, const float *, const float *, float *)) {
+    bool ta = p->ta != NT, tb = p->tb != NT;
+    float *a = matrix(1, p->layout, ta, p->m, p->k, p->lda);
+    float *b = matrix(2, p->layout, tb, p->k, p->n, p->ldb);
+    float *c = matrix(3, p->layout, false, p->m, p->n, p->ldc);
+    size_t count = (size_t)stored_rows(p->layout, false, p->m, p->n) * (size_t)p->ldc;
+    float *before = malloc(sizeof *before * (count ? count : 1));
+    assert_non_null(before);
+    /* beta = 0 must overwrite C without reading it, NaNs included. */
+    if (p->beta == 0)
+        for (size_t i = 0; i < count; i += 7) c[i] = NAN;
+    memcpy(before, c, sizeof *c * count);
+    if (!run(p, a, b, c)) {
+        free(a), free(b), free(c), free(before);
+        skip();
+    }
+    for (int i = 0; i < p->m; i++)
+        for (int j = 0; j < p->n; j++) {
+            double sum = 0, mag = 0;
+            for (int q = 0; q < p->k; q++) {
+                double t = element(a, p->layout, ta, i, q, p->lda) * element(b, p->layout, tb, q, j, p->ldb);
+                sum += t;
+                mag += fabs(t);
+            }
+            double old = p->beta == 0 ? 0 : before[at(p->layout, i, j, p->ldc)];
+            double want = p->alpha * sum + p->beta * old;
+            double got = c[at(p->layout, i, j, p->ldc)];
+            double tol = 1e-6 * (fabs(p->alpha) * mag + fabs(p->beta * old)) + 1e-30;
+            if (!(fabs(got - want) <= tol))
+                fail_msg("%s ta=%d tb=%d m=%d n=%d k=%d alpha=%g beta=%g: C(%d,%d) = %.9g, want %.9g",
+                         p->layout == ROW ? "row" : "col", ta, tb, p->m, p->n, p->k, p->alpha, p->beta, i, j, got,
+                         want);
+        }
+    /* Nothing outside op(C)'s m x n is written. */
+    int outer = stored_rows(p->layout, false, p->m, p->n), inner = p->layout == ROW ? p->n : p->m;
+    for (int r = 0; r < outer; r++)
+        for (int e = inner; e < p->ldc; e++) {
+            size_t x = (size_t)r * p->ldc + e;
+            if (memcmp(&c[x], &before[x], sizeof *c) != 0) fail_msg("padding C[%zu] written", x);
+        }
+    free(a), free(b), free(c), free(before);
+}
+
+static bool run_own(const problem *p, const float *a, const float *b, float *c) {
+    return gc_sgemm_own(p->layout, p->ta, p->tb, p->m, p->n, p->k, p->alpha, a, p->lda, b, p->ldb, p->beta, c, p->ldc);
+}
+
+static bool run_dispatch(const problem *p, const float *a, const float *b, float *c) {
+    gc_sgemm(p->layout, p->ta, p->tb, p->m, p->n, p->k, p->alpha, a, p->lda, b, p->ldb, p->beta, c, p->ldc);
+    return true;
+}
+
+/* The tightest leading dimensions, plus `pad`. */
+static problem make(int layout, int ta, int tb, int m, int n, int k, int pad, float alpha, float beta) {
+    problem p = {layout, ta, tb, m, n, k, 0, 0, 0, alpha, beta};
+    bool row = layout == ROW;
+    p.lda = (row != (ta != NT) ? k : m) + pad;
+    p.ldb = (row != (tb != NT) ? n : k) + pad;
+    p.ldc = (row ? n : m) + pad;
+    return p;
+}
+
+/* Rows and columns around the 12 x 32 tile, the 192-row block and the 2048-column slab; depths
+ * around the 16-wide packing transpose and the 384-deep block. */
+static void edges_of_every_layout(void **state) {
+    (void)state;
+    if (!gc_sgemm_own(ROW, NT, NT, 1, 1, 1, 1, (float[]){1}, 1, (float[]){1}, 1, 0, (float[]){0}, 1)) skip();
+    const int ms[] = {1, 5, 12, 13, 24, 191, 193};
+    const int ns[] = {1, 16, 31, 32, 33, 70};
+    const int ks[] = {1, 15, 16, 17, 385};
+    const int trans[2] = {NT, TR};
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
+                for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
+                    for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
+                        problem p = make(ROW, trans[ta], trans[tb], ms[mi], ns[ni], ks[ki], 0, 1, 0);
+                        check(&p, run_own);
+                    }
+}
+
+static void wide_and_deep(void **state) {
+    (void)state;
+    problem ps[] = {
+        make(ROW, NT, TR, 30, 2049, 40, 0, 1, 0),   /* past one column slab */
+        make(ROW, NT, NT, 14, 4100, 20, 3, 1, 1),
+        make(ROW, TR, NT, 200, 40, 800, 0, 1, 0),   /* three depth blocks, two row blocks */
+        make(ROW, NT, TR, 64, 64, 1000, 5, 1, 1),
+    };
+    for (size_t i = 0; i < sizeof ps / sizeof *ps; i++) check(&ps[i], run_own);
+}
+
+static void alpha_beta_padding_and_column_major(void **state) {
+    (void)state;
+    const int trans[2] = {NT, TR};
+    const float alphas[] = {1, -0.5f, 2};
+    const float betas[] = {0, 1, 0.25f};
+    for (int layout = ROW; layout <= COL; layout++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int x = 0; x < 3; x++)
+                    for (int y = 0; y < 3; y++) {
+                        problem p = make(layout, trans[ta], trans[tb], 37, 45, 50, 3, alphas[x], betas[y]);
+                        check(&p, run_own);
+                        check(&p, run_dispatch);
+                    }
+}
+
+/* Nothing to multiply: C = beta C (zeros for beta = 0, even over NaN). */
+static void empty_depth_and_zero_alpha(void **state) {
+    (void)state;
+    float c[6] = {1, 2, NAN, 4, 5, 6}, a[6] = {1, 1, 1, 1, 1, 1}, b[6] = {1, 1, 1, 1, 1, 1};
+    gc_sgemm(ROW, NT, NT, 2, 3, 0, 1, a, 1, b, 3, 0, c, 3);
+    for (int i = 0; i < 6; i++) assert_true(c[i] == 0);
+    float d[6] = {1, 2, 3, 4, 5, 6};
+    if (gc_sgemm_own(ROW, NT, NT, 2, 3, 2, 0, a, 2, b, 3, 2, d, 3))
+        for (int i = 0; i < 6; i++) assert_true(d[i] == 2 * (i + 1));
+    /* An empty result touches nothing. */
+    float e[1] = {7};
+    gc_sgemm(ROW, NT, NT, 0, 3, 2, 1, a, 2, b, 3, 0, e, 3);
+    assert_true(e[0] == 7);
+}
+
+/* Narrow products (fewer than 16 columns) go to OpenBLAS, wider ones to the own kernel; both
+ * give the product. */
+static void dispatch_by_width(void **state) {
+    (void)state;
+    problem narrow = make(ROW, NT, TR, 128, 10, 300, 0, 1, 0), wide = make(ROW, TR, NT, 70, 300, 128, 0, 1, 1);
+    check(&narrow, run_dispatch);
+    check(&wide, run_dispatch);
+}
+
+/* Same call, same bits; and threads each get their own packing buffers. */
+typedef struct job {
+    problem p;
+    float *a, *b, *c;
+} job;
+
+static void *run_job(void *raw) {
+    job *j = raw;
+    for (int r = 0; r < 20; r++)
+        gc_sgemm(j->p.layout, j->p.ta, j->p.tb, j->p.m, j->p.n, j->p.k, 1, j->a, j->p.lda, j->b, j->p.ldb, 0, j->c,
+                 j->p.ldc);
+    return NULL;
+}
+
+static void threads_and_repeatability(void **state) {
+    (void)state;
+    enum { THREADS = 3 };
+    job jobs[THREADS];
+    pthread_t tid[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        jobs[t].p = make(ROW, NT, t % 2 ? TR : NT, 100 + t, 200 - t, 500, 0, 1, 0);
+        jobs[t].a = matrix(10 + t, ROW, false, jobs[t].p.m, jobs[t].p.k, jobs[t].p.lda);
+        jobs[t].b = matrix(20 + t, ROW, t % 2, jobs[t].p.k, jobs[t].p.n, jobs[t].p.ldb);
+        jobs[t].c = calloc((size_t)jobs[t].p.m * jobs[t].p.ldc, sizeof(float));
+        assert_non_null(jobs[t].c);
+    }
+    for (int t = 0; t < THREADS; t++) assert_int_equal(pthread_create(&tid[t], NULL, run_job, &jobs[t]), 0);
+    for (int t = 0; t < THREADS; t++) assert_int_equal(pthread_join(tid[t], NULL), 0);
+    for (int t = 0; t < THREADS; t++) {
+        problem *p = &jobs[t].p;
+        size_t count = (size_t)p->m * p->ldc;
+        float *again = calloc(count, sizeof *again);
+        assert_non_null(again);
+        gc_sgemm(ROW, p->ta, p->tb, p->m, p->n, p->k, 1, jobs[t].a, p->lda, jobs[t].b, p->ldb, 0, again, p->ldc);
+        assert_memory_equal(again, jobs[t].c, count * sizeof *again);
+        /* And the product itself is right. */
+        for (int i = 0; i < p->m; i += 17)
+            for (int j = 0; j < p->n; j += 13) {
+                double sum = 0, mag = 0;
+                for (int q = 0; q < p->k; q++) {
+                    double x = jobs[t].a[(size_t)i * p->lda + q] *
+                               (double)(p->tb == TR ? jobs[t].b[(size_t)j * p->ldb + q] : jobs[t].b[(size_t)q * p->ldb + j]);
+                    sum += x;
+                    mag += fabs(x);
+                }
+                assert_true(fabs(again[(size_t)i * p->ldc + j] - sum) <= 1e-6 * mag + 1e-30);
+            }
+        free(again);
+        free(jobs[t].a), free(jobs[t].b), free(jobs[t].c);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(edges_of_every_layout),
+        cmocka_unit_test(wide_and_deep),
+        cmocka_unit_test(alpha_beta_padding_and_column_major),
+        cmocka_unit_test(empty_depth_and_zero_alpha),
+        cmocka_unit_test(dispatch_by_width),
+        cmocka_unit_test(threads_and_repeatability),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
