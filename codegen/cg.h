@@ -15,6 +15,11 @@
 
 #include "codegen/codegen.h"
 #include "ir/graph.h"
+#include "runtime/parallel.h"
+
+/* GC_SHARE_ONE is 1 << GC_SHARE_BITS. */
+#define GC_SHARE_BITS 16
+_Static_assert(GC_SHARE_ONE == 1 << GC_SHARE_BITS, "GC_SHARE_ONE is a power of two");
 
 typedef struct cg_ctx {
     LLVMContextRef ctx;
@@ -27,11 +32,14 @@ typedef struct cg_ctx {
      * the reduction then loads its operand through cg_prologue_value. NULL otherwise. */
     const struct cg_group *prologue;
     const LLVMValueRef *prologue_ext;
-    /* The kernel's part and part count (its last two i32 parameters), NULL outside a kernel or
-     * where splitting is not allowed; `parallel` is set once the body is split by them, which
-     * makes the step run the kernel on every thread of the pool (codegen/parallel.c). */
-    LLVMValueRef part, parts;
+    /* The kernel's share of the work, [share_from, share_to) in GC_SHARE_ONE units (its last
+     * two i32 parameters), NULL outside a kernel or where splitting is not allowed; `parallel` is
+     * set once the body is split by them, which makes the step run the kernel on every thread of
+     * the pool (codegen/parallel.c). calls_gemm and calls_blas say what the kernel calls (the
+     * pool balances only a kernel whose results cannot depend on the cut, runtime/parallel.h). */
+    LLVMValueRef share_from, share_to;
     bool parallel;
+    bool calls_gemm, calls_blas;
     /* In a kernel with stored members: where each of cg_group.stores goes. */
     const LLVMValueRef *stored;
 } cg_ctx;
@@ -212,6 +220,12 @@ LLVMValueRef cg_math_erfc(cg_ctx *cg, gc_dtype t, LLVMValueRef x);
 bool cg_gemm_rows(const gc_node *n, int64_t *rows, int64_t *cols);
 /* Whether a GEMM of that shape splits faster by columns than by rows. */
 bool cg_gemm_split_cols(int64_t m, int64_t n, int64_t k, bool trans_a);
+/* Whether matmul n is a run of GEMMs, one per matrix of its result's batch (which does not fold
+ * into rows), and how many. */
+bool cg_gemm_batches(const gc_node *n, int64_t *batches);
+/* The GEMMs of matrices [lo, hi) of that batch (i64 values). */
+int cg_emit_matmul_batch_part(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in, LLVMValueRef lo,
+                              LLVMValueRef hi);
 /* Rows [lo, hi) of that matrix, or columns when `cols` (i64 values). */
 int cg_emit_matmul_part(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in, bool cols,
                         LLVMValueRef lo, LLVMValueRef hi);

@@ -53,12 +53,17 @@ static void call_gemm_dyn(cg_ctx *cg, const gemm *g, bool cols, LLVMValueRef len
         LLVMConstReal(ft, 1.0), a, cg_i32(cg, (int32_t)g->lda), b, cg_i32(cg, (int32_t)g->ldb),
         LLVMConstReal(ft, 0.0), c, cg_i32(cg, (int32_t)g->ldc),
     };
-    if (g->dtype == GC_F64) {
-        cg_call(cg, "cblas_dgemm", cg->t_void, params, args, 14);
+    /* The tile of gradc's GEMM is 32 floats wide: a product narrower than half a tile wastes
+     * most of it, and OpenBLAS does better there. Decided on the whole product's width, so every
+     * part of a split product goes to the same code. */
+    if (g->dtype == GC_F64 || g->n < 16) {
+        cg->calls_blas = true;
+        cg_call(cg, g->dtype == GC_F64 ? "cblas_dgemm" : "cblas_sgemm", cg->t_void, params, args, 14);
         return;
     }
     /* gc_sgemm (runtime/gemm.h) takes cblas_sgemm's arguments. It is declared weak, so an object
      * linked without gradc's runtime (--emit obj) calls OpenBLAS instead. */
+    cg->calls_gemm = true;
     LLVMTypeRef fty = LLVMFunctionType(cg->t_void, params, 14, 0);
     LLVMValueRef own = LLVMGetNamedFunction(cg->mod, "gc_sgemm");
     if (!own) {
@@ -200,7 +205,42 @@ int cg_emit_matmul(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMVal
         call_gemm_part(cg, &g, cols, lo, hi, in[0], in[1], out);
         return 1;
     }
-    cg_nest_begin_split(cg, &nest, work);
+    /* A batch splits by whole matrices (unit 1: a batch of 32 is 16 matrices a part on two
+     * threads, not the 64-element runs a flat loop is cut into). */
+    if (nest.rank >= 1 && nest.dims[0] >= 2 && cg_split_worthwhile(cg, work)) {
+        LLVMValueRef lo, hi;
+        cg_split_range(cg, nest.dims[0], 1, &lo, &hi);
+        cg_nest_begin_part(cg, &nest, 0, lo, hi);
+    } else {
+        cg_nest_begin(cg, &nest);
+    }
+    call_gemm(cg, &g, cg_elem_ptr(cg, g.dtype, in[0], nest.off[0]), cg_elem_ptr(cg, g.dtype, in[1], nest.off[1]),
+              cg_elem_ptr(cg, g.dtype, out, nest.off[2]));
+    cg_nest_end(cg, &nest);
+    return 1;
+}
+
+bool cg_gemm_batches(const gc_node *n, int64_t *batches) {
+    if (batch_folds(n)) return false;
+    gemm g;
+    cg_nest nest;
+    gc_error err = {0};
+    cg_ctx probe = {.err = &err};
+    if (!plan_gemm(&probe, n, &g, &nest) || nest.rank != 1) return false;
+    /* One run of matrices: the batch dims of the result, all merged. */
+    *batches = nest.dims[0];
+    return nest.strides[2][0] == g.m * g.n;
+}
+
+int cg_emit_matmul_batch_part(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in, LLVMValueRef lo,
+                              LLVMValueRef hi) {
+    gemm g;
+    cg_nest nest;
+    if (!plan_gemm(cg, n, &g, &nest)) return 0;
+    if (nest.rank != 1)
+        return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: matmul %%%d is not one run of matrices",
+                        n->id);
+    cg_nest_begin_part(cg, &nest, 0, lo, hi);
     call_gemm(cg, &g, cg_elem_ptr(cg, g.dtype, in[0], nest.off[0]), cg_elem_ptr(cg, g.dtype, in[1], nest.off[1]),
               cg_elem_ptr(cg, g.dtype, out, nest.off[2]));
     cg_nest_end(cg, &nest);

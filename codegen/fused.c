@@ -78,25 +78,37 @@ static int reduction_kernel(cg_ctx *cg, const cg_group *grp, LLVMValueRef out, c
     return ok;
 }
 
-/* The strides of a value of `full`'s dims seen as [rows, cols] (all dims but the last merged):
- * false when its strides do not merge (a broadcast along some but not all of the leading dims). */
-static bool matrix_strides(const gc_type *full, const int64_t *strides, int64_t *out) {
-    int64_t row = -1;
-    int last = full->rank - 1;
-    for (int d = last - 1; d >= 0; d--) {
+/* The stride of dims [from, to) of `full` merged into one, in *out: false when they do not
+ * merge (a broadcast along some but not all of them). */
+static bool merged_stride(const gc_type *full, const int64_t *strides, int from, int to, int64_t *out) {
+    int64_t step = -1, inner = 1;
+    for (int d = to - 1; d >= from; d--) {
         if (full->dims[d] == 1) continue;
-        if (row < 0) {
-            row = strides[d];
+        /* Walking outwards, each dim must step over the ones inside it. */
+        if (step < 0) {
+            step = strides[d];
+            inner = full->dims[d];
             continue;
         }
-        /* Walking outwards, each dim must step over the ones inside it. */
-        int64_t inner = 1;
-        for (int e = d + 1; e < last; e++) inner *= full->dims[e];
-        if (strides[d] != row * inner) return false;
+        if (strides[d] != step * inner) return false;
+        inner *= full->dims[d];
     }
-    out[0] = row < 0 ? 0 : row;
-    out[1] = last >= 0 ? strides[last] : 0;
+    *out = step < 0 ? 0 : step;
     return true;
+}
+
+/* The strides of a value of `full`'s dims seen as [rows, cols] (all dims but the last merged). */
+static bool matrix_strides(const gc_type *full, const int64_t *strides, int64_t *out) {
+    int last = full->rank - 1;
+    if (last < 0) return false;
+    out[1] = strides[last];
+    return merged_stride(full, strides, 0, last, &out[0]);
+}
+
+/* The same seen as [matrices, elements of a matrix] (the batch dims merged, and the last two). */
+static bool batch_view(const gc_type *full, const int64_t *strides, int64_t *out) {
+    int r = full->rank;
+    return r >= 2 && merged_stride(full, strides, 0, r - 2, &out[0]) && merged_stride(full, strides, r - 2, r, &out[1]);
 }
 
 /* How the loop reads the outside values: broadcast against the root's shape (`loop`), and, for
@@ -179,11 +191,15 @@ static bool add_reads(cg_nest *nest, const cg_group *grp, const gc_type *root, e
  * product, then applies the epilogue to exactly those, while they are in its cache. The loop
  * walks the result as a [rows, cols] matrix. Returns -1 when the kernel cannot split this way
  * (a batch of GEMMs, or an operand whose broadcast does not fit the matrix view). */
+static int split_batch_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *gemm, const LLVMValueRef *operands,
+                                ext_reads *r, LLVMValueRef out, const LLVMValueRef *ext);
+
 static int split_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *gemm, const LLVMValueRef *operands,
                           ext_reads *r, LLVMValueRef out, const LLVMValueRef *ext) {
     const gc_node *root = grp->members[grp->num_members - 1];
     int64_t rows, cols;
-    if (!cg_gemm_rows(gemm, &rows, &cols) || root->type.rank < 2) return -1;
+    if (root->type.rank < 2) return -1;
+    if (!cg_gemm_rows(gemm, &rows, &cols)) return split_batch_epilogue(cg, grp, gemm, operands, r, out, ext);
     const gc_type *ta = &gemm->inputs[0]->type;
     double k = (double)ta->dims[ta->rank - (gemm->attr.matmul.transpose_a ? 2 : 1)];
     if (!cg_split_worthwhile(cg, (double)rows * (double)cols * k) || (rows < 2 && cols < 32)) return -1;
@@ -199,6 +215,33 @@ static int split_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *gemm, 
     cg_split_range(cg, by_cols ? cols : rows, by_cols ? 16 : 1, &lo, &hi);
     if (!cg_emit_matmul_part(cg, gemm, out, operands, by_cols, lo, hi)) return 0;
     cg_nest_begin_part(cg, &nest, by_cols ? 1 : 0, lo, hi);
+    if (!emit_body(cg, grp, gemm, out, ext, &nest, r)) return 0;
+    cg_nest_end(cg, &nest);
+    return 1;
+}
+
+/* A batch of GEMMs with its epilogue (attention's scores plus the causal mask): each part
+ * computes whole matrices of the batch, then applies the epilogue to exactly those. */
+static int split_batch_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *gemm, const LLVMValueRef *operands,
+                                ext_reads *r, LLVMValueRef out, const LLVMValueRef *ext) {
+    const gc_node *root = grp->members[grp->num_members - 1];
+    int64_t batches;
+    if (!cg_gemm_batches(gemm, &batches) || batches < 2) return -1;
+    const gc_type *ta = &gemm->inputs[0]->type;
+    double k = (double)ta->dims[ta->rank - (gemm->attr.matmul.transpose_a ? 2 : 1)];
+    int64_t numel = gc_type_numel(&root->type);
+    if (!cg_split_worthwhile(cg, (double)numel * k) || numel % batches) return -1;
+    cg_nest nest;
+    int64_t dims[2] = {batches, numel / batches}, strides[GC_MAX_RANK], view[2];
+    cg_nest_init(&nest, 2, dims);
+    gc_type_strides(&root->type, strides);
+    if (!batch_view(&root->type, strides, view)) return -1;
+    cg_nest_add(&nest, view);
+    if (!add_reads(&nest, grp, &root->type, r, batch_view)) return -1;
+    LLVMValueRef lo, hi;
+    cg_split_range(cg, batches, 1, &lo, &hi);
+    if (!cg_emit_matmul_batch_part(cg, gemm, out, operands, lo, hi)) return 0;
+    cg_nest_begin_part(cg, &nest, 0, lo, hi);
     if (!emit_body(cg, grp, gemm, out, ext, &nest, r)) return 0;
     cg_nest_end(cg, &nest);
     return 1;
@@ -236,10 +279,10 @@ int cg_fused_kernel(cg_ctx *cg, const cg_group *grp, LLVMValueRef out, const LLV
         int split = split_epilogue(cg, grp, gemm, operands, &r, out, ext);
         if (split >= 0) return split;
         /* Not split: the whole GEMM, then the whole epilogue, on one thread. */
-        LLVMValueRef part = cg->part;
-        cg->part = NULL;
+        LLVMValueRef part = cg->share_from;
+        cg->share_from = NULL;
         int ok = cg_emit_matmul(cg, gemm, out, operands);
-        cg->part = part;
+        cg->share_from = part;
         if (!ok) return 0;
     }
 

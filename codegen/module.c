@@ -61,15 +61,23 @@ static bool has_kernel(const gc_node *n, const gc_layout *layout) {
     return !is_named_source(n) && !layout->aliased[n->id] && (!layout->root || layout->root[n->id] == n->id);
 }
 
-/* Marks a kernel whose body is split by its part parameters (codegen/parallel.c). */
+/* Mark a kernel whose body is split by its share parameters (codegen/parallel.c), and one that
+ * calls gc_sgemm or OpenBLAS (the GC_TASK_* flags of runtime/parallel.h). */
 #define PARALLEL_ATTR "gc-parallel"
+#define CALLS_GEMM_ATTR "gc-calls-gemm"
+#define CALLS_BLAS_ATTR "gc-calls-blas"
 
-static bool is_parallel(LLVMValueRef fn) {
-    return LLVMGetStringAttributeAtIndex(fn, LLVMAttributeFunctionIndex, PARALLEL_ATTR,
-                                         (unsigned)strlen(PARALLEL_ATTR)) != NULL;
+static bool has_attr(LLVMValueRef fn, const char *name) {
+    return LLVMGetStringAttributeAtIndex(fn, LLVMAttributeFunctionIndex, name, (unsigned)strlen(name)) != NULL;
 }
 
-/* The type of a kernel with `pointers` pointer parameters: void (ptr..., i32 part, i32 parts). */
+static bool is_parallel(LLVMValueRef fn) { return has_attr(fn, PARALLEL_ATTR); }
+
+static int32_t task_flags(LLVMValueRef fn) {
+    return (has_attr(fn, CALLS_GEMM_ATTR) ? GC_TASK_CALLS_GEMM : 0) | (has_attr(fn, CALLS_BLAS_ATTR) ? GC_TASK_CALLS_BLAS : 0);
+}
+
+/* The type of a kernel with `pointers` pointer parameters: void (ptr..., i32 from, i32 to). */
 static LLVMTypeRef kernel_type(cg_ctx *cg, int pointers, LLVMTypeRef *params) {
     for (int i = 0; i < pointers; i++) params[i] = cg->t_ptr;
     params[pointers] = params[pointers + 1] = cg->t_i32;
@@ -77,7 +85,7 @@ static LLVMTypeRef kernel_type(cg_ctx *cg, int pointers, LLVMTypeRef *params) {
 }
 
 /* void k<id>(ptr noalias out, ptr noalias readonly in0, ..., ptr noalias stored0, ...,
- * i32 part, i32 parts). */
+ * i32 from, i32 to): [from, to) is the share of the work this call does (GC_SHARE_ONE: all). */
 static LLVMValueRef emit_kernel(cg_ctx *cg, const cg_group *grp) {
     const gc_node *n = grp->members[grp->num_members - 1];
     int count = cg_group_pointers(grp);
@@ -106,14 +114,17 @@ static LLVMValueRef emit_kernel(cg_ctx *cg, const cg_group *grp) {
     }
     cg->stored = stored;
     cg->fn = fn;
-    cg->part = LLVMGetParam(fn, (unsigned)count);
-    cg->parts = LLVMGetParam(fn, (unsigned)count + 1);
+    cg->share_from = LLVMGetParam(fn, (unsigned)count);
+    cg->share_to = LLVMGetParam(fn, (unsigned)count + 1);
     cg->parallel = false;
+    cg->calls_gemm = cg->calls_blas = false;
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
     int ok = grp->num_members == 1 ? emitters[n->op](cg, n, LLVMGetParam(fn, 0), inputs)
                                    : cg_fused_kernel(cg, grp, LLVMGetParam(fn, 0), inputs);
     if (cg->parallel) LLVMAddTargetDependentFunctionAttr(fn, PARALLEL_ATTR, "");
-    cg->part = cg->parts = NULL;
+    if (cg->calls_gemm) LLVMAddTargetDependentFunctionAttr(fn, CALLS_GEMM_ATTR, "");
+    if (cg->calls_blas) LLVMAddTargetDependentFunctionAttr(fn, CALLS_BLAS_ATTR, "");
+    cg->share_from = cg->share_to = NULL;
     cg->stored = NULL;
     if (inputs != in) free(inputs);
     if (!ok) {
@@ -124,7 +135,7 @@ static LLVMValueRef emit_kernel(cg_ctx *cg, const cg_group *grp) {
     return fn;
 }
 
-/* void t<kernel>(ptr arena, ptr offsets, i32 part, i32 parts): one part of a split kernel with
+/* void t<kernel>(ptr arena, ptr offsets, i32 from, i32 to): one part of a split kernel with
  * its operands at arena + offsets[k], the task the step hands the pool (runtime/parallel.h). One
  * per kernel function, not per call: each call passes its own table of offsets. */
 static LLVMValueRef task_of(cg_ctx *cg, LLVMValueRef kernel, LLVMTypeRef kty, int pointers, LLVMValueRef *args) {
@@ -192,8 +203,8 @@ static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LL
         free(params);
         return gc_failf(cg->err, GC_ERR_MEMORY, "out of memory");
     }
-    LLVMTypeRef run_params[4] = {cg->t_ptr, cg->t_ptr, cg->t_ptr, cg->t_ptr};
-    LLVMTypeRef run_type = LLVMFunctionType(cg->t_void, run_params, 4, 0);
+    LLVMTypeRef run_params[5] = {cg->t_ptr, cg->t_ptr, cg->t_ptr, cg->t_ptr, cg->t_i32};
+    LLVMTypeRef run_type = LLVMFunctionType(cg->t_void, run_params, 5, 0);
     LLVMValueRef run = LLVMGetNamedFunction(cg->mod, "gc_pool_run");
     if (!run) {
         /* Weak: an object linked without gradc's runtime (--emit obj) runs on the caller's
@@ -215,12 +226,12 @@ static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LL
             LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, fn, "next");
             LLVMBuildCondBr(cg->b, LLVMBuildIsNull(cg->b, pool, ""), alone, threads);
             LLVMPositionBuilderAtEnd(cg->b, threads);
-            LLVMValueRef run_args[4] = {pool, task, arena, table};
-            LLVMBuildCall2(cg->b, run_type, run, run_args, 4, "");
+            LLVMValueRef run_args[5] = {pool, task, arena, table, cg_i32(cg, task_flags(kernels[i]))};
+            LLVMBuildCall2(cg->b, run_type, run, run_args, 5, "");
             LLVMBuildBr(cg->b, next);
             LLVMPositionBuilderAtEnd(cg->b, alone);
             LLVMTypeRef task_params[4] = {cg->t_ptr, cg->t_ptr, cg->t_i32, cg->t_i32};
-            LLVMValueRef task_args[4] = {arena, table, cg_i32(cg, 0), cg_i32(cg, 1)};
+            LLVMValueRef task_args[4] = {arena, table, cg_i32(cg, 0), cg_i32(cg, GC_SHARE_ONE)};
             LLVMBuildCall2(cg->b, LLVMFunctionType(cg->t_void, task_params, 4, 0), task, task_args, 4, "");
             LLVMBuildBr(cg->b, next);
             LLVMPositionBuilderAtEnd(cg->b, next);
@@ -231,7 +242,7 @@ static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LL
             args[k] = LLVMBuildInBoundsGEP2(cg->b, cg->t_i8, arena, &off, 1, "");
         }
         args[pointers] = cg_i32(cg, 0);
-        args[pointers + 1] = cg_i32(cg, 1);
+        args[pointers + 1] = cg_i32(cg, GC_SHARE_ONE);
         LLVMBuildCall2(cg->b, kty, kernels[i], args, (unsigned)(pointers + 2), "");
     }
     LLVMBuildRetVoid(cg->b);

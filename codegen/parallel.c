@@ -1,16 +1,18 @@
 /*
  * parallel.c: splitting a kernel over the step's thread pool (runtime/parallel.h).
  *
- * Every kernel takes its part and the part count as its last two parameters. An emitter that can
- * split its work asks cg_split_worthwhile, then walks only this part's run of its outermost index
- * (rows of a result, matrices of a batch, columns of a GEMM); the kernel is then marked parallel
+ * Every kernel takes its part's share of the work as its last two parameters: the fraction
+ * [from, to) of GC_SHARE_ONE (runtime/parallel.h). An emitter that can split its work asks
+ * cg_split_worthwhile, then walks only that share of its outermost index (rows of a result,
+ * matrices of a batch, columns of a GEMM), cut at whole units; the kernel is then marked parallel
  * and the step calls it through the pool, every part on its own thread. A kernel whose emitter
  * never splits ignores both parameters and the step calls it directly, once.
  *
- * Parts are cut at compile-time constants times the part index, so each part covers the same
- * elements on every run: results are bit-identical from run to run at a fixed thread count, and
- * since no part ever sums across another part's elements, they do not depend on the count either
- * (GEMMs aside: OpenBLAS may block a narrower matrix differently).
+ * No part ever sums across another part's elements, and gradc's GEMM computes an element the
+ * same way wherever its tile starts, so results do not depend on where the cuts fall: the pool
+ * may move them (balancing) and the thread count may change without changing a bit. A kernel
+ * that calls OpenBLAS, which may block a narrower matrix differently, is flagged, and the pool
+ * cuts it evenly.
  */
 #include "codegen/cg.h"
 
@@ -20,25 +22,27 @@
 #define SPLIT_MIN_WORK 8192.0
 
 bool cg_split_worthwhile(cg_ctx *cg, double work) {
-    return cg->part != NULL && work >= SPLIT_MIN_WORK;
+    return cg->share_from != NULL && work >= SPLIT_MIN_WORK;
 }
 
-/* Where part q starts: q * units / parts whole units in, or `count` for q = parts. */
-static LLVMValueRef boundary(cg_ctx *cg, LLVMValueRef q, int64_t count, int64_t unit) {
-    LLVMValueRef q64 = LLVMBuildSExt(cg->b, q, cg->t_i64, "");
-    LLVMValueRef parts = LLVMBuildSExt(cg->b, cg->parts, cg->t_i64, "");
+/* Where a share boundary `at` (a fraction of GC_SHARE_ONE, an i32 value) falls: that fraction
+ * of the whole units, in elements, or `count` for the whole. */
+static LLVMValueRef boundary(cg_ctx *cg, LLVMValueRef at, int64_t count, int64_t unit) {
+    LLVMValueRef at64 = LLVMBuildSExt(cg->b, at, cg->t_i64, "");
     LLVMValueRef units = cg_i64(cg, count / unit);
-    LLVMValueRef at = LLVMBuildMul(cg->b, LLVMBuildSDiv(cg->b, LLVMBuildMul(cg->b, units, q64, ""), parts, ""),
-                                   cg_i64(cg, unit), "");
-    LLVMValueRef last = LLVMBuildICmp(cg->b, LLVMIntSGE, q, cg->parts, "");
-    return LLVMBuildSelect(cg->b, last, cg_i64(cg, count), at, "");
+    LLVMValueRef whole = LLVMBuildAShr(cg->b, LLVMBuildMul(cg->b, units, at64, ""), cg_i64(cg, GC_SHARE_BITS), "");
+    LLVMValueRef start = LLVMBuildMul(cg->b, whole, cg_i64(cg, unit), "");
+    LLVMValueRef end = LLVMBuildICmp(cg->b, LLVMIntSGE, at, cg_i32(cg, 1 << GC_SHARE_BITS), "");
+    return LLVMBuildSelect(cg->b, end, cg_i64(cg, count), start, "");
 }
 
 void cg_split_range(cg_ctx *cg, int64_t count, int64_t unit, LLVMValueRef *lo, LLVMValueRef *hi) {
     if (unit < 1) unit = 1;
-    if (unit > count) unit = count > 0 ? count : 1;
-    *lo = boundary(cg, cg->part, count, unit);
-    *hi = boundary(cg, LLVMBuildAdd(cg->b, cg->part, cg_i32(cg, 1), ""), count, unit);
+    /* Whole units are what the parts share out: a run too short for eight of them takes smaller
+     * ones, or a 32-row loop cut at 64 would give one part everything and the others nothing. */
+    while (unit > 1 && count / unit < 8) unit = (unit + 1) / 2;
+    *lo = boundary(cg, cg->share_from, count, unit);
+    *hi = boundary(cg, cg->share_to, count, unit);
     cg->parallel = true;
 }
 

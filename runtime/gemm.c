@@ -350,10 +350,7 @@ bool gc_sgemm_uses_own(void) {
 
 void gc_sgemm(int32_t layout, int32_t trans_a, int32_t trans_b, int32_t m, int32_t n, int32_t k, float alpha,
               const float *a, int32_t lda, const float *b, int32_t ldb, float beta, float *c, int32_t ldc) {
-    /* The tile is 32 floats wide: a product narrower than half a tile wastes most of it, and
-     * OpenBLAS does better there. */
-    int32_t cols = layout == COL_MAJOR ? m : n;
-    if (cols >= 16 && gc_sgemm_uses_own() &&
+    if (gc_sgemm_uses_own() &&
         gc_sgemm_own(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
         return;
     cblas_sgemm((enum CBLAS_ORDER)layout, (enum CBLAS_TRANSPOSE)trans_a, (enum CBLAS_TRANSPOSE)trans_b, m, n, k, alpha,

@@ -4,9 +4,13 @@
  * gc_sgemm takes cblas_sgemm's arguments, so a kernel calls one or the other with the same
  * operands. On a CPU with AVX-512 it runs gradc's own packed, blocked kernel (gemm.c): OpenBLAS
  * 0.3.21, Debian 12's, does not know AMD Zen 5 and runs its AVX2 (Haswell) kernel there, at half
- * the core's FMA rate. Elsewhere, and for a product too narrow for 16-wide vectors, it calls
- * cblas_sgemm. Setting GRADC_GEMM=openblas in the environment makes every call go to OpenBLAS
- * (read once, at the first call), for comparison.
+ * the core's FMA rate. Elsewhere it calls cblas_sgemm; so does generated code itself for a
+ * product narrower than 16 columns (codegen/emit_gemm.c). Setting GRADC_GEMM=openblas in the
+ * environment makes every call go to OpenBLAS (read once, at the first call), for comparison.
+ *
+ * The own kernel computes every element of C the same way wherever the call's rows and columns
+ * start (the same sums over k, in the same order), so a product split into parts gives the same
+ * bits however it is cut (runtime/parallel.h relies on it).
  *
  * Each call runs on the calling thread: codegen splits a large product into parts across the
  * step's pool (codegen/emit_gemm.c). The packing buffers are per thread, allocated on a thread's

@@ -79,10 +79,9 @@ static void test_llvm_ir_names_kernels_and_verifies(void **state) {
     }
     assert_non_null(strstr(ir, "define void @gc_step(ptr"));
     assert_non_null(strstr(ir, "define void @gc_init(ptr"));
-    /* gc_sgemm when it is linked (weakly named), else OpenBLAS, with cblas_sgemm's arguments. */
-    assert_non_null(strstr(ir, "declare extern_weak void @gc_sgemm(i32, i32, i32, i32, i32, i32, float, ptr"));
-    assert_non_null(strstr(ir, "ptr @cblas_sgemm, ptr @gc_sgemm"));
-    assert_non_null(strstr(ir, "call void %sgemm(i32 101, i32 111, i32 111, i32 7, i32 5, i32 13"));
+    /* Five columns are too narrow for gradc's GEMM: OpenBLAS's. */
+    assert_non_null(strstr(ir, "call void @cblas_sgemm(i32 101, i32 111, i32 111, i32 7, i32 5, i32 13"));
+    assert_null(strstr(ir, "@gc_sgemm"));
     assert_non_null(strstr(ir, "target triple"));
 
     /* The text is a module LLVM reads back and verifies. */
@@ -97,6 +96,55 @@ static void test_llvm_ir_names_kernels_and_verifies(void **state) {
     LLVMContextDispose(ctx);
     free(ir);
     gc_graph_free(s.g);
+}
+
+/* A product 16 or more columns wide calls gc_sgemm when it is linked (it is named weakly), else
+ * OpenBLAS, with cblas_sgemm's arguments. */
+static void test_wide_matmul_calls_gc_sgemm(void **state) {
+    (void)state;
+    gc_error err = {0};
+    gc_graph *g = gc_graph_new("wide");
+    gc_builder b = {g, {"wide.ir", 1, 1}, &err};
+    gc_node *x = named(&b, GC_OP_INPUT, "x", ty(GC_F32, 2, 7, 13));
+    gc_node *w = named(&b, GC_OP_PARAM, "w", ty(GC_F32, 2, 13, 40));
+    gc_node *mm = gc_matmul(&b, x, w, false, false);
+    assert_non_null(mm);
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "y", mm, &err));
+    char *ir = gc_codegen_llvm_ir(g, &err);
+    if (!ir) fail_msg("gc_codegen_llvm_ir: %s", err.message);
+    assert_non_null(strstr(ir, "declare extern_weak void @gc_sgemm(i32, i32, i32, i32, i32, i32, float, ptr"));
+    assert_non_null(strstr(ir, "ptr @cblas_sgemm, ptr @gc_sgemm"));
+    assert_non_null(strstr(ir, "call void %sgemm(i32 101, i32 111, i32 111, i32 7, i32 40, i32 13"));
+    free(ir);
+    gc_graph_free(g);
+}
+
+/* A batch of GEMMs with an epilogue (attention's scores plus a mask) is split over the pool by
+ * matrices, the epilogue with them, and so is a batch without one: each gets a task function
+ * (t<kernel>) that gc_step hands to gc_pool_run. */
+static void test_batched_gemms_split_by_matrix(void **state) {
+    (void)state;
+    gc_error err = {0};
+    gc_graph *g = gc_graph_new("batched");
+    gc_builder b = {g, {"batched.ir", 1, 1}, &err};
+    int64_t qd[4] = {2, 4, 32, 16}, md[2] = {32, 32};
+    gc_type qt = gc_type_make(GC_F32, 4, qd), mt = gc_type_make(GC_F32, 2, md);
+    gc_node *q = named(&b, GC_OP_INPUT, "q", qt), *k = named(&b, GC_OP_INPUT, "k", qt);
+    gc_node *mask = named(&b, GC_OP_INPUT, "mask", mt);
+    gc_node *scores = gc_matmul(&b, q, k, false, true);
+    gc_node *masked = gc_binary(&b, GC_OP_ADD, scores, mask);
+    gc_node *mixed = gc_matmul(&b, masked, k, false, false);
+    assert_non_null(mixed);
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "y", mixed, &err));
+    char *ir = gc_codegen_llvm_ir(g, &err);
+    if (!ir) fail_msg("gc_codegen_llvm_ir: %s", err.message);
+    char want[64];
+    snprintf(want, sizeof want, "define internal void @tk%d(", masked->id);
+    if (!strstr(ir, want)) fail_msg("the masked scores' kernel is not split:\n%s", ir);
+    snprintf(want, sizeof want, "define internal void @tk%d(", mixed->id);
+    if (!strstr(ir, want)) fail_msg("the batched product is not split:\n%s", ir);
+    free(ir);
+    gc_graph_free(g);
 }
 
 static void test_assembly_and_object_file(void **state) {
@@ -301,6 +349,8 @@ static void test_compile_times_100_nodes(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llvm_ir_names_kernels_and_verifies),
+        cmocka_unit_test(test_wide_matmul_calls_gc_sgemm),
+        cmocka_unit_test(test_batched_gemms_split_by_matrix),
         cmocka_unit_test(test_assembly_and_object_file),
         cmocka_unit_test(test_host_target),
         cmocka_unit_test(test_layout),

@@ -183,13 +183,49 @@ static void empty_depth_and_zero_alpha(void **state) {
     assert_true(e[0] == 7);
 }
 
-/* Narrow products (fewer than 16 columns) go to OpenBLAS, wider ones to the own kernel; both
- * give the product. */
-static void dispatch_by_width(void **state) {
+/* gc_sgemm gives the product whichever code runs it, narrow or wide. */
+static void dispatch_gives_the_product(void **state) {
     (void)state;
     problem narrow = make(ROW, NT, TR, 128, 10, 300, 0, 1, 0), wide = make(ROW, TR, NT, 70, 300, 128, 0, 1, 1);
     check(&narrow, run_dispatch);
     check(&wide, run_dispatch);
+}
+
+/* The same product computed whole and as parts cut anywhere, by rows or by columns, is the same
+ * bits: what lets the thread pool move its cuts (runtime/parallel.h). */
+static void any_cut_gives_the_same_bits(void **state) {
+    (void)state;
+    if (!gc_sgemm_own(ROW, NT, NT, 1, 1, 1, 1, (float[]){1}, 1, (float[]){1}, 1, 0, (float[]){0}, 1)) skip();
+    const int trans[2] = {NT, TR};
+    const int cuts[] = {1, 5, 12, 17, 33, 64, 100};
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            problem p = make(ROW, trans[ta], trans[tb], 150, 130, 700, 0, 1, 0);
+            float *a = matrix(4, ROW, ta, p.m, p.k, p.lda), *b = matrix(5, ROW, tb, p.k, p.n, p.ldb);
+            size_t count = (size_t)p.m * p.ldc;
+            float *whole = calloc(count, sizeof *whole), *parts = calloc(count, sizeof *parts);
+            assert_non_null(whole);
+            assert_non_null(parts);
+            assert_true(gc_sgemm_own(ROW, p.ta, p.tb, p.m, p.n, p.k, 1, a, p.lda, b, p.ldb, 0, whole, p.ldc));
+            for (size_t c = 0; c < sizeof cuts / sizeof *cuts; c++) {
+                int at = cuts[c];
+                /* Rows [0, at) and [at, m): A's rows start further in (or its columns, transposed). */
+                memset(parts, 0, count * sizeof *parts);
+                const float *a2 = p.ta == NT ? a + (size_t)at * p.lda : a + at;
+                assert_true(gc_sgemm_own(ROW, p.ta, p.tb, at, p.n, p.k, 1, a, p.lda, b, p.ldb, 0, parts, p.ldc));
+                assert_true(gc_sgemm_own(ROW, p.ta, p.tb, p.m - at, p.n, p.k, 1, a2, p.lda, b, p.ldb, 0,
+                                         parts + (size_t)at * p.ldc, p.ldc));
+                if (memcmp(whole, parts, count * sizeof *parts)) fail_msg("rows cut at %d differ", at);
+                /* Columns [0, at) and [at, n). */
+                memset(parts, 0, count * sizeof *parts);
+                const float *b2 = p.tb == NT ? b + at : b + (size_t)at * p.ldb;
+                assert_true(gc_sgemm_own(ROW, p.ta, p.tb, p.m, at, p.k, 1, a, p.lda, b, p.ldb, 0, parts, p.ldc));
+                assert_true(gc_sgemm_own(ROW, p.ta, p.tb, p.m, p.n - at, p.k, 1, a, p.lda, b2, p.ldb, 0, parts + at,
+                                         p.ldc));
+                if (memcmp(whole, parts, count * sizeof *parts)) fail_msg("columns cut at %d differ", at);
+            }
+            free(a), free(b), free(whole), free(parts);
+        }
 }
 
 /* Same call, same bits; and threads each get their own packing buffers. */
@@ -250,7 +286,8 @@ int main(void) {
         cmocka_unit_test(wide_and_deep),
         cmocka_unit_test(alpha_beta_padding_and_column_major),
         cmocka_unit_test(empty_depth_and_zero_alpha),
-        cmocka_unit_test(dispatch_by_width),
+        cmocka_unit_test(dispatch_gives_the_product),
+        cmocka_unit_test(any_cut_gives_the_same_bits),
         cmocka_unit_test(threads_and_repeatability),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,22 +12,30 @@
 #include <string.h>
 #include <time.h>
 
+#include <pthread.h>
+#include <stdbool.h>
+
 #include <cmocka.h>
 
 #include "gradc/gradc.h"
+#include "runtime/gemm.h"
 #include "runtime/parallel.h"
 
 /* ---- the pool ---- */
 
 #define MAX_PARTS 8
-static int seen[MAX_PARTS][MAX_PARTS + 1];
+/* Calls seen, and the shares they covered in all. */
+static int seen;
+static long covered;
 
-static void record(char *arena, const int64_t *offsets, int32_t part, int32_t parts) {
+static void record(char *arena, const int64_t *offsets, int32_t from, int32_t to) {
     (void)arena;
     (void)offsets;
-    if (part >= 0 && part < MAX_PARTS && parts > 0 && parts <= MAX_PARTS) __atomic_add_fetch(&seen[part][parts], 1, __ATOMIC_RELAXED);
+    if (from >= 0 && to > from && to <= GC_SHARE_ONE) __atomic_add_fetch(&seen, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&covered, (long)(to - from), __ATOMIC_RELAXED);
 }
 
+/* Each call runs one part per thread, and the parts cover the whole share once. */
 static void every_part_runs_once_per_call(void **state) {
     (void)state;
     for (int threads = 1; threads <= 4; threads++) {
@@ -35,24 +43,66 @@ static void every_part_runs_once_per_call(void **state) {
         gc_pool *pool = gc_pool_new(threads, &err);
         assert_non_null(pool);
         assert_int_equal(gc_pool_threads(pool), threads);
-        memset(seen, 0, sizeof seen);
-        for (int call = 0; call < 1000; call++) gc_pool_run(pool, record, NULL, NULL);
-        for (int p = 0; p < MAX_PARTS; p++)
-            for (int n = 0; n <= MAX_PARTS; n++) {
-                int want = (n == threads && p < threads) ? 1000 : 0;
-                if (seen[p][n] != want) fail_msg("threads %d: part %d of %d ran %d times, want %d", threads, p, n, seen[p][n], want);
-            }
+        seen = 0;
+        covered = 0;
+        for (int call = 0; call < 1000; call++) gc_pool_run(pool, record, NULL, NULL, 0);
+        assert_int_equal(covered, 1000L * GC_SHARE_ONE);
+        if (seen != 1000 * threads) fail_msg("threads %d: %d parts ran, want %d", threads, seen, 1000 * threads);
         gc_pool_free(pool);
     }
 }
 
 static void a_null_pool_runs_one_part(void **state) {
     (void)state;
-    memset(seen, 0, sizeof seen);
-    gc_pool_run(NULL, record, NULL, NULL);
-    assert_int_equal(seen[0][1], 1);
+    seen = 0;
+    covered = 0;
+    gc_pool_run(NULL, record, NULL, NULL, 0);
+    assert_int_equal(seen, 1);
+    assert_int_equal(covered, GC_SHARE_ONE);
     gc_pool_free(NULL);
     assert_int_equal(gc_pool_threads(NULL), 1);
+}
+
+/* ---- balancing ---- */
+
+static pthread_t caller;
+static int32_t last_cut;
+
+/* Work proportional to the share, twice as slow on the workers as on the caller's thread. */
+static void uneven(char *arena, const int64_t *offsets, int32_t from, int32_t to) {
+    (void)arena;
+    (void)offsets;
+    bool slow = !pthread_equal(pthread_self(), caller);
+    if (from == 0) __atomic_store_n(&last_cut, to, __ATOMIC_RELAXED);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double want = 2e-3 * (double)(to - from) / GC_SHARE_ONE * (slow ? 2 : 1);
+    do clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((double)(t.tv_sec - t0.tv_sec) + 1e-9 * (double)(t.tv_nsec - t0.tv_nsec) < want);
+}
+
+/* A kernel the pool may cut anywhere moves towards the faster thread: the caller's share tends
+ * to 2/3. One that calls OpenBLAS stays even; fixed shares stay fixed. */
+static void shares_follow_the_faster_thread(void **state) {
+    (void)state;
+    caller = pthread_self();
+    gc_error err = {0};
+    gc_pool *pool = gc_pool_new(2, &err);
+    assert_non_null(pool);
+    for (int call = 0; call < 60; call++) gc_pool_run(pool, uneven, NULL, NULL, 0);
+    double share = (double)last_cut / GC_SHARE_ONE;
+    if (!(share > 0.6 && share < 0.73)) fail_msg("caller's share %.3f, want about 0.667", share);
+    for (int call = 0; call < 10; call++) gc_pool_run(pool, uneven, NULL, NULL, GC_TASK_CALLS_BLAS);
+    assert_int_equal(last_cut, GC_SHARE_ONE / 2);
+    gc_pool_free(pool);
+
+    gc_pool_fix_shares((double[]){1, 3}, 2);
+    pool = gc_pool_new(2, &err);
+    gc_pool_fix_shares(NULL, 0);
+    assert_non_null(pool);
+    for (int call = 0; call < 20; call++) gc_pool_run(pool, uneven, NULL, NULL, 0);
+    assert_int_equal(last_cut, GC_SHARE_ONE / 4);
+    gc_pool_free(pool);
 }
 
 /* The pool sleeps between bursts: a job after the workers went to sleep still runs. */
@@ -61,13 +111,13 @@ static void wakes_sleeping_workers(void **state) {
     gc_error err = {0};
     gc_pool *pool = gc_pool_new(3, &err);
     assert_non_null(pool);
-    memset(seen, 0, sizeof seen);
+    seen = 0;
     for (int burst = 0; burst < 5; burst++) {
         struct timespec pause = {0, 20 * 1000 * 1000};
         nanosleep(&pause, NULL);
-        gc_pool_run(pool, record, NULL, NULL);
+        gc_pool_run(pool, record, NULL, NULL, 0);
     }
-    for (int p = 0; p < 3; p++) assert_int_equal(seen[p][3], 5);
+    assert_int_equal(seen, 15);
     gc_pool_free(pool);
 }
 
@@ -118,25 +168,43 @@ static void train(int threads, gc_backend backend, float *losses, uint64_t *bits
     gc_trainer_free(t);
 }
 
-/* Bit-identical at a fixed thread count. Across counts only GEMMs may differ, in the last bits:
- * OpenBLAS blocks a matrix split into narrower parts differently; everything gradc generates
- * splits along rows or columns it never sums across. */
+/* Bit-identical at a fixed thread count, however the pool balances its parts. With gradc's own
+ * GEMM (a CPU with AVX-512) nothing depends on where a kernel is cut, so the thread count does
+ * not change a bit either; with OpenBLAS, which may block a matrix split into narrower parts
+ * differently, counts may differ in the last bits. Everything gradc generates splits along rows,
+ * columns or matrices it never sums across. */
 static void same_bits_every_run(void **state) {
     (void)state;
     if (!gc_backend_available(GC_BACKEND_JIT)) skip();
-    float one[STEPS], two[STEPS], again[STEPS], three[STEPS];
-    uint64_t h1, h2, h2b, h3;
+    float one[STEPS], two[STEPS], again[STEPS], three[STEPS], cut[3][STEPS];
+    uint64_t h1, h2, h2b, h3, hc[3];
     train(1, GC_BACKEND_JIT, one, &h1);
     train(2, GC_BACKEND_JIT, two, &h2);
     train(2, GC_BACKEND_JIT, again, &h2b);
     train(3, GC_BACKEND_JIT, three, &h3);
+    /* Cuts fixed far from even, as a slow core would make the pool move them. */
+    const double shares[3][3] = {{0.2, 0.8}, {0.9, 0.1}, {0.5, 0.3, 0.2}};
+    for (int c = 0; c < 3; c++) {
+        gc_pool_fix_shares(shares[c], c < 2 ? 2 : 3);
+        train(c < 2 ? 2 : 3, GC_BACKEND_JIT, cut[c], &hc[c]);
+        gc_pool_fix_shares(NULL, 0);
+    }
+    bool exact = gc_sgemm_uses_own();
     for (int s = 0; s < STEPS; s++) {
         if (memcmp(&two[s], &again[s], sizeof(float)))
             fail_msg("step %d: two runs on 2 threads differ: %.9g vs %.9g", s + 1, two[s], again[s]);
         if (!(fabsf(one[s] - two[s]) <= 1e-6f * fabsf(one[s])) || !(fabsf(one[s] - three[s]) <= 1e-6f * fabsf(one[s])))
             fail_msg("step %d: 1, 2 and 3 threads give %.9g, %.9g, %.9g", s + 1, one[s], two[s], three[s]);
+        if (exact && (memcmp(&one[s], &two[s], sizeof(float)) || memcmp(&one[s], &three[s], sizeof(float))))
+            fail_msg("step %d: 1, 2 and 3 threads give %.9g, %.9g, %.9g", s + 1, one[s], two[s], three[s]);
+        for (int c = 0; exact && c < 3; c++)
+            if (memcmp(&one[s], &cut[c][s], sizeof(float)))
+                fail_msg("step %d: cut as %g/%g/%g the loss is %.9g, not %.9g", s + 1, shares[c][0], shares[c][1],
+                         shares[c][2], cut[c][s], one[s]);
     }
     if (h2 != h2b) fail_msg("two runs on 2 threads train different fc.weight bits");
+    if (exact && (h1 != h2 || h1 != h3 || h1 != hc[0] || h1 != hc[1] || h1 != hc[2]))
+        fail_msg("fc.weight's bits depend on the thread count or the cut");
 }
 
 /* The split step computes what the reference interpreter computes. */
@@ -157,6 +225,7 @@ int main(void) {
         cmocka_unit_test(every_part_runs_once_per_call),
         cmocka_unit_test(a_null_pool_runs_one_part),
         cmocka_unit_test(wakes_sleeping_workers),
+        cmocka_unit_test(shares_follow_the_faster_thread),
         cmocka_unit_test(same_bits_every_run),
         cmocka_unit_test(split_step_matches_the_interpreter),
     };
