@@ -218,8 +218,8 @@ LLVMValueRef cg_math_erfc(cg_ctx *cg, gc_dtype t, LLVMValueRef x);
 /* Whether matmul n is one GEMM call (its batch, if any, folds into the rows), and the shape of
  * its result seen as a [rows, cols] matrix. */
 bool cg_gemm_rows(const gc_node *n, int64_t *rows, int64_t *cols);
-/* Whether a GEMM of that shape splits faster by columns than by rows. */
-bool cg_gemm_split_cols(int64_t m, int64_t n, int64_t k, bool trans_a);
+/* Whether a GEMM of that shape splits faster by columns than by rows, and the columns' unit. */
+bool cg_gemm_split_cols(gc_dtype dtype, int64_t m, int64_t n, int64_t k, bool trans_a, int64_t *unit);
 /* Whether matmul n is a run of GEMMs, one per matrix of its result's batch (which does not fold
  * into rows), and how many. */
 bool cg_gemm_batches(const gc_node *n, int64_t *batches);

@@ -8,6 +8,7 @@
  * M' = B... * M, since the rows of x and of the result are contiguous across the batch.
  */
 #include <limits.h>
+#include <string.h>
 
 #include "codegen/cg.h"
 
@@ -56,7 +57,7 @@ static void call_gemm_dyn(cg_ctx *cg, const gemm *g, bool cols, LLVMValueRef len
     /* The tile of gradc's GEMM is 32 floats wide: a product narrower than half a tile wastes
      * most of it, and OpenBLAS does better there. Decided on the whole product's width, so every
      * part of a split product goes to the same code. */
-    if (g->dtype == GC_F64 || g->n < 16) {
+    if (g->dtype == GC_F64 || g->n < 16) { /* !own_gemm's width rule, for any host */
         cg->calls_blas = true;
         cg_call(cg, g->dtype == GC_F64 ? "cblas_dgemm" : "cblas_sgemm", cg->t_void, params, args, 14);
         return;
@@ -161,12 +162,34 @@ static void call_gemm_part(cg_ctx *cg, const gemm *g, bool cols, LLVMValueRef lo
     LLVMPositionBuilderAtEnd(cg->b, after);
 }
 
-/* Measured on this project's machine (2 cores, OpenBLAS 0.3.21 single-threaded per part): a
- * split by rows runs a transformer's GEMMs at 195-218 GFLOP/s, better than OpenBLAS's own two
- * threads (175-200); columns win only for a short, wide result (128 x 1024: 187 vs 181), and for
- * A read transposed with a short K, where a row split halves A's packed panels (1024 x 784 x 128:
- * 146 GFLOP/s by columns, 97 by rows). */
-bool cg_gemm_split_cols(int64_t m, int64_t n, int64_t k, bool trans_a) {
+/* Whether the host runs gradc's own GEMM (runtime/gemm.h): an f32 product 16 or more columns wide
+ * on a CPU with AVX-512 (asked of LLVM once). */
+static bool own_gemm(gc_dtype dtype, int64_t n) {
+    static int host = 0; /* 0 unknown, 1 yes, 2 no */
+    int h = __atomic_load_n(&host, __ATOMIC_RELAXED);
+    if (!h) {
+        char *features = LLVMGetHostCPUFeatures();
+        h = features && strstr(features, "+avx512f") ? 1 : 2;
+        LLVMDisposeMessage(features);
+        __atomic_store_n(&host, h, __ATOMIC_RELAXED);
+    }
+    return h == 1 && dtype == GC_F32 && n >= 16;
+}
+
+/* Each part packs its rows of A and all of B when split by rows, all of A and its columns of B
+ * when split by columns: with gradc's GEMM, columns pack less whenever the result is wider than
+ * it is tall (M3's 256-token products against 768- to 50257-wide weights: 300-330 GFLOP/s on two
+ * threads by columns, 260-290 by rows). Columns are cut at whole 32-column tiles.
+ *
+ * For OpenBLAS, measured on this project's machine (2 cores, OpenBLAS 0.3.21 single-threaded per
+ * part): a split by rows runs a transformer's GEMMs at 195-218 GFLOP/s, better than OpenBLAS's own
+ * two threads (175-200); columns win only for a short, wide result (128 x 1024: 187 vs 181), and
+ * for A read transposed with a short K, where a row split halves A's packed panels (1024 x 784 x
+ * 128: 146 GFLOP/s by columns, 97 by rows). */
+bool cg_gemm_split_cols(gc_dtype dtype, int64_t m, int64_t n, int64_t k, bool trans_a, int64_t *unit) {
+    bool own = own_gemm(dtype, n);
+    *unit = own ? 32 : 16;
+    if (own) return n >= 64 && n > m;
     return n >= 32 && (n > 4 * m || (trans_a && k < 256 && n >= m / 2));
 }
 
@@ -199,9 +222,10 @@ int cg_emit_matmul(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMVal
     for (int d = 0; d < nest.rank; d++) work *= (double)nest.dims[d];
     /* One GEMM splits along its longer side (columns at whole vectors); a batch splits by matrix. */
     if (nest.rank == 0 && (g.m >= 2 || g.n >= 32) && cg_split_worthwhile(cg, work)) {
-        bool cols = cg_gemm_split_cols(g.m, g.n, g.k, g.trans_a);
+        int64_t unit;
+        bool cols = cg_gemm_split_cols(g.dtype, g.m, g.n, g.k, g.trans_a, &unit);
         LLVMValueRef lo, hi;
-        cg_split_range(cg, cols ? g.n : g.m, cols ? 16 : 1, &lo, &hi);
+        cg_split_range(cg, cols ? g.n : g.m, cols ? unit : 1, &lo, &hi);
         call_gemm_part(cg, &g, cols, lo, hi, in[0], in[1], out);
         return 1;
     }
