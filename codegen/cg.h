@@ -42,6 +42,8 @@ typedef struct cg_ctx {
     bool calls_gemm, calls_blas;
     /* In a kernel with stored members: where each of cg_group.stores goes. */
     const LLVMValueRef *stored;
+    /* The gc_profile the step's ticks go to (runtime/profile.h), NULL when not profiled. */
+    void *profile;
 } cg_ctx;
 
 typedef int (*cg_emitter)(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in);
@@ -56,9 +58,10 @@ void cg_ctx_init(cg_ctx *cg, LLVMContextRef ctx, LLVMModuleRef mod, gc_error *er
 void cg_ctx_dispose(cg_ctx *cg);
 
 /* Builds, verifies and optimises the whole module for g in ctx with `tm` (which sets the triple,
- * data layout and the CPU the optimiser tunes for). times may be NULL. */
+ * data layout and the CPU the optimiser tunes for). A non-NULL `profile` (a gc_profile, alive as
+ * long as the code) makes gc_step and gc_update tick it around every kernel. times may be NULL. */
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const gc_graph *g, const gc_layout *layout,
-                              LLVMTargetMachineRef tm, gc_codegen_times *times, gc_error *err);
+                              LLVMTargetMachineRef tm, void *profile, gc_codegen_times *times, gc_error *err);
 
 /* ---- kernels ----
  * What one kernel computes: its members in graph order, the last one the root whose value it

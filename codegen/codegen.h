@@ -42,6 +42,10 @@ typedef struct gc_codegen_jit gc_codegen_jit;
 /* Compiles g with `layout` (from gc_layout_plan of the same graph). times may be NULL. */
 gc_codegen_jit *gc_codegen_jit_compile(const gc_graph *g, const gc_layout *layout,
                                        gc_codegen_times *times, gc_error *err);
+/* The same with every kernel of gc_step and gc_update timed into `profile` (a gc_profile of
+ * runtime/profile.h, which must outlive the code). */
+gc_codegen_jit *gc_codegen_jit_compile_profiled(const gc_graph *g, const gc_layout *layout, void *profile,
+                                                gc_codegen_times *times, gc_error *err);
 /* gc_init: fills constants and iota; run once after the arena is allocated. */
 gc_step_fn gc_codegen_jit_init(const gc_codegen_jit *jit);
 /* gc_step: computes every node below layout->update_from from the sources. */

@@ -21,6 +21,7 @@
 #include "codegen/cg.h"
 #include "runtime/gemm.h"
 #include "runtime/parallel.h"
+#include "runtime/profile.h"
 
 struct gc_codegen_jit {
     LLVMOrcLLJITRef jit;
@@ -45,7 +46,7 @@ static int define_externals(LLVMOrcLLJITRef jit, LLVMOrcJITDylibRef jd, gc_error
     const extern_symbol table[] = {
         SYM(gc_sgemm), SYM(cblas_sgemm), SYM(cblas_dgemm), SYM(erff), SYM(erf), SYM(erfcf), SYM(erfc), SYM(tanhf),
         SYM(tanh), SYM(log1pf), SYM(log1p), SYM(expf), SYM(exp), SYM(logf), SYM(log), SYM(sinf),
-        SYM(sin), SYM(cosf), SYM(cos), SYM(powf), SYM(pow), SYM(gc_pool_run),
+        SYM(sin), SYM(cosf), SYM(cos), SYM(powf), SYM(pow), SYM(gc_pool_run), SYM(gc_profile_tick),
     };
     size_t count = sizeof table / sizeof table[0];
     LLVMOrcCSymbolMapPair pairs[sizeof table / sizeof table[0]];
@@ -107,6 +108,11 @@ static gc_step_fn lookup(LLVMOrcLLJITRef jit, const char *name, gc_error *err) {
 
 gc_codegen_jit *gc_codegen_jit_compile(const gc_graph *g, const gc_layout *layout, gc_codegen_times *times,
                                        gc_error *err) {
+    return gc_codegen_jit_compile_profiled(g, layout, NULL, times, err);
+}
+
+gc_codegen_jit *gc_codegen_jit_compile_profiled(const gc_graph *g, const gc_layout *layout, void *profile,
+                                                gc_codegen_times *times, gc_error *err) {
     gc_codegen_times t = {0};
     LLVMTargetMachineRef tm = cg_host_machine(err);
     if (!tm) return NULL;
@@ -116,7 +122,7 @@ gc_codegen_jit *gc_codegen_jit_compile(const gc_graph *g, const gc_layout *layou
         return gc_failf(err, GC_ERR_MEMORY, "out of memory"), NULL;
     }
     LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-    LLVMModuleRef mod = cg_build_module(LLVMOrcThreadSafeContextGetContext(tsc), g, layout, tm, &t, err);
+    LLVMModuleRef mod = cg_build_module(LLVMOrcThreadSafeContextGetContext(tsc), g, layout, tm, profile, &t, err);
     if (!mod) {
         LLVMOrcDisposeThreadSafeContext(tsc);
         LLVMDisposeTargetMachine(tm);

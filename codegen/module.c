@@ -18,6 +18,7 @@
 
 #include "codegen/cg.h"
 #include "passes/fuse.h"
+#include "runtime/profile.h"
 
 /* Dispatch by expanding the op table: an op without a cg_emit_<name> fails to link. */
 static const cg_emitter emitters[GC_OP_COUNT] = {
@@ -205,6 +206,18 @@ static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LL
     }
     LLVMTypeRef run_params[5] = {cg->t_ptr, cg->t_ptr, cg->t_ptr, cg->t_ptr, cg->t_i32};
     LLVMTypeRef run_type = LLVMFunctionType(cg->t_void, run_params, 5, 0);
+    /* Profiling (runtime/profile.h): a tick on entry and after every kernel, the profile's
+     * address a constant of the module (only a JIT's module is ever profiled). */
+    LLVMTypeRef tick_params[2] = {cg->t_ptr, cg->t_i32};
+    LLVMTypeRef tick_type = LLVMFunctionType(cg->t_void, tick_params, 2, 0);
+    LLVMValueRef tick = NULL, profile = NULL;
+    if (cg->profile && !init) {
+        tick = LLVMGetNamedFunction(cg->mod, "gc_profile_tick");
+        if (!tick) tick = LLVMAddFunction(cg->mod, "gc_profile_tick", tick_type);
+        profile = LLVMConstIntToPtr(LLVMConstInt(cg->t_i64, (unsigned long long)(uintptr_t)cg->profile, 0), cg->t_ptr);
+        LLVMValueRef at[2] = {profile, cg_i32(cg, from == 0 ? GC_PROFILE_STEP : GC_PROFILE_UPDATE)};
+        LLVMBuildCall2(cg->b, tick_type, tick, at, 2, "");
+    }
     LLVMValueRef run = LLVMGetNamedFunction(cg->mod, "gc_pool_run");
     if (!run) {
         /* Weak: an object linked without gradc's runtime (--emit obj) runs on the caller's
@@ -235,6 +248,7 @@ static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LL
             LLVMBuildCall2(cg->b, LLVMFunctionType(cg->t_void, task_params, 4, 0), task, task_args, 4, "");
             LLVMBuildBr(cg->b, next);
             LLVMPositionBuilderAtEnd(cg->b, next);
+            if (tick) LLVMBuildCall2(cg->b, tick_type, tick, (LLVMValueRef[]){profile, cg_i32(cg, n->id)}, 2, "");
             continue;
         }
         for (int k = 0; k < pointers; k++) {
@@ -244,6 +258,7 @@ static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LL
         args[pointers] = cg_i32(cg, 0);
         args[pointers + 1] = cg_i32(cg, GC_SHARE_ONE);
         LLVMBuildCall2(cg->b, kty, kernels[i], args, (unsigned)(pointers + 2), "");
+        if (tick) LLVMBuildCall2(cg->b, tick_type, tick, (LLVMValueRef[]){profile, cg_i32(cg, n->id)}, 2, "");
     }
     LLVMBuildRetVoid(cg->b);
     free(args);
@@ -396,7 +411,7 @@ static int emit_all(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, gc_c
 }
 
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const gc_graph *g, const gc_layout *layout,
-                              LLVMTargetMachineRef tm, gc_codegen_times *times, gc_error *err) {
+                              LLVMTargetMachineRef tm, void *profile, gc_codegen_times *times, gc_error *err) {
     if (!g || !layout || layout->num_nodes != g->num_nodes)
         return gc_failf(err, GC_ERR_INTERNAL, "internal error: codegen: the layout is not of this graph"), NULL;
     gc_codegen_times t = {0};
@@ -411,6 +426,7 @@ LLVMModuleRef cg_build_module(LLVMContextRef ctx, const gc_graph *g, const gc_la
 
     cg_ctx cg;
     cg_ctx_init(&cg, ctx, mod, err);
+    cg.profile = profile;
     int ok = emit_all(&cg, g, layout, &t);
     cg_ctx_dispose(&cg);
     double emitted = cg_now_ms();

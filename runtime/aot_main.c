@@ -183,7 +183,7 @@ static gc_trainer *build(const gc_aot_model *m, const options *o, gc_error *err)
             return NULL;
         }
     }
-    gc_options opts = {GC_BACKEND_JIT, o->threads, 0};
+    gc_options opts = {GC_BACKEND_JIT, o->threads, 0, 0};
     gc_trainer *t = gc_trainer_new(model, &opts, err);
     gc_model_free(model);
     return t;

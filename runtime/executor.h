@@ -15,10 +15,15 @@
 
 typedef struct gc_executor gc_executor;
 
+typedef struct gc_executor_config {
+    int threads;  /* the step's threads, the caller's included; 0: one per online CPU */
+    bool profile; /* time every kernel (executors with a profile op; the others ignore it) */
+} gc_executor_config;
+
 typedef struct gc_executor_ops {
     const char *name;
     /* Prepares to run g (g must outlive the executor). Sources start zeroed. */
-    void *(*create)(const gc_graph *g, int threads, gc_error *err);
+    void *(*create)(const gc_graph *g, const gc_executor_config *config, gc_error *err);
     void (*destroy)(void *impl);
     /* The storage of a named source, or NULL. */
     void *(*source)(void *impl, const char *name);
@@ -28,6 +33,10 @@ typedef struct gc_executor_ops {
     int (*apply)(void *impl, gc_error *err);
     /* Optional: backend-specific program text ("llvm", "asm"); NULL when unknown. Caller frees. */
     char *(*dump)(void *impl, const char *stage);
+    /* Optional: a profiled executor's kernel times as text (runtime/profile.h; `top` kernels, 0
+     * all), NULL when not profiled; and forgetting them. Caller frees the text. */
+    char *(*profile)(void *impl, int top);
+    void (*profile_reset)(void *impl);
 } gc_executor_ops;
 
 extern const gc_executor_ops gc_executor_interp;

@@ -74,7 +74,7 @@ static void destroy(void *impl) {
     free(a);
 }
 
-static void *create(const gc_graph *g, int threads, gc_error *err) {
+static void *create(const gc_graph *g, const gc_executor_config *config, gc_error *err) {
     if (!g) return gc_failf(err, GC_ERR_INTERNAL, "internal error: aot executor: no graph"), NULL;
     aot *a = calloc(1, sizeof *a);
     if (!a) return gc_failf(err, GC_ERR_MEMORY, "out of memory"), NULL;
@@ -94,7 +94,7 @@ static void *create(const gc_graph *g, int threads, gc_error *err) {
         goto fail;
     }
     if (!gc_update_plan_make(g, a->program->offsets, &a->updates, err)) goto fail;
-    if (!(a->pool = gc_pool_new(threads, err))) goto fail;
+    if (!(a->pool = gc_pool_new(config->threads, err))) goto fail;
     /* The object names gc_sgemm only weakly (so --emit obj links without this runtime); this
      * reference is what links runtime/gemm.c into a trainer, and it decides the GEMM up front. */
     (void)gc_sgemm_uses_own();
@@ -141,4 +141,4 @@ static int apply(void *impl, gc_error *err) {
     return 1;
 }
 
-const gc_executor_ops gc_executor_aot = {"aot", create, destroy, source, run, output, apply, NULL};
+const gc_executor_ops gc_executor_aot = {"aot", create, destroy, source, run, output, apply, NULL, NULL, NULL};

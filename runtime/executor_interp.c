@@ -49,8 +49,8 @@ static void destroy(void *impl) {
     free(x);
 }
 
-static void *create(const gc_graph *g, int threads, gc_error *err) {
-    (void)threads;
+static void *create(const gc_graph *g, const gc_executor_config *config, gc_error *err) {
+    (void)config;
     interp_executor *x = calloc(1, sizeof *x);
     if (!x) return gc_failf(err, GC_ERR_MEMORY, "out of memory"), NULL;
     x->graph = g;
@@ -120,4 +120,4 @@ static int apply(void *impl, gc_error *err) {
     return 1;
 }
 
-const gc_executor_ops gc_executor_interp = {"interp", create, destroy, source, run, output, apply, NULL};
+const gc_executor_ops gc_executor_interp = {"interp", create, destroy, source, run, output, apply, NULL, NULL, NULL};

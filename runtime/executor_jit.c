@@ -15,8 +15,9 @@
 #include "runtime/executor.h"
 #include "runtime/jit.h"
 
-static void *create(const gc_graph *g, int threads, gc_error *err) {
-    gc_jit_options opts = {.fuse = true, .reuse = true, .threads = threads, .in_place = true};
+static void *create(const gc_graph *g, const gc_executor_config *config, gc_error *err) {
+    gc_jit_options opts = {.fuse = true, .reuse = true, .threads = config->threads, .in_place = true,
+                           .profile = config->profile};
     gc_jit *j = gc_jit_new_opts(g, &opts, err);
     if (!j) return NULL;
     for (int i = 0; i < g->num_nodes; i++) {
@@ -58,6 +59,10 @@ static char *dump(void *impl, const char *stage) {
     return NULL;
 }
 
-static const gc_executor_ops jit_ops = {"jit", create, destroy, source, run, output, apply, dump};
+static char *profile(void *impl, int top) { return gc_jit_profile_report(impl, top); }
+
+static void profile_reset(void *impl) { gc_jit_profile_reset(impl); }
+
+static const gc_executor_ops jit_ops = {"jit", create, destroy, source, run, output, apply, dump, profile, profile_reset};
 
 const gc_executor_ops *const gc_executor_jit = &jit_ops;

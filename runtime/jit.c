@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "runtime/parallel.h"
+#include "runtime/profile.h"
 #include "runtime/updates.h"
 #include "runtime/zeroed.h"
 
@@ -36,6 +37,7 @@ struct gc_jit {
     gc_pool *pool;
     bool ran;
     bool pending; /* run, and its update kernels (gc_update) not yet run */
+    gc_profile *profile; /* with gc_jit_options.profile */
 };
 
 static bool is_source(const gc_node *n) { return (gc_op_table[n->op].flags & GC_FLAG_NAMED) != 0; }
@@ -66,7 +68,8 @@ gc_jit *gc_jit_new_opts(const gc_graph *g, const gc_jit_options *opts, gc_error 
         goto fail;
     }
     if (!gc_update_plan_make(g, j->layout.offsets, &j->updates, err)) goto fail;
-    j->code = gc_codegen_jit_compile(g, &j->layout, &j->times, err);
+    if (opts && opts->profile && !(j->profile = gc_profile_new(g->num_nodes, err))) goto fail;
+    j->code = gc_codegen_jit_compile_profiled(g, &j->layout, j->profile, &j->times, err);
     if (!j->code) goto fail;
     if (!(j->pool = gc_pool_new(opts ? opts->threads : 0, err))) goto fail;
     gc_codegen_jit_init(j->code)(j->arena, j->pool);
@@ -84,7 +87,16 @@ void gc_jit_free(gc_jit *j) {
     gc_zeroed_free(j->arena, (size_t)j->layout.size);
     free(j->has_value);
     gc_update_plan_free(&j->updates);
+    gc_profile_free(j->profile);
     free(j);
+}
+
+char *gc_jit_profile_report(const gc_jit *j, int top) {
+    return j && j->profile ? gc_profile_report(j->profile, j->graph, j->layout.root, top) : NULL;
+}
+
+void gc_jit_profile_reset(gc_jit *j) {
+    if (j) gc_profile_reset(j->profile);
 }
 
 static const gc_node *find_source(const gc_jit *j, const char *name) {

@@ -28,6 +28,7 @@ typedef struct gc_jit_options {
                       values only after apply, and sources must not change between run and
                       apply (the update kernels read them then). Value and gradient outputs are
                       computed by the run as without it */
+    bool profile; /* time every kernel of the run and of apply (runtime/profile.h) */
 } gc_jit_options;
 
 /* Compiles g (which must outlive the executor) and allocates its arena. Sources start unset;
@@ -59,5 +60,9 @@ int gc_jit_apply_updates(gc_jit *j, gc_error *err);
 const gc_graph *gc_jit_graph(const gc_jit *j);
 /* How long compiling took, phase by phase. */
 const gc_codegen_times *gc_jit_times(const gc_jit *j);
+/* With the profile option: the kernels' times so far as text (gc_profile_report; `top` kernels,
+ * 0 all), which the caller frees; NULL without it. reset forgets what was measured. */
+char *gc_jit_profile_report(const gc_jit *j, int top);
+void gc_jit_profile_reset(gc_jit *j);
 
 #endif

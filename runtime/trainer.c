@@ -51,6 +51,7 @@ struct gc_trainer {
     void *train_exec, *eval_exec;
     void *last_exec; /* whose outputs gc_trainer_output reads */
     int64_t step;
+    int64_t steps_run; /* steps this trainer has run itself (a resumed one starts at 0) */
     uint64_t seed;
     trainer_param *params;
     int num_params;
@@ -275,7 +276,8 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
     if (ok) {
         t->train_graph = train.graph;
         train.graph = NULL;
-        t->train_exec = t->ops->create(t->train_graph, t->opts.threads, err);
+        gc_executor_config config = {.threads = t->opts.threads, .profile = t->opts.profile != 0};
+        t->train_exec = t->ops->create(t->train_graph, &config, err);
         PHASE(backend_ms);
         ok = t->train_exec && init_params(t, err);
         PHASE(init_ms);
@@ -331,7 +333,8 @@ int gc_trainer_input_info(const gc_trainer *t, int index, const char **name, gc_
 static int ensure_eval(gc_trainer *t, gc_error *err) {
     if (t->eval_exec) return 1;
     double start = now_ms();
-    t->eval_exec = t->ops->create(t->eval_graph, t->opts.threads, err);
+    gc_executor_config config = {.threads = t->opts.threads};
+    t->eval_exec = t->ops->create(t->eval_graph, &config, err);
     t->times.backend_ms += now_ms() - start;
     if (!t->eval_exec) return 0;
     for (int i = 0; i < t->eval_graph->num_nodes; i++) {
@@ -388,8 +391,20 @@ int gc_trainer_step(gc_trainer *t, float *loss, gc_error *err) {
     if (!isfinite(*l)) return nonfinite(t, "loss", *l, err);
     if (norm && !isfinite(*norm)) return nonfinite(t, "gradient norm", *norm, err);
     if (!t->ops->apply(t->train_exec, err)) return 0;
+    /* The first step faults the arena in and warms every cache: a profile starts after it. */
+    if (++t->steps_run == 1 && t->ops->profile_reset) t->ops->profile_reset(t->train_exec);
     t->step++;
     return 1;
+}
+
+char *gc_trainer_profile(gc_trainer *t, int top, gc_error *err) {
+    if (!t) return gc_failf(err, GC_ERR_USER, "gc_trainer_profile: trainer is NULL"), NULL;
+    if (!t->opts.profile || !t->ops->profile)
+        return gc_failf(err, GC_ERR_USER, "gc_trainer_profile: the trainer does not profile (gc_options.profile, "
+                                          "backend jit)"), NULL;
+    char *text = t->ops->profile(t->train_exec, top);
+    if (!text) gc_failf(err, GC_ERR_MEMORY, "out of memory");
+    return text;
 }
 
 int gc_trainer_eval(gc_trainer *t, float *loss, gc_error *err) {

@@ -158,7 +158,7 @@ static int build_graphs(const compile_options *o, compiled_graph graphs[2], gc_e
             return 0;
         }
     }
-    gc_options opts = {GC_BACKEND_INTERP, 1, 0};
+    gc_options opts = {GC_BACKEND_INTERP, 1, 0, 0};
     gc_trainer *t = gc_trainer_new(m, &opts, err);
     gc_model_free(m);
     if (!t) return 0;

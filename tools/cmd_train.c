@@ -24,7 +24,8 @@ static void usage(FILE *out) {
             "usage: gradc train MODEL.gm [--data NAME=FILE]... [--text FILE] [--steps N | --epochs N]\n"
             "                   [--set NAME=VALUE]... [--init CKPT] [--save CKPT] [--resume CKPT]\n"
             "                   [--eval-data NAME=FILE]... [--eval-text FILE] [--eval-every N]\n"
-            "                   [--log FILE.csv] [--no-shuffle] [--threads N] [--backend jit|interp] [--quiet]\n\n"
+            "                   [--log FILE.csv] [--no-shuffle] [--threads N] [--backend jit|interp] [--quiet]\n"
+            "                   [--verbose] [--profile[=N]] [--skip-nonfinite]\n\n"
             "Trains the model on the bound data; a step reads one batch (the input's first dim) from every array.\n"
             "  --data NAME=FILE    bind a .npy array whose first axis indexes examples to the input NAME,\n"
             "                      or FILE.csv:COLS (columns by index, range 0-63 or header name)\n"
@@ -43,6 +44,8 @@ static void usage(FILE *out) {
             "  --no-shuffle        step k reads examples k*B .. k*B+B-1 (wrapping per epoch)\n"
             "  --quiet             no progress bar; a plain line every so often\n"
             "  --verbose           report the compile time of each phase (frontend, autodiff, passes, codegen)\n"
+            "  --profile[=N]       time every kernel of the step (jit) and print, at the end, the N kernels\n"
+            "                      taking most time (default 30, 0 all) and the time by kind of kernel\n"
             "  --skip-nonfinite    skip the update of a step whose loss or gradient norm is NaN/Inf\n"
             "                      and go on (default: stop with an error naming the step)\n");
 }
@@ -114,7 +117,7 @@ int gc_cmd_train(int argc, char **argv) {
     gc_model_options_init(&mo);
     long long steps = -1, epochs = -1, eval_every = 0;
     const char *save = NULL, *resume = NULL, *init = NULL, *batch_const = "batch";
-    int shuffle = 1, quiet = 0, verbose = 0, explicit_const = 0, num_eval = 0;
+    int shuffle = 1, quiet = 0, verbose = 0, explicit_const = 0, num_eval = 0, profile_top = -1;
     gc_binding eval_data[GC_MAX_BINDINGS];
     train_log log = {0};
     for (int i = 1; i < argc; i++) {
@@ -155,6 +158,14 @@ int gc_cmd_train(int argc, char **argv) {
             quiet = 1;
         } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
             verbose = 1;
+        } else if (!strcmp(a, "--profile") || !strncmp(a, "--profile=", 10)) {
+            long long n = 30;
+            if (a[9] == '=' && !gc_parse_count(a + 10, &n)) {
+                v = a + 10;
+                goto bad_count;
+            }
+            profile_top = (int)(n > 100000 ? 100000 : n);
+            mo.options.profile = 1;
         } else if (!strcmp(a, "--skip-nonfinite")) {
             mo.options.skip_nonfinite = 1;
         } else {
@@ -177,6 +188,10 @@ int gc_cmd_train(int argc, char **argv) {
     }
     if (init && resume) {
         gc_usage_error("give --init or --resume, not both");
+        goto usage_error;
+    }
+    if (profile_top >= 0 && mo.options.backend != GC_BACKEND_JIT) {
+        gc_usage_error("--profile times the JIT's kernels: it needs --backend jit");
         goto usage_error;
     }
     if (eval_every && !num_eval) {
@@ -284,6 +299,13 @@ int gc_cmd_train(int argc, char **argv) {
         if (evaluated) printf("; eval loss %.6f", last_eval.loss);
         if (save) printf("; saved %s", save);
         printf("\n");
+    }
+    if (profile_top >= 0) {
+        char *report = gc_trainer_profile(t, profile_top, &err);
+        if (!report) goto error;
+        fflush(stdout);
+        fputs(report, stderr);
+        free(report);
     }
     goto done;
 error:

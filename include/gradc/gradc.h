@@ -97,6 +97,9 @@ typedef struct gc_options {
                               0: gc_trainer_step fails with GC_ERR_NUMERIC and the step does not
                               count. 1: the update is skipped, the step counts (the data order
                               moves on) and gc_trainer_step succeeds; *loss shows the value */
+    int profile;           /* 1: time every kernel of the training step (JIT backend), from the
+                              second step on; gc_trainer_profile reports them. Costs about 40 ns
+                              a kernel. 0: no timing code in the step */
 } gc_options;
 
 /* 1 when this build of gradc has the backend, 0 otherwise (the interpreter is always there).
@@ -207,6 +210,13 @@ int gc_trainer_load_params(gc_trainer *t, const char *path, gc_error *err);
  * or NULL for an unknown stage, a NULL trainer or a failure (no gc_error: this is a debugging
  * aid). */
 char *gc_trainer_ir(gc_trainer *t, const char *stage);
+
+/* Where the training steps' time went, kernel by kernel, as text (docs/cli.md, `gradc train
+ * --profile`): the `top` kernels taking most time (0: all), each with its ms a step, its ops,
+ * result type and source line, then the time by kind of kernel. Steps after the first count. The
+ * caller frees the text with free(). Errors: GC_ERR_USER (a NULL trainer, or one made without
+ * gc_options.profile or not on the JIT), GC_ERR_MEMORY. */
+char *gc_trainer_profile(gc_trainer *t, int top, gc_error *err);
 
 #ifdef __cplusplus
 }

@@ -227,6 +227,22 @@ expect "--eval-every without eval data" 1 'eval-every needs held-out data' \
 expect "--eval-data for an input the model lacks" 1 "eval-data: the model has no input 'z' \(its inputs: x, y\)" \
     "$gradc" train "$tmp/clf.gm" --data "x=$X" --data "y=$Y" --eval-data "z=$TX"
 
+# ---- --profile: the kernels of the step by time ----
+expect "train --profile=3 lists three kernels and the time by kind" 0 'kernels by time \(3 of [0-9]+\)' \
+    "$gradc" train "$tmp/clf.gm" --data "x=$X" --data "y=$Y" --steps 6 --quiet --profile=3
+check "the profile counts the steps after the first and names each kernel's ops and source" "$py" -c '
+import re, subprocess, sys
+err = subprocess.run(sys.argv[1:], capture_output=True, text=True, check=True).stderr
+assert re.search(r"^profile: 5 steps, [0-9.]+ ms a step in kernels", err, re.M), err
+rows = [l for l in err.splitlines() if re.match(r"^ +[0-9.]+ +[0-9.]+% +[0-9.]+  %[0-9]+ ", l)]
+assert len(rows) >= 5 and any("matmul" in r for r in rows) and all("clf.gm:" in r for r in rows), err
+assert "by kind" in err, err
+' "$gradc" train "$tmp/clf.gm" --data "x=$X" --data "y=$Y" --steps 6 --quiet --profile=0 --threads 2
+expect "--profile needs the JIT" 1 'profile times the JIT.s kernels' \
+    "$gradc" train "$tmp/clf.gm" --data "x=$X" --data "y=$Y" --backend interp --profile
+expect "--profile=N needs a count" 1 'profile needs a whole number' \
+    "$gradc" train "$tmp/clf.gm" --data "x=$X" --data "y=$Y" --profile=many
+
 # ---- shuffled --save/--resume: k + k steps equal 2k steps ----
 # 12 examples in batches of 4: 3 steps per epoch, so 7 + 7 steps cross epoch boundaries mid-run.
 "$gradc" train "$tmp/clf.gm" --data "x=$X" --data "y=$Y" --steps 14 --log "$tmp/whole.csv" --quiet >/dev/null 2>"$tmp/err"

@@ -82,7 +82,8 @@ static void aot_matches_the_interpreter(void **state) {
     gc_aot_register(&program, 1);
 
     const gc_executor_ops *aot = &gc_executor_aot, *ref = &gc_executor_interp;
-    void *e = aot->create(g, 1, &err), *r = ref->create(g, 1, &err);
+    gc_executor_config one = {.threads = 1};
+    void *e = aot->create(g, &one, &err), *r = ref->create(g, &one, &err);
     assert_non_null(e);
     assert_non_null(r);
     assert_null(aot->output(e, GC_OUTPUT_VALUE, "loss")); /* nothing before a run */
@@ -124,7 +125,7 @@ static void another_graph_is_refused(void **state) {
     int64_t offsets[32] = {0};
     gc_aot_program program = {"train", 12345, g->num_nodes, offsets, 64, init, init, init};
     gc_aot_register(&program, 1);
-    assert_null(gc_executor_aot.create(g, 1, &err));
+    assert_null(gc_executor_aot.create(g, &(gc_executor_config){.threads = 1}, &err));
     assert_int_equal(err.code, GC_ERR_INTERNAL);
     assert_non_null(strstr(err.message, "not one this trainer was compiled from"));
     gc_aot_register(NULL, 0);

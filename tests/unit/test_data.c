@@ -40,7 +40,7 @@ static gc_trainer *trainer(void) {
     gc_error err = {0};
     gc_model *m = gc_model_load_string(model, "seen.gm", &err);
     assert_non_null(m);
-    gc_options o = {GC_BACKEND_INTERP, 1, 0};
+    gc_options o = {GC_BACKEND_INTERP, 1, 0, 0};
     gc_trainer *t = gc_trainer_new(m, &o, &err);
     gc_model_free(m);
     if (!t) fail_msg("compile: %s", err.message);

@@ -146,7 +146,7 @@ static void train(int threads, gc_backend backend, float *losses, uint64_t *bits
     gc_error err = {0};
     gc_model *m = gc_model_load_string(model, "parallel.gm", &err);
     if (!m) fail_msg("load: %s", err.message);
-    gc_options o = {backend, threads, 0};
+    gc_options o = {backend, threads, 0, 0};
     gc_trainer *t = gc_trainer_new(m, &o, &err);
     gc_model_free(m);
     if (!t) fail_msg("trainer: %s", err.message);

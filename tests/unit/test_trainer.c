@@ -37,7 +37,7 @@ static gc_trainer *make(const char *text) {
     gc_error err = {0};
     gc_model *m = gc_model_load_string(text, "test.gm", &err);
     if (!m) fail_msg("load: %s", err.message);
-    gc_options o = {GC_BACKEND_INTERP, 1, 0};
+    gc_options o = {GC_BACKEND_INTERP, 1, 0, 0};
     gc_trainer *t = gc_trainer_new(m, &o, &err);
     gc_model_free(m);
     if (!t) fail_msg("trainer: %s:%d:%d: %s", err.file, err.line, err.col, err.message);
@@ -207,7 +207,7 @@ static void nonfinite_loss_is_reported_and_not_applied(void **s) {
     for (int skip = 0; skip < 2; skip++) {
         gc_error err = {0};
         gc_model *m = gc_model_load_string(model, "nan.gm", &err);
-        gc_options o = {GC_BACKEND_INTERP, 1, skip};
+        gc_options o = {GC_BACKEND_INTERP, 1, skip, 0};
         gc_trainer *t = gc_trainer_new(m, &o, &err);
         gc_model_free(m);
         assert_non_null(t);
@@ -239,7 +239,7 @@ static void unreached_parameters_are_warned(void **s) {
         "output side_mean = mean(unused)\n";
     gc_error err = {0};
     gc_model *m = gc_model_load_string(model, "warn.gm", &err);
-    gc_options o = {GC_BACKEND_INTERP, 1, 0};
+    gc_options o = {GC_BACKEND_INTERP, 1, 0, 0};
     gc_trainer *t = gc_trainer_new(m, &o, &err);
     gc_model_free(m);
     assert_non_null(t);
@@ -271,7 +271,7 @@ static gc_trainer *make_on(const char *text, gc_backend backend, int skip) {
     gc_error err = {0};
     gc_model *m = gc_model_load_string(text, "test.gm", &err);
     if (!m) fail_msg("load: %s", err.message);
-    gc_options o = {backend, 1, skip};
+    gc_options o = {backend, 1, skip, 0};
     gc_trainer *t = gc_trainer_new(m, &o, &err);
     gc_model_free(m);
     if (!t) fail_msg("trainer: %s", err.message);
@@ -396,6 +396,38 @@ static void jit_dropped_step_changes_nothing(void **s) {
     gc_trainer_free(t);
 }
 
+/* gc_options.profile: the JIT times its kernels from the second step on; without it, on the
+ * interpreter, or for NULL there is no profile to report. */
+static void profiles_jit_kernels(void **s) {
+    (void)s;
+    gc_error err = {0};
+    assert_null(gc_trainer_profile(NULL, 0, &err));
+    assert_int_equal(err.code, GC_ERR_USER);
+    gc_trainer *plain = make(mlp);
+    assert_null(gc_trainer_profile(plain, 0, &err));
+    assert_int_equal(err.code, GC_ERR_USER);
+    gc_trainer_free(plain);
+    if (!gc_backend_available(GC_BACKEND_JIT)) skip();
+    gc_model *m = gc_model_load_string(mlp, "test.gm", &err);
+    assert_non_null(m);
+    gc_options o = {GC_BACKEND_JIT, 2, 0, 1};
+    gc_trainer *t = gc_trainer_new(m, &o, &err);
+    gc_model_free(m);
+    if (!t) fail_msg("trainer: %s", err.message);
+    assert_true(gc_trainer_set_input(t, "x", xs, sizeof xs, &err));
+    assert_true(gc_trainer_set_input(t, "y", ys, sizeof ys, &err));
+    float loss;
+    for (int i = 0; i < 4; i++) assert_true(gc_trainer_step(t, &loss, &err));
+    char *text = gc_trainer_profile(t, 2, &err);
+    if (!text) fail_msg("gc_trainer_profile: %s", err.message);
+    if (!strstr(text, "profile: 3 steps, ") || !strstr(text, "kernels by time (2 of ") || !strstr(text, "by kind ("))
+        fail_msg("profile:\n%s", text);
+    /* A kernel line: ms a step, share, calls a step, %root, ops, result type, source. */
+    if (!strstr(text, "%") || !strstr(text, " f32[") || !strstr(text, "test.gm:")) fail_msg("profile:\n%s", text);
+    free(text);
+    gc_trainer_free(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(trains_and_evaluates),
@@ -407,6 +439,7 @@ int main(void) {
         cmocka_unit_test(unreached_parameters_are_warned),
         cmocka_unit_test(jit_adamw_matches_interpreter),
         cmocka_unit_test(jit_dropped_step_changes_nothing),
+        cmocka_unit_test(profiles_jit_kernels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
