@@ -2,7 +2,7 @@
 # run.sh: measures gradc against PyTorch on the reference models M1, M2, M3 (docs/benchmarks.md).
 #
 # usage: bench/run.sh [--models m1,m2,m3] [--steps N|MODEL=N]... [--warmup W|MODEL=W]... [--rounds R|MODEL=R]...
-#                     [--threads T] [--set [MODEL.]NAME=VALUE]... [--quiet-wait S] [--twin-default-malloc]
+#                     [--threads T] [--set [MODEL.]NAME=VALUE]... [--quiet-wait S] [--twin-default-malloc] [--twin-coretype NAME]
 #                     [--out FILE|-] [--cache DIR]
 #                     [--gradc PATH] [--build-dir DIR] [--python PY]
 #

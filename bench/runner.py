@@ -159,6 +159,10 @@ def run_twin(opts, model, sets, ddir, steps, warmup):
         # unmaps it when freed, and on this project's VMs touching fresh memory runs at about
         # 0.25 GB/s, which made M3's torch step 2.5x slower than its compute (docs/benchmarks.md).
         env.update(MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_=str(1 << 40))
+    if opts.twin_coretype:
+        # OpenBLAS 0.3.21 does not know AMD Zen 5 and picks its AVX2 (Haswell) kernel there; this
+        # forces another one, e.g. SkylakeX (AVX-512), for a twin with a faster sgemm.
+        env.update(OPENBLAS_CORETYPE=opts.twin_coretype)
     argv = [opts.python, os.path.join(BENCH_DIR, "twins", model + ".py"), "--data-dir", ddir,
             "--steps", str(steps), "--warmup", str(warmup), "--threads", str(opts.threads)]
     argv += ["--set=%s=%s" % kv for kv in sorted(sets.items())]
@@ -210,6 +214,18 @@ def source_version():
     if not head:
         return "unknown"
     return head + (" with uncommitted changes" if dirty else "")
+
+
+def gemm_kind():
+    """Which GEMM gradc's f32 matmuls run here: its own AVX-512 kernel or OpenBLAS (runtime/gemm.h)."""
+    if os.environ.get("GRADC_GEMM") == "openblas":
+        return "OpenBLAS (GRADC_GEMM=openblas)"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            avx512 = " avx512f" in f.read()
+    except OSError:
+        return "?"
+    return "gradc's AVX-512 kernel" if avx512 else "OpenBLAS (no AVX-512)"
 
 
 def per_model(values, default, parser):
@@ -270,6 +286,8 @@ def main():
     p.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "gradc-bench-data"))
     p.add_argument("--twin-default-malloc", action="store_true",
                    help="run the twins with glibc's default malloc settings (fresh mappings for big tensors)")
+    p.add_argument("--twin-coretype", default="", metavar="NAME",
+                   help="run the twins with OPENBLAS_CORETYPE=NAME (e.g. SkylakeX: OpenBLAS's AVX-512 kernel)")
     p.add_argument("--quiet-wait", type=float, default=0.0, metavar="S",
                    help="before each run, wait up to S seconds for the rest of the machine to go idle")
     p.add_argument("--out", default=os.path.join(BENCH_DIR, "results", "latest.md"))
@@ -360,9 +378,11 @@ def main():
                                                source_version(), opts.threads),
            "The gradc binary: %s, built %s." % (opts.gradc, datetime.datetime.fromtimestamp(
                os.path.getmtime(opts.gradc)).astimezone().strftime("%Y-%m-%d %H:%M %Z")),
-           "PyTorch ran with OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=%d torch.set_num_threads(%d)%s." % (
+           "PyTorch ran with OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=%d torch.set_num_threads(%d)%s" % (
                opts.threads, opts.threads, " and glibc's default malloc" if opts.twin_default_malloc else
-               " MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2^40 (freed memory stays in the process)"),
+               " MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2^40 (freed memory stays in the process)") +
+           (" and OPENBLAS_CORETYPE=%s." % opts.twin_coretype if opts.twin_coretype else "") +
+           " gradc's sgemm: %s." % gemm_kind(),
            "Machine: %s." % machine(), "",
            table, "",
            "gradc codegen: LLVM O3 and JIT as `gradc train --verbose` reports it; compile: all of its "

@@ -44,6 +44,9 @@ typedef struct cg_ctx {
     const LLVMValueRef *stored;
     /* The gc_profile the step's ticks go to (runtime/profile.h), NULL when not profiled. */
     void *profile;
+    /* In a fused loop whose innermost loop walks the result's last dim: that loop's index (i64),
+     * which a one_hot member takes as its position instead of dividing the row-major index. */
+    LLVMValueRef last_index;
 } cg_ctx;
 
 typedef int (*cg_emitter)(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in);
@@ -95,8 +98,10 @@ static inline const gc_node *cg_group_pointer(const cg_group *grp, const gc_node
 /* The body of a fused kernel (members elementwise over the root's shape, fused.c). */
 int cg_fused_kernel(cg_ctx *cg, const cg_group *grp, LLVMValueRef out, const LLVMValueRef *ext);
 /* In a reduction with a prologue: the reduction's operand at element `flat` (an i64 row-major
- * index into it), computed from the outside values; NULL after filling cg->err. */
-LLVMValueRef cg_prologue_value(cg_ctx *cg, LLVMValueRef flat);
+ * index into it), computed from the outside values; `out` is the index of the result element
+ * it goes into, where outside values shaped like the result (a row's mean) are read. NULL after
+ * filling cg->err. */
+LLVMValueRef cg_prologue_value(cg_ctx *cg, LLVMValueRef flat, LLVMValueRef out);
 
 /* ---- kernel sharing (dedup.c) ----
  * Kernels with the same members (ops, attributes, types, how they read each other and the

@@ -211,9 +211,12 @@ static LLVMValueRef element_value(cg_ctx *cg, const gc_node *n, const LLVMValueR
     case GC_OP_ONE_HOT: {
         /* A negative or too large index matches no position, leaving a zero row. */
         LLVMValueRef want = LLVMBuildSExt(cg->b, args[0], cg->t_i64, "");
-        /* In a fused loop there is only the row-major index: the position is its remainder. */
-        LLVMValueRef pos = at->idx ? at->idx[n->type.rank - 1]
-                                   : LLVMBuildURem(cg->b, at->flat, cg_i64(cg, n->type.dims[n->type.rank - 1]), "");
+        /* In a fused loop the position is the innermost loop's index when that loop walks the
+         * last dim (a division per element costs more than the rest of the loop), else the
+         * row-major index's remainder. */
+        LLVMValueRef pos = at->idx         ? at->idx[n->type.rank - 1]
+                           : cg->last_index ? cg->last_index
+                                            : LLVMBuildURem(cg->b, at->flat, cg_i64(cg, n->type.dims[n->type.rank - 1]), "");
         LLVMValueRef hit = LLVMBuildICmp(cg->b, LLVMIntEQ, pos, want, "");
         return sel(cg, hit, fconst(cg, t, 1), fconst(cg, t, 0));
     }

@@ -80,8 +80,8 @@ static LLVMValueRef finish(cg_ctx *cg, reduce_kind kind, gc_dtype t, double grou
  * at l mod LANES of every reduced row, and the lanes merge in order at the end. The order is
  * still fixed at compile time, and the row loop is one vector operation per LANES elements
  * instead of a chain of scalar adds. `red` walks the reduced dims other than the innermost. */
-static void reduce_lanes(cg_ctx *cg, const gc_node *n, reduce_kind kind, double group, cg_nest *kept, cg_nest *red,
-                         int64_t len, LLVMValueRef out, LLVMValueRef x) {
+static int reduce_lanes(cg_ctx *cg, const gc_node *n, reduce_kind kind, double group, cg_nest *kept, cg_nest *red,
+                        int64_t len, LLVMValueRef out, LLVMValueRef x) {
     gc_dtype t = n->inputs[0]->type.dtype, at = acc_dtype(kind, t);
     LLVMTypeRef vt = LLVMVectorType(cg_type(cg, at), LANES), in_vt = LLVMVectorType(cg_type(cg, t), LANES);
     LLVMValueRef acc = cg_entry_alloca(cg, vt, 1), splat[LANES];
@@ -95,12 +95,26 @@ static void reduce_lanes(cg_ctx *cg, const gc_node *n, reduce_kind kind, double 
     cg_loop g;
     cg_loop_begin(cg, &g, cg_i64(cg, groups));
     LLVMValueRef at_g = LLVMBuildAdd(cg->b, row, LLVMBuildMul(cg->b, g.iv, cg_i64(cg, LANES), ""), "");
-    LLVMValueRef v = LLVMBuildLoad2(cg->b, in_vt, cg_elem_ptr(cg, t, x, at_g), "");
-    LLVMSetAlignment(v, (unsigned)gc_dtype_size(t));
+    LLVMValueRef v;
+    if (cg->prologue) {
+        /* A fused prologue is computed lane by lane from the row-major index; the eight chains
+         * are alike, and LLVM's SLP vectoriser makes them one vector chain. */
+        v = LLVMGetUndef(in_vt);
+        for (int l = 0; l < LANES; l++) {
+            LLVMValueRef e = cg_prologue_value(cg, LLVMBuildAdd(cg->b, at_g, cg_i64(cg, l), ""), kept->off[1]);
+            if (!e) return 0;
+            v = LLVMBuildInsertElement(cg->b, v, e, cg_i32(cg, l), "");
+        }
+    } else {
+        v = LLVMBuildLoad2(cg->b, in_vt, cg_elem_ptr(cg, t, x, at_g), "");
+        LLVMSetAlignment(v, (unsigned)gc_dtype_size(t));
+    }
     LLVMBuildStore(cg->b, combine(cg, kind, t, LLVMBuildLoad2(cg->b, vt, acc, ""), v), acc);
     cg_loop_end(cg, &g);
     for (int64_t l = 0; l < len % LANES; l++) {
-        LLVMValueRef e = cg_load(cg, t, x, LLVMBuildAdd(cg->b, row, cg_i64(cg, groups * LANES + l), ""));
+        LLVMValueRef i = LLVMBuildAdd(cg->b, row, cg_i64(cg, groups * LANES + l), "");
+        LLVMValueRef e = cg->prologue ? cg_prologue_value(cg, i, kept->off[1]) : cg_load(cg, t, x, i);
+        if (!e) return 0;
         LLVMValueRef a = LLVMBuildLoad2(cg->b, vt, acc, ""), lane = cg_i32(cg, (int32_t)l);
         LLVMValueRef merged = combine(cg, kind, t, LLVMBuildExtractElement(cg->b, a, lane, ""), e);
         LLVMBuildStore(cg->b, LLVMBuildInsertElement(cg->b, a, merged, lane, ""), acc);
@@ -113,11 +127,13 @@ static void reduce_lanes(cg_ctx *cg, const gc_node *n, reduce_kind kind, double 
         total = merge(cg, kind, t == GC_I32, total, LLVMBuildExtractElement(cg->b, a, cg_i32(cg, l), ""));
     cg_store(cg, n->type.dtype, finish(cg, kind, t, group, total), out, kept->off[1]);
     cg_nest_end(cg, kept);
+    return 1;
 }
 
-/* The operand at flat index i: loaded, or computed by a fused prologue (codegen/fused.c). */
-static LLVMValueRef operand_at(cg_ctx *cg, gc_dtype t, LLVMValueRef x, LLVMValueRef i) {
-    return cg->prologue ? cg_prologue_value(cg, i) : cg_load(cg, t, x, i);
+/* The operand at flat index i, going into result element `out`: loaded, or computed by a fused
+ * prologue (codegen/fused.c). */
+static LLVMValueRef operand_at(cg_ctx *cg, gc_dtype t, LLVMValueRef x, LLVMValueRef i, LLVMValueRef out) {
+    return cg->prologue ? cg_prologue_value(cg, i, out) : cg_load(cg, t, x, i);
 }
 
 static int reduce(cg_ctx *cg, const gc_node *n, LLVMValueRef out, LLVMValueRef x, reduce_kind kind) {
@@ -168,12 +184,7 @@ static int reduce(cg_ctx *cg, const gc_node *n, LLVMValueRef out, LLVMValueRef x
     cg_nest_add(&red, rin);
     cg_nest_coalesce(&red);
 
-    if (lanes && cg->prologue)
-        return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: %%%d has a prologue and vector lanes", n->id);
-    if (lanes) {
-        reduce_lanes(cg, n, kind, group, &kept, &red, tx->dims[last], out, x);
-        return 1;
-    }
+    if (lanes) return reduce_lanes(cg, n, kind, group, &kept, &red, tx->dims[last], out, x);
 
     int64_t chunk = trail < CHUNK ? trail : CHUNK;
     int64_t chunks = (trail + chunk - 1) / chunk;
@@ -213,7 +224,7 @@ static int reduce(cg_ctx *cg, const gc_node *n, LLVMValueRef out, LLVMValueRef x
     LLVMValueRef row = LLVMBuildAdd(cg->b, in_base, red.off[0], "");
     cg_loop_begin(cg, &j, len);
     LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, acc_t, acc, &j.iv, 1, "");
-    LLVMValueRef v = operand_at(cg, t, x, LLVMBuildAdd(cg->b, row, j.iv, ""));
+    LLVMValueRef v = operand_at(cg, t, x, LLVMBuildAdd(cg->b, row, j.iv, ""), LLVMBuildAdd(cg->b, out_base, j.iv, ""));
     if (!v) return 0;
     LLVMBuildStore(cg->b, combine(cg, kind, t, LLVMBuildLoad2(cg->b, acc_t, slot, ""), v), slot);
     cg_loop_end(cg, &j);

@@ -34,14 +34,17 @@ static int member_args(cg_ctx *cg, const cg_group *grp, int m, const LLVMValueRe
     return 1;
 }
 
-LLVMValueRef cg_prologue_value(cg_ctx *cg, LLVMValueRef flat) {
+LLVMValueRef cg_prologue_value(cg_ctx *cg, LLVMValueRef flat, LLVMValueRef out) {
     const cg_group *grp = cg->prologue;
     const gc_node *root = grp->members[grp->num_members - 1];
-    /* Outside values have the operand's shape or hold one element (passes/fuse.c). */
+    /* Outside values have the operand's shape, hold one element or are shaped like the result
+     * (passes/fuse.c): read at the element, at 0, or at the result's element. */
+    const gc_type *space = &root->inputs[0]->type;
     LLVMValueRef outside[CG_MAX_OPERANDS];
     for (int k = 0; k < grp->num_ext; k++) {
         const gc_type *t = &grp->ext[k]->type;
-        outside[k] = cg_load(cg, t->dtype, cg->prologue_ext[k], gc_type_numel(t) == 1 ? cg_i64(cg, 0) : flat);
+        LLVMValueRef at = gc_type_numel(t) == 1 ? cg_i64(cg, 0) : gc_type_numel(t) == gc_type_numel(space) ? flat : out;
+        outside[k] = cg_load(cg, t->dtype, cg->prologue_ext[k], at);
     }
     LLVMValueRef values[64], result = NULL;
     for (int m = 0; m < grp->num_members - 1; m++) {
@@ -143,6 +146,11 @@ static int emit_body(cg_ctx *cg, const cg_group *grp, const gc_node *gemm, LLVMV
     }
     LLVMValueRef *values = calloc((size_t)grp->num_members, sizeof *values);
     if (!values) return gc_failf(cg->err, GC_ERR_MEMORY, "out of memory");
+    /* The innermost loop walks the root's last dim when it kept that dim's extent (merging dims
+     * multiplies extents; dims of 1 drop out and change nothing). */
+    int last = root->type.rank - 1;
+    cg->last_index = last >= 0 && nest->rank >= 1 && nest->dims[nest->rank - 1] == root->type.dims[last] ?
+                     nest->idx[nest->rank - 1] : NULL;
     for (int m = 0; m < grp->num_members; m++) {
         const gc_node *n = grp->members[m];
         if (n == gemm) {
@@ -151,11 +159,13 @@ static int emit_body(cg_ctx *cg, const cg_group *grp, const gc_node *gemm, LLVMV
         }
         LLVMValueRef args[3];
         if (!member_args(cg, grp, m, values, n->op == GC_OP_ONE_HOT ? hot : outside, args)) {
+            cg->last_index = NULL;
             free(values);
             return 0;
         }
         values[m] = cg_element_value(cg, n, args, nest->off[0]);
         if (!values[m]) {
+            cg->last_index = NULL;
             free(values);
             return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: %s cannot be fused",
                             gc_op_table[n->op].name);
@@ -166,6 +176,7 @@ static int emit_body(cg_ctx *cg, const cg_group *grp, const gc_node *gemm, LLVMV
         for (int m = 0; m + 1 < grp->num_members; m++)
             if (grp->members[m] == grp->stores[s]) cg_store(cg, grp->stores[s]->type.dtype, values[m], cg->stored[s], nest->off[0]);
     cg_store(cg, root->type.dtype, values[grp->num_members - 1], out, nest->off[0]);
+    cg->last_index = NULL;
     free(values);
     return 1;
 }

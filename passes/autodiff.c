@@ -333,6 +333,47 @@ static int grad_pad(gc_builder *b, const gc_node *n, gc_node *dy, const bool *ne
     return dx[0] != NULL;
 }
 
+/* The parts of a pad's operand along `axis`: a concat along it is its operands, anything else
+ * itself. Returns the count (at most max), 0 when there are more. */
+static int pad_parts(gc_node *core, int axis, gc_node **parts, int max) {
+    if (core->op == GC_OP_CONCAT && core->attr.axis.axis == axis) {
+        if (core->num_inputs > max) return 0;
+        for (int i = 0; i < core->num_inputs; i++) parts[i] = core->inputs[i];
+        return core->num_inputs;
+    }
+    if (max < 1) return 0;
+    parts[0] = core;
+    return 1;
+}
+
+/* Two gradient contributions summed. Two pads of adjacent runs along one axis (the gradients of
+ * slices that take a fused projection apart, as self-attention's q, k and v of one GEMM) are one
+ * concat of what they pad, padded once, instead of two zero-filled copies of the whole and an
+ * add: the same values (adding zeros is exact but for the sign of a zero), a fraction of the
+ * memory traffic, and the third slice's gradient completes the concat with no pad at all. */
+static gc_node *accumulate(gc_builder *b, gc_node *acc, gc_node *dx) {
+    if (acc->op == GC_OP_PAD && dx->op == GC_OP_PAD && acc->attr.pad.axis == dx->attr.pad.axis &&
+        gc_type_equal(&acc->type, &dx->type)) {
+        int axis = acc->attr.pad.axis;
+        gc_node *first = acc, *second = dx;
+        if (dx->attr.pad.before + dx->inputs[0]->type.dims[axis] == acc->attr.pad.before) {
+            first = dx;
+            second = acc;
+        }
+        if (first->attr.pad.before + first->inputs[0]->type.dims[axis] == second->attr.pad.before) {
+            gc_node *parts[64];
+            int n = pad_parts(first->inputs[0], axis, parts, 64);
+            int m = n ? pad_parts(second->inputs[0], axis, parts + n, 64 - n) : 0;
+            if (n && m) {
+                gc_node *core = gc_concat(b, parts, n + m, axis);
+                if (!core || (first->attr.pad.before == 0 && second->attr.pad.after == 0)) return core;
+                return gc_pad(b, core, axis, first->attr.pad.before, second->attr.pad.after);
+            }
+        }
+    }
+    return gc_binary(b, GC_OP_ADD, acc, dx);
+}
+
 static int grad_concat(gc_builder *b, const gc_node *n, gc_node *dy, const bool *needs, gc_node **dx) {
     int axis = n->attr.axis.axis;
     int64_t offset = 0;
@@ -474,7 +515,7 @@ int gc_autodiff(gc_graph *g, gc_error *err) {
                              gc_type_format(&n->inputs[k]->type, t, sizeof t));
                 break;
             }
-            adjoint[id] = adjoint[id] ? gc_binary(&b, GC_OP_ADD, adjoint[id], dx[k]) : dx[k];
+            adjoint[id] = adjoint[id] ? accumulate(&b, adjoint[id], dx[k]) : dx[k];
             if (!adjoint[id]) {
                 ok = 0;
                 break;

@@ -12,9 +12,9 @@
  *   - the kernel still reads at most GC_FUSE_MAX_EXTERNAL distinct values from outside;
  *   - for a GEMM epilogue: the kernel has no GEMM yet and its root has the GEMM's dtype (the
  *     GEMM's result lives in the root's buffer until the loop overwrites it element by element);
- *   - for a reduction prologue (sum, mean, max, min whose innermost dim is kept, or too short
- *     for vector lanes): the node has the reduction operand's shape, and so has each of its
- *     operands, or holds one element (the code generator reads them at the operand's index).
+ *   - for a reduction prologue (sum, mean, max, min): the node has the reduction operand's
+ *     shape, and so has each of its operands, or holds one element (the code generator reads
+ *     them at the operand's index).
  * The rules are data so that adding a kind of fusion (a reduction prologue, a GEMM epilogue) is
  * a new table entry plus the code generator's support for it.
  */
@@ -41,18 +41,26 @@ static const fuse_rule rules[5][5] = {
  * gc_init, and stop_gradient shares its operand's storage. one_hot joins loops (the code
  * generator reads its index operand along the result's leading dims and takes the position
  * from the row-major index) but not reduction prologues, whose operands must have its shape. */
-/* Reductions that take a prologue: emit_reduce.c's accumulator-block path, which loads the
- * operand one element at a time (the vector-lane path for a long reduced innermost dim loads
- * eight at once and takes none). Mirrors `lanes` in emit_reduce.c. */
+/* Reductions that take a prologue: sum, mean, max and min, on either path of emit_reduce.c (the
+ * accumulator block computes it per element, the vector lanes per lane). */
 static bool takes_prologue(const gc_node *n) {
-    if (n->op != GC_OP_SUM && n->op != GC_OP_MEAN && n->op != GC_OP_MAX && n->op != GC_OP_MIN) return false;
-    const gc_type *t = &n->inputs[0]->type;
-    int last = -1;
-    for (int d = 0; d < t->rank; d++)
-        if (n->attr.reduce.axes & (1u << d)) last = d;
-    int64_t trail = 1;
-    for (int d = last + 1; d < t->rank; d++) trail *= t->dims[d];
-    return !(trail == 1 && last >= 0 && t->dims[last] >= 16);
+    return n->op == GC_OP_SUM || n->op == GC_OP_MEAN || n->op == GC_OP_MAX || n->op == GC_OP_MIN;
+}
+
+/* Whether t, broadcast into reduction n's operand, varies only along the kept axes and along all
+ * of them: a value shaped like n's result (with or without its reduced axes as 1), which a
+ * prologue reads at the result element (a row's mean in a layernorm's variance). Its elements
+ * then never outnumber the operand's, and differ from them in count unless nothing is reduced. */
+static bool result_shaped(const gc_type *t, const gc_node *n) {
+    const gc_type *space = &n->inputs[0]->type;
+    if (t->rank > space->rank || gc_type_numel(t) == gc_type_numel(space)) return false;
+    int shift = space->rank - t->rank;
+    for (int d = 0; d < space->rank; d++) {
+        int64_t td = d >= shift ? t->dims[d - shift] : 1;
+        bool reduced = (n->attr.reduce.axes >> d) & 1u;
+        if (td != (reduced ? 1 : space->dims[d])) return false;
+    }
+    return true;
 }
 
 static bool fusable_op(gc_op op) {
@@ -131,8 +139,10 @@ static int kernel_for(fuse_state *s, const gc_node *p) {
     const gc_type *space = reduction ? &root->inputs[0]->type : &root->type;
     if (!same_dims(&p->type, space)) return id;
     if (reduction)
-        for (int k = 0; k < p->num_inputs; k++)
-            if (!same_dims(&p->inputs[k]->type, space) && gc_type_numel(&p->inputs[k]->type) != 1) return id;
+        for (int k = 0; k < p->num_inputs; k++) {
+            const gc_type *t = &p->inputs[k]->type;
+            if (!same_dims(t, space) && gc_type_numel(t) != 1 && !result_shaped(t, root)) return id;
+        }
     if (rule == FUSE_EPILOGUE) {
         if (s->has_gemm[r] || p->type.dtype != g->nodes[r]->type.dtype) return id;
         s->has_gemm[r] = true;

@@ -202,9 +202,12 @@ static gc_node *global_norm(gc_builder *b, gc_node *const *grads, int n) {
     gc_node *total = NULL;
     for (int i = 0; i < n; i++) {
         gc_node *sq = gc_unary(b, GC_OP_SQUARE, grads[i]);
-        /* A matrix sums its columns first: that kernel splits over threads by column (a sum to
-         * one number cannot), and the short sum of column totals after it costs nothing. */
-        if (sq && sq->type.rank > 1) sq = gc_reduce(b, GC_OP_SUM, sq, (1u << (sq->type.rank - 1)) - 1u, false);
+        /* A matrix sums its rows first (the square computed where the sum loads it): that kernel
+         * splits over threads by rows and streams memory in order (a sum to one number cannot
+         * split; columns split by threads read every row in halves, 17 GB/s on M3's 154 MB
+         * embedding gradient against 48-60 by rows), and the short sum of row totals after it
+         * costs nothing. */
+        if (sq && sq->type.rank > 1) sq = gc_reduce(b, GC_OP_SUM, sq, 1u << (sq->type.rank - 1), false);
         if (sq && sq->type.rank > 0) sq = gc_reduce(b, GC_OP_SUM, sq, (1u << sq->type.rank) - 1u, false);
         total = total ? add(b, total, sq) : sq;
     }
