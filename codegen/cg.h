@@ -44,6 +44,9 @@ typedef struct cg_ctx {
     const LLVMValueRef *stored;
     /* The gc_profile the step's ticks go to (runtime/profile.h), NULL when not profiled. */
     void *profile;
+    /* The arena plan being compiled: a matmul reads an operand that is a view (passes/plan.h)
+     * through its strides. */
+    const gc_layout *layout;
     /* In a fused loop whose innermost loop walks the result's last dim: that loop's index (i64),
      * which a one_hot member takes as its position instead of dividing the row-major index. */
     LLVMValueRef last_index;
@@ -105,10 +108,10 @@ LLVMValueRef cg_prologue_value(cg_ctx *cg, LLVMValueRef flat, LLVMValueRef out);
 
 /* ---- kernel sharing (dedup.c) ----
  * Kernels with the same members (ops, attributes, types, how they read each other and the
- * outside values) and outside values of the same types get one function. get returns the
+ * outside values) and outside values of the same types (and, for views, strides) get one function. get returns the
  * function of an equal kernel put before, or NULL; put returns 0 only when out of memory. */
 typedef struct cg_kernel_cache cg_kernel_cache;
-cg_kernel_cache *cg_kernel_cache_new(int nodes);
+cg_kernel_cache *cg_kernel_cache_new(int nodes, const gc_layout *layout);
 void cg_kernel_cache_free(cg_kernel_cache *c);
 LLVMValueRef cg_kernel_cache_get(cg_kernel_cache *c, const cg_group *grp);
 int cg_kernel_cache_put(cg_kernel_cache *c, const cg_group *grp, LLVMValueRef fn);
@@ -225,12 +228,12 @@ LLVMValueRef cg_math_erfc(cg_ctx *cg, gc_dtype t, LLVMValueRef x);
 /* ---- GEMM parts (emit_gemm.c), for epilogues split with their GEMM ---- */
 /* Whether matmul n is one GEMM call (its batch, if any, folds into the rows), and the shape of
  * its result seen as a [rows, cols] matrix. */
-bool cg_gemm_rows(const gc_node *n, int64_t *rows, int64_t *cols);
+bool cg_gemm_rows(const cg_ctx *cg, const gc_node *n, int64_t *rows, int64_t *cols);
 /* Whether a GEMM of that shape splits faster by columns than by rows, and the columns' unit. */
 bool cg_gemm_split_cols(gc_dtype dtype, int64_t m, int64_t n, int64_t k, bool trans_a, int64_t *unit);
 /* Whether matmul n is a run of GEMMs, one per matrix of its result's batch (which does not fold
  * into rows), and how many. */
-bool cg_gemm_batches(const gc_node *n, int64_t *batches);
+bool cg_gemm_batches(const cg_ctx *cg, const gc_node *n, int64_t *batches);
 /* The GEMMs of matrices [lo, hi) of that batch (i64 values). */
 int cg_emit_matmul_batch_part(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in, LLVMValueRef lo,
                               LLVMValueRef hi);

@@ -3,7 +3,8 @@
  *
  * An emitter's output depends only on the node's op, its attributes, its result type and its
  * operands' types (shapes are static and every buffer is dense row-major, so strides follow from
- * the types); it never looks at ids, names or where values live. Two kernels equal in all of
+ * the types, but for a view a matmul reads, whose strides are in the key too); it never looks at
+ * ids, names or where values live. Two kernels equal in all of
  * these (for a fused kernel: member by member, with the same wiring between members) get one
  * function, called with different arena pointers. A Transformer repeats each layer's
  * shapes, so this removes most kernels of a training graph, and with them most of LLVM's time,
@@ -31,11 +32,13 @@ struct cg_kernel_cache {
     slot *slots;
     int cap; /* a power of two */
     int used;
+    const gc_layout *layout; /* whose views' strides are part of the code */
 };
 
-cg_kernel_cache *cg_kernel_cache_new(int nodes) {
+cg_kernel_cache *cg_kernel_cache_new(int nodes, const gc_layout *layout) {
     cg_kernel_cache *c = calloc(1, sizeof *c);
     if (!c) return NULL;
+    c->layout = layout;
     c->cap = 64;
     while (c->cap < 2 * nodes) c->cap *= 2;
     c->slots = calloc((size_t)c->cap, sizeof *c->slots);
@@ -100,8 +103,8 @@ static int put_member(const cg_group *grp, int m, int64_t *key, int len) {
 }
 
 /* The words of grp's key, or -1 when it is too large to key. */
-static int make_key(const cg_group *grp, int64_t *key) {
-    int words = 3 + grp->num_stores + grp->num_ext * (2 + GC_MAX_RANK);
+static int make_key(const gc_layout *layout, const cg_group *grp, int64_t *key) {
+    int words = 3 + grp->num_stores + grp->num_ext * (3 + 2 * GC_MAX_RANK);
     for (int m = 0; m < grp->num_members; m++)
         words += 8 + 2 * GC_MAX_RANK + grp->members[m]->num_inputs;
     if (words > KEY_MAX) return -1;
@@ -114,7 +117,14 @@ static int make_key(const cg_group *grp, int64_t *key) {
             if (grp->members[m] == grp->stores[s]) key[len++] = m;
     for (int j = 0; j < grp->num_ext && j < 64; j++) key[len++] = grp->reads_from[j];
     for (int m = 0; m < grp->num_members; m++) len = put_member(grp, m, key, len);
-    for (int k = 0; k < grp->num_ext; k++) len = put_type(key, len, &grp->ext[k]->type);
+    for (int k = 0; k < grp->num_ext; k++) {
+        const gc_node *x = grp->ext[k];
+        len = put_type(key, len, &x->type);
+        /* A view is read through its strides, which the code has as constants. */
+        bool view = layout && layout->viewed && layout->viewed[x->id];
+        key[len++] = view;
+        for (int d = 0; view && d < x->type.rank; d++) key[len++] = layout->strides[x->id][d];
+    }
     return len;
 }
 
@@ -136,7 +146,7 @@ static slot *find(cg_kernel_cache *c, const int64_t *key, int len, uint64_t h) {
 
 LLVMValueRef cg_kernel_cache_get(cg_kernel_cache *c, const cg_group *grp) {
     int64_t key[KEY_MAX];
-    int len = make_key(grp, key);
+    int len = make_key(c->layout, grp, key);
     if (len < 0) return NULL;
     slot *s = find(c, key, len, hash_key(key, len));
     return s->key ? s->fn : NULL;
@@ -144,7 +154,7 @@ LLVMValueRef cg_kernel_cache_get(cg_kernel_cache *c, const cg_group *grp) {
 
 int cg_kernel_cache_put(cg_kernel_cache *c, const cg_group *grp, LLVMValueRef fn) {
     int64_t key[KEY_MAX];
-    int len = make_key(grp, key);
+    int len = make_key(c->layout, grp, key);
     if (len < 0 || 2 * (c->used + 1) > c->cap) return 1; /* not keyed, or full: no sharing */
     uint64_t h = hash_key(key, len);
     slot *s = find(c, key, len, h);

@@ -17,15 +17,23 @@
 #define CBLAS_NO_TRANS 111
 #define CBLAS_TRANS 112
 
+/* The strides of operand x when it is a view (passes/plan.h), or NULL when it is dense. */
+static const int64_t *view_of(const cg_ctx *cg, const gc_node *x) {
+    const gc_layout *l = cg->layout;
+    return l && l->viewed && l->viewed[x->id] ? l->strides[x->id] : NULL;
+}
+
 /* Strides (in elements) of t's batch dims walking the result's batch dims: one matrix per step,
- * 0 along a broadcast dim. */
-static void batch_strides(const gc_type *t, const gc_type *result, int64_t *strides) {
+ * 0 along a broadcast dim; a view's own strides (`view`, NULL when dense) where it has them. */
+static void batch_strides(const gc_type *t, const int64_t *view, const gc_type *result, int64_t *strides) {
     int64_t mat = t->dims[t->rank - 2] * t->dims[t->rank - 1];
     gc_type lead = *t, rlead = *result;
     lead.rank -= 2;
     rlead.rank -= 2;
     cg_broadcast_strides(&lead, &rlead, strides);
-    for (int d = 0; d < rlead.rank; d++) strides[d] *= mat;
+    int shift = rlead.rank - lead.rank;
+    for (int d = 0; d < rlead.rank; d++)
+        if (strides[d]) strides[d] = view ? view[d - shift] : strides[d] * mat;
 }
 
 typedef struct gemm {
@@ -85,14 +93,14 @@ static void call_gemm(cg_ctx *cg, const gemm *g, LLVMValueRef a, LLVMValueRef b,
     call_gemm_dyn(cg, g, false, NULL, a, b, c);
 }
 
-/* x[B..., M, K] @ w[K, N] (w shared by every batch, x not transposed): the batch's rows are one
- * GEMM's rows, so the batch folds into M. True also when there is no batch. */
-static bool batch_folds(const gc_node *n) {
+/* x[B..., M, K] @ w[K, N] (w shared by every batch, x not transposed and dense): the batch's
+ * rows are one GEMM's rows, so the batch folds into M. True also when there is no batch. */
+static bool batch_folds(const cg_ctx *cg, const gc_node *n) {
     const gc_type *ta = &n->inputs[0]->type, *tb = &n->inputs[1]->type, *tr = &n->type;
     if (tr->rank <= 2) return true;
     int64_t sb[GC_MAX_RANK];
-    batch_strides(tb, tr, sb);
-    bool folds = !n->attr.matmul.transpose_a && ta->rank == tr->rank;
+    batch_strides(tb, view_of(cg, n->inputs[1]), tr, sb);
+    bool folds = !n->attr.matmul.transpose_a && ta->rank == tr->rank && !view_of(cg, n->inputs[0]);
     for (int d = 0; d < tr->rank - 2; d++) folds = folds && sb[d] == 0 && ta->dims[d] == tr->dims[d];
     return folds;
 }
@@ -105,20 +113,22 @@ static int plan_gemm(cg_ctx *cg, const gc_node *n, gemm *g, cg_nest *nest) {
     g->m = tr->dims[tr->rank - 2];
     g->n = tr->dims[tr->rank - 1];
     g->k = ta->dims[ta->rank - (g->trans_a ? 2 : 1)];
-    /* Row-major leading dimensions: the stored row length of each operand. */
-    g->lda = ta->dims[ta->rank - 1];
-    g->ldb = tb->dims[tb->rank - 1];
+    /* Row-major leading dimensions: the stored row length of each operand, or a view's row
+     * stride (its last dim is at stride 1: passes/plan.c). */
+    const int64_t *va = view_of(cg, n->inputs[0]), *vb = view_of(cg, n->inputs[1]);
+    g->lda = va ? va[ta->rank - 2] : ta->dims[ta->rank - 1];
+    g->ldb = vb ? vb[tb->rank - 2] : tb->dims[tb->rank - 1];
     g->ldc = g->n;
 
     gc_type batch = *tr;
     batch.rank -= 2;
     int64_t sa[GC_MAX_RANK], sb[GC_MAX_RANK], sc[GC_MAX_RANK];
-    batch_strides(ta, tr, sa);
-    batch_strides(tb, tr, sb);
-    batch_strides(tr, tr, sc);
+    batch_strides(ta, va, tr, sa);
+    batch_strides(tb, vb, tr, sb);
+    batch_strides(tr, NULL, tr, sc);
     int64_t batches = gc_type_numel(&batch);
 
-    if (batches > 1 && batch_folds(n)) {
+    if (batches > 1 && batch_folds(cg, n)) {
         g->m *= batches;
         batch.rank = 0;
     }
@@ -193,11 +203,11 @@ bool cg_gemm_split_cols(gc_dtype dtype, int64_t m, int64_t n, int64_t k, bool tr
     return n >= 32 && (n > 4 * m || (trans_a && k < 256 && n >= m / 2));
 }
 
-bool cg_gemm_rows(const gc_node *n, int64_t *rows, int64_t *cols) {
+bool cg_gemm_rows(const cg_ctx *cg, const gc_node *n, int64_t *rows, int64_t *cols) {
     const gc_type *tr = &n->type;
     int64_t batches = 1;
     for (int d = 0; d < tr->rank - 2; d++) batches *= tr->dims[d];
-    if (batches > 1 && !batch_folds(n)) return false;
+    if (batches > 1 && !batch_folds(cg, n)) return false;
     *rows = batches * tr->dims[tr->rank - 2];
     *cols = tr->dims[tr->rank - 1];
     return true;
@@ -244,12 +254,12 @@ int cg_emit_matmul(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMVal
     return 1;
 }
 
-bool cg_gemm_batches(const gc_node *n, int64_t *batches) {
-    if (batch_folds(n)) return false;
+bool cg_gemm_batches(const cg_ctx *cg, const gc_node *n, int64_t *batches) {
+    if (batch_folds(cg, n)) return false;
     gemm g;
     cg_nest nest;
     gc_error err = {0};
-    cg_ctx probe = {.err = &err};
+    cg_ctx probe = {.err = &err, .layout = cg->layout};
     if (!plan_gemm(&probe, n, &g, &nest) || nest.rank != 1) return false;
     /* One run of matrices: the batch dims of the result, all merged. */
     *batches = nest.dims[0];

@@ -210,7 +210,7 @@ static int split_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *gemm, 
     const gc_node *root = grp->members[grp->num_members - 1];
     int64_t rows, cols;
     if (root->type.rank < 2) return -1;
-    if (!cg_gemm_rows(gemm, &rows, &cols)) return split_batch_epilogue(cg, grp, gemm, operands, r, out, ext);
+    if (!cg_gemm_rows(cg, gemm, &rows, &cols)) return split_batch_epilogue(cg, grp, gemm, operands, r, out, ext);
     const gc_type *ta = &gemm->inputs[0]->type;
     double k = (double)ta->dims[ta->rank - (gemm->attr.matmul.transpose_a ? 2 : 1)];
     if (!cg_split_worthwhile(cg, (double)rows * (double)cols * k) || (rows < 2 && cols < 32)) return -1;
@@ -238,7 +238,7 @@ static int split_batch_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *
                                 ext_reads *r, LLVMValueRef out, const LLVMValueRef *ext) {
     const gc_node *root = grp->members[grp->num_members - 1];
     int64_t batches;
-    if (!cg_gemm_batches(gemm, &batches) || batches < 2) return -1;
+    if (!cg_gemm_batches(cg, gemm, &batches) || batches < 2) return -1;
     const gc_type *ta = &gemm->inputs[0]->type;
     double k = (double)ta->dims[ta->rank - (gemm->attr.matmul.transpose_a ? 2 : 1)];
     int64_t numel = gc_type_numel(&root->type);

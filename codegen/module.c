@@ -379,7 +379,8 @@ static int emit_all(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, gc_c
     cg_group *groups = make_groups(g, layout, &pool, cg->err);
     if (!groups) return 0;
     LLVMValueRef *kernels = calloc((size_t)(g->num_nodes ? g->num_nodes : 1), sizeof *kernels);
-    cg_kernel_cache *cache = cg_kernel_cache_new(g->num_nodes);
+    cg_kernel_cache *cache = cg_kernel_cache_new(g->num_nodes, layout);
+    cg->layout = layout;
     if (!kernels || !cache) {
         free(kernels);
         free(groups);

@@ -254,9 +254,16 @@ gc_node *gc_layer_multihead_attention(gc_layer_context *c, const char *path, gc_
         qp = proj[0], kp = proj[1], vp = proj[2];
     }
     gc_node *qh = split_heads(b, qp, heads), *kh = split_heads(b, kp, heads), *vh = split_heads(b, vp, heads);
-    /* torch scales q by 1/sqrt(head_dim) before the product (_scaled_dot_product_attention). */
-    qh = gc_binary(b, GC_OP_DIV, qh, gc_scalar(b, GC_F32, sqrt((double)(e / heads))));
+    /* torch scales q by 1/sqrt(head_dim) before the product (_scaled_dot_product_attention).
+     * When that is a power of two (head_dim 4, 16, 64, 256) scaling the scores instead gives the
+     * same bits, and leaves q a view of the projection that the GEMM reads in place (the scale
+     * joins the scores' epilogue). */
+    double scale = sqrt((double)(e / heads));
+    int exponent;
+    bool exact = frexp(scale, &exponent) == 0.5;
+    if (!exact) qh = gc_binary(b, GC_OP_DIV, qh, gc_scalar(b, GC_F32, scale));
     gc_node *scores = gc_matmul(b, qh, kh, false, true); /* [B, H, T, S] */
+    if (exact) scores = gc_binary(b, GC_OP_DIV, scores, gc_scalar(b, GC_F32, scale));
     if (args->mask) {
         gc_node *m = args->mask;
         if (m->type.rank != 2 || m->type.dims[0] != t || m->type.dims[1] != s || m->type.dtype != GC_F32) {

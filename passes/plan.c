@@ -205,6 +205,148 @@ static int plan_in_place(const gc_graph *g, const int *root, const int *owner, b
     return found ? from : n;
 }
 
+/* ---- views ----
+ * A slice, permute or reshape whose only readers are matmuls, directly or through other such
+ * nodes, is a strided view of the value it comes from: no kernel copies it, and the matmul's
+ * code generator reads it through its strides (a GEMM's leading dimension and a batch nest's
+ * strides: codegen/emit_gemm.c). Self-attention's heads are such: q, k and v are slices of one
+ * projection, split into heads and permuted, [B, T, 3E] read as [B, H, T, E/H] matrices with a
+ * leading dimension of 3E. A view's strides are composed through the chain; a chain ends at a
+ * computed value's bytes (not a named source's, which updates rewrite after the step), and a
+ * view a matmul reads must have its last dim at stride 1. */
+
+static bool is_view_op(const gc_node *n) {
+    return n->op == GC_OP_SLICE || n->op == GC_OP_PERMUTE || n->op == GC_OP_RESHAPE;
+}
+
+/* NumPy's no-copy reshape: the strides of `out`'s dims over the elements `in` walks at `sin`, or
+ * false when some dim of `out` would not step evenly. */
+static bool reshape_strides(const gc_type *in, const int64_t *sin, const gc_type *out, int64_t *sout) {
+    int64_t od[GC_MAX_RANK], os[GC_MAX_RANK];
+    int orank = 0;
+    for (int d = 0; d < in->rank; d++)
+        if (in->dims[d] != 1) od[orank] = in->dims[d], os[orank++] = sin[d];
+    for (int d = 0; d < out->rank; d++) sout[d] = 0;
+    int oi = 0, oj = 1, ni = 0, nj = 1;
+    while (ni < out->rank && oi < orank) {
+        int64_t np = out->dims[ni], op = od[oi];
+        while (np != op) {
+            if (np < op) {
+                if (nj >= out->rank) return false;
+                np *= out->dims[nj++];
+            } else {
+                if (oj >= orank) return false;
+                op *= od[oj++];
+            }
+        }
+        for (int k = oi; k < oj - 1; k++)
+            if (os[k] != od[k + 1] * os[k + 1]) return false;
+        sout[nj - 1] = os[oj - 1];
+        for (int k = nj - 1; k > ni; k--) sout[k - 1] = sout[k] * out->dims[k];
+        ni = nj++;
+        oi = oj++;
+    }
+    return true;
+}
+
+/* The strides of dense row-major t. */
+static void dense_strides(const gc_type *t, int64_t *s) {
+    int64_t step = 1;
+    for (int d = t->rank - 1; d >= 0; d--) {
+        s[d] = step;
+        step *= t->dims[d];
+    }
+}
+
+/* Whether a matmul can read a value of type t at strides s as its operand: the last dim at
+ * stride 1 (or of extent 1), the rows apart by at least a row. */
+static bool gemm_readable(const gc_type *t, const int64_t *s) {
+    if (t->rank < 2) return false;
+    int64_t cols = t->dims[t->rank - 1];
+    return (cols == 1 || s[t->rank - 1] == 1) && s[t->rank - 2] >= cols;
+}
+
+/* Marks the views of the rules above: viewed[i], strides[i] and, in elements, offset[i] from the
+ * first element of the storage it reads, whose owner becomes owner[i] (a view shares its base's
+ * bytes and lifetime). Returns false when out of memory. */
+static bool plan_views(const gc_graph *g, int *owner, const bool *output, bool *viewed, int64_t (*strides)[GC_MAX_RANK],
+                       int64_t *offset) {
+    int n = g->num_nodes;
+    size_t count = (size_t)(n ? n : 1);
+    bool *cand = calloc(count, sizeof *cand);
+    int *readers = calloc(count, sizeof *readers), *base = malloc(count * sizeof *base);
+    if (!cand || !readers || !base) {
+        free(cand);
+        free(readers);
+        free(base);
+        return false;
+    }
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < g->nodes[i]->num_inputs; k++) readers[g->nodes[i]->inputs[k]->id]++;
+    for (int i = 0; i < n; i++) {
+        const gc_node *x = g->nodes[i];
+        cand[i] = is_view_op(x) && !output[i] && owner[i] >= 0 && readers[i] > 0 && gc_type_numel(&x->type) > 0;
+    }
+    /* Until nothing changes: a candidate is read only by matmuls and candidates, and has strides
+     * a matmul can read; a node dropped in one round may drop others in the next. */
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (int i = n - 1; i >= 0; i--) {
+            if (!cand[i]) continue;
+            bool ok = true;
+            for (int u = i + 1; u < n && ok; u++) {
+                const gc_node *r = g->nodes[u];
+                for (int k = 0; k < r->num_inputs && ok; k++)
+                    if (r->inputs[k]->id == i) ok = (r->op == GC_OP_MATMUL && k < 2) || cand[u];
+            }
+            if (!ok) cand[i] = false, changed = true;
+        }
+        for (int i = 0; i < n; i++) {
+            if (!cand[i]) continue;
+            const gc_node *v = g->nodes[i], *x = v->inputs[0];
+            int64_t in[GC_MAX_RANK], at = 0;
+            if (cand[x->id]) {
+                memcpy(in, strides[x->id], sizeof in);
+                at = offset[x->id];
+                base[i] = base[x->id];
+            } else {
+                /* x's own bytes, or those it aliases (a reshape shares them unchanged). */
+                base[i] = owner[x->id];
+                dense_strides(&x->type, in);
+            }
+            bool ok = base[i] >= 0 && !is_named_source(g->nodes[base[i]]);
+            int64_t *st = strides[i];
+            if (!ok) {
+            } else if (v->op == GC_OP_SLICE) {
+                memcpy(st, in, sizeof in);
+                at += v->attr.slice.start * in[v->attr.slice.axis];
+            } else if (v->op == GC_OP_PERMUTE) {
+                for (int d = 0; d < v->type.rank; d++) st[d] = in[v->attr.permute.perm[d]];
+            } else {
+                ok = reshape_strides(&x->type, in, &v->type, st);
+            }
+            for (int u = i + 1; u < n && ok; u++) {
+                const gc_node *r = g->nodes[u];
+                for (int k = 0; k < r->num_inputs && ok; k++)
+                    if (r->inputs[k]->id == i && r->op == GC_OP_MATMUL) ok = gemm_readable(&v->type, st);
+            }
+            if (!ok) {
+                cand[i] = false, changed = true;
+                continue;
+            }
+            offset[i] = at;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        viewed[i] = cand[i];
+        if (cand[i]) owner[i] = base[i];
+    }
+    free(cand);
+    free(readers);
+    free(base);
+    return true;
+}
+
 int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_options *opts, gc_layout *out,
                         gc_error *err) {
     bool reuse = opts && opts->reuse;
@@ -245,6 +387,20 @@ int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_option
             }
         }
     }
+    int64_t *view_offset = NULL;
+    if (ok && opts && opts->views) {
+        bool *output = calloc(count, sizeof *output);
+        l.viewed = calloc(count, sizeof *l.viewed);
+        l.strides = calloc(count, sizeof *l.strides);
+        view_offset = calloc(count, sizeof *view_offset);
+        for (int i = 0; output && i < g->num_outputs; i++) output[g->outputs[i].value->id] = true;
+        if (!output || !l.viewed || !l.strides || !view_offset ||
+            !plan_views(g, owner, output, l.viewed, l.strides, view_offset))
+            ok = gc_failf(err, GC_ERR_MEMORY, "out of memory: planning the views of %d nodes", g->num_nodes);
+        for (int i = 0; ok && i < g->num_nodes; i++)
+            if (l.viewed[i]) l.aliased[i] = true;
+        free(output);
+    }
     /* What must keep its value past the step: sources, outputs, what gc_init computes. */
     for (int i = 0; ok && i < g->num_nodes; i++) {
         const gc_node *n = g->nodes[i];
@@ -283,7 +439,10 @@ int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_option
     for (int i = 0; ok && i < g->num_nodes; i++) {
         if (owner[i] < 0) l.offsets[i] = -1;
         else if (owner[i] != i) l.offsets[i] = l.offsets[owner[i]], l.kept[i] = l.kept[owner[i]];
+        /* A view starts where its first element is. */
+        if (l.viewed && l.viewed[i]) l.offsets[i] += view_offset[i] * (int64_t)gc_dtype_size(g->nodes[i]->type.dtype);
     }
+    free(view_offset);
     free(target);
     free(stored);
     free(owner);
@@ -303,7 +462,7 @@ int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_option
 int gc_layout_plan_step(const gc_graph *g, gc_layout *out, gc_error *err) {
     gc_fusion fusion = {0};
     if (!gc_fuse_partition(g, true, &fusion, err)) return 0;
-    gc_plan_options opts = {.reuse = true, .in_place = true};
+    gc_plan_options opts = {.reuse = true, .in_place = true, .views = true};
     int ok = gc_layout_plan_opts(g, fusion.root, &opts, out, err);
     gc_fusion_free(&fusion);
     return ok;
@@ -316,6 +475,10 @@ void gc_layout_free(gc_layout *layout) {
     free(layout->root);
     free(layout->kept);
     free(layout->in_place);
+    free(layout->viewed);
+    free(layout->strides);
+    layout->viewed = NULL;
+    layout->strides = NULL;
     layout->kept = NULL;
     layout->in_place = NULL;
     layout->offsets = NULL;

@@ -35,11 +35,19 @@ typedef struct gc_layout {
     int64_t size;      /* bytes, a multiple of 64 */
     int update_from;   /* kernels whose root id is >= this run in gc_update, after gc_step (they
                           write params and state in place); num_nodes when none do */
+    /* With views: per node, whether it is a strided view of another value's bytes (a slice,
+     * permute or reshape read only by matmuls, directly or through other views: self-attention's
+     * heads); such a node is aliased, its offset is that of its first element, and strides[id]
+     * gives, per dim, the elements between neighbours (NULL entries and strides without views). */
+    bool *viewed;
+    int64_t (*strides)[GC_MAX_RANK];
 } gc_layout;
 
 typedef struct gc_plan_options {
     bool reuse;    /* values the step does not keep share bytes across lifetimes */
     bool in_place; /* updates go into their targets' bytes where that is legal (plan.c) */
+    bool views;    /* slices, permutes and reshapes that only matmuls read are strided views of
+                      their operand, with no kernel or bytes of their own (plan.c) */
 } gc_plan_options;
 
 /* Every node its own kernel and its own storage. */
@@ -53,7 +61,7 @@ int gc_layout_plan_fused(const gc_graph *g, const int *root, bool reuse, gc_layo
 int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_options *opts, gc_layout *out,
                         gc_error *err);
 /* The layout a training executor runs (the JIT's and the standalone trainer's): fused kernels
- * (passes/fuse.h), reuse and in-place updates. */
+ * (passes/fuse.h), reuse, in-place updates and views. */
 int gc_layout_plan_step(const gc_graph *g, gc_layout *out, gc_error *err);
 void gc_layout_free(gc_layout *layout);
 

@@ -56,7 +56,8 @@ gc_jit *gc_jit_new_opts(const gc_graph *g, const gc_jit_options *opts, gc_error 
     j->num_nodes = g->num_nodes;
     gc_fusion fusion = {0};
     if (!gc_fuse_partition(g, opts && opts->fuse, &fusion, err)) goto fail;
-    gc_plan_options plan = {.reuse = opts && opts->reuse, .in_place = opts && opts->in_place};
+    gc_plan_options plan = {.reuse = opts && opts->reuse, .in_place = opts && opts->in_place,
+                            .views = opts && opts->views};
     int planned = gc_layout_plan_opts(g, fusion.root, &plan, &j->layout, err);
     gc_fusion_free(&fusion);
     if (!planned) goto fail;

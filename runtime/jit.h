@@ -29,6 +29,8 @@ typedef struct gc_jit_options {
                       apply (the update kernels read them then). Value and gradient outputs are
                       computed by the run as without it */
     bool profile; /* time every kernel of the run and of apply (runtime/profile.h) */
+    bool views;   /* slices, permutes and reshapes only matmuls read are strided views, with no
+                     kernel or value of their own (passes/plan.h) */
 } gc_jit_options;
 
 /* Compiles g (which must outlive the executor) and allocates its arena. Sources start unset;

@@ -625,13 +625,8 @@ char *gc_trainer_ir(gc_trainer *t, const char *stage) {
  * -1 when the plan cannot be made (out of memory). */
 static int64_t planned_activations(const gc_graph *g, const bool *grad) {
     gc_error err = {0};
-    gc_fusion f;
-    if (!gc_fuse_partition(g, true, &f, &err)) return -1;
     gc_layout l;
-    gc_plan_options plan = {.reuse = true, .in_place = true}; /* as runtime/executor_jit.c plans */
-    int ok = gc_layout_plan_opts(g, f.root, &plan, &l, &err);
-    gc_fusion_free(&f);
-    if (!ok) return -1;
+    if (!gc_layout_plan_step(g, &l, &err)) return -1; /* as runtime/executor_jit.c plans */
     int64_t bytes = l.size - l.kept_size;
     for (int i = 0; i < g->num_nodes; i++) {
         const gc_node *n = g->nodes[i];

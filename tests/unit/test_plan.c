@@ -527,6 +527,89 @@ static void test_in_place_jit_matches_interpreter(void **state) {
     gc_graph_free(g);
 }
 
+/* Attention's heads as views: x[2, 8, 3*4*5] is one projection; q, k, v are slices of it split
+ * into 4 heads of 5 and permuted to [2, 4, 8, 5]; only matmuls read them, so they are views of
+ * x with no kernel or bytes (offsets at their first element, x's strides), and the scores
+ * q @ k^T read them in place. The output permute feeds an add, so it stays a copy, and a view
+ * of a param stays a copy too. The JIT then computes what the interpreter computes. */
+static void test_views_of_heads(void **state) {
+    (void)state;
+    gc_error err = {0};
+    gc_graph *g = gc_graph_new("heads");
+    gc_builder b = {g, {"heads.ir", 1, 1}, &err};
+    int64_t xd[3] = {2, 8, 60};
+    gc_type xt = gc_type_make(GC_F32, 3, xd);
+    gc_node *in = named(&b, GC_OP_INPUT, "in", xt);
+    gc_node *x = gc_unary(&b, GC_OP_TANH, in); /* computed: views may read its bytes */
+    gc_node *w = named(&b, GC_OP_PARAM, "w", ty(GC_F32, 2, 60, 5));
+    gc_node *heads[3], *sl[3], *rs[3];
+    int perm[4] = {0, 2, 1, 3};
+    for (int i = 0; i < 3; i++) {
+        int64_t split[4] = {2, 8, 4, 5};
+        sl[i] = gc_slice(&b, x, 2, 20 * i, 20 * (i + 1));
+        rs[i] = gc_reshape(&b, sl[i], 4, split);
+        heads[i] = gc_permute(&b, rs[i], perm);
+    }
+    gc_node *scores = gc_matmul(&b, heads[0], heads[1], false, true); /* [2, 4, 8, 8] */
+    gc_node *o = gc_matmul(&b, gc_axis_op(&b, GC_OP_SOFTMAX, scores, 3), heads[2], false, false);
+    gc_node *merged = gc_permute(&b, o, perm); /* [2, 8, 4, 5], read by an add: a copy */
+    gc_node *y = gc_binary(&b, GC_OP_ADD, merged, merged);
+    gc_node *ws = gc_slice(&b, w, 0, 0, 30); /* a param's slice: a copy */
+    int64_t flat[2] = {16, 60};
+    gc_node *z = gc_matmul(&b, gc_slice(&b, gc_reshape(&b, x, 2, flat), 1, 0, 30), ws, false, false);
+    assert_non_null(z);
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "y", y, &err));
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "z", z, &err));
+
+    gc_fusion f;
+    assert_true(gc_fuse_partition(g, true, &f, &err));
+    gc_plan_options opts = {.reuse = true, .views = true};
+    gc_layout l;
+    assert_true(gc_layout_plan_opts(g, f.root, &opts, &l, &err));
+    for (int i = 0; i < 3; i++) {
+        assert_true(l.viewed[sl[i]->id] && l.viewed[rs[i]->id] && l.viewed[heads[i]->id]);
+        assert_true(l.aliased[heads[i]->id]);
+        /* [2, 4, 8, 5] over x's [2, 8, 60]: batch 480, head 5, row 60, element 1 */
+        const int64_t want[4] = {480, 5, 60, 1};
+        assert_memory_equal(l.strides[heads[i]->id], want, sizeof want);
+        assert_true(l.offsets[heads[i]->id] == l.offsets[x->id] + 20 * i * (int64_t)sizeof(float));
+    }
+    assert_false(l.viewed[merged->id]);
+    assert_false(l.viewed[ws->id]);
+    assert_true(l.viewed[z->inputs[0]->id]); /* x's rows, the first 30 columns of each */
+    gc_layout_free(&l);
+    gc_fusion_free(&f);
+
+    if (gc_backend_available(GC_BACKEND_JIT)) {
+        gc_jit_options jo = {.fuse = true, .reuse = true, .threads = 2, .views = true};
+        gc_jit *j = gc_jit_new_opts(g, &jo, &err);
+        if (!j) fail_msg("gc_jit_new_opts: %s", err.message);
+        gc_interp *it = gc_interp_new(g, GC_INTERP_F32, &err);
+        assert_non_null(it);
+        float data[2 * 8 * 60], wd[60 * 5];
+        for (int k = 0; k < 2 * 8 * 60; k++) data[k] = (float)((k * 7) % 23 - 11) / 8.0f;
+        for (int k = 0; k < 60 * 5; k++) wd[k] = (float)((k * 5) % 13 - 6) / 8.0f;
+        gc_tensor xv = {GC_F32, 3, {2, 8, 60}, data}, wv = {GC_F32, 2, {60, 5}, wd};
+        assert_true(gc_interp_set(it, "in", &xv, &err) && gc_jit_set(j, "in", &xv, &err));
+        assert_true(gc_interp_set(it, "w", &wv, &err) && gc_jit_set(j, "w", &wv, &err));
+        assert_true(gc_interp_run(it, &err));
+        assert_true(gc_jit_run(j, &err));
+        const char *names[2] = {"y", "z"};
+        int64_t counts[2] = {2 * 8 * 4 * 5, 16 * 5};
+        for (int o2 = 0; o2 < 2; o2++) {
+            const double *want = gc_interp_output(it, GC_OUTPUT_VALUE, names[o2]);
+            const float *got = gc_jit_output(j, GC_OUTPUT_VALUE, names[o2]);
+            assert_non_null(got);
+            for (int64_t k = 0; k < counts[o2]; k++)
+                if (fabs(want[k] - got[k]) > 1e-5 + 1e-4 * fabs(want[k]))
+                    fail_msg("%s[%lld]: interpreter %.9g, JIT %.9g", names[o2], (long long)k, want[k], got[k]);
+        }
+        gc_interp_free(it);
+        gc_jit_free(j);
+    }
+    gc_graph_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reuse_respects_lifetimes),
@@ -537,6 +620,7 @@ int main(void) {
         cmocka_unit_test(test_target_read_later_is_not_in_place),
         cmocka_unit_test(test_non_elementwise_reads_are_not_in_place),
         cmocka_unit_test(test_in_place_jit_matches_interpreter),
+        cmocka_unit_test(test_views_of_heads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
