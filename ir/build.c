@@ -10,7 +10,19 @@ gc_node *gc_build(gc_builder *b, gc_op op, gc_node *const *inputs, int n, const 
     return gc_graph_make(b->graph, op, inputs, n, attr, type, NULL, b->loc, b->err);
 }
 
-gc_node *gc_unary(gc_builder *b, gc_op op, gc_node *x) { return gc_build(b, op, &x, 1, NULL, NULL); }
+/* An elementwise op of a reshape is the reshape of the op: the op then meets its operand in the
+ * operand's own shape and joins its kernel (a linear layer's activation, applied to the layer's
+ * reshaped result, runs in the GEMM's epilogue). Elementwise ops do not care about shape, so the
+ * values are the same. */
+gc_node *gc_unary(gc_builder *b, gc_op op, gc_node *x) {
+    if (x && x->op == GC_OP_RESHAPE && gc_op_table[op].op_class == GC_CLASS_ELEMENTWISE &&
+        gc_op_table[op].arity == 1 && !(gc_op_table[x->inputs[0]->op].flags & GC_FLAG_NAMED)) {
+        gc_node *y = x->inputs[0];
+        gc_node *r = gc_build(b, op, &y, 1, NULL, NULL);
+        if (r && gc_type_same_shape(&r->type, &y->type)) return gc_reshape(b, r, x->type.rank, x->type.dims);
+    }
+    return gc_build(b, op, &x, 1, NULL, NULL);
+}
 
 /* Broadcasts folded into their consumer: an elementwise op with several operands broadcasts them
  * itself, so an explicit broadcast of one is dropped when the result keeps its shape. The code

@@ -1,7 +1,7 @@
 /*
  * simplify.c: algebraic identities that make a node its operand's value — x * 1, x / 1, x + 0,
  * x - 0 (the constant of any shape that broadcasts into x's), a reshape to the operand's own
- * type, a permute by the identity, and a permute undoing the permute before it. Each such node
+ * type or back to the type the reshape before it started from, a permute by the identity, and a permute undoing the permute before it. Each such node
  * is replaced by the value it equals and dropped, so later passes and the code generator never
  * see it. The result must have x's exact type (dtype and shape): a node that broadcasts or
  * converts is not an identity. x + 0 gives x bit for bit except that -0 + 0 is +0; the others
@@ -41,7 +41,9 @@ static const gc_node *identity_of(const gc_node *n) {
         x = is_constant(b, 0.0) ? a : NULL;
         break;
     case GC_OP_RESHAPE:
-        x = a;
+        /* A reshape back to what a reshape started from (a linear layer's flatten after the
+         * reshape that unflattened its result) is that value. */
+        x = a->op == GC_OP_RESHAPE ? a->inputs[0] : a;
         break;
     case GC_OP_PERMUTE: {
         bool identity = true;
