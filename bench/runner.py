@@ -381,8 +381,8 @@ def main():
            "PyTorch ran with OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=%d torch.set_num_threads(%d)%s" % (
                opts.threads, opts.threads, " and glibc's default malloc" if opts.twin_default_malloc else
                " MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2^40 (freed memory stays in the process)") +
-           (" and OPENBLAS_CORETYPE=%s." % opts.twin_coretype if opts.twin_coretype else "") +
-           " gradc's sgemm: %s." % gemm_kind(),
+           (" and OPENBLAS_CORETYPE=%s" % opts.twin_coretype if opts.twin_coretype else "") +
+           ". gradc's sgemm: %s." % gemm_kind(),
            "Machine: %s." % machine(), "",
            table, "",
            "gradc codegen: LLVM O3 and JIT as `gradc train --verbose` reports it; compile: all of its "

@@ -231,10 +231,11 @@ LLVMValueRef cg_math_erfc(cg_ctx *cg, gc_dtype t, LLVMValueRef x);
 bool cg_gemm_rows(const cg_ctx *cg, const gc_node *n, int64_t *rows, int64_t *cols);
 /* Whether a GEMM of that shape splits faster by columns than by rows, and the columns' unit. */
 bool cg_gemm_split_cols(gc_dtype dtype, int64_t m, int64_t n, int64_t k, bool trans_a, int64_t *unit);
-/* Whether matmul n is a run of GEMMs, one per matrix of its result's batch (which does not fold
- * into rows), and how many. */
-bool cg_gemm_batches(const cg_ctx *cg, const gc_node *n, int64_t *batches);
-/* The GEMMs of matrices [lo, hi) of that batch (i64 values). */
+/* Whether matmul n is a batch of GEMMs, one per matrix of its result's batch (which does not
+ * fold into rows), split along its outermost run: `batches` indices of the result's `lead`
+ * leading dims, merged. */
+bool cg_gemm_batches(const cg_ctx *cg, const gc_node *n, int64_t *batches, int *lead);
+/* The GEMMs of indices [lo, hi) of that run (i64 values), each with the whole batch inside it. */
 int cg_emit_matmul_batch_part(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in, LLVMValueRef lo,
                               LLVMValueRef hi);
 /* Rows [lo, hi) of that matrix, or columns when `cols` (i64 values). */

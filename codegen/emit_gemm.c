@@ -254,16 +254,21 @@ int cg_emit_matmul(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMVal
     return 1;
 }
 
-bool cg_gemm_batches(const cg_ctx *cg, const gc_node *n, int64_t *batches) {
+bool cg_gemm_batches(const cg_ctx *cg, const gc_node *n, int64_t *batches, int *lead) {
     if (batch_folds(cg, n)) return false;
     gemm g;
     cg_nest nest;
     gc_error err = {0};
     cg_ctx probe = {.err = &err, .layout = cg->layout};
-    if (!plan_gemm(&probe, n, &g, &nest) || nest.rank != 1) return false;
-    /* One run of matrices: the batch dims of the result, all merged. */
+    if (!plan_gemm(&probe, n, &g, &nest) || nest.rank < 1) return false;
+    /* The batch nest's outermost dim: the result's leading batch dims, merged (all of them
+     * unless an operand's view keeps them apart). */
+    int64_t count = 1;
+    int j = 0;
+    while (j < n->type.rank - 2 && count < nest.dims[0]) count *= n->type.dims[j++];
     *batches = nest.dims[0];
-    return nest.strides[2][0] == g.m * g.n;
+    *lead = j;
+    return count == nest.dims[0];
 }
 
 int cg_emit_matmul_batch_part(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in, LLVMValueRef lo,
@@ -271,8 +276,8 @@ int cg_emit_matmul_batch_part(cg_ctx *cg, const gc_node *n, LLVMValueRef out, co
     gemm g;
     cg_nest nest;
     if (!plan_gemm(cg, n, &g, &nest)) return 0;
-    if (nest.rank != 1)
-        return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: matmul %%%d is not one run of matrices",
+    if (nest.rank < 1)
+        return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: matmul %%%d is not a batch of matrices",
                         n->id);
     cg_nest_begin_part(cg, &nest, 0, lo, hi);
     call_gemm(cg, &g, cg_elem_ptr(cg, g.dtype, in[0], nest.off[0]), cg_elem_ptr(cg, g.dtype, in[1], nest.off[1]),

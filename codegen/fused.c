@@ -100,18 +100,22 @@ static bool merged_stride(const gc_type *full, const int64_t *strides, int from,
     return true;
 }
 
-/* The strides of a value of `full`'s dims seen as [rows, cols] (all dims but the last merged). */
-static bool matrix_strides(const gc_type *full, const int64_t *strides, int64_t *out) {
-    int last = full->rank - 1;
-    if (last < 0) return false;
-    out[1] = strides[last];
-    return merged_stride(full, strides, 0, last, &out[0]);
-}
+/* How a split epilogue's loop sees the root's dims: as they are (no view), as two (the dims
+ * before `at` merged, and those from `at` on: [rows, cols] for at = rank - 1), or with the dims
+ * before `at` merged and the others kept (a batch split along its leading dims). */
+typedef enum view_kind { VIEW_NONE, VIEW_TWO, VIEW_LEAD } view_kind;
+typedef struct loop_view {
+    view_kind kind;
+    int at;
+} loop_view;
 
-/* The same seen as [matrices, elements of a matrix] (the batch dims merged, and the last two). */
-static bool batch_view(const gc_type *full, const int64_t *strides, int64_t *out) {
-    int r = full->rank;
-    return r >= 2 && merged_stride(full, strides, 0, r - 2, &out[0]) && merged_stride(full, strides, r - 2, r, &out[1]);
+/* The strides of a value of `full`'s dims as view v sees them (the view's rank: 2, or
+ * 1 + rank - at); false when the merged dims do not step evenly. */
+static bool view_strides(const gc_type *full, const int64_t *strides, loop_view v, int64_t *out) {
+    if (v.at < 0 || v.at > full->rank || !merged_stride(full, strides, 0, v.at, &out[0])) return false;
+    if (v.kind == VIEW_TWO) return merged_stride(full, strides, v.at, full->rank, &out[1]);
+    for (int d = v.at; d < full->rank; d++) out[1 + d - v.at] = strides[d];
+    return true;
 }
 
 /* How the loop reads the outside values: broadcast against the root's shape (`loop`), and, for
@@ -181,10 +185,9 @@ static int emit_body(cg_ctx *cg, const cg_group *grp, const gc_node *gemm, LLVMV
     return 1;
 }
 
-/* Adds the nest operands of the outside values the loop reads, each through `view` (NULL: the
- * root's own dims); false when a view fails or there are too many. */
-static bool add_reads(cg_nest *nest, const cg_group *grp, const gc_type *root, ext_reads *r,
-                      bool (*view)(const gc_type *, const int64_t *, int64_t *)) {
+/* Adds the nest operands of the outside values the loop reads, each seen through `view`; false
+ * when a view fails or there are too many. */
+static bool add_reads(cg_nest *nest, const cg_group *grp, const gc_type *root, ext_reads *r, loop_view view) {
     int64_t strides[GC_MAX_RANK], viewed[GC_MAX_RANK];
     for (int pass = 0; pass < 2; pass++)
         for (int j = 0; j < grp->num_ext; j++) {
@@ -192,8 +195,8 @@ static bool add_reads(cg_nest *nest, const cg_group *grp, const gc_type *root, e
             if (!(hot ? r->hot[j] : r->loop[j])) continue;
             if (nest->count >= CG_MAX_OPERANDS) return false;
             read_strides(&grp->ext[j]->type, root, hot, strides);
-            if (view && !view(root, strides, viewed)) return false;
-            (hot ? r->hot_slot : r->loop_slot)[j] = cg_nest_add(nest, view ? viewed : strides);
+            if (view.kind != VIEW_NONE && !view_strides(root, strides, view, viewed)) return false;
+            (hot ? r->hot_slot : r->loop_slot)[j] = cg_nest_add(nest, view.kind != VIEW_NONE ? viewed : strides);
         }
     return true;
 }
@@ -218,9 +221,10 @@ static int split_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *gemm, 
     int64_t dims[2] = {rows, cols}, strides[GC_MAX_RANK], matrix[2];
     cg_nest_init(&nest, 2, dims);
     gc_type_strides(&root->type, strides);
-    if (!matrix_strides(&root->type, strides, matrix)) return -1;
+    loop_view view = {VIEW_TWO, root->type.rank - 1};
+    if (!view_strides(&root->type, strides, view, matrix)) return -1;
     cg_nest_add(&nest, matrix);
-    if (!add_reads(&nest, grp, &root->type, r, matrix_strides)) return -1;
+    if (!add_reads(&nest, grp, &root->type, r, view)) return -1;
     int64_t unit;
     bool by_cols = cg_gemm_split_cols(gemm->type.dtype, rows, cols, (int64_t)k, gemm->attr.matmul.transpose_a, &unit);
     LLVMValueRef lo, hi;
@@ -233,23 +237,31 @@ static int split_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *gemm, 
 }
 
 /* A batch of GEMMs with its epilogue (attention's scores plus the causal mask): each part
- * computes whole matrices of the batch, then applies the epilogue to exactly those. */
+ * computes whole matrices of the batch (a run of its outermost batch dims' indices, when views
+ * keep the batch dims from merging), then applies the epilogue to exactly those. */
 static int split_batch_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *gemm, const LLVMValueRef *operands,
                                 ext_reads *r, LLVMValueRef out, const LLVMValueRef *ext) {
     const gc_node *root = grp->members[grp->num_members - 1];
     int64_t batches;
-    if (!cg_gemm_batches(cg, gemm, &batches) || batches < 2) return -1;
+    int lead;
+    if (!cg_gemm_batches(cg, gemm, &batches, &lead) || batches < 2) return -1;
     const gc_type *ta = &gemm->inputs[0]->type;
     double k = (double)ta->dims[ta->rank - (gemm->attr.matmul.transpose_a ? 2 : 1)];
     int64_t numel = gc_type_numel(&root->type);
     if (!cg_split_worthwhile(cg, (double)numel * k) || numel % batches) return -1;
+    /* The loop walks the batch's leading dims as one (split by parts) and the rest as they are:
+     * a mask broadcast along the heads but not the batch still reads at stride 0 there. */
     cg_nest nest;
-    int64_t dims[2] = {batches, numel / batches}, strides[GC_MAX_RANK], view[2];
-    cg_nest_init(&nest, 2, dims);
+    loop_view view = {VIEW_LEAD, lead};
+    int rank = root->type.rank;
+    int64_t dims[GC_MAX_RANK], strides[GC_MAX_RANK], seen[GC_MAX_RANK];
+    dims[0] = batches;
+    for (int d = lead; d < rank; d++) dims[1 + d - lead] = root->type.dims[d];
+    cg_nest_init(&nest, 1 + rank - lead, dims);
     gc_type_strides(&root->type, strides);
-    if (!batch_view(&root->type, strides, view)) return -1;
-    cg_nest_add(&nest, view);
-    if (!add_reads(&nest, grp, &root->type, r, batch_view)) return -1;
+    if (!view_strides(&root->type, strides, view, seen)) return -1;
+    cg_nest_add(&nest, seen);
+    if (!add_reads(&nest, grp, &root->type, r, view)) return -1;
     LLVMValueRef lo, hi;
     cg_split_range(cg, batches, 1, &lo, &hi);
     if (!cg_emit_matmul_batch_part(cg, gemm, out, operands, lo, hi)) return 0;
@@ -303,7 +315,7 @@ int cg_fused_kernel(cg_ctx *cg, const cg_group *grp, LLVMValueRef out, const LLV
     int64_t strides[GC_MAX_RANK];
     gc_type_strides(&root->type, strides);
     cg_nest_add(&nest, strides);
-    if (!add_reads(&nest, grp, &root->type, &r, NULL))
+    if (!add_reads(&nest, grp, &root->type, &r, (loop_view){VIEW_NONE, 0}))
         return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: fused kernel %%%d reads too many values",
                         root->id);
     cg_nest_coalesce(&nest);

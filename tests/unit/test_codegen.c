@@ -147,6 +147,35 @@ static void test_batched_gemms_split_by_matrix(void **state) {
     gc_graph_free(g);
 }
 
+/* The same when q and k are views of one projection (passes/plan.h): the GEMMs' batch nest then
+ * keeps the batch and head dims apart, and the scores with their mask still split, along the
+ * batch. */
+static void test_batched_gemms_of_views_split(void **state) {
+    (void)state;
+    gc_error err = {0};
+    gc_graph *g = gc_graph_new("views");
+    gc_builder b = {g, {"views.ir", 1, 1}, &err};
+    int64_t xd[3] = {4, 32, 32}, md[2] = {32, 32}, split[4] = {4, 32, 2, 8};
+    gc_node *x = gc_unary(&b, GC_OP_TANH, named(&b, GC_OP_INPUT, "x", gc_type_make(GC_F32, 3, xd)));
+    gc_node *mask = named(&b, GC_OP_INPUT, "mask", gc_type_make(GC_F32, 2, md));
+    int perm[4] = {0, 2, 1, 3};
+    gc_node *q = gc_permute(&b, gc_reshape(&b, gc_slice(&b, x, 2, 0, 16), 4, split), perm);
+    gc_node *k = gc_permute(&b, gc_reshape(&b, gc_slice(&b, x, 2, 16, 32), 4, split), perm);
+    gc_node *masked = gc_binary(&b, GC_OP_ADD, gc_matmul(&b, q, k, false, true), mask);
+    assert_non_null(masked);
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "y", masked, &err));
+    char *ir = gc_codegen_llvm_ir(g, &err);
+    if (!ir) fail_msg("gc_codegen_llvm_ir: %s", err.message);
+    char want[64];
+    snprintf(want, sizeof want, "define internal void @tk%d(", masked->id);
+    if (!strstr(ir, want)) fail_msg("the masked scores' kernel is not split:\n%s", ir);
+    /* No kernel copies q or k. */
+    snprintf(want, sizeof want, "@k%d(", q->id);
+    assert_null(strstr(ir, want));
+    free(ir);
+    gc_graph_free(g);
+}
+
 static void test_assembly_and_object_file(void **state) {
     (void)state;
     gc_error err = {0};
@@ -351,6 +380,7 @@ int main(void) {
         cmocka_unit_test(test_llvm_ir_names_kernels_and_verifies),
         cmocka_unit_test(test_wide_matmul_calls_gc_sgemm),
         cmocka_unit_test(test_batched_gemms_split_by_matrix),
+        cmocka_unit_test(test_batched_gemms_of_views_split),
         cmocka_unit_test(test_assembly_and_object_file),
         cmocka_unit_test(test_host_target),
         cmocka_unit_test(test_layout),
