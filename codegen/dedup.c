@@ -104,7 +104,7 @@ static int put_member(const cg_group *grp, int m, int64_t *key, int len) {
 
 /* The words of grp's key, or -1 when it is too large to key. */
 static int make_key(const gc_layout *layout, const cg_group *grp, int64_t *key) {
-    int words = 3 + grp->num_stores + grp->num_ext * (3 + 2 * GC_MAX_RANK);
+    int words = 4 + GC_MAX_RANK + grp->num_stores + grp->num_ext * (3 + 2 * GC_MAX_RANK);
     for (int m = 0; m < grp->num_members; m++)
         words += 8 + 2 * GC_MAX_RANK + grp->members[m]->num_inputs;
     if (words > KEY_MAX) return -1;
@@ -117,6 +117,11 @@ static int make_key(const gc_layout *layout, const cg_group *grp, int64_t *key) 
             if (grp->members[m] == grp->stores[s]) key[len++] = m;
     for (int j = 0; j < grp->num_ext && j < 64; j++) key[len++] = grp->reads_from[j];
     for (int m = 0; m < grp->num_members; m++) len = put_member(grp, m, key, len);
+    /* A result written through strides (a matmul into a permute's or a concat's bytes), too. */
+    const gc_node *r = grp->members[grp->num_members - 1];
+    bool through = layout && layout->strided && layout->strided[r->id];
+    key[len++] = through;
+    for (int d = 0; through && d < r->type.rank; d++) key[len++] = layout->strides[r->id][d];
     for (int k = 0; k < grp->num_ext; k++) {
         const gc_node *x = grp->ext[k];
         len = put_type(key, len, &x->type);

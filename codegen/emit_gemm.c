@@ -23,6 +23,12 @@ static const int64_t *view_of(const cg_ctx *cg, const gc_node *x) {
     return l && l->viewed && l->viewed[x->id] ? l->strides[x->id] : NULL;
 }
 
+/* The strides matmul n writes its result through (passes/plan.h), or NULL when it is dense. */
+static const int64_t *written_through(const cg_ctx *cg, const gc_node *n) {
+    const gc_layout *l = cg->layout;
+    return l && l->strided && l->strided[n->id] ? l->strides[n->id] : NULL;
+}
+
 /* Strides (in elements) of t's batch dims walking the result's batch dims: one matrix per step,
  * 0 along a broadcast dim; a view's own strides (`view`, NULL when dense) where it has them. */
 static void batch_strides(const gc_type *t, const int64_t *view, const gc_type *result, int64_t *strides) {
@@ -100,7 +106,8 @@ static bool batch_folds(const cg_ctx *cg, const gc_node *n) {
     if (tr->rank <= 2) return true;
     int64_t sb[GC_MAX_RANK];
     batch_strides(tb, view_of(cg, n->inputs[1]), tr, sb);
-    bool folds = !n->attr.matmul.transpose_a && ta->rank == tr->rank && !view_of(cg, n->inputs[0]);
+    bool folds = !n->attr.matmul.transpose_a && ta->rank == tr->rank && !view_of(cg, n->inputs[0]) &&
+                 !written_through(cg, n);
     for (int d = 0; d < tr->rank - 2; d++) folds = folds && sb[d] == 0 && ta->dims[d] == tr->dims[d];
     return folds;
 }
@@ -115,17 +122,17 @@ static int plan_gemm(cg_ctx *cg, const gc_node *n, gemm *g, cg_nest *nest) {
     g->k = ta->dims[ta->rank - (g->trans_a ? 2 : 1)];
     /* Row-major leading dimensions: the stored row length of each operand, or a view's row
      * stride (its last dim is at stride 1: passes/plan.c). */
-    const int64_t *va = view_of(cg, n->inputs[0]), *vb = view_of(cg, n->inputs[1]);
+    const int64_t *va = view_of(cg, n->inputs[0]), *vb = view_of(cg, n->inputs[1]), *vc = written_through(cg, n);
     g->lda = va ? va[ta->rank - 2] : ta->dims[ta->rank - 1];
     g->ldb = vb ? vb[tb->rank - 2] : tb->dims[tb->rank - 1];
-    g->ldc = g->n;
+    g->ldc = vc ? vc[tr->rank - 2] : g->n;
 
     gc_type batch = *tr;
     batch.rank -= 2;
     int64_t sa[GC_MAX_RANK], sb[GC_MAX_RANK], sc[GC_MAX_RANK];
     batch_strides(ta, va, tr, sa);
     batch_strides(tb, vb, tr, sb);
-    batch_strides(tr, NULL, tr, sc);
+    batch_strides(tr, vc, tr, sc);
     int64_t batches = gc_type_numel(&batch);
 
     if (batches > 1 && batch_folds(cg, n)) {

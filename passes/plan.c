@@ -347,6 +347,154 @@ static bool plan_views(const gc_graph *g, int *owner, const bool *output, bool *
     return true;
 }
 
+/* ---- strided writes ----
+ * The other way round: a matmul whose only reader is a chain of permutes and reshapes (each the
+ * only reader of the one before) writes its result through strides where the chain's end keeps
+ * its bytes, so no kernel copies it: the end's storage is written by the GEMM, and the chain has
+ * no kernels. Self-attention merges its heads so: [B, H, T, D] values times weights, permuted to
+ * [B, T, H, D] for the output projection. A chain may also end in a concat every operand of
+ * which is such a chain (the q, k and v gradients, permuted back and concatenated into the
+ * projection's gradient): the concat's bytes are then written by all of them, each at its
+ * offset, and the concat has no kernel either. The strides must suit a GEMM's result (last dim
+ * at stride 1, rows a row apart at least). */
+
+/* The strides of x's dims for the elements r walks at `sr`, r a permute or reshape of x (the
+ * inverse of a view's step); false when a dim of x would not step evenly. */
+static bool strides_before(const gc_node *r, const int64_t *sr, int64_t *sx) {
+    const gc_type *x = &r->inputs[0]->type;
+    if (r->op == GC_OP_PERMUTE) {
+        for (int d = 0; d < r->type.rank; d++) sx[r->attr.permute.perm[d]] = sr[d];
+        return true;
+    }
+    return reshape_strides(&r->type, sr, x, sx);
+}
+
+static bool is_chain_op(const gc_node *n) { return n->op == GC_OP_PERMUTE || n->op == GC_OP_RESHAPE; }
+
+/* Plans the strided writes above: strided[m] and strides[m] for each matmul m that writes
+ * through strides, owner[] of m and of its chain set to the node whose bytes they write (m at
+ * out_offset[m] elements into them), aliased[] for the chain, and writer_first[o] the first
+ * kernel position writing o's bytes. Returns false when out of memory. */
+static bool plan_strided(const gc_graph *g, const int *root, int *owner, const bool *output, const bool *viewed,
+                         bool *strided, int64_t (*strides)[GC_MAX_RANK], int64_t *out_offset, bool *aliased,
+                         int *writer_first) {
+    int n = g->num_nodes;
+    size_t count = (size_t)(n ? n : 1);
+    int *readers = calloc(count, sizeof *readers), *reader = malloc(count * sizeof *reader);
+    int *end = malloc(count * sizeof *end), *members = calloc(count, sizeof *members);
+    if (!readers || !reader || !end || !members) {
+        free(readers), free(reader), free(end), free(members);
+        return false;
+    }
+    for (int i = 0; i < n; i++) {
+        const gc_node *x = g->nodes[i];
+        for (int k = 0; k < x->num_inputs; k++) readers[x->inputs[k]->id]++, reader[x->inputs[k]->id] = i;
+        if (root && root[i] >= 0) members[root[i]]++;
+    }
+    /* end[m]: where m's chain ends, -1 when m cannot write through one. */
+    for (int m = 0; m < n; m++) {
+        const gc_node *x = g->nodes[m];
+        end[m] = -1;
+        if (x->op != GC_OP_MATMUL || x->type.dtype != GC_F32 || owner[m] != m || output[m] || members[m] > 1 ||
+            (root && root[m] != m))
+            continue;
+        int at = m;
+        bool permuted = false;
+        while (readers[at] == 1 && is_chain_op(g->nodes[reader[at]]) && !output[reader[at]] &&
+               !viewed[reader[at]] && !(root && root[reader[at]] != reader[at])) {
+            at = reader[at];
+            permuted |= g->nodes[at]->op == GC_OP_PERMUTE;
+        }
+        /* A chain of reshapes only is already the matmul's own bytes. */
+        if (permuted || (readers[at] == 1 && g->nodes[reader[at]]->op == GC_OP_CONCAT)) end[m] = at;
+    }
+    /* Each chain's strides two ways: into the concat it ends in (when it does), and into its end's
+     * own bytes (when a permute is on the way, else there is nothing to gain). */
+    int64_t (*cs)[GC_MAX_RANK] = calloc(count, sizeof *cs), (*os)[GC_MAX_RANK] = calloc(count, sizeof *os);
+    int64_t *coff = calloc(count, sizeof *coff);
+    bool *cok = calloc(count, sizeof *cok), *ook = calloc(count, sizeof *ook);
+    int *ender = malloc(count * sizeof *ender); /* ender[t]: the matmul whose chain ends at t */
+    int *home = malloc(count * sizeof *home);    /* home[m]: the chain node whose bytes m writes */
+    bool fine = cs && os && coff && cok && ook && ender && home;
+    for (int i = 0; fine && i < n; i++) ender[i] = -1;
+    for (int m = 0; fine && m < n; m++) {
+        if (end[m] < 0) continue;
+        int t = end[m];
+        ender[t] = m;
+        const gc_node *c = readers[t] == 1 ? g->nodes[reader[t]] : NULL;
+        for (int way = 0; way < 2; way++) {
+            int64_t st[GC_MAX_RANK], at = 0;
+            if (way == 0) {
+                if (!c || c->op != GC_OP_CONCAT || output[c->id] || owner[c->id] != c->id || (root && root[c->id] != c->id))
+                    continue;
+                dense_strides(&c->type, st);
+                for (int k = 0; k < c->num_inputs && c->inputs[k]->id != t; k++)
+                    at += c->inputs[k]->type.dims[c->attr.axis.axis] * st[c->attr.axis.axis];
+            } else {
+                /* The chain's last node with bytes of its own (reshapes after it are its aliases),
+                 * which a permute must lead to. */
+                int own = t;
+                while (own != m && owner[own] != own) own = g->nodes[own]->inputs[0]->id;
+                bool permuted = false;
+                for (int x = own; x != m; x = g->nodes[x]->inputs[0]->id) permuted |= g->nodes[x]->op == GC_OP_PERMUTE;
+                if (!permuted) continue;
+                dense_strides(&g->nodes[own]->type, st);
+                home[m] = own;
+            }
+            int top = way == 0 ? t : home[m];
+            bool ok = true;
+            for (int x = top; ok && x != m; x = g->nodes[x]->inputs[0]->id) {
+                int64_t before[GC_MAX_RANK];
+                ok = strides_before(g->nodes[x], st, before);
+                memcpy(st, before, sizeof st);
+            }
+            if (!ok || !gemm_readable(&g->nodes[m]->type, st)) continue;
+            if (way == 0) memcpy(cs[m], st, sizeof st), coff[m] = at, cok[m] = true;
+            else memcpy(os[m], st, sizeof st), ook[m] = true;
+        }
+    }
+    /* A concat is written in place only when every operand's chain can write into it. */
+    for (int i = 0; fine && i < n; i++) {
+        const gc_node *c = g->nodes[i];
+        if (c->op != GC_OP_CONCAT) continue;
+        bool all = c->num_inputs > 0;
+        for (int k = 0; all && k < c->num_inputs; k++) {
+            int w = ender[c->inputs[k]->id];
+            all = w >= 0 && cok[w] && readers[c->inputs[k]->id] == 1;
+        }
+        for (int k = 0; k < c->num_inputs; k++) {
+            int w = ender[c->inputs[k]->id];
+            if (w < 0) continue;
+            if (!all) {
+                cok[w] = false;
+                continue;
+            }
+            ook[w] = false; /* written into the concat instead */
+        }
+    }
+    for (int m = 0; fine && m < n; m++) {
+        if (end[m] < 0 || (!cok[m] && !ook[m])) continue;
+        int t = cok[m] ? end[m] : home[m], base = cok[m] ? reader[end[m]] : home[m];
+        strided[m] = true;
+        memcpy(strides[m], cok[m] ? cs[m] : os[m], sizeof strides[m]);
+        out_offset[m] = cok[m] ? coff[m] : 0;
+        owner[m] = base;
+        if (writer_first[base] < 0 || m < writer_first[base]) writer_first[base] = m;
+        for (int x = t; x != m; x = g->nodes[x]->inputs[0]->id) {
+            aliased[x] = true; /* no kernel: the GEMM wrote its bytes */
+            owner[x] = base;
+        }
+        aliased[base] = true;
+    }
+    free(cs), free(os), free(coff), free(cok), free(ook), free(ender), free(home);
+    if (!fine) {
+        free(readers), free(reader), free(end), free(members);
+        return false;
+    }
+    free(readers), free(reader), free(end), free(members);
+    return true;
+}
+
 int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_options *opts, gc_layout *out,
                         gc_error *err) {
     bool reuse = opts && opts->reuse;
@@ -388,17 +536,24 @@ int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_option
         }
     }
     int64_t *view_offset = NULL;
+    int *writer_first = NULL;
     if (ok && opts && opts->views) {
         bool *output = calloc(count, sizeof *output);
         l.viewed = calloc(count, sizeof *l.viewed);
         l.strides = calloc(count, sizeof *l.strides);
         view_offset = calloc(count, sizeof *view_offset);
         for (int i = 0; output && i < g->num_outputs; i++) output[g->outputs[i].value->id] = true;
-        if (!output || !l.viewed || !l.strides || !view_offset ||
+        l.strided = calloc(count, sizeof *l.strided);
+        writer_first = malloc(count * sizeof *writer_first);
+        for (int i = 0; writer_first && i < g->num_nodes; i++) writer_first[i] = -1;
+        if (!output || !l.viewed || !l.strides || !view_offset || !l.strided || !writer_first ||
             !plan_views(g, owner, output, l.viewed, l.strides, view_offset))
             ok = gc_failf(err, GC_ERR_MEMORY, "out of memory: planning the views of %d nodes", g->num_nodes);
         for (int i = 0; ok && i < g->num_nodes; i++)
             if (l.viewed[i]) l.aliased[i] = true;
+        if (ok && !plan_strided(g, root, owner, output, l.viewed, l.strided, l.strides, view_offset, l.aliased,
+                                writer_first))
+            ok = gc_failf(err, GC_ERR_MEMORY, "out of memory: planning the strided writes of %d nodes", g->num_nodes);
         free(output);
     }
     /* What must keep its value past the step: sources, outputs, what gc_init computes. */
@@ -411,6 +566,9 @@ int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_option
         if (o >= 0) l.kept[o] = true;
     }
     if (ok) lifetimes(g, root, owner, first, last);
+    /* Bytes a GEMM writes through strides are alive from that GEMM on. */
+    for (int i = 0; ok && writer_first && i < g->num_nodes; i++)
+        if (writer_first[i] >= 0 && position(root, writer_first[i]) < first[i]) first[i] = position(root, writer_first[i]);
     if (ok && opts && opts->in_place && (l.update_from = plan_in_place(g, root, owner, l.in_place, target)) < 0)
         ok = gc_failf(err, GC_ERR_MEMORY, "out of memory: planning in-place updates of %d nodes", g->num_nodes);
     /* The kept region first, in graph order; then the rest, packed by lifetime. A value in place
@@ -439,10 +597,12 @@ int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_option
     for (int i = 0; ok && i < g->num_nodes; i++) {
         if (owner[i] < 0) l.offsets[i] = -1;
         else if (owner[i] != i) l.offsets[i] = l.offsets[owner[i]], l.kept[i] = l.kept[owner[i]];
-        /* A view starts where its first element is. */
-        if (l.viewed && l.viewed[i]) l.offsets[i] += view_offset[i] * (int64_t)gc_dtype_size(g->nodes[i]->type.dtype);
+        /* A view starts where its first element is, and so does a strided write. */
+        if (l.viewed && (l.viewed[i] || l.strided[i]))
+            l.offsets[i] += view_offset[i] * (int64_t)gc_dtype_size(g->nodes[i]->type.dtype);
     }
     free(view_offset);
+    free(writer_first);
     free(target);
     free(stored);
     free(owner);
@@ -477,6 +637,8 @@ void gc_layout_free(gc_layout *layout) {
     free(layout->in_place);
     free(layout->viewed);
     free(layout->strides);
+    free(layout->strided);
+    layout->strided = NULL;
     layout->viewed = NULL;
     layout->strides = NULL;
     layout->kept = NULL;

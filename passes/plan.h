@@ -41,6 +41,10 @@ typedef struct gc_layout {
      * gives, per dim, the elements between neighbours (NULL entries and strides without views). */
     bool *viewed;
     int64_t (*strides)[GC_MAX_RANK];
+    /* With views, the other way: per node, whether it is a matmul that writes its result through
+     * strides[id] into another node's bytes (the permute that merges attention's heads, or the
+     * concat of the q, k and v gradients), which then has no kernel of its own. */
+    bool *strided;
 } gc_layout;
 
 typedef struct gc_plan_options {

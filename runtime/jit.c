@@ -198,6 +198,9 @@ const void *gc_jit_value(const gc_jit *j, const gc_node *node) {
     if (!j || !node || !j->ran || node->id < 0 || node->id >= j->num_nodes) return NULL;
     if (j->graph->nodes[node->id] != node || j->layout.offsets[node->id] < 0 || !j->layout.kept[node->id])
         return NULL;
+    /* A view or a value written through strides is not a dense value of its own. */
+    if ((j->layout.viewed && j->layout.viewed[node->id]) || (j->layout.strided && j->layout.strided[node->id]))
+        return NULL;
     return j->arena + j->layout.offsets[node->id];
 }
 

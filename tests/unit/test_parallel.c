@@ -68,17 +68,16 @@ static void a_null_pool_runs_one_part(void **state) {
 static pthread_t caller;
 static int32_t last_cut;
 
-/* Work proportional to the share, twice as slow on the workers as on the caller's thread. */
+/* Time proportional to the share, twice as long on the workers as on the caller's thread. It
+ * sleeps rather than spins, so the ratio holds when other tests load the machine. */
 static void uneven(char *arena, const int64_t *offsets, int32_t from, int32_t to) {
     (void)arena;
     (void)offsets;
     bool slow = !pthread_equal(pthread_self(), caller);
     if (from == 0) __atomic_store_n(&last_cut, to, __ATOMIC_RELAXED);
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    double want = 2e-3 * (double)(to - from) / GC_SHARE_ONE * (slow ? 2 : 1);
-    do clock_gettime(CLOCK_MONOTONIC, &t);
-    while ((double)(t.tv_sec - t0.tv_sec) + 1e-9 * (double)(t.tv_nsec - t0.tv_nsec) < want);
+    double want = 6e-3 * (double)(to - from) / GC_SHARE_ONE * (slow ? 2 : 1);
+    struct timespec pause = {0, (long)(want * 1e9)};
+    nanosleep(&pause, NULL);
 }
 
 /* A kernel the pool may cut anywhere moves towards the faster thread: the caller's share tends
@@ -91,7 +90,7 @@ static void shares_follow_the_faster_thread(void **state) {
     assert_non_null(pool);
     for (int call = 0; call < 60; call++) gc_pool_run(pool, uneven, NULL, NULL, 0);
     double share = (double)last_cut / GC_SHARE_ONE;
-    if (!(share > 0.6 && share < 0.73)) fail_msg("caller's share %.3f, want about 0.667", share);
+    if (!(share > 0.58 && share < 0.76)) fail_msg("caller's share %.3f, want about 0.667", share);
     for (int call = 0; call < 10; call++) gc_pool_run(pool, uneven, NULL, NULL, GC_TASK_CALLS_BLAS);
     assert_int_equal(last_cut, GC_SHARE_ONE / 2);
     gc_pool_free(pool);

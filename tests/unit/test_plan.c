@@ -530,8 +530,9 @@ static void test_in_place_jit_matches_interpreter(void **state) {
 /* Attention's heads as views: x[2, 8, 3*4*5] is one projection; q, k, v are slices of it split
  * into 4 heads of 5 and permuted to [2, 4, 8, 5]; only matmuls read them, so they are views of
  * x with no kernel or bytes (offsets at their first element, x's strides), and the scores
- * q @ k^T read them in place. The output permute feeds an add, so it stays a copy, and a view
- * of a param stays a copy too. The JIT then computes what the interpreter computes. */
+ * q @ k^T read them in place. The output permute feeds an add: the product before it writes
+ * into its bytes through strides. A view of a param stays a copy. The JIT then computes what the
+ * interpreter computes. */
 static void test_views_of_heads(void **state) {
     (void)state;
     gc_error err = {0};
@@ -574,7 +575,13 @@ static void test_views_of_heads(void **state) {
         assert_memory_equal(l.strides[heads[i]->id], want, sizeof want);
         assert_true(l.offsets[heads[i]->id] == l.offsets[x->id] + 20 * i * (int64_t)sizeof(float));
     }
+    /* The values' product writes its result through strides into the merge permute's bytes:
+     * [2, 4, 8, 5] into [2, 8, 4, 5], so the permute has no kernel. */
     assert_false(l.viewed[merged->id]);
+    assert_true(l.strided[o->id] && l.aliased[merged->id]);
+    const int64_t merge[4] = {160, 5, 20, 1};
+    assert_memory_equal(l.strides[o->id], merge, sizeof merge);
+    assert_true(l.offsets[o->id] == l.offsets[merged->id]);
     assert_false(l.viewed[ws->id]);
     assert_true(l.viewed[z->inputs[0]->id]); /* x's rows, the first 30 columns of each */
     gc_layout_free(&l);
@@ -610,6 +617,72 @@ static void test_views_of_heads(void **state) {
     gc_graph_free(g);
 }
 
+/* Three batched products permuted back and concatenated along the last axis (the q, k and v
+ * gradients of attention) write straight into the concat's bytes, each at its offset: no
+ * permute or concat kernel. When one operand of the concat is not such a product, none of them
+ * writes into it, and each writes into its own permute instead. */
+static void test_strided_writes_into_a_concat(void **state) {
+    (void)state;
+    for (int mixed = 0; mixed < 2; mixed++) {
+        gc_error err = {0};
+        gc_graph *g = gc_graph_new("concat");
+        gc_builder b = {g, {"concat.ir", 1, 1}, &err};
+        int64_t ad[4] = {2, 3, 6, 4}, bd[4] = {2, 3, 4, 5}, flat[3] = {2, 6, 15};
+        gc_node *a = gc_unary(&b, GC_OP_TANH, named(&b, GC_OP_INPUT, "a", gc_type_make(GC_F32, 4, ad)));
+        gc_node *w = gc_unary(&b, GC_OP_TANH, named(&b, GC_OP_INPUT, "w", gc_type_make(GC_F32, 4, bd)));
+        int perm[4] = {0, 2, 1, 3};
+        gc_node *parts[3], *mm[3];
+        for (int i = 0; i < 3; i++) {
+            mm[i] = gc_matmul(&b, a, w, false, false); /* [2, 3, 6, 5] */
+            if (mixed && i == 1) mm[i] = gc_unary(&b, GC_OP_EXP, mm[i]);
+            parts[i] = gc_reshape(&b, gc_permute(&b, mm[i], perm), 3, flat); /* [2, 6, 15] */
+        }
+        gc_node *c = gc_concat(&b, parts, 3, 2); /* [2, 6, 45] */
+        gc_node *y = gc_unary(&b, GC_OP_NEG, c);
+        assert_non_null(y);
+        assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "y", y, &err));
+        gc_layout l;
+        if (!gc_layout_plan_step(g, &l, &err)) fail_msg("%s", err.message);
+        for (int i = 0; i < 3; i++) {
+            if (mixed && i == 1) continue;
+            assert_true(l.strided[mm[i]->id]);
+            if (!mixed) {
+                /* (b, h, t, d) at b*270 + t*45 + h*5 + d, 15 more per operand */
+                const int64_t want[4] = {270, 5, 45, 1};
+                assert_memory_equal(l.strides[mm[i]->id], want, sizeof want);
+                assert_true(l.offsets[mm[i]->id] == l.offsets[c->id] + 15 * i * (int64_t)sizeof(float));
+            } else {
+                assert_true(l.offsets[mm[i]->id] == l.offsets[parts[i]->inputs[0]->id]);
+            }
+        }
+        assert_true(l.aliased[c->id] != mixed);
+        gc_layout_free(&l);
+        if (gc_backend_available(GC_BACKEND_JIT)) {
+            gc_jit_options jo = {.fuse = true, .reuse = true, .threads = 2, .views = true};
+            gc_jit *j = gc_jit_new_opts(g, &jo, &err);
+            if (!j) fail_msg("gc_jit_new_opts: %s", err.message);
+            gc_interp *it = gc_interp_new(g, GC_INTERP_F32, &err);
+            assert_non_null(it);
+            float av[2 * 3 * 6 * 4], wv[2 * 3 * 4 * 5];
+            for (int k = 0; k < 144; k++) av[k] = (float)((k * 7) % 19 - 9) / 8.0f;
+            for (int k = 0; k < 120; k++) wv[k] = (float)((k * 5) % 13 - 6) / 8.0f;
+            gc_tensor at = {GC_F32, 4, {2, 3, 6, 4}, av}, wt = {GC_F32, 4, {2, 3, 4, 5}, wv};
+            assert_true(gc_interp_set(it, "a", &at, &err) && gc_jit_set(j, "a", &at, &err));
+            assert_true(gc_interp_set(it, "w", &wt, &err) && gc_jit_set(j, "w", &wt, &err));
+            assert_true(gc_interp_run(it, &err) && gc_jit_run(j, &err));
+            const double *want = gc_interp_output(it, GC_OUTPUT_VALUE, "y");
+            const float *got = gc_jit_output(j, GC_OUTPUT_VALUE, "y");
+            assert_non_null(got);
+            for (int k = 0; k < 2 * 6 * 45; k++)
+                if (fabs(want[k] - got[k]) > 1e-5 + 1e-4 * fabs(want[k]))
+                    fail_msg("mixed %d, y[%d]: interpreter %.9g, JIT %.9g", mixed, k, want[k], got[k]);
+            gc_interp_free(it);
+            gc_jit_free(j);
+        }
+        gc_graph_free(g);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reuse_respects_lifetimes),
@@ -621,6 +694,7 @@ int main(void) {
         cmocka_unit_test(test_non_elementwise_reads_are_not_in_place),
         cmocka_unit_test(test_in_place_jit_matches_interpreter),
         cmocka_unit_test(test_views_of_heads),
+        cmocka_unit_test(test_strided_writes_into_a_concat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
