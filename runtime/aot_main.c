@@ -25,6 +25,7 @@
 #include "runtime/aot.h"
 #include "runtime/data.h"
 #include "runtime/npy.h"
+#include "runtime/train_log.h"
 
 const gc_executor_ops *const gc_executor_jit = &gc_executor_aot;
 
@@ -246,7 +247,7 @@ static int train(const gc_aot_model *m, const options *o) {
     gc_error err = {0};
     int status = 0;
     gc_dataset *data = NULL;
-    FILE *log = NULL;
+    gc_train_log log = {0};
     gc_trainer *t = build(m, o, &err);
     if (!t) goto error;
     if (o->init && !gc_trainer_load_params(t, o->init, &err)) goto error;
@@ -256,15 +257,13 @@ static int train(const gc_aot_model *m, const options *o) {
     int64_t per_epoch = gc_dataset_steps_per_epoch(data), start = gc_trainer_steps(t);
     int64_t total = o->steps >= 0 ? o->steps : (o->epochs >= 0 ? o->epochs : 1) * per_epoch;
     if (o->log) {
-        if (!(log = fopen(o->log, "w"))) {
-            status = usage_error("cannot write the log %s", o->log);
-            goto done;
-        }
-        fprintf(log, "step,loss,lr,grad_norm,ms");
+        char header[8192];
+        size_t at = (size_t)snprintf(header, sizeof header, "step,loss,lr,grad_norm,ms");
         const char *name;
-        for (int k = 0; gc_trainer_output_name(t, k, &name); k++)
-            if (strcmp(name, "loss")) fprintf(log, ",%s", name);
-        fprintf(log, "\n");
+        for (int k = 0; gc_trainer_output_name(t, k, &name) && at < sizeof header; k++)
+            if (strcmp(name, "loss")) at += (size_t)snprintf(header + at, sizeof header - at, ",%s", name);
+        if (!gc_train_log_open(&log, o->log, o->resume != NULL, start, &err) || !gc_train_log_begin(&log, header, &err))
+            goto error;
     }
     int bar = !o->quiet && isatty(STDOUT_FILENO);
     int64_t every = total >= 10 ? total / 10 : 1;
@@ -275,13 +274,13 @@ static int train(const gc_aot_model *m, const options *o) {
         double t0 = now_ms();
         if (!gc_dataset_load_step(data, t, step, &err) || !gc_trainer_step(t, &loss, &err)) goto error;
         double ms = now_ms() - t0;
-        if (log) {
-            fprintf(log, "%lld,%.9g,%.9g,%.9g,%.3f", (long long)step + 1, loss, scalar_output(t, "lr"),
+        if (log.file) {
+            fprintf(log.file, "%lld,%.9g,%.9g,%.9g,%.3f", (long long)step + 1, loss, scalar_output(t, "lr"),
                     scalar_output(t, "grad_norm"), ms);
             const char *name;
             for (int q = 0; gc_trainer_output_name(t, q, &name); q++)
-                if (strcmp(name, "loss")) fprintf(log, ",%.9g", scalar_output(t, name));
-            fprintf(log, "\n");
+                if (strcmp(name, "loss")) fprintf(log.file, ",%.9g", scalar_output(t, name));
+            fprintf(log.file, "\n");
         }
         double elapsed = (now_ms() - began) / 1e3, rate = (k + 1) / (elapsed > 0 ? elapsed : 1e-9);
         char left[32];
@@ -309,7 +308,7 @@ static int train(const gc_aot_model *m, const options *o) {
 error:
     status = report(&err, m);
 done:
-    if (log && fclose(log) != 0 && status == 0) status = usage_error("cannot write the log %s", o->log);
+    if (!gc_train_log_close(&log, &err) && status == 0) status = report(&err, m);
     gc_dataset_free(data);
     gc_trainer_free(t);
     return status;

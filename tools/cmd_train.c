@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "runtime/data.h"
+#include "runtime/train_log.h"
 #include "runtime/trainer.h"
 #include "tools/cli.h"
 #include "tools/evaluate.h"
@@ -70,17 +71,19 @@ static void format_duration(double seconds, char *buf, size_t size) {
     else snprintf(buf, size, "%.0fs", seconds);
 }
 
-/* The log: columns known after the first step (only scalar outputs get one). */
+/* The log's columns, known after the first step (only scalar outputs get one). */
 typedef struct train_log {
-    FILE *f;
+    gc_train_log file;
     const char *path;
     const char *outputs[GC_EVAL_MAX_OUTPUTS];
     int num_outputs;
-    int with_eval, header_written;
+    int with_eval;
 } train_log;
 
-static void log_header(train_log *log, gc_trainer *t, int stepped) {
-    if (!log->f || log->header_written) return;
+/* Writes the header, or checks it against the log a resumed run continues. Without a step the
+ * columns of outputs are unknown, and a continued log stays as it is. */
+static int log_header(train_log *log, gc_trainer *t, int stepped, gc_error *err) {
+    if (!log->file.file || log->file.begun || (!stepped && log->file.previous)) return 1;
     const char *name;
     for (int k = 0; stepped && gc_trainer_output_name(t, k, &name) && log->num_outputs < GC_EVAL_MAX_OUTPUTS; k++) {
         gc_tensor v;
@@ -88,14 +91,16 @@ static void log_header(train_log *log, gc_trainer *t, int stepped) {
         if (strcmp(name, "loss") && gc_trainer_output(t, name, &v, &ignored) && v.rank == 0)
             log->outputs[log->num_outputs++] = name;
     }
-    fprintf(log->f, "step,loss,lr,grad_norm,ms");
-    for (int k = 0; k < log->num_outputs; k++) fprintf(log->f, ",%s", log->outputs[k]);
-    if (log->with_eval) {
-        fprintf(log->f, ",eval_loss");
-        for (int k = 0; k < log->num_outputs; k++) fprintf(log->f, ",eval_%s", log->outputs[k]);
+    char header[8192];
+    size_t at = (size_t)snprintf(header, sizeof header, "step,loss,lr,grad_norm,ms");
+    for (int k = 0; k < log->num_outputs && at < sizeof header; k++)
+        at += (size_t)snprintf(header + at, sizeof header - at, ",%s", log->outputs[k]);
+    if (log->with_eval && at < sizeof header) {
+        at += (size_t)snprintf(header + at, sizeof header - at, ",eval_loss");
+        for (int k = 0; k < log->num_outputs && at < sizeof header; k++)
+            at += (size_t)snprintf(header + at, sizeof header - at, ",eval_%s", log->outputs[k]);
     }
-    fprintf(log->f, "\n");
-    log->header_written = 1;
+    return gc_train_log_begin(&log->file, header, err);
 }
 
 static double result_value(const gc_eval_result *r, const char *name) {
@@ -236,13 +241,10 @@ int gc_cmd_train(int argc, char **argv) {
     int64_t start = gc_trainer_steps(t);
     int64_t total = steps >= 0 ? steps : (epochs >= 0 ? epochs : 1) * per_epoch;
     if (log.path) {
-        log.f = fopen(log.path, "w");
-        if (!log.f) {
-            status = gc_usage_error("cannot write the log %s", log.path);
-            goto done;
-        }
+        if (!gc_train_log_open(&log.file, log.path, resume != NULL, start, &err)) goto error;
         log.with_eval = num_eval > 0;
     }
+    FILE *log_file = log.file.file;
     int bar = !quiet && isatty(STDOUT_FILENO);
     int64_t every = total >= 10 ? total / 10 : 1; /* about ten plain lines per run */
     double began = now_ms();
@@ -254,11 +256,11 @@ int gc_cmd_train(int argc, char **argv) {
         double t0 = now_ms();
         if (!gc_dataset_load_step(data, t, step, &err) || !gc_trainer_step(t, &loss, &err)) goto error;
         double ms = now_ms() - t0;
-        if (log.f) {
-            log_header(&log, t, 1);
-            fprintf(log.f, "%lld,%.9g,%.9g,%.9g,%.3f", (long long)step + 1, loss, scalar_output(t, "lr"),
+        if (log_file) {
+            if (!log_header(&log, t, 1, &err)) goto error;
+            fprintf(log_file, "%lld,%.9g,%.9g,%.9g,%.3f", (long long)step + 1, loss, scalar_output(t, "lr"),
                     scalar_output(t, "grad_norm"), ms);
-            for (int o = 0; o < log.num_outputs; o++) fprintf(log.f, ",%.9g", scalar_output(t, log.outputs[o]));
+            for (int o = 0; o < log.num_outputs; o++) fprintf(log_file, ",%.9g", scalar_output(t, log.outputs[o]));
         }
         /* After the step's outputs are read: an eval replaces them. */
         int eval_now = ev && ((eval_every && (step + 1) % eval_every == 0) || k + 1 == total);
@@ -267,15 +269,15 @@ int gc_cmd_train(int argc, char **argv) {
             evaluated = 1;
             print_eval(&last_eval, step + 1, bar);
         }
-        if (log.f && log.with_eval) {
+        if (log_file && log.with_eval) {
             if (eval_now) {
-                fprintf(log.f, ",%.9g", last_eval.loss);
-                for (int o = 0; o < log.num_outputs; o++) fprintf(log.f, ",%.9g", result_value(&last_eval, log.outputs[o]));
+                fprintf(log_file, ",%.9g", last_eval.loss);
+                for (int o = 0; o < log.num_outputs; o++) fprintf(log_file, ",%.9g", result_value(&last_eval, log.outputs[o]));
             } else {
-                for (int o = 0; o <= log.num_outputs; o++) fputc(',', log.f);
+                for (int o = 0; o <= log.num_outputs; o++) fputc(',', log_file);
             }
         }
-        if (log.f) fprintf(log.f, "\n");
+        if (log_file) fprintf(log_file, "\n");
         double elapsed = (now_ms() - began) / 1e3, rate = (k + 1) / (elapsed > 0 ? elapsed : 1e-9);
         char left[32];
         format_duration((total - k - 1) / rate, left, sizeof left);
@@ -292,7 +294,7 @@ int gc_cmd_train(int argc, char **argv) {
         }
     }
     if (bar) printf("\n");
-    log_header(&log, t, 0);
+    if (!log_header(&log, t, 0, &err)) goto error;
     if (save && !gc_trainer_save(t, save, &err)) goto error;
     if (!quiet) {
         printf("trained %lld steps in %.2f s; final loss %.6f", (long long)total, (now_ms() - began) / 1e3, loss);
@@ -311,7 +313,7 @@ int gc_cmd_train(int argc, char **argv) {
 error:
     status = gc_model_options_report(&mo, &err, source);
 done:
-    if (log.f && fclose(log.f) != 0 && status == GC_EXIT_OK) status = gc_usage_error("cannot write the log %s", log.path);
+    if (!gc_train_log_close(&log.file, &err) && status == GC_EXIT_OK) status = gc_report_error(&err, NULL);
     gc_evaluator_free(ev);
     gc_dataset_free(held_out);
     gc_dataset_free(data);

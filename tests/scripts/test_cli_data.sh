@@ -256,6 +256,31 @@ col = lambda p: [(r["step"], r["loss"], r["grad_norm"]) for r in csv.DictReader(
 whole, split = col(sys.argv[1]), col(sys.argv[2]) + col(sys.argv[3])
 assert len(whole) == 14 and whole == split, (whole, split)
 ' "$tmp/whole.csv" "$tmp/first.csv" "$tmp/second.csv"
+
+# ---- --resume with --log appends to the log it continues ----
+# The first run logs 9 steps but saves after 7 (another run of 7 steps, same log); the resumed
+# run keeps rows 1-7 (8 and 9 are redone), drops a row cut short by a crash, and appends 8-14.
+"$gradc" train "$tmp/clf.gm" --data "x=$X" --data "y=$Y" --steps 9 --log "$tmp/cont.csv" --quiet >/dev/null 2>>"$tmp/err"
+printf '10,0.5' >>"$tmp/cont.csv"
+"$gradc" train "$tmp/clf.gm" --data "x=$X" --data "y=$Y" --steps 7 --log "$tmp/cont.csv" --resume "$tmp/half.st" \
+    --quiet >/dev/null 2>>"$tmp/err"
+check "--resume appends to its log: one log of 14 rows, the 14-step run's losses" "$py" -c '
+import csv, sys
+col = lambda p: [(r["step"], r["loss"], r["grad_norm"]) for r in csv.DictReader(open(p))]
+whole, cont = col(sys.argv[1]), col(sys.argv[2])
+assert whole == cont, (whole, cont)
+assert open(sys.argv[2]).read().count("step,") == 1
+' "$tmp/whole.csv" "$tmp/cont.csv"
+cp "$tmp/cont.csv" "$tmp/cont.before"
+expect "a log with other columns is refused, not rewritten" 1 "has the columns" \
+    "$gradc" train "$tmp/clf.gm" --data "x=$X" --data "y=$Y" --eval-data "x=$X" --eval-data "y=$Y" --steps 2 \
+    --log "$tmp/cont.csv" --resume "$tmp/half.st" --quiet
+check "... and the refused log is untouched" cmp "$tmp/cont.csv" "$tmp/cont.before"
+"$gradc" train "$tmp/clf.gm" --data "x=$X" --data "y=$Y" --steps 2 --log "$tmp/cont.csv" --quiet >/dev/null 2>>"$tmp/err"
+check "without --resume the log is rewritten" "$py" -c '
+import csv, sys
+assert [r["step"] for r in csv.DictReader(open(sys.argv[1]))] == ["1", "2"]
+' "$tmp/cont.csv"
 "$gradc" train "$tmp/clf.gm" --data "x=$X" --data "y=$Y" --steps 14 --no-shuffle --log "$tmp/ordered.csv" --quiet \
     >/dev/null 2>"$tmp/err"
 check "shuffling changes the losses (it does shuffle)" "$py" -c '

@@ -138,9 +138,14 @@ fi
 
 # Bit for bit against itself: 6 steps, a checkpoint, 6 resumed steps equal 12 steps in one go.
 expect "the trainer saves after 6 steps" 0 "step 6/6  loss" \
-    "$tmp/mlp" train $data --steps 6 --save "$tmp/half.st" --quiet
+    "$tmp/mlp" train $data --steps 6 --save "$tmp/half.st" --log "$tmp/cont.csv" --quiet
 expect "the trainer resumes its checkpoint" 0 "step 12/12  loss" \
-    "$tmp/mlp" train $data --steps 6 --resume "$tmp/half.st" --save "$tmp/resumed.st" --quiet
+    "$tmp/mlp" train $data --steps 6 --resume "$tmp/half.st" --save "$tmp/resumed.st" --log "$tmp/cont.csv" --quiet
+check "the resumed trainer continues its log: the 12-step run's losses" "$py" -c '
+import csv, sys
+col = lambda p: [(r["step"], r["loss"]) for r in csv.DictReader(open(p))]
+assert col(sys.argv[1]) == col(sys.argv[2]), (col(sys.argv[1]), col(sys.argv[2]))
+' "$tmp/aot.csv" "$tmp/cont.csv"
 if cmp -s "$tmp/aot.st" "$tmp/resumed.st"; then pass "6 + 6 resumed steps give the 12-step checkpoint, bit for bit"; else fail "6 + 6 resumed steps give the 12-step checkpoint, bit for bit"; fi
 # Checkpoints move between the two: gradc resumes the trainer's.
 expect "gradc train resumes the trainer's checkpoint" 0 "step 14/14  loss" \
