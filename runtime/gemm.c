@@ -204,6 +204,12 @@ typedef struct tile_mode {
 /* C[0:rows, 0:cols] (row stride ldc) op= A~ panel x B~ panel over kc. */
 AVX512 static void micro_kernel(int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c,
                                 int64_t ldc, tile_mode mode, int rows, int cols) {
+    /* C's tile is read or written only after the loop; fetching it now hides the miss behind the
+     * loop (C rarely fits a cache: a head's logits are 51 MB). */
+    for (int r = 0; r < rows; r++) {
+        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + r * ldc + 16), _MM_HINT_T0);
+    }
     __m512 acc[MR][2];
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
 #pragma GCC unroll 4
@@ -346,6 +352,14 @@ bool gc_sgemm_uses_own(void) {
         __atomic_store_n(&choice, c, __ATOMIC_RELAXED);
     }
     return c == 1;
+}
+
+int64_t gc_sgemm_workspace_bytes(void) {
+#if GC_GEMM_X86
+    return gc_sgemm_uses_own() ? (int64_t)sizeof(float) * (MC * KC + NC * KC) : 0;
+#else
+    return 0;
+#endif
 }
 
 void gc_sgemm(int32_t layout, int32_t trans_a, int32_t trans_b, int32_t m, int32_t n, int32_t k, float alpha,

@@ -36,4 +36,8 @@ bool gc_sgemm_own(int32_t layout, int32_t trans_a, int32_t trans_b, int32_t m, i
  * GRADC_GEMM does not say openblas). */
 bool gc_sgemm_uses_own(void);
 
+/* Bytes of the packing buffers gc_sgemm holds per thread that has called it: 0 when it calls
+ * OpenBLAS, which allocates buffers of its own. */
+int64_t gc_sgemm_workspace_bytes(void);
+
 #endif

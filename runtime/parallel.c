@@ -125,11 +125,14 @@ void gc_pool_fix_shares(const double *shares, int count) {
     fixed_count = count < BALANCE_THREADS ? count : BALANCE_THREADS;
 }
 
+int gc_pool_resolve_threads(int threads) {
+    if (threads > 0) return threads;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online < 1 ? 1 : online > 256 ? 256 : (int)online;
+}
+
 gc_pool *gc_pool_new(int threads, gc_error *err) {
-    if (threads <= 0) {
-        long online = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = online < 1 ? 1 : online > 256 ? 256 : (int)online;
-    }
+    threads = gc_pool_resolve_threads(threads);
     gc_pool *p = calloc(1, sizeof *p);
     if (!p) return gc_failf(err, GC_ERR_MEMORY, "out of memory"), NULL;
     p->threads = threads;

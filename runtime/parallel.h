@@ -45,6 +45,8 @@ typedef void (*gc_task_fn)(char *arena, const int64_t *offsets, int32_t from, in
 /* A pool of `threads` threads in all, the caller's included: 1 has no workers, 0 (or less) one
  * thread per online CPU. */
 gc_pool *gc_pool_new(int threads, gc_error *err);
+/* The thread count gc_pool_new(threads) gives a pool. */
+int gc_pool_resolve_threads(int threads);
 void gc_pool_free(gc_pool *pool);
 int gc_pool_threads(const gc_pool *pool);
 

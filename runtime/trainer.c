@@ -26,9 +26,12 @@
 #include "passes/plan.h"
 #include "runtime/executor.h"
 #include "runtime/file.h"
+#include "runtime/gemm.h"
 #include "runtime/init.h"
+#include "runtime/parallel.h"
 #include "runtime/safetensors.h"
 #include "runtime/trainer.h"
+#include "runtime/updates.h"
 
 struct gc_model {
     char *source;
@@ -619,27 +622,41 @@ char *gc_trainer_ir(gc_trainer *t, const char *stage) {
     return NULL;
 }
 
-/* The JIT fuses kernels, reuses memory across lifetimes and computes updates in place where it
- * can (passes/fuse.h, passes/plan.h): its activations are the bytes its arena plan holds beyond
- * params, state, inputs and gradients (an update in place holds none of its own).
- * -1 when the plan cannot be made (out of memory). */
-static int64_t planned_activations(const gc_graph *g, const bool *grad) {
+/* The step as the JIT plans it (passes/fuse.h, passes/plan.h): its activations are the bytes its
+ * arena plan holds beyond params, state, inputs and gradients (an update in place holds none of
+ * its own), its workspace the staging buffer of the update copies and gradc's GEMM packing
+ * buffers, one set per pool thread. false when the plan cannot be made (out of memory). */
+static bool planned_step(const gc_trainer *t, const bool *grad, gc_memory_report *r) {
+    const gc_graph *g = t->train_graph;
     gc_error err = {0};
     gc_layout l;
-    if (!gc_layout_plan_step(g, &l, &err)) return -1; /* as runtime/executor_jit.c plans */
+    if (!gc_layout_plan_step(g, &l, &err)) return false; /* as runtime/executor_jit.c plans */
     int64_t bytes = l.size - l.kept_size;
+    bool gemm = false;
     for (int i = 0; i < g->num_nodes; i++) {
         const gc_node *n = g->nodes[i];
+        gemm |= n->op == GC_OP_MATMUL && n->type.dtype == GC_F32;
         if (!l.kept[i] || l.aliased[i] || l.in_place[i] || l.offsets[i] < 0 || grad[i] ||
             (gc_op_table[n->op].flags & GC_FLAG_NAMED))
             continue;
         bytes += gc_type_numel(&n->type) * (int64_t)gc_dtype_size(n->type.dtype);
     }
+    gc_update_plan updates;
+    bool ok = gc_update_plan_make(g, l.offsets, &updates, &err);
+    int64_t staging = 0;
+    for (int i = 0; ok && i < updates.count; i++) {
+        const gc_update_copy *c = &updates.copies[i];
+        if (c->stage >= 0 && c->stage + c->bytes > staging) staging = c->stage + c->bytes;
+    }
+    if (ok) gc_update_plan_free(&updates);
     gc_layout_free(&l);
-    return bytes;
+    if (!ok) return false;
+    r->activations = bytes;
+    r->workspace = staging + (gemm ? gc_sgemm_workspace_bytes() * gc_pool_resolve_threads(t->opts.threads) : 0);
+    return true;
 }
 
-void gc_trainer_memory(const gc_trainer *t, gc_memory_report *r) {
+void gc_trainer_memory(const gc_trainer *t, bool planned, gc_memory_report *r) {
     memset(r, 0, sizeof *r);
     const gc_graph *g = t->train_graph;
     bool *counted = calloc((size_t)g->num_nodes + 1, sizeof *counted);
@@ -664,10 +681,7 @@ void gc_trainer_memory(const gc_trainer *t, gc_memory_report *r) {
             r->activations += bytes;
         }
     }
-    if (t->opts.backend == GC_BACKEND_JIT) {
-        int64_t planned = planned_activations(g, counted);
-        if (planned >= 0) r->activations = planned;
-    }
+    if (planned) r->planned = planned_step(t, counted, r);
     free(counted);
 }
 

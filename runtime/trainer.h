@@ -14,12 +14,18 @@ typedef struct gc_memory_report {
     int64_t gradients;        /* bytes of grad values */
     int64_t optimizer_state;  /* bytes of optimizer state */
     int64_t inputs;           /* bytes of one batch */
-    int64_t activations;      /* bytes of every other value of the training step: with the JIT as
-                                 its memory plan holds them (passes/plan.h), else unplanned */
+    int64_t activations;      /* bytes of every other value of the training step: planned, what the
+                                 JIT's memory plan holds of them (passes/plan.h); else all of them */
+    int64_t workspace;        /* planned only: gradc's GEMM packing buffers on every pool thread and
+                                 the update staging buffer (OpenBLAS's own buffers are not counted) */
     int64_t parameter_count;  /* elements of params */
+    bool planned;
 } gc_memory_report;
 
-void gc_trainer_memory(const gc_trainer *t, gc_memory_report *report);
+/* The memory of t's training step. planned: as the JIT runs it, in one planned arena (what
+ * `gradc train` uses), whatever t's backend; else every value of the step at once, as the
+ * interpreter holds them. All of it is allocated before the first step, so the sum is the peak. */
+void gc_trainer_memory(const gc_trainer *t, bool planned, gc_memory_report *report);
 
 /* Wall time of each phase of gc_trainer_new, in milliseconds (`gradc train --verbose`). The
  * frontend runs twice (training and eval graphs) and so does the backend. */

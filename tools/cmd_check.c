@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/parallel.h"
 #include "runtime/trainer.h"
 #include "tools/cli.h"
 #include "tools/model_options.h"
@@ -92,15 +93,28 @@ int gc_cmd_check(int argc, char **argv) {
         snprintf(shape + len, sizeof shape - (size_t)len, "]");
         printf("  %-40s %-20s %12lld\n", name, shape, (long long)count);
     }
-    gc_memory_report mem;
-    gc_trainer_memory(t, &mem);
-    printf("  %-40s %-20s %12lld\n\nmemory of one training step:\n", "total", "", (long long)mem.parameter_count);
+    gc_memory_report mem, unplanned;
+    gc_trainer_memory(t, true, &mem);
+    gc_trainer_memory(t, false, &unplanned);
+    printf("  %-40s %-20s %12lld\n\n", "total", "", (long long)mem.parameter_count);
+    if (mem.planned) {
+        printf("memory of one training step, as `gradc train` plans it (threads: %d):\n",
+               gc_pool_resolve_threads(mo.options.threads));
+    } else {
+        mem = unplanned; /* the plan could not be made: say what is known */
+        printf("memory of one training step, before planning:\n");
+    }
     print_bytes("parameters", mem.parameters);
     print_bytes("gradients", mem.gradients);
     print_bytes("optimizer state", mem.optimizer_state);
     print_bytes("inputs", mem.inputs);
     print_bytes("activations", mem.activations);
-    print_bytes("total", mem.parameters + mem.gradients + mem.optimizer_state + mem.inputs + mem.activations);
+    print_bytes("workspace", mem.workspace);
+    print_bytes("peak", mem.parameters + mem.gradients + mem.optimizer_state + mem.inputs + mem.activations +
+                            mem.workspace);
+    if (mem.planned)
+        printf("  (unplanned, every value of the step at once, activations would take %.2f MiB)\n",
+               unplanned.activations / (1024.0 * 1024.0));
     if (gradcheck) {
         if (mo.num_data) {
             data = gc_model_options_dataset(&mo, t, 0, &err);

@@ -118,6 +118,27 @@ expect "run prints a gradient" 0 '^grad fc1\.weight: f32\[16, 8\] = \[' run_mlp 
 expect "gradients match NumPy" 0 'grad\.fc1\.weight: shape \[16, 8\], .* ok' "$py" "$gen" --check "$tmp/data" "$tmp/grad"
 ir=$ir_fwd
 
+# ---- gradc check: parameters, the planned step's memory, --gradcheck ----
+gpt=$src/tests/models/good/tiny_gpt.gm
+expect "check lists the parameters" 0 '^  total +[0-9]+$' "$gradc" check "$gpt" --threads 2
+cp "$tmp/out" "$tmp/check.out"
+if "$py" - "$tmp/check.out" >"$tmp/out" 2>"$tmp/err" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+assert "as `gradc train` plans it (threads: 2)" in text, text
+mib = {k: float(v) for k, v in re.findall(r"^  (\w[\w ]*?) +([0-9.]+) MiB$", text, re.M)}
+parts = ["parameters", "gradients", "optimizer state", "inputs", "activations", "workspace"]
+assert all(p in mib for p in parts), mib
+assert abs(sum(mib[p] for p in parts) - mib["peak"]) < 0.02, mib
+assert mib["gradients"] == mib["parameters"] and mib["optimizer state"] == 2 * mib["parameters"], mib  # AdamW
+unplanned = float(re.search(r"activations would take ([0-9.]+) MiB", text).group(1))
+assert 0 < mib["activations"] < unplanned / 2, (mib, unplanned)
+PY
+then pass "check splits the planned step's peak memory, below the unplanned activations"
+else fail "check splits the planned step's peak memory, below the unplanned activations"; fi
+expect "check --gradcheck passes on a correct model" 0 '^gradcheck: [1-9][0-9]* gradient elements checked, 0 outside' \
+    "$gradc" check "$src/tests/models/good/mlp.gm" --gradcheck
+
 # ---- bad inputs: each exits 1 with a message that says what is wrong ----
 expect "missing IR file" 1 "^gradc: error: cannot open $tmp/nosuch.ir" "$gradc" run "$tmp/nosuch.ir"
 printf 'graph @g {\n  %%0 = input "x" : f32[2, 3]\n  %%1 = bogus(%%0) : f32[2, 3]\n}\n' >"$tmp/bad.ir"

@@ -22,6 +22,7 @@
 #include "gradc/gradc.h"
 #include "ir/build.h"
 #include "passes/fuse.h"
+#include "runtime/gemm.h"
 #include "runtime/interp.h"
 #include "runtime/jit.h"
 #include "runtime/trainer.h"
@@ -251,7 +252,9 @@ static void test_training_step_allocates_nothing(void **state) {
 }
 
 /* gc_trainer_memory reports the JIT's planned activations: far fewer bytes than every value of
- * the step, with the same parameters, gradients and optimizer state. */
+ * the step, with the same parameters, gradients and optimizer state; and the same plan from a
+ * trainer on either backend (`gradc check` runs the interpreter). The workspace holds a GEMM
+ * packing buffer per pool thread when gradc's GEMM runs. */
 static void test_trainer_reports_planned_memory(void **state) {
     (void)state;
     if (!gc_backend_available(GC_BACKEND_JIT)) skip();
@@ -262,14 +265,27 @@ static void test_trainer_reports_planned_memory(void **state) {
     snprintf(path, sizeof path, "%s/tests/models/good/tiny_gpt.gm", src);
     gc_model *m = gc_model_load(path, &err);
     if (!m) fail_msg("%s", err.message);
-    gc_memory_report r[2];
+    gc_memory_report r[2], interp_planned, two_threads;
     for (int b = 0; b < 2; b++) {
         gc_options opts = {.backend = b ? GC_BACKEND_JIT : GC_BACKEND_INTERP, .threads = 1};
         gc_trainer *t = gc_trainer_new(m, &opts, &err);
         if (!t) fail_msg("gc_trainer_new: %s", err.message);
-        gc_trainer_memory(t, &r[b]);
+        gc_trainer_memory(t, b == 1, &r[b]);
+        if (b == 0) gc_trainer_memory(t, true, &interp_planned);
         gc_trainer_free(t);
     }
+    gc_options opts = {.backend = GC_BACKEND_INTERP, .threads = 2};
+    gc_trainer *t = gc_trainer_new(m, &opts, &err);
+    if (!t) fail_msg("gc_trainer_new: %s", err.message);
+    gc_trainer_memory(t, true, &two_threads);
+    gc_trainer_free(t);
+    assert_false(r[0].planned);
+    assert_true(r[1].planned && interp_planned.planned);
+    assert_int_equal(r[0].workspace, 0);
+    assert_int_equal(interp_planned.activations, r[1].activations);
+    assert_int_equal(interp_planned.workspace, r[1].workspace);
+    assert_int_equal(two_threads.workspace - r[1].workspace, gc_sgemm_workspace_bytes());
+    if (gc_sgemm_uses_own()) assert_true(gc_sgemm_workspace_bytes() > 0);
     print_message("activations: %lld bytes unplanned, %lld planned\n", (long long)r[0].activations,
                   (long long)r[1].activations);
     assert_int_equal(r[0].parameters, r[1].parameters);
