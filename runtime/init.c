@@ -2,6 +2,8 @@
 #include "runtime/init.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "ir/random.h"
@@ -30,38 +32,100 @@ static double normal_draw(uint64_t seed, uint64_t stream, uint32_t k, int64_t i)
     return gc_random_normal(seed, stream, k, (uint64_t)i);
 }
 
-int gc_init_fill(const gc_init *init, const gc_type *t, uint64_t seed, const char *name, float *out,
+/* What one element's value is drawn from: a constant, a uniform, a normal, or a normal truncated
+ * to [-2, 2] by rejection. */
+typedef enum { FILL_CONSTANT, FILL_UNIFORM, FILL_NORMAL, FILL_TRUNC_NORMAL } fill_kind;
+
+typedef struct fill_job {
+    fill_kind kind;
+    uint64_t seed, stream;
+    double lo, hi, mean, std; /* lo is the constant */
+    float *out;
+    int64_t from, to;
+} fill_job;
+
+static void *fill_range(void *raw) {
+    const fill_job *j = raw;
+    float *out = j->out;
+    for (int64_t i = j->from; i < j->to; i++) {
+        switch (j->kind) {
+        case FILL_CONSTANT:
+            out[i] = (float)j->lo;
+            break;
+        case FILL_UNIFORM:
+            out[i] = (float)(j->lo + (j->hi - j->lo) * gc_random_uniform(j->seed, j->stream, 0, (uint64_t)i));
+            break;
+        case FILL_NORMAL:
+            out[i] = (float)(j->mean + j->std * normal_draw(j->seed, j->stream, 0, i));
+            break;
+        case FILL_TRUNC_NORMAL: {
+            /* Rejection: redraw until inside [-2, 2]; the chance of 64 misses is below 1e-90. */
+            double v = 0;
+            for (uint32_t k = 0; k < 64; k++) {
+                v = normal_draw(j->seed, j->stream, k, i) * j->std;
+                if (v >= -2.0 && v <= 2.0) break;
+                v = 0;
+            }
+            out[i] = (float)v;
+            break;
+        }
+        }
+    }
+    return NULL;
+}
+
+/* Every element is a function of its index alone, so the parts give the same bytes however the
+ * range is cut. Drawing is about 35 ns an element (Philox, log, cos): M3's 124M take 4.5 s on one
+ * thread. A part whose thread cannot start runs on the caller. */
+static void fill_parallel(const fill_job *job, int64_t n, int threads) {
+    enum { MAX_PARTS = 64, MIN_PART = 1 << 16 };
+    int parts = threads < 1 ? 1 : threads > MAX_PARTS ? MAX_PARTS : threads;
+    if (n / parts < MIN_PART) parts = (int)(n / MIN_PART) > 1 ? (int)(n / MIN_PART) : 1;
+    fill_job jobs[MAX_PARTS];
+    pthread_t thread[MAX_PARTS];
+    bool started[MAX_PARTS] = {false};
+    for (int p = 0; p < parts; p++) {
+        jobs[p] = *job;
+        jobs[p].from = n * p / parts;
+        jobs[p].to = n * (p + 1) / parts;
+        if (p > 0) started[p] = pthread_create(&thread[p], NULL, fill_range, &jobs[p]) == 0;
+    }
+    fill_range(&jobs[0]);
+    for (int p = 1; p < parts; p++) {
+        if (started[p]) pthread_join(thread[p], NULL);
+        else fill_range(&jobs[p]);
+    }
+}
+
+int gc_init_fill(const gc_init *init, const gc_type *t, uint64_t seed, const char *name, float *out, int threads,
                  gc_error *err) {
     int64_t n = gc_type_numel(t), fan_in = 0, fan_out = 0;
-    uint64_t stream = gc_init_stream(name);
-    double lo = 0, hi = 0, mean = 0, std = 0;
-    bool uniform = false;
+    fill_job job = {.kind = FILL_NORMAL, .seed = seed, .stream = gc_init_stream(name), .out = out};
     switch (init->kind) {
     case GC_INIT_ZEROS:
     case GC_INIT_ONES:
-    case GC_INIT_CONSTANT: {
-        float v = init->kind == GC_INIT_ZEROS ? 0.0f : init->kind == GC_INIT_ONES ? 1.0f : (float)init->a;
-        for (int64_t i = 0; i < n; i++) out[i] = v;
-        return 1;
-    }
+    case GC_INIT_CONSTANT:
+        job.kind = FILL_CONSTANT;
+        job.lo = init->kind == GC_INIT_ZEROS ? 0.0 : init->kind == GC_INIT_ONES ? 1.0 : (double)(float)init->a;
+        break;
     case GC_INIT_NORMAL:
-        mean = init->a;
-        std = init->b;
+        job.mean = init->a;
+        job.std = init->b;
         break;
     case GC_INIT_UNIFORM:
-        uniform = true;
-        lo = init->a;
-        hi = init->b;
+        job.kind = FILL_UNIFORM;
+        job.lo = init->a;
+        job.hi = init->b;
         break;
     case GC_INIT_XAVIER_UNIFORM:
     case GC_INIT_XAVIER_NORMAL: {
         if (!gc_init_fans(t, &fan_in, &fan_out, err)) return 0;
         double gain = init->a > 0 ? init->a : 1.0;
-        std = gain * sqrt(2.0 / (double)(fan_in + fan_out));
+        job.std = gain * sqrt(2.0 / (double)(fan_in + fan_out));
         if (init->kind == GC_INIT_XAVIER_UNIFORM) {
-            uniform = true;
-            hi = sqrt(3.0) * std;
-            lo = -hi;
+            job.kind = FILL_UNIFORM;
+            job.hi = sqrt(3.0) * job.std;
+            job.lo = -job.hi;
         }
         break;
     }
@@ -69,33 +133,21 @@ int gc_init_fill(const gc_init *init, const gc_type *t, uint64_t seed, const cha
     case GC_INIT_KAIMING_NORMAL: {
         if (!gc_init_fans(t, &fan_in, &fan_out, err)) return 0;
         double gain = sqrt(2.0 / (1.0 + init->a * init->a));
-        std = gain / sqrt((double)fan_in);
+        job.std = gain / sqrt((double)fan_in);
         if (init->kind == GC_INIT_KAIMING_UNIFORM) {
-            uniform = true;
-            hi = sqrt(3.0) * std;
-            lo = -hi;
+            job.kind = FILL_UNIFORM;
+            job.hi = sqrt(3.0) * job.std;
+            job.lo = -job.hi;
         }
         break;
     }
     case GC_INIT_TRUNC_NORMAL:
-        std = init->a;
-        for (int64_t i = 0; i < n; i++) {
-            /* Rejection: redraw until inside [-2, 2]; the chance of 64 misses is below 1e-90. */
-            double v = 0;
-            for (uint32_t k = 0; k < 64; k++) {
-                v = normal_draw(seed, stream, k, i) * std;
-                if (v >= -2.0 && v <= 2.0) break;
-                v = 0;
-            }
-            out[i] = (float)v;
-        }
-        return 1;
+        job.kind = FILL_TRUNC_NORMAL;
+        job.std = init->a;
+        break;
     default:
         return gc_failf(err, GC_ERR_INTERNAL, "internal error: unknown initialiser %d", (int)init->kind);
     }
-    for (int64_t i = 0; i < n; i++) {
-        out[i] = uniform ? (float)(lo + (hi - lo) * gc_random_uniform(seed, stream, 0, (uint64_t)i))
-                         : (float)(mean + std * normal_draw(seed, stream, 0, i));
-    }
+    fill_parallel(&job, n, threads);
     return 1;
 }

@@ -20,8 +20,9 @@ uint64_t gc_init_stream(const char *name);
 /* torch.nn.init._calculate_fan_in_and_fan_out: rank >= 2 needed for xavier and kaiming. */
 int gc_init_fans(const gc_type *t, int64_t *fan_in, int64_t *fan_out, gc_error *err);
 
-/* Fills count = numel(t) floats. Fails (GC_ERR_USER) for fan-based initialisers on rank < 2. */
-int gc_init_fill(const gc_init *init, const gc_type *t, uint64_t seed, const char *name, float *out,
+/* Fills count = numel(t) floats, on up to `threads` threads (the same bytes for any count).
+ * Fails (GC_ERR_USER) for fan-based initialisers on rank < 2. */
+int gc_init_fill(const gc_init *init, const gc_type *t, uint64_t seed, const char *name, float *out, int threads,
                  gc_error *err);
 
 

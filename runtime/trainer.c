@@ -230,7 +230,7 @@ static int init_params(gc_trainer *t, gc_error *err) {
         float *data = must_source(t, t->train_exec, p->name);
         /* A param the simplifier found unused is not in the training graph; nothing to fill. */
         if (!data) continue;
-        if (!gc_init_fill(&p->init, &p->type, t->seed, p->name, data, err)) {
+        if (!gc_init_fill(&p->init, &p->type, t->seed, p->name, data, gc_pool_resolve_threads(t->opts.threads), err)) {
             gc_error_prefix(err, "initialising %s: ", p->name);
             return 0;
         }

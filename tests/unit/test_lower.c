@@ -124,7 +124,7 @@ static void init_params(gc_interp *it, const gc_lowered_model *lm, uint64_t seed
         int64_t n = gc_type_numel(t);
         float *data = malloc(sizeof *data * (size_t)n);
         assert_non_null(data);
-        if (!gc_init_fill(&p->init, t, seed, p->name, data, &err)) fail_msg("%s: %s", p->name, err.message);
+        if (!gc_init_fill(&p->init, t, seed, p->name, data, 1, &err)) fail_msg("%s: %s", p->name, err.message);
         gc_tensor v = {GC_F32, t->rank, {0}, data};
         memcpy(v.shape, t->dims, sizeof t->dims);
         if (!gc_interp_set(it, p->name, &v, &err)) fail_msg("%s: %s", p->name, err.message);
@@ -345,6 +345,31 @@ static void test_param_initialisers(void **state) {
     }
     expect_type(&param(&lm, "t")->node->type, "f32[2, 3, 4]");
     gc_lowered_model_free(&lm);
+}
+
+/* Filling on several threads gives the same bytes as on one, for every initialiser and cut
+ * (each element is a function of its index), on a tensor large enough to be cut. */
+static void test_initialisers_fill_alike_on_any_thread_count(void **state) {
+    (void)state;
+    gc_type t = {GC_F32, 2, {300, 1001}};
+    int64_t n = gc_type_numel(&t);
+    float *one = malloc(sizeof *one * (size_t)n), *many = malloc(sizeof *many * (size_t)n);
+    assert_non_null(one);
+    assert_non_null(many);
+    gc_init inits[] = {{GC_INIT_CONSTANT, 0.3, 0}, {GC_INIT_NORMAL, 0.5, 0.02}, {GC_INIT_UNIFORM, -1, 2},
+                       {GC_INIT_XAVIER_UNIFORM, 1, 0}, {GC_INIT_KAIMING_NORMAL, 0, 0}, {GC_INIT_TRUNC_NORMAL, 1.5, 0}};
+    for (size_t k = 0; k < sizeof inits / sizeof *inits; k++) {
+        gc_error err = {0};
+        assert_true(gc_init_fill(&inits[k], &t, 7, "w", one, 1, &err));
+        for (int threads = 2; threads <= 3; threads++) {
+            memset(many, 0xff, sizeof *many * (size_t)n);
+            assert_true(gc_init_fill(&inits[k], &t, 7, "w", many, threads, &err));
+            assert_memory_equal(one, many, sizeof *one * (size_t)n);
+        }
+        if (inits[k].kind != GC_INIT_CONSTANT) assert_true(one[0] != one[n - 1] && one[n / 2] != one[n / 2 + 1]);
+    }
+    free(one);
+    free(many);
 }
 
 static void test_shapes_of_expressions(void **state) {
@@ -780,6 +805,7 @@ int main(void) {
         cmocka_unit_test(test_names_reuse_conflict),
         cmocka_unit_test(test_transformer_layer_names),
         cmocka_unit_test(test_param_initialisers),
+        cmocka_unit_test(test_initialisers_fill_alike_on_any_thread_count),
         cmocka_unit_test(test_shapes_of_expressions),
         cmocka_unit_test(test_def_consts_and_loops),
         cmocka_unit_test(test_dropout_train_and_eval),
