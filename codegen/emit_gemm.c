@@ -17,6 +17,10 @@
 #define CBLAS_NO_TRANS 111
 #define CBLAS_TRANS 112
 
+/* The narrowest product gradc's GEMM takes: its tile is 32 floats wide, and a product narrower
+ * than half a tile wastes most of it, where OpenBLAS does better. */
+#define OWN_GEMM_MIN_WIDTH 16
+
 /* The strides of operand x when it is a view (passes/plan.h), or NULL when it is dense. */
 static const int64_t *view_of(const cg_ctx *cg, const gc_node *x) {
     const gc_layout *l = cg->layout;
@@ -68,10 +72,9 @@ static void call_gemm_dyn(cg_ctx *cg, const gemm *g, bool cols, LLVMValueRef len
         LLVMConstReal(ft, 1.0), a, cg_i32(cg, (int32_t)g->lda), b, cg_i32(cg, (int32_t)g->ldb),
         LLVMConstReal(ft, 0.0), c, cg_i32(cg, (int32_t)g->ldc),
     };
-    /* The tile of gradc's GEMM is 32 floats wide: a product narrower than half a tile wastes
-     * most of it, and OpenBLAS does better there. Decided on the whole product's width, so every
-     * part of a split product goes to the same code. */
-    if (g->dtype == GC_F64 || g->n < 16) { /* !own_gemm's width rule, for any host */
+    /* Decided on the whole product's width, so every part of a split product goes to the same
+     * code, and on no host property, so an object file calls the same on any machine. */
+    if (g->dtype == GC_F64 || g->n < OWN_GEMM_MIN_WIDTH) {
         cg->calls_blas = true;
         cg_call(cg, g->dtype == GC_F64 ? "cblas_dgemm" : "cblas_sgemm", cg->t_void, params, args, 14);
         return;
@@ -190,7 +193,7 @@ static bool own_gemm(gc_dtype dtype, int64_t n) {
         LLVMDisposeMessage(features);
         __atomic_store_n(&host, h, __ATOMIC_RELAXED);
     }
-    return h == 1 && dtype == GC_F32 && n >= 16;
+    return h == 1 && dtype == GC_F32 && n >= OWN_GEMM_MIN_WIDTH;
 }
 
 /* Each part packs its rows of A and all of B when split by rows, all of A and its columns of B

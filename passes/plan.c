@@ -249,15 +249,6 @@ static bool reshape_strides(const gc_type *in, const int64_t *sin, const gc_type
     return true;
 }
 
-/* The strides of dense row-major t. */
-static void dense_strides(const gc_type *t, int64_t *s) {
-    int64_t step = 1;
-    for (int d = t->rank - 1; d >= 0; d--) {
-        s[d] = step;
-        step *= t->dims[d];
-    }
-}
-
 /* Whether a matmul can read a value of type t at strides s as its operand: the last dim at
  * stride 1 (or of extent 1), the rows apart by at least a row. */
 static bool gemm_readable(const gc_type *t, const int64_t *s) {
@@ -312,7 +303,7 @@ static bool plan_views(const gc_graph *g, int *owner, const bool *output, bool *
             } else {
                 /* x's own bytes, or those it aliases (a reshape shares them unchanged). */
                 base[i] = owner[x->id];
-                dense_strides(&x->type, in);
+                gc_type_strides(&x->type, in);
             }
             bool ok = base[i] >= 0 && !is_named_source(g->nodes[base[i]]);
             int64_t *st = strides[i];
@@ -427,7 +418,7 @@ static bool plan_strided(const gc_graph *g, const int *root, int *owner, const b
             if (way == 0) {
                 if (!c || c->op != GC_OP_CONCAT || output[c->id] || owner[c->id] != c->id || (root && root[c->id] != c->id))
                     continue;
-                dense_strides(&c->type, st);
+                gc_type_strides(&c->type, st);
                 for (int k = 0; k < c->num_inputs && c->inputs[k]->id != t; k++)
                     at += c->inputs[k]->type.dims[c->attr.axis.axis] * st[c->attr.axis.axis];
             } else {
@@ -438,7 +429,7 @@ static bool plan_strided(const gc_graph *g, const int *root, int *owner, const b
                 bool permuted = false;
                 for (int x = own; x != m; x = g->nodes[x]->inputs[0]->id) permuted |= g->nodes[x]->op == GC_OP_PERMUTE;
                 if (!permuted) continue;
-                dense_strides(&g->nodes[own]->type, st);
+                gc_type_strides(&g->nodes[own]->type, st);
                 home[m] = own;
             }
             int top = way == 0 ? t : home[m];
@@ -487,12 +478,8 @@ static bool plan_strided(const gc_graph *g, const int *root, int *owner, const b
         aliased[base] = true;
     }
     free(cs), free(os), free(coff), free(cok), free(ook), free(ender), free(home);
-    if (!fine) {
-        free(readers), free(reader), free(end), free(members);
-        return false;
-    }
     free(readers), free(reader), free(end), free(members);
-    return true;
+    return fine;
 }
 
 int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_options *opts, gc_layout *out,

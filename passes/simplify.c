@@ -1,7 +1,8 @@
 /*
  * simplify.c: algebraic identities that make a node its operand's value — x * 1, x / 1, x + 0,
  * x - 0 (the constant of any shape that broadcasts into x's), a reshape to the operand's own
- * type or back to the type the reshape before it started from, a permute by the identity, and a permute undoing the permute before it. Each such node
+ * type or back to the type the reshape before it started from, a permute by the identity, and a
+ * permute undoing the permute before it. Each such node
  * is replaced by the value it equals and dropped, so later passes and the code generator never
  * see it. The result must have x's exact type (dtype and shape): a node that broadcasts or
  * converts is not an identity. x + 0 gives x bit for bit except that -0 + 0 is +0; the others

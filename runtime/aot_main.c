@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <gradc/gradc.h>
@@ -23,6 +22,7 @@
 #include "frontend/diagnostic.h"
 #include "ir/diag.h"
 #include "runtime/aot.h"
+#include "runtime/clock.h"
 #include "runtime/data.h"
 #include "runtime/npy.h"
 #include "runtime/train_log.h"
@@ -222,12 +222,6 @@ fail:
     return NULL;
 }
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* A scalar output as a double; NAN when the output is not a scalar. */
 static double scalar_output(gc_trainer *t, const char *name) {
     gc_tensor v;
@@ -267,13 +261,13 @@ static int train(const gc_aot_model *m, const options *o) {
     }
     int bar = !o->quiet && isatty(STDOUT_FILENO);
     int64_t every = total >= 10 ? total / 10 : 1;
-    double began = now_ms();
+    double began = gc_clock_ms();
     float loss = NAN;
     for (int64_t k = 0; k < total; k++) {
         int64_t step = start + k;
-        double t0 = now_ms();
+        double t0 = gc_clock_ms();
         if (!gc_dataset_load_step(data, t, step, &err) || !gc_trainer_step(t, &loss, &err)) goto error;
-        double ms = now_ms() - t0;
+        double ms = gc_clock_ms() - t0;
         if (log.file) {
             fprintf(log.file, "%lld,%.9g,%.9g,%.9g,%.3f", (long long)step + 1, loss, scalar_output(t, "lr"),
                     scalar_output(t, "grad_norm"), ms);
@@ -282,7 +276,7 @@ static int train(const gc_aot_model *m, const options *o) {
                 if (strcmp(name, "loss")) fprintf(log.file, ",%.9g", scalar_output(t, name));
             fprintf(log.file, "\n");
         }
-        double elapsed = (now_ms() - began) / 1e3, rate = (k + 1) / (elapsed > 0 ? elapsed : 1e-9);
+        double elapsed = (gc_clock_ms() - began) / 1e3, rate = (k + 1) / (elapsed > 0 ? elapsed : 1e-9);
         char left[32];
         format_duration((total - k - 1) / rate, left, sizeof left);
         if (bar) {
@@ -300,7 +294,7 @@ static int train(const gc_aot_model *m, const options *o) {
     if (bar) printf("\n");
     if (o->save && !gc_trainer_save(t, o->save, &err)) goto error;
     if (!o->quiet) {
-        printf("trained %lld steps in %.2f s; final loss %.6f", (long long)total, (now_ms() - began) / 1e3, loss);
+        printf("trained %lld steps in %.2f s; final loss %.6f", (long long)total, (gc_clock_ms() - began) / 1e3, loss);
         if (o->save) printf("; saved %s", o->save);
         printf("\n");
     }

@@ -7,12 +7,12 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cblas.h>
 
 #include "ir/diag.h"
+#include "runtime/clock.h"
 #include "runtime/gemm.h"
 
 /* How long a worker spins for the next kernel before it sleeps, and the caller for the workers
@@ -65,12 +65,6 @@ typedef struct worker_arg {
     int part;
 } worker_arg;
 
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
@@ -103,9 +97,9 @@ static void *worker_main(void *raw) {
     for (;;) {
         seen = wait_for_job(p, seen);
         if (atomic_load_explicit(&p->stop, memory_order_acquire)) break;
-        double start = now_seconds();
+        double start = gc_clock_seconds();
         p->fn(p->arena, p->offsets, p->cuts[a->part], p->cuts[a->part + 1]);
-        p->seconds[a->part] = now_seconds() - start;
+        p->seconds[a->part] = gc_clock_seconds() - start;
         atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
     }
     free(a);
@@ -261,9 +255,9 @@ void gc_pool_run(gc_pool *p, gc_task_fn fn, char *arena, const int64_t *offsets,
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->mutex);
     }
-    double start = now_seconds();
+    double start = gc_clock_seconds();
     fn(arena, offsets, p->cuts[0], p->cuts[1]);
-    p->seconds[0] = now_seconds() - start;
+    p->seconds[0] = gc_clock_seconds() - start;
     for (int i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) {
         if (i < SPIN_ROUNDS) cpu_relax();
         else sched_yield();

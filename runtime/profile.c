@@ -8,6 +8,7 @@
 
 #include "ir/diag.h"
 #include "ir/strbuf.h"
+#include "runtime/clock.h"
 
 struct gc_profile {
     int num_nodes;
@@ -18,12 +19,6 @@ struct gc_profile {
     double section_seconds[2];
     int64_t entries[2]; /* gc_step and gc_update calls */
 };
-
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 gc_profile *gc_profile_new(int num_nodes, gc_error *err) {
     gc_profile *p = calloc(1, sizeof *p);
@@ -48,7 +43,7 @@ void gc_profile_free(gc_profile *p) {
 }
 
 void gc_profile_tick(gc_profile *p, int32_t at) {
-    double t = now_seconds();
+    double t = gc_clock_seconds();
     if (at >= 0 && at < p->num_nodes) {
         double spent = t - p->last;
         p->seconds[at] += spent;

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <gradc/gradc.h>
 
@@ -24,6 +23,7 @@
 #include "passes/fuse.h"
 #include "passes/manager.h"
 #include "passes/plan.h"
+#include "runtime/clock.h"
 #include "runtime/executor.h"
 #include "runtime/file.h"
 #include "runtime/gemm.h"
@@ -63,12 +63,6 @@ struct gc_trainer {
     int num_warnings;
     gc_compile_times times;
 };
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 void gc_trainer_compile_times(const gc_trainer *t, gc_compile_times *times) {
     if (t) *times = t->times;
@@ -257,10 +251,10 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
     }
 
     gc_lowered_model train = {0}, eval = {0};
-    double start = now_ms(), mark = start;
+    double start = gc_clock_ms(), mark = start;
 #define PHASE(field)                      \
     do {                                  \
-        double now_ = now_ms();           \
+        double now_ = gc_clock_ms();      \
         t->times.field += now_ - mark;    \
         mark = now_;                      \
     } while (0)
@@ -298,7 +292,7 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
     if (!ok) goto fail;
     /* The eval executor is compiled on first use (ensure_eval). */
 #undef PHASE
-    t->times.total_ms = now_ms() - start;
+    t->times.total_ms = gc_clock_ms() - start;
     return t;
 fail:
     gc_trainer_free(t);
@@ -335,10 +329,10 @@ int gc_trainer_input_info(const gc_trainer *t, int index, const char **name, gc_
  * inputs, which gc_trainer_set_input has been writing there alone. */
 static int ensure_eval(gc_trainer *t, gc_error *err) {
     if (t->eval_exec) return 1;
-    double start = now_ms();
+    double start = gc_clock_ms();
     gc_executor_config config = {.threads = t->opts.threads};
     t->eval_exec = t->ops->create(t->eval_graph, &config, err);
-    t->times.backend_ms += now_ms() - start;
+    t->times.backend_ms += gc_clock_ms() - start;
     if (!t->eval_exec) return 0;
     for (int i = 0; i < t->eval_graph->num_nodes; i++) {
         const gc_node *n = t->eval_graph->nodes[i];
@@ -643,12 +637,8 @@ static bool planned_step(const gc_trainer *t, const bool *grad, gc_memory_report
     }
     gc_update_plan updates;
     bool ok = gc_update_plan_make(g, l.offsets, &updates, &err);
-    int64_t staging = 0;
-    for (int i = 0; ok && i < updates.count; i++) {
-        const gc_update_copy *c = &updates.copies[i];
-        if (c->stage >= 0 && c->stage + c->bytes > staging) staging = c->stage + c->bytes;
-    }
-    if (ok) gc_update_plan_free(&updates);
+    int64_t staging = ok ? updates.staging_bytes : 0;
+    gc_update_plan_free(&updates);
     gc_layout_free(&l);
     if (!ok) return false;
     r->activations = bytes;

@@ -37,6 +37,7 @@ int gc_update_plan_make(const gc_graph *g, const int64_t *offsets, gc_update_pla
         }
     }
     if (staged && !(p->staging = malloc((size_t)staged))) return gc_failf(err, GC_ERR_MEMORY, "out of memory");
+    p->staging_bytes = staged;
     return 1;
 }
 

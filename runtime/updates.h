@@ -20,6 +20,7 @@ typedef struct gc_update_plan {
     gc_update_copy *copies;
     int count;
     char *staging;
+    int64_t staging_bytes;
 } gc_update_plan;
 
 /* Plans the copies of g's updates for an arena where node id i lives at offsets[i]; an update

@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "runtime/clock.h"
 #include "runtime/data.h"
 #include "runtime/train_log.h"
 #include "runtime/trainer.h"
@@ -49,12 +49,6 @@ static void usage(FILE *out) {
             "                      taking most time (default 30, 0 all) and the time by kind of kernel\n"
             "  --skip-nonfinite    skip the update of a step whose loss or gradient norm is NaN/Inf\n"
             "                      and go on (default: stop with an error naming the step)\n");
-}
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 static double scalar_output(gc_trainer *t, const char *name) {
@@ -247,15 +241,15 @@ int gc_cmd_train(int argc, char **argv) {
     FILE *log_file = log.file.file;
     int bar = !quiet && isatty(STDOUT_FILENO);
     int64_t every = total >= 10 ? total / 10 : 1; /* about ten plain lines per run */
-    double began = now_ms();
+    double began = gc_clock_ms();
     float loss = NAN;
     gc_eval_result last_eval = {0};
     int evaluated = 0;
     for (int64_t k = 0; k < total; k++) {
         int64_t step = start + k;
-        double t0 = now_ms();
+        double t0 = gc_clock_ms();
         if (!gc_dataset_load_step(data, t, step, &err) || !gc_trainer_step(t, &loss, &err)) goto error;
-        double ms = now_ms() - t0;
+        double ms = gc_clock_ms() - t0;
         if (log_file) {
             if (!log_header(&log, t, 1, &err)) goto error;
             fprintf(log_file, "%lld,%.9g,%.9g,%.9g,%.3f", (long long)step + 1, loss, scalar_output(t, "lr"),
@@ -278,7 +272,7 @@ int gc_cmd_train(int argc, char **argv) {
             }
         }
         if (log_file) fprintf(log_file, "\n");
-        double elapsed = (now_ms() - began) / 1e3, rate = (k + 1) / (elapsed > 0 ? elapsed : 1e-9);
+        double elapsed = (gc_clock_ms() - began) / 1e3, rate = (k + 1) / (elapsed > 0 ? elapsed : 1e-9);
         char left[32];
         format_duration((total - k - 1) / rate, left, sizeof left);
         if (bar) {
@@ -297,7 +291,7 @@ int gc_cmd_train(int argc, char **argv) {
     if (!log_header(&log, t, 0, &err)) goto error;
     if (save && !gc_trainer_save(t, save, &err)) goto error;
     if (!quiet) {
-        printf("trained %lld steps in %.2f s; final loss %.6f", (long long)total, (now_ms() - began) / 1e3, loss);
+        printf("trained %lld steps in %.2f s; final loss %.6f", (long long)total, (gc_clock_ms() - began) / 1e3, loss);
         if (evaluated) printf("; eval loss %.6f", last_eval.loss);
         if (save) printf("; saved %s", save);
         printf("\n");

@@ -543,6 +543,41 @@ static void test_in_place_jit_matches_interpreter(void **state) {
     gc_graph_free(g);
 }
 
+/* With views, the JIT (fused, reused, 2 threads) computes each named value output as the
+ * interpreter does, from the same named inputs. */
+typedef struct named_input {
+    const char *name;
+    gc_tensor value;
+} named_input;
+
+static void expect_views_match_interpreter(gc_graph *g, const named_input *in, int num_inputs, const char *const *outs,
+                                           int num_outs, const char *what) {
+    if (!gc_backend_available(GC_BACKEND_JIT)) return;
+    gc_error err = {0};
+    gc_jit_options jo = {.fuse = true, .reuse = true, .threads = 2, .views = true};
+    gc_jit *j = gc_jit_new_opts(g, &jo, &err);
+    if (!j) fail_msg("gc_jit_new_opts: %s", err.message);
+    gc_interp *it = gc_interp_new(g, GC_INTERP_F32, &err);
+    assert_non_null(it);
+    for (int i = 0; i < num_inputs; i++)
+        assert_true(gc_interp_set(it, in[i].name, &in[i].value, &err) && gc_jit_set(j, in[i].name, &in[i].value, &err));
+    assert_true(gc_interp_run(it, &err) && gc_jit_run(j, &err));
+    for (int o = 0; o < num_outs; o++) {
+        const gc_node *n = NULL;
+        for (int k = 0; k < g->num_outputs; k++)
+            if (g->outputs[k].kind == GC_OUTPUT_VALUE && !strcmp(g->outputs[k].name, outs[o])) n = g->outputs[k].value;
+        assert_non_null(n);
+        const double *want = gc_interp_output(it, GC_OUTPUT_VALUE, outs[o]);
+        const float *got = gc_jit_output(j, GC_OUTPUT_VALUE, outs[o]);
+        assert_non_null(got);
+        for (int64_t k = 0; k < gc_type_numel(&n->type); k++)
+            if (fabs(want[k] - got[k]) > 1e-5 + 1e-4 * fabs(want[k]))
+                fail_msg("%s, %s[%lld]: interpreter %.9g, JIT %.9g", what, outs[o], (long long)k, want[k], got[k]);
+    }
+    gc_interp_free(it);
+    gc_jit_free(j);
+}
+
 /* Attention's heads as views: x[2, 8, 3*4*5] is one projection; q, k, v are slices of it split
  * into 4 heads of 5 and permuted to [2, 4, 8, 5]; only matmuls read them, so they are views of
  * x with no kernel or bytes (offsets at their first element, x's strides), and the scores
@@ -603,33 +638,12 @@ static void test_views_of_heads(void **state) {
     gc_layout_free(&l);
     gc_fusion_free(&f);
 
-    if (gc_backend_available(GC_BACKEND_JIT)) {
-        gc_jit_options jo = {.fuse = true, .reuse = true, .threads = 2, .views = true};
-        gc_jit *j = gc_jit_new_opts(g, &jo, &err);
-        if (!j) fail_msg("gc_jit_new_opts: %s", err.message);
-        gc_interp *it = gc_interp_new(g, GC_INTERP_F32, &err);
-        assert_non_null(it);
-        float data[2 * 8 * 60], wd[60 * 5];
-        for (int k = 0; k < 2 * 8 * 60; k++) data[k] = (float)((k * 7) % 23 - 11) / 8.0f;
-        for (int k = 0; k < 60 * 5; k++) wd[k] = (float)((k * 5) % 13 - 6) / 8.0f;
-        gc_tensor xv = {GC_F32, 3, {2, 8, 60}, data}, wv = {GC_F32, 2, {60, 5}, wd};
-        assert_true(gc_interp_set(it, "in", &xv, &err) && gc_jit_set(j, "in", &xv, &err));
-        assert_true(gc_interp_set(it, "w", &wv, &err) && gc_jit_set(j, "w", &wv, &err));
-        assert_true(gc_interp_run(it, &err));
-        assert_true(gc_jit_run(j, &err));
-        const char *names[2] = {"y", "z"};
-        int64_t counts[2] = {2 * 8 * 4 * 5, 16 * 5};
-        for (int o2 = 0; o2 < 2; o2++) {
-            const double *want = gc_interp_output(it, GC_OUTPUT_VALUE, names[o2]);
-            const float *got = gc_jit_output(j, GC_OUTPUT_VALUE, names[o2]);
-            assert_non_null(got);
-            for (int64_t k = 0; k < counts[o2]; k++)
-                if (fabs(want[k] - got[k]) > 1e-5 + 1e-4 * fabs(want[k]))
-                    fail_msg("%s[%lld]: interpreter %.9g, JIT %.9g", names[o2], (long long)k, want[k], got[k]);
-        }
-        gc_interp_free(it);
-        gc_jit_free(j);
-    }
+    float data[2 * 8 * 60], wd[60 * 5];
+    for (int k = 0; k < 2 * 8 * 60; k++) data[k] = (float)((k * 7) % 23 - 11) / 8.0f;
+    for (int k = 0; k < 60 * 5; k++) wd[k] = (float)((k * 5) % 13 - 6) / 8.0f;
+    const named_input inputs[2] = {{"in", {GC_F32, 3, {2, 8, 60}, data}}, {"w", {GC_F32, 2, {60, 5}, wd}}};
+    const char *const outs[2] = {"y", "z"};
+    expect_views_match_interpreter(g, inputs, 2, outs, 2, "heads");
     gc_graph_free(g);
 }
 
@@ -673,28 +687,12 @@ static void test_strided_writes_into_a_concat(void **state) {
         }
         assert_true(l.aliased[c->id] != mixed);
         gc_layout_free(&l);
-        if (gc_backend_available(GC_BACKEND_JIT)) {
-            gc_jit_options jo = {.fuse = true, .reuse = true, .threads = 2, .views = true};
-            gc_jit *j = gc_jit_new_opts(g, &jo, &err);
-            if (!j) fail_msg("gc_jit_new_opts: %s", err.message);
-            gc_interp *it = gc_interp_new(g, GC_INTERP_F32, &err);
-            assert_non_null(it);
-            float av[2 * 3 * 6 * 4], wv[2 * 3 * 4 * 5];
-            for (int k = 0; k < 144; k++) av[k] = (float)((k * 7) % 19 - 9) / 8.0f;
-            for (int k = 0; k < 120; k++) wv[k] = (float)((k * 5) % 13 - 6) / 8.0f;
-            gc_tensor at = {GC_F32, 4, {2, 3, 6, 4}, av}, wt = {GC_F32, 4, {2, 3, 4, 5}, wv};
-            assert_true(gc_interp_set(it, "a", &at, &err) && gc_jit_set(j, "a", &at, &err));
-            assert_true(gc_interp_set(it, "w", &wt, &err) && gc_jit_set(j, "w", &wt, &err));
-            assert_true(gc_interp_run(it, &err) && gc_jit_run(j, &err));
-            const double *want = gc_interp_output(it, GC_OUTPUT_VALUE, "y");
-            const float *got = gc_jit_output(j, GC_OUTPUT_VALUE, "y");
-            assert_non_null(got);
-            for (int k = 0; k < 2 * 6 * 45; k++)
-                if (fabs(want[k] - got[k]) > 1e-5 + 1e-4 * fabs(want[k]))
-                    fail_msg("mixed %d, y[%d]: interpreter %.9g, JIT %.9g", mixed, k, want[k], got[k]);
-            gc_interp_free(it);
-            gc_jit_free(j);
-        }
+        float av[2 * 3 * 6 * 4], wv[2 * 3 * 4 * 5];
+        for (int k = 0; k < 144; k++) av[k] = (float)((k * 7) % 19 - 9) / 8.0f;
+        for (int k = 0; k < 120; k++) wv[k] = (float)((k * 5) % 13 - 6) / 8.0f;
+        const named_input inputs[2] = {{"a", {GC_F32, 4, {2, 3, 6, 4}, av}}, {"w", {GC_F32, 4, {2, 3, 4, 5}, wv}}};
+        const char *const outs[1] = {"y"};
+        expect_views_match_interpreter(g, inputs, 2, outs, 1, mixed ? "mixed" : "all strided");
         gc_graph_free(g);
     }
 }
