@@ -86,6 +86,12 @@ static int put_member(const cg_group *grp, int m, int64_t *key, int len) {
             w = rank ? ((const int *)p)[rank - 1] : 0;
             break;
         }
+        case GC_FIELD_SPATIAL: {
+            /* Unused entries are zero (the builders and the parser clear them). */
+            for (int d = 0; d < GC_MAX_SPATIAL - 1; d++) key[len++] = ((const int64_t *)p)[d];
+            w = ((const int64_t *)p)[GC_MAX_SPATIAL - 1];
+            break;
+        }
         }
         key[len++] = w;
     }

@@ -22,6 +22,10 @@
 #include "ir/types.h"
 
 typedef int gc_perm[GC_MAX_RANK];
+/* Per spatial dim of an [N, C, *spatial] operand (convolution and pooling windows): entry d is
+ * spatial dim d; only the operand's rank - 2 entries carry meaning. */
+#define GC_MAX_SPATIAL 3
+typedef int64_t gc_spatial[GC_MAX_SPATIAL];
 
 typedef enum gc_op {
 #define GC_OP(E, name, arity, attr, cls, flags, shape, grad, doc) GC_OP_##E,
@@ -59,6 +63,7 @@ typedef enum gc_field_kind {
     GC_FIELD_DOUBLE,
     GC_FIELD_AXES,
     GC_FIELD_PERM,
+    GC_FIELD_SPATIAL,
 } gc_field_kind;
 
 typedef struct gc_attr_field {

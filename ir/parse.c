@@ -335,6 +335,25 @@ static int parse_field_value(parser *p, const gc_attr_field *f, gc_attr *attr, c
         memcpy(base, perm, sizeof perm);
         return 1;
     }
+    case GC_FIELD_SPATIAL: {
+        gc_spatial dims = {0};
+        int count = 0;
+        gc_ir_token open = p->tok;
+        if (!expect(p, GC_TOK_LBRACKET, "'['")) return 0;
+        while (!at(p, GC_TOK_RBRACKET)) {
+            if (count == GC_MAX_SPATIAL)
+                return error_at(p, &p->tok, "more than %d entries in a list of spatial dims", GC_MAX_SPATIAL);
+            if (!parse_integer(p, 0, INT32_MAX, "a non-negative integer", &dims[count++])) return 0;
+            if (at(p, GC_TOK_RBRACKET)) break;
+            if (!expect(p, GC_TOK_COMMA, "',' or ']'")) return 0;
+        }
+        advance(p);
+        if (operand0 && count != operand0->type.rank - 2)
+            return error_at(p, &open, "%s has %d entries but the operand has %d spatial dims", f->name, count,
+                            operand0->type.rank - 2);
+        memcpy(base, dims, sizeof dims);
+        return 1;
+    }
     }
     return error_at(p, &p->tok, "internal error: unknown field kind");
 }

@@ -113,6 +113,17 @@ static void print_field(gc_strbuf *sb, const gc_node *n, const gc_attr_field *f)
         gc_strbuf_append(sb, "]");
         break;
     }
+    case GC_FIELD_SPATIAL: {
+        /* One entry per spatial dim of an [N, C, *spatial] operand. */
+        gc_spatial dims;
+        memcpy(dims, base, sizeof dims);
+        int rank = n->num_inputs > 0 && n->inputs[0] ? n->inputs[0]->type.rank - 2 : GC_MAX_SPATIAL;
+        if (rank < 0 || rank > GC_MAX_SPATIAL) rank = GC_MAX_SPATIAL;
+        gc_strbuf_append(sb, "[");
+        for (int i = 0; i < rank; i++) gc_strbuf_printf(sb, i ? ", %lld" : "%lld", (long long)dims[i]);
+        gc_strbuf_append(sb, "]");
+        break;
+    }
     }
 }
 

@@ -44,6 +44,7 @@ static bool attrs_equal(const gc_node *a, const gc_node *b) {
         case GC_FIELD_DOUBLE: if (memcmp(pa, pb, sizeof(double))) return false; break; /* bitwise: -0 != 0, NaN == NaN */
         case GC_FIELD_AXES: if (memcmp(pa, pb, sizeof(uint32_t))) return false; break;
         case GC_FIELD_PERM: if (memcmp(pa, pb, sizeof(gc_perm))) return false; break;
+        case GC_FIELD_SPATIAL: if (memcmp(pa, pb, sizeof(gc_spatial))) return false; break;
         }
     }
     return true;

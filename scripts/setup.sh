@@ -17,6 +17,16 @@ packages=(
     python3-numpy
     python3-sklearn   # small real data sets for examples and tests
     graphviz          # renders `gradc ir --format dot`
+    clang-19          # libFuzzer targets (tests/fuzz)
+    libclang-rt-19-dev
+    libprotobuf-c-dev # ONNX import: protobuf-c decodes the onnx.proto that libonnx-dev ships
+    protobuf-c-compiler
+    libonnx-dev
+    libonnx-testdata  # ONNX's own node tests
+    python3-onnx      # exporting PyTorch twins to ONNX
+    python3-torchvision # reference CNNs (ResNet-18, MobileNetV2) for twins and benchmarks
+    libopenmpi-dev    # data-parallel training
+    openmpi-bin
 )
 
 missing=()

@@ -237,6 +237,15 @@ static bool set_attr(gc_attr *attr, gc_attr_kind kind, const attr_text *a) {
             }
             return true;
         }
+        case GC_FIELD_SPATIAL: {
+            int64_t *dims = (int64_t *)(void *)slot;
+            int k = 0;
+            while ((tok = next_token(&cursor)) != NULL) {
+                if (!parse_long(tok, &v) || k >= GC_MAX_SPATIAL) return false;
+                dims[k++] = v;
+            }
+            return true;
+        }
         }
     }
     return false;
