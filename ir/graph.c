@@ -77,6 +77,77 @@ void gc_graph_free(gc_graph *g) {
 
 static int out_of_memory(gc_error *err) { return gc_failf(err, GC_ERR_MEMORY, "out of memory"); }
 
+/* ---- name indexes ---- */
+
+static uint32_t name_hash(int kind, const char *name) {
+    uint32_t h = 2166136261u ^ (uint32_t)kind; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+static gc_node *named_at(const gc_graph *g, int slot) { return g->nodes[g->named_slots[slot] - 1]; }
+
+/* The slot holding (op, name), or the empty slot where it would go; -1 when there is no index. */
+static int named_slot(const gc_graph *g, gc_op op, const char *name) {
+    if (!g->num_named_slots) return -1;
+    uint32_t mask = (uint32_t)g->num_named_slots - 1;
+    for (uint32_t i = name_hash((int)op, name) & mask;; i = (i + 1) & mask) {
+        if (!g->named_slots[i]) return (int)i;
+        gc_node *n = named_at(g, (int)i);
+        if (n->op == op && strcmp(n->name, name) == 0) return (int)i;
+    }
+}
+
+/* Indexes named node n unless an earlier node has its op and name (lookups return the first). */
+static int index_named(gc_graph *g, gc_node *n) {
+    if (2 * (g->num_named + 1) > g->num_named_slots) {
+        int cap = g->num_named_slots ? 2 * g->num_named_slots : 64;
+        int *slots = gc_arena_alloc(g->arena, sizeof *slots * (size_t)cap);
+        if (!slots) return 0;
+        memset(slots, 0, sizeof *slots * (size_t)cap);
+        int *old = g->named_slots, old_cap = g->num_named_slots;
+        g->named_slots = slots;
+        g->num_named_slots = cap;
+        for (int i = 0; i < old_cap; i++) {
+            if (!old[i]) continue;
+            gc_node *m = g->nodes[old[i] - 1];
+            slots[named_slot(g, m->op, m->name)] = old[i];
+        }
+    }
+    int slot = named_slot(g, n->op, n->name);
+    if (!g->named_slots[slot]) {
+        g->named_slots[slot] = n->id + 1;
+        g->num_named++;
+    }
+    return 1;
+}
+
+static int output_slot(const gc_graph *g, gc_output_kind kind, const char *name) {
+    if (!g->num_output_slots) return -1;
+    uint32_t mask = (uint32_t)g->num_output_slots - 1;
+    for (uint32_t i = name_hash((int)kind, name) & mask;; i = (i + 1) & mask) {
+        int k = g->output_slots[i];
+        if (!k) return (int)i;
+        if (g->outputs[k - 1].kind == kind && strcmp(g->outputs[k - 1].name, name) == 0) return (int)i;
+    }
+}
+
+/* Indexes output k (already in g->outputs, its name unique for its kind). */
+static int index_output(gc_graph *g, int k) {
+    if (2 * (k + 1) > g->num_output_slots) {
+        int cap = g->num_output_slots ? 2 * g->num_output_slots : 64;
+        int *slots = gc_arena_alloc(g->arena, sizeof *slots * (size_t)cap);
+        if (!slots) return 0;
+        memset(slots, 0, sizeof *slots * (size_t)cap);
+        g->output_slots = slots;
+        g->num_output_slots = cap;
+        for (int i = 0; i < k; i++)
+            slots[output_slot(g, g->outputs[i].kind, g->outputs[i].name)] = i + 1;
+    }
+    g->output_slots[output_slot(g, g->outputs[k].kind, g->outputs[k].name)] = k + 1;
+    return 1;
+}
+
 gc_node *gc_graph_make(gc_graph *g, gc_op op, gc_node *const *inputs, int num_inputs,
                        const gc_attr *attr, const gc_type *type, const char *name, gc_loc loc,
                        gc_error *err) {
@@ -161,21 +232,21 @@ gc_node *gc_graph_make(gc_graph *g, gc_op op, gc_node *const *inputs, int num_in
     }
     n->id = g->num_nodes;
     g->nodes[g->num_nodes++] = n;
+    if (n->name && !index_named(g, n)) {
+        g->num_nodes--;
+        return out_of_memory(err), NULL;
+    }
     return n;
 }
 
 gc_node *gc_graph_find_named(const gc_graph *g, gc_op op, const char *name) {
-    for (int i = 0; i < g->num_nodes; i++) {
-        gc_node *n = g->nodes[i];
-        if (n->op == op && n->name && strcmp(n->name, name) == 0) return n;
-    }
-    return NULL;
+    int slot = named_slot(g, op, name);
+    return slot >= 0 && g->named_slots[slot] ? named_at(g, slot) : NULL;
 }
 
 gc_graph_output *gc_graph_find_output(const gc_graph *g, gc_output_kind kind, const char *name) {
-    for (int i = 0; i < g->num_outputs; i++)
-        if (g->outputs[i].kind == kind && strcmp(g->outputs[i].name, name) == 0) return &g->outputs[i];
-    return NULL;
+    int slot = output_slot(g, kind, name);
+    return slot >= 0 && g->output_slots[slot] ? &g->outputs[g->output_slots[slot] - 1] : NULL;
 }
 
 const char *gc_output_kind_name(gc_output_kind kind) {
@@ -219,7 +290,7 @@ int gc_graph_add_output(gc_graph *g, gc_output_kind kind, const char *name, gc_n
     o->kind = kind;
     o->name = gc_arena_strdup(g->arena, name);
     o->value = value;
-    if (!o->name) return out_of_memory(err);
+    if (!o->name || !index_output(g, g->num_outputs)) return out_of_memory(err);
     g->num_outputs++;
     return 1;
 }

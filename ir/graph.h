@@ -149,6 +149,12 @@ typedef struct gc_graph {
     int num_nodes, cap_nodes;
     gc_graph_output *outputs;
     int num_outputs, cap_outputs;
+    /* Hash indexes (open addressing, sizes powers of two, 0 = empty) over the named nodes, by
+     * (op, name), and over the outputs, by (kind, name): each slot holds an index + 1. Lookups
+     * by name come from autodiff, the optimizer, every pass's rebuild and the parser, once per
+     * parameter, so a scan per lookup made compiling quadratic in depth. */
+    int *named_slots, num_named_slots, num_named;
+    int *output_slots, num_output_slots;
 } gc_graph;
 
 gc_graph *gc_graph_new(const char *name);

@@ -126,16 +126,17 @@ static bool same_dims(const gc_type *a, const gc_type *b) {
     return true;
 }
 
-/* Every member of v's kernel is elementwise with v's shape (a kernel reading t may then write
- * t's bytes: each element is read before it is written, at the same index). */
-static bool elementwise_kernel(const gc_graph *g, const int *root, int v) {
-    const gc_node *r = g->nodes[v];
-    for (int m = root ? 0 : v; m <= v; m++) {
-        if (position(root, m) != v) continue;
+/* Per kernel position v: whether every member of v's kernel is elementwise with v's shape (a
+ * kernel reading t may then write t's bytes: each element is read before it is written, at the
+ * same index). One pass over the graph; elementwise[v] for each node id. */
+static void elementwise_kernels(const gc_graph *g, const int *root, bool *elementwise) {
+    for (int v = 0; v < g->num_nodes; v++) elementwise[v] = true;
+    for (int m = 0; m < g->num_nodes; m++) {
+        int v = position(root, m);
         const gc_node *n = g->nodes[m];
-        if (gc_op_table[n->op].op_class != GC_CLASS_ELEMENTWISE || !same_dims(&n->type, &r->type)) return false;
+        if (gc_op_table[n->op].op_class != GC_CLASS_ELEMENTWISE || !same_dims(&n->type, &g->nodes[v]->type))
+            elementwise[v] = false;
     }
-    return true;
 }
 
 /* The first kernel position after every kernel storing a value or gradient output (0 when
@@ -160,14 +161,16 @@ static int plan_in_place(const gc_graph *g, const int *root, const int *owner, b
     size_t count = (size_t)(n ? n : 1);
     int *last_read = malloc(count * sizeof *last_read);
     bool *reported = calloc(count, sizeof *reported), *output = calloc(count, sizeof *output);
-    bool *claimed = calloc(count, sizeof *claimed);
-    if (!last_read || !reported || !output || !claimed) {
+    bool *claimed = calloc(count, sizeof *claimed), *elementwise = malloc(count * sizeof *elementwise);
+    if (!last_read || !reported || !output || !claimed || !elementwise) {
         free(last_read);
         free(reported);
         free(output);
         free(claimed);
+        free(elementwise);
         return -1;
     }
+    elementwise_kernels(g, root, elementwise);
     for (int i = 0; i < n; i++) last_read[i] = -1;
     for (int i = 0; i < n; i++) {
         const gc_node *x = g->nodes[i];
@@ -192,7 +195,7 @@ static int plan_in_place(const gc_graph *g, const int *root, const int *owner, b
         const gc_node *t = gc_graph_find_named(g, GC_OP_PARAM, o->name);
         if (!t) t = gc_graph_find_named(g, GC_OP_STATE, o->name);
         if (!t || !gc_type_equal(&t->type, &o->value->type) || claimed[t->id] || output[t->id]) continue;
-        if (last_read[t->id] > at || (last_read[t->id] == at && !elementwise_kernel(g, root, at))) continue;
+        if (last_read[t->id] > at || (last_read[t->id] == at && !elementwise[at])) continue;
         in_place[v] = true;
         target[v] = t->id;
         claimed[t->id] = true;
@@ -202,6 +205,7 @@ static int plan_in_place(const gc_graph *g, const int *root, const int *owner, b
     free(reported);
     free(output);
     free(claimed);
+    free(elementwise);
     return found ? from : n;
 }
 
@@ -274,6 +278,28 @@ static bool plan_views(const gc_graph *g, int *owner, const bool *output, bool *
     }
     for (int i = 0; i < n; i++)
         for (int k = 0; k < g->nodes[i]->num_inputs; k++) readers[g->nodes[i]->inputs[k]->id]++;
+    /* Who reads each node, as (reader, operand) pairs: read[first[i] .. first[i + 1]), so each
+     * round below costs the graph's edges, not nodes squared. */
+    int *first = malloc((count + 1) * sizeof *first), edges = 0;
+    for (int i = 0; i < n; i++) edges += g->nodes[i]->num_inputs;
+    struct reading { int reader, operand; } *read = malloc((size_t)(edges ? edges : 1) * sizeof *read);
+    if (!first || !read) {
+        free(first);
+        free(read);
+        free(cand);
+        free(readers);
+        free(base);
+        return false;
+    }
+    first[0] = 0;
+    for (int i = 0; i < n; i++) first[i + 1] = first[i] + readers[i];
+    for (int i = 0; i < n; i++) base[i] = first[i]; /* base is the fill cursor until the rounds */
+    for (int u = 0; u < n; u++)
+        for (int k = 0; k < g->nodes[u]->num_inputs; k++) {
+            int at = base[g->nodes[u]->inputs[k]->id]++;
+            read[at].reader = u;
+            read[at].operand = k;
+        }
     for (int i = 0; i < n; i++) {
         const gc_node *x = g->nodes[i];
         cand[i] = is_view_op(x) && !output[i] && owner[i] >= 0 && readers[i] > 0 && gc_type_numel(&x->type) > 0;
@@ -285,10 +311,9 @@ static bool plan_views(const gc_graph *g, int *owner, const bool *output, bool *
         for (int i = n - 1; i >= 0; i--) {
             if (!cand[i]) continue;
             bool ok = true;
-            for (int u = i + 1; u < n && ok; u++) {
-                const gc_node *r = g->nodes[u];
-                for (int k = 0; k < r->num_inputs && ok; k++)
-                    if (r->inputs[k]->id == i) ok = (r->op == GC_OP_MATMUL && k < 2) || cand[u];
+            for (int e = first[i]; e < first[i + 1] && ok; e++) {
+                int u = read[e].reader;
+                ok = (g->nodes[u]->op == GC_OP_MATMUL && read[e].operand < 2) || cand[u];
             }
             if (!ok) cand[i] = false, changed = true;
         }
@@ -316,11 +341,8 @@ static bool plan_views(const gc_graph *g, int *owner, const bool *output, bool *
             } else {
                 ok = reshape_strides(&x->type, in, &v->type, st);
             }
-            for (int u = i + 1; u < n && ok; u++) {
-                const gc_node *r = g->nodes[u];
-                for (int k = 0; k < r->num_inputs && ok; k++)
-                    if (r->inputs[k]->id == i && r->op == GC_OP_MATMUL) ok = gemm_readable(&v->type, st);
-            }
+            for (int e = first[i]; e < first[i + 1] && ok; e++)
+                if (g->nodes[read[e].reader]->op == GC_OP_MATMUL) ok = gemm_readable(&v->type, st);
             if (!ok) {
                 cand[i] = false, changed = true;
                 continue;
@@ -332,6 +354,8 @@ static bool plan_views(const gc_graph *g, int *owner, const bool *output, bool *
         viewed[i] = cand[i];
         if (cand[i]) owner[i] = base[i];
     }
+    free(first);
+    free(read);
     free(cand);
     free(readers);
     free(base);

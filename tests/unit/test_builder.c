@@ -230,6 +230,42 @@ static void test_many_outputs_grow(void **state) {
     }
 }
 
+/* The name indexes survive growth: every named node and output is found after thousands were
+ * added, the first of two nodes with one op and name wins, and kinds and ops stay apart. */
+static void test_many_named_lookups(void **state) {
+    fixture *f = *state;
+    enum { COUNT = 3000 };
+    static gc_node *params[COUNT];
+    char name[32];
+    for (int i = 0; i < COUNT; i++) {
+        snprintf(name, sizeof name, "h.%d.weight", i);
+        params[i] = source(f, GC_OP_PARAM, name, TY(GC_F32, 2));
+        assert_non_null(params[i]);
+        assert_true(gc_graph_add_output(f->g, GC_OUTPUT_GRAD, name, params[i], &f->err));
+        if (i % 7 == 0) assert_non_null(source(f, GC_OP_STATE, name, TY(GC_F32, 2)));
+    }
+    /* A second param of an existing name (the verifier refuses it; lookups keep the first). */
+    gc_node *again = source(f, GC_OP_PARAM, "h.5.weight", TY(GC_F32, 2));
+    assert_non_null(again);
+    for (int i = 0; i < COUNT; i++) {
+        snprintf(name, sizeof name, "h.%d.weight", i);
+        assert_ptr_equal(gc_graph_find_named(f->g, GC_OP_PARAM, name), params[i]);
+        gc_node *state_node = gc_graph_find_named(f->g, GC_OP_STATE, name);
+        if (i % 7 == 0) {
+            assert_non_null(state_node);
+            assert_int_equal(state_node->op, GC_OP_STATE);
+        } else {
+            assert_null(state_node);
+        }
+        gc_graph_output *o = gc_graph_find_output(f->g, GC_OUTPUT_GRAD, name);
+        assert_non_null(o);
+        assert_ptr_equal(o->value, params[i]);
+        assert_null(gc_graph_find_output(f->g, GC_OUTPUT_VALUE, name));
+    }
+    assert_null(gc_graph_find_named(f->g, GC_OP_PARAM, "h.3000.weight"));
+    assert_null(gc_graph_find_named(f->g, GC_OP_INPUT, "h.0.weight"));
+}
+
 static void test_elementwise_helpers(void **state) {
     fixture *f = *state;
     gc_builder *b = &f->b;
@@ -428,6 +464,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_make_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outputs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_outputs_grow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_named_lookups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_elementwise_helpers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_structural_helpers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_chains, setup, teardown),
