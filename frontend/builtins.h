@@ -50,6 +50,7 @@ typedef enum gc_barg_type {
     GC_BARG_INTS,
     GC_BARG_NUMBERS,
     GC_BARG_DTYPE,
+    GC_BARG_OPT_INT, /* an integer or none (embedding's padding_idx) */
 } gc_barg_type;
 
 typedef enum gc_bdefault_kind {

@@ -113,11 +113,49 @@ gc_node *gc_apply_linear(gc_layer_context *c, gc_node *x, gc_node *weight, gc_no
     return gc_reshape(b, y, shape.rank, shape.dims);
 }
 
+static gc_param_entry *find_entry(gc_layer_context *c, const char *name) {
+    for (int i = 0; i < c->num_params; i++)
+        if (!strcmp(c->params[i].name, name)) return &c->params[i];
+    return NULL;
+}
+
+/* Weight tying: a linear under an embedding's name uses the embedding's table [num, dim] as its
+ * weight [out, in], as `head.weight = wte.weight` does in PyTorch; one parameter, used twice, so
+ * autodiff sums the gradients of both uses. The table keeps the embedding's initialisation (torch
+ * keeps the assigned tensor). A bias has nowhere to live: torch's Embedding has none. */
+static gc_node *tied_linear(gc_layer_context *c, const char *path, const gc_param_entry *table, gc_node *x,
+                            int64_t out, bool bias) {
+    int64_t in = x->type.dims[x->type.rank - 1];
+    gc_type want = mat(out, in);
+    if (!gc_type_equal(&table->node->type, &want)) {
+        char a[96], b[96];
+        gc_fail(c->b.err, GC_ERR_USER, c->b.loc,
+                "parameter '%s' is linear %s here but was created as embedding %s at line %d, col %d "
+                "(a linear ties its weight to an embedding of [out, in] = [num, dim])",
+                table->name, gc_type_format(&want, a, sizeof a), gc_type_format(&table->node->type, b, sizeof b),
+                table->loc.line, table->loc.col);
+        return NULL;
+    }
+    if (bias) {
+        gc_fail(c->b.err, GC_ERR_USER, c->b.loc,
+                "linear named '%s' ties its weight to the embedding created at line %d, col %d, so it needs "
+                "bias=false (an embedding has no bias; add one as a separate param)",
+                path, table->loc.line, table->loc.col);
+        return NULL;
+    }
+    return gc_apply_linear(c, x, table->node, NULL);
+}
+
 gc_node *gc_layer_linear(gc_layer_context *c, const char *path, gc_node *x, int64_t out, bool bias) {
     if (!need_float(c, x, "linear", 1)) return NULL;
     if (out < 1) {
         gc_fail(c->b.err, GC_ERR_USER, c->b.loc, "linear: out_features must be at least 1, got %lld", (long long)out);
         return NULL;
+    }
+    char wname[512];
+    if (join_path(wname, sizeof wname, path, "weight")) {
+        const gc_param_entry *old = gc_layer_find_param(c, wname);
+        if (old && !strcmp(old->layer, "embedding")) return tied_linear(c, path, old, x, out, bias);
     }
     int64_t in = x->type.dims[x->type.rank - 1];
     /* nn.Linear.reset_parameters: kaiming_uniform(a=sqrt(5)) is U(-1/sqrt(in), 1/sqrt(in)); the bias the same. */
@@ -130,7 +168,28 @@ gc_node *gc_layer_linear(gc_layer_context *c, const char *path, gc_node *x, int6
     return gc_apply_linear(c, x, w, bb);
 }
 
-gc_node *gc_layer_embedding(gc_layer_context *c, const char *path, gc_node *idx, int64_t num, int64_t dim) {
+/* An embedding under the name of a bias-free linear made earlier takes that weight over: the tie
+ * holds whichever call comes first, and the table gets the embedding's initialisation. Returns
+ * false with the error set when the linear cannot be tied (it has a bias) or shapes clash. */
+static bool adopt_linear_weight(gc_layer_context *c, const char *path, gc_param_entry *old, const gc_type *t,
+                                gc_init init) {
+    char bname[512];
+    const gc_param_entry *bias = join_path(bname, sizeof bname, path, "bias") ? gc_layer_find_param(c, bname) : NULL;
+    if (!gc_type_equal(&old->node->type, t) || (bias && !strcmp(bias->layer, "linear"))) {
+        char a[96], b[96];
+        gc_fail(c->b.err, GC_ERR_USER, c->b.loc, "parameter '%s' is embedding %s here but was created as linear %s%s at line %d, col %d",
+                old->name, gc_type_format(t, a, sizeof a), gc_type_format(&old->node->type, b, sizeof b),
+                bias ? " with a bias (only a bias-free linear ties to an embedding)" : "", old->loc.line, old->loc.col);
+        return false;
+    }
+    old->layer = "embedding";
+    old->init = init;
+    old->loc = c->b.loc;
+    return true;
+}
+
+gc_node *gc_layer_embedding(gc_layer_context *c, const char *path, gc_node *idx, int64_t num, int64_t dim,
+                            int64_t padding_idx) {
     if (!idx) return NULL;
     if (idx->type.dtype != GC_I32) {
         char t[96];
@@ -138,10 +197,45 @@ gc_node *gc_layer_embedding(gc_layer_context *c, const char *path, gc_node *idx,
                 gc_type_format(&idx->type, t, sizeof t));
         return NULL;
     }
+    /* torch: padding_idx in [-num, num), a negative one counting from the end. */
+    if (padding_idx != GC_NO_PADDING_IDX && (padding_idx < -num || padding_idx >= num)) {
+        gc_fail(c->b.err, GC_ERR_USER, c->b.loc, "embedding: padding_idx must be within [-%lld, %lld), got %lld",
+                (long long)num, (long long)num, (long long)padding_idx);
+        return NULL;
+    }
+    int64_t pad = padding_idx == GC_NO_PADDING_IDX ? -1 : padding_idx < 0 ? padding_idx + num : padding_idx;
+    /* nn.Embedding.reset_parameters: N(0, 1), the padding row then zeroed. */
     gc_init normal = {GC_INIT_NORMAL, 0.0, 1.0};
-    gc_node *w = param2(c, path, "weight", "embedding", mat(num, dim), normal);
+    if (pad >= 0) normal = (gc_init){GC_INIT_NORMAL_ZERO_ROW, 1.0, (double)(pad + 1)};
+    gc_type t = mat(num, dim);
+    char wname[512];
+    if (!join_path(wname, sizeof wname, path, "weight")) {
+        gc_fail(c->b.err, GC_ERR_USER, c->b.loc, "parameter name '%s.weight' is too long", path);
+        return NULL;
+    }
+    gc_param_entry *old = find_entry(c, wname);
+    if (old && !strcmp(old->layer, "linear") && !adopt_linear_weight(c, path, old, &t, normal)) return NULL;
+    if (old && !strcmp(old->layer, "embedding") && gc_type_equal(&old->node->type, &t) &&
+        (old->init.kind != normal.kind || old->init.b != normal.b)) {
+        gc_fail(c->b.err, GC_ERR_USER, c->b.loc,
+                "embedding '%s' was created with %s at line %d, col %d; a call reusing it cannot change it", path,
+                old->init.kind == GC_INIT_NORMAL_ZERO_ROW ? "another padding_idx" : "no padding_idx", old->loc.line, old->loc.col);
+        return NULL;
+    }
+    gc_node *w = gc_layer_param(c, wname, "embedding", &t, normal);
+    if (!w) return NULL;
+    gc_builder *b = &c->b;
     gc_node *in[2] = {w, idx};
-    return w ? gc_build(&c->b, GC_OP_TAKE, in, 2, NULL, NULL) : NULL;
+    gc_node *rows = gc_build(b, GC_OP_TAKE, in, 2, NULL, NULL);
+    if (pad < 0 || !rows) return rows;
+    /* The padding row gets no gradient from this lookup (torch's embedding_backward skips it); its
+     * value still reads through, since training never moves it unless it is tied elsewhere. */
+    gc_node *is_pad = gc_binary(b, GC_OP_EQ, idx, gc_scalar(b, GC_I32, (double)pad));
+    int64_t d[GC_MAX_RANK];
+    memcpy(d, idx->type.dims, sizeof(int64_t) * (size_t)idx->type.rank);
+    d[idx->type.rank] = 1;
+    is_pad = gc_reshape(b, is_pad, idx->type.rank + 1, d);
+    return gc_select(b, is_pad, gc_unary(b, GC_OP_STOP_GRADIENT, rows), rows);
 }
 
 gc_node *gc_layer_layernorm(gc_layer_context *c, const char *path, gc_node *x, double eps, bool affine) {

@@ -45,11 +45,18 @@ void gc_layer_context_init(gc_layer_context *c, gc_graph *g, gc_error *err, bool
 gc_node *gc_layer_param(gc_layer_context *c, const char *name, const char *layer, const gc_type *t, gc_init init);
 const gc_param_entry *gc_layer_find_param(const gc_layer_context *c, const char *name);
 
-/* y = x W^T + b over the last axis of x (any rank >= 1): one GEMM over all leading dims. */
+/* y = x W^T + b over the last axis of x (any rank >= 1): one GEMM over all leading dims. Under an
+ * embedding's name (bias=false) W is that embedding's table: weight tying, as `head.weight =
+ * wte.weight` in PyTorch. */
 gc_node *gc_layer_linear(gc_layer_context *c, const char *path, gc_node *x, int64_t out, bool bias);
 /* The same with given weight [out, in] and optional bias [out] nodes. */
 gc_node *gc_apply_linear(gc_layer_context *c, gc_node *x, gc_node *weight, gc_node *bias);
-gc_node *gc_layer_embedding(gc_layer_context *c, const char *path, gc_node *idx, int64_t num, int64_t dim);
+/* nn.Embedding: rows of weight [num, dim] picked by i32 idx. padding_idx (GC_NO_PADDING_IDX for none;
+ * negative counts from the end) names a row that is zero at initialisation and gets no gradient
+ * from this lookup. Under the name of a bias-free linear the two share one weight (tying). */
+#define GC_NO_PADDING_IDX INT64_MIN
+gc_node *gc_layer_embedding(gc_layer_context *c, const char *path, gc_node *idx, int64_t num, int64_t dim,
+                            int64_t padding_idx);
 gc_node *gc_layer_layernorm(gc_layer_context *c, const char *path, gc_node *x, double eps, bool affine);
 /* Identity when not training or p == 0; otherwise inverted dropout (keep with prob 1-p, scale 1/(1-p)). */
 gc_node *gc_layer_dropout(gc_layer_context *c, gc_node *x, double p);

@@ -218,6 +218,43 @@ static int lex_number(gc_lexer *lx, gc_token *tok, gc_error *err) {
     return 1;
 }
 
+/* A number segment of an `as` path: whole digits only, so `layer1.0.conv1` stays a path. Anything
+ * glued to the digits (`5e3` in `as 1.5e3`, `0x10`) is an error at the segment, as is a leading
+ * zero, since `h.01` would silently differ from `h[1]`'s `h.1`. */
+static int lex_path_number(gc_lexer *lx, gc_token *tok, gc_error *err) {
+    size_t start = lx->pos, p = start;
+    while (is_digit(peek_byte(lx, p))) p++;
+    if (is_ident_char(peek_byte(lx, p))) {
+        size_t q = p;
+        while (is_ident_char(peek_byte(lx, q)) || ((peek_byte(lx, q) == '+' || peek_byte(lx, q) == '-') &&
+                                                   (peek_byte(lx, q - 1) == 'e' || peek_byte(lx, q - 1) == 'E')))
+            q++;
+        int n = q - start > 40 ? 40 : (int)(q - start);
+        return gc_fail(err, GC_ERR_USER, loc_at(lx, start),
+                       "'%.*s' is not a segment of an 'as' path (a segment is a name or a whole number >= 0)", n,
+                       lx->src + start);
+    }
+    if (p - start > 1 && lx->src[start] == '0')
+        return gc_fail(err, GC_ERR_USER, loc_at(lx, start),
+                       "the 'as' path segment '%.*s' has a leading zero (write %.*s, as h[i] would name it)",
+                       (int)(p - start > 40 ? 40 : p - start), lx->src + start,
+                       (int)(p - start > 40 ? 40 : p - start), lx->src + start);
+    if (p - start > GC_LEX_MAX_IDENT)
+        return gc_fail(err, GC_ERR_USER, loc_at(lx, start), "path segment too long (%zu bytes; the limit is %d)",
+                       p - start, GC_LEX_MAX_IDENT);
+    tok->kind = GC_TOK_INT;
+    tok->text = lx->src + start;
+    tok->len = p - start;
+    tok->str = gc_arena_strndup(lx->arena, tok->text, tok->len);
+    if (!tok->str) return gc_failf(err, GC_ERR_MEMORY, "out of memory while reading a path");
+    tok->str_len = tok->len;
+    int64_t v = 0;
+    for (size_t i = start; i < p && v <= (INT64_MAX - 9) / 10; i++) v = v * 10 + (lx->src[i] - '0');
+    tok->ival = v;
+    lx->pos = p;
+    return 1;
+}
+
 static int lex_string(gc_lexer *lx, gc_token *tok, gc_error *err) {
     size_t start = lx->pos, p = start + 1;
     /* Decoded text is never longer than the source slice, so one allocation of that size fits. */
@@ -275,7 +312,7 @@ static int lex_ident(gc_lexer *lx, gc_token *tok, gc_error *err) {
     tok->text = lx->src + start;
     tok->len = n;
     tok->kind = GC_TOK_IDENT;
-    for (size_t i = 0; i < sizeof keywords / sizeof keywords[0]; i++)
+    for (size_t i = 0; i < sizeof keywords / sizeof keywords[0] && lx->path != GC_LEX_PATH_SEGMENT; i++)
         if (strlen(keywords[i].word) == n && !memcmp(keywords[i].word, tok->text, n)) tok->kind = keywords[i].kind;
     tok->str = gc_arena_strndup(lx->arena, tok->text, n);
     if (!tok->str) return gc_failf(err, GC_ERR_MEMORY, "out of memory while reading a name");
@@ -284,8 +321,10 @@ static int lex_ident(gc_lexer *lx, gc_token *tok, gc_error *err) {
     return 1;
 }
 
-/* Pushes or pops the bracket stack; a closing bracket must match the innermost open one. */
-static int track_bracket(gc_lexer *lx, char c, gc_loc loc, gc_error *err) {
+/* Pushes or pops the bracket stack; a closing bracket must match the innermost open one. A `[`
+ * opened right after a path segment (path_index) is an index; *resume_path says its `]` closed it. */
+static int track_bracket(gc_lexer *lx, char c, gc_loc loc, bool path_index, bool *resume_path, gc_error *err) {
+    *resume_path = false;
     if (c == '(' || c == '[') {
         if (lx->depth == GC_LEX_MAX_NESTING)
             return gc_fail(err, GC_ERR_USER, loc, "brackets nested too deeply (the limit is %d)",
@@ -293,6 +332,7 @@ static int track_bracket(gc_lexer *lx, char c, gc_loc loc, gc_error *err) {
         lx->open[lx->depth].ch = c;
         lx->open[lx->depth].line = loc.line;
         lx->open[lx->depth].col = loc.col;
+        lx->open[lx->depth].in_path = path_index;
         lx->depth++;
         return 1;
     }
@@ -302,6 +342,7 @@ static int track_bracket(gc_lexer *lx, char c, gc_loc loc, gc_error *err) {
         return gc_fail(err, GC_ERR_USER, loc, "'%c' does not match the '%c' at %d:%d", c,
                        lx->open[lx->depth - 1].ch, lx->open[lx->depth - 1].line, lx->open[lx->depth - 1].col);
     lx->depth--;
+    *resume_path = lx->open[lx->depth].in_path;
     return 1;
 }
 
@@ -337,8 +378,15 @@ static int lex_punct(gc_lexer *lx, gc_token *tok, gc_error *err) {
     default:
         return stray_character(lx, start, err);
     }
-    if (c == '(' || c == ')' || c == '[' || c == ']')
-        if (!track_bracket(lx, c, loc_at(lx, start), err)) return 0;
+    /* Inside a path, `.` asks for the next segment and an index's `[` sets the path aside until its
+     * `]`; anything else ends the path. */
+    gc_lex_path_state path = lx->path;
+    lx->path = path == GC_LEX_PATH_AFTER && c == '.' ? GC_LEX_PATH_SEGMENT : GC_LEX_PATH_NONE;
+    if (c == '(' || c == ')' || c == '[' || c == ']') {
+        bool resume;
+        if (!track_bracket(lx, c, loc_at(lx, start), c == '[' && path == GC_LEX_PATH_AFTER, &resume, err)) return 0;
+        if (resume) lx->path = GC_LEX_PATH_AFTER;
+    }
     tok->kind = kind;
     tok->text = lx->src + start;
     tok->len = len;
@@ -354,6 +402,7 @@ int gc_lexer_next(gc_lexer *lx, gc_token *tok, gc_error *err) {
     int nl_line = 0;
     if (!skip_space(lx, &newline, &nl_pos, &nl_line, err)) return 0;
     if (newline) {
+        lx->path = GC_LEX_PATH_NONE;
         /* The newline token sits where the line break was, so "expected ')'" points there. */
         size_t ls = nl_pos;
         while (ls > 0 && lx->src[ls - 1] != '\n') ls--;
@@ -382,8 +431,19 @@ int gc_lexer_next(gc_lexer *lx, gc_token *tok, gc_error *err) {
                        GC_LEX_MAX_TOKENS);
     lx->at_line_start = false;
     int c = (unsigned char)lx->src[lx->pos];
+    if (lx->path == GC_LEX_PATH_SEGMENT && (is_digit(c) || is_ident_start(c))) {
+        int ok = is_digit(c) ? lex_path_number(lx, tok, err) : lex_ident(lx, tok, err);
+        lx->path = GC_LEX_PATH_AFTER;
+        return ok;
+    }
+    if (lx->path == GC_LEX_PATH_SEGMENT || (lx->path == GC_LEX_PATH_AFTER && c != '.' && c != '['))
+        lx->path = GC_LEX_PATH_NONE;
     if (is_digit(c)) return lex_number(lx, tok, err);
-    if (is_ident_start(c)) return lex_ident(lx, tok, err);
+    if (is_ident_start(c)) {
+        if (!lex_ident(lx, tok, err)) return 0;
+        if (tok->kind == GC_TOK_KW_AS) lx->path = GC_LEX_PATH_SEGMENT;
+        return 1;
+    }
     if (c == '"') return lex_string(lx, tok, err);
     return lex_punct(lx, tok, err);
 }

@@ -75,6 +75,15 @@ enum {
     GC_LEX_MAX_TOKENS = 4 * 1024 * 1024 /* tokens in one file */
 };
 
+/* After `as` the lexer reads a path, not an expression: `layer1.0.conv1` is a name, a dot, a
+ * number and so on, never the float `1.0`. A number segment is an INT token whose str is its
+ * digits; names are IDENT tokens even when they spell a reserved word (`as h.in` is a path). */
+typedef enum gc_lex_path_state {
+    GC_LEX_PATH_NONE,    /* not in a path */
+    GC_LEX_PATH_SEGMENT, /* after `as` or a path's `.`: a name or a whole number comes next */
+    GC_LEX_PATH_AFTER    /* after a segment or an index's `]`: `.` or `[` go on, anything else ends it */
+} gc_lex_path_state;
+
 typedef struct gc_token {
     gc_token_kind kind;
     const char *file;  /* the lexer's file name */
@@ -97,10 +106,12 @@ typedef struct gc_lexer {
     struct {
         char ch;
         int line, col;
+        bool in_path; /* a `[` index inside an `as` path: the path goes on after its `]` */
     } open[GC_LEX_MAX_NESTING]; /* the bracket stack */
     int depth;
     size_t ntokens;
     bool at_line_start; /* no NEWLINE yet since the last statement (collapses blank lines) */
+    gc_lex_path_state path; /* where the lexer is inside an `as` path */
 } gc_lexer;
 
 /* src need not be NUL-terminated; file is used in locations and must outlive the tokens. */

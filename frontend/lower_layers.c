@@ -92,7 +92,9 @@ int gc_lower_layer(lowerer *L, lower_args *a, lval *out) {
     case GC_BUILTIN_EMBEDDING:
         if (!positive(L, a, 1) || !positive(L, a, 2)) return 0;
         return tensor_result(out, gc_layer_embedding(c, path, gc_lower_arg_tensor(L, a, 0, GC_I32),
-                                                     gc_lower_arg_int(a, 1), gc_lower_arg_int(a, 2)));
+                                                     gc_lower_arg_int(a, 1), gc_lower_arg_int(a, 2),
+                                                     a->vals[3].cv.kind == GC_CV_INT ? gc_lower_arg_int(a, 3)
+                                                                                     : GC_NO_PADDING_IDX));
     case GC_BUILTIN_LAYERNORM:
         return tensor_result(out, gc_layer_layernorm(c, path, gc_lower_arg_tensor(L, a, 0, GC_F32), gc_lower_arg_num(a, 1),
                                                      gc_lower_arg_bool(a, 2)));

@@ -191,13 +191,31 @@ static bool name(parser *p, const char *what, const char **out, gc_loc *loc) {
     return true;
 }
 
-/* path = IDENT ("[" expr "]" | "." IDENT)* */
+/* segment = IDENT | INT (the lexer reads the digits of a path as a whole number, never a float) */
+static bool path_segment(parser *p, const char *what, const char **out, gc_loc *loc) {
+    const gc_token *t = peek(p);
+    if (!t) return false;
+    if (t->kind != GC_TOK_IDENT && t->kind != GC_TOK_INT) {
+        if (t->kind == GC_TOK_MINUS) {
+            error_at(p, tok_loc(p, t), "an 'as' path segment cannot be negative (a segment is a name or a whole number >= 0)");
+            return false;
+        }
+        unexpected(p, t, what);
+        return false;
+    }
+    gc_token got = advance(p);
+    *out = got.str;
+    *loc = tok_loc(p, &got);
+    return true;
+}
+
+/* path = segment ("[" expr "]" | "." segment)* */
 static gc_ast_path *path(parser *p) {
     gc_ast_path *ap = gc_arena_alloc(p->arena, sizeof *ap);
     if (!ap) return out_of_memory(p);
     int cap = 0;
     gc_ast_path_part part = {0};
-    if (!name(p, "a name after 'as'", &part.name, &part.loc)) return NULL;
+    if (!path_segment(p, "a name or a whole number after 'as'", &part.name, &part.loc)) return NULL;
     ap->loc = part.loc;
     if (!push(p, (void **)&ap->parts, &ap->n, &cap, sizeof part, &part, part.loc)) return NULL;
     for (;;) {
@@ -207,7 +225,7 @@ static gc_ast_path *path(parser *p) {
         part.loc = tok_loc(p, t);
         if (t->kind == GC_TOK_DOT) {
             advance(p);
-            if (!name(p, "a name after '.' in an 'as' path (write h[0] for an index)", &part.name, &part.loc))
+            if (!path_segment(p, "a name or a whole number after '.' in an 'as' path", &part.name, &part.loc))
                 return NULL;
         } else if (t->kind == GC_TOK_LBRACKET) {
             advance(p);

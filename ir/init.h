@@ -16,6 +16,7 @@ typedef enum gc_init_kind {
     GC_INIT_KAIMING_UNIFORM, /* a = negative slope (torch's `a`), fan_in mode, leaky_relu gain */
     GC_INIT_KAIMING_NORMAL,  /* a = negative slope */
     GC_INIT_TRUNC_NORMAL,    /* a = std, mean 0, cut at -2 and 2 (torch.nn.init.trunc_normal_ defaults) */
+    GC_INIT_NORMAL_ZERO_ROW, /* a = std, mean 0, then row b - 1 of dim 0 zeroed (nn.Embedding's padding_idx) */
 } gc_init_kind;
 
 typedef struct gc_init {

@@ -145,9 +145,17 @@ int gc_init_fill(const gc_init *init, const gc_type *t, uint64_t seed, const cha
         job.kind = FILL_TRUNC_NORMAL;
         job.std = init->a;
         break;
+    case GC_INIT_NORMAL_ZERO_ROW:
+        job.std = init->a;
+        break;
     default:
         return gc_failf(err, GC_ERR_INTERNAL, "internal error: unknown initialiser %d", (int)init->kind);
     }
     fill_parallel(&job, n, threads);
+    /* nn.Embedding zeroes its padding row after drawing the table. */
+    if (init->kind == GC_INIT_NORMAL_ZERO_ROW && t->rank >= 1 && init->b >= 1 && init->b <= (double)t->dims[0]) {
+        int64_t row = n / t->dims[0];
+        memset(out + ((int64_t)init->b - 1) * row, 0, sizeof *out * (size_t)row);
+    }
     return 1;
 }

@@ -115,7 +115,7 @@ static void run_case(const char *name, build_fn build, bool float_x, const char 
 
 static gc_node *linear3d(gc_layer_context *c, gc_node *x) { return gc_layer_linear(c, "", x, 4, true); }
 static gc_node *linear_nobias(gc_layer_context *c, gc_node *x) { return gc_layer_linear(c, "", x, 3, false); }
-static gc_node *embedding(gc_layer_context *c, gc_node *x) { return gc_layer_embedding(c, "", x, 7, 4); }
+static gc_node *embedding(gc_layer_context *c, gc_node *x) { return gc_layer_embedding(c, "", x, 7, 4, GC_NO_PADDING_IDX); }
 static gc_node *layernorm(gc_layer_context *c, gc_node *x) { return gc_layer_layernorm(c, "", x, 1e-5, true); }
 
 static gc_node *mha_causal(gc_layer_context *c, gc_node *x) {

@@ -112,6 +112,40 @@ static void test_number_errors(void **state) {
     assert_error("x = 1.5.3", 9, 1, 5, "malformed number");
 }
 
+/* After `as` digits are path segments: `layer1.0.conv1` is name, dot, 0, dot, name. */
+static void test_as_paths(void **state) {
+    (void)state;
+    lexed *l = lex("y = f(x) as layer1.0.conv1 + 1.0\n");
+    const gc_token_kind kinds[] = {GC_TOK_IDENT, GC_TOK_ASSIGN, GC_TOK_IDENT, GC_TOK_LPAREN, GC_TOK_IDENT,
+                                   GC_TOK_RPAREN, GC_TOK_KW_AS, GC_TOK_IDENT, GC_TOK_DOT, GC_TOK_INT,
+                                   GC_TOK_DOT, GC_TOK_IDENT, GC_TOK_PLUS, GC_TOK_FLOAT, GC_TOK_NEWLINE,
+                                   GC_TOK_EOF};
+    assert_kinds(l, kinds, 16);
+    assert_string_equal(l->toks[9].str, "0");
+    assert_int_equal(l->toks[9].ival, 0);
+    assert_int_equal(l->toks[9].col, 20);
+    done(l);
+    /* An index sets the path aside; its `]` resumes it; a newline ends it. */
+    l = lex("f(x) as h[1.5].2.0 (1.5)\n2.5");
+    const gc_token_kind k2[] = {GC_TOK_IDENT, GC_TOK_LPAREN, GC_TOK_IDENT, GC_TOK_RPAREN, GC_TOK_KW_AS,
+                                GC_TOK_IDENT, GC_TOK_LBRACKET, GC_TOK_FLOAT, GC_TOK_RBRACKET, GC_TOK_DOT,
+                                GC_TOK_INT, GC_TOK_DOT, GC_TOK_INT, GC_TOK_LPAREN, GC_TOK_FLOAT,
+                                GC_TOK_RPAREN, GC_TOK_NEWLINE, GC_TOK_FLOAT, GC_TOK_EOF};
+    assert_kinds(l, k2, 19);
+    done(l);
+    /* Reserved words are names inside a path; `as` itself starts one anywhere. */
+    l = lex("f() as in.for 3.0");
+    assert_true(l->ok);
+    assert_int_equal(l->toks[4].kind, GC_TOK_IDENT);
+    assert_int_equal(l->toks[6].kind, GC_TOK_IDENT);
+    assert_int_equal(l->toks[7].kind, GC_TOK_FLOAT);
+    done(l);
+    assert_error("f() as 1.5e3", 12, 1, 10, "'5e3' is not a segment of an 'as' path");
+    assert_error("f() as a.1e+3", 13, 1, 10, "'1e+3' is not a segment");
+    assert_error("f() as 3abc", 11, 1, 8, "'3abc' is not a segment");
+    assert_error("f() as 00", 9, 1, 8, "leading zero");
+}
+
 static void test_strings(void **state) {
     (void)state;
     lexed *l = lex("\"tanh\" \"a\\\"b\\\\c\\n\\t\" \"caf\xc3\xa9\"");
@@ -129,15 +163,16 @@ static void test_strings(void **state) {
 
 static void test_reserved_words(void **state) {
     (void)state;
-    lexed *l = lex("const input param def return for in range output train as true false none loss f32");
+    /* (`as` last: the word after it is a path segment, a name even when reserved) */
+    lexed *l = lex("const input param def return for in range output train true false none loss f32 as");
     const gc_token_kind kinds[] = {GC_TOK_KW_CONST,  GC_TOK_KW_INPUT, GC_TOK_KW_PARAM, GC_TOK_KW_DEF,
                                    GC_TOK_KW_RETURN, GC_TOK_KW_FOR,   GC_TOK_KW_IN,    GC_TOK_KW_RANGE,
-                                   GC_TOK_KW_OUTPUT, GC_TOK_KW_TRAIN, GC_TOK_KW_AS,    GC_TOK_KW_TRUE,
-                                   GC_TOK_KW_FALSE,  GC_TOK_KW_NONE,  GC_TOK_IDENT,    GC_TOK_IDENT,
+                                   GC_TOK_KW_OUTPUT, GC_TOK_KW_TRAIN, GC_TOK_KW_TRUE,  GC_TOK_KW_FALSE,
+                                   GC_TOK_KW_NONE,   GC_TOK_IDENT,    GC_TOK_IDENT,    GC_TOK_KW_AS,
                                    GC_TOK_EOF};
     assert_kinds(l, kinds, 17);
     /* `loss` and dtypes are names, reserved by the checker, not the lexer. */
-    assert_string_equal(l->toks[14].str, "loss");
+    assert_string_equal(l->toks[13].str, "loss");
     done(l);
     l = lex("constant inputs _as as_ range2");
     for (int i = 0; i < 5; i++) assert_int_equal(l->toks[i].kind, GC_TOK_IDENT);
@@ -251,6 +286,7 @@ int main(void) {
         cmocka_unit_test(test_statement_tokens_and_locations),
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_number_errors),
+        cmocka_unit_test(test_as_paths),
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_reserved_words),
         cmocka_unit_test(test_operators),

@@ -205,6 +205,17 @@ static void test_as_binding(void **state) {
                 "(gelu (linear (layernorm x as ln_2) (* 4 dim) as fc))");
     assert_dump("f(x) as encoder.layers[i + 1].attn", "(f x as encoder.layers[(+ i 1)].attn)");
     assert_dump("f(x) as h[i][j]", "(f x as h[i][j])");
+    /* Number segments, as nn.Sequential names its children; `1.0` in a path is not a float. */
+    assert_dump("f(x) as 0", "(f x as 0)");
+    assert_dump("f(x) as features.3", "(f x as features.3)");
+    assert_dump("f(x) as layer1.0.conv1", "(f x as layer1.0.conv1)");
+    assert_dump("f(x) as features.1.conv.0.0", "(f x as features.1.conv.0.0)");
+    assert_dump("f(x) as 1.5", "(f x as 1.5)");
+    assert_dump("f(x) as features[i].0 * 1.5", "(* (f x as features[i].0) 1.5)");
+    assert_dump("f(x) as h[i + 1.5].0.a", "(f x as h[(+ i 1.5)].0.a)");
+    assert_dump("g(f(x) as a.0, 2.5) as b.1", "(g (f x as a.0) 2.5 as b.1)");
+    assert_dump("f(x) as h.in.def", "(f x as h.in.def)"); /* segments may spell reserved words */
+    assert_dump("f(x) as h . 0", "(f x as h.0)");
 
     gc_ast_module *m = parse_ok("y = x + attention(x) as attn\n");
     const gc_ast_expr *e = m->body.stmts[0]->value;
@@ -370,8 +381,20 @@ static void test_syntax_errors(void **state) {
     assert_syntax_error("def f(x) {\n  input z: f32[1]\n  return x\n}\n", 2, 3, "input is only allowed at the top level");
     assert_syntax_error("for i in range(2) {\n  output o = x\n}\n", 2, 3, "output is not allowed inside a for loop");
     assert_syntax_error("def f(x) {\n  loss = x\n  return x\n}\n", 2, 3, "loss is only allowed at the top level");
-    assert_syntax_error("y = f(x) as h.0\n", 1, 15, "a name after '.'");
-    assert_syntax_error("y = f(x) as 3\n", 1, 13, "a name after 'as'");
+    /* `as` paths: numbers are segments, never signed, never empty, never floats. */
+    assert_syntax_error("y = f(x) as -1\n", 1, 13, "cannot be negative");
+    assert_syntax_error("y = f(x) as h.-1\n", 1, 15, "cannot be negative");
+    assert_syntax_error("y = f(x) as a..b\n", 1, 15, "a name or a whole number after '.'");
+    assert_syntax_error("y = f(x) as a.\n", 1, 15, "a name or a whole number after '.'");
+    assert_syntax_error("y = f(x) as .a\n", 1, 13, "a name or a whole number after 'as'");
+    assert_syntax_error("y = f(x) as\n", 1, 12, "a name or a whole number after 'as'");
+    assert_syntax_error("y = f(x) as \"a\"\n", 1, 13, "a name or a whole number after 'as'");
+    assert_syntax_error("y = f(x) as 1.5e3\n", 1, 15, "'5e3' is not a segment of an 'as' path");
+    assert_syntax_error("y = f(x) as 1e3\n", 1, 13, "'1e3' is not a segment");
+    assert_syntax_error("y = f(x) as h.2e-1\n", 1, 15, "'2e-1' is not a segment");
+    assert_syntax_error("y = f(x) as 0x10\n", 1, 13, "'0x10' is not a segment");
+    assert_syntax_error("y = f(x) as h.07\n", 1, 15, "leading zero");
+    assert_syntax_error("y = f(x) as h[1].\n", 1, 18, "after '.'");
     assert_syntax_error("const input = 1\n", 1, 7, "found 'input' (a reserved word)");
     assert_syntax_error("input x: f32[1, 2, 3, 4, 5, 6, 7]\n", 1, 32, "too many dimensions");
 }
