@@ -322,25 +322,40 @@ static void test_glob(void **state) {
     assert_true(gc_glob_match("exact.name", "exact.name"));
 }
 
+/* A schedule of the first wave's fields (warmup_offset 1, the default). */
+static gc_schedule sched(gc_schedule_kind kind, int64_t every, double gamma, int64_t warmup, int64_t total,
+                         double min_lr) {
+    gc_schedule s;
+    memset(&s, 0, sizeof s);
+    s.kind = kind;
+    s.every = every;
+    s.gamma = gamma;
+    s.warmup = warmup;
+    s.total = total;
+    s.min_lr = min_lr;
+    s.warmup_offset = 1;
+    return s;
+}
+
 static void test_schedule_host(void **state) {
     (void)state;
-    gc_schedule s = {GC_SCHEDULE_STEP, 5, 0.5, 0, 1, 0.0};
+    gc_schedule s = sched(GC_SCHEDULE_STEP, 5, 0.5, 0, 1, 0.0);
     assert_float_equal(gc_schedule_lr(&s, 0.1, 4), 0.1, 1e-15);
     assert_float_equal(gc_schedule_lr(&s, 0.1, 5), 0.05, 1e-15);
     assert_float_equal(gc_schedule_lr(&s, 0.1, 14), 0.025, 1e-15);
-    s = (gc_schedule){GC_SCHEDULE_LINEAR, 1, 0.1, 4, 14, 0.0};
+    s = sched(GC_SCHEDULE_LINEAR, 1, 0.1, 4, 14, 0.0);
     assert_float_equal(gc_schedule_lr(&s, 1.0, 0), 0.25, 1e-15);
     assert_float_equal(gc_schedule_lr(&s, 1.0, 3), 1.0, 1e-15);
     assert_float_equal(gc_schedule_lr(&s, 1.0, 4), 1.0, 1e-15);
     assert_float_equal(gc_schedule_lr(&s, 1.0, 9), 0.5, 1e-15);
     assert_float_equal(gc_schedule_lr(&s, 1.0, 20), 0.0, 0.0);
-    s = (gc_schedule){GC_SCHEDULE_COSINE, 1, 0.1, 2, 12, 0.1};
+    s = sched(GC_SCHEDULE_COSINE, 1, 0.1, 2, 12, 0.1);
     assert_float_equal(gc_schedule_lr(&s, 1.0, 1), 1.0, 1e-15);
     assert_float_equal(gc_schedule_lr(&s, 1.0, 2), 1.0, 1e-15);
     assert_float_equal(gc_schedule_lr(&s, 1.0, 7), 0.55, 1e-12);
     assert_float_equal(gc_schedule_lr(&s, 1.0, 12), 0.1, 1e-12);
     assert_float_equal(gc_schedule_lr(&s, 1.0, 100), 0.1, 1e-12);
-    s = (gc_schedule){GC_SCHEDULE_CONSTANT, 1, 0.1, 0, 1, 0.0};
+    s = sched(GC_SCHEDULE_CONSTANT, 1, 0.1, 0, 1, 0.0);
     assert_float_equal(gc_schedule_lr(&s, 0.3, 1000), 0.3, 0.0);
 }
 
@@ -398,13 +413,13 @@ static void test_validation(void **state) {
     cfg.clip_grad_norm = -1.0;
     expect_invalid(&cfg, "clip_grad_norm");
     gc_optimizer_defaults(&cfg, GC_OPTIMIZER_SGD);
-    cfg.schedule = (gc_schedule){GC_SCHEDULE_STEP, 0, 0.5, 0, 1, 0.0};
+    cfg.schedule = sched(GC_SCHEDULE_STEP, 0, 0.5, 0, 1, 0.0);
     expect_invalid(&cfg, "every");
-    cfg.schedule = (gc_schedule){GC_SCHEDULE_STEP, 3, 0.0, 0, 1, 0.0};
+    cfg.schedule = sched(GC_SCHEDULE_STEP, 3, 0.0, 0, 1, 0.0);
     expect_invalid(&cfg, "gamma");
-    cfg.schedule = (gc_schedule){GC_SCHEDULE_COSINE, 1, 0.1, 10, 5, 0.0};
+    cfg.schedule = sched(GC_SCHEDULE_COSINE, 1, 0.1, 10, 5, 0.0);
     expect_invalid(&cfg, "total");
-    cfg.schedule = (gc_schedule){GC_SCHEDULE_LINEAR, 1, 0.1, -1, 5, 0.0};
+    cfg.schedule = sched(GC_SCHEDULE_LINEAR, 1, 0.1, -1, 5, 0.0);
     expect_invalid(&cfg, "warmup");
     gc_optimizer_defaults(&cfg, GC_OPTIMIZER_SGD);
     const char *empty[] = {""};
@@ -515,7 +530,7 @@ static void test_training_loop(void **state) {
     gc_optimizer_defaults(&cfg, GC_OPTIMIZER_ADAM);
     cfg.lr = 0.1;
     cfg.clip_grad_norm = 5.0;
-    cfg.schedule = (gc_schedule){GC_SCHEDULE_COSINE, 1, 0.1, 5, 200, 0.0};
+    cfg.schedule = sched(GC_SCHEDULE_COSINE, 1, 0.1, 5, 200, 0.0);
     cfg.weight_decay = 1e-4;
     const char *no_decay[] = {"bias"};
     cfg.no_decay = no_decay;
