@@ -285,7 +285,11 @@ static gc_node *restarts_build(gc_builder *b, const gc_schedule *s, double lr, g
 }
 
 /* OneCycleLR's rate (or momentum): one anneal per phase, the first phase whose end the step has
- * not passed picks (the last takes the rest, as torch). Past `total` the step is held at total. */
+ * not passed picks (the last takes the rest, as torch). Past `total` the step is held at total.
+ * An anneal from a to e is written a w_a + e w_e with weights that sum to 1 (cos: sin^2(pi q / 2)
+ * and sin^2(pi p / 2); linear: q and p), p = (t - start) / span and q = (end - t) / span each
+ * computed from the step: torch's e + (a - e) / 2 (cos(pi p) + 1) and (e - a) p + a, in f32,
+ * would cancel to a few digits where the rate ends 10^4 below max_lr. */
 static gc_node *one_cycle_build(gc_builder *b, const gc_schedule *s, gc_node *step, bool momentum) {
     gc_dtype dt = step->type.dtype;
     cycle_phase ph[3];
@@ -295,14 +299,17 @@ static gc_node *one_cycle_build(gc_builder *b, const gc_schedule *s, gc_node *st
     for (int i = n - 1; i >= 0; i--) {
         double start = i ? ph[i - 1].end : 0.0, span = ph[i].end - start;
         double a = momentum ? ph[i].m0 : ph[i].lr0, e = momentum ? ph[i].m1 : ph[i].lr1;
-        gc_node *v;
+        gc_node *done = gc_add_scalar(b, t, -start);
+        gc_node *left = gc_binary(b, GC_OP_SUB, gc_scalar(b, dt, ph[i].end), t);
+        gc_node *wa, *we;
         if (s->anneal_linear) {
-            gc_node *pct = gc_mul_scalar(b, gc_add_scalar(b, t, -start), 1.0 / span);
-            v = gc_add_scalar(b, gc_mul_scalar(b, pct, e - a), a);
+            wa = gc_mul_scalar(b, left, 1.0 / span);
+            we = gc_mul_scalar(b, done, 1.0 / span);
         } else {
-            gc_node *left = gc_binary(b, GC_OP_SUB, gc_scalar(b, dt, ph[i].end), t);
-            v = gc_add_scalar(b, gc_mul_scalar(b, half_cosine(b, left, span), a - e), e);
+            wa = half_cosine(b, left, span);
+            we = half_cosine(b, done, span);
         }
+        gc_node *v = gc_binary(b, GC_OP_ADD, gc_mul_scalar(b, wa, a), gc_mul_scalar(b, we, e));
         out = out ? gc_select(b, gc_binary(b, GC_OP_LE, t, gc_scalar(b, dt, ph[i].end)), v, out) : v;
     }
     return out;
