@@ -56,6 +56,12 @@ typedef struct gc_train_config {
     int64_t seed;
     const char **no_decay;
     int n_no_decay;
+    const char **freeze;           /* freeze = ["glob", ...] */
+    int n_freeze;
+    const char **lr_scale_patterns; /* lr_scale = [["glob", factor], ...] */
+    double *lr_scale_factors;
+    int n_lr_scale;
+    int64_t accumulate;            /* gradient_accumulation_steps; 0 when not given */
 } gc_train_config;
 
 /* Checks m (from gc_frontend_parse) with `n` const overrides applied. Returns 1, or 0 with err

@@ -14,7 +14,8 @@
 #include "frontend/check_internal.h"
 #include "frontend/consteval.h"
 
-static const char *const settings = "optimizer, schedule, clip_grad_norm, seed, no_decay";
+static const char *const settings =
+    "optimizer, schedule, clip_grad_norm, seed, no_decay, freeze, lr_scale, gradient_accumulation_steps";
 
 static int defaults(gc_arena *arena, gc_builtin_id id, gc_train_call *call, gc_error *err) {
     memset(call, 0, sizeof *call);
@@ -69,6 +70,36 @@ static int check_ranges(const gc_ast_expr *e, const gc_ast_expr *const *slots, c
     REQUIRE("warmup", b->id != GC_BUILTIN_SCHED_LINEAR || num(c, "warmup") < num(c, "total"),
             "%s: warmup must be less than total", b->name);
     REQUIRE("min_lr", num(c, "min_lr") >= 0, "%s: min_lr must be >= 0", b->name);
+    /* Wave 2 optimizers and schedules (issue 16). */
+    REQUIRE("alpha", num(c, "alpha") >= 0, "%s: alpha must be >= 0", b->name);
+    REQUIRE("rho", num(c, "rho") >= 0 && num(c, "rho") <= 1, "%s: rho must be in [0, 1]", b->name);
+    REQUIRE("lr_decay", num(c, "lr_decay") >= 0, "%s: lr_decay must be >= 0", b->name);
+    REQUIRE("initial_accumulator_value", num(c, "initial_accumulator_value") >= 0,
+            "%s: initial_accumulator_value must be >= 0", b->name);
+    REQUIRE("momentum_decay", num(c, "momentum_decay") >= 0, "%s: momentum_decay must be >= 0", b->name);
+    REQUIRE("gamma", b->id == GC_BUILTIN_SCHED_STEP || num(c, "gamma") > 0, "%s: gamma must be > 0", b->name);
+    REQUIRE("warmup_offset", num(c, "warmup_offset") == 0 || num(c, "warmup_offset") == 1,
+            "%s: warmup_offset must be 0 or 1", b->name);
+    REQUIRE("power", num(c, "power") >= 0, "%s: power must be >= 0", b->name);
+    REQUIRE("T_0", num(c, "T_0") >= 1, "%s: T_0 must be a positive integer", b->name);
+    REQUIRE("T_mult", num(c, "T_mult") >= 1, "%s: T_mult must be an integer >= 1", b->name);
+    REQUIRE("max_lr", num(c, "max_lr") > 0, "%s: max_lr must be > 0", b->name);
+    REQUIRE("pct_start", num(c, "pct_start") >= 0 && num(c, "pct_start") <= 1, "%s: pct_start must be in [0, 1]",
+            b->name);
+    REQUIRE("div_factor", num(c, "div_factor") > 0, "%s: div_factor must be > 0", b->name);
+    REQUIRE("final_div_factor", num(c, "final_div_factor") > 0, "%s: final_div_factor must be > 0", b->name);
+    REQUIRE("base_momentum", num(c, "base_momentum") >= 0, "%s: base_momentum must be >= 0", b->name);
+    REQUIRE("max_momentum", num(c, "max_momentum") >= num(c, "base_momentum"),
+            "%s: max_momentum must be >= base_momentum", b->name);
+    int milestones = gc_builtin_param_index(b, "milestones");
+    if (milestones >= 0) {
+        const gc_const_value *v = &c->args[milestones];
+        REQUIRE("milestones", v->list.n >= 1 && v->list.n <= 64, "%s: milestones must list 1 to 64 update counts",
+                b->name);
+        for (int i = 0; i < v->list.n; i++)
+            REQUIRE("milestones", v->list.items[i].i >= 0 && (i == 0 || v->list.items[i].i >= v->list.items[i - 1].i),
+                    "%s: milestones must be increasing update counts >= 0", b->name);
+    }
 #undef REQUIRE
     return 1;
 }
@@ -113,11 +144,41 @@ static int eval_call(gc_ast_module *m, gc_ast_train_item *item, gc_builtin_kind 
     return check_ranges(e, slots, out, err);
 }
 
+/* lr_scale = [["glob", factor], ...]. */
+static int eval_lr_scale(gc_ast_module *m, const gc_const_value *v, gc_loc at, const char *got, gc_train_config *cfg,
+                         gc_error *err) {
+    bool ok = v->kind == GC_CV_LIST;
+    for (int i = 0; ok && i < v->list.n; i++) {
+        const gc_const_value *e = &v->list.items[i];
+        ok = e->kind == GC_CV_LIST && e->list.n == 2 && e->list.items[0].kind == GC_CV_STRING &&
+             gc_const_is_number(&e->list.items[1]);
+    }
+    if (!ok)
+        return gc_fail(err, GC_ERR_USER, at,
+                       "lr_scale must be a list of [pattern, factor] pairs such as [[\"head.*\", 10.0]], got %s", got);
+    int n = v->list.n;
+    cfg->lr_scale_patterns = gc_arena_alloc(m->arena, (size_t)(n ? n : 1) * sizeof *cfg->lr_scale_patterns);
+    cfg->lr_scale_factors = gc_arena_alloc(m->arena, (size_t)(n ? n : 1) * sizeof *cfg->lr_scale_factors);
+    if (!cfg->lr_scale_patterns || !cfg->lr_scale_factors) return gc_failf(err, GC_ERR_MEMORY, "out of memory");
+    for (int i = 0; i < n; i++) {
+        const gc_const_value *e = &v->list.items[i];
+        cfg->lr_scale_patterns[i] = e->list.items[0].s;
+        cfg->lr_scale_factors[i] = gc_const_as_double(&e->list.items[1]);
+        if (!*cfg->lr_scale_patterns[i]) return gc_fail(err, GC_ERR_USER, at, "lr_scale: pattern %d is empty", i);
+        if (!(cfg->lr_scale_factors[i] >= 0) || !isfinite(cfg->lr_scale_factors[i]))
+            return gc_fail(err, GC_ERR_USER, at, "lr_scale: the factor of '%s' must be a number >= 0",
+                           cfg->lr_scale_patterns[i]);
+    }
+    cfg->n_lr_scale = n;
+    return 1;
+}
+
 static int eval_setting(gc_ast_module *m, gc_ast_train_item *item, gc_train_config *cfg, gc_error *err) {
     const char *key = item->key;
     if (!strcmp(key, "optimizer")) return eval_call(m, item, GC_BKIND_OPTIMIZER, &cfg->optimizer, err);
     if (!strcmp(key, "schedule")) return eval_call(m, item, GC_BKIND_SCHEDULE, &cfg->schedule, err);
-    bool known = !strcmp(key, "clip_grad_norm") || !strcmp(key, "seed") || !strcmp(key, "no_decay");
+    bool known = !strcmp(key, "clip_grad_norm") || !strcmp(key, "seed") || !strcmp(key, "no_decay") ||
+                 !strcmp(key, "freeze") || !strcmp(key, "lr_scale") || !strcmp(key, "gradient_accumulation_steps");
     if (!known) return gc_fail(err, GC_ERR_USER, item->loc, "unknown train setting '%s' (settings: %s)", key, settings);
     gc_const_value v;
     if (!gc_const_eval(item->value, NULL, NULL, m->arena, &v, err)) return 0;
@@ -137,15 +198,31 @@ static int eval_setting(gc_ast_module *m, gc_ast_train_item *item, gc_train_conf
         cfg->seed = v.i;
         return 1;
     }
+    if (!strcmp(key, "gradient_accumulation_steps")) {
+        if (v.kind != GC_CV_INT || v.i < 1 || v.i > (1 << 20))
+            return gc_fail(err, GC_ERR_USER, at, "gradient_accumulation_steps must be an integer >= 1, got %s", got);
+        cfg->accumulate = v.i;
+        return 1;
+    }
+    if (!strcmp(key, "lr_scale")) return eval_lr_scale(m, &v, at, got, cfg, err);
     bool strings = v.kind == GC_CV_LIST;
     for (int i = 0; strings && i < v.list.n; i++) strings = v.list.items[i].kind == GC_CV_STRING;
     if (!strings)
-        return gc_fail(err, GC_ERR_USER, at, "no_decay must be a list of strings such as [\"*bias\", \"*norm*\"], got %s",
-                       got);
-    cfg->no_decay = gc_arena_alloc(m->arena, (size_t)(v.list.n ? v.list.n : 1) * sizeof *cfg->no_decay);
-    if (!cfg->no_decay) return gc_failf(err, GC_ERR_MEMORY, "out of memory");
-    for (int i = 0; i < v.list.n; i++) cfg->no_decay[i] = v.list.items[i].s;
-    cfg->n_no_decay = v.list.n;
+        return gc_fail(err, GC_ERR_USER, at, "%s must be a list of strings such as [\"*bias\", \"*norm*\"], got %s",
+                       key, got);
+    const char **list = gc_arena_alloc(m->arena, (size_t)(v.list.n ? v.list.n : 1) * sizeof *list);
+    if (!list) return gc_failf(err, GC_ERR_MEMORY, "out of memory");
+    for (int i = 0; i < v.list.n; i++) {
+        list[i] = v.list.items[i].s;
+        if (!*list[i]) return gc_fail(err, GC_ERR_USER, at, "%s: pattern %d is empty", key, i);
+    }
+    if (!strcmp(key, "freeze")) {
+        cfg->freeze = list;
+        cfg->n_freeze = v.list.n;
+    } else {
+        cfg->no_decay = list;
+        cfg->n_no_decay = v.list.n;
+    }
     return 1;
 }
 

@@ -40,6 +40,11 @@ typedef struct optim_case {
     gc_optimizer_config cfg;
     char patterns[MAX_PATTERNS][64];
     const char *pattern_ptrs[MAX_PATTERNS];
+    char freeze[MAX_PATTERNS][64];
+    const char *freeze_ptrs[MAX_PATTERNS];
+    char scale[MAX_PATTERNS][64];
+    const char *scale_ptrs[MAX_PATTERNS];
+    double factors[MAX_PATTERNS];
     char params[MAX_PARAMS][64];
     int num_params;
     int steps;
@@ -97,12 +102,53 @@ static bool parse_case(char *line, optim_case *c) {
         else if (!strcmp(tok, "clip")) cfg->clip_grad_norm = d;
         else if (!strcmp(tok, "no_decay")) {
             if (strcmp(v, "-") != 0) cfg->num_no_decay = split_list(v, c->patterns, MAX_PATTERNS);
-        } else if (!strcmp(tok, "params")) c->num_params = split_list(v, c->params, MAX_PARAMS);
+        } else if (!strcmp(tok, "amsgrad")) cfg->amsgrad = d != 0.0;
+        else if (!strcmp(tok, "alpha")) cfg->alpha = d;
+        else if (!strcmp(tok, "centered")) cfg->centered = d != 0.0;
+        else if (!strcmp(tok, "lr_decay")) cfg->lr_decay = d;
+        else if (!strcmp(tok, "init_acc")) cfg->initial_accumulator_value = d;
+        else if (!strcmp(tok, "momentum_decay")) cfg->momentum_decay = d;
+        else if (!strcmp(tok, "rho")) cfg->rho = d;
+        else if (!strcmp(tok, "warmup_offset")) cfg->schedule.warmup_offset = atoll(v);
+        else if (!strcmp(tok, "milestones")) {
+            char ms[GC_SCHEDULE_MAX_MILESTONES][64];
+            int n = strcmp(v, "-") ? split_list(v, ms, GC_SCHEDULE_MAX_MILESTONES) : 0;
+            for (int i = 0; i < n; i++) cfg->schedule.milestones[i] = atoll(ms[i]);
+            cfg->schedule.num_milestones = n;
+        } else if (!strcmp(tok, "power")) cfg->schedule.power = d;
+        else if (!strcmp(tok, "t_0")) cfg->schedule.t_0 = atoll(v);
+        else if (!strcmp(tok, "t_mult")) cfg->schedule.t_mult = atoll(v);
+        else if (!strcmp(tok, "max_lr")) cfg->schedule.max_lr = d;
+        else if (!strcmp(tok, "pct_start")) cfg->schedule.pct_start = d;
+        else if (!strcmp(tok, "anneal")) cfg->schedule.anneal_linear = !strcmp(v, "linear");
+        else if (!strcmp(tok, "div_factor")) cfg->schedule.div_factor = d;
+        else if (!strcmp(tok, "final_div_factor")) cfg->schedule.final_div_factor = d;
+        else if (!strcmp(tok, "three_phase")) cfg->schedule.three_phase = d != 0.0;
+        else if (!strcmp(tok, "cycle_momentum")) cfg->schedule.cycle_momentum = d != 0.0;
+        else if (!strcmp(tok, "base_momentum")) cfg->schedule.base_momentum = d;
+        else if (!strcmp(tok, "max_momentum")) cfg->schedule.max_momentum = d;
+        else if (!strcmp(tok, "freeze")) {
+            if (strcmp(v, "-") != 0) cfg->num_freeze = split_list(v, c->freeze, MAX_PATTERNS);
+        } else if (!strcmp(tok, "lr_scale")) {
+            if (strcmp(v, "-") != 0) cfg->num_lr_scale = split_list(v, c->scale, MAX_PATTERNS);
+            for (int i = 0; i < cfg->num_lr_scale; i++) {
+                char *colon = strrchr(c->scale[i], ':');
+                if (!colon) return false;
+                *colon = '\0';
+                c->factors[i] = atof(colon + 1);
+            }
+        } else if (!strcmp(tok, "accumulate")) cfg->accumulate = atoll(v);
+        else if (!strcmp(tok, "params")) c->num_params = split_list(v, c->params, MAX_PARAMS);
         else if (!strcmp(tok, "steps")) c->steps = atoi(v);
         else return false;
     }
     for (int i = 0; i < cfg->num_no_decay; i++) c->pattern_ptrs[i] = c->patterns[i];
     cfg->no_decay = c->pattern_ptrs;
+    for (int i = 0; i < cfg->num_freeze; i++) c->freeze_ptrs[i] = c->freeze[i];
+    cfg->freeze = c->freeze_ptrs;
+    for (int i = 0; i < cfg->num_lr_scale; i++) c->scale_ptrs[i] = c->scale[i];
+    cfg->lr_scale_patterns = c->scale_ptrs;
+    cfg->lr_scale_factors = c->factors;
     cfg->loc = (gc_loc){"train.gm", 3, 5};
     return c->num_params > 0 && c->steps > 0;
 }
@@ -165,10 +211,12 @@ static void zero_states(gc_interp *it, const gc_graph *g) {
 /* Every optimizer state slot torch has, gradc has under the checkpoint name, and vice versa;
  * after the last step their values agree. */
 static bool compare_state(const optim_case *c, const gc_graph *g, gc_interp *it) {
-    static const char *slots[] = {"momentum_buffer", "exp_avg", "exp_avg_sq"};
+    static const char *slots[] = {"momentum_buffer", "exp_avg",    "exp_avg_sq", "max_exp_avg_sq", "exp_inf",
+                                  "square_avg",      "grad_avg",   "sum",        "acc_delta",      "mu_product"};
+    enum { NUM_SLOTS = sizeof slots / sizeof *slots };
     bool ok = true;
     for (int p = 0; p < c->num_params; p++) {
-        for (int s = 0; s < 3; s++) {
+        for (int s = 0; s < NUM_SLOTS; s++) {
             char key[160], state[200];
             snprintf(key, sizeof key, "%s.%s", c->params[p], slots[s]);
             snprintf(state, sizeof state, "optimizer.%s", key);
@@ -228,19 +276,41 @@ static bool run_case(const optim_case *c) {
         for (int p = 0; p < c->num_params; p++)
             assert_true(gc_interp_set_f64(it, c->params[p], pd[p].init.data, numel(&pd[p].init, 0), &err));
     }
+    int64_t runs = c->cfg.accumulate > 1 ? c->cfg.accumulate : 1;
+    double *before[MAX_PARAMS] = {0};
+    for (int p = 0; p < c->num_params; p++) {
+        before[p] = calloc((size_t)numel(&pd[p].init, 0), sizeof(double));
+        assert_non_null(before[p]);
+    }
     for (int s = 0; it && ok && s < c->steps; s++) {
-        for (int p = 0; p < c->num_params; p++) {
-            int64_t n = numel(&pd[p].grads, 1);
-            assert_true(gc_interp_set_f64(it, pd[p].grad_input, (double *)pd[p].grads.data + s * n, n, &err));
+        for (int p = 0; p < c->num_params; p++)
+            memcpy(before[p], gc_interp_source(it, c->params[p]), sizeof(double) * (size_t)numel(&pd[p].init, 0));
+        /* With gradient accumulation a step is `runs` runs of the graph, one micro-batch each; the
+         * params move only on the last, and before it stay bit for bit where they were. */
+        for (int64_t r = 0; ok && r < runs; r++) {
+            for (int p = 0; p < c->num_params; p++) {
+                int64_t n = numel(&pd[p].grads, 1);
+                const double *grad = (double *)pd[p].grads.data + (s * runs + r) * n;
+                assert_true(gc_interp_set_f64(it, pd[p].grad_input, grad, n, &err));
+            }
+            if (!gc_interp_run(it, &err) || !gc_interp_apply_updates(it, &err)) {
+                print_error("%s: step %d: %s\n", c->name, s, err.message);
+                ok = false;
+                break;
+            }
+            for (int p = 0; ok && r + 1 < runs && p < c->num_params; p++) {
+                ok = compare(c->name, "a param between micro-batches", s, gc_interp_source(it, c->params[p]),
+                             before[p], numel(&pd[p].after, 1), 0.0, 0.0);
+            }
         }
-        if (!gc_interp_run(it, &err) || !gc_interp_apply_updates(it, &err)) {
-            print_error("%s: step %d: %s\n", c->name, s, err.message);
-            ok = false;
-            break;
-        }
+        if (!ok) break;
         /* The rate is a handful of f32 ops on the step count: a few ulps from Python's double. */
-        ok = compare(c->name, "lr", s, gc_interp_output(it, GC_OUTPUT_VALUE, "lr"), (double *)lr.data + s, 1,
-                     1e-6, 1e-12) &&
+        const double *want_lr = (double *)lr.data + s;
+        /* The host's double-precision rate (logs, docs) is torch's to double rounding. */
+        double host = gc_schedule_lr(&c->cfg.schedule, c->cfg.lr, s);
+        ok = isnan(*want_lr) || compare(c->name, "host lr", s, &host, want_lr, 1, 1e-12, 1e-15);
+        ok = ok && (isnan(*want_lr) || compare(c->name, "lr", s, gc_interp_output(it, GC_OUTPUT_VALUE, "lr"), want_lr, 1,
+                                         1e-6, 1e-12)) &&
              compare(c->name, "grad_norm", s, gc_interp_output(it, GC_OUTPUT_VALUE, "grad_norm"),
                      (double *)norm.data + s, 1, REL_TOL, ABS_TOL);
         for (int p = 0; ok && p < c->num_params; p++) {
@@ -250,6 +320,7 @@ static bool run_case(const optim_case *c) {
         }
     }
     if (it && ok) ok = compare_state(c, g, it);
+    for (int p = 0; p < c->num_params; p++) free(before[p]);
     gc_interp_free(it);
     for (int p = 0; p < MAX_PARAMS; p++) {
         free(pd[p].init.data);
@@ -289,10 +360,19 @@ static void run_family(const char *family, case_filter want, int min_cases) {
     if (run < min_cases) fail_msg("%s: only %d configurations, expected at least %d", family, run, min_cases);
 }
 
-static bool is_sgd(const optim_case *c) { return c->cfg.kind == GC_OPTIMIZER_SGD; }
-static bool is_adam(const optim_case *c) { return c->cfg.kind == GC_OPTIMIZER_ADAM; }
-static bool is_adamw(const optim_case *c) { return c->cfg.kind == GC_OPTIMIZER_ADAMW; }
-static bool has_schedule(const optim_case *c) { return c->cfg.schedule.kind != GC_SCHEDULE_CONSTANT; }
+/* The first wave's families: their own optimizer, schedule and options only, so each test below
+ * covers one thing (the wave 2 configurations have theirs). */
+static bool first_wave(const optim_case *c) {
+    const gc_optimizer_config *k = &c->cfg;
+    return k->kind <= GC_OPTIMIZER_ADAMW && k->schedule.kind <= GC_SCHEDULE_COSINE && !k->amsgrad &&
+           !k->num_freeze && !k->num_lr_scale && k->accumulate <= 1 && k->schedule.warmup_offset == 1;
+}
+static bool is_sgd(const optim_case *c) { return first_wave(c) && c->cfg.kind == GC_OPTIMIZER_SGD; }
+static bool is_adam(const optim_case *c) { return first_wave(c) && c->cfg.kind == GC_OPTIMIZER_ADAM; }
+static bool is_adamw(const optim_case *c) { return first_wave(c) && c->cfg.kind == GC_OPTIMIZER_ADAMW; }
+static bool has_schedule(const optim_case *c) {
+    return first_wave(c) && c->cfg.schedule.kind != GC_SCHEDULE_CONSTANT;
+}
 static bool has_clip(const optim_case *c) { return c->cfg.clip_grad_norm > 0.0; }
 static bool has_no_decay(const optim_case *c) { return c->cfg.num_no_decay > 0; }
 
@@ -300,8 +380,42 @@ static void test_sgd(void **state) { (void)state; run_family("sgd", is_sgd, 9); 
 static void test_adam(void **state) { (void)state; run_family("adam", is_adam, 6); }
 static void test_adamw(void **state) { (void)state; run_family("adamw", is_adamw, 5); }
 static void test_schedules(void **state) { (void)state; run_family("schedules", has_schedule, 5); }
-static void test_clip_grad_norm(void **state) { (void)state; run_family("clip_grad_norm", has_clip, 3); }
-static void test_no_decay(void **state) { (void)state; run_family("no_decay", has_no_decay, 4); }
+static void test_clip_grad_norm(void **state) { (void)state; run_family("clip_grad_norm", has_clip, 5); }
+static void test_no_decay(void **state) { (void)state; run_family("no_decay", has_no_decay, 6); }
+
+/* Wave 2 (issue 16). */
+static bool only_kind(const optim_case *c, gc_optimizer_kind kind) {
+    return c->cfg.kind == kind && c->cfg.schedule.kind == GC_SCHEDULE_CONSTANT && !c->cfg.num_freeze &&
+           !c->cfg.num_lr_scale && c->cfg.accumulate <= 1;
+}
+static bool is_amsgrad(const optim_case *c) { return c->cfg.amsgrad; }
+static bool is_rmsprop(const optim_case *c) { return only_kind(c, GC_OPTIMIZER_RMSPROP); }
+static bool is_adagrad(const optim_case *c) { return only_kind(c, GC_OPTIMIZER_ADAGRAD); }
+static bool is_adamax(const optim_case *c) { return only_kind(c, GC_OPTIMIZER_ADAMAX); }
+static bool is_nadam(const optim_case *c) { return only_kind(c, GC_OPTIMIZER_NADAM); }
+static bool is_radam(const optim_case *c) { return only_kind(c, GC_OPTIMIZER_RADAM); }
+static bool is_adadelta(const optim_case *c) { return only_kind(c, GC_OPTIMIZER_ADADELTA); }
+static bool has_torch_scheduler(const optim_case *c) {
+    return (c->cfg.schedule.kind > GC_SCHEDULE_COSINE && c->cfg.schedule.kind != GC_SCHEDULE_ONE_CYCLE) ||
+           c->cfg.schedule.warmup_offset != 1;
+}
+static bool has_one_cycle(const optim_case *c) { return c->cfg.schedule.kind == GC_SCHEDULE_ONE_CYCLE; }
+static bool has_freeze(const optim_case *c) { return c->cfg.num_freeze > 0; }
+static bool has_lr_scale(const optim_case *c) { return c->cfg.num_lr_scale > 0; }
+static bool has_accumulation(const optim_case *c) { return c->cfg.accumulate > 1; }
+
+static void test_amsgrad(void **state) { (void)state; run_family("amsgrad", is_amsgrad, 2); }
+static void test_rmsprop(void **state) { (void)state; run_family("rmsprop", is_rmsprop, 4); }
+static void test_adagrad(void **state) { (void)state; run_family("adagrad", is_adagrad, 2); }
+static void test_adamax(void **state) { (void)state; run_family("adamax", is_adamax, 2); }
+static void test_nadam(void **state) { (void)state; run_family("nadam", is_nadam, 2); }
+static void test_radam(void **state) { (void)state; run_family("radam", is_radam, 2); }
+static void test_adadelta(void **state) { (void)state; run_family("adadelta", is_adadelta, 2); }
+static void test_torch_schedulers(void **state) { (void)state; run_family("torch schedulers", has_torch_scheduler, 8); }
+static void test_one_cycle(void **state) { (void)state; run_family("one_cycle", has_one_cycle, 12); }
+static void test_freeze(void **state) { (void)state; run_family("freeze", has_freeze, 3); }
+static void test_lr_scale(void **state) { (void)state; run_family("lr_scale", has_lr_scale, 3); }
+static void test_accumulation(void **state) { (void)state; run_family("gradient accumulation", has_accumulation, 3); }
 
 /* --- what the oracle cannot check --- */
 
@@ -322,25 +436,40 @@ static void test_glob(void **state) {
     assert_true(gc_glob_match("exact.name", "exact.name"));
 }
 
+/* A schedule of the first wave's fields (warmup_offset 1, the default). */
+static gc_schedule sched(gc_schedule_kind kind, int64_t every, double gamma, int64_t warmup, int64_t total,
+                         double min_lr) {
+    gc_schedule s;
+    memset(&s, 0, sizeof s);
+    s.kind = kind;
+    s.every = every;
+    s.gamma = gamma;
+    s.warmup = warmup;
+    s.total = total;
+    s.min_lr = min_lr;
+    s.warmup_offset = 1;
+    return s;
+}
+
 static void test_schedule_host(void **state) {
     (void)state;
-    gc_schedule s = {GC_SCHEDULE_STEP, 5, 0.5, 0, 1, 0.0};
+    gc_schedule s = sched(GC_SCHEDULE_STEP, 5, 0.5, 0, 1, 0.0);
     assert_float_equal(gc_schedule_lr(&s, 0.1, 4), 0.1, 1e-15);
     assert_float_equal(gc_schedule_lr(&s, 0.1, 5), 0.05, 1e-15);
     assert_float_equal(gc_schedule_lr(&s, 0.1, 14), 0.025, 1e-15);
-    s = (gc_schedule){GC_SCHEDULE_LINEAR, 1, 0.1, 4, 14, 0.0};
+    s = sched(GC_SCHEDULE_LINEAR, 1, 0.1, 4, 14, 0.0);
     assert_float_equal(gc_schedule_lr(&s, 1.0, 0), 0.25, 1e-15);
     assert_float_equal(gc_schedule_lr(&s, 1.0, 3), 1.0, 1e-15);
     assert_float_equal(gc_schedule_lr(&s, 1.0, 4), 1.0, 1e-15);
     assert_float_equal(gc_schedule_lr(&s, 1.0, 9), 0.5, 1e-15);
     assert_float_equal(gc_schedule_lr(&s, 1.0, 20), 0.0, 0.0);
-    s = (gc_schedule){GC_SCHEDULE_COSINE, 1, 0.1, 2, 12, 0.1};
+    s = sched(GC_SCHEDULE_COSINE, 1, 0.1, 2, 12, 0.1);
     assert_float_equal(gc_schedule_lr(&s, 1.0, 1), 1.0, 1e-15);
     assert_float_equal(gc_schedule_lr(&s, 1.0, 2), 1.0, 1e-15);
     assert_float_equal(gc_schedule_lr(&s, 1.0, 7), 0.55, 1e-12);
     assert_float_equal(gc_schedule_lr(&s, 1.0, 12), 0.1, 1e-12);
     assert_float_equal(gc_schedule_lr(&s, 1.0, 100), 0.1, 1e-12);
-    s = (gc_schedule){GC_SCHEDULE_CONSTANT, 1, 0.1, 0, 1, 0.0};
+    s = sched(GC_SCHEDULE_CONSTANT, 1, 0.1, 0, 1, 0.0);
     assert_float_equal(gc_schedule_lr(&s, 0.3, 1000), 0.3, 0.0);
 }
 
@@ -398,14 +527,86 @@ static void test_validation(void **state) {
     cfg.clip_grad_norm = -1.0;
     expect_invalid(&cfg, "clip_grad_norm");
     gc_optimizer_defaults(&cfg, GC_OPTIMIZER_SGD);
-    cfg.schedule = (gc_schedule){GC_SCHEDULE_STEP, 0, 0.5, 0, 1, 0.0};
+    cfg.schedule = sched(GC_SCHEDULE_STEP, 0, 0.5, 0, 1, 0.0);
     expect_invalid(&cfg, "every");
-    cfg.schedule = (gc_schedule){GC_SCHEDULE_STEP, 3, 0.0, 0, 1, 0.0};
+    cfg.schedule = sched(GC_SCHEDULE_STEP, 3, 0.0, 0, 1, 0.0);
     expect_invalid(&cfg, "gamma");
-    cfg.schedule = (gc_schedule){GC_SCHEDULE_COSINE, 1, 0.1, 10, 5, 0.0};
+    cfg.schedule = sched(GC_SCHEDULE_COSINE, 1, 0.1, 10, 5, 0.0);
     expect_invalid(&cfg, "total");
-    cfg.schedule = (gc_schedule){GC_SCHEDULE_LINEAR, 1, 0.1, -1, 5, 0.0};
+    cfg.schedule = sched(GC_SCHEDULE_LINEAR, 1, 0.1, -1, 5, 0.0);
     expect_invalid(&cfg, "warmup");
+    /* Wave 2: options of other optimizers, one_cycle's momentum, the new schedules. */
+    gc_optimizer_defaults(&cfg, GC_OPTIMIZER_SGD);
+    cfg.amsgrad = true;
+    expect_invalid(&cfg, "amsgrad is an option of adam and adamw");
+    gc_optimizer_defaults(&cfg, GC_OPTIMIZER_ADAM);
+    cfg.centered = true;
+    expect_invalid(&cfg, "centered is an option of rmsprop");
+    gc_optimizer_defaults(&cfg, GC_OPTIMIZER_ADADELTA);
+    cfg.rho = 1.5;
+    expect_invalid(&cfg, "rho");
+    gc_optimizer_defaults(&cfg, GC_OPTIMIZER_ADAGRAD);
+    cfg.lr_decay = -1;
+    expect_invalid(&cfg, "lr_decay");
+    gc_optimizer_defaults(&cfg, GC_OPTIMIZER_ADAGRAD);
+    cfg.schedule = sched(GC_SCHEDULE_ONE_CYCLE, 1, 0.1, 0, 30, 0.0);
+    cfg.schedule.max_lr = 0.1;
+    cfg.schedule.pct_start = 0.3;
+    cfg.schedule.div_factor = 25;
+    cfg.schedule.final_div_factor = 1e4;
+    cfg.schedule.cycle_momentum = true;
+    cfg.schedule.base_momentum = 0.85;
+    cfg.schedule.max_momentum = 0.95;
+    expect_invalid(&cfg, "no momentum to cycle");
+    gc_optimizer_defaults(&cfg, GC_OPTIMIZER_ADAM);
+    cfg.schedule = sched(GC_SCHEDULE_ONE_CYCLE, 1, 0.1, 0, 30, 0.0);
+    cfg.schedule.max_lr = 0.1;
+    cfg.schedule.pct_start = 1.0 / 30.0;
+    cfg.schedule.div_factor = 25;
+    cfg.schedule.final_div_factor = 1e4;
+    expect_invalid(&cfg, "phase 1 empty");
+    cfg.schedule.pct_start = 0.3;
+    cfg.schedule.cycle_momentum = true;
+    cfg.schedule.max_momentum = 1.0;
+    expect_invalid(&cfg, "must be below 1");
+    gc_optimizer_defaults(&cfg, GC_OPTIMIZER_SGD);
+    cfg.schedule = sched(GC_SCHEDULE_COSINE_RESTARTS, 1, 0.1, 0, 1, 0.0);
+    expect_invalid(&cfg, "T_0");
+    cfg.schedule.t_0 = 3;
+    expect_invalid(&cfg, "T_mult");
+    cfg.schedule = sched(GC_SCHEDULE_MULTI_STEP, 1, 0.1, 0, 1, 0.0);
+    expect_invalid(&cfg, "milestones");
+    cfg.schedule = sched(GC_SCHEDULE_POLYNOMIAL, 1, 0.1, 0, 0, 0.0);
+    expect_invalid(&cfg, "total");
+    cfg.schedule = sched(GC_SCHEDULE_LINEAR, 1, 0.1, 2, 5, 0.0);
+    cfg.schedule.warmup_offset = 2;
+    expect_invalid(&cfg, "warmup_offset");
+    gc_optimizer_defaults(&cfg, GC_OPTIMIZER_SGD);
+    cfg.accumulate = -1;
+    expect_invalid(&cfg, "gradient_accumulation_steps");
+    gc_optimizer_defaults(&cfg, GC_OPTIMIZER_SGD);
+    const char *pattern[] = {"w"};
+    const double negative[] = {-1.0};
+    cfg.lr_scale_patterns = pattern;
+    cfg.lr_scale_factors = negative;
+    cfg.num_lr_scale = 1;
+    expect_invalid(&cfg, "lr_scale");
+    /* Patterns that match no parameter, and freezing every parameter. */
+    const char *nothing[] = {"nothing.*"};
+    gc_optimizer_defaults(&cfg, GC_OPTIMIZER_SGD);
+    cfg.freeze = nothing;
+    cfg.num_freeze = 1;
+    expect_invalid(&cfg, "freeze: pattern 'nothing.*' matches no parameter");
+    gc_optimizer_defaults(&cfg, GC_OPTIMIZER_SGD);
+    const double ten[] = {10.0};
+    cfg.lr_scale_patterns = nothing;
+    cfg.lr_scale_factors = ten;
+    cfg.num_lr_scale = 1;
+    expect_invalid(&cfg, "lr_scale: pattern 'nothing.*' matches no parameter");
+    gc_optimizer_defaults(&cfg, GC_OPTIMIZER_SGD);
+    cfg.freeze = pattern;
+    cfg.num_freeze = 1;
+    expect_invalid(&cfg, "every trained parameter is frozen");
     gc_optimizer_defaults(&cfg, GC_OPTIMIZER_SGD);
     const char *empty[] = {""};
     cfg.no_decay = empty;
@@ -515,7 +716,7 @@ static void test_training_loop(void **state) {
     gc_optimizer_defaults(&cfg, GC_OPTIMIZER_ADAM);
     cfg.lr = 0.1;
     cfg.clip_grad_norm = 5.0;
-    cfg.schedule = (gc_schedule){GC_SCHEDULE_COSINE, 1, 0.1, 5, 200, 0.0};
+    cfg.schedule = sched(GC_SCHEDULE_COSINE, 1, 0.1, 5, 200, 0.0);
     cfg.weight_decay = 1e-4;
     const char *no_decay[] = {"bias"};
     cfg.no_decay = no_decay;
@@ -558,6 +759,18 @@ int main(void) {
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_clip_grad_norm),
         cmocka_unit_test(test_no_decay),
+        cmocka_unit_test(test_amsgrad),
+        cmocka_unit_test(test_rmsprop),
+        cmocka_unit_test(test_adagrad),
+        cmocka_unit_test(test_adamax),
+        cmocka_unit_test(test_nadam),
+        cmocka_unit_test(test_radam),
+        cmocka_unit_test(test_adadelta),
+        cmocka_unit_test(test_torch_schedulers),
+        cmocka_unit_test(test_one_cycle),
+        cmocka_unit_test(test_freeze),
+        cmocka_unit_test(test_lr_scale),
+        cmocka_unit_test(test_accumulation),
         cmocka_unit_test(test_glob),
         cmocka_unit_test(test_schedule_host),
         cmocka_unit_test(test_validation),
