@@ -75,6 +75,7 @@ const char *gc_barg_type_name(gc_barg_type type) {
     case GC_BARG_NUMBERS: return "a list of numbers";
     case GC_BARG_DTYPE: return "a dtype (f32 or i32)";
     case GC_BARG_OPT_INT: return "an integer or none";
+    case GC_BARG_WEIGHTS: return "a tensor, a list of numbers or none";
     }
     return "?";
 }
@@ -139,6 +140,7 @@ bool gc_barg_accepts(const gc_builtin_param *p, const gc_const_value *v) {
     case GC_BARG_NUMBERS: return v->kind == GC_CV_LIST && all_of(v, true);
     case GC_BARG_DTYPE: return v->kind == GC_CV_DTYPE;
     case GC_BARG_OPT_INT: return v->kind == GC_CV_INT || v->kind == GC_CV_NONE;
+    case GC_BARG_WEIGHTS: return v->kind == GC_CV_NONE || (v->kind == GC_CV_LIST && v->list.n > 0 && all_of(v, true));
     }
     return false;
 }

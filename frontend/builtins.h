@@ -51,6 +51,7 @@ typedef enum gc_barg_type {
     GC_BARG_NUMBERS,
     GC_BARG_DTYPE,
     GC_BARG_OPT_INT, /* an integer or none (embedding's padding_idx) */
+    GC_BARG_WEIGHTS, /* a tensor, a list of numbers (a constant f32 vector) or none: class weights */
 } gc_barg_type;
 
 typedef enum gc_bdefault_kind {

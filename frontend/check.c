@@ -430,7 +430,8 @@ static int check_builtin_args(checker *c, const gc_builtin *b, const gc_ast_expr
             gc_const_describe(&vals[a], got, sizeof got);
             return fail(c, slots[i]->loc, "%s: argument '%s' must be %s, got %s", b->name, p->name, want, got);
         }
-        if (kinds[a] == SK_TENSOR && p->type != GC_BARG_TENSOR && p->type != GC_BARG_OPT_TENSOR)
+        if (kinds[a] == SK_TENSOR && p->type != GC_BARG_TENSOR && p->type != GC_BARG_OPT_TENSOR &&
+            p->type != GC_BARG_WEIGHTS)
             return fail(c, slots[i]->loc, "%s: argument '%s' must be %s, got a tensor", b->name, p->name, want);
     }
     return 1;

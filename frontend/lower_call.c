@@ -36,6 +36,7 @@ static bool accepts(const gc_builtin_param *p, const lval *v) {
     switch (p->type) {
     case GC_BARG_TENSOR:
     case GC_BARG_OPT_TENSOR:
+    case GC_BARG_WEIGHTS:
         if (v->kind == LV_TENSOR) return true;
         break;
     case GC_BARG_TENSORS: return all_tensors(v);

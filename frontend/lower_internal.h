@@ -127,6 +127,16 @@ int gc_lower_op(lowerer *L, lower_args *a, lval *out);
 /* a @ b with numpy.matmul's treatment of rank-1 operands. */
 gc_node *gc_lower_matmul(lowerer *L, gc_node *a, gc_node *b);
 
+/* lower_activations.c: leaky_relu, elu, ..., glu and softplus with beta/threshold. */
+bool gc_is_activation(gc_builtin_id id);
+int gc_lower_activation(lowerer *L, lower_args *a, lval *out);
+
+/* lower_nn_extra.c: the losses and layers of wave 2 (prelu, bilinear). */
+int gc_lower_loss_extra(lowerer *L, lower_args *a, lval *out);
+/* A WEIGHTS argument: *w becomes NULL (none), the tensor, or an f32 vector of the listed numbers. */
+int gc_lower_arg_weights(lowerer *L, lower_args *a, int i, gc_node **w);
+int gc_lower_layer_extra(lowerer *L, lower_args *a, const char *path, lval *out);
+
 /* lower_train.c: the train block into the optimizer's configuration. */
 int gc_lower_train(const gc_ast_module *m, gc_graph *g, gc_lowered_train *out, gc_error *err);
 

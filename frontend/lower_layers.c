@@ -102,8 +102,7 @@ int gc_lower_layer(lowerer *L, lower_args *a, lval *out) {
     case GC_BUILTIN_CAUSAL_SELF_ATTENTION: return lower_causal_attention(L, a, path, out);
     case GC_BUILTIN_TRANSFORMER_ENCODER_LAYER:
     case GC_BUILTIN_TRANSFORMER_DECODER_LAYER: return lower_transformer(L, a, path, out);
-    default:
-        return gc_fail(L->err, GC_ERR_INTERNAL, a->call->loc, "internal error: no lowering for layer %s", a->fn->name);
+    default: return gc_lower_layer_extra(L, a, path, out);
     }
 }
 
@@ -129,14 +128,21 @@ int gc_lower_loss(lowerer *L, lower_args *a, lval *out) {
     case GC_BUILTIN_BINARY_CROSS_ENTROPY:
         return tensor_result(out, gc_binary_cross_entropy(b, input, target, gc_lower_arg_opt_tensor(L, a, 2), r));
     case GC_BUILTIN_BINARY_CROSS_ENTROPY_WITH_LOGITS:
-        return tensor_result(
-            out, gc_binary_cross_entropy_with_logits(b, input, target, NULL, gc_lower_arg_opt_tensor(L, a, 2), r));
-    case GC_BUILTIN_CROSS_ENTROPY:
-        return tensor_result(out, gc_cross_entropy(b, input, target, gc_lower_arg_int(a, 2), gc_lower_arg_num(a, 3), r));
-    case GC_BUILTIN_NLL_LOSS: return tensor_result(out, gc_nll_loss(b, input, target, gc_lower_arg_int(a, 2), r));
+        return tensor_result(out, gc_binary_cross_entropy_with_logits(b, input, target, gc_lower_arg_opt_tensor(L, a, 2),
+                                                                      gc_lower_arg_opt_tensor(L, a, 3), r));
+    case GC_BUILTIN_CROSS_ENTROPY: {
+        gc_node *w = NULL;
+        if (!gc_lower_arg_weights(L, a, 2, &w)) return 0;
+        return tensor_result(out, gc_cross_entropy_weighted(b, input, target, w, gc_lower_arg_int(a, 3),
+                                                            gc_lower_arg_num(a, 4), r));
+    }
+    case GC_BUILTIN_NLL_LOSS: {
+        gc_node *w = NULL;
+        if (!gc_lower_arg_weights(L, a, 2, &w)) return 0;
+        return tensor_result(out, gc_nll_loss_weighted(b, input, target, w, gc_lower_arg_int(a, 3), r));
+    }
     case GC_BUILTIN_KL_DIV: return tensor_result(out, gc_kl_div(b, input, target, r, gc_lower_arg_bool(a, 3)));
-    default:
-        return gc_fail(L->err, GC_ERR_INTERNAL, a->call->loc, "internal error: no lowering for loss %s", a->fn->name);
+    default: return gc_lower_loss_extra(L, a, out);
     }
 }
 

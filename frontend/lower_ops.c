@@ -2,6 +2,7 @@
  * lower_ops.c: the built-in operations (builtins.def kind OP) to IR ops.
  *
  *   exp log ... log_sigmoid     the unary op of the same name; gelu(approximate="tanh") -> gelu_tanh
+ *   leaky_relu ... glu, softplus   compositions in lower_activations.c
  *   maximum minimum             binary ops; clamp, pow: ops with constant attributes
  *   where(c, a, b)              select
  *   sum mean max min            reduce over an axis bit mask (axis: int, list, or none = all);
@@ -56,7 +57,7 @@ static bool unary_op(gc_builtin_id id, gc_op *op) {
         {GC_BUILTIN_TANH, GC_OP_TANH},       {GC_BUILTIN_SIGMOID, GC_OP_SIGMOID},
         {GC_BUILTIN_RELU, GC_OP_RELU},       {GC_BUILTIN_SILU, GC_OP_SILU},
         {GC_BUILTIN_ABS, GC_OP_ABS},         {GC_BUILTIN_SQUARE, GC_OP_SQUARE},
-        {GC_BUILTIN_SOFTPLUS, GC_OP_SOFTPLUS}, {GC_BUILTIN_LOG_SIGMOID, GC_OP_LOG_SIGMOID},
+        {GC_BUILTIN_LOG_SIGMOID, GC_OP_LOG_SIGMOID},
         {GC_BUILTIN_STOP_GRADIENT, GC_OP_STOP_GRADIENT},
     };
     for (size_t i = 0; i < sizeof table / sizeof *table; i++)
@@ -371,6 +372,7 @@ static int lower_misc(lowerer *L, lower_args *a, lval *out) {
 }
 
 int gc_lower_op(lowerer *L, lower_args *a, lval *out) {
+    if (gc_is_activation(a->fn->id)) return gc_lower_activation(L, a, out);
     switch (a->fn->id) {
     case GC_BUILTIN_SUM: return lower_reduce(L, a, out, GC_OP_SUM);
     case GC_BUILTIN_MEAN: return lower_reduce(L, a, out, GC_OP_MEAN);
