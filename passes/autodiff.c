@@ -397,6 +397,28 @@ static int grad_scatter_add(gc_builder *b, const gc_node *n, gc_node *dy, const 
     return dx[0] != NULL;
 }
 
+/* Pooling: the gradients are ops of their own (a scatter into overlapping windows), and
+ * avg_pool_grad, linear in dy, has avg_pool with the same windows as its adjoint. */
+static gc_node *pool_op(gc_builder *b, gc_op op, const gc_node *n, gc_node *const *in, int count, const gc_type *type) {
+    return gc_build(b, op, in, count, &n->attr, type);
+}
+
+static int grad_max_pool(gc_builder *b, const gc_node *n, gc_node *dy, const bool *needs, gc_node **dx) {
+    gc_node *in[2] = {X(0), dy};
+    dx[0] = pool_op(b, GC_OP_MAX_POOL_GRAD, n, in, 2, NULL);
+    return dx[0] != NULL;
+}
+
+static int grad_avg_pool(gc_builder *b, const gc_node *n, gc_node *dy, const bool *needs, gc_node **dx) {
+    dx[0] = pool_op(b, GC_OP_AVG_POOL_GRAD, n, &dy, 1, &X(0)->type);
+    return dx[0] != NULL;
+}
+
+static int grad_avg_pool_grad(gc_builder *b, const gc_node *n, gc_node *dy, const bool *needs, gc_node **dx) {
+    dx[0] = pool_op(b, GC_OP_AVG_POOL, n, &dy, 1, NULL);
+    return dx[0] != NULL;
+}
+
 #define GRAD_NONE NULL
 static const grad_rule rules[GC_OP_COUNT] = {
 #define GC_OP(E, name, arity, attr, cls, flags, shape, grad, doc) [GC_OP_##E] = grad,

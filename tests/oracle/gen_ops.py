@@ -435,6 +435,67 @@ def movement():
     case("one_hot.depth1", "one_hot", [i32([0, 1])], one_hot(i32([0, 1]), 1), depth=1)
 
 
+# --- pooling --------------------------------------------------------------------------------
+
+def pooling():
+    """max_pool / avg_pool and their gradients against torch.nn.functional (gradients by autograd)."""
+    fns = {1: (F.max_pool1d, F.avg_pool1d), 2: (F.max_pool2d, F.avg_pool2d), 3: (F.max_pool3d, F.avg_pool3d)}
+
+    def attrs(k, s, p, d=None, ceil=False, cip=True):
+        n = len(k)
+        return dict(kernel=list(k), stride=list(s), padding=list(p), dilation=list(d or [1] * n),
+                    ceil_mode=ceil, count_include_pad=cip)
+
+    def max_cases(name, x, k, s, p, d=None, ceil=False):
+        a = attrs(k, s, p, d, ceil)
+        fn = fns[len(k)][0]
+        xt = tt(x).clone().requires_grad_(True)
+        y = fn(xt, a["kernel"], a["stride"], a["padding"], a["dilation"], ceil_mode=ceil)
+        dy = normal(*y.shape)
+        y.backward(tt(dy))
+        case(f"max_pool.{name}", "max_pool", [x], result(x[0], y.detach()), **a)
+        case(f"max_pool_grad.{name}", "max_pool_grad", [x, (x[0], dy[1].astype(x[1].dtype))],
+             result(x[0], xt.grad), **a)
+
+    def avg_cases(name, x, k, s, p, ceil=False, cip=True):
+        a = attrs(k, s, p, None, ceil, cip)
+        fn = fns[len(k)][1]
+        xt = tt(x).clone().requires_grad_(True)
+        y = fn(xt, a["kernel"], a["stride"], a["padding"], ceil_mode=ceil, count_include_pad=cip)
+        dy = normal(*y.shape)
+        y.backward(tt(dy))
+        case(f"avg_pool.{name}", "avg_pool", [x], result(x[0], y.detach()), **a)
+        case(f"avg_pool_grad.{name}", "avg_pool_grad", [(x[0], dy[1].astype(x[1].dtype))],
+             result(x[0], xt.grad), **a)
+
+    max_cases("1d_overlap_pad", normal(2, 3, 9), [3], [2], [1])
+    max_cases("1d_ceil_partial", normal(2, 2, 7), [2], [2], [0], ceil=True)
+    max_cases("1d_ceil_dropped", normal(1, 2, 6), [3], [3], [1], ceil=True)
+    max_cases("2d_k2", normal(2, 3, 6, 8), [2, 2], [2, 2], [0, 0])
+    max_cases("2d_dilation_pad", normal(1, 2, 9, 8), [3, 2], [2, 1], [1, 1], [2, 3])
+    max_cases("2d_ceil_stride_gt_kernel", normal(1, 2, 8, 7), [2, 3], [3, 2], [1, 0], ceil=True)
+    max_cases("3d", normal(1, 2, 5, 4, 6), [2, 3, 2], [2, 1, 2], [1, 1, 0], [1, 1, 2], ceil=True)
+    max_cases("f64", f64(RNG.standard_normal((1, 2, 5, 5))), [3, 3], [2, 2], [1, 1])
+    # Ties keep the first maximum in scan order; NaN wins (the last NaN of a window); -inf
+    # windows still route their gradient to a tap inside the input.
+    ties = f32([[[[1, 3, 3, 0], [3, 2, 1, 3], [5, 5, 5, 5], [-1, 5, 2, 5]]]])
+    max_cases("ties", ties, [2, 2], [1, 1], [1, 1])
+    special = f32([[[[math.nan, 1, 2, -math.inf], [3, math.nan, math.inf, -math.inf],
+                    [-math.inf, -math.inf, 0, math.nan], [-math.inf, -math.inf, 4, 4]]]])
+    max_cases("nan_inf", special, [2, 2], [2, 2], [0, 0])
+    max_cases("nan_inf_overlap", special, [3, 3], [1, 1], [1, 1])
+
+    avg_cases("1d_pad_include", normal(2, 3, 9), [3], [2], [1])
+    avg_cases("1d_pad_exclude_ceil", normal(2, 3, 8), [3], [2], [1], ceil=True, cip=False)
+    avg_cases("1d_ceil_include", normal(2, 2, 7), [2], [2], [1], ceil=True)
+    avg_cases("2d_k2", normal(2, 3, 6, 8), [2, 2], [2, 2], [0, 0])
+    avg_cases("2d_overlap_exclude", normal(1, 2, 7, 6), [3, 2], [1, 2], [1, 1], cip=False)
+    avg_cases("2d_ceil_include", normal(1, 2, 7, 8), [3, 3], [2, 2], [1, 1], ceil=True)
+    avg_cases("2d_ceil_exclude", normal(1, 2, 7, 8), [3, 2], [2, 3], [1, 1], ceil=True, cip=False)
+    avg_cases("3d", normal(1, 2, 5, 4, 6), [2, 3, 2], [2, 1, 2], [1, 1, 0], ceil=True, cip=False)
+    avg_cases("f64", f64(RNG.standard_normal((1, 2, 5, 5))), [3, 3], [2, 2], [1, 1])
+
+
 # --- output ---------------------------------------------------------------------------------
 
 def fmt_attr(v):
@@ -461,7 +522,7 @@ def fmt_tensor(tag, x):
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: gen_ops.py OUTDIR")
-    for section in (sources, unary, binary, reductions, matmul, movement):
+    for section in (sources, unary, binary, reductions, matmul, movement, pooling):
         section()
     names = [c[0] for c in CASES]
     assert len(names) == len(set(names)), "case names must be unique"

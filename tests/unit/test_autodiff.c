@@ -55,6 +55,52 @@ static const double take_idx[] = {0, 4, 2, 0};
 static const double scatter_idx[] = {1, 0, 1, 3};
 static const double cond_values[] = {1, 0, 0, 1, 1, 1, 0, 0, 1, 0, 1, 0};
 
+/* Pooling cases: the windows of variant v of a pooling gradcheck, over x of `type`. */
+typedef struct pool_case {
+    int rank;
+    int dims[5];
+    int64_t kernel[3], stride[3], padding[3], dilation[3];
+    bool ceil_mode, count_include_pad;
+} pool_case;
+
+/* Every combination that changes the math: overlapping windows (stride < kernel), padding,
+ * dilation, ceil_mode's partial last window, count_include_pad false, 1 to 3 spatial dims. */
+static const pool_case max_pool_cases[] = {
+    {3, {2, 3, 7}, {3}, {2}, {1}, {1}, false, true},
+    {4, {1, 2, 5, 6}, {3, 2}, {1, 2}, {1, 1}, {1, 1}, false, true},
+    {4, {1, 2, 7, 6}, {2, 3}, {2, 1}, {1, 1}, {2, 1}, true, true},
+    {3, {2, 2, 7}, {2}, {2}, {0}, {1}, true, true},
+    {5, {1, 1, 4, 4, 5}, {2, 2, 3}, {1, 2, 2}, {0, 1, 1}, {1, 1, 1}, true, true},
+};
+static const pool_case avg_pool_cases[] = {
+    {3, {2, 3, 7}, {3}, {2}, {1}, {1}, false, true},
+    {3, {2, 3, 7}, {3}, {2}, {1}, {1}, true, false},
+    {4, {1, 2, 5, 6}, {3, 2}, {1, 2}, {1, 0}, {1, 1}, false, false},
+    {4, {1, 2, 5, 7}, {2, 3}, {2, 2}, {1, 1}, {1, 1}, true, true},
+    {4, {2, 2, 4, 6}, {2, 2}, {2, 2}, {0, 0}, {1, 1}, false, true},
+    {5, {1, 1, 4, 4, 5}, {2, 2, 3}, {1, 2, 2}, {0, 1, 1}, {1, 1, 1}, true, false},
+};
+
+static gc_type pool_type(const pool_case *pc) {
+    int64_t dims[5];
+    for (int i = 0; i < pc->rank; i++) dims[i] = pc->dims[i];
+    return gc_type_make(GC_F32, pc->rank, dims);
+}
+
+static gc_attr pool_attr(const pool_case *pc) {
+    gc_attr a;
+    memset(&a, 0, sizeof a);
+    for (int d = 0; d < pc->rank - 2; d++) {
+        a.pool.kernel[d] = pc->kernel[d];
+        a.pool.stride[d] = pc->stride[d];
+        a.pool.padding[d] = pc->padding[d];
+        a.pool.dilation[d] = pc->dilation[d];
+    }
+    a.pool.ceil_mode = pc->ceil_mode;
+    a.pool.count_include_pad = pc->count_include_pad;
+    return a;
+}
+
 /* Builds variant `variant` of op's case into c->graph; returns false when op has no such variant. */
 static bool build_case(gc_builder *b, gc_op op, int variant, test_case *c) {
     const gc_op_info *info = gc_op_get(op);
@@ -195,6 +241,29 @@ static bool build_case(gc_builder *b, gc_op op, int variant, test_case *c) {
             c->y = gc_build(b, op, in, 2, NULL, &result);
         }
         return true;
+    case GC_OP_MAX_POOL: case GC_OP_AVG_POOL: {
+        const pool_case *list = op == GC_OP_MAX_POOL ? max_pool_cases : avg_pool_cases;
+        int count = op == GC_OP_MAX_POOL ? (int)(sizeof max_pool_cases / sizeof *max_pool_cases)
+                                         : (int)(sizeof avg_pool_cases / sizeof *avg_pool_cases);
+        if (variant >= count) return false;
+        gc_attr pa = pool_attr(&list[variant]);
+        gc_node *x = param(b, "x", pool_type(&list[variant]));
+        c->y = gc_build(b, op, &x, 1, &pa, NULL);
+        return true;
+    }
+    case GC_OP_AVG_POOL_GRAD: {
+        /* Linear in dy: its gradient is avg_pool with the same windows. */
+        if (variant > 2) return false;
+        const pool_case *pc = &avg_pool_cases[variant == 0 ? 0 : variant == 1 ? 2 : 3];
+        gc_attr pa = pool_attr(pc);
+        gc_type xt = pool_type(pc);
+        gc_node *probe = input(b, "probe", xt);
+        gc_node *pooled = gc_build(b, GC_OP_AVG_POOL, &probe, 1, &pa, NULL);
+        if (!pooled) return true;
+        gc_node *dy = param(b, "dy", pooled->type);
+        c->y = gc_build(b, op, &dy, 1, &pa, &xt);
+        return true;
+    }
     default:
         if (info->op_class == GC_CLASS_ELEMENTWISE && info->arity == 1 && !(info->flags & GC_FLAG_GIVEN) &&
             info->attr_kind == GC_ATTR_NONE) {

@@ -134,6 +134,21 @@ static gc_node *build_op(gc_builder *b, gc_op op, const sources *s) {
         return gc_build(b, op, in, 2, NULL, &t);
     }
     case GC_OP_ONE_HOT: return gc_one_hot(b, s->idx, 5);
+    case GC_OP_MAX_POOL: case GC_OP_MAX_POOL_GRAD: case GC_OP_AVG_POOL: case GC_OP_AVG_POOL_GRAD: {
+        /* Pooling along x's last dim, every field away from its default. */
+        bool avg = op == GC_OP_AVG_POOL || op == GC_OP_AVG_POOL_GRAD;
+        a.pool.kernel[0] = 3;
+        a.pool.stride[0] = 2;
+        a.pool.padding[0] = 1;
+        a.pool.dilation[0] = avg ? 1 : 2;
+        a.pool.ceil_mode = true;
+        a.pool.count_include_pad = !avg;
+        gc_node *pooled = gc_build(b, avg ? GC_OP_AVG_POOL : GC_OP_MAX_POOL, &s->x, 1, &a, NULL);
+        if (op == GC_OP_MAX_POOL || op == GC_OP_AVG_POOL) return pooled;
+        if (op == GC_OP_AVG_POOL_GRAD) return gc_build(b, op, &pooled, 1, &a, &f234);
+        gc_node *in[2] = {s->x, pooled};
+        return gc_build(b, op, in, 2, &a, NULL);
+    }
     case GC_OP_COUNT: break;
     }
     fail_msg("test_ir_text.c has no case for op %s", gc_op_table[op].name);

@@ -123,6 +123,55 @@ static bool takes_int(gc_op op) {
 }
 
 /* Builds variant `v` of op's cases; false when op has no such variant. */
+/* Pooling windows for the JIT cases: x's type and the pool attribute (one entry per spatial dim). */
+typedef struct jit_pool {
+    gc_dtype dtype;
+    int rank;
+    int dims[5];
+    int64_t kernel[3], stride[3], padding[3], dilation[3];
+    bool ceil_mode, count_include_pad;
+    domain dom;
+    bool specials;
+} jit_pool;
+
+/* Odd extents (tails), overlapping and dilated windows, ceil_mode, padding on both kinds of
+ * divisor, a kernel large enough for the pool to split by planes, ties, NaN and inf. */
+static const jit_pool jit_pools[] = {
+    {GC_F32, 3, {2, 3, 13}, {3}, {2}, {1}, {1}, false, true, ANY, false},
+    {GC_F32, 4, {4, 8, 17, 19}, {2, 2}, {2, 2}, {0, 0}, {1, 1}, false, true, ANY, false},
+    {GC_F32, 4, {2, 3, 13, 7}, {3, 3}, {2, 1}, {1, 1}, {2, 1}, true, false, ANY, true},
+    {GC_F32, 5, {1, 2, 5, 6, 7}, {2, 3, 2}, {2, 1, 3}, {1, 1, 0}, {1, 1, 1}, true, false, ANY, false},
+    {GC_F32, 4, {2, 3, 9, 11}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, false, true, SMALLINT, false},
+    {GC_F64, 4, {2, 2, 9, 9}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, true, true, ANY, false},
+};
+
+static gc_node *jit_pool_case(gc_builder *b, gc_op op, int v, test_case *c) {
+    const jit_pool *p = &jit_pools[v];
+    bool avg = op == GC_OP_AVG_POOL || op == GC_OP_AVG_POOL_GRAD;
+    gc_attr a = no_attr();
+    for (int d = 0; d < p->rank - 2; d++) {
+        a.pool.kernel[d] = p->kernel[d];
+        a.pool.stride[d] = p->stride[d];
+        a.pool.padding[d] = p->padding[d];
+        a.pool.dilation[d] = avg ? 1 : p->dilation[d];
+    }
+    a.pool.ceil_mode = p->ceil_mode;
+    a.pool.count_include_pad = p->count_include_pad;
+    c->dom = p->dom;
+    c->specials = p->specials;
+    if (p->dtype == GC_F64) c->rtol = c->atol = 1e-12;
+    int64_t dims[5];
+    for (int i = 0; i < p->rank; i++) dims[i] = p->dims[i];
+    gc_type xt = gc_type_make(p->dtype, p->rank, dims);
+    gc_node *x = in_(b, "x", xt);
+    gc_node *pooled = attr_op(b, avg ? GC_OP_AVG_POOL : GC_OP_MAX_POOL, &x, 1, &a, NULL);
+    if (op == GC_OP_MAX_POOL || op == GC_OP_AVG_POOL || !pooled) return pooled;
+    gc_node *dy = in_(b, "dy", pooled->type);
+    if (op == GC_OP_AVG_POOL_GRAD) return attr_op(b, op, &dy, 1, &a, &xt);
+    gc_node *xs[2] = {x, dy};
+    return attr_op(b, op, xs, 2, &a, NULL);
+}
+
 static bool build_case(gc_builder *b, gc_op op, int v, test_case *c) {
     gc_type m = ty(GC_F32, 2, 7, 13), t3 = ty(GC_F32, 3, 3, 7, 5);
     gc_node *y = NULL;
@@ -363,6 +412,10 @@ static bool build_case(gc_builder *b, gc_op op, int v, test_case *c) {
             c->int_lo = -2, c->int_hi = 12;
             y = v == 0 ? scatter_add(b, in_(b, "u", ty(GC_F32, 2, 17, 5)), in_(b, "idx", ty(GC_I32, 1, 17)), ty(GC_F32, 2, 11, 5))
                        : scatter_add(b, in_(b, "u", ty(GC_I32, 3, 3, 4, 2)), in_(b, "idx", ty(GC_I32, 2, 3, 4)), ty(GC_I32, 2, 11, 2));
+            break;
+        case GC_OP_MAX_POOL: case GC_OP_MAX_POOL_GRAD: case GC_OP_AVG_POOL: case GC_OP_AVG_POOL_GRAD:
+            if (v >= (int)(sizeof jit_pools / sizeof *jit_pools)) return false;
+            y = jit_pool_case(b, op, v, c);
             break;
         case GC_OP_ONE_HOT:
             if (v > 1) return false;

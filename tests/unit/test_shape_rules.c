@@ -31,6 +31,10 @@
 #define A_SCALAR(v) (&(gc_attr){.scalar = {.value = (v)}})
 #define A_CLAMP(l, h) (&(gc_attr){.clamp = {.lo = (l), .hi = (h)}})
 #define A_POW(e) (&(gc_attr){.pow = {.exponent = (e)}})
+/* A_POOL((kernel), (stride), (padding), (dilation), ceil_mode, count_include_pad) */
+#define LIST3(...) {__VA_ARGS__}
+#define A_POOL(k, s, p, d, ceil, cip) \
+    (&(gc_attr){.pool = {.kernel = LIST3 k, .stride = LIST3 s, .padding = LIST3 p, .dilation = LIST3 d, .ceil_mode = (ceil), .count_include_pad = (cip)}})
 
 #define FILE_NAME "shapes.gm"
 #define COL 7
@@ -484,6 +488,49 @@ static void test_take_scatter_one_hot(void **state) {
     REJECT("one_hot: result has more than 2^40 elements", GC_OP_ONE_HOT, A_ONE_HOT((int64_t)1 << 40), NULL, idx);
 }
 
+static void test_pool(void **state) {
+    (void)state;
+    gc_node *x1 = in(TY(GC_F32, 1, 1, 5)), *x2 = in(TY(GC_F32, 1, 2, 7, 6)), *x3 = in(TY(GC_F32, 1, 1, 4, 5, 6));
+    ACCEPT("f32[1, 1, 2]", GC_OP_MAX_POOL, A_POOL((2), (2), (0), (1), false, true), NULL, x1);
+    /* ceil_mode keeps the partial last window, and drops one that would start in the right padding. */
+    ACCEPT("f32[1, 1, 3]", GC_OP_MAX_POOL, A_POOL((2), (2), (0), (1), true, true), NULL, x1);
+    ACCEPT("f32[1, 1, 3]", GC_OP_AVG_POOL, A_POOL((2), (2), (1), (1), true, true), NULL, x1);
+    ACCEPT("f32[1, 2, 3, 5]", GC_OP_MAX_POOL, A_POOL((3, 2), (2, 1), (1, 1), (2, 3), false, true), NULL, x2);
+    gc_node *p3 = ACCEPT("f32[1, 1, 3, 5, 3]", GC_OP_AVG_POOL, A_POOL((2, 3, 2), (2, 1, 2), (1, 1, 0), (1, 1, 1), true, false), NULL, x3);
+    ACCEPT("f64[2, 3, 1]", GC_OP_AVG_POOL, A_POOL((4), (4), (0), (1), false, true), NULL, in(TY(GC_F64, 2, 3, 4)));
+    REJECT("max_pool: needs [N, C, *spatial] with 1 to 3 spatial dims, got f32[2, 5]", GC_OP_MAX_POOL,
+           A_POOL((2), (2), (0), (1), false, true), NULL, in(TY(GC_F32, 2, 5)));
+    REJECT("max_pool: needs [N, C, *spatial] with 1 to 3 spatial dims, got f32[1, 1, 2, 2, 2, 2]", GC_OP_MAX_POOL,
+           A_POOL((2, 2, 2), (2, 2, 2), (0, 0, 0), (1, 1, 1), false, true), NULL, in(TY(GC_F32, 1, 1, 2, 2, 2, 2)));
+    REJECT("avg_pool: needs a float operand, got i32[1, 1, 4]", GC_OP_AVG_POOL, A_POOL((2), (2), (0), (1), false, true),
+           NULL, in(TY(GC_I32, 1, 1, 4)));
+    REJECT("max_pool: kernel [0] must be positive", GC_OP_MAX_POOL, A_POOL((0), (2), (0), (1), false, true), NULL, x1);
+    REJECT("max_pool: stride [3, 0] must be positive", GC_OP_MAX_POOL, A_POOL((2, 2), (3, 0), (0, 0), (1, 1), false, true), NULL, x2);
+    REJECT("max_pool: dilation [0] must be positive", GC_OP_MAX_POOL, A_POOL((2), (2), (0), (0), false, true), NULL, x1);
+    REJECT("max_pool: padding [-1] must be non-negative", GC_OP_MAX_POOL, A_POOL((2), (2), (-1), (1), false, true), NULL, x1);
+    REJECT("max_pool: stride has entries beyond the 1 spatial dims of f32[1, 1, 5]", GC_OP_MAX_POOL,
+           A_POOL((2), (2, 1), (0), (1), false, true), NULL, x1);
+    REJECT("max_pool: padding [2] must be at most half of kernel [3]", GC_OP_MAX_POOL, A_POOL((3), (1), (2), (1), false, true), NULL, x1);
+    REJECT("avg_pool: dilation must be 1", GC_OP_AVG_POOL, A_POOL((2), (2), (0), (2), false, true), NULL, x1);
+    REJECT("max_pool: kernel [3, 2] (dilation 4) is larger than the padded input f32[1, 2, 7, 6]", GC_OP_MAX_POOL,
+           A_POOL((3, 2), (1, 1), (0, 0), (4, 1), false, true), NULL, x2);
+    REJECT("avg_pool: kernel [6] (dilation 1) is larger than the padded input f32[1, 1, 5]", GC_OP_AVG_POOL,
+           A_POOL((6), (1), (0), (1), false, true), NULL, x1);
+
+    gc_node *m = ACCEPT("f32[1, 1, 2]", GC_OP_MAX_POOL, A_POOL((2), (2), (0), (1), false, true), NULL, x1);
+    ACCEPT("f32[1, 1, 5]", GC_OP_MAX_POOL_GRAD, A_POOL((2), (2), (0), (1), false, true), NULL, x1, m);
+    REJECT("max_pool_grad: dy f32[1, 1, 2] is not the pooled type f32[1, 1, 3] of f32[1, 1, 5]", GC_OP_MAX_POOL_GRAD,
+           A_POOL((2), (2), (0), (1), true, true), NULL, x1, m);
+    REJECT("max_pool_grad: padding [2] must be at most half of kernel [2]", GC_OP_MAX_POOL_GRAD,
+           A_POOL((2), (2), (2), (1), false, true), NULL, x1, m);
+    const gc_attr *a3 = A_POOL((2, 3, 2), (2, 1, 2), (1, 1, 0), (1, 1, 1), true, false);
+    ACCEPT("f32[1, 1, 4, 5, 6]", GC_OP_AVG_POOL_GRAD, a3, &TY(GC_F32, 1, 1, 4, 5, 6), p3);
+    REJECT("avg_pool_grad: dy f32[1, 1, 3, 5, 3] is not the pooled type f32[1, 1, 3, 5, 4] of f32[1, 1, 4, 5, 7]",
+           GC_OP_AVG_POOL_GRAD, a3, &TY(GC_F32, 1, 1, 4, 5, 7), p3);
+    REJECT("avg_pool_grad: dy f32[1, 1, 3, 5, 3] is not the pooled type f64[1, 1, 3, 5, 3] of f64[1, 1, 4, 5, 6]",
+           GC_OP_AVG_POOL_GRAD, a3, &TY(GC_F64, 1, 1, 4, 5, 6), p3);
+}
+
 static void test_location_without_file(void **state) {
     (void)state;
     /* Errors from nodes built without a file keep the line and leave the file empty. */
@@ -542,6 +589,7 @@ int main(void) {
         cmocka_unit_test(test_slice_pad),
         cmocka_unit_test(test_concat),
         cmocka_unit_test(test_take_scatter_one_hot),
+        cmocka_unit_test(test_pool),
         cmocka_unit_test(test_location_without_file),
         cmocka_unit_test(test_every_op_and_rule_covered), /* last: reads what the others covered */
     };
