@@ -20,6 +20,7 @@
 
 #include "codegen/cg.h"
 #include "runtime/gemm.h"
+#include "runtime/conv.h"
 #include "runtime/parallel.h"
 #include "runtime/profile.h"
 
@@ -47,6 +48,8 @@ static int define_externals(LLVMOrcLLJITRef jit, LLVMOrcJITDylibRef jd, gc_error
         SYM(gc_sgemm), SYM(cblas_sgemm), SYM(cblas_dgemm), SYM(erff), SYM(erf), SYM(erfcf), SYM(erfc), SYM(tanhf),
         SYM(tanh), SYM(log1pf), SYM(log1p), SYM(expf), SYM(exp), SYM(logf), SYM(log), SYM(sinf),
         SYM(sin), SYM(cosf), SYM(cos), SYM(powf), SYM(pow), SYM(gc_pool_run), SYM(gc_profile_tick),
+        SYM(gc_conv_forward_f32), SYM(gc_conv_input_grad_f32), SYM(gc_conv_weight_grad_f32), SYM(gc_conv_forward_f64),
+        SYM(gc_conv_input_grad_f64), SYM(gc_conv_weight_grad_f64),
     };
     size_t count = sizeof table / sizeof table[0];
     LLVMOrcCSymbolMapPair pairs[sizeof table / sizeof table[0]];

@@ -43,4 +43,10 @@ gc_node *gc_one_hot(gc_builder *b, gc_node *idx, int64_t depth);
  * leading extra dims and the dims where shape has 1, then reshapes. Returns x when already there. */
 gc_node *gc_unbroadcast(gc_builder *b, gc_node *x, const gc_type *shape);
 
+/* Convolution (ir/build_conv.c). `a` holds stride, paddings, dilation and groups; conv_input_grad
+ * states x's type, conv_weight_grad w's (see ops.def). */
+gc_node *gc_conv(gc_builder *b, gc_node *x, gc_node *w, const gc_attr_conv *a);
+gc_node *gc_conv_input_grad(gc_builder *b, gc_node *dy, gc_node *w, const gc_attr_conv *a, const gc_type *x_type);
+gc_node *gc_conv_weight_grad(gc_builder *b, gc_node *x, gc_node *dy, const gc_attr_conv *a, const gc_type *w_type);
+
 #endif

@@ -419,6 +419,29 @@ static int grad_avg_pool_grad(gc_builder *b, const gc_node *n, gc_node *dy, cons
     return dx[0] != NULL;
 }
 
+/* Convolution. conv is linear in each operand, and the three ops are each other's adjoints:
+ * with y = conv(x, w), <conv(x, w), dy> = <x, conv_input_grad(dy, w)> = <w, conv_weight_grad(x, dy)>.
+ * Differentiating each of those bilinear forms gives every rule below. */
+static int grad_conv(gc_builder *b, const gc_node *n, gc_node *dy, const bool *needs, gc_node **dx) {
+    if (needs[0] && !(dx[0] = gc_conv_input_grad(b, dy, X(1), &n->attr.conv, &X(0)->type))) return 0;
+    if (needs[1] && !(dx[1] = gc_conv_weight_grad(b, X(0), dy, &n->attr.conv, &X(1)->type))) return 0;
+    return 1;
+}
+
+static int grad_conv_input_grad(gc_builder *b, const gc_node *n, gc_node *dy, const bool *needs, gc_node **dx) {
+    /* z = conv_input_grad(u, w): <g, z> = <conv(g, w), u>. */
+    if (needs[0] && !(dx[0] = gc_conv(b, dy, X(1), &n->attr.conv))) return 0;
+    if (needs[1] && !(dx[1] = gc_conv_weight_grad(b, dy, X(0), &n->attr.conv, &X(1)->type))) return 0;
+    return 1;
+}
+
+static int grad_conv_weight_grad(gc_builder *b, const gc_node *n, gc_node *dy, const bool *needs, gc_node **dx) {
+    /* v = conv_weight_grad(x, u): <g, v> = <conv(x, g), u>. */
+    if (needs[0] && !(dx[0] = gc_conv_input_grad(b, X(1), dy, &n->attr.conv, &X(0)->type))) return 0;
+    if (needs[1] && !(dx[1] = gc_conv(b, X(0), dy, &n->attr.conv))) return 0;
+    return 1;
+}
+
 #define GRAD_NONE NULL
 static const grad_rule rules[GC_OP_COUNT] = {
 #define GC_OP(E, name, arity, attr, cls, flags, shape, grad, doc) [GC_OP_##E] = grad,

@@ -64,6 +64,8 @@ static bool result_shaped(const gc_type *t, const gc_node *n) {
 }
 
 static bool fusable_op(gc_op op) {
+    /* Convolutions are GEMMs with a kernel of their own (codegen/emit_conv.c): no epilogue yet. */
+    if (op == GC_OP_CONV || op == GC_OP_CONV_INPUT_GRAD || op == GC_OP_CONV_WEIGHT_GRAD) return false;
     if (gc_op_table[op].op_class == GC_CLASS_REDUCTION) return op == GC_OP_SUM || op == GC_OP_MEAN || op == GC_OP_MAX || op == GC_OP_MIN;
     if (gc_op_table[op].op_class != GC_CLASS_ELEMENTWISE && gc_op_table[op].op_class != GC_CLASS_GEMM) return false;
     return op != GC_OP_CONSTANT && op != GC_OP_IOTA && op != GC_OP_STOP_GRADIENT &&

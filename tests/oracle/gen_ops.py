@@ -498,6 +498,48 @@ def pooling():
 
 # --- output ---------------------------------------------------------------------------------
 
+# --- convolution ----------------------------------------------------------------------------
+
+def convolution():
+    """conv and its two gradients by torch autograd (F.conv1d/2d/3d in float64; asymmetric padding
+    as an F.pad of x first)."""
+    convs = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+    def run(xs, ws, stride, pb, pa, dil, groups):
+        x = torch.from_numpy(np.asarray(xs[1], np.float64)).requires_grad_()
+        w = torch.from_numpy(np.asarray(ws[1], np.float64)).requires_grad_()
+        pads = []
+        for b_, a_ in zip(reversed(pb), reversed(pa)):
+            pads += [b_, a_]
+        y = convs[len(stride)](F.pad(x, pads), w, stride=stride, dilation=dil, groups=groups)
+        return x, w, y
+
+    def attrs(stride, pb, pa, dil, groups):
+        return dict(stride=list(stride), pad_before=list(pb), pad_after=list(pa), dilation=list(dil), groups=groups)
+
+    configs = [
+        ("2d_pad1", (2, 3, 5, 5), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), (1, 1), 1),
+        ("2d_stride2_asym_dilated_groups", (2, 4, 7, 6), (6, 2, 3, 2), (2, 1), (1, 0), (0, 2), (2, 1), 2),
+        ("2d_depthwise", (1, 3, 6, 6), (3, 1, 3, 3), (1, 1), (1, 1), (1, 1), (1, 1), 3),
+        ("2d_pointwise_stride2", (2, 4, 5, 5), (3, 4, 1, 1), (2, 2), (0, 0), (0, 0), (1, 1), 1),
+        ("1d_stride3_dilation2", (2, 3, 11), (2, 3, 3), (3,), (2,), (1,), (2,), 1),
+        ("3d", (1, 2, 4, 4, 3), (2, 2, 2, 3, 2), (1, 2, 1), (0, 1, 1), (1, 0, 0), (1, 1, 1), 1),
+    ]
+    for name, xshape, wshape, stride, pb, pa, dil, groups in configs:
+        xs, ws = normal(*xshape), normal(*wshape, scale=0.5)
+        x, w, y = run(xs, ws, stride, pb, pa, dil, groups)
+        at = attrs(stride, pb, pa, dil, groups)
+        case(f"conv.{name}", "conv", [xs, ws], result("f32", y.detach()), **at)
+        dys = normal(*y.shape)
+        y.backward(torch.from_numpy(np.asarray(dys[1], np.float64)))
+        case(f"conv_input_grad.{name}", "conv_input_grad", [dys, ws], result("f32", x.grad), **at)
+        case(f"conv_weight_grad.{name}", "conv_weight_grad", [xs, dys], result("f32", w.grad), **at)
+    # f64 stays unrounded.
+    xs, ws = f64(RNG.standard_normal((1, 2, 4, 4))), f64(RNG.standard_normal((2, 2, 3, 3)))
+    x, w, y = run(xs, ws, (1, 1), (1, 1), (1, 1), (1, 1), 1)
+    case("conv.f64", "conv", [xs, ws], f64(y.detach().numpy()), **attrs((1, 1), (1, 1), (1, 1), (1, 1), 1))
+
+
 def fmt_attr(v):
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -522,7 +564,7 @@ def fmt_tensor(tag, x):
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: gen_ops.py OUTDIR")
-    for section in (sources, unary, binary, reductions, matmul, movement, pooling):
+    for section in (sources, unary, binary, reductions, matmul, movement, pooling, convolution):
         section()
     names = [c[0] for c in CASES]
     assert len(names) == len(set(names)), "case names must be unique"

@@ -264,6 +264,41 @@ static bool build_case(gc_builder *b, gc_op op, int variant, test_case *c) {
         c->y = gc_build(b, op, &dy, 1, &pa, &xt);
         return true;
     }
+    /* Convolution: every attribute that changes the math (stride, asymmetric padding, dilation,
+     * groups, depthwise, 1-d), and for the input gradient two x sizes one stride apart. */
+    case GC_OP_CONV: case GC_OP_CONV_INPUT_GRAD: case GC_OP_CONV_WEIGHT_GRAD: {
+        typedef struct conv_variant {
+            int rank, x[5], w[5], y[5], stride[2], pb[2], pa[2], dil[2], groups;
+        } conv_variant;
+        static const conv_variant variants[] = {
+            {4, {2, 3, 5, 5}, {4, 3, 3, 3}, {2, 4, 5, 5}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 1},
+            {4, {2, 4, 6, 5}, {4, 2, 2, 3}, {2, 4, 3, 4}, {2, 1}, {1, 0}, {0, 1}, {2, 1}, 2},
+            {3, {2, 3, 9}, {2, 3, 3}, {2, 2, 4}, {2}, {1}, {2}, {2}, 1},
+            {4, {2, 4, 5, 5}, {4, 1, 3, 3}, {2, 4, 5, 5}, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 4},
+            {4, {2, 3, 6, 6}, {4, 3, 3, 3}, {2, 4, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, 1}, /* x 6 or 5 gives 3 */
+            {4, {2, 3, 5, 5}, {4, 3, 3, 3}, {2, 4, 3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, 1},
+        };
+        if (variant >= (int)(sizeof variants / sizeof variants[0])) return false;
+        const conv_variant *v = &variants[variant];
+        gc_attr_conv ca = {.groups = v->groups};
+        for (int d = 0; d < v->rank - 2; d++) {
+            ca.stride[d] = v->stride[d];
+            ca.pad_before[d] = v->pb[d];
+            ca.pad_after[d] = v->pa[d];
+            ca.dilation[d] = v->dil[d];
+        }
+        int64_t dx[5], dw[5], dyd[5];
+        for (int d = 0; d < v->rank; d++) dx[d] = v->x[d], dw[d] = v->w[d], dyd[d] = v->y[d];
+        gc_type tx = gc_type_make(GC_F32, v->rank, dx), tw = gc_type_make(GC_F32, v->rank, dw);
+        gc_type ty = gc_type_make(GC_F32, v->rank, dyd);
+        if (op == GC_OP_CONV)
+            c->y = gc_conv(b, param(b, "cx", tx), param(b, "cw", tw), &ca);
+        else if (op == GC_OP_CONV_INPUT_GRAD)
+            c->y = gc_conv_input_grad(b, param(b, "cdy", ty), param(b, "cw", tw), &ca, &tx);
+        else
+            c->y = gc_conv_weight_grad(b, param(b, "cx", tx), param(b, "cdy", ty), &ca, &tw);
+        return true;
+    }
     default:
         if (info->op_class == GC_CLASS_ELEMENTWISE && info->arity == 1 && !(info->flags & GC_FLAG_GIVEN) &&
             info->attr_kind == GC_ATTR_NONE) {

@@ -149,6 +149,17 @@ static gc_node *build_op(gc_builder *b, gc_op op, const sources *s) {
         gc_node *in[2] = {s->x, pooled};
         return gc_build(b, op, in, 2, &a, NULL);
     }
+    /* Convolution: a 1-d conv of x with every attribute off its default. */
+    case GC_OP_CONV: case GC_OP_CONV_INPUT_GRAD: case GC_OP_CONV_WEIGHT_GRAD: {
+        const int64_t d532[] = {5, 3, 2};
+        gc_type wt = gc_type_make(GC_F32, 3, d532);
+        gc_node *cw = gc_graph_make(b->graph, GC_OP_PARAM, NULL, 0, NULL, &wt, "conv.weight", b->loc, b->err);
+        gc_attr_conv c = {.stride = {2}, .pad_before = {2}, .pad_after = {1}, .dilation = {2}, .groups = 1};
+        gc_node *y = gc_conv(b, s->x, cw, &c); /* f32[2, 5, 3] */
+        if (op == GC_OP_CONV) return y;
+        if (op == GC_OP_CONV_INPUT_GRAD) return gc_conv_input_grad(b, y, cw, &c, &f234);
+        return gc_conv_weight_grad(b, s->x, y, &c, &wt);
+    }
     case GC_OP_COUNT: break;
     }
     fail_msg("test_ir_text.c has no case for op %s", gc_op_table[op].name);

@@ -422,6 +422,49 @@ static bool build_case(gc_builder *b, gc_op op, int v, test_case *c) {
             c->int_lo = -2, c->int_hi = 14;
             y = v == 0 ? gc_one_hot(b, in_(b, "idx", ty(GC_I32, 1, 7)), 5) : gc_one_hot(b, in_(b, "idx", ty(GC_I32, 2, 3, 4)), 13);
             break;
+        /* Convolution: each path of runtime/conv.c — tiles of several images (81 positions),
+         * tiles cutting rows (340 positions: two per image), 1x1 stride 1 read in place (one
+         * image per tile, and several), a strided 1x1, groups on GEMMs, depthwise and a tiny
+         * product on direct loops, 1-d, dilation with asymmetric padding, and f64. */
+        case GC_OP_CONV: case GC_OP_CONV_INPUT_GRAD: case GC_OP_CONV_WEIGHT_GRAD: {
+            typedef struct conv_variant {
+                gc_dtype dtype;
+                int rank, x[4], w[4], stride, pb, pa, dil, groups;
+            } conv_variant;
+            static const conv_variant variants[] = {
+                {GC_F32, 4, {3, 8, 9, 9}, {16, 8, 3, 3}, 1, 1, 1, 1, 1},
+                {GC_F32, 4, {2, 6, 20, 17}, {12, 6, 3, 3}, 1, 1, 1, 1, 1},
+                {GC_F32, 4, {2, 32, 16, 16}, {16, 32, 1, 1}, 1, 0, 0, 1, 1},
+                {GC_F32, 4, {4, 32, 5, 5}, {16, 32, 1, 1}, 1, 0, 0, 1, 1},
+                {GC_F32, 4, {2, 32, 9, 9}, {16, 32, 1, 1}, 2, 0, 0, 1, 1},
+                {GC_F32, 4, {3, 16, 9, 9}, {16, 8, 3, 3}, 2, 1, 0, 1, 2},
+                {GC_F32, 4, {2, 8, 7, 7}, {8, 1, 3, 3}, 1, 1, 1, 1, 8},
+                {GC_F32, 4, {2, 3, 7, 7}, {2, 3, 3, 3}, 1, 1, 1, 1, 1},
+                {GC_F32, 3, {2, 8, 300}, {16, 8, 5}, 3, 2, 1, 2, 1},
+                {GC_F64, 4, {2, 8, 9, 9}, {16, 8, 3, 3}, 2, 1, 1, 1, 1},
+            };
+            if (v >= (int)(sizeof variants / sizeof variants[0])) return false;
+            const conv_variant *cv = &variants[v];
+            c->rtol = 1e-5;
+            c->atol = 1e-4;
+            gc_attr_conv ca = {.groups = cv->groups};
+            for (int d = 0; d < cv->rank - 2; d++) {
+                ca.stride[d] = cv->stride;
+                ca.pad_before[d] = cv->pb;
+                ca.pad_after[d] = cv->pa;
+                ca.dilation[d] = cv->dil;
+            }
+            int64_t xd[4], wd[4];
+            for (int d = 0; d < cv->rank; d++) xd[d] = cv->x[d], wd[d] = cv->w[d];
+            gc_type tx = gc_type_make(cv->dtype, cv->rank, xd), tw = gc_type_make(cv->dtype, cv->rank, wd);
+            gc_node *probe_x = in_(b, "x", tx), *w = in_(b, "w", tw);
+            y = gc_conv(b, probe_x, w, &ca);
+            if (y && op == GC_OP_CONV_INPUT_GRAD)
+                y = gc_conv_input_grad(b, in_(b, "dy", y->type), w, &ca, &tx);
+            else if (y && op == GC_OP_CONV_WEIGHT_GRAD)
+                y = gc_conv_weight_grad(b, probe_x, in_(b, "dy", y->type), &ca, &tw);
+            break;
+        }
         default:
             return false;
         }

@@ -531,6 +531,60 @@ static void test_pool(void **state) {
            GC_OP_AVG_POOL_GRAD, a3, &TY(GC_F64, 1, 1, 4, 5, 6), p3);
 }
 
+/* Convolution: the same stride, paddings and dilation along every spatial dim (1-d and 2-d). */
+#define A_CONV1(s, pb, pa, d, g) (&(gc_attr){.conv = {.stride = {s}, .pad_before = {pb}, .pad_after = {pa}, .dilation = {d}, .groups = (g)}})
+#define A_CONV2(s, p, d, g) (&(gc_attr){.conv = {.stride = {s, s}, .pad_before = {p, p}, .pad_after = {p, p}, .dilation = {d, d}, .groups = (g)}})
+
+static void test_conv(void **state) {
+    (void)state;
+    gc_node *x = in(TY(GC_F32, 2, 4, 8, 8)), *w = in(TY(GC_F32, 6, 4, 3, 3));
+    ACCEPT("f32[2, 6, 8, 8]", GC_OP_CONV, A_CONV2(1, 1, 1, 1), NULL, x, w);
+    ACCEPT("f32[2, 6, 4, 4]", GC_OP_CONV, A_CONV2(2, 1, 1, 1), NULL, x, w);
+    ACCEPT("f32[2, 6, 6, 6]", GC_OP_CONV, A_CONV2(1, 0, 1, 2), NULL, x, in(TY(GC_F32, 6, 2, 3, 3)));
+    ACCEPT("f32[2, 4, 6]", GC_OP_CONV, A_CONV1(1, 0, 0, 2, 1), NULL, in(TY(GC_F32, 2, 3, 10)), in(TY(GC_F32, 4, 3, 3)));
+    ACCEPT("f32[2, 4, 9]", GC_OP_CONV, A_CONV1(1, 0, 1, 1, 1), NULL, in(TY(GC_F32, 2, 3, 10)), in(TY(GC_F32, 4, 3, 3)));
+    ACCEPT("f64[1, 3, 3, 3, 3]", GC_OP_CONV,
+           (&(gc_attr){.conv = {.stride = {1, 1, 1}, .dilation = {1, 1, 1}, .groups = 1}}), NULL,
+           in(TY(GC_F64, 1, 2, 4, 4, 4)), in(TY(GC_F64, 3, 2, 2, 2, 2)));
+    REJECT("conv: needs x and w of the same float type (x f32[2, 4, 8, 8], w f64[6, 4, 3, 3])", GC_OP_CONV,
+           A_CONV2(1, 1, 1, 1), NULL, x, in(TY(GC_F64, 6, 4, 3, 3)));
+    REJECT("conv: x must be [N, C, *spatial] with 1 to 3 spatial dims (x f32[2, 4], w f32[6, 4])", GC_OP_CONV,
+           A_CONV2(1, 1, 1, 1), NULL, in(TY(GC_F32, 2, 4)), in(TY(GC_F32, 6, 4)));
+    REJECT("conv: w must be [O, C/groups, *kernel] with as many spatial dims as x (x f32[2, 4, 8, 8], w f32[6, 4, 3])",
+           GC_OP_CONV, A_CONV2(1, 1, 1, 1), NULL, x, in(TY(GC_F32, 6, 4, 3)));
+    REJECT("conv: 4 input channels are not divisible by groups=3", GC_OP_CONV, A_CONV2(1, 1, 1, 3), NULL, x,
+           in(TY(GC_F32, 6, 1, 3, 3)));
+    REJECT("conv: 5 output channels are not divisible by groups=2", GC_OP_CONV, A_CONV2(1, 1, 1, 2), NULL, x,
+           in(TY(GC_F32, 5, 2, 3, 3)));
+    REJECT("conv: w's dim 1 must be the input channels / groups (x f32[2, 4, 8, 8], w f32[6, 3, 3, 3])", GC_OP_CONV,
+           A_CONV2(1, 1, 1, 1), NULL, x, in(TY(GC_F32, 6, 3, 3, 3)));
+    REJECT("conv: the kernel (dilated size [5, 5]) is larger than the padded input ([4, 4], padded [4, 4])", GC_OP_CONV,
+           A_CONV2(1, 0, 1, 1), NULL, in(TY(GC_F32, 1, 1, 4, 4)), in(TY(GC_F32, 1, 1, 5, 5)));
+    REJECT("conv: the kernel (dilated size [9, 9]) is larger than the padded input ([8, 8], padded [8, 8])", GC_OP_CONV,
+           A_CONV2(1, 0, 4, 1), NULL, x, w);
+    REJECT("conv: strides and dilations must be at least 1 and paddings at least 0", GC_OP_CONV, A_CONV2(0, 1, 1, 1),
+           NULL, x, w);
+    REJECT("conv: strides and dilations must be at least 1 and paddings at least 0", GC_OP_CONV, A_CONV2(1, -1, 1, 1),
+           NULL, x, w);
+    REJECT("conv: groups must be at least 1, got 0", GC_OP_CONV, A_CONV2(1, 1, 1, 0), NULL, x, w);
+    REJECT("conv: attributes have entries beyond the 1 spatial dims of x", GC_OP_CONV, A_CONV2(1, 1, 1, 1), NULL,
+           in(TY(GC_F32, 2, 3, 10)), in(TY(GC_F32, 4, 3, 3)));
+
+    /* The gradients state x's (output_padding: 7 and 8 both give 4 at stride 2) and w's type. */
+    gc_node *dy = in(TY(GC_F32, 2, 6, 4, 4));
+    ACCEPT("f32[2, 4, 8, 8]", GC_OP_CONV_INPUT_GRAD, A_CONV2(2, 1, 1, 1), &TY(GC_F32, 2, 4, 8, 8), dy, w);
+    ACCEPT("f32[2, 4, 7, 7]", GC_OP_CONV_INPUT_GRAD, A_CONV2(2, 1, 1, 1), &TY(GC_F32, 2, 4, 7, 7), dy, w);
+    REJECT("conv_input_grad: dy is f32[2, 6, 4, 4] but the convolution gives f32[2, 6, 3, 3]", GC_OP_CONV_INPUT_GRAD,
+           A_CONV2(2, 1, 1, 1), &TY(GC_F32, 2, 4, 6, 6), dy, w);
+    REJECT("conv_input_grad: 4 input channels are not divisible by groups=3", GC_OP_CONV_INPUT_GRAD,
+           A_CONV2(2, 1, 1, 3), &TY(GC_F32, 2, 4, 8, 8), dy, w);
+    ACCEPT("f32[6, 4, 3, 3]", GC_OP_CONV_WEIGHT_GRAD, A_CONV2(2, 1, 1, 1), &TY(GC_F32, 6, 4, 3, 3), x, dy);
+    REJECT("conv_weight_grad: dy is f32[2, 6, 4, 4] but the convolution gives f32[2, 6, 8, 8]", GC_OP_CONV_WEIGHT_GRAD,
+           A_CONV2(1, 1, 1, 1), &TY(GC_F32, 6, 4, 3, 3), x, dy);
+    REJECT("conv_weight_grad: dy is f32[2, 6, 4, 4] but the convolution gives f32[2, 5, 4, 4]", GC_OP_CONV_WEIGHT_GRAD,
+           A_CONV2(2, 1, 1, 1), &TY(GC_F32, 5, 4, 3, 3), x, dy);
+}
+
 static void test_location_without_file(void **state) {
     (void)state;
     /* Errors from nodes built without a file keep the line and leave the file empty. */
@@ -590,6 +644,7 @@ int main(void) {
         cmocka_unit_test(test_concat),
         cmocka_unit_test(test_take_scatter_one_hot),
         cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_conv),
         cmocka_unit_test(test_location_without_file),
         cmocka_unit_test(test_every_op_and_rule_covered), /* last: reads what the others covered */
     };

@@ -1,0 +1,539 @@
+/*
+ * conv.c: the convolution kernels of generated code (see conv.h for what each computes and how
+ * the work is cut).
+ *
+ * The GEMM forms, per group g (og output and cg input channels, K = cg * kernel positions) and per
+ * column tile of T output positions, with col the tile's unfolded input [K, T]:
+ *   forward        y[og, T]       = w_g[og, K] @ col[K, T]
+ *   input grad     col[K, T]      = w_g[og, K]^T @ dy[og, T], then folded back into dx (col2im)
+ *   weight grad    dw_g[og, K]   += dy[og, T] @ col[K, T]^T, tile after tile in a fixed order
+ * A tile of one image reads dy and writes y in place (ld = positions per image); a tile of several
+ * images gathers dy into, or scatters y out of, a [og, T] buffer beside the column buffer.
+ */
+#include "runtime/conv.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/conv.h"
+#include "runtime/gemm.h"
+#include "runtime/parallel.h"
+
+/* Output positions per column tile: wide enough that gc_sgemm's 32-column panels fill and the
+ * weights it packs per call are amortised, narrow enough that the column buffer stays in L2 for
+ * the common channel counts (576 x 256 floats for 64 channels of 3x3). */
+#define TILE_COLUMNS 256
+
+#define ROW_MAJOR 101
+#define NO_TRANS 111
+#define TRANS 112
+
+_Static_assert(sizeof(gc_conv_geom) == GC_CONV_GEOM_WORDS * sizeof(int64_t), "gc_conv_geom is a run of int64s");
+
+typedef struct plan {
+    const gc_conv_geom *g;
+    int64_t cg, og, kk, k;        /* channels per group in and out, kernel positions, cg * kk */
+    int64_t in_size, out_size, ow; /* positions per image in and out, output row length */
+    bool pointwise;                /* 1x1, stride 1, no padding: col is x itself */
+    bool direct;                   /* products too small for GEMM: direct loops */
+    int64_t tiles_per_image;       /* >= 1 when a tile is part of an image */
+    int64_t images_per_tile;       /* >= 1 when a tile is whole images */
+} plan;
+
+static void make_plan(const gc_conv_geom *g, plan *p) {
+    p->g = g;
+    p->cg = g->in_channels / g->groups;
+    p->og = g->out_channels / g->groups;
+    p->kk = g->kernel[0] * g->kernel[1] * g->kernel[2];
+    p->k = p->cg * p->kk;
+    p->in_size = g->in[0] * g->in[1] * g->in[2];
+    p->out_size = g->out[0] * g->out[1] * g->out[2];
+    p->ow = g->out[2];
+    p->pointwise = p->kk == 1;
+    for (int d = 0; d < 3; d++) p->pointwise = p->pointwise && g->stride[d] == 1 && g->pad_before[d] == 0 && g->pad_after[d] == 0;
+    /* Depthwise and other tiny per-group products waste a GEMM's register tile. */
+    p->direct = p->og < 4 || p->og * p->k < 512;
+    if (p->out_size >= TILE_COLUMNS) {
+        p->tiles_per_image = (p->out_size + TILE_COLUMNS - 1) / TILE_COLUMNS;
+        p->images_per_tile = 1;
+    } else {
+        p->tiles_per_image = 1;
+        p->images_per_tile = TILE_COLUMNS / p->out_size;
+    }
+}
+
+/* The widest tile, in columns. */
+static int64_t max_tile(const plan *p) {
+    if (p->images_per_tile > 1) return p->images_per_tile * p->out_size;
+    return (p->out_size + p->tiles_per_image - 1) / p->tiles_per_image;
+}
+
+static void share_range(int64_t count, int32_t from, int32_t to, int64_t *lo, int64_t *hi) {
+    *lo = from >= GC_SHARE_ONE ? count : (count * from) >> 16;
+    *hi = to >= GC_SHARE_ONE ? count : (count * to) >> 16;
+}
+
+/* Output positions o with base + o * stride inside [0, in), clamped to [0, out): [*lo, *hi). */
+static inline void valid_range(int64_t base, int64_t stride, int64_t in, int64_t out, int64_t *lo, int64_t *hi) {
+    int64_t l = base >= 0 ? 0 : (-base + stride - 1) / stride;
+    int64_t h = in - base <= 0 ? 0 : (in - base + stride - 1) / stride;
+    if (h > out) h = out;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* ---- per-thread buffers ---- */
+
+typedef struct scratch {
+    float *data;
+    size_t floats;
+} scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static bool scratch_key_ok;
+
+static void scratch_free(void *raw) {
+    scratch *s = raw;
+    if (!s) return;
+    free(s->data);
+    free(s);
+}
+
+static void scratch_key_init(void) { scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0; }
+
+/* At least `floats` floats for this thread, or NULL (the caller then runs direct loops). */
+static float *thread_scratch(size_t floats) {
+    pthread_once(&scratch_once, scratch_key_init);
+    if (!scratch_key_ok) return NULL;
+    scratch *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s) return NULL;
+        if (pthread_setspecific(scratch_key, s) != 0) {
+            free(s);
+            return NULL;
+        }
+    }
+    if (s->floats < floats) {
+        void *p = NULL;
+        if (posix_memalign(&p, 64, floats * sizeof(float)) != 0) return NULL;
+        free(s->data);
+        s->data = p;
+        s->floats = floats;
+    }
+    return s->data;
+}
+
+static size_t scratch_floats(const plan *p) {
+    int64_t t = max_tile(p);
+    return (size_t)((p->k + p->g->out_channels) * t);
+}
+
+int64_t gc_conv_workspace_bytes(const int64_t *geom) {
+    plan p;
+    make_plan((const gc_conv_geom *)(const void *)geom, &p);
+    return p.direct ? 0 : (int64_t)(scratch_floats(&p) * sizeof(float));
+}
+
+/* ---- unfolding ---- */
+
+/* Rows [c0, c0 + channels) x kernel positions of the unfolded input of one image (x points at its
+ * channel c0), for output positions [q0, q1), into col (row stride ld) from column col_off. */
+static void im2col(const plan *p, const float *x, int64_t channels, int64_t q0, int64_t q1, float *col, int64_t ld,
+                   int64_t col_off) {
+    const gc_conv_geom *g = p->g;
+    int64_t row = 0;
+    for (int64_t c = 0; c < channels; c++) {
+        const float *xc = x + c * p->in_size;
+        for (int64_t k0 = 0; k0 < g->kernel[0]; k0++)
+            for (int64_t k1 = 0; k1 < g->kernel[1]; k1++)
+                for (int64_t k2 = 0; k2 < g->kernel[2]; k2++, row++) {
+                    float *dst = col + row * ld + col_off;
+                    int64_t base = k2 * g->dilation[2] - g->pad_before[2], s2 = g->stride[2];
+                    int64_t lo, hi;
+                    valid_range(base, s2, g->in[2], p->ow, &lo, &hi);
+                    for (int64_t q = q0; q < q1;) {
+                        int64_t r = q / p->ow, c_start = q % p->ow;
+                        int64_t c_end = c_start + (q1 - q) < p->ow ? c_start + (q1 - q) : p->ow;
+                        int64_t p0 = r / g->out[1], p1 = r % g->out[1];
+                        int64_t i0 = p0 * g->stride[0] - g->pad_before[0] + k0 * g->dilation[0];
+                        int64_t i1 = p1 * g->stride[1] - g->pad_before[1] + k1 * g->dilation[1];
+                        float *d = dst + (q - q0) - c_start; /* d[ow] is column ow of this row */
+                        if (i0 < 0 || i0 >= g->in[0] || i1 < 0 || i1 >= g->in[1]) {
+                            memset(d + c_start, 0, sizeof(float) * (size_t)(c_end - c_start));
+                        } else {
+                            const float *src = xc + (i0 * g->in[1] + i1) * g->in[2] + base;
+                            int64_t a = lo > c_start ? lo : c_start, b = hi < c_end ? hi : c_end;
+                            if (a > b) a = b;
+                            if (a > c_start) memset(d + c_start, 0, sizeof(float) * (size_t)(a - c_start));
+                            if (s2 == 1) {
+                                if (b > a) memcpy(d + a, src + a, sizeof(float) * (size_t)(b - a));
+                            } else {
+                                for (int64_t o = a; o < b; o++) d[o] = src[o * s2];
+                            }
+                            if (c_end > b) memset(d + b, 0, sizeof(float) * (size_t)(c_end - b));
+                        }
+                        q += c_end - c_start;
+                    }
+                }
+    }
+}
+
+/* The adjoint of im2col: adds the columns back into dx (channel c0 of one image). */
+static void col2im(const plan *p, const float *col, int64_t ld, int64_t col_off, float *dx, int64_t channels, int64_t q0,
+                   int64_t q1) {
+    const gc_conv_geom *g = p->g;
+    int64_t row = 0;
+    for (int64_t c = 0; c < channels; c++) {
+        float *xc = dx + c * p->in_size;
+        for (int64_t k0 = 0; k0 < g->kernel[0]; k0++)
+            for (int64_t k1 = 0; k1 < g->kernel[1]; k1++)
+                for (int64_t k2 = 0; k2 < g->kernel[2]; k2++, row++) {
+                    const float *src = col + row * ld + col_off;
+                    int64_t base = k2 * g->dilation[2] - g->pad_before[2], s2 = g->stride[2];
+                    int64_t lo, hi;
+                    valid_range(base, s2, g->in[2], p->ow, &lo, &hi);
+                    for (int64_t q = q0; q < q1;) {
+                        int64_t r = q / p->ow, c_start = q % p->ow;
+                        int64_t c_end = c_start + (q1 - q) < p->ow ? c_start + (q1 - q) : p->ow;
+                        int64_t p0 = r / g->out[1], p1 = r % g->out[1];
+                        int64_t i0 = p0 * g->stride[0] - g->pad_before[0] + k0 * g->dilation[0];
+                        int64_t i1 = p1 * g->stride[1] - g->pad_before[1] + k1 * g->dilation[1];
+                        if (i0 >= 0 && i0 < g->in[0] && i1 >= 0 && i1 < g->in[1]) {
+                            const float *s = src + (q - q0) - c_start;
+                            float *d = xc + (i0 * g->in[1] + i1) * g->in[2] + base;
+                            int64_t a = lo > c_start ? lo : c_start, b = hi < c_end ? hi : c_end;
+                            if (s2 == 1) {
+                                for (int64_t o = a; o < b; o++) d[o] += s[o];
+                            } else {
+                                for (int64_t o = a; o < b; o++) d[o * s2] += s[o];
+                            }
+                        }
+                        q += c_end - c_start;
+                    }
+                }
+    }
+}
+
+/* ---- direct loops (depthwise, tiny groups, f64) ---- */
+
+#define DIRECT_KERNELS(T, ACC, SUFFIX)                                                                                  \
+    static void direct_forward_##SUFFIX(const plan *p, const T *x, const T *w, T *y, int64_t n_lo, int64_t n_hi) {    \
+        const gc_conv_geom *g = p->g;                                                                                   \
+        for (int64_t n = n_lo; n < n_hi; n++)                                                                           \
+            for (int64_t o = 0; o < g->out_channels; o++) {                                                             \
+                T *yo = y + (n * g->out_channels + o) * p->out_size;                                                    \
+                memset(yo, 0, sizeof(T) * (size_t)p->out_size);                                                        \
+                int64_t gi = o / p->og;                                                                                 \
+                for (int64_t cl = 0; cl < p->cg; cl++) {                                                                \
+                    const T *xc = x + (n * g->in_channels + gi * p->cg + cl) * p->in_size;                              \
+                    const T *wk = w + (o * p->cg + cl) * p->kk;                                                         \
+                    for (int64_t k0 = 0; k0 < g->kernel[0]; k0++)                                                       \
+                        for (int64_t k1 = 0; k1 < g->kernel[1]; k1++)                                                   \
+                            for (int64_t k2 = 0; k2 < g->kernel[2]; k2++) {                                             \
+                                T wv = *wk++;                                                                           \
+                                int64_t base = k2 * g->dilation[2] - g->pad_before[2], s2 = g->stride[2], lo, hi;       \
+                                valid_range(base, s2, g->in[2], p->ow, &lo, &hi);                                       \
+                                for (int64_t p0 = 0; p0 < g->out[0]; p0++) {                                            \
+                                    int64_t i0 = p0 * g->stride[0] - g->pad_before[0] + k0 * g->dilation[0];            \
+                                    if (i0 < 0 || i0 >= g->in[0]) continue;                                             \
+                                    for (int64_t p1 = 0; p1 < g->out[1]; p1++) {                                        \
+                                        int64_t i1 = p1 * g->stride[1] - g->pad_before[1] + k1 * g->dilation[1];        \
+                                        if (i1 < 0 || i1 >= g->in[1]) continue;                                         \
+                                        const T *src = xc + (i0 * g->in[1] + i1) * g->in[2] + base;                     \
+                                        T *dst = yo + (p0 * g->out[1] + p1) * p->ow;                                    \
+                                        for (int64_t q = lo; q < hi; q++) dst[q] += wv * src[q * s2];                   \
+                                    }                                                                                   \
+                                }                                                                                       \
+                            }                                                                                           \
+                }                                                                                                       \
+            }                                                                                                           \
+    }                                                                                                                   \
+                                                                                                                        \
+    static void direct_input_grad_##SUFFIX(const plan *p, const T *dy, const T *w, T *dx, int64_t n_lo, int64_t n_hi) { \
+        const gc_conv_geom *g = p->g;                                                                                   \
+        for (int64_t n = n_lo; n < n_hi; n++)                                                                           \
+            for (int64_t c = 0; c < g->in_channels; c++) {                                                              \
+                T *xc = dx + (n * g->in_channels + c) * p->in_size;                                                     \
+                memset(xc, 0, sizeof(T) * (size_t)p->in_size);                                                          \
+                int64_t gi = c / p->cg, cl = c % p->cg;                                                                 \
+                for (int64_t ol = 0; ol < p->og; ol++) {                                                                \
+                    int64_t o = gi * p->og + ol;                                                                        \
+                    const T *dyo = dy + (n * g->out_channels + o) * p->out_size;                                        \
+                    const T *wk = w + (o * p->cg + cl) * p->kk;                                                         \
+                    for (int64_t k0 = 0; k0 < g->kernel[0]; k0++)                                                       \
+                        for (int64_t k1 = 0; k1 < g->kernel[1]; k1++)                                                   \
+                            for (int64_t k2 = 0; k2 < g->kernel[2]; k2++) {                                             \
+                                T wv = *wk++;                                                                           \
+                                int64_t base = k2 * g->dilation[2] - g->pad_before[2], s2 = g->stride[2], lo, hi;       \
+                                valid_range(base, s2, g->in[2], p->ow, &lo, &hi);                                       \
+                                for (int64_t p0 = 0; p0 < g->out[0]; p0++) {                                            \
+                                    int64_t i0 = p0 * g->stride[0] - g->pad_before[0] + k0 * g->dilation[0];            \
+                                    if (i0 < 0 || i0 >= g->in[0]) continue;                                             \
+                                    for (int64_t p1 = 0; p1 < g->out[1]; p1++) {                                        \
+                                        int64_t i1 = p1 * g->stride[1] - g->pad_before[1] + k1 * g->dilation[1];        \
+                                        if (i1 < 0 || i1 >= g->in[1]) continue;                                         \
+                                        T *dst = xc + (i0 * g->in[1] + i1) * g->in[2] + base;                           \
+                                        const T *src = dyo + (p0 * g->out[1] + p1) * p->ow;                             \
+                                        for (int64_t q = lo; q < hi; q++) dst[q * s2] += wv * src[q];                   \
+                                    }                                                                                   \
+                                }                                                                                       \
+                            }                                                                                           \
+                }                                                                                                       \
+            }                                                                                                           \
+    }                                                                                                                   \
+                                                                                                                        \
+    static void direct_weight_grad_##SUFFIX(const plan *p, const T *x, const T *dy, T *dw, int64_t c_lo, int64_t c_hi) { \
+        const gc_conv_geom *g = p->g;                                                                                   \
+        for (int64_t c = c_lo; c < c_hi; c++) {                                                                         \
+            int64_t gi = c / p->cg, cl = c % p->cg;                                                                     \
+            for (int64_t ol = 0; ol < p->og; ol++) {                                                                    \
+                int64_t o = gi * p->og + ol;                                                                            \
+                T *wk = dw + (o * p->cg + cl) * p->kk;                                                                  \
+                for (int64_t k0 = 0; k0 < g->kernel[0]; k0++)                                                           \
+                    for (int64_t k1 = 0; k1 < g->kernel[1]; k1++)                                                       \
+                        for (int64_t k2 = 0; k2 < g->kernel[2]; k2++) {                                                 \
+                            int64_t base = k2 * g->dilation[2] - g->pad_before[2], s2 = g->stride[2], lo, hi;           \
+                            valid_range(base, s2, g->in[2], p->ow, &lo, &hi);                                           \
+                            ACC acc = 0;                                                                                \
+                            for (int64_t n = 0; n < g->batch; n++) {                                                    \
+                                const T *xc = x + (n * g->in_channels + c) * p->in_size;                                \
+                                const T *dyo = dy + (n * g->out_channels + o) * p->out_size;                            \
+                                for (int64_t p0 = 0; p0 < g->out[0]; p0++) {                                            \
+                                    int64_t i0 = p0 * g->stride[0] - g->pad_before[0] + k0 * g->dilation[0];            \
+                                    if (i0 < 0 || i0 >= g->in[0]) continue;                                             \
+                                    for (int64_t p1 = 0; p1 < g->out[1]; p1++) {                                        \
+                                        int64_t i1 = p1 * g->stride[1] - g->pad_before[1] + k1 * g->dilation[1];        \
+                                        if (i1 < 0 || i1 >= g->in[1]) continue;                                         \
+                                        const T *src = xc + (i0 * g->in[1] + i1) * g->in[2] + base;                     \
+                                        const T *d = dyo + (p0 * g->out[1] + p1) * p->ow;                               \
+                                        ACC row = 0;                                                                    \
+                                        for (int64_t q = lo; q < hi; q++) row += (ACC)src[q * s2] * (ACC)d[q];          \
+                                        acc += row;                                                                     \
+                                    }                                                                                   \
+                                }                                                                                       \
+                            }                                                                                           \
+                            *wk++ = (T)acc;                                                                             \
+                        }                                                                                               \
+            }                                                                                                           \
+        }                                                                                                               \
+    }
+
+DIRECT_KERNELS(float, double, f32)
+DIRECT_KERNELS(double, double, f64)
+
+/* ---- f64: direct loops ---- */
+
+void gc_conv_forward_f64(const int64_t *geom, const double *x, const double *w, double *y, int32_t from, int32_t to) {
+    plan p;
+    make_plan((const gc_conv_geom *)(const void *)geom, &p);
+    int64_t lo, hi;
+    share_range(p.g->batch, from, to, &lo, &hi);
+    direct_forward_f64(&p, x, w, y, lo, hi);
+}
+
+void gc_conv_input_grad_f64(const int64_t *geom, const double *dy, const double *w, double *dx, int32_t from, int32_t to) {
+    plan p;
+    make_plan((const gc_conv_geom *)(const void *)geom, &p);
+    int64_t lo, hi;
+    share_range(p.g->batch, from, to, &lo, &hi);
+    direct_input_grad_f64(&p, dy, w, dx, lo, hi);
+}
+
+void gc_conv_weight_grad_f64(const int64_t *geom, const double *x, const double *dy, double *dw, int32_t from,
+                             int32_t to) {
+    plan p;
+    make_plan((const gc_conv_geom *)(const void *)geom, &p);
+    int64_t lo, hi;
+    share_range(p.g->in_channels, from, to, &lo, &hi);
+    direct_weight_grad_f64(&p, x, dy, dw, lo, hi);
+}
+
+/* ---- f32: GEMMs over column tiles ---- */
+
+/* The tiles of images [n_lo, n_hi) in order: *count of them; tile t covers images [*n0, *n1) and,
+ * within an image, positions [*q0, *q1). */
+typedef struct tile {
+    int64_t n0, n1, q0, q1;
+} tile;
+
+static int64_t tile_count(const plan *p, int64_t n_lo, int64_t n_hi) {
+    if (p->images_per_tile > 1) return (n_hi - n_lo + p->images_per_tile - 1) / p->images_per_tile;
+    return (n_hi - n_lo) * p->tiles_per_image;
+}
+
+static tile tile_at(const plan *p, int64_t n_lo, int64_t n_hi, int64_t t) {
+    tile r;
+    if (p->images_per_tile > 1) {
+        r.n0 = n_lo + t * p->images_per_tile;
+        r.n1 = r.n0 + p->images_per_tile < n_hi ? r.n0 + p->images_per_tile : n_hi;
+        r.q0 = 0;
+        r.q1 = p->out_size;
+    } else {
+        int64_t i = t % p->tiles_per_image;
+        r.n0 = n_lo + t / p->tiles_per_image;
+        r.n1 = r.n0 + 1;
+        r.q0 = p->out_size * i / p->tiles_per_image;
+        r.q1 = p->out_size * (i + 1) / p->tiles_per_image;
+    }
+    return r;
+}
+
+static int64_t tile_width(const plan *p, const tile *t) {
+    return t->n1 - t->n0 > 1 ? (t->n1 - t->n0) * p->out_size : t->q1 - t->q0;
+}
+
+static void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+                  int64_t ldb, float beta, float *c, int64_t ldc) {
+    gc_sgemm(ROW_MAJOR, ta ? TRANS : NO_TRANS, tb ? TRANS : NO_TRANS, (int32_t)m, (int32_t)n, (int32_t)k, 1.0f, a,
+             (int32_t)lda, b, (int32_t)ldb, beta, c, (int32_t)ldc);
+}
+
+/* Copies rows [o0, o0 + rows) of dy (or y) for the tile's images into buf [rows, T], or back. */
+static void gather(const plan *p, const tile *t, const float *src, int64_t o0, int64_t rows, float *buf, int64_t ld) {
+    const gc_conv_geom *g = p->g;
+    for (int64_t o = 0; o < rows; o++)
+        for (int64_t n = t->n0; n < t->n1; n++)
+            memcpy(buf + o * ld + (n - t->n0) * p->out_size, src + (n * g->out_channels + o0 + o) * p->out_size,
+                   sizeof(float) * (size_t)p->out_size);
+}
+
+static void scatter(const plan *p, const tile *t, const float *buf, int64_t ld, float *dst, int64_t o0, int64_t rows) {
+    const gc_conv_geom *g = p->g;
+    for (int64_t o = 0; o < rows; o++)
+        for (int64_t n = t->n0; n < t->n1; n++)
+            memcpy(dst + (n * g->out_channels + o0 + o) * p->out_size, buf + o * ld + (n - t->n0) * p->out_size,
+                   sizeof(float) * (size_t)p->out_size);
+}
+
+void gc_conv_forward_f32(const int64_t *geom, const float *x, const float *w, float *y, int32_t from, int32_t to) {
+    plan p;
+    make_plan((const gc_conv_geom *)(const void *)geom, &p);
+    const gc_conv_geom *g = p.g;
+    int64_t lo, hi;
+    share_range(g->batch, from, to, &lo, &hi);
+    if (lo >= hi) return;
+    float *col = p.direct ? NULL : thread_scratch(scratch_floats(&p));
+    if (!col) {
+        direct_forward_f32(&p, x, w, y, lo, hi);
+        return;
+    }
+    float *buf = col + p.k * max_tile(&p);
+    int64_t tiles = tile_count(&p, lo, hi);
+    for (int64_t ti = 0; ti < tiles; ti++) {
+        tile t = tile_at(&p, lo, hi, ti);
+        int64_t width = tile_width(&p, &t);
+        bool one = t.n1 - t.n0 == 1;
+        for (int64_t gi = 0; gi < g->groups; gi++) {
+            const float *wg = w + gi * p.og * p.k, *b = col;
+            int64_t ldb = width;
+            const float *xg = x + gi * p.cg * p.in_size;
+            if (one && p.pointwise) {
+                b = xg + t.n0 * g->in_channels * p.in_size + t.q0;
+                ldb = p.out_size;
+            } else {
+                for (int64_t n = t.n0; n < t.n1; n++)
+                    im2col(&p, xg + n * g->in_channels * p.in_size, p.cg, t.q0, t.q1, col, width, (n - t.n0) * p.out_size);
+            }
+            if (one) {
+                sgemm(false, false, p.og, width, p.k, wg, p.k, b, ldb, 0.0f,
+                      y + (t.n0 * g->out_channels + gi * p.og) * p.out_size + t.q0, p.out_size);
+            } else {
+                sgemm(false, false, p.og, width, p.k, wg, p.k, b, ldb, 0.0f, buf, width);
+                scatter(&p, &t, buf, width, y, gi * p.og, p.og);
+            }
+        }
+    }
+}
+
+void gc_conv_input_grad_f32(const int64_t *geom, const float *dy, const float *w, float *dx, int32_t from, int32_t to) {
+    plan p;
+    make_plan((const gc_conv_geom *)(const void *)geom, &p);
+    const gc_conv_geom *g = p.g;
+    int64_t lo, hi;
+    share_range(g->batch, from, to, &lo, &hi);
+    if (lo >= hi) return;
+    float *col = p.direct ? NULL : thread_scratch(scratch_floats(&p));
+    if (!col) {
+        direct_input_grad_f32(&p, dy, w, dx, lo, hi);
+        return;
+    }
+    float *buf = col + p.k * max_tile(&p);
+    memset(dx + lo * g->in_channels * p.in_size, 0, sizeof(float) * (size_t)((hi - lo) * g->in_channels * p.in_size));
+    int64_t tiles = tile_count(&p, lo, hi);
+    for (int64_t ti = 0; ti < tiles; ti++) {
+        tile t = tile_at(&p, lo, hi, ti);
+        int64_t width = tile_width(&p, &t);
+        bool one = t.n1 - t.n0 == 1;
+        for (int64_t gi = 0; gi < g->groups; gi++) {
+            const float *wg = w + gi * p.og * p.k, *a = buf;
+            int64_t lda = width;
+            if (one) {
+                a = dy + (t.n0 * g->out_channels + gi * p.og) * p.out_size + t.q0;
+                lda = p.out_size;
+            } else {
+                gather(&p, &t, dy, gi * p.og, p.og, buf, width);
+            }
+            float *xg = dx + gi * p.cg * p.in_size;
+            if (one && p.pointwise) {
+                sgemm(true, false, p.k, width, p.og, wg, p.k, a, lda, 0.0f, xg + t.n0 * g->in_channels * p.in_size + t.q0,
+                      p.out_size);
+                continue;
+            }
+            sgemm(true, false, p.k, width, p.og, wg, p.k, a, lda, 0.0f, col, width);
+            for (int64_t n = t.n0; n < t.n1; n++)
+                col2im(&p, col, width, (n - t.n0) * p.out_size, xg + n * g->in_channels * p.in_size, p.cg, t.q0, t.q1);
+        }
+    }
+}
+
+void gc_conv_weight_grad_f32(const int64_t *geom, const float *x, const float *dy, float *dw, int32_t from,
+                             int32_t to) {
+    plan p;
+    make_plan((const gc_conv_geom *)(const void *)geom, &p);
+    const gc_conv_geom *g = p.g;
+    int64_t lo, hi;
+    share_range(g->in_channels, from, to, &lo, &hi);
+    if (lo >= hi) return;
+    float *col = p.direct ? NULL : thread_scratch(scratch_floats(&p));
+    if (!col) {
+        direct_weight_grad_f32(&p, x, dy, dw, lo, hi);
+        return;
+    }
+    float *buf = col + p.k * max_tile(&p);
+    /* Every part walks the same tiles over the whole batch, in the same order, so each weight's
+     * sum is the same whoever computes it. */
+    int64_t tiles = tile_count(&p, 0, g->batch);
+    for (int64_t ti = 0; ti < tiles; ti++) {
+        tile t = tile_at(&p, 0, g->batch, ti);
+        int64_t width = tile_width(&p, &t);
+        bool one = t.n1 - t.n0 == 1;
+        for (int64_t gi = lo / p.cg; gi < g->groups && gi * p.cg < hi; gi++) {
+            int64_t c0 = (lo > gi * p.cg ? lo : gi * p.cg) - gi * p.cg;
+            int64_t c1 = (hi < (gi + 1) * p.cg ? hi : (gi + 1) * p.cg) - gi * p.cg;
+            if (c0 >= c1) continue;
+            const float *a = buf, *b = col;
+            int64_t lda = width, ldb = width;
+            if (one) {
+                a = dy + (t.n0 * g->out_channels + gi * p.og) * p.out_size + t.q0;
+                lda = p.out_size;
+            } else {
+                gather(&p, &t, dy, gi * p.og, p.og, buf, width);
+            }
+            const float *xc = x + (gi * p.cg + c0) * p.in_size;
+            if (one && p.pointwise) {
+                b = xc + t.n0 * g->in_channels * p.in_size + t.q0;
+                ldb = p.out_size;
+            } else {
+                for (int64_t n = t.n0; n < t.n1; n++)
+                    im2col(&p, xc + n * g->in_channels * p.in_size, c1 - c0, t.q0, t.q1, col, width, (n - t.n0) * p.out_size);
+            }
+            sgemm(false, true, p.og, (c1 - c0) * p.kk, width, a, lda, b, ldb, ti == 0 ? 0.0f : 1.0f,
+                  dw + gi * p.og * p.k + c0 * p.kk, p.k);
+        }
+    }
+}

@@ -1,0 +1,39 @@
+/*
+ * conv.h: the convolution kernels generated code calls for conv, conv_input_grad and
+ * conv_weight_grad (codegen/emit_conv.c).
+ *
+ * `geom` is a gc_conv_geom (ir/conv.h) as GC_CONV_GEOM_WORDS int64s, a constant of the generated
+ * code. Tensors are dense row-major: x [N, C, *in], w [O, C/groups, *kernel], y [N, O, *out].
+ *
+ * Each call computes its share [from, to) of GC_SHARE_ONE (runtime/parallel.h): a run of images
+ * for the forward and input-gradient kernels, a run of input channels for the weight gradient
+ * (whose sum over images and positions is then never cut). Every element is computed the same way
+ * whatever the share, so the pool may move the cuts without changing a bit (as long as gc_sgemm
+ * runs gradc's own kernel, runtime/gemm.h; generated code flags the kernel as calling it).
+ *
+ * f32 runs as GEMMs on gc_sgemm over column tiles: a tile is about TILE_COLUMNS output positions
+ * (whole output rows of one image, or several whole images when an image has fewer positions),
+ * unfolded into a per-thread column buffer (im2col) that stays in cache; a 1x1, stride-1,
+ * unpadded convolution reads x in place. Depthwise and other tiny per-group products, f64, and a
+ * thread whose buffer cannot be allocated run direct loops instead. The buffers are per thread,
+ * allocated on a thread's first call and grown only when a larger tile comes, so a training step
+ * allocates nothing after its first.
+ */
+#ifndef GC_RUNTIME_CONV_H
+#define GC_RUNTIME_CONV_H
+
+#include <stdint.h>
+
+void gc_conv_forward_f32(const int64_t *geom, const float *x, const float *w, float *y, int32_t from, int32_t to);
+void gc_conv_input_grad_f32(const int64_t *geom, const float *dy, const float *w, float *dx, int32_t from, int32_t to);
+void gc_conv_weight_grad_f32(const int64_t *geom, const float *x, const float *dy, float *dw, int32_t from, int32_t to);
+
+void gc_conv_forward_f64(const int64_t *geom, const double *x, const double *w, double *y, int32_t from, int32_t to);
+void gc_conv_input_grad_f64(const int64_t *geom, const double *dy, const double *w, double *dx, int32_t from, int32_t to);
+void gc_conv_weight_grad_f64(const int64_t *geom, const double *x, const double *dy, double *dw, int32_t from,
+                             int32_t to);
+
+/* The column buffer bytes a thread holds after running geom's kernels (0 for the direct loops). */
+int64_t gc_conv_workspace_bytes(const int64_t *geom);
+
+#endif
