@@ -279,6 +279,7 @@ int cg_elementwise_kernel(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const 
 int cg_emit_input(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) { return 1; }
 int cg_emit_param(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) { return 1; }
 int cg_emit_state(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) { return 1; }
+int cg_emit_buffer(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) { return 1; }
 
 #define ELEMENTWISE(name)                                                                    \
     int cg_emit_##name(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) { \

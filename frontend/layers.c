@@ -51,7 +51,7 @@ gc_node *gc_layer_param(gc_layer_context *c, const char *name, const char *layer
     }
     gc_param_entry *e = &c->params[c->num_params++];
     e->name = node->name;
-    e->node = node;
+    e->node = e->current = node;
     e->init = init;
     e->layer = layer;
     e->loc = c->b.loc;

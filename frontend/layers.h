@@ -15,10 +15,12 @@
 #include "ir/build.h"
 #include "ir/init.h"
 
-/* A parameter the model created: its node, initialiser, and which layer kind made it where. */
+/* A parameter (or buffer, layers_norm.h) the model created: its node, initialiser, and which
+ * layer kind made it where. */
 typedef struct gc_param_entry {
     const char *name;
-    gc_node *node;
+    gc_node *node;    /* a param or buffer source */
+    gc_node *current; /* buffers: the value the layers of this step have written so far */
     gc_init init;
     const char *layer;
     gc_loc loc;

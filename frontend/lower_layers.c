@@ -11,6 +11,7 @@
 
 #include <string.h>
 
+#include "frontend/layers_norm.h"
 #include "passes/losses.h"
 
 static int tensor_result(lval *out, gc_node *n) {
@@ -102,6 +103,19 @@ int gc_lower_layer(lowerer *L, lower_args *a, lval *out) {
     case GC_BUILTIN_CAUSAL_SELF_ATTENTION: return lower_causal_attention(L, a, path, out);
     case GC_BUILTIN_TRANSFORMER_ENCODER_LAYER:
     case GC_BUILTIN_TRANSFORMER_DECODER_LAYER: return lower_transformer(L, a, path, out);
+    /* Normalisation layers (frontend/layers_norm.c). */
+    case GC_BUILTIN_BATCHNORM1D:
+    case GC_BUILTIN_BATCHNORM2D:
+        return tensor_result(out, gc_layer_batchnorm(c, a->fn->name, path, gc_lower_arg_tensor(L, a, 0, GC_F32),
+                                                     gc_lower_arg_num(a, 1), gc_lower_arg_num(a, 2),
+                                                     gc_lower_arg_bool(a, 3)));
+    case GC_BUILTIN_GROUPNORM:
+        if (!positive(L, a, 1)) return 0;
+        return tensor_result(out, gc_layer_groupnorm(c, path, gc_lower_arg_tensor(L, a, 0, GC_F32), gc_lower_arg_int(a, 1),
+                                                     gc_lower_arg_num(a, 2), gc_lower_arg_bool(a, 3)));
+    case GC_BUILTIN_RMSNORM:
+        return tensor_result(out, gc_layer_rmsnorm(c, path, gc_lower_arg_tensor(L, a, 0, GC_F32), gc_lower_arg_num(a, 1),
+                                                   gc_lower_arg_bool(a, 2)));
     default: return gc_lower_layer_extra(L, a, path, out);
     }
 }

@@ -244,6 +244,13 @@ gc_node *gc_graph_find_named(const gc_graph *g, gc_op op, const char *name) {
     return slot >= 0 && g->named_slots[slot] ? named_at(g, slot) : NULL;
 }
 
+gc_node *gc_graph_find_update_target(const gc_graph *g, const char *name) {
+    gc_node *t = gc_graph_find_named(g, GC_OP_PARAM, name);
+    if (!t) t = gc_graph_find_named(g, GC_OP_STATE, name);
+    if (!t) t = gc_graph_find_named(g, GC_OP_BUFFER, name);
+    return t;
+}
+
 gc_graph_output *gc_graph_find_output(const gc_graph *g, gc_output_kind kind, const char *name) {
     int slot = output_slot(g, kind, name);
     return slot >= 0 && g->output_slots[slot] ? &g->outputs[g->output_slots[slot] - 1] : NULL;
@@ -266,11 +273,11 @@ int gc_graph_add_output(gc_graph *g, gc_output_kind kind, const char *name, gc_n
         return gc_fail(err, GC_ERR_USER, value->loc, "%s '%s' is defined twice",
                        gc_output_kind_name(kind), name);
     if (kind != GC_OUTPUT_VALUE) {
-        gc_node *target = gc_graph_find_named(g, GC_OP_PARAM, name);
-        if (!target && kind == GC_OUTPUT_UPDATE) target = gc_graph_find_named(g, GC_OP_STATE, name);
+        gc_node *target = kind == GC_OUTPUT_UPDATE ? gc_graph_find_update_target(g, name)
+                                                   : gc_graph_find_named(g, GC_OP_PARAM, name);
         if (!target)
             return gc_fail(err, GC_ERR_USER, value->loc, "%s '%s' names no %s", gc_output_kind_name(kind),
-                           name, kind == GC_OUTPUT_UPDATE ? "param or state" : "param");
+                           name, kind == GC_OUTPUT_UPDATE ? "param, state or buffer" : "param");
         if (!gc_type_equal(&target->type, &value->type)) {
             char a[96], b[96];
             return gc_fail(err, GC_ERR_USER, value->loc, "%s '%s': value is %s but the %s is %s",

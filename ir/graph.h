@@ -8,7 +8,7 @@
  * A graph is a list of nodes in SSA order: every node produces one value and names its operands,
  * which come earlier in the list (the builder only appends, so the order is topological by
  * construction). Graph outputs name values the caller wants back: reported values (the loss,
- * metrics) and updates (the new value of a param or state, written back after a step).
+ * metrics) and updates (the new value of a param, state or buffer, written back after a step).
  * Everything lives in the graph's arena and is freed by gc_graph_free.
  */
 #ifndef GC_IR_GRAPH_H
@@ -123,13 +123,13 @@ struct gc_node {
     gc_node **inputs;
     gc_type type;
     gc_attr attr;
-    const char *name; /* input, param and state names; NULL otherwise */
+    const char *name; /* input, param, state and buffer names; NULL otherwise */
     gc_loc loc;       /* the model-file (or IR-file) line that made this node */
 };
 
 typedef enum gc_output_kind {
     GC_OUTPUT_VALUE,  /* reported to the caller: "loss", metrics, predictions */
-    GC_OUTPUT_UPDATE, /* the new value of the param or state of the same name */
+    GC_OUTPUT_UPDATE, /* the new value of the param, state or buffer of the same name */
     GC_OUTPUT_GRAD,   /* the gradient of the loss with respect to the param of the same name */
 } gc_output_kind;
 
@@ -167,13 +167,15 @@ gc_node *gc_graph_make(gc_graph *g, gc_op op, gc_node *const *inputs, int num_in
                        const gc_attr *attr, const gc_type *type, const char *name, gc_loc loc,
                        gc_error *err);
 
-/* Adds an output. Names are unique per kind; an update must name an existing param or state of
- * the same type, a grad an existing param of the same type. */
+/* Adds an output. Names are unique per kind; an update must name an existing param, state or
+ * buffer of the same type, a grad an existing param of the same type. */
 int gc_graph_add_output(gc_graph *g, gc_output_kind kind, const char *name, gc_node *value,
                         gc_error *err);
 
-/* The input, param or state node of that name, or NULL. */
+/* The input, param, state or buffer node of that name, or NULL. */
 gc_node *gc_graph_find_named(const gc_graph *g, gc_op op, const char *name);
+/* What an update output of that name writes: the param, state or buffer of the name, or NULL. */
+gc_node *gc_graph_find_update_target(const gc_graph *g, const char *name);
 /* The output of that kind and name, or NULL. */
 gc_graph_output *gc_graph_find_output(const gc_graph *g, gc_output_kind kind, const char *name);
 

@@ -125,9 +125,10 @@ static int check_output(const gc_graph *g, const gc_graph_output *o, const gc_no
     if (o->kind == GC_OUTPUT_VALUE) return 1;
     const gc_node *target = find_named(named, num_named, GC_OP_PARAM, o->name);
     if (!target && o->kind == GC_OUTPUT_UPDATE) target = find_named(named, num_named, GC_OP_STATE, o->name);
+    if (!target && o->kind == GC_OUTPUT_UPDATE) target = find_named(named, num_named, GC_OP_BUFFER, o->name);
     if (!target)
         return VFAIL(err, no_loc, "%s \"%.100s\" names no %s", kw, o->name,
-                     o->kind == GC_OUTPUT_UPDATE ? "param or state" : "param");
+                     o->kind == GC_OUTPUT_UPDATE ? "param, state or buffer" : "param");
     if (!gc_type_equal(&target->type, &o->value->type)) {
         char a[96], b[96];
         return VFAIL(err, no_loc, "%s \"%.100s\" is %s but the %s is %s", kw, o->name,
@@ -158,6 +159,16 @@ static int check_names_and_outputs(const gc_graph *g, gc_error *err) {
         if (named[i]->op == named[i - 1]->op && strcmp(named[i]->name, named[i - 1]->name) == 0)
             ok = VFAIL(err, named[i]->loc, "%s \"%.100s\" is defined twice (%%%d and %%%d)",
                        gc_op_table[named[i]->op].name, named[i]->name, named[i - 1]->id, named[i]->id);
+    /* A buffer shares no name with a param or state: an update of that name would write both. */
+    for (int i = 0; i < num_named && ok; i++) {
+        const gc_node *n = named[i];
+        if (n->op != GC_OP_BUFFER) continue;
+        const gc_node *other = find_named(named, num_named, GC_OP_PARAM, n->name);
+        if (!other) other = find_named(named, num_named, GC_OP_STATE, n->name);
+        if (other)
+            ok = VFAIL(err, n->loc, "buffer \"%.100s\" (%%%d) has the name of %s %%%d", n->name, n->id,
+                       gc_op_table[other->op].name, other->id);
+    }
     for (int i = 0; i < g->num_outputs; i++) outs[i] = &g->outputs[i];
     qsort(outs, (size_t)g->num_outputs, sizeof *outs, compare_outputs);
     for (int i = 1; i < g->num_outputs && ok; i++)

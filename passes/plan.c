@@ -192,8 +192,7 @@ static int plan_in_place(const gc_graph *g, const int *root, const int *owner, b
         int at = position(root, v); /* v's kernel: its own, or the one storing it as a member */
         if (o->kind != GC_OUTPUT_UPDATE || at < from || owner[v] != v || in_place[v] || reported[v]) continue;
         if (is_named_source(o->value) || is_init(o->value)) continue;
-        const gc_node *t = gc_graph_find_named(g, GC_OP_PARAM, o->name);
-        if (!t) t = gc_graph_find_named(g, GC_OP_STATE, o->name);
+        const gc_node *t = gc_graph_find_update_target(g, o->name);
         if (!t || !gc_type_equal(&t->type, &o->value->type) || claimed[t->id] || output[t->id]) continue;
         if (last_read[t->id] > at || (last_read[t->id] == at && !elementwise[at])) continue;
         in_place[v] = true;

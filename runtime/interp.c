@@ -250,8 +250,7 @@ int gc_interp_apply_updates(gc_interp *it, gc_error *err) {
     for (int i = 0; i < g->num_outputs && ok; i++) {
         const gc_graph_output *o = &g->outputs[i];
         if (o->kind != GC_OUTPUT_UPDATE) continue;
-        const gc_node *target = gc_graph_find_named(g, GC_OP_PARAM, o->name);
-        if (!target) target = gc_graph_find_named(g, GC_OP_STATE, o->name);
+        const gc_node *target = gc_graph_find_update_target(g, o->name);
         if (!target || !gc_type_same_shape(&target->type, &o->value->type)) {
             ok = gc_failf(err, GC_ERR_INTERNAL, "internal error: update '%s' has no param or state of its shape",
                           o->name);

@@ -1,6 +1,6 @@
 /*
  * interp_source.c: kernels of the source ops — values that come from outside the graph
- * (input, param, state), from an attribute (constant, iota) or from the counter-based generator.
+ * (input, param, state, buffer), from an attribute (constant, iota) or from the counter-based generator.
  */
 #include "ir/random.h"
 #include "runtime/interp_kernels.h"
@@ -10,6 +10,7 @@
 int interp_input(const gc_node *n, const double *const *in, double *out, gc_error *err) { return 1; }
 int interp_param(const gc_node *n, const double *const *in, double *out, gc_error *err) { return 1; }
 int interp_state(const gc_node *n, const double *const *in, double *out, gc_error *err) { return 1; }
+int interp_buffer(const gc_node *n, const double *const *in, double *out, gc_error *err) { return 1; }
 
 int interp_constant(const gc_node *n, const double *const *in, double *out, gc_error *err) {
     int64_t count = gc_type_numel(&n->type);

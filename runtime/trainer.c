@@ -5,8 +5,13 @@
  * gc_trainer_new is the compilation pipeline in one place: parse, check, lower twice (training
  * graph with dropout, eval graph without), autodiff and the optimizer on the training graph,
  * simplification, then an executor per graph (interpreter or JIT). The training executor's source
- * storage is the one home of the parameters and optimizer state; the eval executor receives a copy
- * of the parameters before each eval.
+ * storage is the one home of the parameters, buffers and optimizer state; the eval executor
+ * receives a copy of the parameters and buffers before each eval.
+ *
+ * Buffers (batch norm's running statistics, `buffer` sources) are model state that is not
+ * trained: checkpoints hold them beside the parameters under torch's names and dtypes (an i32
+ * buffer such as num_batches_tracked is written as I64, torch's dtype), --init loads them with the
+ * parameters, and the training step's update outputs advance them.
  */
 #include <math.h>
 #include <stdio.h>
@@ -58,6 +63,8 @@ struct gc_trainer {
     uint64_t seed;
     trainer_param *params;
     int num_params;
+    trainer_param *buffers;
+    int num_buffers;
     char *text_forward, *text_grad;
     char **warnings;
     int num_warnings;
@@ -148,6 +155,8 @@ void gc_trainer_free(gc_trainer *t) {
     gc_graph_free(t->eval_graph);
     for (int i = 0; i < t->num_params; i++) free(t->params[i].name);
     free(t->params);
+    for (int i = 0; i < t->num_buffers; i++) free(t->buffers[i].name);
+    free(t->buffers);
     free(t->text_forward);
     free(t->text_grad);
     for (int i = 0; i < t->num_warnings; i++) free(t->warnings[i]);
@@ -202,33 +211,49 @@ static void *must_source(gc_trainer *t, void *exec, const char *name) {
     return exec ? t->ops->source(exec, name) : NULL;
 }
 
-/* Copies the params' names, types and initialisers out of the lowering's registry, which lives in
- * a graph arena the simplification passes free. */
+/* Copies the params' and buffers' names, types and initialisers out of the lowering's registry,
+ * which lives in a graph arena the simplification passes free. */
 static int record_params(gc_trainer *t, const gc_lowered_model *model, gc_error *err) {
     const gc_layer_context *c = &model->layers;
     t->params = calloc((size_t)c->num_params + 1, sizeof *t->params);
-    if (!t->params) return out_of_memory(err);
+    t->buffers = calloc((size_t)c->num_params + 1, sizeof *t->buffers);
+    if (!t->params || !t->buffers) return out_of_memory(err);
     for (int i = 0; i < c->num_params; i++) {
-        trainer_param *tp = &t->params[t->num_params];
+        bool buffer = c->params[i].node->op == GC_OP_BUFFER;
+        trainer_param *tp = buffer ? &t->buffers[t->num_buffers] : &t->params[t->num_params];
         if (!(tp->name = xstrdup(c->params[i].name))) return out_of_memory(err);
         tp->type = c->params[i].node->type;
         tp->init = c->params[i].init;
-        t->num_params++;
+        if (buffer) t->num_buffers++;
+        else t->num_params++;
+    }
+    return 1;
+}
+
+static size_t bytes_of(const gc_type *t) { return (size_t)gc_type_numel(t) * gc_dtype_size(t->dtype); }
+
+static int init_one(gc_trainer *t, const trainer_param *p, gc_error *err) {
+    void *data = must_source(t, t->train_exec, p->name);
+    /* A param the simplifier found unused is not in the training graph; nothing to fill. */
+    if (!data) return 1;
+    if (p->type.dtype == GC_I32) {
+        /* Integer buffers (num_batches_tracked) start at a constant. */
+        int32_t value = p->init.kind == GC_INIT_ONES ? 1 : p->init.kind == GC_INIT_CONSTANT ? (int32_t)p->init.a : 0;
+        for (int64_t i = 0; i < gc_type_numel(&p->type); i++) ((int32_t *)data)[i] = value;
+        return 1;
+    }
+    if (!gc_init_fill(&p->init, &p->type, t->seed, p->name, data, gc_pool_resolve_threads(t->opts.threads), err)) {
+        gc_error_prefix(err, "initialising %s: ", p->name);
+        return 0;
     }
     return 1;
 }
 
 static int init_params(gc_trainer *t, gc_error *err) {
-    for (int i = 0; i < t->num_params; i++) {
-        const trainer_param *p = &t->params[i];
-        float *data = must_source(t, t->train_exec, p->name);
-        /* A param the simplifier found unused is not in the training graph; nothing to fill. */
-        if (!data) continue;
-        if (!gc_init_fill(&p->init, &p->type, t->seed, p->name, data, gc_pool_resolve_threads(t->opts.threads), err)) {
-            gc_error_prefix(err, "initialising %s: ", p->name);
-            return 0;
-        }
-    }
+    for (int i = 0; i < t->num_params; i++)
+        if (!init_one(t, &t->params[i], err)) return 0;
+    for (int i = 0; i < t->num_buffers; i++)
+        if (!init_one(t, &t->buffers[i], err)) return 0;
     return 1;
 }
 
@@ -407,10 +432,11 @@ char *gc_trainer_profile(gc_trainer *t, int top, gc_error *err) {
 int gc_trainer_eval(gc_trainer *t, float *loss, gc_error *err) {
     if (!t) return gc_failf(err, GC_ERR_USER, "gc_trainer_eval: trainer is NULL");
     if (!ensure_eval(t, err)) return 0;
-    for (int i = 0; i < t->num_params; i++) {
-        void *dst = must_source(t, t->eval_exec, t->params[i].name);
-        const void *src = must_source(t, t->train_exec, t->params[i].name);
-        if (dst && src) memcpy(dst, src, (size_t)gc_type_numel(&t->params[i].type) * sizeof(float));
+    for (int i = 0; i < t->num_params + t->num_buffers; i++) {
+        const trainer_param *p = i < t->num_params ? &t->params[i] : &t->buffers[i - t->num_params];
+        void *dst = must_source(t, t->eval_exec, p->name);
+        const void *src = must_source(t, t->train_exec, p->name);
+        if (dst && src) memcpy(dst, src, bytes_of(&p->type));
     }
     if (!t->ops->run(t->eval_exec, err)) return 0;
     t->last_exec = t->eval_exec;
@@ -480,12 +506,35 @@ int gc_trainer_param_name(const gc_trainer *t, int index, const char **name) {
     return 1;
 }
 
-/* Every param and optimizer state of the training graph, by name: what a checkpoint holds. */
+int gc_trainer_buffer(gc_trainer *t, const char *name, gc_tensor *out, gc_error *err) {
+    if (!t || !name || !out) return gc_failf(err, GC_ERR_USER, "gc_trainer_buffer: trainer, name and out are required");
+    for (int i = 0; i < t->num_buffers; i++) {
+        if (strcmp(t->buffers[i].name, name)) continue;
+        void *data = must_source(t, t->train_exec, name);
+        if (!data) return gc_failf(err, GC_ERR_INTERNAL, "internal error: buffer '%s' has no storage", name);
+        memset(out, 0, sizeof *out);
+        out->dtype = t->buffers[i].type.dtype;
+        out->rank = t->buffers[i].type.rank;
+        memcpy(out->shape, t->buffers[i].type.dims, sizeof out->shape);
+        out->data = data;
+        return 1;
+    }
+    return gc_failf(err, GC_ERR_USER, "the model has no buffer '%s'", name);
+}
+
+int gc_trainer_buffer_name(const gc_trainer *t, int index, const char **name) {
+    if (!t || !name || index < 0 || index >= t->num_buffers) return 0;
+    *name = t->buffers[index].name;
+    return 1;
+}
+
+/* Every param, buffer and (with `states`) optimizer state of the training graph, by name: what a
+ * checkpoint holds. */
 static int for_each_persistent(gc_trainer *t, bool states, int (*fn)(gc_trainer *, const gc_node *, void *, void *),
                                void *ctx) {
     for (int i = 0; i < t->train_graph->num_nodes; i++) {
         const gc_node *n = t->train_graph->nodes[i];
-        if (n->op != GC_OP_PARAM && !(states && n->op == GC_OP_STATE)) continue;
+        if (n->op != GC_OP_PARAM && n->op != GC_OP_BUFFER && !(states && n->op == GC_OP_STATE)) continue;
         if (!fn(t, n, must_source(t, t->train_exec, n->name), ctx)) return 0;
     }
     return 1;
@@ -499,6 +548,16 @@ typedef struct save_context {
 static int save_one(gc_trainer *t, const gc_node *n, void *data, void *ctx) {
     (void)t;
     save_context *s = ctx;
+    if (n->op == GC_OP_BUFFER && n->type.dtype == GC_I32) {
+        /* torch's integer buffers (num_batches_tracked) are int64: strict loads want that dtype. */
+        int64_t count = gc_type_numel(&n->type);
+        int64_t *wide = malloc(sizeof *wide * (size_t)(count + 1));
+        if (!wide) return out_of_memory(s->err);
+        for (int64_t i = 0; i < count; i++) wide[i] = ((const int32_t *)data)[i];
+        int ok = gc_safetensors_add(s->st, n->name, GC_ST_I64, n->type.rank, n->type.dims, wide, s->err);
+        free(wide);
+        return ok;
+    }
     gc_tensor view = {n->type.dtype, n->type.rank, {0}, data};
     memcpy(view.shape, n->type.dims, sizeof view.shape);
     return gc_safetensors_add_tensor(s->st, n->name, &view, s->err);
@@ -545,9 +604,23 @@ static int load_one(gc_trainer *t, const gc_node *n, void *data, void *ctx) {
     }
     int64_t count = gc_type_numel(&n->type);
     bool f32_ok = n->type.dtype == GC_F32 && (src->dtype == GC_ST_F32 || src->dtype == GC_ST_F64);
-    if (!f32_ok && !(n->type.dtype == GC_I32 && src->dtype == GC_ST_I32))
+    if (!f32_ok && !(n->type.dtype == GC_I32))
         return gc_failf(l->err, GC_ERR_USER, "checkpoint tensor '%s' has dtype %s; the model needs %s", n->name,
                         gc_st_dtype_name(src->dtype), gc_dtype_name(n->type.dtype));
+    if (n->type.dtype == GC_I32 && src->dtype != GC_ST_I32) {
+        /* torch writes integer buffers as I64, and a state_dict cast to float as a whole holds them
+         * as F32 or F64: any of these loads when every value is an integer that fits i32. */
+        for (int64_t i = 0; i < count; i++) {
+            double v = src->dtype == GC_ST_I64 ? (double)((const int64_t *)src->data)[i]
+                     : src->dtype == GC_ST_F32 ? (double)((const float *)src->data)[i]
+                                               : ((const double *)src->data)[i];
+            if (!(v >= INT32_MIN && v <= INT32_MAX) || v != (double)(int64_t)v)
+                return gc_failf(l->err, GC_ERR_USER, "checkpoint tensor '%s' (%s) holds %.17g at %lld, not an i32",
+                                n->name, gc_st_dtype_name(src->dtype), v, (long long)i);
+            if (data && l->copy) ((int32_t *)data)[i] = (int32_t)v;
+        }
+        return 1;
+    }
     if (!data || !l->copy) return 1;
     if (n->type.dtype == GC_F32 && src->dtype == GC_ST_F32) {
         memcpy(data, src->data, sizeof(float) * (size_t)count);
@@ -572,7 +645,8 @@ static int load(gc_trainer *t, const char *path, bool with_state, gc_error *err)
     for (int i = 0; i < st->num_tensors; i++) {
         const char *name = st->tensors[i].name;
         bool known = gc_graph_find_named(t->train_graph, GC_OP_PARAM, name) ||
-                     gc_graph_find_named(t->train_graph, GC_OP_STATE, name);
+                     gc_graph_find_named(t->train_graph, GC_OP_STATE, name) ||
+                     gc_graph_find_named(t->train_graph, GC_OP_BUFFER, name);
         for (int p = 0; !known && p < t->num_params; p++) known = !strcmp(t->params[p].name, name);
         if (!known && !(!with_state && !strncmp(name, "optimizer.", 10))) {
             size_t len = strlen(unknown);
@@ -665,6 +739,8 @@ void gc_trainer_memory(const gc_trainer *t, bool planned, gc_memory_report *r) {
             r->parameter_count += gc_type_numel(&n->type);
         } else if (n->op == GC_OP_STATE) {
             r->optimizer_state += bytes;
+        } else if (n->op == GC_OP_BUFFER) {
+            r->buffers += bytes;
         } else if (n->op == GC_OP_INPUT) {
             r->inputs += bytes;
         } else if (!counted[i]) {

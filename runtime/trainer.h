@@ -13,6 +13,7 @@ typedef struct gc_memory_report {
     int64_t parameters;       /* bytes of params */
     int64_t gradients;        /* bytes of grad values */
     int64_t optimizer_state;  /* bytes of optimizer state */
+    int64_t buffers;          /* bytes of buffers (batch norm's running statistics) */
     int64_t inputs;           /* bytes of one batch */
     int64_t activations;      /* bytes of every other value of the training step: planned, what the
                                  JIT's memory plan holds of them (passes/plan.h); else all of them */

@@ -11,8 +11,7 @@ int gc_update_plan_make(const gc_graph *g, const int64_t *offsets, gc_update_pla
     for (int i = 0; i < g->num_outputs; i++) {
         const gc_graph_output *o = &g->outputs[i];
         if (o->kind != GC_OUTPUT_UPDATE) continue;
-        const gc_node *target = gc_graph_find_named(g, GC_OP_PARAM, o->name);
-        if (!target) target = gc_graph_find_named(g, GC_OP_STATE, o->name);
+        const gc_node *target = gc_graph_find_update_target(g, o->name);
         if (!target || !gc_type_equal(&target->type, &o->value->type))
             return gc_failf(err, GC_ERR_INTERNAL, "internal error: update '%s' has no param or state of its type",
                             o->name);

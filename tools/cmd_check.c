@@ -97,6 +97,22 @@ int gc_cmd_check(int argc, char **argv) {
     gc_trainer_memory(t, true, &mem);
     gc_trainer_memory(t, false, &unplanned);
     printf("  %-40s %-20s %12lld\n\n", "total", "", (long long)mem.parameter_count);
+    if (gc_trainer_buffer_name(t, 0, &name)) {
+        /* Saved and loaded with the parameters, never trained (batch norm's running statistics). */
+        printf("buffers:\n");
+        for (int k = 0; gc_trainer_buffer_name(t, k, &name); k++) {
+            gc_tensor p;
+            gc_error perr = {0};
+            if (!gc_trainer_buffer(t, name, &p, &perr)) continue;
+            char shape[96];
+            int len = snprintf(shape, sizeof shape, "%s[", p.dtype == GC_I32 ? "i32" : "f32");
+            for (int d = 0; d < p.rank; d++)
+                len += snprintf(shape + len, sizeof shape - (size_t)len, d ? ", %lld" : "%lld", (long long)p.shape[d]);
+            snprintf(shape + len, sizeof shape - (size_t)len, "]");
+            printf("  %-40s %s\n", name, shape);
+        }
+        printf("\n");
+    }
     if (mem.planned) {
         printf("memory of one training step, as `gradc train` plans it (threads: %d):\n",
                gc_pool_resolve_threads(mo.options.threads));
@@ -107,11 +123,12 @@ int gc_cmd_check(int argc, char **argv) {
     print_bytes("parameters", mem.parameters);
     print_bytes("gradients", mem.gradients);
     print_bytes("optimizer state", mem.optimizer_state);
+    if (mem.buffers) print_bytes("buffers", mem.buffers);
     print_bytes("inputs", mem.inputs);
     print_bytes("activations", mem.activations);
     print_bytes("workspace", mem.workspace);
-    print_bytes("peak", mem.parameters + mem.gradients + mem.optimizer_state + mem.inputs + mem.activations +
-                            mem.workspace);
+    print_bytes("peak", mem.parameters + mem.gradients + mem.optimizer_state + mem.buffers + mem.inputs +
+                            mem.activations + mem.workspace);
     if (mem.planned)
         printf("  (unplanned, every value of the step at once, activations would take %.2f MiB)\n",
                unplanned.activations / (1024.0 * 1024.0));

@@ -32,7 +32,7 @@ static void usage(FILE *out) {
             "Update and grad outputs print as 'update NAME: ...' and 'grad NAME: ...'.\n"
             "\n"
             "options:\n"
-            "  --input NAME=FILE    bind the input, param or state NAME to FILE (a .npy array of its\n"
+            "  --input NAME=FILE    bind the input, param, state or buffer NAME to FILE (a .npy array of its\n"
             "                       shape: f32/f64 for float sources, i32/i64 for i32 ones)\n"
             "  --output-dir DIR     also write NAME.npy for each output (update.NAME.npy and\n"
             "                       grad.NAME.npy for the others); DIR is created if missing\n"
@@ -116,7 +116,7 @@ static int parse_args(int argc, char **argv, run_options *o) {
     return -1;
 }
 
-static bool is_source(const gc_node *n) { return n->op == GC_OP_INPUT || n->op == GC_OP_PARAM || n->op == GC_OP_STATE; }
+static bool is_source(const gc_node *n) { return (gc_op_table[n->op].flags & GC_FLAG_NAMED) != 0; }
 
 /* "input x f32[4, 8], param w f32[16, 8]" for the error that names an unknown source. */
 static void list_sources(const gc_graph *g, char *buf, size_t size) {
@@ -152,7 +152,7 @@ static int bind_input(const gc_graph *g, gc_interp *it, const binding *b, gc_int
     if (!node) {
         char sources[400];
         list_sources(g, sources, sizeof sources);
-        return gc_failf(err, GC_ERR_USER, "--input %s: the graph has no input, param or state of that name (it has: %s)",
+        return gc_failf(err, GC_ERR_USER, "--input %s: the graph has no input, param, state or buffer of that name (it has: %s)",
                         b->name, sources);
     }
     char type[96];

@@ -121,17 +121,21 @@ static int eval_into(gc_evaluator *e, gc_trainer *t, double weight, double *loss
     return 1;
 }
 
-/* Copies t's parameters into the remainder's trainer. */
+/* Copies t's parameters and buffers into the remainder's trainer. */
 static int share_params(gc_evaluator *e, gc_error *err) {
     const char *name;
-    for (int k = 0; gc_trainer_param_name(e->t, k, &name); k++) {
-        gc_tensor from, to;
-        gc_error ignored = {0};
-        if (!gc_trainer_param(e->t, name, &from, &ignored)) continue;
-        if (!gc_trainer_param(e->rest, name, &to, err)) return 0;
-        size_t n = sizeof(float);
-        for (int d = 0; d < from.rank; d++) n *= (size_t)from.shape[d];
-        memcpy(to.data, from.data, n);
+    for (int buffers = 0; buffers < 2; buffers++) {
+        for (int k = 0; buffers ? gc_trainer_buffer_name(e->t, k, &name) : gc_trainer_param_name(e->t, k, &name); k++) {
+            gc_tensor from, to;
+            gc_error ignored = {0};
+            if (!(buffers ? gc_trainer_buffer(e->t, name, &from, &ignored) : gc_trainer_param(e->t, name, &from, &ignored)))
+                continue;
+            if (!(buffers ? gc_trainer_buffer(e->rest, name, &to, err) : gc_trainer_param(e->rest, name, &to, err)))
+                return 0;
+            size_t n = from.dtype == GC_F64 ? 8 : 4;
+            for (int d = 0; d < from.rank; d++) n *= (size_t)from.shape[d];
+            memcpy(to.data, from.data, n);
+        }
     }
     return 1;
 }

@@ -187,20 +187,29 @@ int gc_trainer_warning(const gc_trainer *t, int index, const char **message);
  * (negative included) or a NULL trainer. */
 int gc_trainer_param_name(const gc_trainer *t, int index, const char **name);
 
-/* Writes a checkpoint: a safetensors file with every parameter under its model-language name (what
- * PyTorch's load_state_dict expects), the optimizer state as `optimizer.<param>.<slot>` and the
- * step count in the metadata, so gc_trainer_load resumes bit-identically. The file is replaced
+/* Buffers: model state that is saved and loaded with the parameters but never trained, such as
+ * batch norm's running_mean, running_var (f32) and num_batches_tracked (i32 here, I64 in
+ * checkpoints as torch writes it). The training step updates them; evals read them. A read/write
+ * view by name, as gc_trainer_param (its dtype is the buffer's); errors (GC_ERR_USER): NULL
+ * trainer, name or out; no such buffer. */
+int gc_trainer_buffer(gc_trainer *t, const char *name, gc_tensor *out, gc_error *err);
+/* The buffers in creation order, as gc_trainer_param_name. */
+int gc_trainer_buffer_name(const gc_trainer *t, int index, const char **name);
+
+/* Writes a checkpoint: a safetensors file with every parameter and buffer under its model-language
+ * name (what PyTorch's load_state_dict expects), the optimizer state as
+ * `optimizer.<param>.<slot>` and the step count in the metadata, so gc_trainer_load resumes bit-identically. The file is replaced
  * atomically (a crash mid-save leaves the old one). Errors: GC_ERR_USER (NULL trainer or path),
  * GC_ERR_IO (cannot write), GC_ERR_MEMORY. */
 int gc_trainer_save(gc_trainer *t, const char *path, gc_error *err);
-/* Loads a checkpoint: the parameters, and the optimizer state and step count when the file has
- * optimizer tensors (a file PyTorch wrote with only the parameters loads too; f64 tensors are
- * converted to f32). Errors: GC_ERR_IO (cannot read), GC_ERR_USER (not a safetensors file; tensors
+/* Loads a checkpoint: the parameters and buffers, and the optimizer state and step count when the
+ * file has optimizer tensors (a file PyTorch wrote with only the parameters and buffers loads too;
+ * f64 tensors are converted to f32, and an i32 buffer also loads from I64, F32 or F64 integers). Errors: GC_ERR_IO (cannot read), GC_ERR_USER (not a safetensors file; tensors
  * the model does not have, listed by name and refused before anything is written; tensors missing,
  * of the wrong shape or dtype, after which the trainer may hold a mix of old and loaded values
  * and should be loaded again or freed), GC_ERR_MEMORY. */
 int gc_trainer_load(gc_trainer *t, const char *path, gc_error *err);
-/* Loads parameters only (gradc train --init): the file's optimizer tensors are ignored, and the
+/* Loads parameters and buffers only (gradc train --init): the file's optimizer tensors are ignored, and the
  * trainer's optimizer state and step count are left as they are. Errors as gc_trainer_load. */
 int gc_trainer_load_params(gc_trainer *t, const char *path, gc_error *err);
 

@@ -16,7 +16,7 @@ File format (whitespace-separated tokens, one record per line for readability):
     operand DTYPE RANK DIMS... VALUES...
     expect DTYPE RANK DIMS... VALUES...
     end
-For the named sources (input, param, state) the single operand is the value set on the node.
+For the named sources (input, param, state, buffer) the single operand is the value set on the node.
 """
 import math
 import os
@@ -101,11 +101,12 @@ def random_uniform(seed, stream, step, count):
 # --- sources --------------------------------------------------------------------------------
 
 def sources():
-    for op in ("input", "param", "state"):
+    for op in ("input", "param", "state", "buffer"):
         x = normal(2, 3)
         case(f"{op}.f32", op, [x], result("f32", tt(x)))
     case("input.i32", "input", [i32([3, -4, INT_MAX, INT_MIN])], i32([3, -4, INT_MAX, INT_MIN]))
     case("state.f64_scalar", "state", [f64(0.1)], f64(0.1))
+    case("buffer.i32_scalar", "buffer", [i32(7)], i32(7))
 
     case("constant.f32", "constant", [], result("f32", np.full((2, 3), 1.5)), value=1.5)
     case("constant.f32_rounds", "constant", [], result("f32", np.array(0.1)), value=0.1)

@@ -147,7 +147,7 @@ expect "malformed IR (opt): file:line:col" 1 "^$tmp/bad.ir:3:[0-9]+: error: " "$
 printf 'graph @g {\n  %%0 = input "x" : f32[2, 3]\n  %%1 = add(%%0, %%0) : f32[2, 4]\n  output "y" = %%1\n}\n' >"$tmp/shape.ir"
 expect "IR with a wrong stated type" 1 "^$tmp/shape.ir:3:[0-9]+: error: " "$gradc" run "$tmp/shape.ir"
 expect "unknown --input name lists the sources" 1 \
-    "no input, param or state of that name \(it has: input x f32\[4, 8\], input labels i32\[4\]" \
+    "no input, param, state or buffer of that name \(it has: input x f32\[4, 8\], input labels i32\[4\]" \
     run_mlp "$X" "$L" --input "nope=$tmp/data/x.npy"
 expect "unbound source" 1 "no value for param fc2.bias f32\[3\]" \
     "$gradc" run "$ir" --input "x=$tmp/data/x.npy" --input "labels=$tmp/data/labels.npy" \

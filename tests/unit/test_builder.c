@@ -153,9 +153,9 @@ static void test_outputs(void **state) {
 
     /* Updates name a param or state; grads a param only; either must keep the exact type. */
     assert_false(gc_graph_add_output(f->g, GC_OUTPUT_UPDATE, "x", neww, &f->err));
-    expect_err(f, GC_ERR_USER, "update 'x' names no param or state");
+    expect_err(f, GC_ERR_USER, "update 'x' names no param, state or buffer");
     assert_false(gc_graph_add_output(f->g, GC_OUTPUT_UPDATE, "nothing", neww, &f->err));
-    expect_err(f, GC_ERR_USER, "update 'nothing' names no param or state");
+    expect_err(f, GC_ERR_USER, "update 'nothing' names no param, state or buffer");
     assert_false(gc_graph_add_output(f->g, GC_OUTPUT_GRAD, "step", next, &f->err));
     expect_err(f, GC_ERR_USER, "grad 'step' names no param");
     gc_node *w2 = source(f, GC_OP_PARAM, "w2", TY(GC_F32, 2, 3));

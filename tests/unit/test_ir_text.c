@@ -64,6 +64,7 @@ typedef struct sources {
     gc_node *step;  /* state "step" i32[] */
     gc_node *idx;   /* input "idx" i32[2, 3] */
     gc_node *table; /* param "table" f32[10, 4] */
+    gc_node *mean;  /* buffer "bn.running_mean" f32[4] */
 } sources;
 
 /* Makes the node for `op` from the shared sources with non-default attributes, so the printer
@@ -76,7 +77,8 @@ static gc_node *build_op(gc_builder *b, gc_op op, const sources *s) {
     switch (op) {
     case GC_OP_INPUT:
     case GC_OP_PARAM:
-    case GC_OP_STATE: {
+    case GC_OP_STATE:
+    case GC_OP_BUFFER: {
         gc_type t = gc_type_make(GC_F64, 2, d34);
         return gc_graph_make(b->graph, op, NULL, 0, NULL, &t, "extra \"named\" source", b->loc, b->err);
     }
@@ -177,7 +179,8 @@ static gc_graph *graph_for_op(gc_op op, gc_error *err) {
     s.step = source(g, GC_OP_STATE, "step", GC_I32, 0, NULL, err);
     s.idx = source(g, GC_OP_INPUT, "idx", GC_I32, 2, d23, err);
     s.table = source(g, GC_OP_PARAM, "table", GC_F32, 2, d10_4, err);
-    assert_true(s.x && s.w && s.step && s.idx && s.table);
+    s.mean = source(g, GC_OP_BUFFER, "bn.running_mean", GC_F32, 1, d34 + 1, err);
+    assert_true(s.x && s.w && s.step && s.idx && s.table && s.mean);
     gc_builder b = {g, {"model \"quoted\".gm", 40 + (int)op, 9}, err};
     gc_node *n = build_op(&b, op, &s);
     if (!n) fail_msg("building %s: %s", gc_op_table[op].name, err->message);
@@ -189,6 +192,11 @@ static gc_graph *graph_for_op(gc_op op, gc_error *err) {
     assert_true(gc_graph_add_output(g, GC_OUTPUT_GRAD, "w", w2, err));
     assert_true(gc_graph_add_output(g, GC_OUTPUT_UPDATE, "w", w2, err));
     assert_true(gc_graph_add_output(g, GC_OUTPUT_UPDATE, "step", gc_binary(&b, GC_OP_ADD, s.step, one), err));
+    /* A buffer's update is computed from the batch, as batch norm's running mean is. */
+    gc_node *batch_mean = gc_reduce(&b, GC_OP_MEAN, s.x, 0x3, false);
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_UPDATE, "bn.running_mean",
+                                    gc_binary(&b, GC_OP_ADD, gc_mul_scalar(&b, s.mean, 0.9),
+                                              gc_mul_scalar(&b, batch_mean, 0.1)), err));
     return g;
 }
 
@@ -207,6 +215,8 @@ static void test_every_op_round_trips(void **state) {
         if (!hit) fail_msg("no '%s' in\n%s", want, text);
         assert_non_null(strstr(text, "  grad \"w\" = %"));
         assert_non_null(strstr(text, "  update \"step\" = %"));
+        assert_non_null(strstr(text, " = buffer \"bn.running_mean\" : f32[4]"));
+        assert_non_null(strstr(text, "  update \"bn.running_mean\" = %"));
         free(text);
         gc_graph_free(g);
     }
@@ -393,7 +403,7 @@ static const error_case error_cases[] = {
     {"graph @g {\n  %0 = input \"x\" : f32[2]\n}\ngraph @h {\n}", 4, 1, "unexpected 'graph' after the end of the graph"},
     {"graph @g {\n  %0 = input \"x\" : f32[2]\n  output \"y\" = %0\n  output \"y\" = %0\n}", 4, 10,
      "output \"y\" is defined twice"},
-    {"graph @g {\n  %0 = input \"x\" : f32[2]\n  update \"x\" = %0\n}", 3, 3, "update 'x' names no param or state"},
+    {"graph @g {\n  %0 = input \"x\" : f32[2]\n  update \"x\" = %0\n}", 3, 3, "update 'x' names no param, state or buffer"},
     {"graph @g {\n  %0 = param \"w\" : f32[2]\n  %1 = cast(%0) : f64[2]\n  grad \"w\" = %1\n}", 4, 3,
      "grad 'w': value is f64[2] but the param is f32[2]"},
     {"graph @g {\n  %0 = input \"x\" : f32[2] loc(\"m.gm\":0:1)\n}", 2, 38, "0 is out of range for a line number"},

@@ -226,6 +226,20 @@ static bool build_case(gc_builder *b, gc_op op, int v, test_case *c) {
             gc_graph_add_output(b->graph, GC_OUTPUT_UPDATE, "q", p, b->err);
             break;
         }
+        case GC_OP_BUFFER: {
+            if (v) return false;
+            /* Batch norm's running statistics: an f32 running mean of x's columns and an i32 count,
+             * read by the output and written by updates; the second run must see both. */
+            gc_node *x = in_(b, "x", m);
+            gc_node *rm = named(b, GC_OP_BUFFER, "bn.running_mean", ty(GC_F32, 1, 13));
+            gc_node *count = named(b, GC_OP_BUFFER, "bn.num_batches_tracked", ty(GC_I32, 0));
+            gc_node *mean = gc_reduce(b, GC_OP_MEAN, x, 0x1, false);
+            gc_node *next = gc_binary(b, GC_OP_ADD, gc_mul_scalar(b, rm, 0.9), gc_mul_scalar(b, mean, 0.1));
+            gc_graph_add_output(b->graph, GC_OUTPUT_UPDATE, "bn.running_mean", next, b->err);
+            gc_graph_add_output(b->graph, GC_OUTPUT_UPDATE, "bn.num_batches_tracked", gc_add_scalar(b, count, 1), b->err);
+            y = gc_binary(b, GC_OP_MUL, gc_binary(b, GC_OP_SUB, x, rm), gc_cast(b, count, GC_F32));
+            break;
+        }
         case GC_OP_CONSTANT: {
             if (v > 2) return false;
             gc_type t = v == 0 ? m : v == 1 ? ty(GC_I32, 2, 3, 5) : ty(GC_F64, 1, 7);

@@ -135,12 +135,13 @@ static void test_arity_class_and_flags(void **state) {
 
 static void test_named_ops_are_the_sources(void **state) {
     (void)state;
-    const gc_op named[] = {GC_OP_INPUT, GC_OP_PARAM, GC_OP_STATE};
+    const gc_op named[] = {GC_OP_INPUT, GC_OP_PARAM, GC_OP_STATE, GC_OP_BUFFER};
     int count = 0;
     for (int i = 0; i < ROWS; i++) {
         bool is_named = (rows[i].flags & GC_FLAG_NAMED) != 0;
-        bool listed = i == (int)named[0] || i == (int)named[1] || i == (int)named[2];
-        if (is_named != listed) fail_msg("op %s: NAMED flag does not match input/param/state", rows[i].name);
+        bool listed = false;
+        for (size_t k = 0; k < sizeof named / sizeof named[0]; k++) listed |= i == (int)named[k];
+        if (is_named != listed) fail_msg("op %s: NAMED flag does not match input/param/state/buffer", rows[i].name);
         if (is_named) {
             count++;
             assert_int_equal(rows[i].attr, GC_ATTR_NAME);
@@ -149,10 +150,11 @@ static void test_named_ops_are_the_sources(void **state) {
             assert_int_not_equal(rows[i].attr, GC_ATTR_NAME);
         }
     }
-    assert_int_equal(count, 3);
+    assert_int_equal(count, 4);
     assert_string_equal(gc_op_table[GC_OP_INPUT].name, "input");
     assert_string_equal(gc_op_table[GC_OP_PARAM].name, "param");
     assert_string_equal(gc_op_table[GC_OP_STATE].name, "state");
+    assert_string_equal(gc_op_table[GC_OP_BUFFER].name, "buffer");
 }
 
 static void test_every_attr_kind_used(void **state) {

@@ -248,6 +248,33 @@ static void test_grad_must_name_a_param(void **state) {
     expect_caught(&f, "grad \"m\" names no param");
 }
 
+/* Buffers (batch norm's running statistics): an update writes them, a grad never names them, and
+ * they share no name with a param or state, whose update would then be ambiguous. */
+static void test_buffers(void **state) {
+    (void)state;
+    fixture f;
+    build(&f);
+    f.state->op = GC_OP_BUFFER; /* update "m" now writes a buffer */
+    gc_error err;
+    gc_error_clear(&err);
+    if (!gc_graph_verify(f.g, &err)) fail_msg("a buffer with an update was rejected: %s", err.message);
+    f.g->outputs[1].name = "m";
+    f.g->outputs[1].value = f.new_state;
+    expect_caught(&f, "grad \"m\" names no param");
+
+    build(&f);
+    f.state->op = GC_OP_BUFFER;
+    f.state->name = "w";
+    f.g->outputs[2].name = "w";
+    expect_caught(&f, "buffer \"w\" (%2) has the name of param %1");
+
+    build(&f);
+    f.state->op = GC_OP_BUFFER;
+    f.g->outputs[2].value = f.grad_w; /* f32[3, 2] too, so only the name is wrong */
+    f.g->outputs[2].name = "nothing";
+    expect_caught(&f, "update \"nothing\" names no param, state or buffer");
+}
+
 static void test_output_name_non_empty(void **state) {
     (void)state;
     fixture f;
@@ -279,6 +306,7 @@ int main(void) {
         cmocka_unit_test(test_update_must_match_type),
         cmocka_unit_test(test_grad_must_name_a_param),
         cmocka_unit_test(test_output_name_non_empty),
+        cmocka_unit_test(test_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

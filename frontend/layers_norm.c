@@ -1,0 +1,205 @@
+/*
+ * layers_norm.c: normalisation layers as IR (see layers_norm.h). The math follows torch 1.13's
+ * nn.BatchNorm1d/2d and nn.GroupNorm and LLaMA's RMSNorm; the initialisers each module's
+ * reset_parameters (weight ones, bias zeros, running_mean 0, running_var 1, num_batches_tracked 0).
+ */
+#include "frontend/layers_norm.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static gc_param_entry *find_entry(gc_layer_context *c, const char *name) {
+    for (int i = 0; i < c->num_params; i++)
+        if (!strcmp(c->params[i].name, name)) return &c->params[i];
+    return NULL;
+}
+
+gc_node *gc_layer_buffer(gc_layer_context *c, const char *name, const char *layer, const gc_type *t, gc_init init) {
+    gc_param_entry *old = find_entry(c, name);
+    if (old) {
+        if (old->node->op == GC_OP_BUFFER && !strcmp(old->layer, layer) && gc_type_equal(&old->node->type, t))
+            return old->current;
+        char a[96], b[96];
+        gc_fail(c->b.err, GC_ERR_USER, c->b.loc, "buffer '%s' is %s %s here but was created as %s %s at line %d, col %d",
+                name, layer, gc_type_format(t, a, sizeof a), old->layer, gc_type_format(&old->node->type, b, sizeof b),
+                old->loc.line, old->loc.col);
+        return NULL;
+    }
+    gc_graph *g = c->b.graph;
+    gc_node *node = gc_graph_make(g, GC_OP_BUFFER, NULL, 0, NULL, t, name, c->b.loc, c->b.err);
+    if (!node) return NULL;
+    if (c->num_params == c->cap_params) {
+        int cap = c->cap_params ? c->cap_params * 2 : 32;
+        gc_param_entry *p = gc_arena_grow(g->arena, c->params, sizeof *p * (size_t)c->num_params, sizeof *p * (size_t)cap);
+        if (!p) {
+            gc_failf(c->b.err, GC_ERR_MEMORY, "out of memory");
+            return NULL;
+        }
+        c->params = p;
+        c->cap_params = cap;
+    }
+    gc_param_entry *e = &c->params[c->num_params++];
+    e->name = node->name;
+    e->node = e->current = node;
+    e->init = init;
+    e->layer = layer;
+    e->loc = c->b.loc;
+    return node;
+}
+
+int gc_layer_buffer_update(gc_layer_context *c, const char *name, gc_node *value) {
+    gc_param_entry *e = find_entry(c, name);
+    if (!value) return 0;
+    if (!e || e->node->op != GC_OP_BUFFER)
+        return gc_fail(c->b.err, GC_ERR_INTERNAL, c->b.loc, "internal error: no buffer '%s' to update", name);
+    e->current = value;
+    /* A second call of the layer in one step: its value supersedes the first call's. */
+    gc_graph_output *o = gc_graph_find_output(c->b.graph, GC_OUTPUT_UPDATE, name);
+    if (o) {
+        o->value = value;
+        return 1;
+    }
+    return gc_graph_add_output(c->b.graph, GC_OUTPUT_UPDATE, name, value, c->b.err);
+}
+
+/* path.suffix, or suffix alone at the top level. */
+static bool join(gc_layer_context *c, char *out, size_t size, const char *path, const char *suffix) {
+    int n = path && *path ? snprintf(out, size, "%s.%s", path, suffix) : snprintf(out, size, "%s", suffix);
+    if (n >= 0 && (size_t)n < size) return true;
+    gc_fail(c->b.err, GC_ERR_USER, c->b.loc, "name '%s.%s' is too long", path, suffix);
+    return false;
+}
+
+static gc_node *param(gc_layer_context *c, const char *path, const char *suffix, const char *layer, gc_type t,
+                      gc_init init) {
+    char name[512];
+    return join(c, name, sizeof name, path, suffix) ? gc_layer_param(c, name, layer, &t, init) : NULL;
+}
+
+static gc_node *buffer(gc_layer_context *c, const char *path, const char *suffix, const char *layer, gc_type t,
+                       gc_init init) {
+    char name[512];
+    return join(c, name, sizeof name, path, suffix) ? gc_layer_buffer(c, name, layer, &t, init) : NULL;
+}
+
+static int update(gc_layer_context *c, const char *path, const char *suffix, gc_node *value) {
+    char name[512];
+    return value && join(c, name, sizeof name, path, suffix) && gc_layer_buffer_update(c, name, value);
+}
+
+static gc_type vec(int64_t n) { return gc_type_make(GC_F32, 1, &n); }
+
+/* A [C] vector shaped to broadcast along axis 1 of a rank-`rank` tensor: [1, C, 1, ...]. */
+static gc_node *per_channel(gc_builder *b, gc_node *v, int rank) {
+    if (!v) return NULL;
+    int64_t d[GC_MAX_RANK];
+    for (int i = 0; i < rank; i++) d[i] = 1;
+    d[1] = v->type.dims[0];
+    return gc_reshape(b, v, rank, d);
+}
+
+static bool rank_error(gc_layer_context *c, const char *layer, const char *want, const gc_node *x) {
+    char t[96];
+    gc_fail(c->b.err, GC_ERR_USER, c->b.loc, "%s: expects an f32 input %s, got %s", layer, want,
+            gc_type_format(&x->type, t, sizeof t));
+    return false;
+}
+
+/* y * weight + bias, weight ones and bias zeros [C] along axis 1 (batch and group norm). */
+static gc_node *channel_affine(gc_layer_context *c, const char *layer, const char *path, gc_node *y) {
+    if (!y) return NULL;
+    gc_builder *b = &c->b;
+    int rank = y->type.rank;
+    gc_init ones = {GC_INIT_ONES, 0, 0}, zeros = {GC_INIT_ZEROS, 0, 0};
+    gc_node *w = param(c, path, "weight", layer, vec(y->type.dims[1]), ones);
+    gc_node *bias = w ? param(c, path, "bias", layer, vec(y->type.dims[1]), zeros) : NULL;
+    if (!bias) return NULL;
+    return gc_binary(b, GC_OP_ADD, gc_binary(b, GC_OP_MUL, y, per_channel(b, w, rank)), per_channel(b, bias, rank));
+}
+
+gc_node *gc_layer_batchnorm(gc_layer_context *c, const char *layer, const char *path, gc_node *x, double eps,
+                            double momentum, bool affine) {
+    if (!x) return NULL;
+    bool two_d = !strcmp(layer, "batchnorm2d");
+    int rank = x->type.rank;
+    if (x->type.dtype != GC_F32 || (two_d ? rank != 4 : rank != 2 && rank != 3))
+        return rank_error(c, layer, two_d ? "[N, C, H, W]" : "[N, C] or [N, C, L]", x), NULL;
+    gc_builder *b = &c->b;
+    int64_t ch = x->type.dims[1], per_channel_count = gc_type_numel(&x->type) / ch;
+    uint32_t axes = ((1u << rank) - 1) & ~2u;
+    gc_init zeros = {GC_INIT_ZEROS, 0, 0}, ones = {GC_INIT_ONES, 0, 0};
+    gc_type count_type = gc_type_scalar(GC_I32);
+    gc_node *running_mean = buffer(c, path, "running_mean", layer, vec(ch), zeros);
+    gc_node *running_var = running_mean ? buffer(c, path, "running_var", layer, vec(ch), ones) : NULL;
+    gc_node *tracked = running_var ? buffer(c, path, "num_batches_tracked", layer, count_type, zeros) : NULL;
+    if (!tracked) return NULL;
+
+    gc_node *y;
+    if (c->training) {
+        if (per_channel_count < 2) {
+            char t[96];
+            gc_fail(b->err, GC_ERR_USER, b->loc,
+                    "%s: expected more than 1 value per channel when training, got input %s (as torch)", layer,
+                    gc_type_format(&x->type, t, sizeof t));
+            return NULL;
+        }
+        gc_node *mean = gc_reduce(b, GC_OP_MEAN, x, axes, true);
+        gc_node *centered = gc_binary(b, GC_OP_SUB, x, mean);
+        gc_node *var = gc_reduce(b, GC_OP_MEAN, gc_unary(b, GC_OP_SQUARE, centered), axes, true);
+        y = gc_binary(b, GC_OP_MUL, centered, gc_unary(b, GC_OP_RSQRT, gc_add_scalar(b, var, eps)));
+        /* running = (1 - momentum) * running + momentum * batch statistic; running_var takes the
+         * unbiased variance, as torch's batch_norm_cpu_update_stats. */
+        gc_node *mean_c = gc_reshape(b, mean, 1, &ch);
+        gc_node *var_c = gc_mul_scalar(b, gc_reshape(b, var, 1, &ch),
+                                       (double)per_channel_count / (double)(per_channel_count - 1));
+        gc_node *new_mean = gc_binary(b, GC_OP_ADD, gc_mul_scalar(b, running_mean, 1.0 - momentum),
+                                      gc_mul_scalar(b, mean_c, momentum));
+        gc_node *new_var = gc_binary(b, GC_OP_ADD, gc_mul_scalar(b, running_var, 1.0 - momentum),
+                                     gc_mul_scalar(b, var_c, momentum));
+        if (!update(c, path, "running_mean", new_mean) || !update(c, path, "running_var", new_var) ||
+            !update(c, path, "num_batches_tracked", gc_add_scalar(b, tracked, 1.0)))
+            return NULL;
+    } else {
+        gc_node *centered = gc_binary(b, GC_OP_SUB, x, per_channel(b, running_mean, rank));
+        gc_node *inv_std = gc_unary(b, GC_OP_RSQRT, gc_add_scalar(b, running_var, eps));
+        y = gc_binary(b, GC_OP_MUL, centered, per_channel(b, inv_std, rank));
+    }
+    return affine ? channel_affine(c, layer, path, y) : y;
+}
+
+gc_node *gc_layer_groupnorm(gc_layer_context *c, const char *path, gc_node *x, int64_t groups, double eps,
+                            bool affine) {
+    const char *layer = "groupnorm";
+    if (!x) return NULL;
+    if (x->type.dtype != GC_F32 || x->type.rank < 2) return rank_error(c, layer, "[N, C, *]", x), NULL;
+    int64_t n = x->type.dims[0], ch = x->type.dims[1];
+    if (groups < 1 || ch % groups) {
+        char t[96];
+        gc_fail(c->b.err, GC_ERR_USER, c->b.loc, "groupnorm: %lld channels of input %s are not divisible by %lld groups",
+                (long long)ch, gc_type_format(&x->type, t, sizeof t), (long long)groups);
+        return NULL;
+    }
+    gc_builder *b = &c->b;
+    int64_t grouped[3] = {n, groups, gc_type_numel(&x->type) / (n * groups)};
+    gc_node *g = gc_reshape(b, x, 3, grouped);
+    gc_node *mean = gc_reduce(b, GC_OP_MEAN, g, 4u, true);
+    gc_node *centered = gc_binary(b, GC_OP_SUB, g, mean);
+    gc_node *var = gc_reduce(b, GC_OP_MEAN, gc_unary(b, GC_OP_SQUARE, centered), 4u, true);
+    gc_node *y = gc_binary(b, GC_OP_MUL, centered, gc_unary(b, GC_OP_RSQRT, gc_add_scalar(b, var, eps)));
+    y = gc_reshape(b, y, x->type.rank, x->type.dims);
+    return affine ? channel_affine(c, layer, path, y) : y;
+}
+
+gc_node *gc_layer_rmsnorm(gc_layer_context *c, const char *path, gc_node *x, double eps, bool affine) {
+    const char *layer = "rmsnorm";
+    if (!x) return NULL;
+    if (x->type.dtype != GC_F32 || x->type.rank < 1) return rank_error(c, layer, "of rank 1 or more", x), NULL;
+    gc_builder *b = &c->b;
+    uint32_t last = 1u << (x->type.rank - 1);
+    gc_node *ms = gc_reduce(b, GC_OP_MEAN, gc_unary(b, GC_OP_SQUARE, x), last, true);
+    gc_node *y = gc_binary(b, GC_OP_MUL, x, gc_unary(b, GC_OP_RSQRT, gc_add_scalar(b, ms, eps)));
+    if (!affine) return y;
+    gc_init ones = {GC_INIT_ONES, 0, 0};
+    gc_node *w = param(c, path, "weight", layer, vec(x->type.dims[x->type.rank - 1]), ones);
+    return w ? gc_binary(b, GC_OP_MUL, y, w) : NULL;
+}
