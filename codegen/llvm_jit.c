@@ -22,6 +22,7 @@
 #include "runtime/gemm.h"
 #include "runtime/parallel.h"
 #include "runtime/profile.h"
+#include "runtime/recurrent.h"
 
 struct gc_codegen_jit {
     LLVMOrcLLJITRef jit;
@@ -47,6 +48,7 @@ static int define_externals(LLVMOrcLLJITRef jit, LLVMOrcJITDylibRef jd, gc_error
         SYM(gc_sgemm), SYM(cblas_sgemm), SYM(cblas_dgemm), SYM(erff), SYM(erf), SYM(erfcf), SYM(erfc), SYM(tanhf),
         SYM(tanh), SYM(log1pf), SYM(log1p), SYM(expf), SYM(exp), SYM(logf), SYM(log), SYM(sinf),
         SYM(sin), SYM(cosf), SYM(cos), SYM(powf), SYM(pow), SYM(gc_pool_run), SYM(gc_profile_tick),
+        SYM(gc_recurrence_f32), SYM(gc_recurrence_f64),
     };
     size_t count = sizeof table / sizeof table[0];
     LLVMOrcCSymbolMapPair pairs[sizeof table / sizeof table[0]];
