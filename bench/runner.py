@@ -32,10 +32,10 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(BENCH_DIR, "twins"))
 import common  # noqa: E402
 
-MODELS = ("m1", "m2", "m3")
+MODELS = ("m1", "m2", "m3", "m5_lstm")
 SGEMM_GFLOPS_PER_THREAD = 100.0
 DATA_BATCHES = 8  # distinct batches in the generated data; steps cycle through them
-INPUTS = {"m1": ("x", "y"), "m2": ("tokens", "targets"), "m3": ("tokens", "targets")}
+INPUTS = {"m1": ("x", "y"), "m2": ("tokens", "targets"), "m3": ("tokens", "targets"), "m5_lstm": ("x", "y")}
 
 
 def flop_per_step(model, c):
@@ -43,6 +43,11 @@ def flop_per_step(model, c):
         b, f, h, k = c["batch"], c["features"], c["hidden"], c["classes"]
         # forward 2, weight gradient 2, input gradient 2 per multiply-add; the data needs no gradient
         return 2 * b * (3 * (h * h + h * k) + 2 * f * h)
+    if model == "m5_lstm":
+        # per step and sequence: 4h(f + h) multiply-adds forward, twice that backward (the input
+        # projection's gradient for x is not needed: the data needs none), plus the head
+        b, t, f, h, k = c["batch"], c["steps"], c["features"], c["hidden"], c["classes"]
+        return 2 * b * t * 4 * h * (3 * h + 2 * f) + 6 * b * h * k
     b, t, d, layers, v = c["batch"], c["ctx"], c["dim"], c["layers"], c["vocab"]
     weights = layers * 12 * d * d + v * d  # qkv 3d^2, out d^2, fc 4d^2, proj 4d^2; head
     attention = layers * 3 * 4 * b * t * t * d  # QK^T and AV, forward and two backward products
@@ -56,6 +61,9 @@ def make_data(model, c, directory):
     n = DATA_BATCHES * c["batch"]
     if model == "m1":
         arrays = {"x": rng.standard_normal((n, c["features"]), dtype=np.float32),
+                  "y": rng.integers(0, c["classes"], n, dtype=np.int32)}
+    elif model == "m5_lstm":
+        arrays = {"x": rng.standard_normal((n, c["steps"], c["features"]), dtype=np.float32),
                   "y": rng.integers(0, c["classes"], n, dtype=np.int32)}
     else:
         arrays = {"tokens": rng.integers(0, c["vocab"], (n, c["ctx"]), dtype=np.int32),

@@ -23,6 +23,7 @@
 #include "runtime/conv.h"
 #include "runtime/parallel.h"
 #include "runtime/profile.h"
+#include "runtime/recurrent.h"
 
 struct gc_codegen_jit {
     LLVMOrcLLJITRef jit;
@@ -50,6 +51,7 @@ static int define_externals(LLVMOrcLLJITRef jit, LLVMOrcJITDylibRef jd, gc_error
         SYM(sin), SYM(cosf), SYM(cos), SYM(powf), SYM(pow), SYM(gc_pool_run), SYM(gc_profile_tick),
         SYM(gc_conv_forward_f32), SYM(gc_conv_input_grad_f32), SYM(gc_conv_weight_grad_f32), SYM(gc_conv_forward_f64),
         SYM(gc_conv_input_grad_f64), SYM(gc_conv_weight_grad_f64),
+        SYM(gc_recurrence_f32), SYM(gc_recurrence_f64),
     };
     size_t count = sizeof table / sizeof table[0];
     LLVMOrcCSymbolMapPair pairs[sizeof table / sizeof table[0]];

@@ -35,7 +35,9 @@ typedef enum gc_builtin_kind {
 #define GC_BMASK_EXPR (GC_BMASK(GC_BKIND_OP) | GC_BMASK(GC_BKIND_LAYER) | GC_BMASK(GC_BKIND_LOSS))
 #define GC_BMASK_ALL 0x3Fu
 
-enum { GC_BFLAG_TUPLE = 1 };
+/* GC_BFLAG_TUPLE: returns a tuple (only `A, B = ...` takes it apart). GC_BFLAG_STATES: returns a
+ * tensor, or assigned to several names a tuple of it and its final states (recurrent layers). */
+enum { GC_BFLAG_TUPLE = 1, GC_BFLAG_STATES = 2 };
 
 /* What a parameter accepts; see builtins.def. */
 typedef enum gc_barg_type {

@@ -637,11 +637,18 @@ static int check_tuple_source(checker *c, const gc_ast_stmt *st) {
         }
         return 1;
     }
+    if (e->kind == GC_EXPR_CALL && e->call.builtin && (e->call.builtin->flags & GC_BFLAG_STATES)) {
+        int want = e->call.builtin->id == GC_BUILTIN_LSTM ? 3 : 2;
+        if (n != want)
+            return fail(c, st->loc, "%s gives %s, %d values, but %d names are assigned", e->call.callee,
+                        want == 3 ? "out, h_n, c_n" : "out, h_n", want, n);
+        return 1;
+    }
     if (e->kind == GC_EXPR_CALL && e->call.def) {
         if (returns_tuple(c, e->call.def, 0)) return 1;
         return fail(c, st->loc, "'%s' returns one value, but %d names are assigned", e->call.callee, n);
     }
-    return fail(c, e->loc, "only split(...), or a def that returns it, gives several values to assign");
+    return fail(c, e->loc, "only split(...), or a def that returns it, gives several values to assign (and rnn, lstm or gru their final states)");
 }
 
 static int check_assign(checker *c, scope *s, gc_ast_stmt *st) {

@@ -94,4 +94,17 @@ gc_node *gc_layer_transformer_encoder(gc_layer_context *c, const char *path, gc_
 gc_node *gc_layer_transformer_decoder(gc_layer_context *c, const char *path, gc_node *x, gc_node *memory,
                                       const gc_transformer_args *args);
 
+/* Recurrent layers (layers_recurrent.c): nn.RNN, nn.LSTM, nn.GRU with batch_first=True. */
+typedef struct gc_recurrent_args {
+    int cell;          /* gc_cell (ir/recurrence.h) */
+    int64_t hidden, num_layers;
+    bool bias, bidirectional;
+    gc_node *h0, *c0;  /* optional f32 [D*num_layers, N, hidden]; c0 for lstm only */
+} gc_recurrent_args;
+
+/* x [N, T, I] -> the output sequence [N, T, D*hidden]; the final states [D*num_layers, N, hidden]
+ * go to *h_n and, for lstm, *c_n (either may be NULL). */
+gc_node *gc_layer_recurrent(gc_layer_context *c, const char *path, gc_node *x, const gc_recurrent_args *args,
+                            gc_node **h_n, gc_node **c_n);
+
 #endif

@@ -205,7 +205,11 @@ static int lower_param(lowerer *L, const gc_ast_stmt *s) {
 
 static int lower_assign(lowerer *L, const gc_ast_stmt *s) {
     lval v;
-    if (!gc_lower_expr(L, s->value, &v)) return 0;
+    /* A recurrent layer assigned to several names also gives its final states. */
+    L->states_call = s->assign.n > 1 ? s->value : NULL;
+    int ok = gc_lower_expr(L, s->value, &v);
+    L->states_call = NULL;
+    if (!ok) return 0;
     if (s->assign.n == 1) {
         if (v.kind == LV_TUPLE)
             return gc_fail(L->err, GC_ERR_USER, s->loc,

@@ -58,6 +58,7 @@ typedef struct lowerer {
     gc_arena *scratch;    /* scopes, paths, evaluated lists; freed when lowering ends */
     lower_scope *scope;
     int depth;
+    const gc_ast_expr *states_call; /* the call whose value `A, B (, C) = ` takes apart (rnn/lstm/gru) */
     struct lower_args *free_args;
     const char *file;     /* the model file's name, copied into the graph's arena */
 } lowerer;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "frontend/layers_norm.h"
+#include "ir/recurrence.h"
 #include "passes/losses.h"
 
 static int tensor_result(lval *out, gc_node *n) {
@@ -80,6 +81,38 @@ static int lower_transformer(lowerer *L, lower_args *a, const char *path, lval *
     return tensor_result(out, x && memory ? gc_layer_transformer_decoder(&L->ctx, path, x, memory, &t) : NULL);
 }
 
+/* rnn, lstm, gru: the output sequence, or with `out, h_n (, c_n) = ` a tuple with the final states. */
+static int lower_recurrent(lowerer *L, lower_args *a, const char *path, lval *out) {
+    gc_recurrent_args r = {0};
+    gc_builtin_id id = a->fn->id;
+    int at = 2; /* num_layers, then (rnn) nonlinearity, bias, bidirectional, h0 (, c0) */
+    r.cell = id == GC_BUILTIN_LSTM ? GC_CELL_LSTM : id == GC_BUILTIN_GRU ? GC_CELL_GRU : GC_CELL_RNN_TANH;
+    if (!positive(L, a, 1) || !positive(L, a, 2)) return 0;
+    r.hidden = gc_lower_arg_int(a, 1);
+    r.num_layers = gc_lower_arg_int(a, at++);
+    if (id == GC_BUILTIN_RNN && !strcmp(gc_lower_arg_str(a, at++), "relu")) r.cell = GC_CELL_RNN_RELU;
+    r.bias = gc_lower_arg_bool(a, at++);
+    r.bidirectional = gc_lower_arg_bool(a, at++);
+    r.h0 = gc_lower_arg_opt_tensor(L, a, at++);
+    if (id == GC_BUILTIN_LSTM) r.c0 = gc_lower_arg_opt_tensor(L, a, at++);
+    if (L->err->code != GC_OK) return 0;
+    gc_node *h_n = NULL, *c_n = NULL;
+    gc_node *y = gc_layer_recurrent(&L->ctx, path, gc_lower_arg_tensor(L, a, 0, GC_F32), &r, &h_n, &c_n);
+    if (!y || L->states_call != a->call) return tensor_result(out, y);
+    int n = id == GC_BUILTIN_LSTM ? 3 : 2;
+    lval *items = gc_arena_alloc(L->scratch, sizeof *items * 3);
+    if (!items) return gc_failf(L->err, GC_ERR_MEMORY, "out of memory while lowering");
+    gc_node *parts[3] = {y, h_n, c_n};
+    for (int i = 0; i < n; i++) {
+        items[i] = (lval){.kind = LV_TENSOR, .node = parts[i]};
+        if (!parts[i]) return 0;
+    }
+    out->kind = LV_TUPLE;
+    out->items = items;
+    out->n = n;
+    return 1;
+}
+
 int gc_lower_layer(lowerer *L, lower_args *a, lval *out) {
     const char *path = gc_lower_call_name(L, a->call, a->fn->name);
     if (!path) return 0;
@@ -103,6 +136,9 @@ int gc_lower_layer(lowerer *L, lower_args *a, lval *out) {
     case GC_BUILTIN_CAUSAL_SELF_ATTENTION: return lower_causal_attention(L, a, path, out);
     case GC_BUILTIN_TRANSFORMER_ENCODER_LAYER:
     case GC_BUILTIN_TRANSFORMER_DECODER_LAYER: return lower_transformer(L, a, path, out);
+    case GC_BUILTIN_RNN:
+    case GC_BUILTIN_LSTM:
+    case GC_BUILTIN_GRU: return lower_recurrent(L, a, path, out);
     /* Normalisation layers (frontend/layers_norm.c). */
     case GC_BUILTIN_BATCHNORM1D:
     case GC_BUILTIN_BATCHNORM2D:

@@ -41,7 +41,7 @@ bool gc_op_from_name(const char *name, size_t len, gc_op *out) {
 }
 
 const char *gc_op_class_name(gc_op_class cls) {
-    static const char *names[] = {"source", "elementwise", "reduction", "gemm", "movement"};
+    static const char *names[] = {"source", "elementwise", "reduction", "gemm", "movement", "loop"};
     return (unsigned)cls < sizeof names / sizeof names[0] ? names[cls] : "?";
 }
 

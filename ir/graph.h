@@ -85,6 +85,7 @@ typedef enum gc_op_class {
     GC_CLASS_REDUCTION,
     GC_CLASS_GEMM,
     GC_CLASS_MOVEMENT,
+    GC_CLASS_LOOP, /* a loop over time inside one kernel (recurrence); never fused */
 } gc_op_class;
 
 enum {

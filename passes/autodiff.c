@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "ir/build.h"
+#include "ir/recurrence.h"
 
 /* C11 has no M_PI family; these are the digits glibc's math.h would give. */
 #define SQRT1_2 0.70710678118654752440    /* 1/sqrt(2) */
@@ -439,6 +440,45 @@ static int grad_conv_weight_grad(gc_builder *b, const gc_node *n, gc_node *dy, c
     /* v = conv_weight_grad(x, u): <g, v> = <conv(x, g), u>. */
     if (needs[0] && !(dx[0] = gc_conv_input_grad(b, X(1), dy, &n->attr.conv, &X(0)->type))) return 0;
     if (needs[1] && !(dx[1] = gc_conv(b, X(0), dy, &n->attr.conv))) return 0;
+    return 1;
+}
+
+/* ---- recurrent layers (ir/recurrence.h) ---- */
+
+/* The backward loop gives the gates' gradients for every step; the weight and input gradients
+ * are then ordinary ops over the whole sequence: d xproj is the input side of the gate gradients,
+ * d w_hh one GEMM of the hidden side against the previous hidden states stacked [N*T, H], and
+ * d b_hh their sum. */
+static int grad_recurrence(gc_builder *b, const gc_node *n, gc_node *dy, const bool *needs, gc_node **dx) {
+    int cell = n->attr.recurrence.cell;
+    const gc_type *xt = &X(0)->type;
+    int64_t N = xt->dims[0], T = xt->dims[1], H = X(1)->type.dims[1], G = gc_cell_gates(cell);
+    gc_node *in[5] = {Y, dy, X(1), X(3), n->num_inputs > 4 ? X(4) : NULL};
+    gc_node *g = gc_build(b, GC_OP_RECURRENCE_GRAD, in, n->num_inputs, &n->attr, NULL);
+    gc_node *gates = gc_slice(b, g, 1, 0, T);
+    gc_node *hidden_side = gates, *input_side = gates;
+    if (cell == GC_CELL_GRU) {
+        hidden_side = gc_slice(b, gates, 2, 0, 3 * H);
+        gc_node *parts[2] = {gc_slice(b, gates, 2, 0, 2 * H), gc_slice(b, gates, 2, 3 * H, 4 * H)};
+        input_side = gc_concat(b, parts, 2, 2);
+    }
+    if (needs[0] && !(dx[0] = input_side)) return 0;
+    if (needs[1]) {
+        int64_t hcol = gc_cell_h_column(cell) * H, d3[3] = {N, 1, H}, rows_h[2] = {N * T, H}, rows_g[2] = {N * T, G * H};
+        gc_node *h = gc_slice(b, Y, 2, hcol, hcol + H), *first = gc_reshape(b, X(3), 3, d3), *prev = first;
+        if (T > 1) {
+            bool rev = n->attr.recurrence.reverse;
+            gc_node *parts[2] = {rev ? gc_slice(b, h, 1, 1, T) : first, rev ? first : gc_slice(b, h, 1, 0, T - 1)};
+            prev = gc_concat(b, parts, 2, 1);
+        }
+        dx[1] = gc_matmul(b, gc_reshape(b, hidden_side, 2, rows_g), gc_reshape(b, prev, 2, rows_h), true, false);
+        if (!dx[1]) return 0;
+    }
+    if (needs[2] && !(dx[2] = gc_reduce(b, GC_OP_SUM, hidden_side, 0x3, false))) return 0;
+    gc_node *last = needs[3] || (n->num_inputs > 4 && needs[4]) ? gc_slice(b, g, 1, T, T + 1) : NULL;
+    int64_t state[2] = {N, H};
+    if (needs[3] && !(dx[3] = gc_reshape(b, gc_slice(b, last, 2, 0, H), 2, state))) return 0;
+    if (n->num_inputs > 4 && needs[4] && !(dx[4] = gc_reshape(b, gc_slice(b, last, 2, H, 2 * H), 2, state))) return 0;
     return 1;
 }
 

@@ -32,7 +32,7 @@ typedef enum fuse_rule {
 } fuse_rule;
 
 /* rules[producer class][consumer class]. */
-static const fuse_rule rules[5][5] = {
+static const fuse_rule rules[GC_CLASS_LOOP + 1][GC_CLASS_LOOP + 1] = {
     [GC_CLASS_ELEMENTWISE] = {[GC_CLASS_ELEMENTWISE] = FUSE_LOOP, [GC_CLASS_REDUCTION] = FUSE_PROLOGUE},
     [GC_CLASS_GEMM] = {[GC_CLASS_ELEMENTWISE] = FUSE_EPILOGUE},
 };

@@ -495,6 +495,95 @@ def pooling():
     avg_cases("2d_ceil_exclude", normal(1, 2, 7, 8), [3, 2], [2, 3], [1, 1], ceil=True, cip=False)
     avg_cases("3d", normal(1, 2, 5, 4, 6), [2, 3, 2], [2, 1, 2], [1, 1, 0], ceil=True, cip=False)
     avg_cases("f64", f64(RNG.standard_normal((1, 2, 5, 5))), [3, 3], [2, 2], [1, 1])
+# --- recurrent layers (ir/recurrence.h) -----------------------------------------------------
+
+def recurrence_reference(cell, xproj, w_hh, b_hh, h0, c0, reverse):
+    """The packed result, built from torch's own cells (torch.rnn_tanh_cell, lstm_cell,
+    gru_cell with an identity input weight, so their input is the projection itself) and the
+    gate values spelled out; returns (packed, [per-step tensors to take gradients of])."""
+    n, steps, gh = xproj.shape
+    hid = w_hh.shape[1]
+    eye, zero = torch.eye(gh, dtype=torch.float64), torch.zeros(gh, dtype=torch.float64)
+    h, c = h0, c0
+    cols = [None] * steps
+    pre = [None] * steps
+    order = range(steps - 1, -1, -1) if reverse else range(steps)
+    for t in order:
+        x = xproj[:, t]
+        gates = x + h @ w_hh.T + b_hh
+        if cell in (0, 1):
+            gates.retain_grad()
+            h_ref = (torch.rnn_tanh_cell if cell == 0 else torch.rnn_relu_cell)(x, h, eye, w_hh, zero, b_hh)
+            h = torch.tanh(gates) if cell == 0 else torch.relu(gates)
+            assert torch.allclose(h, h_ref)
+            cols[t], pre[t] = [h], [gates]
+        elif cell == 2:
+            gates.retain_grad()
+            i, f, g, o = gates.split(hid, dim=1)
+            i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+            h_ref, c_ref = torch.lstm_cell(x, (h, c), eye, w_hh, zero, b_hh)
+            c = f * c + i * g
+            h = o * torch.tanh(c)
+            assert torch.allclose(h, h_ref) and torch.allclose(c, c_ref)
+            cols[t], pre[t] = [i, f, g, o, c, h], [gates]
+        else:
+            xr, xz, xn = x.split(hid, dim=1)
+            hr, hz, hh = (h @ w_hh.T).split(hid, dim=1)
+            br, bz, bn = b_hh.split(hid)
+            rz = torch.cat([xr + hr + br, xz + hz + bz], dim=1)
+            rz.retain_grad()
+            r, z = torch.sigmoid(rz).split(hid, dim=1)
+            hn = hh + bn
+            hn.retain_grad()
+            npre = xn + r * hn
+            npre.retain_grad()
+            nn_ = torch.tanh(npre)
+            h_ref = torch.gru_cell(x, h, eye, w_hh, zero, b_hh)
+            h = (1 - z) * nn_ + z * h
+            assert torch.allclose(h, h_ref)
+            cols[t], pre[t] = [r, z, hn, nn_, h], [rz, hn, npre]
+    packed = torch.stack([torch.cat(cs, dim=1) for cs in cols], dim=1)
+    return packed, pre
+
+
+def recurrence_grad_reference(cell, packed, dpacked, pre, h0, c0, hid):
+    """recurrence_grad's expected result from torch's autograd through the reference above."""
+    (packed * dpacked).sum().backward()
+    rows = []
+    for p in pre:
+        if cell == 3:
+            rz, hn, npre = p
+            rows.append(torch.cat([rz.grad, hn.grad, npre.grad], dim=1))
+        else:
+            rows.append(p[0].grad)
+    width = rows[0].shape[1]
+    last = torch.zeros(packed.shape[0], width, dtype=torch.float64)
+    last[:, :hid] = h0.grad
+    if cell == 2:
+        last[:, hid:2 * hid] = c0.grad
+    return torch.stack(rows + [last], dim=1)
+
+
+def recurrent():
+    n, steps, hid = 2, 4, 3
+    for cell, gates in ((0, 1), (1, 1), (2, 4), (3, 3)):
+        for reverse in (False, True):
+            xproj, w_hh, b_hh = normal(n, steps, gates * hid), normal(gates * hid, hid, scale=0.5), normal(gates * hid)
+            h0, c0 = normal(n, hid), normal(n, hid)
+            ops = [xproj, w_hh, b_hh, h0] + ([c0] if cell == 2 else [])
+            leaves = [tt(x).requires_grad_() for x in ops]
+            packed, pre = recurrence_reference(cell, leaves[0], leaves[1], leaves[2], leaves[3],
+                                               leaves[4] if cell == 2 else None, reverse)
+            name = f"c{cell}{'.reverse' if reverse else ''}"
+            case(f"recurrence.{name}", "recurrence", ops, result("f32", packed.detach()), cell=cell, reverse=reverse)
+            # The backward loop in f64, from the exact packed result.
+            dpacked = normal(*packed.shape)
+            expect = recurrence_grad_reference(cell, packed, tt(dpacked), pre, leaves[3],
+                                               leaves[4] if cell == 2 else None, hid)
+            grad_ops = [f64(packed.detach().numpy()), f64(dpacked[1]), f64(w_hh[1]), f64(h0[1])] + \
+                ([f64(c0[1])] if cell == 2 else [])
+            case(f"recurrence_grad.{name}", "recurrence_grad", grad_ops, f64(expect.numpy()), cell=cell,
+                 reverse=reverse)
 
 
 # --- output ---------------------------------------------------------------------------------
@@ -565,7 +654,7 @@ def fmt_tensor(tag, x):
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: gen_ops.py OUTDIR")
-    for section in (sources, unary, binary, reductions, matmul, movement, pooling, convolution):
+    for section in (sources, unary, binary, reductions, matmul, movement, pooling, convolution, recurrent):
         section()
     names = [c[0] for c in CASES]
     assert len(names) == len(set(names)), "case names must be unique"

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "ir/build.h"
+#include "ir/recurrence.h"
 #include "passes/autodiff.h"
 #include "runtime/gradcheck.h"
 
@@ -99,6 +100,25 @@ static gc_attr pool_attr(const pool_case *pc) {
     a.pool.ceil_mode = pc->ceil_mode;
     a.pool.count_include_pad = pc->count_include_pad;
     return a;
+}
+
+/* recurrence: variant = cell * 4 + reverse * 2 + (initial states given); N 2, T 3, H 2. Without
+ * initial states they are zeros, as a layer called without h0= gets. */
+static bool build_recurrence(gc_builder *b, int variant, test_case *c) {
+    if (variant >= 16) return false;
+    int cell = variant / 4, H = 2, G = gc_cell_gates(cell);
+    bool reverse = (variant / 2) % 2, given = variant % 2;
+    gc_type state = shape(GC_F32, 2, 2, H);
+    gc_node *in[5] = {param(b, "xproj", shape(GC_F32, 3, 2, 3, G * H)), param(b, "w_hh", shape(GC_F32, 2, G * H, H)),
+                      param(b, "b_hh", shape(GC_F32, 1, G * H)), given ? param(b, "h0", state) : gc_fill(b, &state, 0.0),
+                      NULL};
+    if (cell == GC_CELL_LSTM) in[4] = given ? param(b, "c0", state) : gc_fill(b, &state, 0.0);
+    gc_attr a;
+    memset(&a, 0, sizeof a);
+    a.recurrence.cell = cell;
+    a.recurrence.reverse = reverse;
+    c->y = gc_build(b, GC_OP_RECURRENCE, in, gc_cell_operands(cell), &a, NULL);
+    return true;
 }
 
 /* Builds variant `variant` of op's case into c->graph; returns false when op has no such variant. */
@@ -299,6 +319,7 @@ static bool build_case(gc_builder *b, gc_op op, int variant, test_case *c) {
             c->y = gc_conv_weight_grad(b, param(b, "cx", tx), param(b, "cdy", ty), &ca, &tw);
         return true;
     }
+    case GC_OP_RECURRENCE: return build_recurrence(b, variant, c);
     default:
         if (info->op_class == GC_CLASS_ELEMENTWISE && info->arity == 1 && !(info->flags & GC_FLAG_GIVEN) &&
             info->attr_kind == GC_ATTR_NONE) {

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "ir/build.h"
+#include "ir/recurrence.h"
 #include "ir/text.h"
 
 /* ---- helpers ---- */
@@ -161,6 +162,20 @@ static gc_node *build_op(gc_builder *b, gc_op op, const sources *s) {
         if (op == GC_OP_CONV) return y;
         if (op == GC_OP_CONV_INPUT_GRAD) return gc_conv_input_grad(b, y, cw, &c, &f234);
         return gc_conv_weight_grad(b, s->x, y, &c, &wt);
+    }
+
+    case GC_OP_RECURRENCE: case GC_OP_RECURRENCE_GRAD: {
+        /* An lstm of hidden size 1 over x as the input projection, run in reverse. */
+        const int64_t d41[] = {4, 1}, d4[] = {4}, d21[] = {2, 1};
+        gc_type tw = gc_type_make(GC_F32, 2, d41), tb = gc_type_make(GC_F32, 1, d4), ts = gc_type_make(GC_F32, 2, d21);
+        a.recurrence.cell = GC_CELL_LSTM;
+        a.recurrence.reverse = true;
+        gc_node *w = gc_fill(b, &tw, 0.5), *h0 = gc_fill(b, &ts, 0.25);
+        gc_node *in[5] = {s->x, w, gc_fill(b, &tb, 0.1), h0, h0};
+        gc_node *y = gc_build(b, GC_OP_RECURRENCE, in, 5, &a, NULL);
+        if (op == GC_OP_RECURRENCE) return y;
+        gc_node *back[5] = {y, y, w, h0, h0};
+        return gc_build(b, op, back, 5, &a, NULL);
     }
     case GC_OP_COUNT: break;
     }
@@ -605,6 +620,7 @@ static void test_filecheck_class_files_cover_every_op(void **state) {
         [GC_CLASS_REDUCTION] = "tests/filecheck/class_reduction.ir",
         [GC_CLASS_GEMM] = "tests/filecheck/class_gemm.ir",
         [GC_CLASS_MOVEMENT] = "tests/filecheck/class_movement.ir",
+        [GC_CLASS_LOOP] = "tests/filecheck/class_loop.ir",
     };
     bool covered[GC_OP_COUNT] = {false};
     for (size_t c = 0; c < sizeof files / sizeof files[0]; c++) {

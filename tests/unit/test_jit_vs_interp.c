@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "ir/build.h"
+#include "ir/recurrence.h"
 #include "passes/autodiff.h"
 #include "passes/losses.h"
 #include "runtime/interp.h"
@@ -120,6 +121,30 @@ static bool is_binary(gc_op op) {
 static bool takes_int(gc_op op) {
     return op == GC_OP_NEG || op == GC_OP_ABS || op == GC_OP_SQUARE || op == GC_OP_RELU || op == GC_OP_SIGN ||
            op == GC_OP_STOP_GRADIENT;
+}
+
+/* recurrence variants 0-7: each cell forwards and in reverse over 7 steps of a batch of 5 (split
+ * by rows over the pool), hidden 20; variant 8 an f64 lstm. recurrence_grad variants 0-3: the
+ * backward loop of each cell (1 and 3 in reverse) under a random adjoint. Weights are scaled
+ * down so the states neither saturate nor explode. */
+static gc_node *recurrence_case(gc_builder *b, gc_op op, int v) {
+    bool f64 = op == GC_OP_RECURRENCE && v == 8;
+    int cell = f64 ? GC_CELL_LSTM : op == GC_OP_RECURRENCE ? v / 2 : v;
+    bool reverse = v % 2;
+    gc_dtype t = f64 ? GC_F64 : GC_F32;
+    int64_t N = f64 ? 3 : 5, T = f64 ? 4 : 7, H = f64 ? 6 : 20, G = gc_cell_gates(cell);
+    gc_node *in[5] = {in_(b, "xproj", ty(t, 3, N, T, G * H)), gc_mul_scalar(b, in_(b, "w_hh", ty(t, 2, G * H, H)), 0.1),
+                      in_(b, "b_hh", ty(t, 1, G * H)), in_(b, "h0", ty(t, 2, N, H)), NULL};
+    if (cell == GC_CELL_LSTM) in[4] = in_(b, "c0", ty(t, 2, N, H));
+    gc_attr a;
+    memset(&a, 0, sizeof a);
+    a.recurrence.cell = cell;
+    a.recurrence.reverse = reverse;
+    int count = gc_cell_operands(cell);
+    gc_node *y = attr_op(b, GC_OP_RECURRENCE, in, count, &a, NULL);
+    if (op == GC_OP_RECURRENCE || !y) return y;
+    gc_node *back[5] = {y, in_(b, "dy", y->type), in[1], in[3], in[4]};
+    return attr_op(b, GC_OP_RECURRENCE_GRAD, back, count, &a, NULL);
 }
 
 /* Builds variant `v` of op's cases; false when op has no such variant. */
@@ -479,6 +504,11 @@ static bool build_case(gc_builder *b, gc_op op, int v, test_case *c) {
                 y = gc_conv_weight_grad(b, probe_x, in_(b, "dy", y->type), &ca, &tw);
             break;
         }
+        case GC_OP_RECURRENCE: case GC_OP_RECURRENCE_GRAD:
+            if (v > (op == GC_OP_RECURRENCE ? 8 : 3)) return false;
+            c->rtol = 1e-4, c->atol = 1e-5; /* f32 GEMMs per step against the interpreter's doubles */
+            y = recurrence_case(b, op, v);
+            break;
         default:
             return false;
         }

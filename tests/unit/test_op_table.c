@@ -117,7 +117,7 @@ static void test_arity_class_and_flags(void **state) {
         assert_true(r->arity >= -1 && r->arity <= 3);
         assert_true((r->flags & ~known) == 0);
         assert_true((unsigned)r->attr < GC_ATTR_COUNT);
-        assert_true(r->cls >= GC_CLASS_SOURCE && r->cls <= GC_CLASS_MOVEMENT);
+        assert_true(r->cls >= GC_CLASS_SOURCE && r->cls <= GC_CLASS_LOOP);
         /* Nothing to derive a type from: the builder must state it, or the op is a source. */
         if (r->arity == 0 && r->cls != GC_CLASS_SOURCE && !(r->flags & GC_FLAG_GIVEN))
             fail_msg("op %s has no operands but is neither SOURCE nor GIVEN", r->name);
@@ -220,8 +220,8 @@ static void test_docs_and_class_names(void **state) {
         assert_null(strchr(d, '\n'));
         assert_true(d[0] != ' ' && d[strlen(d) - 1] != ' ');
     }
-    const char *names[] = {"source", "elementwise", "reduction", "gemm", "movement"};
-    for (int c = GC_CLASS_SOURCE; c <= GC_CLASS_MOVEMENT; c++)
+    const char *names[] = {"source", "elementwise", "reduction", "gemm", "movement", "loop"};
+    for (int c = GC_CLASS_SOURCE; c <= GC_CLASS_LOOP; c++)
         assert_string_equal(gc_op_class_name((gc_op_class)c), names[c]);
     assert_string_equal(gc_op_class_name((gc_op_class)99), "?");
 }

@@ -604,6 +604,32 @@ static void test_location_without_file(void **state) {
  * dims) and a plain unary op keeps its operand's type. */
 static const char *const rules_that_cannot_refuse[] = {"source", "unary"};
 
+/* recurrence and recurrence_grad: the cell picks the gate count and the operand count (c0 for lstm). */
+#define A_RECUR(c, r) (&(gc_attr){.recurrence = {.cell = (c), .reverse = (r)}})
+static void test_recurrence(void **state) {
+    (void)state;
+    gc_node *x8 = in(TY(GC_F32, 2, 3, 8)), *w8 = in(TY(GC_F32, 8, 2)), *b8 = in(TY(GC_F32, 8)), *h = in(TY(GC_F32, 2, 2));
+    gc_node *x6 = in(TY(GC_F32, 2, 3, 6)), *w6 = in(TY(GC_F32, 6, 2)), *b6 = in(TY(GC_F32, 6));
+    gc_node *x2 = in(TY(GC_F32, 2, 3, 2)), *w2 = in(TY(GC_F32, 2, 2)), *b2 = in(TY(GC_F32, 2));
+    gc_node *lstm = ACCEPT("f32[2, 3, 12]", GC_OP_RECURRENCE, A_RECUR(2, true), NULL, x8, w8, b8, h, h);
+    gc_node *gru = ACCEPT("f32[2, 3, 10]", GC_OP_RECURRENCE, A_RECUR(3, false), NULL, x6, w6, b6, h);
+    gc_node *rnn = ACCEPT("f32[2, 3, 2]", GC_OP_RECURRENCE, A_RECUR(1, false), NULL, x2, w2, b2, h);
+    ACCEPT("f32[2, 4, 8]", GC_OP_RECURRENCE_GRAD, A_RECUR(2, true), NULL, lstm, lstm, w8, h, h);
+    ACCEPT("f32[2, 4, 8]", GC_OP_RECURRENCE_GRAD, A_RECUR(3, false), NULL, gru, gru, w6, h);
+    ACCEPT("f32[2, 4, 2]", GC_OP_RECURRENCE_GRAD, A_RECUR(0, false), NULL, rnn, rnn, w2, h);
+    REJECT("recurrence: cell 2 takes 5 operands, got 4", GC_OP_RECURRENCE, A_RECUR(2, false), NULL, x8, w8, b8, h);
+    REJECT("recurrence: cell 7 is not 0 (rnn_tanh), 1 (rnn_relu), 2 (lstm) or 3 (gru)", GC_OP_RECURRENCE,
+           A_RECUR(7, false), NULL, x8, w8, b8, h);
+    REJECT("recurrence: w_hh must be [gates * hidden, hidden] of the operands' dtype, got f32[8, 2]", GC_OP_RECURRENCE,
+           A_RECUR(3, false), NULL, x8, w8, b8, h);
+    REJECT("recurrence: xproj's last dim must be w_hh's rows: f32[2, 3, 8] and f32[6, 2]", GC_OP_RECURRENCE,
+           A_RECUR(3, false), NULL, x8, w6, b6, h);
+    REJECT("recurrence: initial states must be [batch, hidden], got f32[2, 3, 2] and f32[2, 2]", GC_OP_RECURRENCE,
+           A_RECUR(0, false), NULL, x2, w2, b2, x2);
+    REJECT("recurrence_grad: the packed result and its adjoint must be [batch, time, packed width], got f32[2, 3, 10] and f32[2, 3, 12]",
+           GC_OP_RECURRENCE_GRAD, A_RECUR(3, false), NULL, gru, lstm, w6, h);
+}
+
 static void test_every_op_and_rule_covered(void **state) {
     (void)state;
     static const struct {
@@ -645,6 +671,7 @@ int main(void) {
         cmocka_unit_test(test_take_scatter_one_hot),
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_conv),
+        cmocka_unit_test(test_recurrence),
         cmocka_unit_test(test_location_without_file),
         cmocka_unit_test(test_every_op_and_rule_covered), /* last: reads what the others covered */
     };
