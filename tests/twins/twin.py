@@ -88,10 +88,11 @@ def read_consts(gm_path, sets):
 # ---- safetensors ----
 
 def write_safetensors(path, tensors, metadata=None):
-    """tensors: {name: float32 or int32 torch tensor}. The layout of the safetensors library:
+    """tensors: {name: float32, int32 or int64 torch tensor} (int64: batch norm's
+    num_batches_tracked, as torch saves it). The layout of the safetensors library:
     8-byte little-endian header length, compact JSON header ("__metadata__" first), padded with
     spaces to a multiple of 8, then the raw little-endian data in header order."""
-    codes = {torch.float32: ("F32", "f"), torch.int32: ("I32", "i")}
+    codes = {torch.float32: ("F32", "f"), torch.int32: ("I32", "i"), torch.int64: ("I64", "q")}
     header, blobs, offset = {}, [], 0
     if metadata:
         header["__metadata__"] = dict(sorted(metadata.items()))
