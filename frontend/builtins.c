@@ -74,6 +74,8 @@ const char *gc_barg_type_name(gc_barg_type type) {
     case GC_BARG_INTS: return "a list of integers";
     case GC_BARG_NUMBERS: return "a list of numbers";
     case GC_BARG_DTYPE: return "a dtype (f32 or i32)";
+    case GC_BARG_SIZES: return "an integer or a list of integers";
+    case GC_BARG_PADDING: return "an integer, a list of integers, \"same\" or \"valid\"";
     }
     return "?";
 }
@@ -137,6 +139,10 @@ bool gc_barg_accepts(const gc_builtin_param *p, const gc_const_value *v) {
     case GC_BARG_INTS: return v->kind == GC_CV_LIST && all_of(v, false);
     case GC_BARG_NUMBERS: return v->kind == GC_CV_LIST && all_of(v, true);
     case GC_BARG_DTYPE: return v->kind == GC_CV_DTYPE;
+    case GC_BARG_SIZES: return v->kind == GC_CV_INT || (v->kind == GC_CV_LIST && v->list.n > 0 && all_of(v, false));
+    case GC_BARG_PADDING:
+        return v->kind == GC_CV_INT || (v->kind == GC_CV_LIST && v->list.n > 0 && all_of(v, false)) ||
+               (v->kind == GC_CV_STRING && in_choices("same|valid", v->s));
     }
     return false;
 }

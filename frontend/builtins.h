@@ -50,6 +50,8 @@ typedef enum gc_barg_type {
     GC_BARG_INTS,
     GC_BARG_NUMBERS,
     GC_BARG_DTYPE,
+    GC_BARG_SIZES,   /* an int or a list of ints: one for every spatial dim, or one each */
+    GC_BARG_PADDING, /* SIZES, or the string "same" or "valid" (torch's conv padding) */
 } gc_barg_type;
 
 typedef enum gc_bdefault_kind {

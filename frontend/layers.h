@@ -85,4 +85,18 @@ gc_node *gc_layer_transformer_encoder(gc_layer_context *c, const char *path, gc_
 gc_node *gc_layer_transformer_decoder(gc_layer_context *c, const char *path, gc_node *x, gc_node *memory,
                                       const gc_transformer_args *args);
 
+/* Convolution layers (layers_conv.c): nn.Conv1d, nn.Conv2d and nn.ConvTranspose2d. Spatial
+ * entries [0, spatial) of each array are the layer's, one per spatial dim. */
+typedef struct gc_conv_args {
+    int spatial;     /* 1 (conv1d) or 2 */
+    bool transposed; /* conv_transpose2d */
+    int64_t out, groups;
+    int64_t kernel[2], stride[2], padding[2], dilation[2], output_padding[2];
+    bool same; /* padding="same": dilation * (k - 1) split as torch does, the odd one on the right */
+    bool bias;
+} gc_conv_args;
+
+/* x [N, C, *spatial] (or unbatched [C, *spatial], as torch takes it) -> [N, out, *out_spatial]. */
+gc_node *gc_layer_conv(gc_layer_context *c, const char *path, gc_node *x, const gc_conv_args *a);
+
 #endif

@@ -100,6 +100,9 @@ int gc_lower_layer(lowerer *L, lower_args *a, lval *out) {
     case GC_BUILTIN_CAUSAL_SELF_ATTENTION: return lower_causal_attention(L, a, path, out);
     case GC_BUILTIN_TRANSFORMER_ENCODER_LAYER:
     case GC_BUILTIN_TRANSFORMER_DECODER_LAYER: return lower_transformer(L, a, path, out);
+    case GC_BUILTIN_CONV1D:
+    case GC_BUILTIN_CONV2D:
+    case GC_BUILTIN_CONV_TRANSPOSE2D: return gc_lower_conv(L, a, path, out);
     default:
         return gc_fail(L->err, GC_ERR_INTERNAL, a->call->loc, "internal error: no lowering for layer %s", a->fn->name);
     }
