@@ -133,10 +133,21 @@ static size_t scratch_floats(const plan *p) {
     return (size_t)((p->k + p->g->out_channels) * t);
 }
 
+static bool input_grad_is_forward(const gc_conv_geom *g, gc_conv_geom *g2);
+
 int64_t gc_conv_workspace_bytes(const int64_t *geom) {
-    plan p;
-    make_plan((const gc_conv_geom *)(const void *)geom, &p);
-    return p.direct ? 0 : (int64_t)(scratch_floats(&p) * sizeof(float));
+    plan p, p2;
+    const gc_conv_geom *g = (const gc_conv_geom *)(const void *)geom;
+    make_plan(g, &p);
+    if (p.direct) return 0;
+    size_t floats = scratch_floats(&p);
+    gc_conv_geom g2;
+    if (input_grad_is_forward(g, &g2)) {
+        make_plan(&g2, &p2);
+        size_t flipped = scratch_floats(&p2) + (size_t)(g->out_channels * p.cg * p.kk);
+        if (!p2.direct && flipped > floats) floats = flipped;
+    }
+    return (int64_t)(floats * sizeof(float));
 }
 
 /* ---- unfolding ---- */
@@ -479,18 +490,10 @@ static void pack_col_t(const void *raw, int64_t p0, int64_t kc, int64_t j0, int6
     }
 }
 
-void gc_conv_forward_f32(const int64_t *geom, const float *x, const float *w, float *y, int32_t from, int32_t to) {
-    plan p;
-    make_plan((const gc_conv_geom *)(const void *)geom, &p);
+/* The forward GEMMs of images [lo, hi), with col scratch_floats(p) floats of this thread's. */
+static void forward_images(const plan *pp, const float *x, const float *w, float *y, int64_t lo, int64_t hi, float *col) {
+    const plan p = *pp;
     const gc_conv_geom *g = p.g;
-    int64_t lo, hi;
-    share_range(g->batch, from, to, &lo, &hi);
-    if (lo >= hi) return;
-    float *col = p.direct ? NULL : thread_scratch(scratch_floats(&p));
-    if (!col) {
-        direct_forward_f32(&p, x, w, y, lo, hi);
-        return;
-    }
     float *buf = col + p.k * max_tile(&p);
     int64_t tiles = tile_count(&p, lo, hi);
     for (int64_t ti = 0; ti < tiles; ti++) {
@@ -515,6 +518,51 @@ void gc_conv_forward_f32(const int64_t *geom, const float *x, const float *w, fl
     }
 }
 
+void gc_conv_forward_f32(const int64_t *geom, const float *x, const float *w, float *y, int32_t from, int32_t to) {
+    plan p;
+    make_plan((const gc_conv_geom *)(const void *)geom, &p);
+    int64_t lo, hi;
+    share_range(p.g->batch, from, to, &lo, &hi);
+    if (lo >= hi) return;
+    float *col = p.direct ? NULL : thread_scratch(scratch_floats(&p));
+    if (!col) {
+        direct_forward_f32(&p, x, w, y, lo, hi);
+        return;
+    }
+    forward_images(&p, x, w, y, lo, hi, col);
+}
+
+/* A stride-1 convolution's input gradient is itself a convolution: of dy with the kernel flipped
+ * and its channel dims swapped (w' [C, O/groups, *k], w'[c, o, k] = w[o, c, K - 1 - k]), padded
+ * dilation * (k - 1) minus the forward's padding on each side. It then runs as a forward (implicit
+ * GEMM, no column buffer to fold back) whenever those paddings are not negative. g2 receives that
+ * convolution's geometry. */
+static bool input_grad_is_forward(const gc_conv_geom *g, gc_conv_geom *g2) {
+    *g2 = *g;
+    g2->in_channels = g->out_channels;
+    g2->out_channels = g->in_channels;
+    for (int d = 0; d < 3; d++) {
+        int64_t span = g->dilation[d] * (g->kernel[d] - 1);
+        if (g->stride[d] != 1 || g->pad_before[d] > span || g->pad_after[d] > span) return false;
+        g2->in[d] = g->out[d];
+        g2->out[d] = g->in[d];
+        g2->pad_before[d] = span - g->pad_before[d];
+        g2->pad_after[d] = span - g->pad_after[d];
+    }
+    return true;
+}
+
+static void flip_weights(const plan *p, const float *w, float *w2) {
+    const gc_conv_geom *g = p->g;
+    for (int64_t gi = 0; gi < g->groups; gi++)
+        for (int64_t ol = 0; ol < p->og; ol++)
+            for (int64_t cl = 0; cl < p->cg; cl++) {
+                const float *src = w + ((gi * p->og + ol) * p->cg + cl) * p->kk;
+                float *dst = w2 + ((gi * p->cg + cl) * p->og + ol) * p->kk + p->kk - 1;
+                for (int64_t k = 0; k < p->kk; k++) dst[-k] = src[k];
+            }
+}
+
 void gc_conv_input_grad_f32(const int64_t *geom, const float *dy, const float *w, float *dx, int32_t from, int32_t to) {
     plan p;
     make_plan((const gc_conv_geom *)(const void *)geom, &p);
@@ -522,6 +570,19 @@ void gc_conv_input_grad_f32(const int64_t *geom, const float *dy, const float *w
     int64_t lo, hi;
     share_range(g->batch, from, to, &lo, &hi);
     if (lo >= hi) return;
+    gc_conv_geom g2;
+    plan p2;
+    if (!p.direct && input_grad_is_forward(g, &g2)) {
+        make_plan(&g2, &p2);
+        size_t weights = (size_t)(g->out_channels * p.cg * p.kk);
+        float *col2 = p2.direct ? NULL : thread_scratch(scratch_floats(&p2) + weights);
+        if (col2) {
+            float *w2 = col2 + scratch_floats(&p2);
+            flip_weights(&p, w, w2);
+            forward_images(&p2, dy, w2, dx, lo, hi, col2);
+            return;
+        }
+    }
     float *col = p.direct ? NULL : thread_scratch(scratch_floats(&p));
     if (!col) {
         direct_input_grad_f32(&p, dy, w, dx, lo, hi);
