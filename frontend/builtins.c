@@ -76,6 +76,8 @@ const char *gc_barg_type_name(gc_barg_type type) {
     case GC_BARG_DTYPE: return "a dtype (f32 or i32)";
     case GC_BARG_OPT_INT: return "an integer or none";
     case GC_BARG_WEIGHTS: return "a tensor, a list of numbers or none";
+    case GC_BARG_SIZES: return "an integer or a list of integers";
+    case GC_BARG_PADDING: return "an integer, a list of integers, \"same\" or \"valid\"";
     }
     return "?";
 }
@@ -141,6 +143,10 @@ bool gc_barg_accepts(const gc_builtin_param *p, const gc_const_value *v) {
     case GC_BARG_DTYPE: return v->kind == GC_CV_DTYPE;
     case GC_BARG_OPT_INT: return v->kind == GC_CV_INT || v->kind == GC_CV_NONE;
     case GC_BARG_WEIGHTS: return v->kind == GC_CV_NONE || (v->kind == GC_CV_LIST && v->list.n > 0 && all_of(v, true));
+    case GC_BARG_SIZES: return v->kind == GC_CV_INT || (v->kind == GC_CV_LIST && v->list.n > 0 && all_of(v, false));
+    case GC_BARG_PADDING:
+        return v->kind == GC_CV_INT || (v->kind == GC_CV_LIST && v->list.n > 0 && all_of(v, false)) ||
+               (v->kind == GC_CV_STRING && in_choices("same|valid", v->s));
     }
     return false;
 }

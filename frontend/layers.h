@@ -106,5 +106,18 @@ typedef struct gc_recurrent_args {
  * go to *h_n and, for lstm, *c_n (either may be NULL). */
 gc_node *gc_layer_recurrent(gc_layer_context *c, const char *path, gc_node *x, const gc_recurrent_args *args,
                             gc_node **h_n, gc_node **c_n);
+/* Convolution layers (layers_conv.c): nn.Conv1d, nn.Conv2d and nn.ConvTranspose2d. Spatial
+ * entries [0, spatial) of each array are the layer's, one per spatial dim. */
+typedef struct gc_conv_args {
+    int spatial;     /* 1 (conv1d) or 2 */
+    bool transposed; /* conv_transpose2d */
+    int64_t out, groups;
+    int64_t kernel[2], stride[2], padding[2], dilation[2], output_padding[2];
+    bool same; /* padding="same": dilation * (k - 1) split as torch does, the odd one on the right */
+    bool bias;
+} gc_conv_args;
+
+/* x [N, C, *spatial] (or unbatched [C, *spatial], as torch takes it) -> [N, out, *out_spatial]. */
+gc_node *gc_layer_conv(gc_layer_context *c, const char *path, gc_node *x, const gc_conv_args *a);
 
 #endif

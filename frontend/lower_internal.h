@@ -120,6 +120,8 @@ int gc_lower_axis(lowerer *L, const lower_args *a, int i, int rank, int *axis);
 /* lower_layers.c: layers, losses and initialisers. */
 int gc_lower_layer(lowerer *L, lower_args *a, lval *out);
 int gc_lower_loss(lowerer *L, lower_args *a, lval *out);
+/* lower_conv.c: conv1d, conv2d and conv_transpose2d, named `path`. */
+int gc_lower_conv(lowerer *L, lower_args *a, const char *path, lval *out);
 /* The initialiser of `param NAME: TYPE = INIT(...)`, checked against the param's type. */
 int gc_lower_init(lowerer *L, const gc_ast_expr *call, const gc_type *t, gc_init *out);
 

@@ -136,6 +136,9 @@ int gc_lower_layer(lowerer *L, lower_args *a, lval *out) {
     case GC_BUILTIN_CAUSAL_SELF_ATTENTION: return lower_causal_attention(L, a, path, out);
     case GC_BUILTIN_TRANSFORMER_ENCODER_LAYER:
     case GC_BUILTIN_TRANSFORMER_DECODER_LAYER: return lower_transformer(L, a, path, out);
+    case GC_BUILTIN_CONV1D:
+    case GC_BUILTIN_CONV2D:
+    case GC_BUILTIN_CONV_TRANSPOSE2D: return gc_lower_conv(L, a, path, out);
     case GC_BUILTIN_RNN:
     case GC_BUILTIN_LSTM:
     case GC_BUILTIN_GRU: return lower_recurrent(L, a, path, out);

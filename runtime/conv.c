@@ -133,13 +133,71 @@ static size_t scratch_floats(const plan *p) {
     return (size_t)((p->k + p->g->out_channels) * t);
 }
 
+static bool input_grad_is_forward(const gc_conv_geom *g, gc_conv_geom *g2);
+
 int64_t gc_conv_workspace_bytes(const int64_t *geom) {
-    plan p;
-    make_plan((const gc_conv_geom *)(const void *)geom, &p);
-    return p.direct ? 0 : (int64_t)(scratch_floats(&p) * sizeof(float));
+    plan p, p2;
+    const gc_conv_geom *g = (const gc_conv_geom *)(const void *)geom;
+    make_plan(g, &p);
+    if (p.direct) return 0;
+    size_t floats = scratch_floats(&p);
+    gc_conv_geom g2;
+    if (input_grad_is_forward(g, &g2)) {
+        make_plan(&g2, &p2);
+        size_t flipped = scratch_floats(&p2) + (size_t)(g->out_channels * p.cg * p.kk);
+        if (!p2.direct && flipped > floats) floats = flipped;
+    }
+    return (int64_t)(floats * sizeof(float));
 }
 
 /* ---- unfolding ---- */
+
+/* d[c_start, a) = 0, d[a, b) = src[o * stride], d[b, c_end) = 0. */
+static inline void copy_row(float *restrict d, const float *restrict src, int64_t c_start, int64_t a, int64_t b,
+                            int64_t c_end, int64_t stride) {
+    for (int64_t o = c_start; o < a; o++) d[o] = 0;
+    if (stride == 1)
+        for (int64_t o = a; o < b; o++) d[o] = src[o];
+    else
+        for (int64_t o = a; o < b; o++) d[o] = src[o * stride];
+    for (int64_t o = b; o < c_end; o++) d[o] = 0;
+}
+
+/* d[o * stride] += s[o] for o in [a, b). */
+static inline void add_row(float *restrict d, const float *restrict s, int64_t a, int64_t b, int64_t stride) {
+    if (stride == 1)
+        for (int64_t o = a; o < b; o++) d[o] += s[o];
+    else
+        for (int64_t o = a; o < b; o++) d[o * stride] += s[o];
+}
+
+/* Row (k0, k1, k2) of the unfolded input of one channel plane xc, output positions [q0, q1), into
+ * out[0, q1 - q0): x at each position's window offset, 0 in the padding. */
+static void unfold_run(const plan *p, const float *xc, int64_t k0, int64_t k1, int64_t k2, int64_t q0, int64_t q1,
+                       float *out) {
+    const gc_conv_geom *g = p->g;
+    int64_t base = k2 * g->dilation[2] - g->pad_before[2], s2 = g->stride[2];
+    int64_t lo, hi;
+    valid_range(base, s2, g->in[2], p->ow, &lo, &hi);
+    for (int64_t q = q0; q < q1;) {
+        int64_t r = q / p->ow, c_start = q % p->ow;
+        int64_t c_end = c_start + (q1 - q) < p->ow ? c_start + (q1 - q) : p->ow;
+        int64_t p0 = r / g->out[1], p1 = r % g->out[1];
+        int64_t i0 = p0 * g->stride[0] - g->pad_before[0] + k0 * g->dilation[0];
+        int64_t i1 = p1 * g->stride[1] - g->pad_before[1] + k1 * g->dilation[1];
+        float *d = out + (q - q0) - c_start; /* d[ow] is column ow of this row */
+        if (i0 < 0 || i0 >= g->in[0] || i1 < 0 || i1 >= g->in[1]) {
+            memset(d + c_start, 0, sizeof(float) * (size_t)(c_end - c_start));
+        } else {
+            const float *src = xc + (i0 * g->in[1] + i1) * g->in[2] + base;
+            int64_t a = lo > c_start ? lo : c_start, b = hi < c_end ? hi : c_end;
+            if (a > b) a = b;
+            /* Loops rather than memcpy: rows are short (a 4x4 image's are 4 floats). */
+            copy_row(d, src, c_start, a, b, c_end, s2);
+        }
+        q += c_end - c_start;
+    }
+}
 
 /* Rows [c0, c0 + channels) x kernel positions of the unfolded input of one image (x points at its
  * channel c0), for output positions [q0, q1), into col (row stride ld) from column col_off. */
@@ -147,40 +205,11 @@ static void im2col(const plan *p, const float *x, int64_t channels, int64_t q0, 
                    int64_t col_off) {
     const gc_conv_geom *g = p->g;
     int64_t row = 0;
-    for (int64_t c = 0; c < channels; c++) {
-        const float *xc = x + c * p->in_size;
+    for (int64_t c = 0; c < channels; c++)
         for (int64_t k0 = 0; k0 < g->kernel[0]; k0++)
             for (int64_t k1 = 0; k1 < g->kernel[1]; k1++)
-                for (int64_t k2 = 0; k2 < g->kernel[2]; k2++, row++) {
-                    float *dst = col + row * ld + col_off;
-                    int64_t base = k2 * g->dilation[2] - g->pad_before[2], s2 = g->stride[2];
-                    int64_t lo, hi;
-                    valid_range(base, s2, g->in[2], p->ow, &lo, &hi);
-                    for (int64_t q = q0; q < q1;) {
-                        int64_t r = q / p->ow, c_start = q % p->ow;
-                        int64_t c_end = c_start + (q1 - q) < p->ow ? c_start + (q1 - q) : p->ow;
-                        int64_t p0 = r / g->out[1], p1 = r % g->out[1];
-                        int64_t i0 = p0 * g->stride[0] - g->pad_before[0] + k0 * g->dilation[0];
-                        int64_t i1 = p1 * g->stride[1] - g->pad_before[1] + k1 * g->dilation[1];
-                        float *d = dst + (q - q0) - c_start; /* d[ow] is column ow of this row */
-                        if (i0 < 0 || i0 >= g->in[0] || i1 < 0 || i1 >= g->in[1]) {
-                            memset(d + c_start, 0, sizeof(float) * (size_t)(c_end - c_start));
-                        } else {
-                            const float *src = xc + (i0 * g->in[1] + i1) * g->in[2] + base;
-                            int64_t a = lo > c_start ? lo : c_start, b = hi < c_end ? hi : c_end;
-                            if (a > b) a = b;
-                            if (a > c_start) memset(d + c_start, 0, sizeof(float) * (size_t)(a - c_start));
-                            if (s2 == 1) {
-                                if (b > a) memcpy(d + a, src + a, sizeof(float) * (size_t)(b - a));
-                            } else {
-                                for (int64_t o = a; o < b; o++) d[o] = src[o * s2];
-                            }
-                            if (c_end > b) memset(d + b, 0, sizeof(float) * (size_t)(c_end - b));
-                        }
-                        q += c_end - c_start;
-                    }
-                }
-    }
+                for (int64_t k2 = 0; k2 < g->kernel[2]; k2++, row++)
+                    unfold_run(p, x + c * p->in_size, k0, k1, k2, q0, q1, col + row * ld + col_off);
 }
 
 /* The adjoint of im2col: adds the columns back into dx (channel c0 of one image). */
@@ -207,11 +236,7 @@ static void col2im(const plan *p, const float *col, int64_t ld, int64_t col_off,
                             const float *s = src + (q - q0) - c_start;
                             float *d = xc + (i0 * g->in[1] + i1) * g->in[2] + base;
                             int64_t a = lo > c_start ? lo : c_start, b = hi < c_end ? hi : c_end;
-                            if (s2 == 1) {
-                                for (int64_t o = a; o < b; o++) d[o] += s[o];
-                            } else {
-                                for (int64_t o = a; o < b; o++) d[o * s2] += s[o];
-                            }
+                            add_row(d, s, a, b, s2);
                         }
                         q += c_end - c_start;
                     }
@@ -410,18 +435,65 @@ static void scatter(const plan *p, const tile *t, const float *buf, int64_t ld, 
                    sizeof(float) * (size_t)p->out_size);
 }
 
-void gc_conv_forward_f32(const int64_t *geom, const float *x, const float *w, float *y, int32_t from, int32_t to) {
-    plan p;
-    make_plan((const gc_conv_geom *)(const void *)geom, &p);
-    const gc_conv_geom *g = p.g;
-    int64_t lo, hi;
-    share_range(g->batch, from, to, &lo, &hi);
-    if (lo >= hi) return;
-    float *col = p.direct ? NULL : thread_scratch(scratch_floats(&p));
-    if (!col) {
-        direct_forward_f32(&p, x, w, y, lo, hi);
-        return;
+/* ---- implicit GEMM: the unfolded input written straight into gc_sgemm's packed panels ---- */
+
+typedef struct pack_ctx {
+    const plan *p;
+    const tile *t;
+    const float *x; /* channel 0 of the unfolded rows, in image 0 */
+    float *row;     /* a row of the tile: max_tile floats */
+} pack_ctx;
+
+/* Unfolded row r (channel r / kk from cx->x, kernel position r % kk) at tile columns [j0, j0 + count). */
+static void unfold_row(const pack_ctx *cx, int64_t r, int64_t j0, int64_t count, float *out) {
+    const plan *p = cx->p;
+    const gc_conv_geom *g = p->g;
+    int64_t c = r / p->kk, kidx = r % p->kk;
+    int64_t k2 = kidx % g->kernel[2], k1 = (kidx / g->kernel[2]) % g->kernel[1], k0 = kidx / (g->kernel[2] * g->kernel[1]);
+    const float *xc = cx->x + c * p->in_size;
+    bool images = cx->t->n1 - cx->t->n0 > 1;
+    for (int64_t j = j0, end = j0 + count; j < end;) {
+        int64_t n = images ? cx->t->n0 + j / p->out_size : cx->t->n0;
+        int64_t q = images ? j % p->out_size : cx->t->q0 + j;
+        int64_t run = images && p->out_size - q < end - j ? p->out_size - q : end - j;
+        unfold_run(p, xc + n * g->in_channels * p->in_size, k0, k1, k2, q, q + run, out + (j - j0));
+        j += run;
     }
+}
+
+/* op(B) = col: rows are unfolded rows, columns the tile's positions. */
+static void pack_col(const void *raw, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float *dst) {
+    const pack_ctx *cx = raw;
+    for (int64_t r = p0; r < p0 + kc; r++) {
+        unfold_row(cx, r, j0, nc, cx->row);
+        for (int64_t q = 0; q < nc; q += GC_SGEMM_PANEL) {
+            float *d = dst + q * kc + (r - p0) * GC_SGEMM_PANEL;
+            int64_t n = nc - q < GC_SGEMM_PANEL ? nc - q : GC_SGEMM_PANEL;
+            memcpy(d, cx->row + q, sizeof(float) * (size_t)n);
+            if (n < GC_SGEMM_PANEL) memset(d + n, 0, sizeof(float) * (size_t)(GC_SGEMM_PANEL - n));
+        }
+    }
+}
+
+/* op(B) = col^T: rows are the tile's positions, columns unfolded rows. */
+static void pack_col_t(const void *raw, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float *dst) {
+    const pack_ctx *cx = raw;
+    int64_t width = (nc + GC_SGEMM_PANEL - 1) / GC_SGEMM_PANEL * GC_SGEMM_PANEL;
+    for (int64_t j = 0; j < width; j++) {
+        float *d = dst + (j - j % GC_SGEMM_PANEL) * kc + j % GC_SGEMM_PANEL;
+        if (j >= nc) {
+            for (int64_t t = 0; t < kc; t++) d[t * GC_SGEMM_PANEL] = 0;
+            continue;
+        }
+        unfold_row(cx, j0 + j, p0, kc, cx->row);
+        for (int64_t t = 0; t < kc; t++) d[t * GC_SGEMM_PANEL] = cx->row[t];
+    }
+}
+
+/* The forward GEMMs of images [lo, hi), with col scratch_floats(p) floats of this thread's. */
+static void forward_images(const plan *pp, const float *x, const float *w, float *y, int64_t lo, int64_t hi, float *col) {
+    const plan p = *pp;
+    const gc_conv_geom *g = p.g;
     float *buf = col + p.k * max_tile(&p);
     int64_t tiles = tile_count(&p, lo, hi);
     for (int64_t ti = 0; ti < tiles; ti++) {
@@ -429,25 +501,66 @@ void gc_conv_forward_f32(const int64_t *geom, const float *x, const float *w, fl
         int64_t width = tile_width(&p, &t);
         bool one = t.n1 - t.n0 == 1;
         for (int64_t gi = 0; gi < g->groups; gi++) {
-            const float *wg = w + gi * p.og * p.k, *b = col;
-            int64_t ldb = width;
-            const float *xg = x + gi * p.cg * p.in_size;
+            const float *wg = w + gi * p.og * p.k, *xg = x + gi * p.cg * p.in_size;
+            float *c = one ? y + (t.n0 * g->out_channels + gi * p.og) * p.out_size + t.q0 : buf;
+            int64_t ldc = one ? p.out_size : width;
+            pack_ctx cx = {&p, &t, xg, col};
             if (one && p.pointwise) {
-                b = xg + t.n0 * g->in_channels * p.in_size + t.q0;
-                ldb = p.out_size;
-            } else {
+                sgemm(false, false, p.og, width, p.k, wg, p.k, xg + t.n0 * g->in_channels * p.in_size + t.q0, p.out_size,
+                      0.0f, c, ldc);
+            } else if (!gc_sgemm_own_packed(false, p.og, width, p.k, wg, p.k, pack_col, &cx, 0.0f, c, ldc)) {
                 for (int64_t n = t.n0; n < t.n1; n++)
                     im2col(&p, xg + n * g->in_channels * p.in_size, p.cg, t.q0, t.q1, col, width, (n - t.n0) * p.out_size);
+                sgemm(false, false, p.og, width, p.k, wg, p.k, col, width, 0.0f, c, ldc);
             }
-            if (one) {
-                sgemm(false, false, p.og, width, p.k, wg, p.k, b, ldb, 0.0f,
-                      y + (t.n0 * g->out_channels + gi * p.og) * p.out_size + t.q0, p.out_size);
-            } else {
-                sgemm(false, false, p.og, width, p.k, wg, p.k, b, ldb, 0.0f, buf, width);
-                scatter(&p, &t, buf, width, y, gi * p.og, p.og);
-            }
+            if (!one) scatter(&p, &t, buf, width, y, gi * p.og, p.og);
         }
     }
+}
+
+void gc_conv_forward_f32(const int64_t *geom, const float *x, const float *w, float *y, int32_t from, int32_t to) {
+    plan p;
+    make_plan((const gc_conv_geom *)(const void *)geom, &p);
+    int64_t lo, hi;
+    share_range(p.g->batch, from, to, &lo, &hi);
+    if (lo >= hi) return;
+    float *col = p.direct ? NULL : thread_scratch(scratch_floats(&p));
+    if (!col) {
+        direct_forward_f32(&p, x, w, y, lo, hi);
+        return;
+    }
+    forward_images(&p, x, w, y, lo, hi, col);
+}
+
+/* A stride-1 convolution's input gradient is itself a convolution: of dy with the kernel flipped
+ * and its channel dims swapped (w' [C, O/groups, *k], w'[c, o, k] = w[o, c, K - 1 - k]), padded
+ * dilation * (k - 1) minus the forward's padding on each side. It then runs as a forward (implicit
+ * GEMM, no column buffer to fold back) whenever those paddings are not negative. g2 receives that
+ * convolution's geometry. */
+static bool input_grad_is_forward(const gc_conv_geom *g, gc_conv_geom *g2) {
+    *g2 = *g;
+    g2->in_channels = g->out_channels;
+    g2->out_channels = g->in_channels;
+    for (int d = 0; d < 3; d++) {
+        int64_t span = g->dilation[d] * (g->kernel[d] - 1);
+        if (g->stride[d] != 1 || g->pad_before[d] > span || g->pad_after[d] > span) return false;
+        g2->in[d] = g->out[d];
+        g2->out[d] = g->in[d];
+        g2->pad_before[d] = span - g->pad_before[d];
+        g2->pad_after[d] = span - g->pad_after[d];
+    }
+    return true;
+}
+
+static void flip_weights(const plan *p, const float *w, float *w2) {
+    const gc_conv_geom *g = p->g;
+    for (int64_t gi = 0; gi < g->groups; gi++)
+        for (int64_t ol = 0; ol < p->og; ol++)
+            for (int64_t cl = 0; cl < p->cg; cl++) {
+                const float *src = w + ((gi * p->og + ol) * p->cg + cl) * p->kk;
+                float *dst = w2 + ((gi * p->cg + cl) * p->og + ol) * p->kk + p->kk - 1;
+                for (int64_t k = 0; k < p->kk; k++) dst[-k] = src[k];
+            }
 }
 
 void gc_conv_input_grad_f32(const int64_t *geom, const float *dy, const float *w, float *dx, int32_t from, int32_t to) {
@@ -457,6 +570,19 @@ void gc_conv_input_grad_f32(const int64_t *geom, const float *dy, const float *w
     int64_t lo, hi;
     share_range(g->batch, from, to, &lo, &hi);
     if (lo >= hi) return;
+    gc_conv_geom g2;
+    plan p2;
+    if (!p.direct && input_grad_is_forward(g, &g2)) {
+        make_plan(&g2, &p2);
+        size_t weights = (size_t)(g->out_channels * p.cg * p.kk);
+        float *col2 = p2.direct ? NULL : thread_scratch(scratch_floats(&p2) + weights);
+        if (col2) {
+            float *w2 = col2 + scratch_floats(&p2);
+            flip_weights(&p, w, w2);
+            forward_images(&p2, dy, w2, dx, lo, hi, col2);
+            return;
+        }
+    }
     float *col = p.direct ? NULL : thread_scratch(scratch_floats(&p));
     if (!col) {
         direct_input_grad_f32(&p, dy, w, dx, lo, hi);
@@ -525,15 +651,18 @@ void gc_conv_weight_grad_f32(const int64_t *geom, const float *x, const float *d
                 gather(&p, &t, dy, gi * p.og, p.og, buf, width);
             }
             const float *xc = x + (gi * p.cg + c0) * p.in_size;
+            float beta = ti == 0 ? 0.0f : 1.0f, *c = dw + gi * p.og * p.k + c0 * p.kk;
+            pack_ctx cx = {&p, &t, xc, col};
             if (one && p.pointwise) {
                 b = xc + t.n0 * g->in_channels * p.in_size + t.q0;
                 ldb = p.out_size;
+            } else if (gc_sgemm_own_packed(false, p.og, (c1 - c0) * p.kk, width, a, lda, pack_col_t, &cx, beta, c, p.k)) {
+                continue;
             } else {
                 for (int64_t n = t.n0; n < t.n1; n++)
                     im2col(&p, xc + n * g->in_channels * p.in_size, c1 - c0, t.q0, t.q1, col, width, (n - t.n0) * p.out_size);
             }
-            sgemm(false, true, p.og, (c1 - c0) * p.kk, width, a, lda, b, ldb, ti == 0 ? 0.0f : 1.0f,
-                  dw + gi * p.og * p.k + c0 * p.kk, p.k);
+            sgemm(false, true, p.og, (c1 - c0) * p.kk, width, a, lda, b, ldb, beta, c, p.k);
         }
     }
 }

@@ -45,6 +45,7 @@
  * transformer and MLP shapes on Zen 5; within noise of each other from KC 256 and MC 192 up. */
 #define MR 12
 #define NR 32
+_Static_assert(NR == GC_SGEMM_PANEL, "gemm.h states the panel width");
 #define KC 384
 #define MC 192
 #define NC 2048
@@ -259,7 +260,7 @@ AVX512 static void micro_kernel(int64_t kc, const float *restrict ap, const floa
 /* Row-major C[m x n] = alpha op(A) op(B) + beta C with m, n, k > 0 and alpha != 0. */
 AVX512 static void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                            int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
-                           const workspace *w) {
+                           const workspace *w, gc_sgemm_pack_fn pack, const void *ctx) {
     if (beta != 0 && beta != 1)
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) c[i * ldc + j] *= beta;
@@ -268,7 +269,10 @@ AVX512 static void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, fl
         for (int64_t p0 = 0; p0 < k; p0 += KC) {
             int64_t kc = k - p0 < KC ? k - p0 : KC;
             tile_mode mode = {p0 > 0 || beta != 0, alpha != 1, alpha};
-            pack_b(tb, b, ldb, p0, kc, j0, nc, w->b);
+            if (pack)
+                pack(ctx, p0, kc, j0, nc, w->b);
+            else
+                pack_b(tb, b, ldb, p0, kc, j0, nc, w->b);
             for (int64_t i0 = 0; i0 < m; i0 += MC) {
                 int64_t mc = m - i0 < MC ? m - i0 : MC;
                 pack_a(ta, a, lda, i0, mc, p0, kc, w->a);
@@ -325,12 +329,26 @@ bool gc_sgemm_own(int32_t layout, int32_t trans_a, int32_t trans_b, int32_t m, i
     }
     workspace *w = thread_workspace();
     if (!w) return false;
-    product(trans_a != NO_TRANS, trans_b != NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, w);
+    product(trans_a != NO_TRANS, trans_b != NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, w, NULL, NULL);
     return true;
 #else
     (void)layout, (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda;
     (void)b, (void)ldb, (void)beta, (void)c, (void)ldc;
     (void)scale_only;
+    return false;
+#endif
+}
+
+bool gc_sgemm_own_packed(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                         gc_sgemm_pack_fn pack, const void *ctx, float beta, float *c, int64_t ldc) {
+#if GC_GEMM_X86
+    if (!gc_sgemm_uses_own() || m <= 0 || n <= 0 || k <= 0) return false;
+    workspace *w = thread_workspace();
+    if (!w) return false;
+    product(trans_a, false, m, n, k, 1.0f, a, lda, NULL, 0, beta, c, ldc, w, pack, ctx);
+    return true;
+#else
+    (void)trans_a, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)pack, (void)ctx, (void)beta, (void)c, (void)ldc;
     return false;
 #endif
 }

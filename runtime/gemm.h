@@ -32,6 +32,17 @@ void gc_sgemm(int32_t layout, int32_t trans_a, int32_t trans_b, int32_t m, int32
 bool gc_sgemm_own(int32_t layout, int32_t trans_a, int32_t trans_b, int32_t m, int32_t n, int32_t k, float alpha,
                   const float *a, int32_t lda, const float *b, int32_t ldb, float beta, float *c, int32_t ldc);
 
+/* The same product with B packed by the caller (an implicit GEMM: convolution unfolds its input
+ * straight into the packed panels, runtime/conv.c). pack(ctx, p0, kc, j0, nc, dst) writes rows
+ * [p0, p0 + kc) and columns [j0, j0 + nc) of op(B) as GC_SGEMM_PANEL-column panels: panel q (columns
+ * j0 + q .. + GC_SGEMM_PANEL) at dst + q * kc, each of its kc rows GC_SGEMM_PANEL floats side by
+ * side, zeros past column n. Every element of C is computed as gc_sgemm_own computes it. false
+ * (nothing computed) when gc_sgemm does not use gradc's kernel, or m, n or k is 0. */
+#define GC_SGEMM_PANEL 32
+typedef void (*gc_sgemm_pack_fn)(const void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float *dst);
+bool gc_sgemm_own_packed(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                         gc_sgemm_pack_fn pack, const void *ctx, float beta, float *c, int64_t ldc);
+
 /* Whether gc_sgemm uses gradc's kernel for products it can take (the CPU has AVX-512 and
  * GRADC_GEMM does not say openblas). */
 bool gc_sgemm_uses_own(void);

@@ -23,6 +23,7 @@
 #include "frontend/check.h"
 #include "frontend/lower.h"
 #include "frontend/parser.h"
+#include "ir/conv.h"
 #include "ir/text.h"
 #include "passes/autodiff.h"
 #include "passes/fuse.h"
@@ -31,6 +32,7 @@
 #include "runtime/clock.h"
 #include "runtime/executor.h"
 #include "runtime/file.h"
+#include "runtime/conv.h"
 #include "runtime/gemm.h"
 #include "runtime/init.h"
 #include "runtime/parallel.h"
@@ -692,8 +694,8 @@ char *gc_trainer_ir(gc_trainer *t, const char *stage) {
 
 /* The step as the JIT plans it (passes/fuse.h, passes/plan.h): its activations are the bytes its
  * arena plan holds beyond params, state, inputs and gradients (an update in place holds none of
- * its own), its workspace the staging buffer of the update copies and gradc's GEMM packing
- * buffers, one set per pool thread. false when the plan cannot be made (out of memory). */
+ * its own), its workspace the staging buffer of the update copies, gradc's GEMM packing buffers
+ * and the largest convolution column buffer, one set per pool thread. false when the plan cannot be made (out of memory). */
 static bool planned_step(const gc_trainer *t, const bool *grad, gc_memory_report *r) {
     const gc_graph *g = t->train_graph;
     gc_error err = {0};
@@ -701,9 +703,18 @@ static bool planned_step(const gc_trainer *t, const bool *grad, gc_memory_report
     if (!gc_layout_plan_step(g, &l, &err)) return false; /* as runtime/executor_jit.c plans */
     int64_t bytes = l.size - l.kept_size;
     bool gemm = false;
+    int64_t conv = 0; /* the largest convolution column buffer (runtime/conv.h), one per thread */
     for (int i = 0; i < g->num_nodes; i++) {
         const gc_node *n = g->nodes[i];
         gemm |= n->op == GC_OP_MATMUL && n->type.dtype == GC_F32;
+        if ((n->op == GC_OP_CONV || n->op == GC_OP_CONV_INPUT_GRAD || n->op == GC_OP_CONV_WEIGHT_GRAD) &&
+            n->type.dtype == GC_F32) {
+            gc_conv_geom geom;
+            gc_conv_geom_of(n, &geom);
+            int64_t bytes = gc_conv_workspace_bytes((const int64_t *)(const void *)&geom);
+            if (bytes > conv) conv = bytes;
+            gemm = true;
+        }
         if (!l.kept[i] || l.aliased[i] || l.in_place[i] || l.offsets[i] < 0 || grad[i] ||
             (gc_op_table[n->op].flags & GC_FLAG_NAMED))
             continue;
@@ -716,7 +727,7 @@ static bool planned_step(const gc_trainer *t, const bool *grad, gc_memory_report
     gc_layout_free(&l);
     if (!ok) return false;
     r->activations = bytes;
-    r->workspace = staging + (gemm ? gc_sgemm_workspace_bytes() * gc_pool_resolve_threads(t->opts.threads) : 0);
+    r->workspace = staging + ((gemm ? gc_sgemm_workspace_bytes() : 0) + conv) * gc_pool_resolve_threads(t->opts.threads);
     return true;
 }
 

@@ -481,6 +481,9 @@ static bool build_case(gc_builder *b, gc_op op, int v, test_case *c) {
                 {GC_F32, 4, {2, 3, 7, 7}, {2, 3, 3, 3}, 1, 1, 1, 1, 1},
                 {GC_F32, 3, {2, 8, 300}, {16, 8, 5}, 3, 2, 1, 2, 1},
                 {GC_F64, 4, {2, 8, 9, 9}, {16, 8, 3, 3}, 2, 1, 1, 1, 1},
+                /* stride 1: the input gradient runs as a flipped forward; grouped, dilated, padded
+                 * unevenly */
+                {GC_F32, 4, {2, 16, 9, 9}, {16, 8, 3, 3}, 1, 1, 0, 2, 2},
             };
             if (v >= (int)(sizeof variants / sizeof variants[0])) return false;
             const conv_variant *cv = &variants[v];
