@@ -74,6 +74,7 @@ const char *gc_barg_type_name(gc_barg_type type) {
     case GC_BARG_INTS: return "a list of integers";
     case GC_BARG_NUMBERS: return "a list of numbers";
     case GC_BARG_DTYPE: return "a dtype (f32 or i32)";
+    case GC_BARG_INT_OR_INTS: return "an integer or a list of integers";
     }
     return "?";
 }
@@ -137,11 +138,19 @@ bool gc_barg_accepts(const gc_builtin_param *p, const gc_const_value *v) {
     case GC_BARG_INTS: return v->kind == GC_CV_LIST && all_of(v, false);
     case GC_BARG_NUMBERS: return v->kind == GC_CV_LIST && all_of(v, true);
     case GC_BARG_DTYPE: return v->kind == GC_CV_DTYPE;
+    case GC_BARG_INT_OR_INTS:
+        /* none only where it is the default (a pool's stride: the kernel). */
+        return v->kind == GC_CV_INT || (v->kind == GC_CV_LIST && all_of(v, false)) ||
+               (v->kind == GC_CV_NONE && p->dkind == GC_BDEF_NONE);
     }
     return false;
 }
 
 void gc_barg_describe(const gc_builtin_param *p, char *buf, size_t cap) {
+    if (p->type == GC_BARG_INT_OR_INTS && p->dkind == GC_BDEF_NONE) {
+        snprintf(buf, cap, "an integer, a list of integers or none");
+        return;
+    }
     if (p->type != GC_BARG_STRING || !p->choices) {
         snprintf(buf, cap, "%s", gc_barg_type_name(p->type));
         return;

@@ -50,6 +50,7 @@ typedef enum gc_barg_type {
     GC_BARG_INTS,
     GC_BARG_NUMBERS,
     GC_BARG_DTYPE,
+    GC_BARG_INT_OR_INTS, /* pooling windows: one int for every spatial dim, or one each */
 } gc_barg_type;
 
 typedef enum gc_bdefault_kind {
