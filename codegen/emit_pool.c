@@ -10,8 +10,9 @@
  * The thread pool cuts the planes and never a plane: the gradients add each window into
  * overlapping parts of their result, so an element's additions all happen on one thread, in the
  * order of the interpreter, whatever the cut; the bytes do not depend on the thread count.
- * Fusion does not reach into these kernels (they are of the movement class): an elementwise
- * producer such as a ReLU before a pool is its own kernel.
+ * An elementwise producer of max_pool's or avg_pool's operand (a ReLU) may be fused into the
+ * kernel as a prologue (passes/fuse.c): each tap then computes it instead of loading it. In
+ * training, max_pool_grad also reads that operand, so it is stored and not fused there.
  */
 #include <math.h>
 
@@ -185,12 +186,25 @@ typedef struct max_state {
     LLVMValueRef best; /* slot of the value so far */
     LLVMValueRef at;   /* slot of its index (-1: none yet), NULL when only the value is wanted */
     LLVMValueRef x;
+    LLVMValueRef base; /* the plane's first element in x */
+    bool failed;       /* a prologue could not be computed (cg->err says why) */
 } max_state;
+
+/* The operand at a tap: loaded, or computed by a fused elementwise prologue (codegen/fused.c) at
+ * its row-major index. */
+static LLVMValueRef tap_value(cg_ctx *cg, const pool_emit *pe, LLVMValueRef x, LLVMValueRef base, const pool_tap *tap) {
+    if (cg->prologue) return cg_prologue_value(cg, add(cg, base, tap->index), cg_i64(cg, 0));
+    return cg_load(cg, pe->t, x, tap->index);
+}
 
 static void max_tap(cg_ctx *cg, const pool_emit *pe, const pool_tap *tap, void *ctx) {
     max_state *st = ctx;
     LLVMTypeRef ft = cg_type(cg, pe->t);
-    LLVMValueRef v = cg_load(cg, pe->t, st->x, tap->index), m = LLVMBuildLoad2(cg->b, ft, st->best, "");
+    LLVMValueRef v = tap_value(cg, pe, st->x, st->base, tap), m = LLVMBuildLoad2(cg->b, ft, st->best, "");
+    if (!v) {
+        st->failed = true;
+        return;
+    }
     LLVMValueRef take = takes(cg, v, m);
     if (st->at) {
         /* The first tap inside the input is taken whatever its value (an all -inf window). */
@@ -212,12 +226,14 @@ int cg_emit_max_pool(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMV
     cg_loop planes;
     pool_pos pos;
     begin_planes(cg, &pe, (double)gc_type_numel(&n->inputs[0]->type), &planes);
-    max_state st = {NULL, NULL, cg_elem_ptr(cg, pe.t, in[0], mul(cg, planes.iv, in_plane))};
+    LLVMValueRef base = mul(cg, planes.iv, in_plane);
+    max_state st = {NULL, NULL, cg->prologue ? NULL : cg_elem_ptr(cg, pe.t, in[0], base), base, false};
     LLVMValueRef y = cg_elem_ptr(cg, pe.t, out, mul(cg, planes.iv, out_plane));
     begin_outputs(cg, &pe, &pos);
     /* Padding never wins, so the value needs no first-tap rule: -inf loses to every tap. */
     st.best = slot(cg, ft, cg_const(cg, pe.t, -INFINITY));
     each_tap(cg, &pe, &pos, max_tap, &st);
+    if (st.failed) return 0;
     cg_store(cg, pe.t, LLVMBuildLoad2(cg->b, ft, st.best, ""), y, pos.out_index);
     end_loops(cg, pos.loops);
     cg_loop_end(cg, &planes);
@@ -248,7 +264,7 @@ int cg_emit_max_pool_grad(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const 
     cg_loop planes;
     pool_pos pos;
     begin_planes(cg, &pe, (double)gc_type_numel(&n->type) * 2, &planes);
-    max_state st = {NULL, NULL, cg_elem_ptr(cg, pe.t, in[0], mul(cg, planes.iv, in_plane))};
+    max_state st = {NULL, NULL, cg_elem_ptr(cg, pe.t, in[0], mul(cg, planes.iv, in_plane)), NULL, false};
     LLVMValueRef dy = cg_elem_ptr(cg, pe.t, in[1], mul(cg, planes.iv, out_plane));
     LLVMValueRef dx = cg_elem_ptr(cg, pe.t, out, mul(cg, planes.iv, in_plane));
     if (!pe.disjoint || !pe.covers) cg_zero(cg, pe.t, dx, in_plane);
@@ -294,13 +310,18 @@ static LLVMValueRef divisor(cg_ctx *cg, const pool_emit *pe, const pool_pos *pos
 }
 
 typedef struct avg_state {
-    LLVMValueRef acc, x;   /* forward: the sum's slot and the operand */
+    LLVMValueRef acc, x, base; /* forward: the sum's slot, the operand and the plane's start */
+    bool failed;
     LLVMValueRef share, dx; /* gradient: dy / divisor and the result */
 } avg_state;
 
 static void sum_tap(cg_ctx *cg, const pool_emit *pe, const pool_tap *tap, void *ctx) {
     avg_state *st = ctx;
-    LLVMValueRef v = cg_load(cg, pe->t, st->x, tap->index);
+    LLVMValueRef v = tap_value(cg, pe, st->x, st->base, tap);
+    if (!v) {
+        st->failed = true;
+        return;
+    }
     if (tap->valid) v = LLVMBuildSelect(cg->b, tap->valid, v, cg_const(cg, pe->t, 0.0), "");
     LLVMBuildStore(cg->b, cg_fadd(cg, LLVMBuildLoad2(cg->b, cg_type(cg, pe->t), st->acc, ""), v), st->acc);
 }
@@ -322,11 +343,13 @@ int cg_emit_avg_pool(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMV
     cg_loop planes;
     pool_pos pos;
     begin_planes(cg, &pe, (double)gc_type_numel(&n->inputs[0]->type), &planes);
-    avg_state st = {NULL, cg_elem_ptr(cg, pe.t, in[0], mul(cg, planes.iv, in_plane)), NULL, NULL};
+    LLVMValueRef base = mul(cg, planes.iv, in_plane);
+    avg_state st = {NULL, cg->prologue ? NULL : cg_elem_ptr(cg, pe.t, in[0], base), base, false, NULL, NULL};
     LLVMValueRef y = cg_elem_ptr(cg, pe.t, out, mul(cg, planes.iv, out_plane));
     begin_outputs(cg, &pe, &pos);
     st.acc = slot(cg, ft, cg_const(cg, pe.t, 0.0));
     each_tap(cg, &pe, &pos, sum_tap, &st);
+    if (st.failed) return 0;
     LLVMValueRef mean = LLVMBuildFDiv(cg->b, LLVMBuildLoad2(cg->b, ft, st.acc, ""), divisor(cg, &pe, &pos), "");
     cg_store(cg, pe.t, mean, y, pos.out_index);
     end_loops(cg, pos.loops);
@@ -342,7 +365,7 @@ int cg_emit_avg_pool_grad(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const 
     pool_pos pos;
     begin_planes(cg, &pe, (double)gc_type_numel(&n->type) * 2, &planes);
     LLVMValueRef dy = cg_elem_ptr(cg, pe.t, in[0], mul(cg, planes.iv, out_plane));
-    avg_state st = {NULL, NULL, NULL, cg_elem_ptr(cg, pe.t, out, mul(cg, planes.iv, in_plane))};
+    avg_state st = {NULL, NULL, NULL, false, NULL, cg_elem_ptr(cg, pe.t, out, mul(cg, planes.iv, in_plane))};
     if (!pe.disjoint || !pe.covers) cg_zero(cg, pe.t, st.dx, in_plane);
     begin_outputs(cg, &pe, &pos);
     st.share = LLVMBuildFDiv(cg->b, cg_load(cg, pe.t, dy, pos.out_index), divisor(cg, &pe, &pos), "");
