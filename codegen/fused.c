@@ -60,7 +60,7 @@ LLVMValueRef cg_prologue_value(cg_ctx *cg, LLVMValueRef flat, LLVMValueRef out) 
     return result;
 }
 
-/* A reduction whose operand is computed by its members where it loads it. */
+/* A reduction (or a pool) whose operand is computed by its members where it loads it. */
 static int reduction_kernel(cg_ctx *cg, const cg_group *grp, LLVMValueRef out, const LLVMValueRef *ext) {
     const gc_node *root = grp->members[grp->num_members - 1];
     if (grp->num_members > 64 || grp->num_ext > CG_MAX_OPERANDS)
@@ -74,6 +74,8 @@ static int reduction_kernel(cg_ctx *cg, const cg_group *grp, LLVMValueRef out, c
     case GC_OP_MEAN: ok = cg_emit_mean(cg, root, out, none); break;
     case GC_OP_MAX: ok = cg_emit_max(cg, root, out, none); break;
     case GC_OP_MIN: ok = cg_emit_min(cg, root, out, none); break;
+    case GC_OP_MAX_POOL: ok = cg_emit_max_pool(cg, root, out, none); break;
+    case GC_OP_AVG_POOL: ok = cg_emit_avg_pool(cg, root, out, none); break;
     default: ok = gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: %s takes no prologue", gc_op_table[root->op].name);
     }
     cg->prologue = NULL;
@@ -273,7 +275,8 @@ static int split_batch_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *
 
 int cg_fused_kernel(cg_ctx *cg, const cg_group *grp, LLVMValueRef out, const LLVMValueRef *ext) {
     const gc_node *root = grp->members[grp->num_members - 1];
-    if (gc_op_table[root->op].op_class == GC_CLASS_REDUCTION) return reduction_kernel(cg, grp, out, ext);
+    if (gc_op_table[root->op].op_class == GC_CLASS_REDUCTION || root->op == GC_OP_MAX_POOL || root->op == GC_OP_AVG_POOL)
+        return reduction_kernel(cg, grp, out, ext);
     if (grp->num_ext > CG_MAX_OPERANDS - 1)
         return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: fused kernel %%%d reads %d values",
                         root->id, grp->num_ext);

@@ -127,6 +127,8 @@ int gc_lower_init(lowerer *L, const gc_ast_expr *call, const gc_type *t, gc_init
 
 /* lower_ops.c: the built-in operations without parameters. */
 int gc_lower_op(lowerer *L, lower_args *a, lval *out);
+/* lower_pool.c: pooling, flatten and pad; -1 when a->fn is none of them. */
+int gc_lower_pool_op(lowerer *L, lower_args *a, lval *out);
 /* a @ b with numpy.matmul's treatment of rank-1 operands. */
 gc_node *gc_lower_matmul(lowerer *L, gc_node *a, gc_node *b);
 

@@ -373,6 +373,8 @@ static int lower_misc(lowerer *L, lower_args *a, lval *out) {
 
 int gc_lower_op(lowerer *L, lower_args *a, lval *out) {
     if (gc_is_activation(a->fn->id)) return gc_lower_activation(L, a, out);
+    int pooled = gc_lower_pool_op(L, a, out);
+    if (pooled >= 0) return pooled;
     switch (a->fn->id) {
     case GC_BUILTIN_SUM: return lower_reduce(L, a, out, GC_OP_SUM);
     case GC_BUILTIN_MEAN: return lower_reduce(L, a, out, GC_OP_MEAN);

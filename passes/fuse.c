@@ -12,7 +12,8 @@
  *   - the kernel still reads at most GC_FUSE_MAX_EXTERNAL distinct values from outside;
  *   - for a GEMM epilogue: the kernel has no GEMM yet and its root has the GEMM's dtype (the
  *     GEMM's result lives in the root's buffer until the loop overwrites it element by element);
- *   - for a reduction prologue (sum, mean, max, min): the node has the reduction operand's
+ *   - for a reduction prologue (sum, mean, max, min, and the window taps of max_pool and
+ *     avg_pool, which no result-shaped value reaches): the node has the reduction operand's
  *     shape, and so has each of its operands, or holds one element (the code generator reads
  *     them at the operand's index).
  * The rules are data so that adding a kind of fusion (a reduction prologue, a GEMM epilogue) is
@@ -41,10 +42,14 @@ static const fuse_rule rules[GC_CLASS_LOOP + 1][GC_CLASS_LOOP + 1] = {
  * gc_init, and stop_gradient shares its operand's storage. one_hot joins loops (the code
  * generator reads its index operand along the result's leading dims and takes the position
  * from the row-major index) but not reduction prologues, whose operands must have its shape. */
+/* Pooling (max_pool, avg_pool) also takes a prologue: its window taps load their operand
+ * through it (codegen/emit_pool.c), which must then have the operand's shape or one element. */
+static bool is_pool(gc_op op) { return op == GC_OP_MAX_POOL || op == GC_OP_AVG_POOL; }
+
 /* Reductions that take a prologue: sum, mean, max and min, on either path of emit_reduce.c (the
  * accumulator block computes it per element, the vector lanes per lane). */
 static bool takes_prologue(const gc_node *n) {
-    return n->op == GC_OP_SUM || n->op == GC_OP_MEAN || n->op == GC_OP_MAX || n->op == GC_OP_MIN;
+    return n->op == GC_OP_SUM || n->op == GC_OP_MEAN || n->op == GC_OP_MAX || n->op == GC_OP_MIN || is_pool(n->op);
 }
 
 /* Whether t, broadcast into reduction n's operand, varies only along the kept axes and along all
@@ -66,6 +71,7 @@ static bool result_shaped(const gc_type *t, const gc_node *n) {
 static bool fusable_op(gc_op op) {
     /* Convolutions are GEMMs with a kernel of their own (codegen/emit_conv.c): no epilogue yet. */
     if (op == GC_OP_CONV || op == GC_OP_CONV_INPUT_GRAD || op == GC_OP_CONV_WEIGHT_GRAD) return false;
+    if (is_pool(op)) return true;
     if (gc_op_table[op].op_class == GC_CLASS_REDUCTION) return op == GC_OP_SUM || op == GC_OP_MEAN || op == GC_OP_MAX || op == GC_OP_MIN;
     if (gc_op_table[op].op_class != GC_CLASS_ELEMENTWISE && gc_op_table[op].op_class != GC_CLASS_GEMM) return false;
     return op != GC_OP_CONSTANT && op != GC_OP_IOTA && op != GC_OP_STOP_GRADIENT &&
@@ -128,10 +134,12 @@ static int kernel_for(fuse_state *s, const gc_node *p) {
         }
         if (!fusable_op(user->op)) return id;
         rule = rules[gc_op_table[p->op].op_class][gc_op_table[user->op].op_class];
+        if (is_pool(user->op) && gc_op_table[p->op].op_class == GC_CLASS_ELEMENTWISE) rule = FUSE_PROLOGUE;
         if (rule == FUSE_NO) return id;
     }
     const gc_node *root = g->nodes[r];
-    bool reduction = gc_op_table[root->op].op_class == GC_CLASS_REDUCTION;
+    bool pool = is_pool(root->op);
+    bool reduction = gc_op_table[root->op].op_class == GC_CLASS_REDUCTION || pool;
     /* A value also needed elsewhere is stored where it is computed: only a loop over its own
      * shape can do that, and each store is one more pointer of the kernel. */
     if (stored && (rule != FUSE_LOOP || reduction || gc_op_table[p->op].op_class != GC_CLASS_ELEMENTWISE ||
@@ -143,7 +151,7 @@ static int kernel_for(fuse_state *s, const gc_node *p) {
     if (reduction)
         for (int k = 0; k < p->num_inputs; k++) {
             const gc_type *t = &p->inputs[k]->type;
-            if (!same_dims(t, space) && gc_type_numel(t) != 1 && !result_shaped(t, root)) return id;
+            if (!same_dims(t, space) && gc_type_numel(t) != 1 && (pool || !result_shaped(t, root))) return id;
         }
     if (rule == FUSE_EPILOGUE) {
         if (s->has_gemm[r] || p->type.dtype != g->nodes[r]->type.dtype) return id;

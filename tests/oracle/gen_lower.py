@@ -6,6 +6,7 @@ OUTDIR/lower/<model>/ gets, as .npy files: every input and param of the model un
 
   mlp  tests/models/lower/mlp.gm: nn.Linear -> relu -> nn.Linear, F.cross_entropy, accuracy
   ops  tests/models/lower/ops.gm: every built-in operation, each output computed the torch way
+  pool tests/models/lower/pool.gm: pooling, flatten and pad, each output and the gradient
 """
 import math
 import os
@@ -114,5 +115,35 @@ def ops():
     save("ops", src)
 
 
+def pool():
+    """tests/models/lower/pool.gm: pooling, flatten and pad, and the gradient through them."""
+    a, b = torch.randn(2, 3, 7, 9), torch.randn(3, 10)
+    w = torch.randn(9, requires_grad=True)
+    x = a * w
+    o = {
+        "mp": F.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True),
+        "mpd": F.max_pool2d(x, [2, 3], stride=[1, 2], dilation=[2, 1]),
+        "mp1": F.max_pool1d(b * w[0:1], 3, 2, 1),
+        "ap": F.avg_pool2d(x, [3, 2], padding=[1, 1], ceil_mode=True, count_include_pad=False),
+        "ap2": F.avg_pool2d(x, 2),
+        "ap1": F.avg_pool1d(torch.flatten(x, 2), 4, 3, 2, True),
+        "aa": F.adaptive_avg_pool2d(x, [3, 4]),
+        "ae": F.adaptive_avg_pool2d(x, [7, 3]),
+        "aa1": F.adaptive_avg_pool1d(b * w[1:2], 4),
+        "fl": torch.flatten(x, 1),
+        "fl2": torch.flatten(x, 0, 2),
+        "pd": F.pad(x, [1, 2]),
+        "pn": F.pad(x, [-1, 2, 0, 0, 1, 0], value=-1.5),
+    }
+    loss = (o["mp"].sum() + (o["mpd"] * o["mpd"]).mean() + (o["mp1"] ** 2).sum() + o["ap"].sum() + (o["ap2"] ** 2).sum()
+            + o["ap1"].sum() + (o["aa"] ** 2).sum() + o["ae"].sum() + (o["aa1"] ** 2).sum() + (o["fl"] ** 2).sum()
+            + o["fl2"].mean() + o["pd"].sum() + (o["pn"] ** 2).sum())
+    loss.backward()
+    t = {"a": a, "b": b, "w": w, "loss": loss, "grad.w": w.grad}
+    t.update(o)
+    save("pool", t)
+
+
 mlp()
 ops()
+pool()

@@ -233,6 +233,55 @@ static void test_reduction_prologue(void **state) {
     gc_graph_free(g);
 }
 
+/* Pooling takes a prologue too: an elementwise chain of the pooled shape is computed at each
+ * window tap (padding taps included: they read element 0 and are discarded), split by planes;
+ * a chain reading a value of another shape stays a kernel of its own. */
+static void test_pool_prologue(void **state) {
+    (void)state;
+    gc_error err = {0};
+    gc_graph *g = gc_graph_new("pool_prologue");
+    gc_builder b = {g, {"pool.ir", 1, 1}, &err};
+    int64_t dims[4] = {4, 8, 9, 11};
+    gc_type t = gc_type_make(GC_F32, 4, dims);
+    gc_node *x = named(&b, GC_OP_INPUT, "x", t);
+    gc_node *y = named(&b, GC_OP_INPUT, "y", t);
+    gc_node *v = named(&b, GC_OP_INPUT, "v", ty(GC_F32, 1, 11, 0));
+    gc_attr a;
+    memset(&a, 0, sizeof a);
+    a.pool = (gc_attr_pool){.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}, .dilation = {1, 1}, .ceil_mode = true, .count_include_pad = true};
+    gc_node *r = gc_unary(&b, GC_OP_RELU, gc_add_scalar(&b, gc_binary(&b, GC_OP_MUL, x, y), 0.5));
+    gc_node *mp = gc_build(&b, GC_OP_MAX_POOL, &r, 1, &a, NULL);
+    a.pool = (gc_attr_pool){.kernel = {2, 3}, .stride = {1, 2}, .padding = {1, 1}, .dilation = {1, 1}};
+    gc_node *th = gc_unary(&b, GC_OP_TANH, x);
+    gc_node *ap = gc_build(&b, GC_OP_AVG_POOL, &th, 1, &a, NULL);
+    gc_node *shifted = gc_binary(&b, GC_OP_SUB, y, v);
+    gc_node *bp = gc_build(&b, GC_OP_AVG_POOL, &shifted, 1, &a, NULL);
+    assert_non_null(bp);
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "mp", mp, &err));
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "ap", ap, &err));
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "bp", bp, &err));
+    gc_fusion f = partition(g, true);
+    assert_int_equal(f.root[r->id], mp->id);
+    assert_int_equal(f.root[r->inputs[0]->id], mp->id);
+    assert_int_equal(f.root[th->id], ap->id);
+    assert_int_equal(f.root[shifted->id], shifted->id);
+    gc_fusion_free(&f);
+
+    gc_jit_options opts = {.fuse = true, .reuse = true};
+    gc_jit *j = gc_jit_new_opts(g, &opts, &err);
+    if (!j) fail_msg("gc_jit_new_opts: %s", err.message);
+    gc_interp *it = gc_interp_new(g, GC_INTERP_F32, &err);
+    assert_non_null(it);
+    fill(j, it, g);
+    assert_true(gc_interp_run(it, &err));
+    assert_true(gc_jit_run(j, &err));
+    const char *names[3] = {"mp", "ap", "bp"};
+    expect_outputs(j, it, g, names, 3, 1e-6, 1e-6);
+    gc_interp_free(it);
+    gc_jit_free(j);
+    gc_graph_free(g);
+}
+
 /* A value the first loop reading it computes, and stores for a later kernel: tanh is computed in
  * neg's loop and stored there for the sum after it; the fused code agrees with the interpreter. */
 static void test_stored_member(void **state) {
@@ -415,6 +464,7 @@ int main(void) {
         cmocka_unit_test(test_stored_member),
         cmocka_unit_test(test_outside_values_are_bounded),
         cmocka_unit_test(test_reduction_prologue),
+        cmocka_unit_test(test_pool_prologue),
         cmocka_unit_test(test_fused_layers_match_interpreter),
         cmocka_unit_test(test_tiny_gpt_kernel_counts),
     };

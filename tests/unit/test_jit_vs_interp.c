@@ -168,6 +168,11 @@ static const jit_pool jit_pools[] = {
     {GC_F32, 5, {1, 2, 5, 6, 7}, {2, 3, 2}, {2, 1, 3}, {1, 1, 0}, {1, 1, 1}, true, false, ANY, false},
     {GC_F32, 4, {2, 3, 9, 11}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, false, true, SMALLINT, false},
     {GC_F64, 4, {2, 2, 9, 9}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, true, true, ANY, false},
+    /* Disjoint windows, whose gradients store rather than add: covering the plane (no zeroing),
+     * with ties; with padding and a gap between windows; dilated and specials. */
+    {GC_F32, 4, {4, 8, 16, 18}, {2, 2}, {2, 2}, {0, 0}, {1, 1}, false, true, SMALLINT, false},
+    {GC_F32, 4, {2, 3, 11, 10}, {2, 2}, {3, 2}, {1, 1}, {1, 1}, true, false, ANY, false},
+    {GC_F32, 3, {3, 5, 17}, {2}, {4}, {1}, {3}, false, false, ANY, true},
 };
 
 static gc_node *jit_pool_case(gc_builder *b, gc_op op, int v, test_case *c) {

@@ -638,6 +638,37 @@ static void test_ops_match_torch(void **state) {
     gc_lowered_model_free(&lm);
 }
 
+/* Pooling, flatten and pad against torch: every output, and the gradient through all of them. */
+static void test_pool_ops_match_torch(void **state) {
+    (void)state;
+    char *src = read_model("pool.gm");
+    gc_lowered_model lm;
+    gc_error err;
+    if (!lower_with(src, true, NULL, 0, &lm, &err)) fail_msg("%d:%d: %s", err.line, err.col, err.message);
+    free(src);
+    assert_true(gc_autodiff(lm.graph, &err));
+    const char *dir = oracle_dir("pool");
+    gc_interp *it = gc_interp_new(lm.graph, GC_INTERP_F32, &err);
+    assert_non_null(it);
+    feed(it, dir, "a", GC_F32);
+    feed(it, dir, "b", GC_F32);
+    feed(it, dir, "w", GC_F32);
+    if (!gc_interp_run(it, &err)) fail_msg("%s", err.message);
+    int checked = 0;
+    for (int i = 0; i < lm.graph->num_outputs; i++) {
+        const gc_graph_output *o = &lm.graph->outputs[i];
+        if (o->kind != GC_OUTPUT_VALUE) continue;
+        compare(o->name, gc_interp_output(it, GC_OUTPUT_VALUE, o->name), o->value, dir, o->name);
+        checked++;
+    }
+    assert_int_equal(checked, 14);
+    const double *g = gc_interp_output(it, GC_OUTPUT_GRAD, "w");
+    assert_non_null(g);
+    compare("grad.w", g, param(&lm, "w")->node, dir, "grad.w");
+    gc_interp_free(it);
+    gc_lowered_model_free(&lm);
+}
+
 static void test_tiny_gpt(void **state) {
     (void)state;
     char *src = read_model("tiny_gpt.gm");
@@ -786,6 +817,28 @@ static void test_error_misc_located(void **state) {
                  "xavier_uniform", "rank 2", NULL);
 }
 
+/* Pooling, flatten and pad: rank, window and pad errors name the builtin and the operand's type,
+ * at the call (or at the argument that is malformed). */
+static void test_error_pool_and_pad(void **state) {
+    (void)state;
+    expect_error("input x: f32[4, 8]\n" "y = max_pool2d(x, 2)\n" "loss = sum(y)\n",
+                 2, 5, "max_pool2d: needs [N, C, H, W] or [C, H, W], got f32[4, 8]", NULL);
+    expect_error("input x: f32[2, 3, 3]\n" "y = avg_pool1d(x, 6, padding=1)\n" "loss = sum(y)\n",
+                 2, 5, "avg_pool1d: kernel [6] (dilation 1) is larger than the padded input f32[2, 3, 3]", NULL);
+    expect_error("input x: f32[2, 3, 8, 8]\n" "y = max_pool2d(x, 3, padding=[2, 1])\n" "loss = sum(y)\n",
+                 2, 5, "max_pool2d: padding [2, 1] must be at most half of kernel [3, 3]", NULL);
+    expect_error("input x: f32[2, 3, 8, 8]\n" "y = max_pool2d(x, 2, [1, 1, 1])\n" "loss = sum(y)\n",
+                 2, 22, "max_pool2d: stride takes one integer or 2, got a list of 3", NULL);
+    expect_error("input x: f32[2, 3]\n" "y = pad(x, [1, 2, 3])\n" "loss = sum(y)\n",
+                 2, 12, "pad: pads needs an even number of entries, at most 2 per dim of f32[2, 3], got 3", NULL);
+    expect_error("input x: f32[2, 3]\n" "y = pad(x, [-2, -1])\n" "loss = sum(y)\n",
+                 2, 12, "pad: dim 1 of f32[2, 3] padded by (-2, -1) would have size 0", NULL);
+    expect_error("input x: f32[2, 3, 4]\n" "y = flatten(x, 2, 1)\n" "loss = sum(y)\n",
+                 2, 5, "flatten: start_dim 2 comes after end_dim 1", NULL);
+    expect_error("input x: f32[2, 3, 4, 4]\n" "y = adaptive_avg_pool2d(x, [2, 0])\n" "loss = sum(y)\n",
+                 2, 28, "adaptive_avg_pool2d: output sizes must be positive, got 0", NULL);
+}
+
 static void test_error_tensor_in_const_place(void **state) {
     (void)state;
     expect_error("input x: f32[2, 3]\ndef f(x, n) {\n    param w: f32[n] = zeros()\n    return x * w\n}\n"
@@ -814,6 +867,7 @@ int main(void) {
         cmocka_unit_test(test_train_sgd_and_defaults),
         cmocka_unit_test(test_mlp_matches_torch),
         cmocka_unit_test(test_ops_match_torch),
+        cmocka_unit_test(test_pool_ops_match_torch),
         cmocka_unit_test(test_tiny_gpt),
         cmocka_unit_test(test_error_add_shapes),
         cmocka_unit_test(test_error_loss_not_scalar),
@@ -823,6 +877,7 @@ int main(void) {
         cmocka_unit_test(test_error_layer_argument_types),
         cmocka_unit_test(test_error_misc_located),
         cmocka_unit_test(test_error_tensor_in_const_place),
+        cmocka_unit_test(test_error_pool_and_pad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
