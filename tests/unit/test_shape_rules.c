@@ -124,6 +124,7 @@ static void test_sources(void **state) {
     (void)state;
     ACCEPT0("f32[2, 3]", GC_OP_INPUT, NULL, &TY(GC_F32, 2, 3));
     ACCEPT0("i32[]", GC_OP_STATE, NULL, &SCALAR(GC_I32));
+    ACCEPT0("f32[16]", GC_OP_BUFFER, NULL, &TY(GC_F32, 16));
     ACCEPT0("f64[1, 2, 3, 4, 5, 6]", GC_OP_PARAM, NULL, &TY(GC_F64, 1, 2, 3, 4, 5, 6));
     ACCEPT0("f32[1099511627776]", GC_OP_INPUT, NULL, &TY(GC_F32, (int64_t)1 << 40));
     gc_node *c = ACCEPT0("f32[4]", GC_OP_CONSTANT, A_SCALAR(-2.5), &TY(GC_F32, 4));
@@ -144,6 +145,7 @@ static void test_sources(void **state) {
     gc_type rank7 = TY(GC_F32, 1, 1, 1, 1, 1, 1);
     rank7.rank = 7;
     REJECT0("state: rank 7 is outside 0..6", GC_OP_STATE, NULL, &rank7);
+    REJECT0("buffer: rank 7 is outside 0..6", GC_OP_BUFFER, NULL, &rank7);
     rank7.rank = -1;
     REJECT0("input: rank -1 is outside 0..6", GC_OP_INPUT, NULL, &rank7);
     REJECT0("input: result has more than 2^40 elements", GC_OP_INPUT, NULL,
