@@ -1,6 +1,6 @@
 #!/bin/sh
-# test_compile.sh: `gradc compile` end to end. A small MLP (dropout, layer norm, Adam, clipping,
-# a schedule) is compiled into a standalone trainer, which must not link LLVM (ldd, nm); trained
+# test_compile.sh: `gradc compile` end to end. A small MLP (dropout, batch norm with its buffers,
+# layer norm, Adam, clipping, a schedule) is compiled into a standalone trainer, which must not link LLVM (ldd, nm); trained
 # on .npy data, its logged loss, lr, grad_norm and accuracy must agree with `gradc train --backend
 # jit` on the same data and steps (to 1e-5: the JIT fuses kernels, the object does not); resuming
 # must be bit for bit; checkpoints move both ways; eval must match `gradc eval`, a partial last
@@ -57,7 +57,8 @@ expect() {
 }
 
 cat >"$tmp/mlp.gm" <<'MODEL'
-# A small classifier: dropout (random numbers per step), layer norm, Adam, clipping, a schedule.
+# A small classifier: dropout (random numbers per step), batch norm (buffers: running statistics),
+# layer norm, Adam, clipping, a schedule.
 const batch = 8
 const features = 6
 const hidden = 16
@@ -66,7 +67,7 @@ const classes = 3
 input x: f32[batch, features]
 input y: i32[batch]
 
-h = relu(linear(x, hidden) as fc1)
+h = relu(batchnorm1d(linear(x, hidden) as fc1) as bn)
 h = dropout(h, 0.25)
 logits = linear(layernorm(h) as norm, classes) as fc2
 loss = cross_entropy(logits, y)
@@ -147,6 +148,18 @@ col = lambda p: [(r["step"], r["loss"]) for r in csv.DictReader(open(p))]
 assert col(sys.argv[1]) == col(sys.argv[2]), (col(sys.argv[1]), col(sys.argv[2]))
 ' "$tmp/aot.csv" "$tmp/cont.csv"
 if cmp -s "$tmp/aot.st" "$tmp/resumed.st"; then pass "6 + 6 resumed steps give the 12-step checkpoint, bit for bit"; else fail "6 + 6 resumed steps give the 12-step checkpoint, bit for bit"; fi
+check "the trainer's checkpoint holds batch norm's buffers as torch's dtypes" "$py" -c '
+import json, struct, sys
+blob = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", blob[:8])[0]
+h = json.loads(blob[8:8 + n])
+nbt = h["bn.num_batches_tracked"]
+assert nbt["dtype"] == "I64" and nbt["shape"] == [], nbt
+begin, end = nbt["data_offsets"]
+assert struct.unpack("<q", blob[8 + n + begin:8 + n + end]) == (12,)
+assert h["bn.running_var"]["dtype"] == "F32" and h["bn.running_var"]["shape"] == [16]
+assert not any(k.startswith("optimizer.bn.running") for k in h)
+' "$tmp/aot.st"
 # Checkpoints move between the two: gradc resumes the trainer's.
 expect "gradc train resumes the trainer's checkpoint" 0 "step 14/14  loss" \
     "$gradc" train "$tmp/mlp.gm" $data --steps 2 --resume "$tmp/aot.st" --quiet
@@ -247,11 +260,12 @@ int main(void) {
         mlp_step(arena, NULL);
         loss = *(float *)(arena + MLP_OUTPUT_LOSS);
         mlp_update(arena, NULL);
-        /* copy the updates not computed in place back into their params and state */
+        /* copy the updates not computed in place back into their params, state and buffers */
         for (int i = 0; i < MLP_NUM_TENSORS; i++) {
             if (strcmp(mlp_tensors[i].kind, "update")) continue;
             const mlp_tensor *t = find("param", mlp_tensors[i].name);
             if (!t) t = find("state", mlp_tensors[i].name);
+            if (!t) t = find("buffer", mlp_tensors[i].name);
             size_t n = 4;
             for (int d = 0; d < t->rank; d++) n *= (size_t)t->shape[d];
             if (t->offset != mlp_tensors[i].offset) memmove(arena + t->offset, arena + mlp_tensors[i].offset, n);

@@ -149,6 +149,7 @@ static void test_sources(void **state) {
     gc_type rank7 = TY(GC_F32, 1, 1, 1, 1, 1, 1);
     rank7.rank = 7;
     REJECT0("state: rank 7 is outside 0..6", GC_OP_STATE, NULL, &rank7);
+    REJECT0("buffer: rank 7 is outside 0..6", GC_OP_BUFFER, NULL, &rank7);
     rank7.rank = -1;
     REJECT0("input: rank -1 is outside 0..6", GC_OP_INPUT, NULL, &rank7);
     REJECT0("input: result has more than 2^40 elements", GC_OP_INPUT, NULL,
