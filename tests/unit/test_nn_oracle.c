@@ -294,6 +294,105 @@ static void test_layers(void **state) {
     run_family("prelu/bilinear", p, 7);
 }
 
+/* ---- what the oracle cannot check ----------------------------------------------------------- */
+
+/* The statement `h = CALL` on line 7 (after six declarations) must fail at line 7, column col,
+ * with a message holding every one of the NULL-ended strings. */
+static void expect_error(const char *call, int col, ...) {
+    char src[2048];
+    snprintf(src, sizeof src,
+             "input x: f32[4, 5]\ninput y: f32[4, 3]\ninput t: i32[4]\ninput w: f32[4]\n"
+             "input x3: f32[2, 3, 5]\ninput v: f32[4, 5]\nh = %s\nloss = sum(h)\n",
+             call);
+    gc_lowered_model lm;
+    gc_error err;
+    if (lower_source(src, &lm, &err)) {
+        gc_lowered_model_free(&lm);
+        fail_msg("expected an error from %s, but the model lowered", call);
+    }
+    assert_int_equal(err.code, GC_ERR_USER);
+    if (err.line != 7 || err.col != col)
+        fail_msg("%s: error at %d:%d, expected 7:%d: %s", call, err.line, err.col, col, err.message);
+    va_list ap;
+    va_start(ap, col);
+    for (const char *want; (want = va_arg(ap, const char *));)
+        if (!strstr(err.message, want)) fail_msg("%s: message '%s' lacks '%s'", call, err.message, want);
+    va_end(ap);
+}
+
+static void test_errors_at_the_call(void **state) {
+    (void)state;
+    /* Shapes and dtypes: located at the call (column 5), naming the loss and both types. */
+    expect_error("cross_entropy(x, t, weight=[1, 2])", 5, "cross_entropy: weight f32[2]", "f32[5]", "f32[4, 5]", NULL);
+    expect_error("nll_loss(x, t, weight=w)", 5, "nll_loss: weight f32[4]", "f32[5]", NULL);
+    expect_error("multi_margin_loss(x, t, weight=[1, 2, 3])", 5, "multi_margin_loss: weight f32[3]", NULL);
+    expect_error("multilabel_soft_margin_loss(x, v, weight=w)", 5, "weight f32[4] does not broadcast", NULL);
+    expect_error("huber_loss(x, y)", 5, "huber_loss: target f32[4, 3]", "f32[4, 5]", NULL);
+    expect_error("smooth_l1_loss(x, v, beta=-1)", 5, "beta must not be negative", NULL);
+    expect_error("huber_loss(x, v, delta=0)", 5, "delta must be greater than 0", NULL);
+    expect_error("multi_margin_loss(x, t, p=3)", 5, "p must be 1 or 2", NULL);
+    expect_error("multi_margin_loss(x, w)", 5, "target f32[4] must be class indices i32[4]", NULL);
+    expect_error("multilabel_margin_loss(x, t)", 5, "target i32[4] must be i32 class indices", "f32[4, 5]", NULL);
+    expect_error("multilabel_margin_loss(x3, t)", 5, "input must be float [N, C] or [C]", NULL);
+    expect_error("margin_ranking_loss(w, w, t)", 5, "target i32[4] must have the type of input1 f32[4]", NULL);
+    expect_error("cosine_embedding_loss(x, v, y)", 5, "target f32[4, 3] must be f32[4]", NULL);
+    expect_error("triplet_margin_loss(x, v, y)", 5, "negative f32[4, 3]", NULL);
+    expect_error("triplet_margin_loss(x, v, v, p=0)", 5, "p must be a positive finite number", NULL);
+    expect_error("gaussian_nll_loss(x, v, y)", 5, "var f32[4, 3]", "f32[4, 5]", NULL);
+    expect_error("poisson_nll_loss(x, y)", 5, "poisson_nll_loss", "f32[4, 3]", NULL);
+    expect_error("hinge_embedding_loss(x, t)", 5, "hinge_embedding_loss", "i32[4]", NULL);
+    expect_error("soft_margin_loss(x, y)", 5, "soft_margin_loss", NULL);
+    expect_error("glu(x)", 5, "glu: halving needs an even size", "f32[4, 5]", NULL);
+    expect_error("hardtanh(x, 1.0, -1.0)", 5, "min_val (1) is greater than max_val (-1)", NULL);
+    expect_error("leaky_relu(t)", 16, "leaky_relu: needs an f32 tensor, got i32[4]", NULL);
+    expect_error("prelu(x, num_parameters=3)", 5, "prelu: num_parameters 3 must equal the channels", "f32[4, 5]", NULL);
+    expect_error("bilinear(x, x3, 2)", 5, "bilinear: x1 f32[4, 5] and x2 f32[2, 3, 5]", NULL);
+    /* Arguments: located at the argument. */
+    expect_error("cross_entropy(x, t, weight=\"a\")", 32, "argument 'weight' must be a tensor, a list of numbers or none",
+                 NULL);
+    expect_error("softplus(x, beta=0)", 22, "softplus: beta must not be 0", NULL);
+    expect_error("celu(x, 0.0)", 13, "celu: alpha must not be 0", NULL);
+    expect_error("glu(x, dim=2)", 16, "glu: axis 2 is out of range", NULL);
+    expect_error("prelu(x, num_parameters=0)", 29, "must be at least 1", NULL);
+    /* Optional loss arguments are keyword-only, as the other losses'. */
+    expect_error("huber_loss(x, v, 0.5)", 22, "huber_loss takes at most 2 positional arguments", NULL);
+}
+
+static void expect_param(const gc_lowered_model *lm, const char *name, const char *type, gc_init_kind kind, double a,
+                         double b) {
+    const gc_param_entry *p = gc_layer_find_param(&lm->layers, name);
+    if (!p) fail_msg("no param '%s'", name);
+    char buf[96];
+    gc_type_format(&p->node->type, buf, sizeof buf);
+    assert_string_equal(buf, type);
+    assert_int_equal(p->init.kind, kind);
+    assert_float_equal(p->init.a, a, 1e-12);
+    assert_float_equal(p->init.b, b, 1e-12);
+}
+
+/* torch's parameter names, shapes and reset_parameters. */
+static void test_layer_params(void **state) {
+    (void)state;
+    const char *src = "input x: f32[2, 5, 3]\ninput z: f32[2, 6]\n"
+                      "a = prelu(x, num_parameters=5, init=0.1) as act\n"
+                      "b = prelu(x)\n"
+                      "c = bilinear(z, sum(x, 2), 4)\n"
+                      "d = bilinear(z, z, 2, bias=false) as blk\n"
+                      "loss = sum(a) + sum(b) + sum(c) + sum(d)\n";
+    gc_lowered_model lm;
+    gc_error err;
+    if (!lower_source(src, &lm, &err)) fail_msg("%d:%d: %s", err.line, err.col, err.message);
+    expect_param(&lm, "act.weight", "f32[5]", GC_INIT_CONSTANT, 0.1, 0);
+    expect_param(&lm, "prelu_0.weight", "f32[1]", GC_INIT_CONSTANT, 0.25, 0);
+    double bound = 1.0 / sqrt(6.0);
+    expect_param(&lm, "bilinear_0.weight", "f32[4, 6, 5]", GC_INIT_UNIFORM, -bound, bound);
+    expect_param(&lm, "bilinear_0.bias", "f32[4]", GC_INIT_UNIFORM, -bound, bound);
+    expect_param(&lm, "blk.weight", "f32[2, 6, 6]", GC_INIT_UNIFORM, -bound, bound);
+    assert_null(gc_layer_find_param(&lm.layers, "blk.bias"));
+    assert_int_equal(lm.layers.num_params, 5);
+    gc_lowered_model_free(&lm);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_activations),
@@ -301,6 +400,8 @@ int main(void) {
         cmocka_unit_test(test_margin_losses),
         cmocka_unit_test(test_class_weights),
         cmocka_unit_test(test_layers),
+        cmocka_unit_test(test_errors_at_the_call),
+        cmocka_unit_test(test_layer_params),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
