@@ -25,6 +25,7 @@
 #include "frontend/check.h"
 #include "frontend/lower.h"
 #include "frontend/parser.h"
+#include "ir/text.h"
 #include "passes/autodiff.h"
 #include "runtime/gradcheck.h"
 #include "runtime/interp.h"
@@ -393,6 +394,40 @@ static void test_layer_params(void **state) {
     gc_lowered_model_free(&lm);
 }
 
+/* Every wave-2 construct in one differentiated graph: it verifies, prints, parses and prints back
+ * identically (clamp's -inf bound, iota, constant vectors of class weights, stop_gradient). */
+static void test_round_trip(void **state) {
+    (void)state;
+    const char *src =
+        "input x: f32[4, 6]\ninput y: f32[4, 6]\ninput t: i32[4]\ninput m: i32[4, 6]\ninput s: f32[4]\n"
+        "param p: f32[4, 6] = normal(0, 1)\n"
+        "a = leaky_relu(p, 0.2) + elu(p) + selu(p) + celu(p, 2.0) + mish(p) + hardswish(p) + hardsigmoid(p)\n"
+        "b = hardtanh(p, -0.5, 0.5) + relu6(p) + softsign(p) + tanhshrink(p) + softplus(p, 2.0, 5.0)\n"
+        "c = glu(a + b, dim=1) + bilinear(a, b, 3) + slice(prelu(a, num_parameters=1), 1, 0, 3)\n"
+        "l1 = cross_entropy(a, t, weight=[1, 2, 3, 1, 1, 0.5], label_smoothing=0.1) + nll_loss(log_softmax(b), t, weight=[1, 1, 1, 1, 1, 2])\n"
+        "l2 = huber_loss(a, y, delta=0.5) + smooth_l1_loss(b, y) + soft_margin_loss(a, y) + multilabel_soft_margin_loss(a, y)\n"
+        "l3 = multilabel_margin_loss(a, m) + multi_margin_loss(b, t, p=2, margin=0.5) + margin_ranking_loss(a, b, y)\n"
+        "l4 = hinge_embedding_loss(a, y) + cosine_embedding_loss(a, b, s) + triplet_margin_loss(a, b, y, p=1.5, swap=true)\n"
+        "l5 = poisson_nll_loss(a, abs(y), full=true) + gaussian_nll_loss(a, y, abs(s) + 0.1, full=true)\n"
+        "l6 = binary_cross_entropy_with_logits(a, sigmoid(y), weight=reshape(s, [4, 1]), pos_weight=abs(y))\n"
+        "loss = mean(c) + l1 + l2 + l3 + l4 + l5 + l6\n";
+    gc_lowered_model lm;
+    gc_error err;
+    if (!lower_source(src, &lm, &err)) fail_msg("%d:%d: %s", err.line, err.col, err.message);
+    assert_true(gc_autodiff(lm.graph, &err));
+    if (!gc_graph_verify(lm.graph, &err)) fail_msg("verify: %s", err.message);
+    char *text = gc_graph_print(lm.graph);
+    assert_non_null(text);
+    gc_graph *back = gc_graph_parse(text, strlen(text), "all.ir", &err);
+    if (!back) fail_msg("parse: %d:%d: %s", err.line, err.col, err.message);
+    char *again = gc_graph_print(back);
+    assert_string_equal(text, again);
+    free(again);
+    free(text);
+    gc_graph_free(back);
+    gc_lowered_model_free(&lm);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_activations),
@@ -402,6 +437,7 @@ int main(void) {
         cmocka_unit_test(test_layers),
         cmocka_unit_test(test_errors_at_the_call),
         cmocka_unit_test(test_layer_params),
+        cmocka_unit_test(test_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
