@@ -389,6 +389,12 @@ def weighted():
             emit(name, red(f"cross_entropy(input, target{args})", r), {"input": (x, "p"), "target": (t, "p")},
                  lambda input, target, r=r, ls=ls: F.cross_entropy(input, target, weight=torch.tensor(W),
                                                                    label_smoothing=ls, reduction=r))
+    g = gen("bcelw_lists")
+    x, t = randn(g, 4, 3, scale=2.0), torch.rand(4, 3, generator=g)
+    emit("bcelw_lists", "binary_cross_entropy_with_logits(input, target, weight=[0.5, 1, 2], pos_weight=[3, 1, 0.5])",
+         {"input": (x, "p"), "target": (t, "p")},
+         lambda input, target: F.binary_cross_entropy_with_logits(
+             input, target, weight=torch.tensor([0.5, 1.0, 2.0]), pos_weight=torch.tensor([3.0, 1.0, 0.5])))
     for tag in ("row", "both"):
         for r in REDUCTIONS:
             name = f"bcelw_{tag}_{r}"

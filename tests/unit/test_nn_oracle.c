@@ -286,7 +286,7 @@ static void test_margin_losses(void **state) {
 static void test_class_weights(void **state) {
     (void)state;
     static const char *const p[] = {"cew_", "nllw_", "bcelw_", NULL};
-    run_family("class weights", p, 18 + 6 + 9 + 6);
+    run_family("class weights", p, 18 + 6 + 9 + 7);
 }
 
 static void test_layers(void **state) {
