@@ -10,8 +10,9 @@
  *                                 0, so the branch not taken never computes e^large (no inf * 0)
  *   hardtanh, relu6, hardsigmoid  gradient only strictly inside the bounds (torch's backward
  *                                 tests x <= min_val || x >= max_val), unlike clamp's
- *   hardswish                     x * clamp(x + 3, 0, 6) / 6: clamp's inclusive bounds give
- *                                 torch's -0.5 at -3 and 1.5 at 3
+ *   hardswish                     x * clamp(x + 3, 0, 6) / 6 below 3, x from 3 on: gradient
+ *                                 -0.5 at -3 and 1 at 3, as torch's vectorised kernel (its
+ *                                 scalar loop, run on a tensor's last few elements, says 1.5)
  *   softplus(beta, threshold)     the softplus op (threshold 20) on beta x, divided by beta; a
  *                                 threshold other than 20 selects x where beta x > threshold
  *   mish, softsign, tanhshrink, glu   the formulas torch differentiates itself
@@ -132,9 +133,13 @@ int gc_lower_activation(lowerer *L, lower_args *a, lval *out) {
     case GC_BUILTIN_MISH:
         y = gc_binary(b, GC_OP_MUL, x, gc_unary(b, GC_OP_TANH, gc_unary(b, GC_OP_SOFTPLUS, x)));
         break;
-    case GC_BUILTIN_HARDSWISH:
-        y = gc_binary(b, GC_OP_MUL, x, gc_mul_scalar(b, clamp(b, gc_add_scalar(b, x, 3.0), 0.0, 6.0), 1.0 / 6.0));
+    case GC_BUILTIN_HARDSWISH: {
+        /* x itself from 3 on, so the gradient at 3 is 1 (torch's vectorised kernel); below,
+         * clamp's inclusive bound gives -0.5 at -3 and 0 under it. */
+        gc_node *curve = gc_binary(b, GC_OP_MUL, x, gc_mul_scalar(b, clamp(b, gc_add_scalar(b, x, 3.0), 0.0, 6.0), 1.0 / 6.0));
+        y = gc_select(b, gc_binary(b, GC_OP_LT, x, scalar(b, 3.0)), curve, x);
         break;
+    }
     case GC_BUILTIN_HARDSIGMOID:
         y = gc_mul_scalar(b, hardtanh(b, gc_add_scalar(b, x, 3.0), 0.0, 6.0), 1.0 / 6.0);
         break;

@@ -180,9 +180,11 @@ int gc_lower_loss(lowerer *L, lower_args *a, lval *out) {
     case GC_BUILTIN_L1_LOSS: return tensor_result(out, gc_l1_loss(b, input, target, r));
     case GC_BUILTIN_BINARY_CROSS_ENTROPY:
         return tensor_result(out, gc_binary_cross_entropy(b, input, target, gc_lower_arg_opt_tensor(L, a, 2), r));
-    case GC_BUILTIN_BINARY_CROSS_ENTROPY_WITH_LOGITS:
-        return tensor_result(out, gc_binary_cross_entropy_with_logits(b, input, target, gc_lower_arg_opt_tensor(L, a, 2),
-                                                                      gc_lower_arg_opt_tensor(L, a, 3), r));
+    case GC_BUILTIN_BINARY_CROSS_ENTROPY_WITH_LOGITS: {
+        gc_node *w = NULL, *pw = NULL;
+        if (!gc_lower_arg_weights(L, a, 2, &w) || !gc_lower_arg_weights(L, a, 3, &pw)) return 0;
+        return tensor_result(out, gc_binary_cross_entropy_with_logits(b, input, target, w, pw, r));
+    }
     case GC_BUILTIN_CROSS_ENTROPY: {
         gc_node *w = NULL;
         if (!gc_lower_arg_weights(L, a, 2, &w)) return 0;
