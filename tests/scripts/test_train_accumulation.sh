@@ -125,5 +125,21 @@ assert len(one) == 7 and one == split, (one, split)
 assert open(sys.argv[4], "rb").read() == open(sys.argv[5], "rb").read()
 ' "$tmp/one.csv" "$tmp/first.csv" "$tmp/second.csv" "$tmp/one.st" "$tmp/two.st"
 
+# The standalone trainer `gradc compile` writes reads its batches the same way.
+if "$gradc" compile "$tmp/acc.gm" -o "$tmp/acc" >"$tmp/out" 2>"$tmp/err"; then
+    "$tmp/acc" train $D --steps 7 --log "$tmp/aot.csv" --quiet >/dev/null 2>"$tmp/err"
+    check "the compiled trainer's 7 accumulated updates log what gradc train's do" "$py" -c '
+import csv, sys
+a, b = (list(csv.DictReader(open(p))) for p in sys.argv[1:3])
+assert len(a) == len(b) == 7, (len(a), len(b))
+for ra, rb in zip(a, b):
+    for key in ("step", "loss", "lr", "grad_norm"):
+        x, y = float(ra[key]), float(rb[key])
+        assert abs(x - y) <= 1e-5 * (1 + abs(y)), (ra["step"], key, x, y)
+' "$tmp/one.csv" "$tmp/aot.csv"
+else
+    fail "gradc compile writes a trainer of the accumulating model"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
