@@ -169,6 +169,7 @@ static int eval_lr_scale(gc_ast_module *m, const gc_const_value *v, gc_loc at, c
                            cfg->lr_scale_patterns[i]);
     }
     cfg->n_lr_scale = n;
+    cfg->lr_scale_loc = at;
     return 1;
 }
 
@@ -218,6 +219,7 @@ static int eval_setting(gc_ast_module *m, gc_ast_train_item *item, gc_train_conf
     if (!strcmp(key, "freeze")) {
         cfg->freeze = list;
         cfg->n_freeze = v.list.n;
+        cfg->freeze_loc = at;
     } else {
         cfg->no_decay = list;
         cfg->n_no_decay = v.list.n;

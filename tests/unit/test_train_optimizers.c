@@ -374,7 +374,7 @@ static void train_block_errors(void **s) {
         {"optimizer = adagrad()\n    schedule = one_cycle(0.1, 10)", "no momentum to cycle"},
         {"optimizer = sgd(lr=0.1, amsgrad=true)", "amsgrad"},
         {"freeze = [\"fc9.*\"]", "freeze: pattern 'fc9.*' matches no parameter"},
-        {"freeze = [\"*\"]", "every trained parameter is frozen"},
+        {"freeze = [\"*\"]", "every parameter is frozen"},
         {"lr_scale = [[\"nothing\", 2]]", "lr_scale: pattern 'nothing' matches no parameter"},
         {"lr_scale = [\"fc1.*\"]", "lr_scale must be a list of [pattern, factor] pairs"},
         {"lr_scale = [[\"fc1.*\", -1]]", "must be a number >= 0"},
@@ -401,8 +401,11 @@ static void train_block_errors(void **s) {
         assert_int_equal(err.code, GC_ERR_USER);
         if (!strstr(err.message, bad[i].message))
             fail_msg("`%s`: message '%s' lacks '%s'", bad[i].train, err.message, bad[i].message);
-        /* Located in the train block (line 7 on), never nowhere. */
+        /* Located in the train block (line 6 on), never nowhere; the pattern and list errors at
+         * the key's value on line 8. */
         if (err.line < 6) fail_msg("`%s`: located at line %d", bad[i].train, err.line);
+        if ((strstr(bad[i].message, "pattern") || strstr(bad[i].message, "frozen")) && (err.line != 8 || err.col < 10))
+            fail_msg("`%s`: located at %d:%d, not at the value", bad[i].train, err.line, err.col);
     }
 }
 
