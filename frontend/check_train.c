@@ -89,8 +89,7 @@ static int check_ranges(const gc_ast_expr *e, const gc_ast_expr *const *slots, c
     REQUIRE("div_factor", num(c, "div_factor") > 0, "%s: div_factor must be > 0", b->name);
     REQUIRE("final_div_factor", num(c, "final_div_factor") > 0, "%s: final_div_factor must be > 0", b->name);
     REQUIRE("base_momentum", num(c, "base_momentum") >= 0, "%s: base_momentum must be >= 0", b->name);
-    REQUIRE("max_momentum", num(c, "max_momentum") >= num(c, "base_momentum"),
-            "%s: max_momentum must be >= base_momentum", b->name);
+    REQUIRE("max_momentum", num(c, "max_momentum") >= 0, "%s: max_momentum must be >= 0", b->name);
     int milestones = gc_builtin_param_index(b, "milestones");
     if (milestones >= 0) {
         const gc_const_value *v = &c->args[milestones];
@@ -170,6 +169,7 @@ static int eval_lr_scale(gc_ast_module *m, const gc_const_value *v, gc_loc at, c
                            cfg->lr_scale_patterns[i]);
     }
     cfg->n_lr_scale = n;
+    cfg->lr_scale_loc = at;
     return 1;
 }
 
@@ -219,6 +219,7 @@ static int eval_setting(gc_ast_module *m, gc_ast_train_item *item, gc_train_conf
     if (!strcmp(key, "freeze")) {
         cfg->freeze = list;
         cfg->n_freeze = v.list.n;
+        cfg->freeze_loc = at;
     } else {
         cfg->no_decay = list;
         cfg->n_no_decay = v.list.n;

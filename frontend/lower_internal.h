@@ -144,5 +144,8 @@ int gc_lower_layer_extra(lowerer *L, lower_args *a, const char *path, lval *out)
 
 /* lower_train.c: the train block into the optimizer's configuration. */
 int gc_lower_train(const gc_ast_module *m, gc_graph *g, gc_lowered_train *out, gc_error *err);
+/* After the model's params exist: every freeze and lr_scale pattern must match one, and freeze
+ * must leave one unfrozen; errors at the key's value. */
+int gc_lower_train_patterns(const gc_ast_module *m, const gc_graph *g, gc_error *err);
 
 #endif

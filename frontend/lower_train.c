@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "frontend/check.h"
+#include "passes/optimizer.h"
 
 static double number(const gc_train_call *c, const char *param, double fallback) {
     int i = gc_builtin_param_index(c->fn, param);
@@ -188,4 +189,38 @@ int gc_lower_train(const gc_ast_module *m, gc_graph *g, gc_lowered_train *out, g
         if (!copy_lists(tc, g, cfg, err)) return 0;
     }
     return gc_optimizer_validate(cfg, err);
+}
+
+static bool any_param(const gc_graph *g, const char *pattern) {
+    for (int i = 0; i < g->num_nodes; i++)
+        if (g->nodes[i]->op == GC_OP_PARAM && gc_glob_match(pattern, g->nodes[i]->name)) return true;
+    return false;
+}
+
+int gc_lower_train_patterns(const gc_ast_module *m, const gc_graph *g, gc_error *err) {
+    const gc_train_config *tc = m->config;
+    if (!tc) return 1;
+    for (int i = 0; i < tc->n_freeze; i++)
+        if (!any_param(g, tc->freeze[i]))
+            return gc_fail(err, GC_ERR_USER, tc->freeze_loc, "freeze: pattern '%s' matches no parameter", tc->freeze[i]);
+    for (int i = 0; i < tc->n_lr_scale; i++)
+        if (!any_param(g, tc->lr_scale_patterns[i]))
+            return gc_fail(err, GC_ERR_USER, tc->lr_scale_loc, "lr_scale: pattern '%s' matches no parameter",
+                           tc->lr_scale_patterns[i]);
+    if (tc->n_freeze) {
+        int params = 0, frozen = 0;
+        for (int i = 0; i < g->num_nodes; i++) {
+            if (g->nodes[i]->op != GC_OP_PARAM) continue;
+            params++;
+            for (int k = 0; k < tc->n_freeze; k++)
+                if (gc_glob_match(tc->freeze[k], g->nodes[i]->name)) {
+                    frozen++;
+                    break;
+                }
+        }
+        if (params && frozen == params)
+            return gc_fail(err, GC_ERR_USER, tc->freeze_loc,
+                           "freeze: every parameter is frozen; nothing would train");
+    }
+    return 1;
 }

@@ -633,8 +633,6 @@ int gc_optimizer_build(gc_graph *g, const gc_optimizer_config *cfg, gc_error *er
 
     c.step = gc_graph_make(g, GC_OP_STATE, NULL, 0, NULL, &scalar, "optimizer.step", cfg->loc, err);
     if (!c.step) goto done;
-    c.t = gc_add_scalar(&b, c.step, 1.0);
-    c.first = gc_binary(&b, GC_OP_EQ, c.step, gc_scalar(&b, GC_F32, 0.0));
     if (cfg->accumulate > 1 && !(c.is_last = accumulate(&c, pg, grads, n))) goto done;
     gc_node *norm = global_norm(&b, grads, n);
     if (!norm || !gc_graph_add_output(g, GC_OUTPUT_VALUE, "grad_norm", norm, err)) goto done;
@@ -645,6 +643,10 @@ int gc_optimizer_build(gc_graph *g, const gc_optimizer_config *cfg, gc_error *er
     gc_node *base_lr = group_lr(&c, lr_cache, -1);
     if (!base_lr || !gc_graph_add_output(g, GC_OUTPUT_VALUE, "lr", base_lr, err)) goto done;
     c.cycled = gc_schedule_momentum_build(&b, &cfg->schedule, c.step);
+    /* Made after the reported values, so the updates that read them (the step count's is t)
+     * come after everything the step reports: the planner updates in place from there. */
+    c.t = gc_add_scalar(&b, c.step, 1.0);
+    c.first = gc_binary(&b, GC_OP_EQ, c.step, gc_scalar(&b, GC_F32, 0.0));
 
     for (int i = 0; i < n; i++) {
         double wd = matches_any(cfg->no_decay, cfg->num_no_decay, pg[i].param->name) ? 0.0 : cfg->weight_decay;

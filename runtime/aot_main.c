@@ -75,7 +75,7 @@ static void usage(FILE *out) {
             "A standalone trainer written by `gradc compile`: the model's training step is compiled in.\n"
             "  --data NAME=F   bind a .npy array (first axis: examples) to the input NAME\n"
             "  --steps N       updates to run (default: one epoch)\n"
-            "  --epochs N      passes over the data (floor(examples / batch) steps each)\n"
+            "  --epochs N      passes over the data (floor(examples / batch / gradient_accumulation_steps) updates)\n"
             "  --init CKPT     start from the parameters in a safetensors file\n"
             "  --save CKPT     write parameters, optimizer state and the step at the end\n"
             "  --resume CKPT   continue a run saved with --save, bit for bit\n"
@@ -249,7 +249,12 @@ static int train(const gc_aot_model *m, const options *o) {
     if (!(data = bind_data(o, t, o->shuffle, &err))) goto error;
 
     int64_t per_epoch = gc_dataset_steps_per_epoch(data), start = gc_trainer_steps(t);
-    int64_t total = o->steps >= 0 ? o->steps : (o->epochs >= 0 ? o->epochs : 1) * per_epoch;
+    /* With gradient_accumulation_steps = N an update reads N batches: update u reads batches
+     * uN .. uN + N - 1 of the order a run without accumulation reads, and an epoch is
+     * floor(batches / N) updates (at least one). */
+    int64_t accumulate = gc_trainer_accumulation(t);
+    int64_t epoch_updates = per_epoch / accumulate > 0 ? per_epoch / accumulate : (per_epoch > 0);
+    int64_t total = o->steps >= 0 ? o->steps : (o->epochs >= 0 ? o->epochs : 1) * epoch_updates;
     if (o->log) {
         char header[8192];
         size_t at = (size_t)snprintf(header, sizeof header, "step,loss,lr,grad_norm,ms");
@@ -266,7 +271,9 @@ static int train(const gc_aot_model *m, const options *o) {
     for (int64_t k = 0; k < total; k++) {
         int64_t step = start + k;
         double t0 = gc_clock_ms();
-        if (!gc_dataset_load_step(data, t, step, &err) || !gc_trainer_step(t, &loss, &err)) goto error;
+        for (int64_t micro = 0; micro < accumulate; micro++)
+            if (!gc_dataset_load_step(data, t, step * accumulate + micro, &err) || !gc_trainer_step(t, &loss, &err))
+                goto error;
         double ms = gc_clock_ms() - t0;
         if (log.file) {
             fprintf(log.file, "%lld,%.9g,%.9g,%.9g,%.3f", (long long)step + 1, loss, scalar_output(t, "lr"),

@@ -60,8 +60,13 @@ struct gc_trainer {
     const gc_executor_ops *ops;
     void *train_exec, *eval_exec;
     void *last_exec; /* whose outputs gc_trainer_output reads */
-    int64_t step;
+    int64_t step;      /* updates done */
     int64_t steps_run; /* steps this trainer has run itself (a resumed one starts at 0) */
+    /* gradient_accumulation_steps: runs per update; `micro` of them done in the current update,
+     * whose losses sum to loss_sum; poisoned: one of them was not finite (skip_nonfinite). */
+    int64_t accumulate, micro;
+    double loss_sum;
+    bool poisoned;
     uint64_t seed;
     trainer_param *params;
     int num_params;
@@ -290,6 +295,7 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
     t->text_forward = gc_graph_print(train.graph);
     gc_optimizer_config optimizer = train.train.optimizer;
     t->seed = train.train.seed;
+    t->accumulate = optimizer.accumulate > 1 ? optimizer.accumulate : 1;
     int ok = record_params(t, &train, err) && gc_autodiff(train.graph, err);
     if (ok) t->text_grad = gc_graph_print(train.graph);
     ok = ok && warn_unreached(t, train.graph, err);
@@ -402,8 +408,72 @@ static int nonfinite(gc_trainer *t, const char *what, double value, gc_error *er
                     (long long)t->step + 1, what, isnan(value) ? "NaN" : "infinite");
 }
 
+static bool is_accumulator(const char *name) { return !strncmp(name, "accumulate.", 11); }
+
+/* Clears the gradient being accumulated (accumulate.* state): a new update starts. */
+static void reset_accumulation(gc_trainer *t) {
+    for (int i = 0; i < t->train_graph->num_nodes; i++) {
+        const gc_node *n = t->train_graph->nodes[i];
+        if (n->op != GC_OP_STATE || !is_accumulator(n->name)) continue;
+        void *data = must_source(t, t->train_exec, n->name);
+        if (data) memset(data, 0, (size_t)gc_type_numel(&n->type) * gc_dtype_size(n->type.dtype));
+    }
+    t->micro = 0;
+    t->loss_sum = 0.0;
+    t->poisoned = false;
+}
+
+/* One micro-batch of an accumulated update (gradient_accumulation_steps > 1); see gradc.h. The
+ * graph counts the micro-batches itself (accumulate.count) and updates on the last; the trainer
+ * keeps the same count to know which call that is. */
+static int accumulate_step(gc_trainer *t, float *loss, gc_error *err) {
+    bool last = t->micro == t->accumulate - 1;
+    int32_t *rng = must_source(t, t->train_exec, GC_STEP_INPUT);
+    /* Every micro-batch draws its own dropout. */
+    if (rng) *rng = (int32_t)(t->step * t->accumulate + t->micro);
+    if (!t->ops->run(t->train_exec, err)) return 0;
+    t->last_exec = t->train_exec;
+    const float *l = t->ops->output(t->train_exec, GC_OUTPUT_VALUE, "loss");
+    const float *norm = t->ops->output(t->train_exec, GC_OUTPUT_VALUE, "grad_norm");
+    if (!l) return gc_failf(err, GC_ERR_INTERNAL, "internal error: the training graph has no loss output");
+    bool finite = isfinite(*l) && (!last || !norm || isfinite(*norm));
+    if (!finite && !t->opts.skip_nonfinite) {
+        if (loss) *loss = *l;
+        return gc_failf(err, GC_ERR_NUMERIC, "step %lld, micro-batch %lld of %lld: the %s is %s; nothing was applied",
+                        (long long)t->step + 1, (long long)t->micro + 1, (long long)t->accumulate,
+                        isfinite(*l) ? "gradient norm" : "loss", isnan(isfinite(*l) ? *norm : *l) ? "NaN" : "infinite");
+    }
+    t->poisoned |= !finite;
+    t->loss_sum += *l;
+    if (loss) *loss = (float)(t->loss_sum / (double)(t->micro + 1));
+    if (t->poisoned) {
+        /* The update is lost: keep the graph's count in step without adding this gradient, and
+         * on the last micro-batch clear everything instead of updating. */
+        if (last) {
+            reset_accumulation(t); /* accumulate.count included */
+            t->step++;
+        } else {
+            float *count = must_source(t, t->train_exec, "accumulate.count");
+            if (count) *count += 1.0f;
+            t->micro++;
+        }
+        return 1;
+    }
+    if (!t->ops->apply(t->train_exec, err)) return 0;
+    if (++t->steps_run == 1 && t->ops->profile_reset) t->ops->profile_reset(t->train_exec);
+    if (last) {
+        t->step++;
+        t->micro = 0;
+        t->loss_sum = 0.0;
+    } else {
+        t->micro++;
+    }
+    return 1;
+}
+
 int gc_trainer_step(gc_trainer *t, float *loss, gc_error *err) {
     if (!t) return gc_failf(err, GC_ERR_USER, "gc_trainer_step: trainer is NULL");
+    if (t->accumulate > 1) return accumulate_step(t, loss, err);
     int32_t *step = must_source(t, t->train_exec, GC_STEP_INPUT);
     if (step) *step = (int32_t)t->step;
     if (!t->ops->run(t->train_exec, err)) return 0;
@@ -420,6 +490,8 @@ int gc_trainer_step(gc_trainer *t, float *loss, gc_error *err) {
     t->step++;
     return 1;
 }
+
+int64_t gc_trainer_accumulation(const gc_trainer *t) { return t ? t->accumulate : 1; }
 
 char *gc_trainer_profile(gc_trainer *t, int top, gc_error *err) {
     if (!t) return gc_failf(err, GC_ERR_USER, "gc_trainer_profile: trainer is NULL"), NULL;
@@ -531,12 +603,14 @@ int gc_trainer_buffer_name(const gc_trainer *t, int index, const char **name) {
 }
 
 /* Every param, buffer and (with `states`) optimizer state of the training graph, by name: what a
- * checkpoint holds. */
+ * checkpoint holds. The gradient being accumulated is not: checkpoints are taken between updates,
+ * where it is zero. */
 static int for_each_persistent(gc_trainer *t, bool states, int (*fn)(gc_trainer *, const gc_node *, void *, void *),
                                void *ctx) {
     for (int i = 0; i < t->train_graph->num_nodes; i++) {
         const gc_node *n = t->train_graph->nodes[i];
         if (n->op != GC_OP_PARAM && n->op != GC_OP_BUFFER && !(states && n->op == GC_OP_STATE)) continue;
+        if (n->op == GC_OP_STATE && is_accumulator(n->name)) continue;
         if (!fn(t, n, must_source(t, t->train_exec, n->name), ctx)) return 0;
     }
     return 1;
@@ -567,6 +641,10 @@ static int save_one(gc_trainer *t, const gc_node *n, void *data, void *ctx) {
 
 int gc_trainer_save(gc_trainer *t, const char *path, gc_error *err) {
     if (!t || !path) return gc_failf(err, GC_ERR_USER, "gc_trainer_save: trainer and path are required");
+    if (t->micro)
+        return gc_failf(err, GC_ERR_USER,
+                        "gc_trainer_save: the update in progress has %lld of its %lld micro-batches; save between updates",
+                        (long long)t->micro, (long long)t->accumulate);
     gc_safetensors *st = gc_safetensors_new(err);
     if (!st) return 0;
     save_context s = {st, err};
@@ -673,6 +751,7 @@ static int load(gc_trainer *t, const char *path, bool with_state, gc_error *err)
         ok = ok && for_each_persistent(t, with_state && has_state, load_one, &l);
         const char *step = gc_safetensors_get_meta(st, "step");
         if (ok && with_state && has_state && step) t->step = strtoll(step, NULL, 10);
+        if (ok && t->accumulate > 1) reset_accumulation(t);
     }
     gc_safetensors_free(st);
     return ok;

@@ -33,7 +33,8 @@ static void usage(FILE *out) {
             "  --text FILE         byte-level text for the inputs tokens and targets (context = their 2nd dim)\n"
             "  --csv-header, --no-csv-header   whether CSV files start with a header (default: detected)\n"
             "  --steps N           updates to run (default: one epoch)\n"
-            "  --epochs N          passes over the data (floor(examples / batch) steps each)\n"
+            "  --epochs N          passes over the data (floor(examples / batch / gradient_accumulation_steps)\n"
+            "                      updates each)\n"
             "  --init CKPT         start from the parameters in a safetensors file (e.g. written by PyTorch)\n"
             "  --save CKPT         write parameters, optimizer state and the step at the end\n"
             "  --resume CKPT       continue a run saved with --save, bit for bit\n"
@@ -233,7 +234,12 @@ int gc_cmd_train(int argc, char **argv) {
     }
 
     int64_t start = gc_trainer_steps(t);
-    int64_t total = steps >= 0 ? steps : (epochs >= 0 ? epochs : 1) * per_epoch;
+    /* With gradient_accumulation_steps = N an update reads N batches: update u reads batches
+     * uN .. uN + N - 1 of the order a run without accumulation reads, and an epoch is
+     * floor(batches / N) updates (at least one). */
+    int64_t accumulate = gc_trainer_accumulation(t);
+    int64_t epoch_updates = per_epoch / accumulate > 0 ? per_epoch / accumulate : (per_epoch > 0);
+    int64_t total = steps >= 0 ? steps : (epochs >= 0 ? epochs : 1) * epoch_updates;
     if (log.path) {
         if (!gc_train_log_open(&log.file, log.path, resume != NULL, start, &err)) goto error;
         log.with_eval = num_eval > 0;
@@ -248,7 +254,9 @@ int gc_cmd_train(int argc, char **argv) {
     for (int64_t k = 0; k < total; k++) {
         int64_t step = start + k;
         double t0 = gc_clock_ms();
-        if (!gc_dataset_load_step(data, t, step, &err) || !gc_trainer_step(t, &loss, &err)) goto error;
+        for (int64_t micro = 0; micro < accumulate; micro++)
+            if (!gc_dataset_load_step(data, t, step * accumulate + micro, &err) || !gc_trainer_step(t, &loss, &err))
+                goto error;
         double ms = gc_clock_ms() - t0;
         if (log_file) {
             if (!log_header(&log, t, 1, &err)) goto error;

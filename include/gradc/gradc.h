@@ -150,7 +150,18 @@ int gc_trainer_set_input(gc_trainer *t, const char *name, const void *data, size
  * optimizer state do not change and *loss still receives the loss; without skip_nonfinite the step
  * fails with GC_ERR_NUMERIC naming it and the step count stays, with skip_nonfinite the call
  * succeeds and the step counts as done. The trainer stays usable either way. Other errors: GC_ERR_USER (NULL trainer),
- * GC_ERR_INTERNAL. */
+ * GC_ERR_INTERNAL.
+ *
+ * With `gradient_accumulation_steps = N` in the model's train block (gc_trainer_accumulation), one
+ * call is one micro-batch: it runs forward and backward on the current inputs and adds the
+ * gradient / N to the update being accumulated; every Nth call also clips the summed gradient and
+ * updates (the step count, which counts updates, goes up then). Set the inputs to the next batch
+ * before each call. *loss receives the mean loss of the update's micro-batches so far, so on the
+ * call that updates it is the update's loss; "lr" and "grad_norm" (gc_trainer_output) are the
+ * update's on that call. A NaN or infinite loss fails the call as above (nothing changes, the
+ * micro-batch may be retried); with skip_nonfinite the whole update is dropped, as
+ * torch.cuda.amp.GradScaler drops it: the remaining micro-batches still run, and the Nth call
+ * clears the accumulated gradient instead of updating and counts the update as done. */
 int gc_trainer_step(gc_trainer *t, float *loss, gc_error *err);
 /* Forward only on the current inputs, with the eval graph (no dropout) and the current
  * parameters; nothing changes, so two evals in a row give the same result. *loss (loss may be
@@ -158,6 +169,9 @@ int gc_trainer_step(gc_trainer *t, float *loss, gc_error *err);
 int gc_trainer_eval(gc_trainer *t, float *loss, gc_error *err);
 /* Number of updates done so far (restored by gc_trainer_load); 0 for a NULL trainer. */
 int64_t gc_trainer_steps(const gc_trainer *t);
+/* The model's gradient_accumulation_steps: the gc_trainer_step calls (batches) per update, 1
+ * without accumulation and for a NULL trainer. */
+int64_t gc_trainer_accumulation(const gc_trainer *t);
 /* train.seed of the model: initialisation, dropout and data shuffling derive from it (0 for a
  * NULL trainer). */
 uint64_t gc_trainer_seed(const gc_trainer *t);
@@ -197,14 +211,18 @@ int gc_trainer_buffer(gc_trainer *t, const char *name, gc_tensor *out, gc_error 
 int gc_trainer_buffer_name(const gc_trainer *t, int index, const char **name);
 
 /* Writes a checkpoint: a safetensors file with every parameter and buffer under its model-language
- * name (what PyTorch's load_state_dict expects), the optimizer state as
- * `optimizer.<param>.<slot>` and the step count in the metadata, so gc_trainer_load resumes bit-identically. The file is replaced
- * atomically (a crash mid-save leaves the old one). Errors: GC_ERR_USER (NULL trainer or path),
- * GC_ERR_IO (cannot write), GC_ERR_MEMORY. */
+ * name (what PyTorch's load_state_dict expects), the optimizer state as `optimizer.<param>.<slot>`
+ * and the step count in the metadata, so gc_trainer_load resumes bit-identically. The file is
+ * replaced atomically (a crash mid-save leaves the old one). With gradient accumulation a
+ * checkpoint is taken between updates: saving after some but not all micro-batches of an update
+ * is an error. Errors: GC_ERR_USER (NULL trainer or path, an update half accumulated), GC_ERR_IO
+ * (cannot write), GC_ERR_MEMORY. */
 int gc_trainer_save(gc_trainer *t, const char *path, gc_error *err);
 /* Loads a checkpoint: the parameters and buffers, and the optimizer state and step count when the
  * file has optimizer tensors (a file PyTorch wrote with only the parameters and buffers loads too;
- * f64 tensors are converted to f32, and an i32 buffer also loads from I64, F32 or F64 integers). Errors: GC_ERR_IO (cannot read), GC_ERR_USER (not a safetensors file; tensors
+ * f64 tensors are converted to f32, and an i32 buffer also loads from I64, F32 or F64 integers).
+ * A gradient being accumulated is dropped: the next gc_trainer_step starts a new update.
+ * Errors: GC_ERR_IO (cannot read), GC_ERR_USER (not a safetensors file; tensors
  * the model does not have, listed by name and refused before anything is written; tensors missing,
  * of the wrong shape or dtype, after which the trainer may hold a mix of old and loaded values
  * and should be loaded again or freed), GC_ERR_MEMORY. */

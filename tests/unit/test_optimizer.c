@@ -693,6 +693,67 @@ static void expect_round_trip(const gc_graph *g) {
     gc_graph_free(back);
 }
 
+/* Every wave 2 optimizer and schedule builds a graph that verifies and round-trips through text,
+ * with the state names of optimizer.h. */
+static void test_wave2_graphs(void **state) {
+    (void)state;
+    static const struct {
+        gc_optimizer_kind kind;
+        gc_schedule_kind schedule;
+        const char *slots;
+    } cases[] = {
+        {GC_OPTIMIZER_ADAM, GC_SCHEDULE_ONE_CYCLE, "exp_avg exp_avg_sq max_exp_avg_sq"},
+        {GC_OPTIMIZER_SGD, GC_SCHEDULE_ONE_CYCLE, "momentum_buffer"},
+        {GC_OPTIMIZER_RMSPROP, GC_SCHEDULE_COSINE_RESTARTS, "square_avg grad_avg momentum_buffer"},
+        {GC_OPTIMIZER_ADAGRAD, GC_SCHEDULE_MULTI_STEP, "sum"},
+        {GC_OPTIMIZER_ADAMAX, GC_SCHEDULE_POLYNOMIAL, "exp_avg exp_inf"},
+        {GC_OPTIMIZER_NADAM, GC_SCHEDULE_EXPONENTIAL, "exp_avg exp_avg_sq mu_product"},
+        {GC_OPTIMIZER_RADAM, GC_SCHEDULE_LINEAR, "exp_avg exp_avg_sq"},
+        {GC_OPTIMIZER_ADADELTA, GC_SCHEDULE_COSINE, "square_avg acc_delta"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        gc_error err = {0};
+        gc_optimizer_config cfg;
+        gc_optimizer_defaults(&cfg, cases[i].kind);
+        cfg.amsgrad = cases[i].kind == GC_OPTIMIZER_ADAM;
+        cfg.centered = cases[i].kind == GC_OPTIMIZER_RMSPROP;
+        cfg.momentum = cases[i].kind == GC_OPTIMIZER_RMSPROP ? 0.5 : 0.0;
+        cfg.accumulate = i % 2 ? 3 : 1;
+        gc_schedule *s = &cfg.schedule;
+        *s = sched(cases[i].schedule, 1, 0.5, 2, 20, 0.0);
+        s->max_lr = 0.1;
+        s->pct_start = 0.3;
+        s->div_factor = 25;
+        s->final_div_factor = 1e4;
+        s->three_phase = i == 0;
+        s->cycle_momentum = true;
+        s->base_momentum = 0.85;
+        s->max_momentum = 0.95;
+        s->t_0 = 3;
+        s->t_mult = 2;
+        s->num_milestones = 2;
+        s->milestones[0] = 3;
+        s->milestones[1] = 7;
+        s->power = 2.0;
+        cfg.loc = (gc_loc){"model.gm", 4, 1};
+        gc_graph *g = one_param_graph();
+        if (!gc_optimizer_build(g, &cfg, &err)) fail_msg("%s: %s", gc_optimizer_kind_name(cases[i].kind), err.message);
+        assert_true(gc_graph_verify(g, &err));
+        expect_round_trip(g);
+        char slots[128];
+        snprintf(slots, sizeof slots, "%s", cases[i].slots);
+        for (char *save = NULL, *slot = strtok_r(slots, " ", &save); slot; slot = strtok_r(NULL, " ", &save)) {
+            char name[160];
+            snprintf(name, sizeof name, "optimizer.w.%s", slot);
+            if (!gc_graph_find_named(g, GC_OP_STATE, name)) fail_msg("%s has no %s", gc_optimizer_kind_name(cases[i].kind), name);
+            assert_true(has_output(g, GC_OUTPUT_UPDATE, name));
+        }
+        assert_true((gc_graph_find_named(g, GC_OP_STATE, "accumulate.w") != NULL) == (cfg.accumulate > 1));
+        assert_true((gc_graph_find_named(g, GC_OP_STATE, "accumulate.count") != NULL) == (cfg.accumulate > 1));
+        gc_graph_free(g);
+    }
+}
+
 /* A whole training step: forward, mse loss, autodiff, Adam with clipping, a cosine schedule and
  * no_decay; the graph verifies and round-trips through text. Fitting y = 3x - 1 must bring the
  * loss down by orders of magnitude. */
@@ -776,6 +837,7 @@ int main(void) {
         cmocka_unit_test(test_validation),
         cmocka_unit_test(test_graph_errors),
         cmocka_unit_test(test_state_names_and_outputs),
+        cmocka_unit_test(test_wave2_graphs),
         cmocka_unit_test(test_training_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
