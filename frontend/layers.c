@@ -226,7 +226,8 @@ gc_node *gc_layer_embedding(gc_layer_context *c, const char *path, gc_node *idx,
     gc_node *rows = gc_build(b, GC_OP_TAKE, in, 2, NULL, NULL);
     if (pad < 0 || !rows) return rows;
     /* The padding row gets no gradient from this lookup (torch's embedding_backward skips it); its
-     * value still reads through, since training never moves it unless it is tied elsewhere. */
+     * value still reads through, as in torch: zero unless loaded from a checkpoint or moved by a
+     * tied head's gradient. */
     gc_node *is_pad = gc_binary(b, GC_OP_EQ, idx, gc_scalar(b, GC_I32, (double)pad));
     int64_t d[GC_MAX_RANK];
     memcpy(d, idx->type.dims, sizeof(int64_t) * (size_t)idx->type.rank);
