@@ -250,6 +250,55 @@ static void test_attention_arguments(void **s) {
     run_case("mha_zero_attn_cross_padding", mha_zero_attn_cross_padding, true, kv);
 }
 
+/* Attention dropout acts on the attention weights: at p = 1 in training every weight is dropped,
+ * so each output row is out_proj's bias alone (dropping the output instead would give zeros); at
+ * p = 0.5 the output moves. */
+static void test_attention_dropout(void **s) {
+    (void)s;
+    for (int variant = 0; variant < 2; variant++) {
+        gc_error err = {0};
+        gc_graph *g = gc_graph_new("attn_dropout");
+        gc_layer_context c;
+        gc_layer_context_init(&c, g, &err, true, 9);
+        c.b.loc = (gc_loc){"layers.gm", 1, 1};
+        int64_t d[3] = {2, 3, 4};
+        gc_type t = gc_type_make(GC_F32, 3, d);
+        gc_node *x = gc_graph_make(g, GC_OP_INPUT, NULL, 0, NULL, &t, "x", c.b.loc, &err);
+        gc_attention_args a = {.heads = 2, .bias = true, .dropout = variant == 0 ? 1.0 : 0.5};
+        gc_node *y = gc_layer_multihead_attention(&c, "", x, x, x, &a);
+        assert_non_null(y);
+        assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "y", y, &err));
+        gc_interp *it = gc_interp_new(g, GC_INTERP_F64, &err);
+        assert_non_null(it);
+        for (int i = 0; i < g->num_nodes; i++) {
+            gc_node *n = g->nodes[i];
+            if (n->op != GC_OP_PARAM && n->op != GC_OP_INPUT) continue;
+            int64_t count = gc_type_numel(&n->type);
+            double v[64] = {3}; /* rng.step: step 3 */
+            if (!strcmp(n->name, GC_STEP_INPUT)) {
+                assert_true(gc_interp_set_f64(it, n->name, v, 1, &err));
+                continue;
+            }
+            for (int64_t k = 0; k < count; k++) v[k] = 0.1 * (double)((k * 7 + i) % 11) - 0.5;
+            if (!gc_interp_set_f64(it, n->name, v, count, &err)) fail_msg("%s: %s", n->name, err.message);
+        }
+        assert_true(gc_interp_run(it, &err));
+        const double *out = gc_interp_output(it, GC_OUTPUT_VALUE, "y");
+        const gc_param_entry *bias = gc_layer_find_param(&c, "out_proj.bias");
+        assert_non_null(bias);
+        int same = 0;
+        for (int k = 0; k < 24; k++) {
+            int i = 0;
+            while (g->nodes[i] != bias->node) i++;
+            double b = 0.1 * (double)((k % 4 * 7 + i) % 11) - 0.5;
+            same += fabs(out[k] - b) < 1e-12;
+        }
+        assert_int_equal(same, variant == 0 ? 24 : 0);
+        gc_interp_free(it);
+        gc_graph_free(g);
+    }
+}
+
 static void test_transformer_key_padding(void **s) {
     (void)s;
     const char *enc[] = {"kpm", NULL}, *dec[] = {"memory", "tpm", "kpm", NULL};
@@ -321,7 +370,7 @@ int main(void) {
         cmocka_unit_test(test_attention),  cmocka_unit_test(test_encoder),   cmocka_unit_test(test_decoder),
         cmocka_unit_test(test_param_reuse), cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_embedding_padding_and_tying), cmocka_unit_test(test_attention_arguments),
-        cmocka_unit_test(test_transformer_key_padding),
+        cmocka_unit_test(test_transformer_key_padding), cmocka_unit_test(test_attention_dropout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
