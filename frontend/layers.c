@@ -229,7 +229,8 @@ gc_node *gc_layer_embedding(gc_layer_context *c, const char *path, gc_node *idx,
     gc_node *rows = gc_build(b, GC_OP_TAKE, in, 2, NULL, NULL);
     if (pad < 0 || !rows) return rows;
     /* The padding row gets no gradient from this lookup (torch's embedding_backward skips it); its
-     * value still reads through, since training never moves it unless it is tied elsewhere. */
+     * value still reads through, as in torch: zero unless loaded from a checkpoint or moved by a
+     * tied head's gradient. */
     gc_node *is_pad = gc_binary(b, GC_OP_EQ, idx, gc_scalar(b, GC_I32, (double)pad));
     int64_t d[GC_MAX_RANK];
     memcpy(d, idx->type.dims, sizeof(int64_t) * (size_t)idx->type.rank);
@@ -301,6 +302,37 @@ static gc_node *split_heads(gc_builder *b, gc_node *x, int64_t heads) {
     return gc_permute(b, gc_reshape(b, x, 4, d), perm);
 }
 
+/* Whether a second call under this name asks for the parameters the first one made: the packed
+ * in_proj_weight or separate q/k/v weights, bias_k/bias_v or none. Shapes are checked as each
+ * parameter is looked up. */
+static bool attention_layout_matches(gc_layer_context *c, const char *path, bool packed, bool bias_kv) {
+    char name[512];
+    const gc_param_entry *out = join_path(name, sizeof name, path, "out_proj.weight") ? gc_layer_find_param(c, name) : NULL;
+    if (!out || strcmp(out->layer, "multihead_attention")) return true; /* first call, or another error follows */
+    bool had_packed = join_path(name, sizeof name, path, "in_proj_weight") && gc_layer_find_param(c, name);
+    bool had_bias_kv = join_path(name, sizeof name, path, "bias_k") && gc_layer_find_param(c, name);
+    if (had_packed == packed && had_bias_kv == bias_kv) return true;
+    gc_fail(c->b.err, GC_ERR_USER, c->b.loc,
+            "multihead_attention '%s' was created at line %d, col %d with %s; a call reusing it needs the same "
+            "%s",
+            path, out->loc.line, out->loc.col,
+            had_packed != packed ? (had_packed ? "keys and values of the query's size (one in_proj_weight)"
+                                               : "keys or values of another size (q/k/v_proj_weight)")
+                                 : (had_bias_kv ? "add_bias_kv=true" : "add_bias_kv=false"),
+            had_packed != packed ? "key and value sizes" : "add_bias_kv");
+    return false;
+}
+
+/* Appends one position to the keys or values [B, S, E]: a learned [1, 1, E] row (add_bias_kv) or
+ * zeros (add_zero_attn), as F.multi_head_attention_forward concatenates after the projections. */
+static gc_node *append_position(gc_builder *b, gc_node *x, gc_node *row) {
+    if (!x) return NULL;
+    gc_type t = x->type;
+    t.dims[1] = 1;
+    gc_node *parts[2] = {x, row ? gc_broadcast_to(b, row, &t) : gc_fill(b, &t, 0.0)};
+    return gc_concat(b, parts, 2, 1);
+}
+
 gc_node *gc_layer_multihead_attention(gc_layer_context *c, const char *path, gc_node *q, gc_node *k,
                                       gc_node *v, const gc_attention_args *args) {
     const char *layer = "multihead_attention";
@@ -308,11 +340,14 @@ gc_node *gc_layer_multihead_attention(gc_layer_context *c, const char *path, gc_
     gc_builder *b = &c->b;
     int64_t batch = q->type.dims[0], t = q->type.dims[1], e = q->type.dims[2], s = k->type.dims[1];
     int64_t heads = args->heads;
-    if (q->type.rank != 3 || k->type.rank != 3 || v->type.rank != 3 || k->type.dims[2] != e ||
-        v->type.dims[2] != e || k->type.dims[0] != batch || v->type.dims[0] != batch || v->type.dims[1] != s) {
-        char a[96], bb[96];
-        gc_fail(b->err, GC_ERR_USER, b->loc, "%s: query %s and key/value %s must be [batch, length, %lld]", layer,
-                gc_type_format(&q->type, a, sizeof a), gc_type_format(&k->type, bb, sizeof bb), (long long)e);
+    if (q->type.rank != 3 || k->type.rank != 3 || v->type.rank != 3 || k->type.dims[0] != batch ||
+        v->type.dims[0] != batch || v->type.dims[1] != s) {
+        char a[96], bb[96], cc[96];
+        gc_fail(b->err, GC_ERR_USER, b->loc,
+                "%s: query %s, key %s and value %s must be [batch, length, features] with one batch and keys "
+                "and values of one length",
+                layer, gc_type_format(&q->type, a, sizeof a), gc_type_format(&k->type, bb, sizeof bb),
+                gc_type_format(&v->type, cc, sizeof cc));
         return NULL;
     }
     if (heads < 1 || e % heads) {
@@ -320,21 +355,43 @@ gc_node *gc_layer_multihead_attention(gc_layer_context *c, const char *path, gc_
                 (long long)heads);
         return NULL;
     }
-    /* nn.MultiheadAttention._reset_parameters: xavier_uniform in_proj, zero biases; out_proj keeps
-     * nn.Linear's weight init. */
+    /* kdim and vdim are the key's and value's feature sizes; torch packs the three projections in
+     * one in_proj_weight only when both equal the query's. */
+    int64_t kdim = k->type.dims[2], vdim = v->type.dims[2];
+    bool packed = kdim == e && vdim == e;
+    if (!attention_layout_matches(c, path, packed, args->add_bias_kv)) return NULL;
+    /* nn.MultiheadAttention._reset_parameters: xavier_uniform in_proj (or each of q/k/v_proj),
+     * zero biases, xavier_normal bias_k and bias_v; out_proj keeps nn.Linear's weight init. */
     gc_init xavier = {GC_INIT_XAVIER_UNIFORM, 1.0, 0}, zeros = {GC_INIT_ZEROS, 0, 0};
+    gc_init xavier_normal = {GC_INIT_XAVIER_NORMAL, 1.0, 0};
     double bound = 1.0 / sqrt((double)e);
     gc_init linear_init = {GC_INIT_UNIFORM, -bound, bound};
-    gc_node *w_in = param2(c, path, "in_proj_weight", layer, mat(3 * e, e), xavier);
+    gc_node *w_in = NULL, *w_sep[3] = {NULL, NULL, NULL};
+    if (packed) {
+        if (!(w_in = param2(c, path, "in_proj_weight", layer, mat(3 * e, e), xavier))) return NULL;
+    } else {
+        static const char *const names[3] = {"q_proj_weight", "k_proj_weight", "v_proj_weight"};
+        int64_t in[3] = {e, kdim, vdim};
+        for (int i = 0; i < 3; i++)
+            if (!(w_sep[i] = param2(c, path, names[i], layer, mat(e, in[i]), xavier))) return NULL;
+    }
     gc_node *b_in = args->bias ? param2(c, path, "in_proj_bias", layer, vec(3 * e), zeros) : NULL;
     char out_path[512];
     join_path(out_path, sizeof out_path, path, "out_proj");
     gc_node *w_out = param2(c, out_path, "weight", layer, mat(e, e), linear_init);
     gc_node *b_out = args->bias ? param2(c, out_path, "bias", layer, vec(e), zeros) : NULL;
-    if (!w_in || !w_out || (args->bias && (!b_in || !b_out))) return NULL;
+    if (!w_out || (args->bias && (!b_in || !b_out))) return NULL;
+    gc_node *bias_k = NULL, *bias_v = NULL;
+    if (args->add_bias_kv) {
+        int64_t d[3] = {1, 1, e};
+        gc_type row = gc_type_make(GC_F32, 3, d);
+        bias_k = param2(c, path, "bias_k", layer, row, xavier_normal);
+        bias_v = bias_k ? param2(c, path, "bias_v", layer, row, xavier_normal) : NULL;
+        if (!bias_v) return NULL;
+    }
 
     gc_node *qp, *kp, *vp;
-    if (q == k && k == v) {
+    if (packed && q == k && k == v) {
         /* Self-attention: one GEMM for all three projections, then split the features. */
         gc_node *qkv = gc_apply_linear(c, q, w_in, b_in);
         qp = gc_slice(b, qkv, 2, 0, e);
@@ -344,12 +401,16 @@ gc_node *gc_layer_multihead_attention(gc_layer_context *c, const char *path, gc_
         gc_node *proj[3];
         gc_node *srcs[3] = {q, k, v};
         for (int i = 0; i < 3; i++) {
-            gc_node *w = gc_slice(b, w_in, 0, i * e, (i + 1) * e);
+            gc_node *w = packed ? gc_slice(b, w_in, 0, i * e, (i + 1) * e) : w_sep[i];
             gc_node *bias = b_in ? gc_slice(b, b_in, 0, i * e, (i + 1) * e) : NULL;
             proj[i] = gc_apply_linear(c, srcs[i], w, bias);
         }
         qp = proj[0], kp = proj[1], vp = proj[2];
     }
+    /* Extra key/value positions come last, each unmasked (a zero column in the masks below). */
+    int64_t extra = (args->add_bias_kv ? 1 : 0) + (args->add_zero_attn ? 1 : 0);
+    if (args->add_bias_kv) kp = append_position(b, kp, bias_k), vp = append_position(b, vp, bias_v);
+    if (args->add_zero_attn) kp = append_position(b, kp, NULL), vp = append_position(b, vp, NULL);
     gc_node *qh = split_heads(b, qp, heads), *kh = split_heads(b, kp, heads), *vh = split_heads(b, vp, heads);
     /* torch scales q by 1/sqrt(head_dim) before the product (_scaled_dot_product_attention).
      * When that is a power of two (head_dim 4, 16, 64, 256) scaling the scores instead gives the
@@ -359,7 +420,7 @@ gc_node *gc_layer_multihead_attention(gc_layer_context *c, const char *path, gc_
     int exponent;
     bool exact = frexp(scale, &exponent) == 0.5;
     if (!exact) qh = gc_binary(b, GC_OP_DIV, qh, gc_scalar(b, GC_F32, scale));
-    gc_node *scores = gc_matmul(b, qh, kh, false, true); /* [B, H, T, S] */
+    gc_node *scores = gc_matmul(b, qh, kh, false, true); /* [B, H, T, S + extra] */
     if (exact) scores = gc_binary(b, GC_OP_DIV, scores, gc_scalar(b, GC_F32, scale));
     if (args->mask) {
         gc_node *m = args->mask;
@@ -369,6 +430,7 @@ gc_node *gc_layer_multihead_attention(gc_layer_context *c, const char *path, gc_
                     (long long)s, gc_type_format(&m->type, a, sizeof a));
             return NULL;
         }
+        if (extra) m = gc_pad(b, m, 1, 0, extra);
         scores = gc_binary(b, GC_OP_ADD, scores, m);
     }
     if (args->key_padding_mask) {
@@ -379,7 +441,8 @@ gc_node *gc_layer_multihead_attention(gc_layer_context *c, const char *path, gc_
                     (long long)batch, (long long)s, gc_type_format(&m->type, a, sizeof a));
             return NULL;
         }
-        int64_t d[4] = {batch, 1, 1, s};
+        if (extra) m = gc_pad(b, m, 1, 0, extra);
+        int64_t d[4] = {batch, 1, 1, s + extra};
         gc_node *additive = gc_select(b, gc_reshape(b, m, 4, d), gc_scalar(b, GC_F32, -INFINITY), gc_scalar(b, GC_F32, 0.0));
         scores = gc_binary(b, GC_OP_ADD, scores, additive);
     }
@@ -410,10 +473,10 @@ static gc_node *feed_forward(gc_layer_context *c, const char *path, gc_node *x, 
 }
 
 static gc_node *attention_block(gc_layer_context *c, const char *path, const char *name, gc_node *x, gc_node *kv,
-                                gc_node *mask, const gc_transformer_args *a) {
+                                gc_node *mask, gc_node *key_padding_mask, const gc_transformer_args *a) {
     char p[512];
     sub_path(p, sizeof p, path, name);
-    gc_attention_args args = {a->heads, mask, NULL, true, a->dropout};
+    gc_attention_args args = {a->heads, mask, key_padding_mask, true, a->dropout, false, false};
     return gc_layer_dropout(c, gc_layer_multihead_attention(c, p, x, kv, kv, &args), a->dropout);
 }
 
@@ -428,10 +491,10 @@ gc_node *gc_layer_transformer_encoder(gc_layer_context *c, const char *path, gc_
     gc_builder *b = &c->b;
     if (a->norm_first) {
         gc_node *n1 = norm(c, path, "norm1", x, a->eps);
-        x = gc_binary(b, GC_OP_ADD, x, attention_block(c, path, "self_attn", n1, n1, a->mask, a));
+        x = gc_binary(b, GC_OP_ADD, x, attention_block(c, path, "self_attn", n1, n1, a->mask, a->key_padding_mask, a));
         return gc_binary(b, GC_OP_ADD, x, feed_forward(c, path, norm(c, path, "norm2", x, a->eps), a));
     }
-    x = norm(c, path, "norm1", gc_binary(b, GC_OP_ADD, x, attention_block(c, path, "self_attn", x, x, a->mask, a)), a->eps);
+    x = norm(c, path, "norm1", gc_binary(b, GC_OP_ADD, x, attention_block(c, path, "self_attn", x, x, a->mask, a->key_padding_mask, a)), a->eps);
     return norm(c, path, "norm2", gc_binary(b, GC_OP_ADD, x, feed_forward(c, path, x, a)), a->eps);
 }
 
@@ -440,13 +503,13 @@ gc_node *gc_layer_transformer_decoder(gc_layer_context *c, const char *path, gc_
     gc_builder *b = &c->b;
     if (a->norm_first) {
         gc_node *n1 = norm(c, path, "norm1", x, a->eps);
-        x = gc_binary(b, GC_OP_ADD, x, attention_block(c, path, "self_attn", n1, n1, a->mask, a));
+        x = gc_binary(b, GC_OP_ADD, x, attention_block(c, path, "self_attn", n1, n1, a->mask, a->key_padding_mask, a));
         x = gc_binary(b, GC_OP_ADD, x,
-                      attention_block(c, path, "multihead_attn", norm(c, path, "norm2", x, a->eps), memory, a->memory_mask, a));
+                      attention_block(c, path, "multihead_attn", norm(c, path, "norm2", x, a->eps), memory, a->memory_mask, a->memory_key_padding_mask, a));
         return gc_binary(b, GC_OP_ADD, x, feed_forward(c, path, norm(c, path, "norm3", x, a->eps), a));
     }
-    x = norm(c, path, "norm1", gc_binary(b, GC_OP_ADD, x, attention_block(c, path, "self_attn", x, x, a->mask, a)), a->eps);
+    x = norm(c, path, "norm1", gc_binary(b, GC_OP_ADD, x, attention_block(c, path, "self_attn", x, x, a->mask, a->key_padding_mask, a)), a->eps);
     x = norm(c, path, "norm2",
-             gc_binary(b, GC_OP_ADD, x, attention_block(c, path, "multihead_attn", x, memory, a->memory_mask, a)), a->eps);
+             gc_binary(b, GC_OP_ADD, x, attention_block(c, path, "multihead_attn", x, memory, a->memory_mask, a->memory_key_padding_mask, a)), a->eps);
     return norm(c, path, "norm3", gc_binary(b, GC_OP_ADD, x, feed_forward(c, path, x, a)), a->eps);
 }

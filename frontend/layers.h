@@ -71,9 +71,13 @@ typedef struct gc_attention_args {
     gc_node *key_padding_mask; /* optional f32 [B, S], 1 = padded */
     bool bias;                 /* in_proj_bias and out_proj.bias (default true) */
     double dropout;            /* on the attention weights (nn.MultiheadAttention's dropout) */
+    bool add_bias_kv;          /* learned bias_k, bias_v [1, 1, E] appended to the keys and values */
+    bool add_zero_attn;        /* a zero key and value appended (after bias_k/bias_v) */
 } gc_attention_args;
 
-/* nn.MultiheadAttention(batch_first=True): q [B, T, E], k and v [B, S, E] -> [B, T, E]. */
+/* nn.MultiheadAttention(batch_first=True): q [B, T, E], k [B, S, kdim], v [B, S, vdim] -> [B, T, E].
+ * kdim = vdim = E packs the projections in in_proj_weight [3E, E]; otherwise they are
+ * q_proj_weight [E, E], k_proj_weight [E, kdim] and v_proj_weight [E, vdim], as torch names them. */
 gc_node *gc_layer_multihead_attention(gc_layer_context *c, const char *path, gc_node *q, gc_node *k,
                                       gc_node *v, const gc_attention_args *args);
 
@@ -87,6 +91,8 @@ typedef struct gc_transformer_args {
     bool norm_first;
     gc_node *mask;             /* encoder: mask; decoder: tgt_mask */
     gc_node *memory_mask;      /* decoder only */
+    gc_node *key_padding_mask;        /* optional f32 [B, S], 1 = padded: encoder src_key_padding_mask, decoder tgt_key_padding_mask */
+    gc_node *memory_key_padding_mask; /* decoder only: f32 [B, S_memory] */
 } gc_transformer_args;
 
 gc_node *gc_layer_transformer_encoder(gc_layer_context *c, const char *path, gc_node *x,

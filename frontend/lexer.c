@@ -234,11 +234,14 @@ static int lex_path_number(gc_lexer *lx, gc_token *tok, gc_error *err) {
                        "'%.*s' is not a segment of an 'as' path (a segment is a name or a whole number >= 0)", n,
                        lx->src + start);
     }
-    if (p - start > 1 && lx->src[start] == '0')
+    if (p - start > 1 && lx->src[start] == '0') {
+        size_t z = start;
+        while (z + 1 < p && lx->src[z] == '0') z++;
         return gc_fail(err, GC_ERR_USER, loc_at(lx, start),
                        "the 'as' path segment '%.*s' has a leading zero (write %.*s, as h[i] would name it)",
-                       (int)(p - start > 40 ? 40 : p - start), lx->src + start,
-                       (int)(p - start > 40 ? 40 : p - start), lx->src + start);
+                       (int)(p - start > 40 ? 40 : p - start), lx->src + start, (int)(p - z > 40 ? 40 : p - z),
+                       lx->src + z);
+    }
     if (p - start > GC_LEX_MAX_IDENT)
         return gc_fail(err, GC_ERR_USER, loc_at(lx, start), "path segment too long (%zu bytes; the limit is %d)",
                        p - start, GC_LEX_MAX_IDENT);

@@ -36,6 +36,12 @@ static int lower_attention(lowerer *L, lower_args *a, const char *path, lval *ou
     args.mask = gc_lower_arg_opt_tensor(L, a, 4);
     args.key_padding_mask = gc_lower_arg_opt_tensor(L, a, 5);
     args.bias = gc_lower_arg_bool(a, 6);
+    args.add_bias_kv = gc_lower_arg_bool(a, 7);
+    args.add_zero_attn = gc_lower_arg_bool(a, 8);
+    args.dropout = gc_lower_arg_num(a, 9);
+    if (!(args.dropout >= 0 && args.dropout <= 1))
+        return gc_fail(L->err, GC_ERR_USER, gc_lower_arg_loc(a, 9),
+                       "multihead_attention: argument 'dropout' must be between 0 and 1, got %g", args.dropout);
     gc_node *q = gc_lower_arg_tensor(L, a, 0, GC_F32), *k = gc_lower_arg_tensor(L, a, 1, GC_F32);
     gc_node *v = gc_lower_arg_tensor(L, a, 2, GC_F32);
     return tensor_result(out, gc_layer_multihead_attention(&L->ctx, path, q, k, v, &args));
@@ -71,12 +77,15 @@ static int lower_transformer(lowerer *L, lower_args *a, const char *path, lval *
     if (a->fn->id == GC_BUILTIN_TRANSFORMER_ENCODER_LAYER) {
         if (!transformer_args(L, a, 1, &t)) return 0;
         t.mask = gc_lower_arg_opt_tensor(L, a, 7);
+        t.key_padding_mask = gc_lower_arg_opt_tensor(L, a, 8);
         gc_node *x = gc_lower_arg_tensor(L, a, 0, GC_F32);
         return tensor_result(out, x ? gc_layer_transformer_encoder(&L->ctx, path, x, &t) : NULL);
     }
     if (!transformer_args(L, a, 2, &t)) return 0;
     t.mask = gc_lower_arg_opt_tensor(L, a, 8);
     t.memory_mask = gc_lower_arg_opt_tensor(L, a, 9);
+    t.key_padding_mask = gc_lower_arg_opt_tensor(L, a, 10);
+    t.memory_key_padding_mask = gc_lower_arg_opt_tensor(L, a, 11);
     gc_node *x = gc_lower_arg_tensor(L, a, 0, GC_F32), *memory = gc_lower_arg_tensor(L, a, 1, GC_F32);
     return tensor_result(out, x && memory ? gc_layer_transformer_decoder(&L->ctx, path, x, memory, &t) : NULL);
 }

@@ -83,3 +83,52 @@ run("decoder_post", nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0, batch_firs
 run("decoder_pre_gelu",
     nn.TransformerDecoderLayer(8, 4, 12, dropout=0.0, activation="gelu", norm_first=True, batch_first=True),
     torch.randn(2, 4, 8), lambda m, x: m(x, mem), extra={"memory": mem})
+
+# ---- names and layer arguments (embedding padding_idx, weight tying, attention's kdim/vdim,
+# add_bias_kv, add_zero_attn, key padding masks of the transformer layers) ----
+
+idx = torch.tensor([[0, 3, 6], [3, 5, 1]])
+run("embedding_padding", nn.Embedding(7, 4, padding_idx=3), idx, lambda m, x: m(x), x_is_float=False)
+run("embedding_padding_negative", nn.Embedding(7, 4, padding_idx=-2), idx, lambda m, x: m(x), x_is_float=False)
+
+
+class TiedHead(nn.Module):
+    """An embedding and a bias-free head sharing one table, as GPT-2's `head.weight = wte.weight`."""
+
+    def __init__(self, num, dim):
+        super().__init__()
+        self.emb = nn.Embedding(num, dim)
+        self.head = nn.Linear(dim, num, bias=False)
+        self.head.weight = self.emb.weight
+
+    def forward(self, x):
+        return self.head(torch.tanh(self.emb(x)))
+
+
+run("tied_embedding_head", TiedHead(7, 4), idx, lambda m, x: m(x), x_is_float=False)
+
+kv5 = torch.randn(2, 6, 5)
+vv3 = torch.randn(2, 6, 3)
+run("mha_kdim_vdim", nn.MultiheadAttention(8, 2, kdim=5, vdim=3, batch_first=True), torch.randn(2, 4, 8),
+    lambda m, x: m(x, kv5, vv3, key_padding_mask=kpm.bool(), need_weights=False)[0],
+    extra={"k": kv5, "v": vv3, "kpm": kpm})
+run("mha_bias_kv_zero_attn", nn.MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True, batch_first=True),
+    torch.randn(2, 5, 8), lambda m, x: m(x, x, x, attn_mask=causal(5), need_weights=False)[0])
+run("mha_bias_kv_cross_padding",
+    nn.MultiheadAttention(8, 4, add_bias_kv=True, bias=False, kdim=5, vdim=5, batch_first=True),
+    torch.randn(2, 4, 8), lambda m, x: m(x, kv5, kv5, key_padding_mask=kpm.bool(), need_weights=False)[0],
+    extra={"k": kv5, "kpm": kpm})
+run("mha_zero_attn_cross_padding", nn.MultiheadAttention(8, 2, add_zero_attn=True, batch_first=True),
+    torch.randn(2, 4, 8), lambda m, x: m(x, kv, kv, key_padding_mask=kpm.bool(), need_weights=False)[0],
+    extra={"kv": kv, "kpm": kpm})
+
+spm = torch.tensor([[0, 0, 0, 1, 1], [0, 0, 0, 0, 0]], dtype=torch.float32)
+run("encoder_key_padding", nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True),
+    torch.randn(2, 5, 8), lambda m, x: m(x, src_key_padding_mask=spm.bool()), extra={"kpm": spm})
+tpm = torch.tensor([[0, 0, 0, 1], [0, 0, 0, 0]], dtype=torch.float32)
+run("decoder_key_padding",
+    nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0, norm_first=True, batch_first=True),
+    torch.randn(2, 4, 8),
+    lambda m, x: m(x, mem, tgt_mask=causal(4), tgt_key_padding_mask=tpm.bool(),
+                   memory_key_padding_mask=kpm.bool()),
+    extra={"memory": mem, "tpm": tpm, "kpm": kpm})

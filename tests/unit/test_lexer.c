@@ -143,7 +143,8 @@ static void test_as_paths(void **state) {
     assert_error("f() as 1.5e3", 12, 1, 10, "'5e3' is not a segment of an 'as' path");
     assert_error("f() as a.1e+3", 13, 1, 10, "'1e+3' is not a segment");
     assert_error("f() as 3abc", 11, 1, 8, "'3abc' is not a segment");
-    assert_error("f() as 00", 9, 1, 8, "leading zero");
+    assert_error("f() as 00", 9, 1, 8, "leading zero (write 0,");
+    assert_error("f() as h.007", 12, 1, 10, "'007' has a leading zero (write 7,");
 }
 
 static void test_strings(void **state) {
