@@ -7,6 +7,8 @@
  *   RC_GEMM_NT(m, n, k, a, lda, b, ldb, beta, c, ldc)   C = A[m,k] @ B[n,k]^T + beta C
  *   RC_GEMM_NN(m, n, k, a, lda, b, ldb, beta, c, ldc)   C = A[m,k] @ B[k,n] + beta C
  *   RC_EXP, RC_TANH        exp and tanh of RC_REAL
+ *   RC_PACK_B(trans, n, k, b, ldb)  before a loop whose GEMMs all take that B (w_hh): may pack it
+ *                          once (runtime/recurrent.c), or expand to nothing
  * The column layouts are ir/recurrence.h's. Both functions do batch rows [r0, r1) only: each
  * row's recurrence is independent of the others', so any cut of the rows computes the same bits.
  */
@@ -31,6 +33,7 @@ static void RC_NAME(forward)(const gc_recurrence_dims *d, RC_REAL *out, const RC
     const int64_t hcol = gc_cell_h_column(d->cell) * H, ccol = GC_CELL_LSTM_C_COLUMN * H;
     const int64_t rows = r1 - r0, row_stride = T * S, xrow = T * G * H;
     if (rows <= 0) return;
+    RC_PACK_B(true, G * H, H, w_hh, H);
     for (int64_t k = 0; k < T; k++) {
         int64_t t = RC_NAME(time_of)(k, T, d->reverse), tp = k ? RC_NAME(time_of)(k - 1, T, d->reverse) : -1;
         /* The hidden side of every gate, straight into the step's gate columns. */
@@ -88,6 +91,7 @@ static void RC_NAME(backward)(const gc_recurrence_dims *d, RC_REAL *out, const R
      * ends as dh0 and dc0. */
     for (int64_t r = r0; r < r1; r++)
         for (int64_t j = 0; j < W; j++) out[r * grow + T * W + j] = 0;
+    RC_PACK_B(false, H, G * H, w_hh, H);
     for (int64_t k = T - 1; k >= 0; k--) {
         int64_t t = RC_NAME(time_of)(k, T, d->reverse), tp = k ? RC_NAME(time_of)(k - 1, T, d->reverse) : -1;
         for (int64_t r = r0; r < r1; r++) {

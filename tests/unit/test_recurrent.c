@@ -18,6 +18,7 @@
 #include "frontend/layers.h"
 #include "ir/recurrence.h"
 #include "passes/autodiff.h"
+#include "runtime/gemm.h"
 #include "runtime/interp.h"
 #include "runtime/jit.h"
 #include "runtime/npy.h"
@@ -277,12 +278,37 @@ static void test_any_cut_same_bits(void **state) {
     gc_graph_free(g);
 }
 
+/* W_hh packed once per loop gives the same bits as gc_sgemm packing it every call, for B read
+ * transposed or not, beta 0 and 1, and sizes past one KC (384) and one NC (2048) block. */
+static void test_packed_b_same_bits(void **state) {
+    (void)state;
+    if (!gc_sgemm_packed_b_floats(32, 32)) skip(); /* gc_sgemm does not run gradc's kernel here */
+    const int m = 13, n = 2100, k = 400;
+    float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * n * k);
+    float *c1 = malloc(sizeof(float) * m * n), *c2 = malloc(sizeof(float) * m * n);
+    float *packed = NULL;
+    assert_int_equal(posix_memalign((void **)&packed, 64, sizeof(float) * (size_t)gc_sgemm_packed_b_floats(n, k)), 0);
+    for (int i = 0; i < m * k; i++) a[i] = (float)sin(0.1 * i);
+    for (int i = 0; i < n * k; i++) b[i] = (float)cos(0.07 * i);
+    for (int trans = 0; trans < 2; trans++) {
+        assert_true(gc_sgemm_pack_b(trans ? 112 : 111, n, k, b, trans ? k : n, packed));
+        for (int beta = 0; beta < 2; beta++) {
+            for (int i = 0; i < m * n; i++) c1[i] = c2[i] = (float)i * 1e-3f;
+            gc_sgemm(101, 111, trans ? 112 : 111, m, n, k, 1.0f, a, k, b, trans ? k : n, (float)beta, c1, n);
+            assert_true(gc_sgemm_packed_b(m, n, k, a, k, packed, (float)beta, c2, n));
+            assert_memory_equal(c1, c2, sizeof(float) * m * n);
+        }
+    }
+    free(a), free(b), free(c1), free(c2), free(packed);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_against_torch),
         cmocka_unit_test(test_graph_independent_of_length),
         cmocka_unit_test(test_errors_at_the_call),
         cmocka_unit_test(test_any_cut_same_bits),
+        cmocka_unit_test(test_packed_b_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
