@@ -463,18 +463,23 @@ static int grad_recurrence(gc_builder *b, const gc_node *n, gc_node *dy, const b
         input_side = gc_concat(b, parts, 2, 2);
     }
     if (needs[0] && !(dx[0] = input_side)) return 0;
+    /* Gate gradients as [N*T, G*H] rows: what the input projection's own gradient reshapes them
+     * to, so for rnn and lstm (whose two sides are one value) CSE shares the bias sums too. */
+    int64_t rows_g[2] = {N * T, G * H};
+    gc_node *rows = gc_reshape(b, hidden_side, 2, rows_g);
     if (needs[1]) {
-        int64_t hcol = gc_cell_h_column(cell) * H, d3[3] = {N, 1, H}, rows_h[2] = {N * T, H}, rows_g[2] = {N * T, G * H};
+        int64_t hcol = gc_cell_h_column(cell) * H, d3[3] = {N, 1, H}, rows_h[2] = {N * T, H};
         gc_node *h = gc_slice(b, Y, 2, hcol, hcol + H), *first = gc_reshape(b, X(3), 3, d3), *prev = first;
         if (T > 1) {
             bool rev = n->attr.recurrence.reverse;
             gc_node *parts[2] = {rev ? gc_slice(b, h, 1, 1, T) : first, rev ? first : gc_slice(b, h, 1, 0, T - 1)};
             prev = gc_concat(b, parts, 2, 1);
         }
-        dx[1] = gc_matmul(b, gc_reshape(b, hidden_side, 2, rows_g), gc_reshape(b, prev, 2, rows_h), true, false);
+        dx[1] = gc_matmul(b, rows, gc_reshape(b, prev, 2, rows_h), true, false);
         if (!dx[1]) return 0;
     }
-    if (needs[2] && !(dx[2] = gc_reduce(b, GC_OP_SUM, hidden_side, 0x3, false))) return 0;
+    int64_t gh = G * H;
+    if (needs[2] && !(dx[2] = gc_reshape(b, gc_reduce(b, GC_OP_SUM, rows, 0x1, true), 1, &gh))) return 0;
     gc_node *last = needs[3] || (n->num_inputs > 4 && needs[4]) ? gc_slice(b, g, 1, T, T + 1) : NULL;
     int64_t state[2] = {N, H};
     if (needs[3] && !(dx[3] = gc_reshape(b, gc_slice(b, last, 2, 0, H), 2, state))) return 0;

@@ -289,6 +289,47 @@ AVX512 static void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, fl
     }
 }
 
+/* Columns of a packed B block: whole NR-column panels. */
+static int64_t padded_cols(int64_t nc) { return (nc + NR - 1) / NR * NR; }
+
+/* The same product with alpha 1, A not transposed, beta 0 or 1, and B packed beforehand by
+ * gc_sgemm_pack_b: the same panels and micro-kernel calls in the same order, so the same bits. */
+AVX512 static void product_packed_b(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
+                                    float beta, float *c, int64_t ldc, const workspace *w) {
+    const float *block = packed;
+    for (int64_t j0 = 0; j0 < n; j0 += NC) {
+        int64_t nc = n - j0 < NC ? n - j0 : NC;
+        for (int64_t p0 = 0; p0 < k; p0 += KC) {
+            int64_t kc = k - p0 < KC ? k - p0 : KC;
+            tile_mode mode = {p0 > 0 || beta != 0, false, 1.0f};
+            for (int64_t i0 = 0; i0 < m; i0 += MC) {
+                int64_t mc = m - i0 < MC ? m - i0 : MC;
+                pack_a(false, a, lda, i0, mc, p0, kc, w->a);
+                for (int64_t q = 0; q < nc; q += NR) {
+                    int cols = nc - q < NR ? (int)(nc - q) : NR;
+                    for (int64_t p = 0; p < mc; p += MR) {
+                        int rows = mc - p < MR ? (int)(mc - p) : MR;
+                        micro_kernel(kc, w->a + p * kc, block + q * kc, c + (i0 + p) * ldc + j0 + q, ldc, mode, rows,
+                                     cols);
+                    }
+                }
+            }
+            block += kc * padded_cols(nc);
+        }
+    }
+}
+
+AVX512 static void pack_whole_b(bool tb, int64_t n, int64_t k, const float *b, int64_t ldb, float *packed) {
+    for (int64_t j0 = 0; j0 < n; j0 += NC) {
+        int64_t nc = n - j0 < NC ? n - j0 : NC;
+        for (int64_t p0 = 0; p0 < k; p0 += KC) {
+            int64_t kc = k - p0 < KC ? k - p0 : KC;
+            pack_b(tb, b, ldb, p0, kc, j0, nc, packed);
+            packed += kc * padded_cols(nc);
+        }
+    }
+}
+
 static bool cpu_has_avx512(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f");
@@ -349,6 +390,43 @@ bool gc_sgemm_own_packed(bool trans_a, int64_t m, int64_t n, int64_t k, const fl
     return true;
 #else
     (void)trans_a, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)pack, (void)ctx, (void)beta, (void)c, (void)ldc;
+    return false;
+#endif
+}
+
+int64_t gc_sgemm_packed_b_floats(int32_t n, int32_t k) {
+#if GC_GEMM_X86
+    if (!gc_sgemm_uses_own() || n <= 0 || k <= 0) return 0;
+    int64_t total = 0;
+    for (int64_t j0 = 0; j0 < n; j0 += NC) total += k * padded_cols(n - j0 < NC ? n - j0 : NC);
+    return total;
+#else
+    (void)n, (void)k;
+    return 0;
+#endif
+}
+
+bool gc_sgemm_pack_b(int32_t trans_b, int32_t n, int32_t k, const float *b, int32_t ldb, float *packed) {
+#if GC_GEMM_X86
+    if (!gc_sgemm_packed_b_floats(n, k)) return false;
+    pack_whole_b(trans_b != NO_TRANS, n, k, b, ldb, packed);
+    return true;
+#else
+    (void)trans_b, (void)n, (void)k, (void)b, (void)ldb, (void)packed;
+    return false;
+#endif
+}
+
+bool gc_sgemm_packed_b(int32_t m, int32_t n, int32_t k, const float *a, int32_t lda, const float *packed, float beta,
+                       float *c, int32_t ldc) {
+#if GC_GEMM_X86
+    if (m <= 0 || n <= 0) return true;
+    workspace *w = thread_workspace();
+    if (!w || (beta != 0 && beta != 1)) return false;
+    product_packed_b(m, n, k, a, lda, packed, beta, c, ldc, w);
+    return true;
+#else
+    (void)m, (void)n, (void)k, (void)a, (void)lda, (void)packed, (void)beta, (void)c, (void)ldc;
     return false;
 #endif
 }

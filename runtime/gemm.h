@@ -47,6 +47,16 @@ bool gc_sgemm_own_packed(bool trans_a, int64_t m, int64_t n, int64_t k, const fl
  * GRADC_GEMM does not say openblas). */
 bool gc_sgemm_uses_own(void);
 
+/* Many products against one B (a recurrence's W_hh at every step, runtime/recurrent.c): B packed
+ * once into `packed` (gc_sgemm_packed_b_floats(n, k) floats, 64-byte aligned; 0 when gc_sgemm
+ * does not run gradc's kernel), then C[m x n] = A[m x k] B + beta C (row major, A not transposed,
+ * beta 0 or 1) by gc_sgemm_packed_b, with the same bits as gc_sgemm. false: not done (call
+ * gc_sgemm instead). */
+int64_t gc_sgemm_packed_b_floats(int32_t n, int32_t k);
+bool gc_sgemm_pack_b(int32_t trans_b, int32_t n, int32_t k, const float *b, int32_t ldb, float *packed);
+bool gc_sgemm_packed_b(int32_t m, int32_t n, int32_t k, const float *a, int32_t lda, const float *packed, float beta,
+                       float *c, int32_t ldc);
+
 /* Bytes of the packing buffers gc_sgemm holds per thread that has called it: 0 when it calls
  * OpenBLAS, which allocates buffers of its own. */
 int64_t gc_sgemm_workspace_bytes(void);

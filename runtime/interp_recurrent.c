@@ -23,6 +23,7 @@ static void plain_gemm(bool nt, int64_t m, int64_t n, int64_t k, const double *a
 
 #define RC_REAL double
 #define RC_NAME(x) interp_recurrence_##x
+#define RC_PACK_B(trans, n, k, b, ldb) (void)0
 #define RC_EXP exp
 #define RC_TANH tanh
 #define RC_GEMM_NT(m, n, k, a, lda, b, ldb, beta, c, ldc) plain_gemm(true, m, n, k, a, lda, b, ldb, beta, c, ldc)

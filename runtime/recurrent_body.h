@@ -7,12 +7,22 @@
  *   RC_GEMM_NT(m, n, k, a, lda, b, ldb, beta, c, ldc)   C = A[m,k] @ B[n,k]^T + beta C
  *   RC_GEMM_NN(m, n, k, a, lda, b, ldb, beta, c, ldc)   C = A[m,k] @ B[k,n] + beta C
  *   RC_EXP, RC_TANH        exp and tanh of RC_REAL
+ *   RC_PACK_B(trans, n, k, b, ldb)  before a loop whose GEMMs all take that B (w_hh): may pack it
+ *                          once (runtime/recurrent.c), or expand to nothing
  * The column layouts are ir/recurrence.h's. Both functions do batch rows [r0, r1) only: each
  * row's recurrence is independent of the others', so any cut of the rows computes the same bits.
  */
 #include "ir/recurrence.h"
 
 static inline RC_REAL RC_NAME(sigmoid)(RC_REAL v) { return (RC_REAL)1 / ((RC_REAL)1 + RC_EXP(-v)); }
+
+static void RC_NAME(sigmoid_all)(RC_REAL *v, int64_t n) {
+    for (int64_t j = 0; j < n; j++) v[j] = RC_NAME(sigmoid)(v[j]);
+}
+
+static void RC_NAME(tanh_all)(RC_REAL *v, int64_t n) {
+    for (int64_t j = 0; j < n; j++) v[j] = RC_TANH(v[j]);
+}
 
 /* Step k of the processing order is time index t: k itself, or T - 1 - k in reverse. */
 static inline int64_t RC_NAME(time_of)(int64_t k, int64_t steps, bool reverse) { return reverse ? steps - 1 - k : k; }
@@ -23,6 +33,7 @@ static void RC_NAME(forward)(const gc_recurrence_dims *d, RC_REAL *out, const RC
     const int64_t hcol = gc_cell_h_column(d->cell) * H, ccol = GC_CELL_LSTM_C_COLUMN * H;
     const int64_t rows = r1 - r0, row_stride = T * S, xrow = T * G * H;
     if (rows <= 0) return;
+    RC_PACK_B(true, G * H, H, w_hh, H);
     for (int64_t k = 0; k < T; k++) {
         int64_t t = RC_NAME(time_of)(k, T, d->reverse), tp = k ? RC_NAME(time_of)(k - 1, T, d->reverse) : -1;
         /* The hidden side of every gate, straight into the step's gate columns. */
@@ -32,40 +43,38 @@ static void RC_NAME(forward)(const gc_recurrence_dims *d, RC_REAL *out, const RC
             RC_REAL *o = out + r * row_stride + t * S;
             const RC_REAL *x = xproj + r * xrow + t * G * H;
             const RC_REAL *prev = k ? out + r * row_stride + tp * S : NULL;
+            /* Simple loops, one activation each, so the compiler vectorises every one. */
+            if (d->cell == GC_CELL_GRU) {
+                for (int64_t j = 0; j < 2 * H; j++) o[j] = RC_NAME(sigmoid)(o[j] + x[j] + b_hh[j]);
+                for (int64_t j = 2 * H; j < 3 * H; j++) o[j] += b_hh[j];
+            } else {
+                for (int64_t j = 0; j < G * H; j++) o[j] += x[j] + b_hh[j];
+            }
             switch (d->cell) {
-            case GC_CELL_RNN_TANH:
-                for (int64_t j = 0; j < H; j++) o[j] = RC_TANH(o[j] + x[j] + b_hh[j]);
-                break;
+            case GC_CELL_RNN_TANH: RC_NAME(tanh_all)(o, H); break;
             case GC_CELL_RNN_RELU:
-                for (int64_t j = 0; j < H; j++) {
-                    RC_REAL v = o[j] + x[j] + b_hh[j];
-                    o[j] = v > 0 ? v : 0;
-                }
+                for (int64_t j = 0; j < H; j++) o[j] = o[j] > 0 ? o[j] : 0;
                 break;
-            case GC_CELL_LSTM:
-                for (int64_t j = 0; j < H; j++) {
-                    RC_REAL i = RC_NAME(sigmoid)(o[j] + x[j] + b_hh[j]);
-                    RC_REAL f = RC_NAME(sigmoid)(o[H + j] + x[H + j] + b_hh[H + j]);
-                    RC_REAL g = RC_TANH(o[2 * H + j] + x[2 * H + j] + b_hh[2 * H + j]);
-                    RC_REAL og = RC_NAME(sigmoid)(o[3 * H + j] + x[3 * H + j] + b_hh[3 * H + j]);
-                    RC_REAL cp = prev ? prev[ccol + j] : c0[r * H + j];
-                    RC_REAL c = f * cp + i * g;
-                    o[j] = i, o[H + j] = f, o[2 * H + j] = g, o[3 * H + j] = og;
-                    o[ccol + j] = c;
-                    o[hcol + j] = og * RC_TANH(c);
-                }
+            case GC_CELL_LSTM: {
+                const RC_REAL *cprev = prev ? prev + ccol : c0 + r * H;
+                RC_NAME(sigmoid_all)(o, 2 * H);
+                RC_NAME(tanh_all)(o + 2 * H, H);
+                RC_NAME(sigmoid_all)(o + 3 * H, H);
+                RC_REAL *c = o + ccol, *h = o + hcol;
+                for (int64_t j = 0; j < H; j++) c[j] = o[H + j] * cprev[j] + o[j] * o[2 * H + j];
+                for (int64_t j = 0; j < H; j++) h[j] = c[j];
+                RC_NAME(tanh_all)(h, H);
+                for (int64_t j = 0; j < H; j++) h[j] *= o[3 * H + j];
                 break;
-            case GC_CELL_GRU:
-                for (int64_t j = 0; j < H; j++) {
-                    RC_REAL rg = RC_NAME(sigmoid)(o[j] + x[j] + b_hh[j]);
-                    RC_REAL z = RC_NAME(sigmoid)(o[H + j] + x[H + j] + b_hh[H + j]);
-                    RC_REAL hn = o[2 * H + j] + b_hh[2 * H + j];
-                    RC_REAL nn = RC_TANH(x[2 * H + j] + rg * hn);
-                    RC_REAL hp_j = prev ? prev[hcol + j] : h0[r * H + j];
-                    o[j] = rg, o[H + j] = z, o[2 * H + j] = hn, o[3 * H + j] = nn;
-                    o[hcol + j] = (1 - z) * nn + z * hp_j;
-                }
+            }
+            case GC_CELL_GRU: {
+                const RC_REAL *hprev = prev ? prev + hcol : h0 + r * H;
+                RC_REAL *nn = o + 3 * H, *h = o + hcol;
+                for (int64_t j = 0; j < H; j++) nn[j] = x[2 * H + j] + o[j] * o[2 * H + j];
+                RC_NAME(tanh_all)(nn, H);
+                for (int64_t j = 0; j < H; j++) h[j] = (1 - o[H + j]) * nn[j] + o[H + j] * hprev[j];
                 break;
+            }
             }
         }
     }
@@ -82,6 +91,7 @@ static void RC_NAME(backward)(const gc_recurrence_dims *d, RC_REAL *out, const R
      * ends as dh0 and dc0. */
     for (int64_t r = r0; r < r1; r++)
         for (int64_t j = 0; j < W; j++) out[r * grow + T * W + j] = 0;
+    RC_PACK_B(false, H, G * H, w_hh, H);
     for (int64_t k = T - 1; k >= 0; k--) {
         int64_t t = RC_NAME(time_of)(k, T, d->reverse), tp = k ? RC_NAME(time_of)(k - 1, T, d->reverse) : -1;
         for (int64_t r = r0; r < r1; r++) {
@@ -93,34 +103,38 @@ static void RC_NAME(backward)(const gc_recurrence_dims *d, RC_REAL *out, const R
                 for (int64_t j = 0; j < H; j++) o[j] = (dp[j] + acc[j]) * (1 - p[j] * p[j]);
                 break;
             case GC_CELL_RNN_RELU:
-                for (int64_t j = 0; j < H; j++) o[j] = p[j] > 0 ? dp[j] + acc[j] : 0;
+                for (int64_t j = 0; j < H; j++) o[j] = (p[j] > 0) * (dp[j] + acc[j]);
                 break;
-            case GC_CELL_LSTM:
-                for (int64_t j = 0; j < H; j++) {
-                    RC_REAL i = p[j], f = p[H + j], g = p[2 * H + j], og = p[3 * H + j], c = p[ccol + j];
-                    RC_REAL cp = prev ? prev[ccol + j] : c0[r * H + j];
-                    RC_REAL dh = dp[hcol + j] + acc[j], tc = RC_TANH(c);
-                    RC_REAL dc = acc[H + j] + dp[ccol + j] + dh * og * (1 - tc * tc);
-                    o[j] = (dc * g + dp[j]) * i * (1 - i);
-                    o[H + j] = (dc * cp + dp[H + j]) * f * (1 - f);
-                    o[2 * H + j] = (dc * i + dp[2 * H + j]) * (1 - g * g);
-                    o[3 * H + j] = (dh * tc + dp[3 * H + j]) * og * (1 - og);
-                    acc[H + j] = dc * f;
-                }
+            case GC_CELL_LSTM: {
+                /* Simple loops of a few streams each, so every one vectorises: tanh(c) goes
+                 * into do's slot first, dh and dc into the carry, dc * f last. */
+                const RC_REAL *cp = prev ? prev + ccol : c0 + r * H, *c = p + ccol, *dph = dp + hcol, *dpc = dp + ccol;
+                const RC_REAL *ig = p, *fg = p + H, *gg = p + 2 * H, *og = p + 3 * H;
+                RC_REAL *di = o, *df = o + H, *dg = o + 2 * H, *dout = o + 3 * H, *dh = acc, *dc = acc + H;
+                for (int64_t j = 0; j < H; j++) dout[j] = c[j];
+                RC_NAME(tanh_all)(dout, H);
+                for (int64_t j = 0; j < H; j++) dh[j] += dph[j];
+                for (int64_t j = 0; j < H; j++) dc[j] += dpc[j] + dh[j] * og[j] * (1 - dout[j] * dout[j]);
+                for (int64_t j = 0; j < H; j++) di[j] = (dc[j] * gg[j] + dp[j]) * ig[j] * (1 - ig[j]);
+                for (int64_t j = 0; j < H; j++) df[j] = (dc[j] * cp[j] + dp[H + j]) * fg[j] * (1 - fg[j]);
+                for (int64_t j = 0; j < H; j++) dg[j] = (dc[j] * ig[j] + dp[2 * H + j]) * (1 - gg[j] * gg[j]);
+                for (int64_t j = 0; j < H; j++) dout[j] = (dh[j] * dout[j] + dp[3 * H + j]) * og[j] * (1 - og[j]);
+                for (int64_t j = 0; j < H; j++) dc[j] *= fg[j];
                 break;
-            case GC_CELL_GRU:
-                for (int64_t j = 0; j < H; j++) {
-                    RC_REAL rg = p[j], z = p[H + j], hn = p[2 * H + j], nn = p[3 * H + j];
-                    RC_REAL hp_j = prev ? prev[hcol + j] : h0[r * H + j];
-                    RC_REAL dh = dp[hcol + j] + acc[j];
-                    RC_REAL dn = (dh * (1 - z) + dp[3 * H + j]) * (1 - nn * nn);
-                    o[j] = (dn * hn + dp[j]) * rg * (1 - rg);
-                    o[H + j] = (dh * (hp_j - nn) + dp[H + j]) * z * (1 - z);
-                    o[2 * H + j] = dn * rg + dp[2 * H + j];
-                    o[3 * H + j] = dn;
-                    acc[j] = dh * z; /* the direct path; the GEMM below adds the gates' */
-                }
+            }
+            case GC_CELL_GRU: {
+                const RC_REAL *hp = prev ? prev + hcol : h0 + r * H, *dph = dp + hcol;
+                const RC_REAL *rg = p, *z = p + H, *hn = p + 2 * H, *nn = p + 3 * H;
+                RC_REAL *dr = o, *dz = o + H, *dhn = o + 2 * H, *dn = o + 3 * H, *dh = acc;
+                for (int64_t j = 0; j < H; j++) dh[j] += dph[j];
+                for (int64_t j = 0; j < H; j++) dn[j] = (dh[j] * (1 - z[j]) + dp[3 * H + j]) * (1 - nn[j] * nn[j]);
+                for (int64_t j = 0; j < H; j++) dr[j] = (dn[j] * hn[j] + dp[j]) * rg[j] * (1 - rg[j]);
+                for (int64_t j = 0; j < H; j++) dz[j] = (dh[j] * (hp[j] - nn[j]) + dp[H + j]) * z[j] * (1 - z[j]);
+                for (int64_t j = 0; j < H; j++) dhn[j] = dn[j] * rg[j] + dp[2 * H + j];
+                /* the direct path; the GEMM below adds the gates' */
+                for (int64_t j = 0; j < H; j++) dh[j] *= z[j];
                 break;
+            }
             }
         }
         /* dh of the previous step: the hidden-side gate gradients through w_hh. */

@@ -18,9 +18,11 @@
 #include "frontend/layers.h"
 #include "ir/recurrence.h"
 #include "passes/autodiff.h"
+#include "runtime/gemm.h"
 #include "runtime/interp.h"
 #include "runtime/jit.h"
 #include "runtime/npy.h"
+#include "runtime/parallel.h"
 
 typedef struct rcase {
     const char *name;
@@ -219,11 +221,94 @@ static void test_errors_at_the_call(void **state) {
     gc_graph_free(g);
 }
 
+/* Batch rows cut anywhere give the same bits: one thread, two with even shares, two cut 30/70. */
+static void test_any_cut_same_bits(void **state) {
+    (void)state;
+    gc_error err = {0};
+    gc_graph *g = gc_graph_new("cut");
+    gc_layer_context c;
+    gc_layer_context_init(&c, g, &err, true, 1);
+    int64_t d[3] = {7, 9, 5};
+    gc_type t = gc_type_make(GC_F32, 3, d);
+    gc_node *x = gc_graph_make(g, GC_OP_PARAM, NULL, 0, NULL, &t, "x", c.b.loc, &err);
+    gc_node *h_n = NULL, *outs[2];
+    gc_recurrent_args a = {GC_CELL_LSTM, 24, 1, true, true, NULL, NULL};
+    outs[0] = gc_layer_recurrent(&c, "l", x, &a, &h_n, NULL);
+    a.cell = GC_CELL_GRU;
+    outs[1] = gc_layer_recurrent(&c, "g", outs[0], &a, NULL, NULL);
+    assert_non_null(outs[1]);
+    gc_node *loss = gc_reduce(&c.b, GC_OP_SUM, gc_unary(&c.b, GC_OP_SQUARE, outs[1]), 0x7, false);
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "loss", loss, &err));
+    assert_true(gc_autodiff(g, &err));
+    int count = 0;
+    for (int i = 0; i < g->num_outputs; i++) count += g->outputs[i].kind == GC_OUTPUT_GRAD;
+    assert_int_equal(count, 17); /* x, and 4 weights per direction of each layer */
+    float *first = NULL;
+    int64_t total = 0;
+    for (int i = 0; i < g->num_outputs; i++) total += gc_type_numel(&g->outputs[i].value->type);
+    const double shares[3][2] = {{1, 0}, {1, 1}, {0.3, 0.7}};
+    for (int run = 0; run < 3; run++) {
+        gc_pool_fix_shares(shares[run], run == 0 ? 1 : 2);
+        gc_jit_options opts = {.fuse = true, .threads = run == 0 ? 1 : 2, .views = true};
+        gc_jit *j = gc_jit_new_opts(g, &opts, &err);
+        assert_non_null(j);
+        for (int i = 0; i < g->num_nodes; i++) {
+            gc_node *n = g->nodes[i];
+            if (n->op != GC_OP_PARAM) continue;
+            float *v = gc_jit_source(j, n->name);
+            for (int64_t e = 0; e < gc_type_numel(&n->type); e++) v[e] = (float)sin(0.37 * (double)(e + 11 * i)) * 0.5f;
+        }
+        assert_true(gc_jit_run(j, &err));
+        float *all = malloc(sizeof *all * (size_t)total), *at = all;
+        for (int i = 0; i < g->num_outputs; i++) {
+            int64_t n = gc_type_numel(&g->outputs[i].value->type);
+            memcpy(at, gc_jit_output(j, g->outputs[i].kind, g->outputs[i].name), sizeof *at * (size_t)n);
+            at += n;
+        }
+        gc_jit_free(j);
+        if (!first) {
+            first = all;
+        } else {
+            assert_memory_equal(first, all, sizeof *all * (size_t)total);
+            free(all);
+        }
+    }
+    gc_pool_fix_shares(NULL, 0);
+    free(first);
+    gc_graph_free(g);
+}
+
+/* W_hh packed once per loop gives the same bits as gc_sgemm packing it every call, for B read
+ * transposed or not, beta 0 and 1, and sizes past one KC (384) and one NC (2048) block. */
+static void test_packed_b_same_bits(void **state) {
+    (void)state;
+    if (!gc_sgemm_packed_b_floats(32, 32)) skip(); /* gc_sgemm does not run gradc's kernel here */
+    const int m = 13, n = 2100, k = 400;
+    float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * n * k);
+    float *c1 = malloc(sizeof(float) * m * n), *c2 = malloc(sizeof(float) * m * n);
+    float *packed = NULL;
+    assert_int_equal(posix_memalign((void **)&packed, 64, sizeof(float) * (size_t)gc_sgemm_packed_b_floats(n, k)), 0);
+    for (int i = 0; i < m * k; i++) a[i] = (float)sin(0.1 * i);
+    for (int i = 0; i < n * k; i++) b[i] = (float)cos(0.07 * i);
+    for (int trans = 0; trans < 2; trans++) {
+        assert_true(gc_sgemm_pack_b(trans ? 112 : 111, n, k, b, trans ? k : n, packed));
+        for (int beta = 0; beta < 2; beta++) {
+            for (int i = 0; i < m * n; i++) c1[i] = c2[i] = (float)i * 1e-3f;
+            gc_sgemm(101, 111, trans ? 112 : 111, m, n, k, 1.0f, a, k, b, trans ? k : n, (float)beta, c1, n);
+            assert_true(gc_sgemm_packed_b(m, n, k, a, k, packed, (float)beta, c2, n));
+            assert_memory_equal(c1, c2, sizeof(float) * m * n);
+        }
+    }
+    free(a), free(b), free(c1), free(c2), free(packed);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_against_torch),
         cmocka_unit_test(test_graph_independent_of_length),
         cmocka_unit_test(test_errors_at_the_call),
+        cmocka_unit_test(test_any_cut_same_bits),
+        cmocka_unit_test(test_packed_b_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
