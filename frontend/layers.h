@@ -34,6 +34,10 @@ typedef struct gc_layer_context {
     gc_node *step;       /* i32[] input "rng.step", made on first use by dropout */
     gc_param_entry *params;
     int num_params, cap_params;
+    /* A model that compiles but cannot take a training step (batch norm with one value per
+     * channel, which torch refuses in train() mode only): the trainer reports it at the first
+     * step, so evals and sampling with such a batch still work. Code 0 when there is none. */
+    gc_error step_error;
 } gc_layer_context;
 
 /* The name of the i32[] input that carries the step number to dropout's generator. */

@@ -136,12 +136,11 @@ gc_node *gc_layer_batchnorm(gc_layer_context *c, const char *layer, const char *
 
     gc_node *y;
     if (c->training) {
-        if (per_channel_count < 2) {
+        if (per_channel_count < 2 && !c->step_error.code) {
             char t[96];
-            gc_fail(b->err, GC_ERR_USER, b->loc,
+            gc_fail(&c->step_error, GC_ERR_USER, b->loc,
                     "%s: expected more than 1 value per channel when training, got input %s (as torch)", layer,
                     gc_type_format(&x->type, t, sizeof t));
-            return NULL;
         }
         gc_node *mean = gc_reduce(b, GC_OP_MEAN, x, axes, true);
         gc_node *centered = gc_binary(b, GC_OP_SUB, x, mean);
@@ -150,8 +149,8 @@ gc_node *gc_layer_batchnorm(gc_layer_context *c, const char *layer, const char *
         /* running = (1 - momentum) * running + momentum * batch statistic; running_var takes the
          * unbiased variance, as torch's batch_norm_cpu_update_stats. */
         gc_node *mean_c = gc_reshape(b, mean, 1, &ch);
-        gc_node *var_c = gc_mul_scalar(b, gc_reshape(b, var, 1, &ch),
-                                       (double)per_channel_count / (double)(per_channel_count - 1));
+        double unbiased = per_channel_count > 1 ? (double)per_channel_count / (double)(per_channel_count - 1) : 1.0;
+        gc_node *var_c = gc_mul_scalar(b, gc_reshape(b, var, 1, &ch), unbiased);
         gc_node *new_mean = gc_binary(b, GC_OP_ADD, gc_mul_scalar(b, running_mean, 1.0 - momentum),
                                       gc_mul_scalar(b, mean_c, momentum));
         gc_node *new_var = gc_binary(b, GC_OP_ADD, gc_mul_scalar(b, running_var, 1.0 - momentum),

@@ -25,7 +25,8 @@ int gc_layer_buffer_update(gc_layer_context *c, const char *name, gc_node *value
 /* nn.BatchNorm1d (`layer` "batchnorm1d": x [N, C] or [N, C, L]) and nn.BatchNorm2d
  * ("batchnorm2d": x [N, C, H, W]): statistics over every axis but 1. Training uses the batch mean
  * and biased variance and updates the running statistics with `momentum` (the unbiased variance
- * into running_var) and num_batches_tracked by one; eval uses the running statistics. */
+ * into running_var) and num_batches_tracked by one; eval uses the running statistics. Training
+ * with one value per channel is c->step_error, as torch refuses it in train() mode only. */
 gc_node *gc_layer_batchnorm(gc_layer_context *c, const char *layer, const char *path, gc_node *x, double eps,
                             double momentum, bool affine);
 /* nn.GroupNorm(groups, C): x [N, C, *], statistics per example over each group of C / groups

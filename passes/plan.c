@@ -14,7 +14,7 @@
  * (greedy best fit, largest first). A kernel's result never shares with its operands: they are
  * all alive at that kernel.
  *
- * In place (plan.h): update value v of param or state t is planned in t's bytes when
+ * In place (plan.h): update value v of param, state or buffer t is planned in t's bytes when
  *   - v is stored by a kernel of its own (a root: not an alias, a source or a constant) and is
  *     reported only as that update (a value or gradient output must survive apply as computed);
  *   - t is no output's value (an update copying t, as in a swap, must read the old t at apply);

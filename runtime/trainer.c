@@ -75,6 +75,7 @@ struct gc_trainer {
     char *text_forward, *text_grad;
     char **warnings;
     int num_warnings;
+    gc_error step_error; /* the model cannot train (gc_layer_context.step_error): every step fails */
     gc_compile_times times;
 };
 
@@ -296,6 +297,7 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
     gc_optimizer_config optimizer = train.train.optimizer;
     t->seed = train.train.seed;
     t->accumulate = optimizer.accumulate > 1 ? optimizer.accumulate : 1;
+    t->step_error = train.layers.step_error;
     int ok = record_params(t, &train, err) && gc_autodiff(train.graph, err);
     if (ok) t->text_grad = gc_graph_print(train.graph);
     ok = ok && warn_unreached(t, train.graph, err);
@@ -473,6 +475,10 @@ static int accumulate_step(gc_trainer *t, float *loss, gc_error *err) {
 
 int gc_trainer_step(gc_trainer *t, float *loss, gc_error *err) {
     if (!t) return gc_failf(err, GC_ERR_USER, "gc_trainer_step: trainer is NULL");
+    if (t->step_error.code) {
+        if (err) *err = t->step_error;
+        return 0;
+    }
     if (t->accumulate > 1) return accumulate_step(t, loss, err);
     int32_t *step = must_source(t, t->train_exec, GC_STEP_INPUT);
     if (step) *step = (int32_t)t->step;

@@ -4,7 +4,8 @@
 # step for step, running statistics and num_batches_tracked, a checkpoint torch loads with
 # load_state_dict(strict=True), and `gradc eval` (running statistics) equal to model.eval().
 # Then: --init from a state_dict cast to F32 as a whole (num_batches_tracked F32) trains the same
-# as from torch's dtypes (I64), and --resume halfway continues bit for bit.
+# as from torch's dtypes (I64), and --resume halfway continues bit for bit; `gradc sample` (batch
+# 1, eval graph) loads a language model's buffers and needs them.
 # usage: test_twin_batchnorm.sh GRADC SOURCE_DIR PYTHON
 gradc=$1
 src=$2
@@ -67,5 +68,54 @@ if ! cmp -s "$tmp/resumed.safetensors" "$tmp/gradc_jit.safetensors"; then
     status=1
 else
     echo "ok batchnorm: --resume continues bit for bit"
+fi
+# gradc sample compiles the model with batch 1 ([1, C] batch norm: fine in eval, as torch) and
+# evaluates with the checkpoint's running statistics: without them the checkpoint is refused.
+cat >"$tmp/lm.gm" <<'MODEL'
+const batch = 4
+const context = 8
+input tokens: i32[batch, context]
+input targets: i32[batch, context]
+h = embedding(tokens, 256, 16) as wte
+h = swapaxes(batchnorm1d(swapaxes(h, 1, 2)) as bn, 1, 2)
+pooled = batchnorm1d(mean(h, 1)) as pool_bn
+logits = linear(h, 256) as head + reshape(linear(pooled, 256) as pool_head, [batch, 1, 256])
+output logits = logits
+loss = cross_entropy(logits, targets)
+MODEL
+"$py" -c 'print("the quick brown fox jumps over the lazy dog. " * 30)' >"$tmp/text.txt"
+if ! "$gradc" train "$tmp/lm.gm" --text "$tmp/text.txt" --steps 5 --save "$tmp/lm.safetensors" --quiet \
+        >"$tmp/gradc.out" 2>&1 ||
+    ! "$gradc" sample "$tmp/lm.gm" --params "$tmp/lm.safetensors" --prompt "the " --length 20 --temperature 0 \
+        >"$tmp/sample.out" 2>&1; then
+    echo "FAIL batchnorm: gradc sample of a language model with batch norm failed:"
+    sed 's/^/    | /' "$tmp/gradc.out" "$tmp/sample.out" | head -20
+    status=1
+else
+    "$py" - "$tmp/lm.safetensors" "$tmp/params_only.safetensors" <<'PY'
+import json, struct, sys
+blob = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", blob[:8])[0]
+header, data = json.loads(blob[8:8 + n]), blob[8 + n:]
+keep, parts, offset = {}, [], 0
+for name, info in header.items():
+    if name == "__metadata__" or "running" in name or "num_batches" in name:
+        continue
+    begin, end = info["data_offsets"]
+    keep[name] = dict(info, data_offsets=[offset, offset + end - begin])
+    parts.append(data[begin:end])
+    offset += end - begin
+text = json.dumps(keep).encode()
+text += b" " * ((8 - len(text) % 8) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(text)) + text + b"".join(parts))
+PY
+    if "$gradc" sample "$tmp/lm.gm" --params "$tmp/params_only.safetensors" --length 5 >"$tmp/sample.out" 2>&1 ||
+        ! grep -q "pool_bn.running_mean" "$tmp/sample.out"; then
+        echo "FAIL batchnorm: gradc sample did not ask for the buffers a checkpoint lacks:"
+        sed 's/^/    | /' "$tmp/sample.out" | head -5
+        status=1
+    else
+        echo "ok batchnorm: gradc sample (batch 1) runs on the running statistics and refuses a checkpoint without them"
+    fi
 fi
 exit $status

@@ -245,8 +245,6 @@ static void test_errors(void **state) {
                  "batchnorm2d: expects an f32 input [N, C, H, W], got f32[4, 8]");
     expect_error("input x: f32[4, 2, 2, 2]\ninput y: f32[4, 2, 2, 2]\nh = batchnorm1d(x)\nloss = mse_loss(h, y)\n", 3, 5,
                  "batchnorm1d: expects an f32 input [N, C] or [N, C, L], got f32[4, 2, 2, 2]");
-    expect_error("input x: f32[1, 8]\ninput y: f32[1, 8]\nh = batchnorm1d(x) as bn\nloss = mse_loss(h, y)\n", 3, 5,
-                 "batchnorm1d: expected more than 1 value per channel when training, got input f32[1, 8]");
     expect_error("input x: f32[2, 6, 5]\ninput y: f32[2, 6, 5]\nh = groupnorm(x, 4) as gn\nloss = mse_loss(h, y)\n", 3,
                  5, "groupnorm: 6 channels of input f32[2, 6, 5] are not divisible by 4 groups");
     expect_error("input x: f32[2, 6, 5]\ninput y: f32[2, 6, 5]\nh = groupnorm(x, 0) as gn\nloss = mse_loss(h, y)\n", 3,
@@ -424,12 +422,42 @@ static void test_trainer_buffers(void **state) {
     }
 }
 
+/* One value per channel: torch refuses it in train() mode only, so the model compiles (an eval or
+ * a sampler with batch 1 works) and every training step fails, located at the call. */
+static void test_one_value_per_channel(void **state) {
+    (void)state;
+    gc_error err = {0};
+    gc_model *m = gc_model_load_string("input x: f32[1, 3]\ninput y: f32[1, 3]\nh = batchnorm1d(x) as bn\n"
+                                       "loss = mse_loss(h, y)\n",
+                                       "one.gm", &err);
+    gc_options opts = {0};
+    opts.backend = GC_BACKEND_INTERP;
+    gc_trainer *t = gc_trainer_new(m, &opts, &err);
+    gc_model_free(m);
+    if (!t) fail_msg("%s", err.message);
+    float x[3] = {1, 2, 3}, y[3] = {0, 0, 0}, loss;
+    assert_true(gc_trainer_set_input(t, "x", x, sizeof x, &err) && gc_trainer_set_input(t, "y", y, sizeof y, &err));
+    float *rm = buffer(t, "bn.running_mean", GC_F32);
+    for (int c = 0; c < 3; c++) rm[c] = 1.0f;
+    assert_true(gc_trainer_eval(t, &loss, &err));
+    /* (x - 1) / sqrt(1 + 1e-5): 0, 1, 2 squared, averaged */
+    assert_true(fabs(loss - 5.0 / 3.0 / (1.0 + 1e-5)) < 1e-5);
+    assert_false(gc_trainer_step(t, &loss, &err));
+    assert_int_equal(err.code, GC_ERR_USER);
+    assert_int_equal(err.line, 3);
+    assert_int_equal(err.col, 5);
+    assert_non_null(strstr(err.message, "batchnorm1d: expected more than 1 value per channel when training, got input f32[1, 3]"));
+    assert_int_equal(gc_trainer_steps(t), 0);
+    gc_trainer_free(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradients),
         cmocka_unit_test(test_batchnorm_statistics),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_trainer_buffers),
+        cmocka_unit_test(test_one_value_per_channel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
