@@ -59,7 +59,9 @@ int main(int argc, char **argv) {
     gc_error err = {0};
     gc_pool *pool = gc_pool_new(threads, &err);
     printf("| shape | forward GFLOP/s | input grad GFLOP/s | weight grad GFLOP/s |\n|---|---|---|---|\n");
+    const char *only = getenv("GC_BENCH_SHAPE");
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        if (only && (size_t)atoi(only) != s) continue;
         const shape *sh = &shapes[s];
         memset(&geom, 0, sizeof geom);
         geom.batch = sh->n, geom.in_channels = sh->c, geom.out_channels = sh->o, geom.groups = 1, geom.spatial = 2;
@@ -78,7 +80,10 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < nw; i++) w[i] = (float)((i * 104729) % 1000) / 1000.0f - 0.5f;
         for (size_t i = 0; i < ny; i++) y[i] = (float)((i * 15485863) % 1000) / 1000.0f - 0.5f;
         double flops = 2.0 * gc_conv_macs(&geom), rate[3];
+        const char *op = getenv("GC_BENCH_OP");
         for (which = 0; which < 3; which++) {
+            rate[which] = 0;
+            if (op && atoi(op) != which) continue;
             /* weight grad and input grad overwrite w and x: harmless for timing */
             gc_pool_run(pool, task, NULL, NULL, GC_TASK_CALLS_GEMM);
             double best = 1e30;

@@ -173,21 +173,21 @@ static inline void add_row(float *restrict d, const float *restrict s, int64_t a
 
 /* Row (k0, k1, k2) of the unfolded input of one channel plane xc, output positions [q0, q1), into
  * out[0, q1 - q0): x at each position's window offset, 0 in the padding. */
-static void unfold_run(const plan *p, const float *xc, int64_t k0, int64_t k1, int64_t k2, int64_t q0, int64_t q1,
-                       float *out) {
+static void unfold_run(const plan *p, const float *xc, int64_t k0, int64_t k1, int64_t k2, int64_t q0,
+                                   int64_t q1, float *out) {
     const gc_conv_geom *g = p->g;
     int64_t base = k2 * g->dilation[2] - g->pad_before[2], s2 = g->stride[2];
     int64_t lo, hi;
     valid_range(base, s2, g->in[2], p->ow, &lo, &hi);
+    /* Output row r = (p0, p1) and column c_start of position q0; then row by row, no division. */
+    int64_t r = q0 / p->ow, c_start = q0 % p->ow, p0 = r / g->out[1], p1 = r % g->out[1];
     for (int64_t q = q0; q < q1;) {
-        int64_t r = q / p->ow, c_start = q % p->ow;
         int64_t c_end = c_start + (q1 - q) < p->ow ? c_start + (q1 - q) : p->ow;
-        int64_t p0 = r / g->out[1], p1 = r % g->out[1];
         int64_t i0 = p0 * g->stride[0] - g->pad_before[0] + k0 * g->dilation[0];
         int64_t i1 = p1 * g->stride[1] - g->pad_before[1] + k1 * g->dilation[1];
         float *d = out + (q - q0) - c_start; /* d[ow] is column ow of this row */
         if (i0 < 0 || i0 >= g->in[0] || i1 < 0 || i1 >= g->in[1]) {
-            memset(d + c_start, 0, sizeof(float) * (size_t)(c_end - c_start));
+            for (int64_t o = c_start; o < c_end; o++) d[o] = 0;
         } else {
             const float *src = xc + (i0 * g->in[1] + i1) * g->in[2] + base;
             int64_t a = lo > c_start ? lo : c_start, b = hi < c_end ? hi : c_end;
@@ -196,6 +196,8 @@ static void unfold_run(const plan *p, const float *xc, int64_t k0, int64_t k1, i
             copy_row(d, src, c_start, a, b, c_end, s2);
         }
         q += c_end - c_start;
+        c_start = 0;
+        if (++p1 == g->out[1]) p1 = 0, p0++;
     }
 }
 
@@ -461,6 +463,16 @@ static void unfold_row(const pack_ctx *cx, int64_t r, int64_t j0, int64_t count,
     }
 }
 
+/* One panel row: n values, zeros to the panel's width. */
+static inline void panel_row(float *restrict d, const float *restrict src, int64_t n) {
+    if (n == GC_SGEMM_PANEL) {
+        for (int i = 0; i < GC_SGEMM_PANEL; i++) d[i] = src[i];
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) d[i] = src[i];
+    for (int64_t i = n; i < GC_SGEMM_PANEL; i++) d[i] = 0;
+}
+
 /* op(B) = col: rows are unfolded rows, columns the tile's positions. */
 static void pack_col(const void *raw, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float *dst) {
     const pack_ctx *cx = raw;
@@ -469,8 +481,7 @@ static void pack_col(const void *raw, int64_t p0, int64_t kc, int64_t j0, int64_
         for (int64_t q = 0; q < nc; q += GC_SGEMM_PANEL) {
             float *d = dst + q * kc + (r - p0) * GC_SGEMM_PANEL;
             int64_t n = nc - q < GC_SGEMM_PANEL ? nc - q : GC_SGEMM_PANEL;
-            memcpy(d, cx->row + q, sizeof(float) * (size_t)n);
-            if (n < GC_SGEMM_PANEL) memset(d + n, 0, sizeof(float) * (size_t)(GC_SGEMM_PANEL - n));
+            panel_row(d, cx->row + q, n);
         }
     }
 }
