@@ -2,10 +2,12 @@
  * emit_pool.c: kernels of the pooling ops (max_pool, avg_pool and their gradients).
  *
  * Each is a loop over the planes (N * C) of the operand, then over the output positions of a
- * three-dim geometry (ir/pool.h), then over the taps of the window, every extent a constant, so
- * LLVM unrolls the window. A dim where some window reaches into the padding or past the input
- * checks its taps (branch-free for the forward ops: a tap outside reads element 0 and its value
- * is discarded); a dim where every window lies inside the input checks nothing.
+ * three-dim geometry (ir/pool.h), then over the taps of the window, every extent a constant; a
+ * window of up to 64 taps is unrolled here, so the loop over output positions vectorises. A dim
+ * where some window reaches into the padding or past the input checks its taps (branch-free for
+ * the forward ops: a tap outside reads element 0 and its value is discarded); a dim where every
+ * window lies inside the input checks nothing. When no two windows share a tap (kernel 2, stride
+ * 2), the gradients write each tap once instead of adding into a zeroed plane.
  *
  * The thread pool cuts the planes and never a plane: the gradients add each window into
  * overlapping parts of their result, so an element's additions all happen on one thread, in the
@@ -152,10 +154,11 @@ static void each_tap(cg_ctx *cg, const pool_emit *pe, const pool_pos *pos, tap_b
     end_loops(cg, tap.loops);
 }
 
-/* Emits store_fn's store for a tap only when it is inside the input. */
+/* Opens a block that runs only when the tap is inside the input (none for an unguarded tap);
+ * end_if_valid closes it. */
 static LLVMBasicBlockRef begin_if_valid(cg_ctx *cg, const pool_tap *tap) {
     if (!tap->valid) return NULL;
-    /* A tap in the padding adds nothing (not even +0, which would turn a -0 into +0). */
+    /* A tap in the padding has no element of its own: its clamped index 0 belongs to another. */
     LLVMBasicBlockRef inside = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "tap");
     LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "next");
     LLVMBuildCondBr(cg->b, tap->valid, inside, after);

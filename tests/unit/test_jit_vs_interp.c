@@ -173,6 +173,8 @@ static const jit_pool jit_pools[] = {
     {GC_F32, 4, {4, 8, 16, 18}, {2, 2}, {2, 2}, {0, 0}, {1, 1}, false, true, SMALLINT, false},
     {GC_F32, 4, {2, 3, 11, 10}, {2, 2}, {3, 2}, {1, 1}, {1, 1}, true, false, ANY, false},
     {GC_F32, 3, {3, 5, 17}, {2}, {4}, {1}, {3}, false, false, ANY, true},
+    /* A window of more than 64 taps: a loop nest rather than unrolled. */
+    {GC_F32, 4, {1, 2, 20, 19}, {9, 8}, {3, 2}, {4, 4}, {1, 1}, true, false, ANY, false},
 };
 
 static gc_node *jit_pool_case(gc_builder *b, gc_op op, int v, test_case *c) {
