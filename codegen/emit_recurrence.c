@@ -3,6 +3,8 @@
  * time (runtime/recurrent.h), so the code does not grow with the sequence length. The kernel
  * splits over the pool by batch rows, each part running every step of its own rows.
  */
+#include <limits.h>
+
 #include "codegen/cg.h"
 #include "ir/recurrence.h"
 
@@ -15,6 +17,11 @@ static int emit_call(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMV
                         gc_dtype_name(dtype));
     int64_t batch = seq->dims[0], steps = seq->dims[1], hidden = w->dims[1];
     int cell = n->attr.recurrence.cell;
+    /* The loop's GEMMs step through the packed result and the gradient by a row of all steps. */
+    int64_t widest = (steps + 1) * gc_cell_packed(cell) * hidden;
+    if (widest > INT_MAX || w->dims[0] > INT_MAX)
+        return gc_failf(cg->err, GC_ERR_USER, "%s %%%d: %lld steps of %lld units exceed the BLAS limit of %d per row",
+                        gc_op_table[n->op].name, n->id, (long long)steps, (long long)hidden, INT_MAX);
     double work = (double)batch * (double)steps * (double)w->dims[0] * (double)hidden;
     LLVMValueRef lo = cg_i64(cg, 0), hi = cg_i64(cg, batch);
     if (batch >= 2 && cg_split_worthwhile(cg, work)) cg_split_range(cg, batch, 1, &lo, &hi);
