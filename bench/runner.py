@@ -32,13 +32,36 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(BENCH_DIR, "twins"))
 import common  # noqa: E402
 
-MODELS = ("m1", "m2", "m3", "m5_lstm")
+MODELS = ("m1", "m2", "m3", "m4", "m5_lstm")
 SGEMM_GFLOPS_PER_THREAD = 100.0
 DATA_BATCHES = 8  # distinct batches in the generated data; steps cycle through them
-INPUTS = {"m1": ("x", "y"), "m2": ("tokens", "targets"), "m3": ("tokens", "targets"), "m5_lstm": ("x", "y")}
+INPUTS = {"m1": ("x", "y"), "m2": ("tokens", "targets"), "m3": ("tokens", "targets"), "m4": ("x", "y"),
+          "m5_lstm": ("x", "y")}
+
+
+def resnet18_cifar_macs(c):
+    """Multiply-adds of one image through M4's convolutions and head: (macs, the stem's share)."""
+    w, size = c["width"], c["size"]
+    stem = 3 * w * 9 * size * size
+    macs, planes, side = stem, w, size
+    for stage in range(4):
+        out = w << stage
+        if stage:
+            side = (side + 1) // 2
+            macs += planes * out * 9 * side * side + out * planes * side * side  # strided conv1, shortcut
+        else:
+            macs += planes * out * 9 * side * side
+        macs += out * out * 9 * side * side * 3  # conv2, and the second block's two convs
+        planes = out
+    return macs + planes * c["classes"], stem
 
 
 def flop_per_step(model, c):
+    if model == "m4":
+        # forward, input gradient and weight gradient 2 FLOP per multiply-add; the data needs no
+        # input gradient. Batch norm, pooling and elementwise work are not counted.
+        macs, stem = resnet18_cifar_macs(c)
+        return c["batch"] * (6 * macs - 2 * stem)
     if model == "m1":
         b, f, h, k = c["batch"], c["features"], c["hidden"], c["classes"]
         # forward 2, weight gradient 2, input gradient 2 per multiply-add; the data needs no gradient
@@ -61,6 +84,9 @@ def make_data(model, c, directory):
     n = DATA_BATCHES * c["batch"]
     if model == "m1":
         arrays = {"x": rng.standard_normal((n, c["features"]), dtype=np.float32),
+                  "y": rng.integers(0, c["classes"], n, dtype=np.int32)}
+    elif model == "m4":
+        arrays = {"x": rng.standard_normal((n, 3, c["size"], c["size"]), dtype=np.float32),
                   "y": rng.integers(0, c["classes"], n, dtype=np.int32)}
     elif model == "m5_lstm":
         arrays = {"x": rng.standard_normal((n, c["steps"], c["features"]), dtype=np.float32),

@@ -117,6 +117,8 @@ def run(model, args, net, optimizer, batches, loss_fn):
     """Trains warmup + steps updates, timing each one, and prints the result as one JSON line."""
     import torch
     torch.set_num_threads(args.threads)
+    # Subnormal floats slow Intel cores 5-10x (docs/benchmarks.md): PyTorch at its best flushes them.
+    torch.set_flush_denormal(True)
     times = []
     loss = None
     for k in range(args.warmup + args.steps):
