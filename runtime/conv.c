@@ -8,7 +8,9 @@
  *   input grad     col[K, T]      = w_g[og, K]^T @ dy[og, T], then folded back into dx (col2im)
  *   weight grad    dw_g[og, K]   += dy[og, T] @ col[K, T]^T, tile after tile in a fixed order
  * A tile of one image reads dy and writes y in place (ld = positions per image); a tile of several
- * images gathers dy into, or scatters y out of, a [og, T] buffer beside the column buffer.
+ * images gathers dy into, or scatters y out of, a [og, T] buffer beside the column buffer. The
+ * forward and the weight gradient unfold col straight into the GEMM's packed panels (pack_col,
+ * pack_col_t); a stride-1 input gradient is a forward (input_grad_is_forward).
  */
 #include "runtime/conv.h"
 

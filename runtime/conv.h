@@ -11,13 +11,15 @@
  * whatever the share, so the pool may move the cuts without changing a bit (as long as gc_sgemm
  * runs gradc's own kernel, runtime/gemm.h; generated code flags the kernel as calling it).
  *
- * f32 runs as GEMMs on gc_sgemm over column tiles: a tile is about TILE_COLUMNS output positions
- * (whole output rows of one image, or several whole images when an image has fewer positions),
- * unfolded into a per-thread column buffer (im2col) that stays in cache; a 1x1, stride-1,
- * unpadded convolution reads x in place. Depthwise and other tiny per-group products, f64, and a
- * thread whose buffer cannot be allocated run direct loops instead. The buffers are per thread,
- * allocated on a thread's first call and grown only when a larger tile comes, so a training step
- * allocates nothing after its first.
+ * f32 runs as GEMMs on gradc's kernel over column tiles of about 256 output positions (part of
+ * one image, or several whole images when an image has fewer positions): an implicit GEMM, the
+ * input unfolded straight into gc_sgemm's packed panels (gc_sgemm_own_packed); where gc_sgemm is
+ * OpenBLAS the tile is unfolded into a per-thread column buffer (im2col) instead. A stride-1 input
+ * gradient is the forward of the flipped kernel; a strided one folds a column buffer back (col2im).
+ * A 1x1, stride-1, unpadded convolution reads x in place. Depthwise and other tiny per-group
+ * products, f64, and a thread whose buffer cannot be allocated run direct loops instead. The
+ * buffers are per thread, allocated on a thread's first call and grown only when a larger tile
+ * comes, so a training step allocates nothing after its first.
  */
 #ifndef GC_RUNTIME_CONV_H
 #define GC_RUNTIME_CONV_H

@@ -14,7 +14,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "frontend/check.h"
 #include "frontend/layers.h"
+#include "frontend/lower.h"
+#include "frontend/parser.h"
 #include "passes/autodiff.h"
 #include "runtime/interp.h"
 #include "runtime/jit.h"
@@ -244,11 +247,53 @@ static void test_threads_bit_identical(void **s) {
     gc_graph_free(g);
 }
 
+/* A model that must fail at line:col with a message holding `want`. */
+static void expect_error(const char *src, int line, int col, const char *want) {
+    gc_error err = {0};
+    gc_lowered_model lm;
+    memset(&lm, 0, sizeof lm);
+    gc_arena *arena = gc_arena_new();
+    gc_ast_module *m = gc_frontend_parse(src, strlen(src), "model.gm", arena, &err);
+    int ok = m && gc_frontend_check(m, NULL, 0, &err) && gc_lower_model(m, true, &lm, &err);
+    gc_arena_free(arena);
+    if (ok) {
+        gc_lowered_model_free(&lm);
+        fail_msg("expected an error at %d:%d for\n%s", line, col, src);
+    }
+    if (err.line != line || err.col != col || !strstr(err.message, want))
+        fail_msg("got %d:%d '%s', want %d:%d '%s'", err.line, err.col, err.message, line, col, want);
+}
+
+/* Errors name the call's place and the sizes involved. */
+static void test_errors_located(void **s) {
+    (void)s;
+    expect_error("input x: f32[2, 3]\ny = conv2d(x, 4, 3)\nloss = mean(y)\n", 2, 5,
+                 "conv2d: x must be an f32 tensor [N, C, H, W] (or [C, H, W] without the batch dim), got f32[2, 3]");
+    expect_error("input x: f32[2, 6, 8, 8]\ny = conv2d(x, 4, 3, groups=4)\nloss = mean(y)\n", 2, 5,
+                 "conv2d: in_channels (6, dim 1 of x f32[2, 6, 8, 8]) must be divisible by groups (4)");
+    expect_error("input x: f32[2, 4, 8, 8]\ny = conv2d(x, 6, 3, groups=4)\nloss = mean(y)\n", 2, 5,
+                 "conv2d: out_channels (6) must be divisible by groups (4)");
+    expect_error("input x: f32[2, 3, 8, 8]\ny = conv2d(x, 4, 3, stride=2, padding=\"same\")\nloss = mean(y)\n", 2, 5,
+                 "conv2d: padding=\"same\" needs stride 1");
+    expect_error("input x: f32[2, 3, 4, 8]\ny = conv2d(x, 4, [5, 3])\nloss = mean(y)\n", 2, 5,
+                 "conv2d: the output size [0, 6] would be less than 1: the input [4, 8] with padding [0, 0] is smaller "
+                 "than the kernel [5, 3]");
+    expect_error("input x: f32[2, 3, 8]\ny = conv1d(x, 4, [3, 3])\nloss = mean(y)\n", 2, 18,
+                 "conv1d: kernel must be an integer or a list of 1 integer (one per spatial dim), got 2");
+    expect_error("input x: f32[2, 3, 8]\ny = conv1d(x, 4, 3, stride=0)\nloss = mean(y)\n", 2, 28,
+                 "conv1d: stride must be at least 1, got 0");
+    expect_error("input x: f32[2, 3, 8]\ny = conv1d(x, 4, 3, padding=\"full\")\nloss = mean(y)\n", 2, 29,
+                 "\"same\" or \"valid\"");
+    expect_error("input x: f32[2, 4, 5, 5]\ny = conv_transpose2d(x, 2, 3, stride=2, output_padding=2)\nloss = mean(y)\n",
+                 2, 5, "conv_transpose2d: output_padding (2) must be smaller than either stride (2) or dilation (1)");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_against_torch),
         cmocka_unit_test(test_default_init),
         cmocka_unit_test(test_threads_bit_identical),
+        cmocka_unit_test(test_errors_located),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
