@@ -29,10 +29,10 @@ fail() {
     echo "FAIL: $1"
 }
 
-# Toy sizes: every const the three models declare, shrunk (a const a model lacks is skipped).
-if sh "$src/bench/run.sh" --gradc "$gradc" --python "$py" --models m1,m2,m3 --steps 2 --warmup 1 --rounds 1 \
+# Toy sizes: every const the models declare, shrunk (a const a model lacks is skipped).
+if sh "$src/bench/run.sh" --gradc "$gradc" --python "$py" --models m1,m2,m3,m4 --steps 2 --warmup 1 --rounds 1 \
         --set batch=4 --set features=24 --set hidden=32 --set classes=5 \
-        --set vocab=48 --set ctx=8 --set dim=16 --set heads=2 --set layers=1 \
+        --set vocab=48 --set ctx=8 --set dim=16 --set heads=2 --set layers=1 --set width=4 --set size=8 \
         --out "$tmp/result.md" --cache "$tmp/cache" >"$tmp/stdout" 2>"$tmp/stderr"; then
     pass "bench/run.sh exits 0"
 else
@@ -44,7 +44,8 @@ fi
 # compile | startup |
 # The FLOP per step of the toy sizes are exact: M1 2*4*(3*(32*32 + 32*5) + 2*24*32) = 40704, the
 # GPTs 6*(12*16*16 + 48*16)*4*8 + 3*4*4*8*8*16 = 786432 (the same for M2 and M3: tying the head
-# changes the parameters, not the matmuls).
+# changes the parameters, not the matmuls). M4 (ResNet-18 at width 4 on 8x8 images, 5 classes):
+# 4 * (6 * 141728 - 2 * 1728) multiply-add FLOP = 3358464.
 check_row() {
     model=$1
     flop=$2
@@ -70,6 +71,7 @@ check_row() {
 check_row m1 "4.07e-05G"
 check_row m2 "0.000786G"
 check_row m3 "0.000786G"
+check_row m4 "0.00336G"
 
 if [ -s "$tmp/result.md" ] && grep -q '^| m3 |' "$tmp/result.md" && grep -q '^Machine: ' "$tmp/result.md"; then
     pass "the result file holds the table and the machine"
