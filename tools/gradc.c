@@ -20,6 +20,7 @@ static const struct {
     {"eval", gc_cmd_eval, "mean loss and outputs of trained parameters over a dataset"},
     {"sample", gc_cmd_sample, "generate text with a trained byte-level language model"},
     {"plot", gc_cmd_plot, "draw the loss curves of a training log as an SVG file"},
+    {"export", gc_cmd_export, "a checkpoint's parameters and buffers for PyTorch (no optimizer state)"},
     {"check", gc_cmd_check, "check a model: parameters, memory, and --gradcheck"},
     {"compile", gc_cmd_compile, "compile a model into a standalone native trainer (or an object file)"},
     {"ir", gc_cmd_ir, "print a model's program at a stage of the pipeline"},

@@ -58,9 +58,10 @@ def main():
             print("FAIL %s: %s has shape %s, the twin's %s" % (label, name, value.shape, want[name].shape))
             return 1
         state[name].copy_(torch.from_numpy(np.array(value, dtype=np.float32)))
-        diff = np.abs(value.astype(np.float64) - want[name].astype(np.float64))
-        limit = 1e-4 + 1e-2 * np.abs(want[name].astype(np.float64))
-        limit[~comparable(name, value.shape)] = np.inf
+        # Flat copies: a scalar (batch norm's num_batches_tracked) is compared like any tensor.
+        diff = np.abs(value.astype(np.float64) - want[name].astype(np.float64)).reshape(-1)
+        limit = (1e-4 + 1e-2 * np.abs(want[name].astype(np.float64))).reshape(-1)
+        limit[~comparable(name, value.shape).reshape(-1)] = np.inf
         if not np.all(diff <= limit):
             i = int(np.argmax(diff - limit))
             print("FAIL %s: trained %s differs from the twin's at flat index %d: %r vs %r"
