@@ -1,7 +1,10 @@
 /*
  * interp_recurrent.c: the interpreter's recurrence and recurrence_grad, in double with plain
  * loops for the per-step products (the loop itself is runtime/recurrent_body.h, shared with the
- * code generated kernels call).
+ * code generated kernels call). In f32 mode the driver rounds the packed result once, after the
+ * loop: the states inside it stay double, so the interpreter gives the exact recurrence of the
+ * f32 inputs, rounded at the end. What checks this shared loop independently is PyTorch
+ * (tests/oracle/gen_ops.py, gen_recurrent.py) and the finite differences of test_autodiff.c.
  */
 #include <math.h>
 #include <stdbool.h>
