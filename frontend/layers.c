@@ -17,9 +17,11 @@ void gc_layer_context_init(gc_layer_context *c, gc_graph *g, gc_error *err, bool
 }
 
 const gc_param_entry *gc_layer_find_param(const gc_layer_context *c, const char *name) {
-    /* Every registered parameter is a param node of the graph, whose names are hashed: a name
-     * the graph lacks (the common case, a new layer) costs no scan of the registry. */
-    if (c->b.graph && !gc_graph_find_named(c->b.graph, GC_OP_PARAM, name)) return NULL;
+    /* Every registered parameter or buffer is a param or buffer node of the graph, whose names
+     * are hashed: a name the graph lacks (the common case, a new layer) costs no scan. */
+    if (c->b.graph && !gc_graph_find_named(c->b.graph, GC_OP_PARAM, name) &&
+        !gc_graph_find_named(c->b.graph, GC_OP_BUFFER, name))
+        return NULL;
     for (int i = 0; i < c->num_params; i++)
         if (!strcmp(c->params[i].name, name)) return &c->params[i];
     return NULL;

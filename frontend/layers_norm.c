@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The registry entry of a param or buffer (in c's own array, so writable). */
 static gc_param_entry *find_entry(gc_layer_context *c, const char *name) {
-    for (int i = 0; i < c->num_params; i++)
-        if (!strcmp(c->params[i].name, name)) return &c->params[i];
-    return NULL;
+    const gc_param_entry *e = gc_layer_find_param(c, name);
+    return e ? &c->params[e - c->params] : NULL;
 }
 
 gc_node *gc_layer_buffer(gc_layer_context *c, const char *name, const char *layer, const gc_type *t, gc_init init) {
