@@ -139,6 +139,22 @@ expect "token id out of range" 1 "tok_big.npy: example 5 has id 10, but the mode
     "$gradc" train emb.gm --data tokens=tok_big.npy --data y=y2.npy --steps 1
 expect "one_hot through a reshape" 1 "hot_bad.npy: example 2 has class 2, but the model's one_hot at hot.gm:5:[0-9]+ has 2 classes \(0..1\)" \
     "$gradc" train hot.gm --data x=x.npy --data y=hot_bad.npy --steps 1 --allow-unbound x
+cat >lm.gm <<'GM'
+const batch = 2
+input tokens: i32[batch, 4]
+input targets: i32[batch, 4]
+logits = linear(embedding(tokens, 100, 3) as emb, 100) as head
+loss = cross_entropy(logits, targets)
+GM
+# Windows of 4: example 1 reads tokens from bytes 4..7 and targets from bytes 5..8.
+printf 'ABCDEFGzIJ' >token.txt
+printf 'ABCDEFGHzJ' >target.txt
+printf 'ABCDEFGHIJ' >fine.txt
+expect "--text: a token past the embedding's rows" 1 "token.txt: example 1 has id 122, but the model's embedding at lm.gm:4:17 has 100 rows \(0..99\)" \
+    "$gradc" train lm.gm --text token.txt --steps 1
+expect "--text: a target past the classes" 1 "target.txt: example 1 has class 122, but the model's cross_entropy at lm.gm:5:8 has 100 classes" \
+    "$gradc" train lm.gm --text target.txt --steps 1
+expect "--text: bytes within the vocabulary" 0 "trained 1 steps" "$gradc" train lm.gm --text fine.txt --steps 1
 expect "NaN in float data" 1 "x_nan.npy: example 33 holds NaN" "$gradc" train clf.gm --data x=x_nan.npy --data y=y_ok.npy --steps 2
 expect "infinities are allowed" 0 "trained 1 steps" "$gradc" train clf.gm --data x=x_inf.npy --data y=y_ok.npy --steps 1 --no-shuffle
 expect "unbound input" 1 "no data for input 'y': bind it with --data NAME=FILE, or keep zeros with --allow-unbound NAME" \
