@@ -38,6 +38,7 @@
 #include "runtime/parallel.h"
 #include "runtime/safetensors.h"
 #include "runtime/trainer.h"
+#include "runtime/validate.h"
 #include "runtime/updates.h"
 
 struct gc_model {
@@ -77,7 +78,12 @@ struct gc_trainer {
     int num_warnings;
     gc_error step_error; /* the model cannot train (gc_layer_context.step_error): every step fails */
     gc_compile_times times;
+    gc_index_rule *index_rules; /* what the integer inputs index (runtime/validate.h) */
+    int num_index_rules;
+    int64_t skipped; /* updates skipped for a non-finite loss or gradient norm (skip_nonfinite) */
 };
+
+int64_t gc_trainer_skipped(const gc_trainer *t) { return t ? t->skipped : 0; }
 
 void gc_trainer_compile_times(const gc_trainer *t, gc_compile_times *times) {
     if (t) *times = t->times;
@@ -161,6 +167,7 @@ void gc_trainer_free(gc_trainer *t) {
     }
     gc_graph_free(t->train_graph);
     gc_graph_free(t->eval_graph);
+    free(t->index_rules);
     for (int i = 0; i < t->num_params; i++) free(t->params[i].name);
     free(t->params);
     for (int i = 0; i < t->num_buffers; i++) free(t->buffers[i].name);
@@ -325,6 +332,7 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
     eval.graph = NULL;
     gc_lowered_model_free(&eval);
     if (!ok) goto fail;
+    if (!gc_index_rules_collect(t->eval_graph, m->source, &t->index_rules, &t->num_index_rules, err)) goto fail;
     /* The eval executor is compiled on first use (ensure_eval). */
 #undef PHASE
     t->times.total_ms = gc_clock_ms() - start;
@@ -379,7 +387,22 @@ static int ensure_eval(gc_trainer *t, gc_error *err) {
     return 1;
 }
 
+int gc_trainer_check_data(const gc_trainer *t, const char *name, const char *origin, const void *data, gc_dtype dtype,
+                          int64_t examples, int64_t numel, gc_error *err) {
+    return gc_validate_data(t->index_rules, t->num_index_rules, name, origin, data, dtype, examples, numel, err);
+}
+
+static int set_input(gc_trainer *t, const char *name, const void *data, size_t bytes, bool check, gc_error *err);
+
 int gc_trainer_set_input(gc_trainer *t, const char *name, const void *data, size_t bytes, gc_error *err) {
+    return set_input(t, name, data, bytes, true, err);
+}
+
+int gc_trainer_set_input_unchecked(gc_trainer *t, const char *name, const void *data, size_t bytes, gc_error *err) {
+    return set_input(t, name, data, bytes, false, err);
+}
+
+static int set_input(gc_trainer *t, const char *name, const void *data, size_t bytes, bool check, gc_error *err) {
     if (!t || !name || !data) return gc_failf(err, GC_ERR_USER, "gc_trainer_set_input: trainer, name and data are required");
     const gc_node *n = gc_graph_find_named(t->eval_graph, GC_OP_INPUT, name);
     if (!n) n = gc_graph_find_named(t->train_graph, GC_OP_INPUT, name);
@@ -390,6 +413,9 @@ int gc_trainer_set_input(gc_trainer *t, const char *name, const void *data, size
         return gc_failf(err, GC_ERR_USER, "input '%s' is %s (%zu bytes), got %zu bytes", name,
                         gc_type_format(&n->type, ts, sizeof ts), want, bytes);
     }
+    if (check && !gc_trainer_check_data(t, name, NULL, data, n->type.dtype, n->type.rank ? n->type.dims[0] : 1,
+                                        gc_type_numel(&n->type), err))
+        return 0;
     /* An input only the eval graph reads has nowhere to wait in the training executor. */
     if (!must_source(t, t->train_exec, name) && !ensure_eval(t, err)) return 0;
     void *dst[2] = {must_source(t, t->train_exec, name), must_source(t, t->eval_exec, name)};
@@ -398,15 +424,21 @@ int gc_trainer_set_input(gc_trainer *t, const char *name, const void *data, size
     return 1;
 }
 
+/* What a stop on a non-finite loss says to try. */
+#define NONFINITE_HINT \
+    "; try a lower lr, clip_grad_norm = 1.0 in the train block, or --skip-nonfinite (gc_options.skip_nonfinite) " \
+    "to skip such updates"
+
 /* A non-finite loss or gradient norm: the update is never applied. With skip_nonfinite the step
  * still counts (the data order and dropout move on, as a skipped GradScaler step does in torch)
  * and the call succeeds; otherwise it fails and nothing changes. */
 static int nonfinite(gc_trainer *t, const char *what, double value, gc_error *err) {
     if (t->opts.skip_nonfinite) {
         t->step++;
+        t->skipped++;
         return 1;
     }
-    return gc_failf(err, GC_ERR_NUMERIC, "step %lld: the %s is %s; the update was not applied",
+    return gc_failf(err, GC_ERR_NUMERIC, "step %lld: the %s is %s; the update was not applied" NONFINITE_HINT,
                     (long long)t->step + 1, what, isnan(value) ? "NaN" : "infinite");
 }
 
@@ -441,7 +473,7 @@ static int accumulate_step(gc_trainer *t, float *loss, gc_error *err) {
     bool finite = isfinite(*l) && (!last || !norm || isfinite(*norm));
     if (!finite && !t->opts.skip_nonfinite) {
         if (loss) *loss = *l;
-        return gc_failf(err, GC_ERR_NUMERIC, "step %lld, micro-batch %lld of %lld: the %s is %s; nothing was applied",
+        return gc_failf(err, GC_ERR_NUMERIC, "step %lld, micro-batch %lld of %lld: the %s is %s; nothing was applied" NONFINITE_HINT,
                         (long long)t->step + 1, (long long)t->micro + 1, (long long)t->accumulate,
                         isfinite(*l) ? "gradient norm" : "loss", isnan(isfinite(*l) ? *norm : *l) ? "NaN" : "infinite");
     }
@@ -454,6 +486,7 @@ static int accumulate_step(gc_trainer *t, float *loss, gc_error *err) {
         if (last) {
             reset_accumulation(t); /* accumulate.count included */
             t->step++;
+            t->skipped++;
         } else {
             float *count = must_source(t, t->train_exec, "accumulate.count");
             if (count) *count += 1.0f;

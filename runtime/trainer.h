@@ -46,4 +46,13 @@ void gc_trainer_compile_times(const gc_trainer *t, gc_compile_times *times);
 int gc_trainer_gradcheck(gc_trainer *t, const gc_gradcheck_options *opts, gc_gradcheck_report *report,
                          gc_error *err);
 
+/* Checks data for input `name` against what the model indexes with it and for NaN
+ * (runtime/validate.h): a whole data file (origin: its path) of `examples` examples. */
+int gc_trainer_check_data(const gc_trainer *t, const char *name, const char *origin, const void *data, gc_dtype dtype,
+                          int64_t examples, int64_t numel, gc_error *err);
+/* gc_trainer_set_input without the checks: `gradc check --gradcheck` feeds made-up inputs. */
+int gc_trainer_set_input_unchecked(gc_trainer *t, const char *name, const void *data, size_t bytes, gc_error *err);
+/* Updates this trainer skipped for a non-finite loss or gradient norm (gc_options.skip_nonfinite). */
+int64_t gc_trainer_skipped(const gc_trainer *t);
+
 #endif

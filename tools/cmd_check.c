@@ -39,7 +39,7 @@ static int fill_inputs(gc_trainer *t, gc_error *err) {
             if (type.dtype == GC_I32) ((int32_t *)data)[i] = (int32_t)(state >> 29);
             else ((float *)data)[i] = (float)((state >> 8) / 16777216.0 * 2.0 - 1.0);
         }
-        int ok = gc_trainer_set_input(t, name, data, (size_t)n * 4, err);
+        int ok = gc_trainer_set_input_unchecked(t, name, data, (size_t)n * 4, err);
         free(data);
         if (!ok) return 0;
     }

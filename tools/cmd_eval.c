@@ -24,6 +24,7 @@ static void usage(FILE *out) {
             "prints the mean loss and the mean of every scalar output, one `name value` line each.\n"
             "  --data NAME=FILE       bind a .npy array, or FILE.csv:COLS (columns by index, range or name)\n"
             "  --text FILE            byte-level text for the inputs tokens and targets\n"
+            "  --allow-unbound NAME   let the input NAME go without data (it keeps zeros)\n"
             "  --json                 print {\"examples\": N, \"loss\": L, \"outputs\": {...}} instead\n"
             "  --batch-loss           also print each batch's mean loss: `batch INDEX EXAMPLES LOSS`\n"
             "  --batch-const NAME     the const that sets the batch size (default: batch); the last\n"

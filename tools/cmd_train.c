@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ir/diag.h"
 #include "runtime/clock.h"
 #include "runtime/data.h"
 #include "runtime/train_log.h"
@@ -31,6 +32,7 @@ static void usage(FILE *out) {
             "  --data NAME=FILE    bind a .npy array whose first axis indexes examples to the input NAME,\n"
             "                      or FILE.csv:COLS (columns by index, range 0-63 or header name)\n"
             "  --text FILE         byte-level text for the inputs tokens and targets (context = their 2nd dim)\n"
+            "  --allow-unbound NAME   let the input NAME go without data (it keeps zeros)\n"
             "  --csv-header, --no-csv-header   whether CSV files start with a header (default: detected)\n"
             "  --steps N           updates to run (default: one epoch)\n"
             "  --epochs N          passes over the data (floor(examples / batch / gradient_accumulation_steps)\n"
@@ -250,7 +252,8 @@ int gc_cmd_train(int argc, char **argv) {
     double began = gc_clock_ms();
     float loss = NAN;
     gc_eval_result last_eval = {0};
-    int evaluated = 0;
+    int evaluated = 0, diverged = 0;
+    float previous = NAN;
     for (int64_t k = 0; k < total; k++) {
         int64_t step = start + k;
         double t0 = gc_clock_ms();
@@ -258,6 +261,14 @@ int gc_cmd_train(int argc, char **argv) {
             if (!gc_dataset_load_step(data, t, step * accumulate + micro, &err) || !gc_trainer_step(t, &loss, &err))
                 goto error;
         double ms = gc_clock_ms() - t0;
+        /* The first step whose loss rose more than 100x over the step before is marked, once. */
+        if (!diverged && previous > 0 && isfinite(loss) && loss > 100.0f * previous) {
+            diverged = 1;
+            fprintf(stderr, "%swarning: step %lld: the loss rose from %.6g to %.6g (more than 100x); training may be "
+                    "diverging: try a lower lr or clip_grad_norm\n", bar ? "\r\033[K" : "", (long long)step + 1,
+                    previous, loss);
+        }
+        if (isfinite(loss)) previous = loss;
         if (log_file) {
             if (!log_header(&log, t, 1, &err)) goto error;
             fprintf(log_file, "%lld,%.9g,%.9g,%.9g,%.3f", (long long)step + 1, loss, scalar_output(t, "lr"),
@@ -296,13 +307,20 @@ int gc_cmd_train(int argc, char **argv) {
         }
     }
     if (bar) printf("\n");
+    int64_t skipped = gc_trainer_skipped(t);
     if (!log_header(&log, t, 0, &err)) goto error;
     if (save && !gc_trainer_save(t, save, &err)) goto error;
     if (!quiet) {
         printf("trained %lld steps in %.2f s; final loss %.6f", (long long)total, (gc_clock_ms() - began) / 1e3, loss);
         if (evaluated) printf("; eval loss %.6f", last_eval.loss);
         if (save) printf("; saved %s", save);
+        if (mo.options.skip_nonfinite) printf("; %lld of %lld updates skipped (non-finite)", (long long)skipped, (long long)total);
         printf("\n");
+    }
+    if (skipped * 2 > total) {
+        gc_failf(&err, GC_ERR_NUMERIC, "%lld of %lld updates were skipped for a non-finite loss or gradient norm "
+                 "(more than half): try a lower lr or clip_grad_norm", (long long)skipped, (long long)total);
+        goto error;
     }
     if (profile_top >= 0) {
         char *report = gc_trainer_profile(t, profile_top, &err);

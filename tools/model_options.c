@@ -15,7 +15,14 @@
 #include "runtime/file.h"
 #include "runtime/npy.h"
 #include "runtime/text_data.h"
+#include "runtime/trainer.h"
 #include "tools/cli.h"
+
+static int64_t array_numel(const gc_tensor *t) {
+    int64_t n = 1;
+    for (int d = 0; d < t->rank; d++) n *= t->shape[d];
+    return n;
+}
 
 void gc_model_options_init(gc_model_options *mo) {
     memset(mo, 0, sizeof *mo);
@@ -79,6 +86,11 @@ int gc_model_options_parse(gc_model_options *mo, int argc, char **argv, int *i) 
     if (gc_flag_value(argc, argv, i, "--set", &v)) return gc_model_options_bind(mo, mo->sets, &mo->num_sets, "--set", v, 0);
     if (gc_flag_value(argc, argv, i, "--data", &v)) return gc_model_options_bind(mo, mo->data, &mo->num_data, "--data", v, 0);
     if (gc_flag_value(argc, argv, i, "--text", &v)) return gc_model_options_bind(mo, mo->data, &mo->num_data, "--text", v, 1);
+    if (gc_flag_value(argc, argv, i, "--allow-unbound", &v)) {
+        if (mo->num_allow_unbound == GC_MAX_BINDINGS) return gc_usage_error("too many --allow-unbound options"), -1;
+        mo->allow_unbound[mo->num_allow_unbound++] = v;
+        return 1;
+    }
     if (!strcmp(a, "--csv-header") || !strcmp(a, "--no-csv-header")) {
         mo->csv_header = a[2] == 'n' ? GC_CSV_HEADER_NO : GC_CSV_HEADER_YES;
         return 1;
@@ -214,11 +226,44 @@ static int bind_text(gc_dataset *d, const char *flag, const char *path, gc_train
                         flag, a, b);
     gc_tensor tokens, targets;
     if (!gc_text_read(path, tok_type.shape[1], &tokens, &targets, err)) return 0;
+    if (!gc_trainer_check_data(t, "tokens", path, tokens.data, GC_I32, tokens.shape[0], array_numel(&tokens), err) ||
+        !gc_trainer_check_data(t, "targets", path, targets.data, GC_I32, targets.shape[0], array_numel(&targets), err)) {
+        free(tokens.data);
+        free(targets.data);
+        return 0;
+    }
     if (!gc_dataset_bind(d, "tokens", tokens, &tok_type, err)) {
         free(targets.data);
         return 0;
     }
     return gc_dataset_bind(d, "targets", targets, &tgt_type, err);
+}
+
+static int is_bound(const gc_binding *list, int count, const char *name) {
+    for (int i = 0; i < count; i++)
+        if (list[i].name ? !strcmp(list[i].name, name) : (!strcmp(name, "tokens") || !strcmp(name, "targets"))) return 1;
+    return 0;
+}
+
+/* Every input needs data: a forgotten --data would train on zeros. --allow-unbound NAME keeps them. */
+static int check_unbound(const gc_model_options *mo, const gc_binding *list, int count, gc_trainer *t, const char *flag,
+                         gc_error *err) {
+    char missing[512] = "";
+    size_t len = 0;
+    int num_missing = 0;
+    const char *name;
+    for (int k = 0; gc_trainer_input_info(t, k, &name, NULL); k++) {
+        int allowed = is_bound(list, count, name);
+        for (int a = 0; !allowed && a < mo->num_allow_unbound; a++) allowed = !strcmp(mo->allow_unbound[a], name);
+        if (allowed) continue;
+        if (len < sizeof missing - 80)
+            len += (size_t)snprintf(missing + len, sizeof missing - len, "%s'%s'", num_missing ? ", " : "", name);
+        num_missing++;
+    }
+    if (!num_missing) return 1;
+    return gc_failf(err, GC_ERR_USER,
+                    "no data for input%s %s: bind %s with %s NAME=FILE, or keep zeros with --allow-unbound NAME",
+                    num_missing == 1 ? "" : "s", missing, num_missing == 1 ? "it" : "them", flag);
 }
 
 gc_dataset *gc_model_options_load(const gc_model_options *mo, const gc_binding *list, int count, gc_trainer *t,
@@ -233,10 +278,15 @@ gc_dataset *gc_model_options_load(const gc_model_options *mo, const gc_binding *
             continue;
         }
         gc_tensor type, array;
-        if (!find_input(t, eval ? "--eval-data" : "--data", b->name, &type, err) ||
-            !read_binding(mo, b, &type, &array, err) || !gc_dataset_bind(d, b->name, array, &type, err))
+        if (!find_input(t, eval ? "--eval-data" : "--data", b->name, &type, err) || !read_binding(mo, b, &type, &array, err))
             goto fail;
+        if (!gc_trainer_check_data(t, b->name, b->path, array.data, array.dtype, array.shape[0], array_numel(&array), err)) {
+            free(array.data);
+            goto fail;
+        }
+        if (!gc_dataset_bind(d, b->name, array, &type, err)) goto fail;
     }
+    if (!check_unbound(mo, list, count, t, eval ? "--eval-data" : "--data", err)) goto fail;
     if (!gc_dataset_finish(d, shuffle, gc_trainer_seed(t), err)) goto fail;
     return d;
 fail:

@@ -27,6 +27,8 @@ typedef struct gc_model_options {
     gc_csv_header csv_header;
     gc_options options;
     int backend_given;
+    const char *allow_unbound[GC_MAX_BINDINGS]; /* --allow-unbound NAME: inputs that may keep zeros */
+    int num_allow_unbound;
     char *owned[3 * GC_MAX_BINDINGS]; /* binding names, freed with the options */
     int num_owned;
 } gc_model_options;
@@ -50,7 +52,9 @@ gc_trainer *gc_model_options_trainer(gc_model_options *mo, char **source, gc_err
 gc_trainer *gc_model_options_trainer_with(gc_model_options *mo, const char *name, double value, char **source,
                                           gc_error *err);
 
-/* Reads every --data file and --text and binds them to the model's inputs. */
+/* Reads every --data file and --text and binds them to the model's inputs. Each file is checked
+ * whole against what the model indexes with it and for NaN (runtime/validate.h); an input left
+ * without data is an error unless --allow-unbound names it. */
 gc_dataset *gc_model_options_dataset(gc_model_options *mo, gc_trainer *t, int shuffle, gc_error *err);
 /* The same for another binding list (train's --eval-data). */
 gc_dataset *gc_model_options_load(const gc_model_options *mo, const gc_binding *list, int count, gc_trainer *t,
