@@ -12,8 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ir/diag.h"
 #include "runtime/clock.h"
 #include "runtime/data.h"
+#include "runtime/train_interrupt.h"
 #include "runtime/train_log.h"
 #include "runtime/trainer.h"
 #include "tools/cli.h"
@@ -36,7 +38,9 @@ static void usage(FILE *out) {
             "  --epochs N          passes over the data (floor(examples / batch / gradient_accumulation_steps)\n"
             "                      updates each)\n"
             "  --init CKPT         start from the parameters in a safetensors file (e.g. written by PyTorch)\n"
-            "  --save CKPT         write parameters, optimizer state and the step at the end\n"
+            "  --save CKPT         write parameters, optimizer state and the step at the end (and on\n"
+            "                      Ctrl-C/SIGTERM, after the step in flight; without --save that checkpoint\n"
+            "                      is interrupted.safetensors beside the log)\n"
             "  --resume CKPT       continue a run saved with --save, bit for bit\n"
             "  --eval-data NAME=FILE, --eval-text FILE   held-out data, evaluated like gradc eval\n"
             "  --eval-every N      evaluate every N steps (and after the last); default: after the last\n"
@@ -204,7 +208,7 @@ int gc_cmd_train(int argc, char **argv) {
     gc_trainer *t = NULL;
     gc_dataset *data = NULL, *held_out = NULL;
     gc_evaluator *ev = NULL;
-    char *source = NULL;
+    char *source = NULL, *interrupt_path = NULL;
     t = gc_model_options_trainer(&mo, &source, &err);
     if (!t) goto error;
     if (verbose) {
@@ -250,8 +254,15 @@ int gc_cmd_train(int argc, char **argv) {
     double began = gc_clock_ms();
     float loss = NAN;
     gc_eval_result last_eval = {0};
-    int evaluated = 0;
+    int evaluated = 0, interrupted = 0;
+    int64_t done_steps = total;
+    gc_train_interrupt_install();
     for (int64_t k = 0; k < total; k++) {
+        /* A signal stops the run between steps: the step in flight and its log row are done. */
+        if ((interrupted = gc_train_interrupted())) {
+            done_steps = k;
+            break;
+        }
         int64_t step = start + k;
         double t0 = gc_clock_ms();
         for (int64_t micro = 0; micro < accumulate; micro++)
@@ -279,7 +290,10 @@ int gc_cmd_train(int argc, char **argv) {
                 for (int o = 0; o <= log.num_outputs; o++) fputc(',', log_file);
             }
         }
-        if (log_file) fprintf(log_file, "\n");
+        if (log_file) {
+            fprintf(log_file, "\n");
+            fflush(log_file); /* whole rows only, even when the process is killed */
+        }
         double elapsed = (gc_clock_ms() - began) / 1e3, rate = (k + 1) / (elapsed > 0 ? elapsed : 1e-9);
         char left[32];
         format_duration((total - k - 1) / rate, left, sizeof left);
@@ -297,6 +311,22 @@ int gc_cmd_train(int argc, char **argv) {
     }
     if (bar) printf("\n");
     if (!log_header(&log, t, 0, &err)) goto error;
+    if (interrupted) {
+        const char *ckpt = save;
+        if (!ckpt && !(ckpt = interrupt_path = gc_train_interrupt_path(log.path))) {
+            gc_failf(&err, GC_ERR_MEMORY, "out of memory");
+            goto error;
+        }
+        if (!gc_trainer_save(t, ckpt, &err)) goto error;
+        /* gc_cmd_train gets gradc's argv from the command word on: argv[-1] is the program. */
+        char *again = gc_train_resume_command(argc + 1, argv - 1, ckpt, total - done_steps);
+        fflush(stdout);
+        fprintf(stderr, "interrupted after step %lld of %lld; saved %s\nresume with: %s\n",
+                (long long)(start + done_steps), (long long)(start + total), ckpt, again ? again : "(out of memory)");
+        free(again);
+        status = 128 + interrupted;
+        goto done;
+    }
     if (save && !gc_trainer_save(t, save, &err)) goto error;
     if (!quiet) {
         printf("trained %lld steps in %.2f s; final loss %.6f", (long long)total, (gc_clock_ms() - began) / 1e3, loss);
@@ -315,6 +345,8 @@ int gc_cmd_train(int argc, char **argv) {
 error:
     status = gc_model_options_report(&mo, &err, source);
 done:
+    gc_train_interrupt_uninstall();
+    free(interrupt_path);
     if (!gc_train_log_close(&log.file, &err) && status == GC_EXIT_OK) status = gc_report_error(&err, NULL);
     gc_evaluator_free(ev);
     gc_dataset_free(held_out);
