@@ -85,10 +85,10 @@ static int replaced_flag(int argc, char *const *argv, int i) {
     return 0;
 }
 
-char *gc_train_resume_command(int argc, char *const *argv, const char *checkpoint, int64_t remaining) {
+char *gc_train_resume_command(int argc, char *const *argv, const char *checkpoint, int add_save, int64_t remaining) {
     char steps[32];
     snprintf(steps, sizeof steps, "%lld", (long long)remaining);
-    size_t cap = strlen(checkpoint) * 4 + 64;
+    size_t cap = strlen(checkpoint) * 8 + 96;
     for (int i = 0; i < argc; i++) cap += strlen(argv[i]) * 4 + 3;
     char *buf = malloc(cap);
     if (!buf) return NULL;
@@ -104,6 +104,10 @@ char *gc_train_resume_command(int argc, char *const *argv, const char *checkpoin
     }
     append_word(buf, cap, &len, "--resume");
     append_word(buf, cap, &len, checkpoint);
+    if (add_save) {
+        append_word(buf, cap, &len, "--save");
+        append_word(buf, cap, &len, checkpoint);
+    }
     append_word(buf, cap, &len, "--steps");
     append_word(buf, cap, &len, steps);
     return buf;

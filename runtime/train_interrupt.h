@@ -22,9 +22,11 @@ int gc_train_interrupted(void);
 void gc_train_interrupt_uninstall(void);
 
 /* The command that continues an interrupted run: argv[0 .. argc) with --resume, --init, --steps
- * and --epochs (and their values) left out, then `--resume CHECKPOINT --steps REMAINING`, each
- * word quoted for a POSIX shell where needed. The caller frees it; NULL when out of memory. */
-char *gc_train_resume_command(int argc, char *const *argv, const char *checkpoint, int64_t remaining);
+ * and --epochs (and their values) left out, then `--resume CHECKPOINT --steps REMAINING` (and
+ * `--save CHECKPOINT` when add_save: a run without --save saved its interruption there, and the
+ * continued run keeps its checkpoint there), each word quoted for a POSIX shell where needed.
+ * The caller frees it; NULL when out of memory. */
+char *gc_train_resume_command(int argc, char *const *argv, const char *checkpoint, int add_save, int64_t remaining);
 
 /* Where an interrupted run without --save writes its checkpoint: interrupted.safetensors in the
  * directory of the log (the working directory without a log). The caller frees it. */

@@ -319,7 +319,7 @@ int gc_cmd_train(int argc, char **argv) {
         }
         if (!gc_trainer_save(t, ckpt, &err)) goto error;
         /* gc_cmd_train gets gradc's argv from the command word on: argv[-1] is the program. */
-        char *again = gc_train_resume_command(argc + 1, argv - 1, ckpt, total - done_steps);
+        char *again = gc_train_resume_command(argc + 1, argv - 1, ckpt, save == NULL, total - done_steps);
         fflush(stdout);
         fprintf(stderr, "interrupted after step %lld of %lld; saved %s\nresume with: %s\n",
                 (long long)(start + done_steps), (long long)(start + total), ckpt, again ? again : "(out of memory)");
