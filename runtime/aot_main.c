@@ -42,7 +42,7 @@ typedef struct binding {
 typedef struct options {
     binding data[MAX_DATA];
     int num_data;
-    long long steps, epochs;
+    long long steps, epochs, save_every;
     const char *save, *resume, *init, *log, *params;
     int shuffle, quiet, json, threads;
 } options;
@@ -71,7 +71,7 @@ static int report(const gc_error *err, const gc_aot_model *m) {
 static void usage(FILE *out) {
     fprintf(out,
             "usage: %s train [--data NAME=FILE.npy]... [--steps N | --epochs N] [--init CKPT] [--save CKPT]\n"
-            "       %*s       [--resume CKPT] [--log FILE.csv] [--no-shuffle] [--threads N] [--quiet]\n"
+            "       %*s       [--save-every N] [--resume CKPT] [--log FILE.csv] [--no-shuffle] [--threads N] [--quiet]\n"
             "       %s eval --params CKPT [--data NAME=FILE.npy]... [--json]\n\n"
             "A standalone trainer written by `gradc compile`: the model's training step is compiled in.\n"
             "  --data NAME=F   bind a .npy array (first axis: examples) to the input NAME\n"
@@ -81,6 +81,7 @@ static void usage(FILE *out) {
             "  --save CKPT     write parameters, optimizer state and the step at the end (and on Ctrl-C/\n"
             "                  SIGTERM, after the step in flight; without --save that checkpoint is\n"
             "                  interrupted.safetensors beside the log)\n"
+            "  --save-every N  also write --save every N steps (a rolling checkpoint)\n"
             "  --resume CKPT   continue a run saved with --save, bit for bit\n"
             "  --log FILE.csv  one row per step: step,loss,lr,grad_norm,ms and every output\n"
             "  --no-shuffle    step k reads examples k*B .. k*B+B-1 (wrapping per epoch)\n"
@@ -124,7 +125,7 @@ static int parse(int argc, char **argv, int eval, options *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         static const char *const valued[] = {"--data", "--steps", "--epochs", "--init", "--save", "--resume",
-                                             "--log", "--params", "--threads"};
+                                             "--log", "--params", "--threads", "--save-every"};
         int which = -1;
         for (int k = 0; which < 0 && k < (int)(sizeof valued / sizeof valued[0]); k++) {
             int r = flag_value(argc, argv, &i, valued[k], &v);
@@ -161,6 +162,9 @@ static int parse(int argc, char **argv, int eval, options *o) {
             long long n;
             if (!parse_count(v, &n) || n > 256) return usage_error("--threads needs a number from 0 to 256, got '%s'", v);
             o->threads = (int)n;
+        } else if (which == 9 && !eval) {
+            if (!parse_count(v, &o->save_every) || o->save_every == 0)
+                return usage_error("--save-every needs a whole number >= 1, got '%s'", v);
         } else if (which < 0 && !eval && !strcmp(a, "--no-shuffle")) {
             o->shuffle = 0;
         } else if (which < 0 && (!strcmp(a, "--quiet") || !strcmp(a, "-q"))) {
@@ -173,6 +177,7 @@ static int parse(int argc, char **argv, int eval, options *o) {
     }
     if (o->steps >= 0 && o->epochs >= 0) return usage_error("give --steps or --epochs, not both");
     if (o->init && o->resume) return usage_error("give --init or --resume, not both");
+    if (o->save_every && !o->save) return usage_error("--save-every needs --save CKPT, the checkpoint it keeps");
     if (eval && !o->params) return usage_error("eval needs --params CKPT");
     return -1;
 }
@@ -296,6 +301,9 @@ static int train(const gc_aot_model *m, const options *o, int argc, char **argv)
             fprintf(log.file, "\n");
             fflush(log.file); /* whole rows only, even when the process is killed */
         }
+        /* The last step's save is the one after the loop. */
+        if (o->save_every && (step + 1) % o->save_every == 0 && k + 1 < total && !gc_trainer_save(t, o->save, &err))
+            goto error;
         double elapsed = (gc_clock_ms() - began) / 1e3, rate = (k + 1) / (elapsed > 0 ? elapsed : 1e-9);
         char left[32];
         format_duration((total - k - 1) / rate, left, sizeof left);

@@ -41,6 +41,7 @@ static void usage(FILE *out) {
             "  --save CKPT         write parameters, optimizer state and the step at the end (and on\n"
             "                      Ctrl-C/SIGTERM, after the step in flight; without --save that checkpoint\n"
             "                      is interrupted.safetensors beside the log)\n"
+            "  --save-every N      also write --save every N steps (a rolling checkpoint)\n"
             "  --resume CKPT       continue a run saved with --save, bit for bit\n"
             "  --eval-data NAME=FILE, --eval-text FILE   held-out data, evaluated like gradc eval\n"
             "  --eval-every N      evaluate every N steps (and after the last); default: after the last\n"
@@ -119,7 +120,7 @@ static void print_eval(const gc_eval_result *r, int64_t step, int bar) {
 int gc_cmd_train(int argc, char **argv) {
     gc_model_options mo;
     gc_model_options_init(&mo);
-    long long steps = -1, epochs = -1, eval_every = 0;
+    long long steps = -1, epochs = -1, eval_every = 0, save_every = 0;
     const char *save = NULL, *resume = NULL, *init = NULL, *batch_const = "batch";
     int shuffle = 1, quiet = 0, verbose = 0, explicit_const = 0, num_eval = 0, profile_top = -1;
     gc_binding eval_data[GC_MAX_BINDINGS];
@@ -141,6 +142,8 @@ int gc_cmd_train(int argc, char **argv) {
             if (!gc_parse_count(v, &epochs)) goto bad_count;
         } else if (gc_flag_value(argc, argv, &i, "--eval-every", &v)) {
             if (!gc_parse_count(v, &eval_every) || eval_every == 0) goto bad_count;
+        } else if (gc_flag_value(argc, argv, &i, "--save-every", &v)) {
+            if (!gc_parse_count(v, &save_every) || save_every == 0) goto bad_count;
         } else if (gc_flag_value(argc, argv, &i, "--eval-data", &v)) {
             if (gc_model_options_bind(&mo, eval_data, &num_eval, "--eval-data", v, 0) < 0) goto usage_error;
         } else if (gc_flag_value(argc, argv, &i, "--eval-text", &v)) {
@@ -179,7 +182,7 @@ int gc_cmd_train(int argc, char **argv) {
         continue;
     bad_count:
         gc_usage_error("%.*s needs a whole number >= %d, got '%s'", (int)strcspn(a, "="), a,
-                       !strncmp(a, "--eval-every", 12), v);
+                       !strncmp(a, "--eval-every", 12) || !strncmp(a, "--save-every", 12), v);
         goto usage_error;
     }
     if (!mo.model_path) {
@@ -196,6 +199,10 @@ int gc_cmd_train(int argc, char **argv) {
     }
     if (profile_top >= 0 && mo.options.backend != GC_BACKEND_JIT) {
         gc_usage_error("--profile times the JIT's kernels: it needs --backend jit");
+        goto usage_error;
+    }
+    if (save_every && !save) {
+        gc_usage_error("--save-every needs --save CKPT, the checkpoint it keeps");
         goto usage_error;
     }
     if (eval_every && !num_eval) {
@@ -294,6 +301,8 @@ int gc_cmd_train(int argc, char **argv) {
             fprintf(log_file, "\n");
             fflush(log_file); /* whole rows only, even when the process is killed */
         }
+        /* The last step's save is the one after the loop. */
+        if (save_every && (step + 1) % save_every == 0 && k + 1 < total && !gc_trainer_save(t, save, &err)) goto error;
         double elapsed = (gc_clock_ms() - began) / 1e3, rate = (k + 1) / (elapsed > 0 ? elapsed : 1e-9);
         char left[32];
         format_duration((total - k - 1) / rate, left, sizeof left);

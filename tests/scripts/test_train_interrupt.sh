@@ -146,6 +146,35 @@ interrupted_run "gradc train without --save" TERM 2000 20 "$tmp/ref_jit.csv" "$t
     "$tmp/logs/run.csv" "$tmp/logs/interrupted.safetensors" \
     "$gradc" train "$tmp/m.gm" $D --steps 2000 --quiet --log "$tmp/logs/run.csv"
 
+# --save-every N keeps a rolling checkpoint: a run killed outright (SIGKILL, nothing saved at
+# the end) resumes from the last multiple of N, and the log rows past it are redone.
+start "$gradc" train "$tmp/m.gm" $D --steps 2000 --quiet --log "$tmp/roll.csv" --save "$tmp/roll.st" --save-every 7
+interrupt KILL "$tmp/roll.csv" 40
+saved=$("$py" -c '
+import json, struct, sys
+f = open(sys.argv[1], "rb")
+n = struct.unpack("<Q", f.read(8))[0]
+print(json.loads(f.read(n))["__metadata__"]["step"])
+' "$tmp/roll.st" 2>/dev/null)
+if [ -n "$saved" ] && [ "$saved" -ge 35 ] && [ $((saved % 7)) -eq 0 ] && [ "$saved" -lt 2000 ]; then
+    pass "--save-every 7: a killed run leaves the checkpoint of step $saved"
+    if "$gradc" train "$tmp/m.gm" $D --steps $((2000 - saved)) --quiet --log "$tmp/roll.csv" --save "$tmp/roll.st" \
+        --save-every 7 --resume "$tmp/roll.st" >"$tmp/out" 2>"$tmp/err"; then
+        same_run "--save-every: resuming the killed run gives the uninterrupted run's log and checkpoint" \
+            "$tmp/ref_jit.csv" "$tmp/ref_jit.st" "$tmp/roll.csv" "$tmp/roll.st"
+    else
+        fail "--save-every: the killed run resumes"
+    fi
+else
+    echo "checkpoint step '$saved'" >"$tmp/out"
+    fail "--save-every 7: a killed run leaves a rolling checkpoint"
+fi
+if "$gradc" train "$tmp/m.gm" $D --steps 5 --save-every 2 >"$tmp/out" 2>"$tmp/err"; then
+    fail "--save-every without --save is refused"
+elif grep -q "save-every needs --save" "$tmp/err"; then pass "--save-every without --save is refused"; else
+    fail "--save-every without --save is refused"
+fi
+
 # The standalone trainer does the same (its log has every output's column).
 if "$gradc" compile "$tmp/m.gm" -o "$tmp/trainer" >"$tmp/out" 2>"$tmp/err"; then
     "$tmp/trainer" train $D --steps 2000 --quiet --log "$tmp/ref_aot.csv" --save "$tmp/ref_aot.st" \
