@@ -25,6 +25,7 @@
 #include "runtime/clock.h"
 #include "runtime/data.h"
 #include "runtime/npy.h"
+#include "runtime/train_interrupt.h"
 #include "runtime/train_log.h"
 
 const gc_executor_ops *const gc_executor_jit = &gc_executor_aot;
@@ -41,7 +42,7 @@ typedef struct binding {
 typedef struct options {
     binding data[MAX_DATA];
     int num_data;
-    long long steps, epochs;
+    long long steps, epochs, save_every;
     const char *save, *resume, *init, *log, *params;
     int shuffle, quiet, json, threads;
 } options;
@@ -70,14 +71,17 @@ static int report(const gc_error *err, const gc_aot_model *m) {
 static void usage(FILE *out) {
     fprintf(out,
             "usage: %s train [--data NAME=FILE.npy]... [--steps N | --epochs N] [--init CKPT] [--save CKPT]\n"
-            "       %*s       [--resume CKPT] [--log FILE.csv] [--no-shuffle] [--threads N] [--quiet]\n"
+            "       %*s       [--save-every N] [--resume CKPT] [--log FILE.csv] [--no-shuffle] [--threads N] [--quiet]\n"
             "       %s eval --params CKPT [--data NAME=FILE.npy]... [--json]\n\n"
             "A standalone trainer written by `gradc compile`: the model's training step is compiled in.\n"
             "  --data NAME=F   bind a .npy array (first axis: examples) to the input NAME\n"
             "  --steps N       updates to run (default: one epoch)\n"
             "  --epochs N      passes over the data (floor(examples / batch / gradient_accumulation_steps) updates)\n"
             "  --init CKPT     start from the parameters in a safetensors file\n"
-            "  --save CKPT     write parameters, optimizer state and the step at the end\n"
+            "  --save CKPT     write parameters, optimizer state and the step at the end (and on Ctrl-C/\n"
+            "                  SIGTERM, after the step in flight; without --save that checkpoint is\n"
+            "                  interrupted.safetensors beside the log)\n"
+            "  --save-every N  also write --save every N steps (a rolling checkpoint)\n"
             "  --resume CKPT   continue a run saved with --save, bit for bit\n"
             "  --log FILE.csv  one row per step: step,loss,lr,grad_norm,ms and every output\n"
             "  --no-shuffle    step k reads examples k*B .. k*B+B-1 (wrapping per epoch)\n"
@@ -121,7 +125,7 @@ static int parse(int argc, char **argv, int eval, options *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         static const char *const valued[] = {"--data", "--steps", "--epochs", "--init", "--save", "--resume",
-                                             "--log", "--params", "--threads"};
+                                             "--log", "--params", "--threads", "--save-every"};
         int which = -1;
         for (int k = 0; which < 0 && k < (int)(sizeof valued / sizeof valued[0]); k++) {
             int r = flag_value(argc, argv, &i, valued[k], &v);
@@ -158,6 +162,9 @@ static int parse(int argc, char **argv, int eval, options *o) {
             long long n;
             if (!parse_count(v, &n) || n > 256) return usage_error("--threads needs a number from 0 to 256, got '%s'", v);
             o->threads = (int)n;
+        } else if (which == 9 && !eval) {
+            if (!parse_count(v, &o->save_every) || o->save_every == 0)
+                return usage_error("--save-every needs a whole number >= 1, got '%s'", v);
         } else if (which < 0 && !eval && !strcmp(a, "--no-shuffle")) {
             o->shuffle = 0;
         } else if (which < 0 && (!strcmp(a, "--quiet") || !strcmp(a, "-q"))) {
@@ -170,6 +177,7 @@ static int parse(int argc, char **argv, int eval, options *o) {
     }
     if (o->steps >= 0 && o->epochs >= 0) return usage_error("give --steps or --epochs, not both");
     if (o->init && o->resume) return usage_error("give --init or --resume, not both");
+    if (o->save_every && !o->save) return usage_error("--save-every needs --save CKPT, the checkpoint it keeps");
     if (eval && !o->params) return usage_error("eval needs --params CKPT");
     return -1;
 }
@@ -237,9 +245,11 @@ static void format_duration(double seconds, char *buf, size_t size) {
     else snprintf(buf, size, "%.0fs", seconds);
 }
 
-static int train(const gc_aot_model *m, const options *o) {
+/* argc/argv: the whole command line, for the command that resumes an interrupted run. */
+static int train(const gc_aot_model *m, const options *o, int argc, char **argv) {
     gc_error err = {0};
-    int status = 0;
+    int status = 0, interrupted = 0;
+    char *interrupt_path = NULL;
     gc_dataset *data = NULL;
     gc_train_log log = {0};
     gc_trainer *t = build(m, o, &err);
@@ -268,7 +278,14 @@ static int train(const gc_aot_model *m, const options *o) {
     int64_t every = total >= 10 ? total / 10 : 1;
     double began = gc_clock_ms();
     float loss = NAN;
+    int64_t done_steps = total;
+    gc_train_interrupt_install();
     for (int64_t k = 0; k < total; k++) {
+        /* A signal stops the run between steps: the step in flight and its log row are done. */
+        if ((interrupted = gc_train_interrupted())) {
+            done_steps = k;
+            break;
+        }
         int64_t step = start + k;
         double t0 = gc_clock_ms();
         for (int64_t micro = 0; micro < accumulate; micro++)
@@ -282,7 +299,11 @@ static int train(const gc_aot_model *m, const options *o) {
             for (int q = 0; gc_trainer_output_name(t, q, &name); q++)
                 if (strcmp(name, "loss")) fprintf(log.file, ",%.9g", scalar_output(t, name));
             fprintf(log.file, "\n");
+            fflush(log.file); /* whole rows only, even when the process is killed */
         }
+        /* The last step's save is the one after the loop. */
+        if (o->save_every && (step + 1) % o->save_every == 0 && k + 1 < total && !gc_trainer_save(t, o->save, &err))
+            goto error;
         double elapsed = (gc_clock_ms() - began) / 1e3, rate = (k + 1) / (elapsed > 0 ? elapsed : 1e-9);
         char left[32];
         format_duration((total - k - 1) / rate, left, sizeof left);
@@ -299,6 +320,21 @@ static int train(const gc_aot_model *m, const options *o) {
         }
     }
     if (bar) printf("\n");
+    if (interrupted) {
+        const char *ckpt = o->save;
+        if (!ckpt && !(ckpt = interrupt_path = gc_train_interrupt_path(o->log))) {
+            gc_failf(&err, GC_ERR_MEMORY, "out of memory");
+            goto error;
+        }
+        if (!gc_trainer_save(t, ckpt, &err)) goto error;
+        char *again = gc_train_resume_command(argc, argv, ckpt, o->save == NULL, total - done_steps);
+        fflush(stdout);
+        fprintf(stderr, "interrupted after step %lld of %lld; saved %s\nresume with: %s\n",
+                (long long)(start + done_steps), (long long)(start + total), ckpt, again ? again : "(out of memory)");
+        free(again);
+        status = 128 + interrupted;
+        goto done;
+    }
     if (o->save && !gc_trainer_save(t, o->save, &err)) goto error;
     if (!o->quiet) {
         printf("trained %lld steps in %.2f s; final loss %.6f", (long long)total, (gc_clock_ms() - began) / 1e3, loss);
@@ -309,6 +345,8 @@ static int train(const gc_aot_model *m, const options *o) {
 error:
     status = report(&err, m);
 done:
+    gc_train_interrupt_uninstall();
+    free(interrupt_path);
     if (!gc_train_log_close(&log, &err) && status == 0) status = report(&err, m);
     gc_dataset_free(data);
     gc_trainer_free(t);
@@ -412,5 +450,5 @@ int gc_aot_main(int argc, char **argv, const gc_aot_model *m) {
     options o;
     int status = parse(argc - 1, argv + 1, is_eval, &o);
     if (status >= 0) return status;
-    return is_eval ? eval(m, &o) : train(m, &o);
+    return is_eval ? eval(m, &o) : train(m, &o, argc, argv);
 }

@@ -8,7 +8,9 @@
  */
 #include "runtime/safetensors.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1052,6 +1054,42 @@ static int sync_directory(const char *path, gc_error *err) {
     return ok;
 }
 
+/* Removes PATH.tmp.PID.N files that a save killed before its rename left behind: those of
+ * processes no longer running (a live one may be saving now). Best effort: a file that cannot
+ * be removed stays, and the save succeeds anyway. */
+static void remove_stale_temps(const char *path) {
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0, base_len = strlen(base);
+    char *dir_name = malloc(dir_len + 2);
+    if (!dir_name) return;
+    memcpy(dir_name, path, dir_len);
+    strcpy(dir_name + dir_len, dir_len ? "" : ".");
+    DIR *dir = opendir(dir_name);
+    free(dir_name);
+    if (!dir) return;
+    struct dirent *entry;
+    while ((entry = readdir(dir))) {
+        const char *name = entry->d_name;
+        if (strncmp(name, base, base_len) || strncmp(name + base_len, ".tmp.", 5)) continue;
+        char *end;
+        errno = 0;
+        long pid = strtol(name + base_len + 5, &end, 10);
+        if (errno || end == name + base_len + 5 || *end != '.' || pid <= 0) continue;
+        const char *attempt = end + 1;
+        strtoul(attempt, &end, 10);
+        if (end == attempt || *end) continue;
+        if (pid != (long)getpid() && !(kill((pid_t)pid, 0) != 0 && errno == ESRCH)) continue;
+        char *stale = malloc(dir_len + strlen(name) + 1);
+        if (!stale) break;
+        memcpy(stale, path, dir_len);
+        strcpy(stale + dir_len, name);
+        unlink(stale);
+        free(stale);
+    }
+    closedir(dir);
+}
+
 int gc_safetensors_save(const gc_safetensors *st, const char *path, gc_error *err) {
     outbuf o = {0};
     int *order = malloc(sizeof *order * (size_t)(st->num_tensors ? st->num_tensors : 1));
@@ -1086,6 +1124,7 @@ int gc_safetensors_save(const gc_safetensors *st, const char *path, gc_error *er
     if (ok && rename(tmp, path) != 0)
         ok = gc_failf(err, GC_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
     if (!ok) unlink(tmp);
+    if (ok) remove_stale_temps(path);
     if (ok) ok = sync_directory(path, err);
 done:
     free(tmp);

@@ -15,6 +15,7 @@
 #include "ir/diag.h"
 #include "runtime/clock.h"
 #include "runtime/data.h"
+#include "runtime/train_interrupt.h"
 #include "runtime/train_log.h"
 #include "runtime/trainer.h"
 #include "tools/cli.h"
@@ -38,7 +39,10 @@ static void usage(FILE *out) {
             "  --epochs N          passes over the data (floor(examples / batch / gradient_accumulation_steps)\n"
             "                      updates each)\n"
             "  --init CKPT         start from the parameters in a safetensors file (e.g. written by PyTorch)\n"
-            "  --save CKPT         write parameters, optimizer state and the step at the end\n"
+            "  --save CKPT         write parameters, optimizer state and the step at the end (and on\n"
+            "                      Ctrl-C/SIGTERM, after the step in flight; without --save that checkpoint\n"
+            "                      is interrupted.safetensors beside the log)\n"
+            "  --save-every N      also write --save every N steps (a rolling checkpoint)\n"
             "  --resume CKPT       continue a run saved with --save, bit for bit\n"
             "  --eval-data NAME=FILE, --eval-text FILE   held-out data, evaluated like gradc eval\n"
             "  --eval-every N      evaluate every N steps (and after the last); default: after the last\n"
@@ -117,7 +121,7 @@ static void print_eval(const gc_eval_result *r, int64_t step, int bar) {
 int gc_cmd_train(int argc, char **argv) {
     gc_model_options mo;
     gc_model_options_init(&mo);
-    long long steps = -1, epochs = -1, eval_every = 0;
+    long long steps = -1, epochs = -1, eval_every = 0, save_every = 0;
     const char *save = NULL, *resume = NULL, *init = NULL, *batch_const = "batch";
     int shuffle = 1, quiet = 0, verbose = 0, explicit_const = 0, num_eval = 0, profile_top = -1;
     gc_binding eval_data[GC_MAX_BINDINGS];
@@ -139,6 +143,8 @@ int gc_cmd_train(int argc, char **argv) {
             if (!gc_parse_count(v, &epochs)) goto bad_count;
         } else if (gc_flag_value(argc, argv, &i, "--eval-every", &v)) {
             if (!gc_parse_count(v, &eval_every) || eval_every == 0) goto bad_count;
+        } else if (gc_flag_value(argc, argv, &i, "--save-every", &v)) {
+            if (!gc_parse_count(v, &save_every) || save_every == 0) goto bad_count;
         } else if (gc_flag_value(argc, argv, &i, "--eval-data", &v)) {
             if (gc_model_options_bind(&mo, eval_data, &num_eval, "--eval-data", v, 0) < 0) goto usage_error;
         } else if (gc_flag_value(argc, argv, &i, "--eval-text", &v)) {
@@ -177,7 +183,7 @@ int gc_cmd_train(int argc, char **argv) {
         continue;
     bad_count:
         gc_usage_error("%.*s needs a whole number >= %d, got '%s'", (int)strcspn(a, "="), a,
-                       !strncmp(a, "--eval-every", 12), v);
+                       !strncmp(a, "--eval-every", 12) || !strncmp(a, "--save-every", 12), v);
         goto usage_error;
     }
     if (!mo.model_path) {
@@ -196,6 +202,10 @@ int gc_cmd_train(int argc, char **argv) {
         gc_usage_error("--profile times the JIT's kernels: it needs --backend jit");
         goto usage_error;
     }
+    if (save_every && !save) {
+        gc_usage_error("--save-every needs --save CKPT, the checkpoint it keeps");
+        goto usage_error;
+    }
     if (eval_every && !num_eval) {
         gc_usage_error("--eval-every needs held-out data: --eval-data NAME=FILE or --eval-text FILE");
         goto usage_error;
@@ -206,7 +216,7 @@ int gc_cmd_train(int argc, char **argv) {
     gc_trainer *t = NULL;
     gc_dataset *data = NULL, *held_out = NULL;
     gc_evaluator *ev = NULL;
-    char *source = NULL;
+    char *source = NULL, *interrupt_path = NULL;
     t = gc_model_options_trainer(&mo, &source, &err);
     if (!t) goto error;
     if (verbose) {
@@ -252,9 +262,16 @@ int gc_cmd_train(int argc, char **argv) {
     double began = gc_clock_ms();
     float loss = NAN;
     gc_eval_result last_eval = {0};
-    int evaluated = 0, diverged = 0;
+    int evaluated = 0, diverged = 0, interrupted = 0;
     float previous = NAN;
+    int64_t done_steps = total;
+    gc_train_interrupt_install();
     for (int64_t k = 0; k < total; k++) {
+        /* A signal stops the run between steps: the step in flight and its log row are done. */
+        if ((interrupted = gc_train_interrupted())) {
+            done_steps = k;
+            break;
+        }
         int64_t step = start + k;
         double t0 = gc_clock_ms();
         for (int64_t micro = 0; micro < accumulate; micro++)
@@ -290,7 +307,12 @@ int gc_cmd_train(int argc, char **argv) {
                 for (int o = 0; o <= log.num_outputs; o++) fputc(',', log_file);
             }
         }
-        if (log_file) fprintf(log_file, "\n");
+        if (log_file) {
+            fprintf(log_file, "\n");
+            fflush(log_file); /* whole rows only, even when the process is killed */
+        }
+        /* The last step's save is the one after the loop. */
+        if (save_every && (step + 1) % save_every == 0 && k + 1 < total && !gc_trainer_save(t, save, &err)) goto error;
         double elapsed = (gc_clock_ms() - began) / 1e3, rate = (k + 1) / (elapsed > 0 ? elapsed : 1e-9);
         char left[32];
         format_duration((total - k - 1) / rate, left, sizeof left);
@@ -309,6 +331,22 @@ int gc_cmd_train(int argc, char **argv) {
     if (bar) printf("\n");
     int64_t skipped = gc_trainer_skipped(t);
     if (!log_header(&log, t, 0, &err)) goto error;
+    if (interrupted) {
+        const char *ckpt = save;
+        if (!ckpt && !(ckpt = interrupt_path = gc_train_interrupt_path(log.path))) {
+            gc_failf(&err, GC_ERR_MEMORY, "out of memory");
+            goto error;
+        }
+        if (!gc_trainer_save(t, ckpt, &err)) goto error;
+        /* gc_cmd_train gets gradc's argv from the command word on: argv[-1] is the program. */
+        char *again = gc_train_resume_command(argc + 1, argv - 1, ckpt, save == NULL, total - done_steps);
+        fflush(stdout);
+        fprintf(stderr, "interrupted after step %lld of %lld; saved %s\nresume with: %s\n",
+                (long long)(start + done_steps), (long long)(start + total), ckpt, again ? again : "(out of memory)");
+        free(again);
+        status = 128 + interrupted;
+        goto done;
+    }
     if (save && !gc_trainer_save(t, save, &err)) goto error;
     if (!quiet) {
         printf("trained %lld steps in %.2f s; final loss %.6f", (long long)total, (gc_clock_ms() - began) / 1e3, loss);
@@ -333,6 +371,8 @@ int gc_cmd_train(int argc, char **argv) {
 error:
     status = gc_model_options_report(&mo, &err, source);
 done:
+    gc_train_interrupt_uninstall();
+    free(interrupt_path);
     if (!gc_train_log_close(&log.file, &err) && status == GC_EXIT_OK) status = gc_report_error(&err, NULL);
     gc_evaluator_free(ev);
     gc_dataset_free(held_out);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -357,6 +358,47 @@ static void test_save_load_round_trip(void **state) {
     gc_safetensors_free(empty);
     gc_safetensors_free(st);
     unlink(tmp_path("empty.safetensors"));
+}
+
+static void touch(const char *name) {
+    FILE *f = fopen(tmp_path(name), "w");
+    assert_non_null(f);
+    fputs("partial", f);
+    fclose(f);
+}
+
+static int exists(const char *name) { return access(tmp_path(name), F_OK) == 0; }
+
+/* A save killed before its rename leaves CKPT.tmp.PID.N behind: the next save of CKPT removes
+ * those of processes no longer running and of this process, and nothing else. */
+static void test_save_removes_stale_temps(void **state) {
+    (void)state;
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) _exit(0);
+    assert_int_equal(waitpid(child, NULL, 0), child);
+    char dead[96], mine[96], live[96], other[96];
+    snprintf(dead, sizeof dead, "stale.safetensors.tmp.%ld.0", (long)child);
+    snprintf(mine, sizeof mine, "stale.safetensors.tmp.%ld.7", (long)getpid());
+    snprintf(live, sizeof live, "stale.safetensors.tmp.%ld.0", (long)getppid());
+    snprintf(other, sizeof other, "other.safetensors.tmp.%ld.0", (long)child);
+    const char *kept[] = {live, other, "stale.safetensors.tmp.x.0", "stale.safetensors.tmp.12.0.old"};
+    touch(dead);
+    touch(mine);
+    for (int k = 0; k < 4; k++) touch(kept[k]);
+    gc_error err = {0};
+    gc_safetensors *st = gc_safetensors_new(&err);
+    assert_non_null(st);
+    assert_true(gc_safetensors_save(st, tmp_path("stale.safetensors"), &err));
+    assert_false(exists(dead));
+    assert_false(exists(mine));
+    for (int k = 0; k < 4; k++) {
+        if (!exists(kept[k])) fail_msg("%s was removed", kept[k]);
+        unlink(tmp_path(kept[k]));
+    }
+    assert_true(exists("stale.safetensors"));
+    unlink(tmp_path("stale.safetensors"));
+    gc_safetensors_free(st);
 }
 
 static void test_python_reads_what_c_writes(void **state) {
@@ -896,6 +938,7 @@ int main(void) {
         cmocka_unit_test(test_writes_the_library_layout),
         cmocka_unit_test(test_layout_alignment),
         cmocka_unit_test(test_save_load_round_trip),
+        cmocka_unit_test(test_save_removes_stale_temps),
         cmocka_unit_test(test_python_reads_what_c_writes),
         cmocka_unit_test(test_building_errors),
         cmocka_unit_test(test_io_errors),
