@@ -260,9 +260,15 @@ static int lex_path_number(gc_lexer *lx, gc_token *tok, gc_error *err) {
 
 static int lex_string(gc_lexer *lx, gc_token *tok, gc_error *err) {
     size_t start = lx->pos, p = start + 1;
-    /* Decoded text is never longer than the source slice, so one allocation of that size fits. */
+    /* Decoded text is never longer than the source slice, so one allocation of that size fits.
+     * The slice ends at the first unescaped quote: an escaped one (\") does not end the string. */
     size_t cap = 16, n = 0;
-    for (size_t q = p; q < lx->len && lx->src[q] != '"' && lx->src[q] != '\n'; q++) cap++;
+    for (size_t q = p; q < lx->len && lx->src[q] != '"' && lx->src[q] != '\n'; q++, cap++) {
+        if (lx->src[q] == '\\' && q + 1 < lx->len && lx->src[q + 1] != '\n') {
+            q++;
+            cap++;
+        }
+    }
     char *out = gc_arena_alloc(lx->arena, cap);
     if (!out) return gc_failf(err, GC_ERR_MEMORY, "out of memory while reading a string");
     for (;;) {

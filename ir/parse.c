@@ -265,8 +265,10 @@ static int parse_type(parser *p, gc_type *out) {
         gc_ir_token dim_tok = p->tok;
         int64_t d;
         if (!parse_integer(p, 1, GC_MAX_ELEMENTS, "a dimension", &d)) return 0;
-        numel *= d; /* both factors <= 2^40 and the product is checked each step: no overflow */
-        if (numel > GC_MAX_ELEMENTS) return error_at(p, &dim_tok, "type has more than 2^40 elements");
+        /* Both factors are <= 2^40, so their product can overflow: compare by division first. */
+        if (d > 0 && numel > GC_MAX_ELEMENTS / d)
+            return error_at(p, &dim_tok, "type has more than 2^40 elements");
+        numel *= d;
         out->dims[out->rank++] = d;
         if (at(p, GC_TOK_RBRACKET)) return advance(p), 1;
         if (!expect(p, GC_TOK_COMMA, "',' or ']' in the type")) return 0;
