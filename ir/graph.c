@@ -251,6 +251,16 @@ gc_node *gc_graph_find_update_target(const gc_graph *g, const char *name) {
     return t;
 }
 
+gc_node *gc_graph_find_source(const gc_graph *g, const char *name) {
+    gc_node *first = NULL;
+    for (int op = 0; op < GC_OP_COUNT; op++) {
+        if (!(gc_op_table[op].flags & GC_FLAG_NAMED)) continue;
+        gc_node *n = gc_graph_find_named(g, (gc_op)op, name);
+        if (n && (!first || n->id < first->id)) first = n;
+    }
+    return first;
+}
+
 gc_graph_output *gc_graph_find_output(const gc_graph *g, gc_output_kind kind, const char *name) {
     int slot = output_slot(g, kind, name);
     return slot >= 0 && g->output_slots[slot] ? &g->outputs[g->output_slots[slot] - 1] : NULL;

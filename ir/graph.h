@@ -175,6 +175,9 @@ int gc_graph_add_output(gc_graph *g, gc_output_kind kind, const char *name, gc_n
 
 /* The input, param, state or buffer node of that name, or NULL. */
 gc_node *gc_graph_find_named(const gc_graph *g, gc_op op, const char *name);
+/* The first node in graph order, of any named op (input, param, state, buffer), with that name,
+ * or NULL: what the executors look sources up by, in constant time. */
+gc_node *gc_graph_find_source(const gc_graph *g, const char *name);
 /* What an update output of that name writes: the param, state or buffer of the name, or NULL. */
 gc_node *gc_graph_find_update_target(const gc_graph *g, const char *name);
 /* The output of that kind and name, or NULL. */

@@ -108,12 +108,8 @@ fail:
 static void *source(void *impl, const char *name) {
     aot *a = impl;
     if (!a || !name) return NULL;
-    for (int i = 0; i < a->graph->num_nodes; i++) {
-        const gc_node *n = a->graph->nodes[i];
-        if ((gc_op_table[n->op].flags & GC_FLAG_NAMED) && !strcmp(n->name, name))
-            return a->arena + a->program->offsets[i];
-    }
-    return NULL;
+    const gc_node *n = gc_graph_find_source(a->graph, name);
+    return n ? a->arena + a->program->offsets[n->id] : NULL;
 }
 
 static int run(void *impl, gc_error *err) {

@@ -21,6 +21,7 @@ typedef struct interp_executor {
     gc_interp *interp;
     typed_buffer *sources, *outputs;
     int num_sources, num_outputs;
+    int *source_of; /* per node id: its index in sources, -1 for unnamed nodes */
 } interp_executor;
 
 static void *alloc_typed(const gc_type *t) {
@@ -45,6 +46,7 @@ static void destroy(void *impl) {
     for (int i = 0; i < x->num_outputs; i++) free(x->outputs[i].data);
     free(x->sources);
     free(x->outputs);
+    free(x->source_of);
     gc_interp_free(x->interp);
     free(x);
 }
@@ -57,10 +59,13 @@ static void *create(const gc_graph *g, const gc_executor_config *config, gc_erro
     x->interp = gc_interp_new(g, GC_INTERP_F32, err);
     x->sources = calloc((size_t)g->num_nodes + 1, sizeof *x->sources);
     x->outputs = calloc((size_t)g->num_outputs + 1, sizeof *x->outputs);
-    if (!x->interp || !x->sources || !x->outputs) goto fail;
+    x->source_of = malloc(((size_t)g->num_nodes + 1) * sizeof *x->source_of);
+    if (!x->interp || !x->sources || !x->outputs || !x->source_of) goto fail;
     for (int i = 0; i < g->num_nodes; i++) {
         const gc_node *n = g->nodes[i];
+        x->source_of[i] = -1;
         if (!(gc_op_table[n->op].flags & GC_FLAG_NAMED)) continue;
+        x->source_of[i] = x->num_sources;
         typed_buffer *b = &x->sources[x->num_sources++];
         b->name = n->name;
         b->node = n;
@@ -82,9 +87,8 @@ fail:
 
 static void *source(void *impl, const char *name) {
     interp_executor *x = impl;
-    for (int i = 0; i < x->num_sources; i++)
-        if (!strcmp(x->sources[i].name, name)) return x->sources[i].data;
-    return NULL;
+    const gc_node *n = gc_graph_find_source(x->graph, name);
+    return n && x->source_of[n->id] >= 0 ? x->sources[x->source_of[n->id]].data : NULL;
 }
 
 static int run(void *impl, gc_error *err) {

@@ -102,11 +102,8 @@ void gc_jit_profile_reset(gc_jit *j) {
 
 static const gc_node *find_source(const gc_jit *j, const char *name) {
     if (!j || !name) return NULL;
-    for (int i = 0; i < j->num_nodes; i++) {
-        const gc_node *n = j->graph->nodes[i];
-        if (is_source(n) && strcmp(n->name, name) == 0) return n;
-    }
-    return NULL;
+    const gc_node *n = gc_graph_find_source(j->graph, name);
+    return n && n->id < j->num_nodes && is_source(n) ? n : NULL;
 }
 
 static double to_i32(double v) {
