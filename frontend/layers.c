@@ -38,8 +38,13 @@ gc_node *gc_layer_param(gc_layer_context *c, const char *name, const char *layer
                 old->loc.line, old->loc.col);
         return NULL;
     }
+    return gc_layer_register(c, GC_OP_PARAM, name, layer, t, init);
+}
+
+gc_node *gc_layer_register(gc_layer_context *c, gc_op op, const char *name, const char *layer, const gc_type *t,
+                           gc_init init) {
     gc_graph *g = c->b.graph;
-    gc_node *node = gc_graph_make(g, GC_OP_PARAM, NULL, 0, NULL, t, name, c->b.loc, c->b.err);
+    gc_node *node = gc_graph_make(g, op, NULL, 0, NULL, t, name, c->b.loc, c->b.err);
     if (!node) return NULL;
     if (c->num_params == c->cap_params) {
         int cap = c->cap_params ? c->cap_params * 2 : 32;

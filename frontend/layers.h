@@ -49,6 +49,10 @@ void gc_layer_context_init(gc_layer_context *c, gc_graph *g, gc_error *err, bool
  * that name was created by the same layer kind with the same type; otherwise an error naming both
  * source locations. */
 gc_node *gc_layer_param(gc_layer_context *c, const char *name, const char *layer, const gc_type *t, gc_init init);
+/* Makes a new named source (a param, or a buffer) and records it in the registry with its layer
+ * kind and initialiser; the caller has checked the name is free. */
+gc_node *gc_layer_register(gc_layer_context *c, gc_op op, const char *name, const char *layer, const gc_type *t,
+                           gc_init init);
 const gc_param_entry *gc_layer_find_param(const gc_layer_context *c, const char *name);
 
 /* y = x W^T + b over the last axis of x (any rank >= 1): one GEMM over all leading dims. Under an

@@ -25,26 +25,7 @@ gc_node *gc_layer_buffer(gc_layer_context *c, const char *name, const char *laye
                 old->loc.line, old->loc.col);
         return NULL;
     }
-    gc_graph *g = c->b.graph;
-    gc_node *node = gc_graph_make(g, GC_OP_BUFFER, NULL, 0, NULL, t, name, c->b.loc, c->b.err);
-    if (!node) return NULL;
-    if (c->num_params == c->cap_params) {
-        int cap = c->cap_params ? c->cap_params * 2 : 32;
-        gc_param_entry *p = gc_arena_grow(g->arena, c->params, sizeof *p * (size_t)c->num_params, sizeof *p * (size_t)cap);
-        if (!p) {
-            gc_failf(c->b.err, GC_ERR_MEMORY, "out of memory");
-            return NULL;
-        }
-        c->params = p;
-        c->cap_params = cap;
-    }
-    gc_param_entry *e = &c->params[c->num_params++];
-    e->name = node->name;
-    e->node = e->current = node;
-    e->init = init;
-    e->layer = layer;
-    e->loc = c->b.loc;
-    return node;
+    return gc_layer_register(c, GC_OP_BUFFER, name, layer, t, init);
 }
 
 int gc_layer_buffer_update(gc_layer_context *c, const char *name, gc_node *value) {
