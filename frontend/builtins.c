@@ -78,7 +78,6 @@ const char *gc_barg_type_name(gc_barg_type type) {
     case GC_BARG_WEIGHTS: return "a tensor, a list of numbers or none";
     case GC_BARG_SIZES: return "an integer or a list of integers";
     case GC_BARG_PADDING: return "an integer, a list of integers, \"same\" or \"valid\"";
-    case GC_BARG_INT_OR_INTS: return "an integer or a list of integers";
     }
     return "?";
 }
@@ -144,20 +143,18 @@ bool gc_barg_accepts(const gc_builtin_param *p, const gc_const_value *v) {
     case GC_BARG_DTYPE: return v->kind == GC_CV_DTYPE;
     case GC_BARG_OPT_INT: return v->kind == GC_CV_INT || v->kind == GC_CV_NONE;
     case GC_BARG_WEIGHTS: return v->kind == GC_CV_NONE || (v->kind == GC_CV_LIST && v->list.n > 0 && all_of(v, true));
-    case GC_BARG_SIZES: return v->kind == GC_CV_INT || (v->kind == GC_CV_LIST && v->list.n > 0 && all_of(v, false));
+    case GC_BARG_SIZES:
+        if (p->dkind == GC_BDEF_NONE && (v->kind == GC_CV_NONE || (v->kind == GC_CV_LIST && v->list.n == 0))) return true;
+        return v->kind == GC_CV_INT || (v->kind == GC_CV_LIST && v->list.n > 0 && all_of(v, false));
     case GC_BARG_PADDING:
         return v->kind == GC_CV_INT || (v->kind == GC_CV_LIST && v->list.n > 0 && all_of(v, false)) ||
                (v->kind == GC_CV_STRING && in_choices("same|valid", v->s));
-    case GC_BARG_INT_OR_INTS:
-        /* none only where it is the default (a pool's stride: the kernel). */
-        return v->kind == GC_CV_INT || (v->kind == GC_CV_LIST && all_of(v, false)) ||
-               (v->kind == GC_CV_NONE && p->dkind == GC_BDEF_NONE);
     }
     return false;
 }
 
 void gc_barg_describe(const gc_builtin_param *p, char *buf, size_t cap) {
-    if (p->type == GC_BARG_INT_OR_INTS && p->dkind == GC_BDEF_NONE) {
+    if (p->type == GC_BARG_SIZES && p->dkind == GC_BDEF_NONE) {
         snprintf(buf, cap, "an integer, a list of integers or none");
         return;
     }

@@ -54,9 +54,9 @@ typedef enum gc_barg_type {
     GC_BARG_DTYPE,
     GC_BARG_OPT_INT, /* an integer or none (embedding's padding_idx) */
     GC_BARG_WEIGHTS, /* a tensor, a list of numbers (a constant f32 vector) or none: class weights */
-    GC_BARG_SIZES,   /* an int or a list of ints: one for every spatial dim, or one each */
+    GC_BARG_SIZES,   /* an int or a list of ints: one for every spatial dim, or one each; also none
+                        (or an empty list) where the default is none (a pool's stride: the kernel) */
     GC_BARG_PADDING, /* SIZES, or the string "same" or "valid" (torch's conv padding) */
-    GC_BARG_INT_OR_INTS, /* pooling windows: one int for every spatial dim, or one each */
 } gc_barg_type;
 
 typedef enum gc_bdefault_kind {
