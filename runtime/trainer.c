@@ -14,6 +14,7 @@
  * parameters, and the training step's update outputs advance them.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +82,16 @@ struct gc_trainer {
     gc_index_rule *index_rules; /* what the integer inputs index (runtime/validate.h) */
     int num_index_rules;
     int64_t skipped; /* updates skipped for a non-finite loss or gradient norm (skip_nonfinite) */
+    atomic_int stop_requested; /* gc_trainer_request_stop: set from any thread or a signal handler */
 };
+
+int gc_trainer_request_stop(gc_trainer *t) {
+    if (!t) return 0;
+    atomic_store(&t->stop_requested, 1);
+    return 1;
+}
+
+int gc_trainer_take_stop_request(gc_trainer *t) { return t && atomic_exchange(&t->stop_requested, 0); }
 
 int64_t gc_trainer_skipped(const gc_trainer *t) { return t ? t->skipped : 0; }
 
@@ -679,6 +689,11 @@ static int save_one(gc_trainer *t, const gc_node *n, void *data, void *ctx) {
 }
 
 int gc_trainer_save(gc_trainer *t, const char *path, gc_error *err) {
+    return gc_trainer_save_as(t, path, true, NULL, NULL, err);
+}
+
+int gc_trainer_save_as(gc_trainer *t, const char *path, bool optimizer, const char *key, const char *value,
+                       gc_error *err) {
     if (!t || !path) return gc_failf(err, GC_ERR_USER, "gc_trainer_save: trainer and path are required");
     if (t->micro)
         return gc_failf(err, GC_ERR_USER,
@@ -689,8 +704,11 @@ int gc_trainer_save(gc_trainer *t, const char *path, gc_error *err) {
     save_context s = {st, err};
     char step[32];
     snprintf(step, sizeof step, "%lld", (long long)t->step);
-    int ok = for_each_persistent(t, true, save_one, &s) && gc_safetensors_set_meta(st, "format", "gradc", err) &&
-             gc_safetensors_set_meta(st, "step", step, err) && gc_safetensors_save(st, path, err);
+    /* Weights only: what torch's strict load_state_dict reads (format "pt", as `gradc export`). */
+    int ok = for_each_persistent(t, optimizer, save_one, &s) &&
+             gc_safetensors_set_meta(st, "format", optimizer ? "gradc" : "pt", err) &&
+             gc_safetensors_set_meta(st, "step", step, err) && (!key || gc_safetensors_set_meta(st, key, value, err)) &&
+             gc_safetensors_save(st, path, err);
     gc_safetensors_free(st);
     return ok;
 }

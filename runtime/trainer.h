@@ -52,6 +52,13 @@ int gc_trainer_check_data(const gc_trainer *t, const char *name, const char *ori
                           int64_t examples, int64_t numel, gc_error *err);
 /* gc_trainer_set_input without the checks: `gradc check --gradcheck` feeds made-up inputs. */
 int gc_trainer_set_input_unchecked(gc_trainer *t, const char *name, const void *data, size_t bytes, gc_error *err);
+/* gc_trainer_save with a choice: without `optimizer` only the parameters and buffers (metadata
+ * format "pt": a file torch's strict load_state_dict reads); with key (and value) one more
+ * metadata entry (the eval loss of a --keep-best checkpoint). */
+int gc_trainer_save_as(gc_trainer *t, const char *path, bool optimizer, const char *key, const char *value,
+                       gc_error *err);
+/* 1 (and clears it) when gc_trainer_request_stop was called since the last time, else 0. */
+int gc_trainer_take_stop_request(gc_trainer *t);
 /* Updates this trainer skipped for a non-finite loss or gradient norm (gc_options.skip_nonfinite). */
 int64_t gc_trainer_skipped(const gc_trainer *t);
 

@@ -1,7 +1,8 @@
 /*
  * model_options.h: the options every model-loading command shares (`train`, `eval`, `sample`,
  * `check`, `ir`): the model path, --set NAME=VALUE, the data options (--data NAME=FILE for .npy
- * and CSV files, --text FILE, --csv-header, --no-csv-header), --backend, --threads; and the small
+ * and CSV files, --text FILE, --text-stride N, --csv-header, --no-csv-header, --allow-unbound),
+ * --backend, --threads; and the small
  * flag-parsing helpers the commands use. GNU style: `--flag value` and `--flag=value`.
  */
 #ifndef GC_TOOLS_MODEL_OPTIONS_H
@@ -11,12 +12,10 @@
 
 #include "runtime/csv.h"
 #include "runtime/data.h"
+#include "runtime/data_files.h"
 
 /* NAME=FILE of --data or --set; a --text FILE binding has a NULL name (it feeds tokens and targets). */
-typedef struct gc_binding {
-    const char *name;
-    const char *path;
-} gc_binding;
+typedef gc_data_binding gc_binding;
 
 enum { GC_MAX_BINDINGS = 64 };
 
@@ -29,6 +28,7 @@ typedef struct gc_model_options {
     int backend_given;
     const char *allow_unbound[GC_MAX_BINDINGS]; /* --allow-unbound NAME: inputs that may keep zeros */
     int num_allow_unbound;
+    long long text_stride;                      /* --text-stride N; 0: the context */
     char *owned[3 * GC_MAX_BINDINGS]; /* binding names, freed with the options */
     int num_owned;
 } gc_model_options;
@@ -69,5 +69,10 @@ int gc_model_options_report(const gc_model_options *mo, const gc_error *err, con
 int gc_flag_value(int argc, char **argv, int *i, const char *name, const char **value);
 /* A whole number >= 0. */
 int gc_parse_count(const char *s, long long *out);
+/* The data options as the runtime's data loader takes them (pointers into mo). */
+gc_data_config gc_model_options_data_config(const gc_model_options *mo);
+/* `gradc CMD: unknown option 'A'`, with `did you mean '--X'?` when one of `known` (NULL-ended,
+ * the command's own flags; the shared ones are added) is a likely misspelling. Returns GC_EXIT_USER. */
+int gc_unknown_option(const char *command, const char *a, const char *const *known);
 
 #endif

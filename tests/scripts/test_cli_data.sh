@@ -183,7 +183,7 @@ expect "eval on CSV columns by header names" 0 '^loss ' \
     "$gradc" eval "$tmp/clf.gm" --params "$tmp/clf.st" --data "x=$C:a,b,c" --data "y=$C:3"
 check "CSV by names gives the same" cmp "$tmp/last" "$tmp/eval.txt"
 expect "train on CSV" 0 '^step 3/3 ' "$gradc" train "$tmp/clf.gm" --data "x=$tmp/train.csv:0-2" \
-    --data "y=$tmp/train.csv:label" --quiet
+    --data "y=$tmp/train.csv:label"
 
 expect "CSV: unknown column" 1 "no column named 'd' \(its columns: a, b, c, label\)" \
     "$gradc" eval "$tmp/clf.gm" --params "$tmp/clf.st" --data "x=$C:a,b,d" --data "y=$C:label"
@@ -209,7 +209,7 @@ expect "CSV: --no-csv-header makes the header a bad row" 1 "test.csv:1:1: error:
 # ---- --eval-data during training, and the log's eval columns ----
 expect "train with --eval-data every 2 steps" 0 '^eval step 4: loss [0-9.]+  accuracy [0-9.]+  \(10 examples\)$' \
     "$gradc" train "$tmp/clf.gm" --data "x=$X" --data "y=$Y" --steps 5 --eval-data "x=$TX" --eval-data "y=$TY" \
-    --eval-every 2 --log "$tmp/evallog.csv" --save "$tmp/evalrun.st" --quiet
+    --eval-every 2 --log "$tmp/evallog.csv" --save "$tmp/evalrun.st"
 expect "eval the run's checkpoint" 0 '^loss' "$gradc" eval "$tmp/clf.gm" --params "$tmp/evalrun.st" --data "x=$TX" --data "y=$TY"
 check "the log has eval columns filled at steps 2, 4 and the last, equal to gradc eval at the end" "$py" -c '
 import csv, sys
@@ -336,7 +336,7 @@ EOF
 "$py" -c 'import sys; open(sys.argv[1], "w").write("the quick brown fox jumps over the lazy dog. " * 10)' "$tmp/text.txt"
 # 450 bytes: (450 - 1) // 8 = 56 windows of context 8, 14 steps per epoch.
 expect "train --text" 0 '^step 14/14 ' "$gradc" train "$tmp/lm.gm" --text "$tmp/text.txt" --save "$tmp/lm.st" \
-    --eval-text "$tmp/text.txt" --quiet
+    --eval-text "$tmp/text.txt"
 expect "eval --text sees 56 windows" 0 '^\{"examples": 56, ' "$gradc" eval "$tmp/lm.gm" --params "$tmp/lm.st" \
     --text "$tmp/text.txt" --json
 "$py" -c 'import sys; open(sys.argv[1], "w").write("x" * 8)' "$tmp/short.txt"
