@@ -245,6 +245,66 @@ char *gc_trainer_ir(gc_trainer *t, const char *stage);
  * gc_options.profile or not on the JIT), GC_ERR_MEMORY. */
 char *gc_trainer_profile(gc_trainer *t, int top, gc_error *err);
 
+/* ---------------------------------------------------------------------------------------------
+ * Training runs: the loop of `gradc train` and of the standalone trainers (the same code), for a
+ * caller who does not want to write one: data from files, held-out evaluation, the CSV log,
+ * checkpoints, keep-best and a clean stop (docs/c-api.md, "Training runs"). Nothing prints.
+ * ------------------------------------------------------------------------------------------- */
+
+/* A data file for an input, as `gradc train --data NAME=FILE`: a .npy array whose first axis
+ * indexes examples or `FILE.csv[:COLS]`; input NULL: a byte-level text feeding the inputs tokens
+ * and targets (`--text FILE`). */
+typedef struct gc_data_file {
+    const char *input;
+    const char *path;
+} gc_data_file;
+
+/* Options of a run; zero-initialise, then set what you need. */
+typedef struct gc_run_options {
+    const gc_data_file *data;      /* the training data (every input needs a file) */
+    int num_data;
+    const gc_data_file *eval_data; /* held-out data, evaluated over every example once; may be none */
+    int num_eval_data;
+    int64_t steps;                 /* updates to run; 0: `epochs` passes over the data */
+    int64_t epochs;                /* 0 (with steps 0): one epoch */
+    int64_t eval_every;            /* evaluate every N updates; 0: after the last only */
+    const char *save;              /* checkpoint written at the end and when the run is stopped */
+    int64_t save_every;            /* also write `save` every N updates (needs save) */
+    int keep_best;                 /* keep the checkpoint of the lowest eval loss beside `save`
+                                      (run.safetensors -> run.best.safetensors; needs eval_data) */
+    const char *save_weights;      /* parameters and buffers only (torch's strict load), with each save */
+    const char *log;               /* CSV log, one row per update (continued when the trainer was
+                                      loaded from a checkpoint) */
+    int no_shuffle;                /* read the examples in order instead of a seeded shuffle per epoch */
+    int64_t text_stride;           /* bytes between text windows; 0: the context (no overlap) */
+} gc_run_options;
+
+typedef struct gc_run_result {
+    int64_t steps;          /* updates this run did */
+    float loss;             /* the last update's loss */
+    double eval_loss;       /* the last evaluation's mean loss; NaN when none ran */
+    int stopped;            /* 1 when gc_trainer_request_stop ended the run early */
+    char saved[1024];       /* where the stopped run saved its checkpoint ("" when not stopped):
+                               `save`, else interrupted.safetensors beside the log */
+    int64_t best_step;      /* keep_best: the step of the kept checkpoint (0 when none) */
+    double best_eval_loss;
+} gc_run_result;
+
+/* Trains t from its current step (a trainer loaded with gc_trainer_load continues its run) with
+ * the data of o, exactly as `gradc train` does: a resumed run gives the same parameters, log and
+ * checkpoints as one never stopped, bit for bit. Data is validated before the first step (class
+ * ids and token ids in range, no NaN, every input bound). Returns 1 when the run ended or was
+ * stopped (r->stopped), 0 with err set: GC_ERR_USER (bad options or data), GC_ERR_IO,
+ * GC_ERR_NUMERIC (a NaN/Inf loss; or, with gc_options.skip_nonfinite, more than half of the
+ * updates skipped), GC_ERR_MEMORY, GC_ERR_INTERNAL. r (may be NULL) is filled either way. */
+int gc_trainer_run(gc_trainer *t, const gc_run_options *o, gc_run_result *r, gc_error *err);
+
+/* Asks a running gc_trainer_run of t to stop after the update in flight: it finishes that update
+ * and its log row, saves the checkpoint and returns 1 with r->stopped set. A request made while no
+ * run is going stops the next run before its first update. Safe to call from any thread and from
+ * a signal handler (it only sets an atomic flag). Returns 0 for a NULL trainer, else 1. */
+int gc_trainer_request_stop(gc_trainer *t);
+
 #ifdef __cplusplus
 }
 #endif
