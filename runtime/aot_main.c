@@ -94,9 +94,9 @@ static void usage(FILE *out) {
             "  --keep-best         keep the checkpoint of the lowest eval loss in CKPT.best.safetensors\n"
             "  --save-weights FILE also the parameters and buffers alone, for torch's strict load_state_dict\n"
             "  --resume CKPT       continue a run saved with --save, bit for bit\n"
-            "  --eval-data NAME=FILE, --eval-text FILE   held-out data, evaluated every example once\n"
+            "  --eval-data NAME=FILE, --eval-text FILE   held-out data, evaluated every example once (a last\n"
+            "                      partial batch is padded with copies of its last example: exact for means)\n"
             "  --eval-every N      evaluate every N steps (and after the last); default: after the last\n"
-            "  --batch-const NAME  the const that sets the batch size (default: batch), for exact eval means\n"
             "  --log FILE.csv      one row per step: step,loss,lr,grad_norm,ms, every scalar output and eval columns\n"
             "  --no-shuffle        step k reads examples k*B .. k*B+B-1 (wrapping per epoch)\n"
             "  --quiet             print only the summary\n"
@@ -157,12 +157,12 @@ static void free_options(options *o) {
 
 enum {
     F_DATA, F_TEXT, F_EVAL_DATA, F_EVAL_TEXT, F_STEPS, F_EPOCHS, F_INIT, F_SAVE_WEIGHTS, F_SAVE_EVERY, F_SAVE,
-    F_RESUME, F_LOG, F_PARAMS, F_THREADS, F_EVAL_EVERY, F_TEXT_STRIDE, F_ALLOW_UNBOUND, F_BATCH_CONST, NUM_VALUED
+    F_RESUME, F_LOG, F_PARAMS, F_THREADS, F_EVAL_EVERY, F_TEXT_STRIDE, F_ALLOW_UNBOUND, NUM_VALUED
 };
 static const char *const valued[NUM_VALUED] = {
     "--data", "--text", "--eval-data", "--eval-text", "--steps", "--epochs", "--init", "--save-weights",
     "--save-every", "--save", "--resume", "--log", "--params", "--threads", "--eval-every", "--text-stride",
-    "--allow-unbound", "--batch-const"};
+    "--allow-unbound"};
 static const char *const switches[] = {"--no-shuffle", "--quiet", "--json", "--keep-best", "--skip-nonfinite",
                                        "--csv-header", "--no-csv-header", "--help"};
 
@@ -227,9 +227,6 @@ static int parse(int argc, char **argv, int eval, options *o) {
             o->log = v;
         } else if (which == F_PARAMS) {
             o->params = v;
-        } else if (which == F_BATCH_CONST) {
-            o->batch_const = v;
-            o->explicit_const = 1;
         } else if (which == F_ALLOW_UNBOUND) {
             if (o->num_allow_unbound == MAX_DATA) return usage_error("too many --allow-unbound options");
             o->allow_unbound[o->num_allow_unbound++] = v;
@@ -324,10 +321,9 @@ static int train(const gc_aot_model *m, const options *o, int argc, char **argv)
     if (!gc_train_check_source(&cfg, &src, t, &err)) goto error;
     if (o->num_eval) {
         if (!(held_out = gc_data_files_load(t, o->eval_data, o->num_eval, &dc, 1, 0, &err))) goto error;
-        ev = gc_evaluator_create(t, held_out, o->batch_const, o->explicit_const, false, build_with, &bc, m->filename,
-                                 &err);
+        /* The linked code has the compiled batch size only: the last partial batch is padded. */
+        ev = gc_evaluator_create(t, held_out, o->batch_const, o->explicit_const, false, NULL, NULL, m->filename, &err);
         if (!ev) goto error;
-        if (gc_evaluator_note(ev)) fprintf(stderr, "%s: note: %s\n", prog, gc_evaluator_note(ev));
     }
     gc_train_result result;
     if (!gc_train_run(t, &src, ev, &cfg, &result, &err)) goto error;
@@ -356,10 +352,8 @@ static int eval(const gc_aot_model *m, const options *o) {
     if (!t) goto error;
     if (!gc_trainer_load_params(t, o->params, &err)) goto error;
     if (!(data = gc_data_files_load(t, o->data, o->num_data, &dc, 0, 0, &err))) goto error;
-    if (!(ev = gc_evaluator_create(t, data, o->batch_const, o->explicit_const, false, build_with, &bc, m->filename,
-                                   &err)))
+    if (!(ev = gc_evaluator_create(t, data, o->batch_const, o->explicit_const, false, NULL, NULL, m->filename, &err)))
         goto error;
-    if (gc_evaluator_note(ev)) fprintf(stderr, "%s: note: %s\n", prog, gc_evaluator_note(ev));
     gc_eval_result r;
     if (!gc_evaluator_run(ev, &r, &err)) goto error;
     if (o->json) {

@@ -62,9 +62,13 @@ gc_evaluator *gc_evaluator_create(gc_trainer *t, gc_dataset *data, const char *b
     }
     if (e->remainder == 0) return e;
 
+    if (!factory) {
+        /* A standalone trainer holds code for one batch size only: padding is the way. */
+        e->padded = true;
+        return e;
+    }
     gc_error why = {0};
-    if (factory) e->rest = factory(factory_ctx, batch_const, (double)e->remainder, &why);
-    else gc_failf(&why, GC_ERR_USER, "the model cannot be compiled again here");
+    e->rest = factory(factory_ctx, batch_const, (double)e->remainder, &why);
     if (e->rest && !same_but_batch(t, e->rest, e->batch, e->remainder)) {
         gc_trainer_free(e->rest);
         e->rest = NULL;

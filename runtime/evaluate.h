@@ -42,7 +42,8 @@ typedef gc_trainer *(*gc_trainer_factory)(void *ctx, const char *name, double va
 
 /* An evaluator of t (not owned) over data (not owned, bound to t's inputs, not shuffled).
  * batch_const names the const that sets the batch size; `explicit_const` makes a const that does
- * not work an error instead of a reason to pad. Without a factory the remainder is always padded.
+ * not work an error instead of a reason to pad. Without a factory the remainder is always padded,
+ * without a note (a standalone trainer's code has one batch size).
  * model_name names the model in the note. */
 gc_evaluator *gc_evaluator_create(gc_trainer *t, gc_dataset *data, const char *batch_const, bool explicit_const,
                                   bool batch_losses, gc_trainer_factory factory, void *factory_ctx,

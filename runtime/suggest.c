@@ -35,8 +35,6 @@ const char *gc_suggest_name(const char *word, const char *const *candidates, int
     const char *w = undashed(word);
     size_t len = strlen(w);
     if (!len) return NULL;
-    for (int k = 0; k < count; k++)
-        if (!strncmp(undashed(candidates[k]), w, len)) return candidates[k];
     int limit = len / 3 > 1 ? (int)(len / 3) : 1, best = limit + 1;
     const char *found = NULL;
     for (int k = 0; k < count; k++) {
@@ -46,5 +44,8 @@ const char *gc_suggest_name(const char *word, const char *const *candidates, int
             found = candidates[k];
         }
     }
-    return found;
+    if (found) return found;
+    for (int k = 0; k < count; k++)
+        if (!strncmp(undashed(candidates[k]), w, len)) return candidates[k];
+    return NULL;
 }

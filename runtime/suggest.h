@@ -6,8 +6,8 @@
 #define GC_RUNTIME_SUGGEST_H
 
 /* The candidate nearest to word by Damerau-Levenshtein distance (an adjacent swap counts one),
- * compared without leading dashes, or NULL when none is within max(1, length / 3) edits, or when
- * word is a prefix of a candidate (then that candidate). Ties go to the earlier candidate. */
+ * compared without leading dashes, when one is within max(1, length / 3) edits (ties go to the
+ * earlier candidate); else the first candidate word is a prefix of; else NULL. */
 const char *gc_suggest_name(const char *word, const char *const *candidates, int count);
 
 #endif
