@@ -1,7 +1,8 @@
 /*
- * cmd_plot.c: `gradc plot LOG.csv -o loss.svg [--title T] [--log-y]`: the loss curves of a training
- * log (gradc train --log) as an SVG file a browser or image viewer opens: axes with ticks and
- * labels, the train loss, the eval loss when the log has it, and a legend.
+ * cmd_plot.c: `gradc plot LOG.csv -o loss.svg [--y COL,...] [--title T] [--log-y]`: curves of a
+ * training log (gradc train --log) as an SVG file a browser or image viewer opens: axes with ticks
+ * and labels, the train loss and the eval loss when the log has it (or the columns --y names, each
+ * with its eval_ column when there is one), and a legend to the right of the plot, outside the data.
  */
 #include <math.h>
 #include <stdio.h>
@@ -13,20 +14,29 @@
 #include "tools/cli.h"
 #include "tools/model_options.h"
 
-enum { WIDTH = 800, HEIGHT = 480, LEFT = 80, RIGHT = 30, TOP = 50, BOTTOM = 60 };
+enum { WIDTH = 900, HEIGHT = 480, LEFT = 80, RIGHT = 160, TOP = 50, BOTTOM = 60, MAX_SERIES = 16 };
+
+static const char *const colors[MAX_SERIES] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                                               "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939",
+                                               "#8c6d31", "#843c39", "#7b4173", "#3182bd"};
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: gradc plot LOG.csv -o FILE.svg [--title TITLE] [--log-y]\n\n"
-            "Draws the loss curves of a training log written by gradc train --log: the train loss per step\n"
+            "usage: gradc plot LOG.csv -o FILE.svg [--y COL,COL,...] [--title TITLE] [--log-y]\n\n"
+            "Draws the curves of a training log written by gradc train --log: the train loss per step\n"
             "and, when the log has it, the eval loss (gradc train --eval-data). -o - writes to stdout.\n"
+            "  --y COLS       the columns to draw instead (e.g. loss,accuracy,lr); a column's eval_ twin\n"
+            "                 is drawn with it when the log has one\n"
             "  --title TITLE  the title above the plot (default: the log's file name)\n"
-            "  --log-y        a logarithmic loss axis\n");
+            "  --log-y        a logarithmic y axis\n");
 }
 
 typedef struct series {
     double *x, *y;
     int64_t n, cap;
+    char name[96];  /* the legend's label */
+    int column;     /* in the log */
+    int dots;       /* eval columns: points are marked */
 } series;
 
 static int push(series *s, double x, double y) {
@@ -45,29 +55,63 @@ static int push(series *s, double x, double y) {
     return 1;
 }
 
-/* Reads the step, loss and eval_loss columns; empty cells (eval_loss on rows without an eval) and
- * non-finite losses are skipped. */
-static int read_log(const char *path, series *train, series *eval, gc_error *err) {
+/* The series to draw: `wanted` (a comma list, NULL: loss) and each one's eval_ twin, found in
+ * the header's fields. */
+static int pick_columns(const char *path, const gc_csv_reader *r, const char *wanted, series *out, int *count,
+                        gc_error *err) {
+    const char *list = wanted ? wanted : "loss";
+    *count = 0;
+    while (*list) {
+        size_t len = strcspn(list, ",");
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(len < 63 ? len : 63), list);
+        list += len + (list[len] == ',');
+        if (!name[0]) continue;
+        for (int twin = 0; twin < 2; twin++) {
+            char col[80];
+            snprintf(col, sizeof col, "%s%s", twin ? "eval_" : "", name);
+            int found = -1;
+            for (int c = 0; c < r->count && found < 0; c++)
+                if (!strcmp(r->fields[c], col)) found = c;
+            if (found < 0) {
+                if (twin) continue;
+                gc_loc loc = {path, r->row_line, 1};
+                return gc_fail(err, GC_ERR_USER, loc, "the header has no %s column%s", col,
+                               wanted ? "" : "; expected a log written by gradc train --log");
+            }
+            if (*count == MAX_SERIES) return gc_failf(err, GC_ERR_USER, "--y: at most %d curves", MAX_SERIES);
+            series *s = &out[(*count)++];
+            s->column = found;
+            s->dots = twin;
+            /* The default plot's labels say which loss. */
+            if (!wanted) snprintf(s->name, sizeof s->name, "%s loss", twin ? "eval" : "train");
+            else snprintf(s->name, sizeof s->name, "%s", col);
+        }
+    }
+    if (!*count) return gc_failf(err, GC_ERR_USER, "--y needs column names, e.g. --y loss,accuracy");
+    return 1;
+}
+
+/* Reads the step column and the series' columns; empty cells (eval columns on rows without an
+ * eval) and non-finite values are skipped. */
+static int read_log(const char *path, const char *wanted, series *all, int *count, gc_error *err) {
     gc_csv_reader r;
     if (!gc_csv_open(&r, path, err)) return 0;
-    int ok = 0, step_col = -1, loss_col = -1, eval_col = -1, ncols = 0;
+    int ok = 0, step_col = -1, ncols = 0;
     int got = gc_csv_next(&r, err);
     if (got <= 0) {
         if (got == 0) gc_failf(err, GC_ERR_USER, "%s is empty; expected a log written by gradc train --log", path);
         goto done;
     }
     ncols = r.count;
-    for (int c = 0; c < r.count; c++) {
+    for (int c = 0; c < r.count; c++)
         if (!strcmp(r.fields[c], "step")) step_col = c;
-        else if (!strcmp(r.fields[c], "loss")) loss_col = c;
-        else if (!strcmp(r.fields[c], "eval_loss")) eval_col = c;
-    }
-    if (step_col < 0 || loss_col < 0) {
+    if (step_col < 0) {
         gc_loc loc = {path, r.row_line, 1};
-        gc_fail(err, GC_ERR_USER, loc, "the header has no %s column; expected a log written by gradc train --log",
-                step_col < 0 ? "step" : "loss");
+        gc_fail(err, GC_ERR_USER, loc, "the header has no step column; expected a log written by gradc train --log");
         goto done;
     }
+    if (!pick_columns(path, &r, wanted, all, count, err)) goto done;
     while ((got = gc_csv_next(&r, err)) > 0) {
         if (r.count != ncols) {
             gc_loc loc = {path, r.row_line, 1};
@@ -80,12 +124,14 @@ static int read_log(const char *path, series *train, series *eval, gc_error *err
             gc_fail(err, GC_ERR_USER, loc, "the step '%.40s' is not a number", r.fields[step_col]);
             goto done;
         }
-        if (gc_csv_parse_number(r.fields[loss_col], &y) && isfinite(y) && !push(train, x, y)) goto oom;
-        if (eval_col >= 0 && gc_csv_parse_number(r.fields[eval_col], &y) && isfinite(y) && !push(eval, x, y)) goto oom;
+        for (int k = 0; k < *count; k++)
+            if (gc_csv_parse_number(r.fields[all[k].column], &y) && isfinite(y) && !push(&all[k], x, y)) goto oom;
     }
     if (got < 0) goto done;
-    if (train->n == 0 && eval->n == 0) {
-        gc_failf(err, GC_ERR_USER, "%s has no finite losses to plot", path);
+    int64_t points = 0;
+    for (int k = 0; k < *count; k++) points += all[k].n;
+    if (points == 0) {
+        gc_failf(err, GC_ERR_USER, "%s has no finite %s to plot", path, wanted ? "values" : "losses");
         goto done;
     }
     ok = 1;
@@ -170,7 +216,7 @@ static void polyline(FILE *f, const frame *fr, const series *s, const char *colo
     fprintf(f, "\"/>\n");
 }
 
-static void axes(FILE *f, const frame *fr) {
+static void axes(FILE *f, const frame *fr, const char *ylabel) {
     int pw = WIDTH - LEFT - RIGHT, ph = HEIGHT - TOP - BOTTOM;
     double xs = nice_step(fr->x0, fr->x1, 8);
     char label[64];
@@ -199,43 +245,44 @@ static void axes(FILE *f, const frame *fr) {
     }
     fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#333\"/>\n", LEFT, TOP, pw, ph);
     fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">step</text>\n", LEFT + pw / 2, HEIGHT - 15);
-    fprintf(f, "<text x=\"20\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 20 %d)\">loss%s</text>\n",
-            TOP + ph / 2, TOP + ph / 2, fr->log_y ? " (log scale)" : "");
+    fprintf(f, "<text x=\"20\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 20 %d)\">", TOP + ph / 2,
+            TOP + ph / 2);
+    xml_text(f, ylabel);
+    fprintf(f, "%s</text>\n", fr->log_y ? " (log scale)" : "");
 }
 
-static void legend(FILE *f, int with_eval, int with_train) {
-    int rows = with_train + with_eval, w = 110, h = 10 + 20 * rows, x = WIDTH - RIGHT - w - 10, y = TOP + 10;
-    fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"white\" fill-opacity=\"0.9\" stroke=\"#999\"/>\n",
-            x, y, w, h);
+/* The legend right of the plot area, outside the data. */
+static void legend(FILE *f, const series *all, int count) {
+    int rows = 0;
+    for (int k = 0; k < count; k++) rows += all[k].n > 0;
+    int w = RIGHT - 20, h = 10 + 20 * rows, x = WIDTH - RIGHT + 10, y = TOP;
+    fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"white\" stroke=\"#999\"/>\n", x, y, w, h);
     int row = 0;
-    if (with_train) {
+    for (int k = 0; k < count; k++) {
+        if (!all[k].n) continue;
         int ly = y + 15 + 20 * row++;
-        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#1f77b4\" stroke-width=\"2\"/>\n", x + 10, ly,
-                x + 35, ly);
-        fprintf(f, "<text x=\"%d\" y=\"%d\">train loss</text>\n", x + 42, ly + 4);
-    }
-    if (with_eval) {
-        int ly = y + 15 + 20 * row++;
-        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ff7f0e\" stroke-width=\"2\"/>\n", x + 10, ly,
-                x + 35, ly);
-        fprintf(f, "<circle cx=\"%d\" cy=\"%d\" r=\"3\" fill=\"#ff7f0e\"/>\n", x + 22, ly);
-        fprintf(f, "<text x=\"%d\" y=\"%d\">eval loss</text>\n", x + 42, ly + 4);
+        const char *color = colors[k % MAX_SERIES];
+        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"/>\n", x + 8, ly,
+                x + 30, ly, color);
+        if (all[k].dots) fprintf(f, "<circle cx=\"%d\" cy=\"%d\" r=\"3\" fill=\"%s\"/>\n", x + 19, ly, color);
+        fprintf(f, "<text x=\"%d\" y=\"%d\">", x + 36, ly + 4);
+        xml_text(f, all[k].name);
+        fprintf(f, "</text>\n");
     }
 }
 
-/* The frame around both series: whole ticks on the loss axis, the steps' range on the other. */
-static int make_frame(const series *train, const series *eval, int log_y, frame *fr, const char *path, gc_error *err) {
+/* The frame around every series: whole ticks on the y axis, the steps' range on the other. */
+static int make_frame(const series *all, int count, int log_y, frame *fr, const char *path, gc_error *err) {
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
-    const series *all[2] = {train, eval};
-    for (int s = 0; s < 2; s++) {
-        for (int64_t i = 0; i < all[s]->n; i++) {
-            double y = all[s]->y[i];
+    for (int s = 0; s < count; s++) {
+        for (int64_t i = 0; i < all[s].n; i++) {
+            double y = all[s].y[i];
             if (log_y && y <= 0)
-                return gc_failf(err, GC_ERR_USER, "%s: a loss of %g at step %g cannot go on a log scale; drop --log-y", path,
-                                y, all[s]->x[i]);
+                return gc_failf(err, GC_ERR_USER, "%s: a value of %g (%s) at step %g cannot go on a log scale; drop --log-y",
+                                path, y, all[s].name, all[s].x[i]);
             y = log_y ? log10(y) : y;
-            xmin = fmin(xmin, all[s]->x[i]);
-            xmax = fmax(xmax, all[s]->x[i]);
+            xmin = fmin(xmin, all[s].x[i]);
+            xmax = fmax(xmax, all[s].x[i]);
             ymin = fmin(ymin, y);
             ymax = fmax(ymax, y);
         }
@@ -261,7 +308,7 @@ static int make_frame(const series *train, const series *eval, int log_y, frame 
 }
 
 int gc_cmd_plot(int argc, char **argv) {
-    const char *log_path = NULL, *out_path = NULL, *title = NULL;
+    const char *log_path = NULL, *out_path = NULL, *title = NULL, *wanted = NULL;
     int log_y = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
@@ -271,9 +318,13 @@ int gc_cmd_plot(int argc, char **argv) {
         }
         if (gc_flag_value(argc, argv, &i, "-o", &v) || gc_flag_value(argc, argv, &i, "--output", &v)) out_path = v;
         else if (gc_flag_value(argc, argv, &i, "--title", &v)) title = v;
+        else if (gc_flag_value(argc, argv, &i, "--y", &v)) wanted = v;
         else if (!strcmp(a, "--log-y")) log_y = 1;
         else if (a[0] != '-' && !log_path) log_path = a;
-        else return gc_usage_error("plot: unknown option '%s' (see gradc plot --help)", a);
+        else {
+            static const char *const flags[] = {"-o", "--output", "--title", "--y", "--log-y", NULL};
+            return gc_unknown_option("plot", a, flags);
+        }
     }
     if (!log_path) {
         usage(stderr);
@@ -285,10 +336,12 @@ int gc_cmd_plot(int argc, char **argv) {
         title = slash ? slash + 1 : log_path;
     }
     gc_error err = {0};
-    series train = {0}, eval = {0};
-    frame fr;
+    series all[MAX_SERIES];
+    memset(all, 0, sizeof all);
+    int count = 0;
+    frame fr = {0};
     int status = GC_EXIT_OK;
-    if (!read_log(log_path, &train, &eval, &err) || !make_frame(&train, &eval, log_y, &fr, log_path, &err)) {
+    if (!read_log(log_path, wanted, all, &count, &err) || !make_frame(all, count, log_y, &fr, log_path, &err)) {
         gc_error ignored = {0};
         char *text = err.line > 0 ? gc_read_file(log_path, NULL, &ignored) : NULL;
         status = gc_report_error(&err, text);
@@ -311,22 +364,25 @@ int gc_cmd_plot(int argc, char **argv) {
     fprintf(f, "<text x=\"%d\" y=\"30\" text-anchor=\"middle\" font-size=\"16\">", LEFT + (WIDTH - LEFT - RIGHT) / 2);
     xml_text(f, title);
     fprintf(f, "</text>\n");
-    axes(f, &fr);
+    /* One column names the axis; several share "value". */
+    axes(f, &fr, !wanted ? "loss" : count - (count > 1 && all[1].dots) == 1 ? all[0].name : "value");
     fprintf(f, "<defs><clipPath id=\"plot-area\"><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/></clipPath></defs>\n",
             LEFT - 4, TOP - 4, WIDTH - LEFT - RIGHT + 8, HEIGHT - TOP - BOTTOM + 8);
     fprintf(f, "<g clip-path=\"url(#plot-area)\">\n");
-    polyline(f, &fr, &train, "#1f77b4");
-    polyline(f, &fr, &eval, "#ff7f0e");
-    for (int64_t i = 0; i < eval.n; i++)
-        fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#ff7f0e\"/>\n", px(&fr, eval.x[i]), py(&fr, eval.y[i]));
+    for (int k = 0; k < count; k++) {
+        polyline(f, &fr, &all[k], colors[k % MAX_SERIES]);
+        for (int64_t i = 0; all[k].dots && i < all[k].n; i++)
+            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", px(&fr, all[k].x[i]),
+                    py(&fr, all[k].y[i]), colors[k % MAX_SERIES]);
+    }
     fprintf(f, "</g>\n");
-    legend(f, eval.n > 0, train.n > 0);
+    legend(f, all, count);
     fprintf(f, "</svg>\n");
     if ((to_stdout ? fflush(f) : fclose(f)) != 0) status = gc_usage_error("cannot write %s", out_path);
 done:
-    free(train.x);
-    free(train.y);
-    free(eval.x);
-    free(eval.y);
+    for (int k = 0; k < MAX_SERIES; k++) {
+        free(all[k].x);
+        free(all[k].y);
+    }
     return status;
 }

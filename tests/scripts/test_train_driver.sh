@@ -261,6 +261,23 @@ expect "the standalone trainer's epoch with --text-stride 1 is 110 steps" 0 "^tr
 expect "--text-stride 0 is refused" 1 "text-stride needs a whole number >= 1" \
     "$gradc" train "$tmp/lm.gm" --text "$tmp/text.txt" --text-stride 0
 
+# ---- gradc plot --y: any columns, each with its eval_ twin, the legend outside the data ----
+check "plot --y loss,accuracy,lr" "$gradc" plot "$tmp/jit.csv" --y loss,accuracy,lr -o "$tmp/cols.svg"
+check "the SVG has five curves (loss, eval_loss, accuracy, eval_accuracy, lr), labelled, legend right of the plot" "$py" -c '
+import sys, xml.etree.ElementTree as ET
+ns = "{http://www.w3.org/2000/svg}"
+root = ET.parse(sys.argv[1]).getroot()
+assert len(list(root.iter(ns + "polyline"))) == 5
+texts = [t.text for t in root.iter(ns + "text")]
+for name in ("loss", "eval_loss", "accuracy", "eval_accuracy", "lr", "value"): assert name in texts, (name, texts)
+frame = [r for r in root.iter(ns + "rect") if r.get("stroke") == "#333"][0]
+right = float(frame.get("x")) + float(frame.get("width"))
+boxes = [r for r in root.iter(ns + "rect") if r.get("stroke") == "#999"]
+assert len(boxes) == 1 and float(boxes[0].get("x")) > right, (boxes, right)
+' "$tmp/cols.svg"
+expect "plot --y of a column the log lacks" 1 "the header has no accuracyy column" \
+    "$gradc" plot "$tmp/jit.csv" --y accuracyy -o "$tmp/bad.svg"
+
 # ---- did you mean ----
 expect "gradc train --step: did you mean --steps" 1 "unknown option '--step'; did you mean '--steps'\\?" \
     "$gradc" train "$tmp/clf.gm" $D --step 5
