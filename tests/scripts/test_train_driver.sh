@@ -61,7 +61,7 @@ def data(n, flip):
     y[::4] = (y[::4] + flip) % 3
     return x, y
 x, y = data(240, 0)
-tx, ty = data(50, 1)
+tx, ty = data(48, 1)
 with open(d + "/train.csv", "w") as f:
     f.write("a,b,c,d,label\n")
     for row, label in zip(x, y):
@@ -97,11 +97,13 @@ train {
     seed = 2
 }
 MODEL
-D="--data x=$tmp/train.csv:0-3 --data y=$tmp/train.csv:label"
+D="--data x=$tmp/train.csv:0-3 --data y=$tmp/train.csv:label --threads 2"
 E="--eval-data x=$tmp/tx.npy --eval-data y=$tmp/ty.npy"
 
-# The log's columns but ms, compared to 1e-5 relative: the standalone trainer runs the unfused
-# object code, the JIT fused kernels (docs/compile.md), so the last bits may differ.
+# Every column of the logs but ms (wall time) is identical: the standalone trainer runs the JIT's
+# module for the same layout on the same thread count (docs/compile.md). The held-out sets are
+# whole batches: on a last partial batch gradc train recompiles and the trainer pads, which
+# agree to float rounding only.
 same_log() {
     "$py" -c '
 import csv, sys
@@ -111,9 +113,7 @@ assert len(a) == len(b) and len(a) > 2, (len(a), len(b))
 ms = a[0].index("ms")
 for ra, rb in zip(a[1:], b[1:]):
     for k, (u, v) in enumerate(zip(ra, rb)):
-        if k == ms or u == v: continue
-        u, v = float(u), float(v)
-        assert abs(u - v) <= 1e-5 * max(abs(u), abs(v), 1e-3), (ra[0], a[0][k], u, v)
+        assert k == ms or u == v, (ra[0], a[0][k], u, v)
 ' "$1" "$2"
 }
 
@@ -129,13 +129,13 @@ check "gradc train: CSV data, --eval-data every 5 steps" \
     "$gradc" train "$tmp/clf.gm" $D $E --steps 40 --eval-every 5 --log "$tmp/jit.csv" --quiet
 check "standalone trainer: CSV data, --eval-data every 5 steps" \
     "$tmp/clf" train $D $E --steps 40 --eval-every 5 --log "$tmp/aot.csv" --quiet
-check "the two logs (loss, lr, grad_norm, accuracy, eval_loss, eval_accuracy) agree at every step" \
+check "the two logs (loss, lr, grad_norm, accuracy, eval_loss, eval_accuracy) are identical at every step" \
     same_log "$tmp/jit.csv" "$tmp/aot.csv"
 check "gradc train --text --eval-text" \
-    "$gradc" train "$tmp/lm.gm" --text "$tmp/text.txt" --eval-text "$tmp/text.txt" --steps 20 --log "$tmp/lm_jit.csv" --quiet
+    "$gradc" train "$tmp/lm.gm" --text "$tmp/text.txt" --eval-text "$tmp/text.txt" --steps 20 --threads 2 --log "$tmp/lm_jit.csv" --quiet
 check "standalone trainer --text --eval-text" \
-    "$tmp/lm" train --text "$tmp/text.txt" --eval-text "$tmp/text.txt" --steps 20 --log "$tmp/lm_aot.csv" --quiet
-check "their logs agree" same_log "$tmp/lm_jit.csv" "$tmp/lm_aot.csv"
+    "$tmp/lm" train --text "$tmp/text.txt" --eval-text "$tmp/text.txt" --steps 20 --threads 2 --log "$tmp/lm_aot.csv" --quiet
+check "their logs are identical" same_log "$tmp/lm_jit.csv" "$tmp/lm_aot.csv"
 # Validation runs in the standalone trainer too.
 printf 'a,b,c,d,label\n0,0,0,0,1\n1,1,1,1,5\n' >"$tmp/bad.csv"
 expect "standalone trainer: an out-of-range class is refused, naming file, example and model line" 1 \
@@ -189,10 +189,10 @@ expect "standalone: --keep-best without --save is refused" 1 "keep-best needs" "
 
 # Interrupted and resumed with --keep-best: the final checkpoint, log and best checkpoint are the
 # uninterrupted run's, bit for bit (the resumed run recalls the best eval loss so far).
-"$tmp/clf" train $D $E --steps 3000 --eval-every 7 --log "$tmp/ref.csv" --save "$tmp/ref.safetensors" --keep-best \
+"$tmp/clf" train $D $E --steps 30000 --eval-every 7 --log "$tmp/ref.csv" --save "$tmp/ref.safetensors" --keep-best \
     --quiet >/dev/null 2>"$tmp/err" || fail "standalone reference run with --keep-best"
 "$py" -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
-    "$tmp/clf" train $D $E --steps 3000 --eval-every 7 --log "$tmp/run.csv" --save "$tmp/run.safetensors" --keep-best \
+    "$tmp/clf" train $D $E --steps 30000 --eval-every 7 --log "$tmp/run.csv" --save "$tmp/run.safetensors" --keep-best \
     --quiet >"$tmp/out" 2>"$tmp/err" </dev/null &
 pid=$!
 tries=0
