@@ -61,7 +61,8 @@ int gc_cmd_eval(int argc, char **argv) {
         } else if (!strcmp(a, "--batch-loss")) {
             batch_loss = 1;
         } else {
-            gc_usage_error("eval: unknown option '%s' (see gradc eval --help)", a);
+            static const char *const flags[] = {"--params", "--batch-const", "--json", "--batch-loss", NULL};
+            gc_unknown_option("eval", a, flags, 1);
             goto usage_error;
         }
     }

@@ -33,7 +33,10 @@ int gc_cmd_export(int argc, char **argv) {
         }
         if (gc_flag_value(argc, argv, &i, "-o", &v) || gc_flag_value(argc, argv, &i, "--output", &v)) out_path = v;
         else if (a[0] != '-' && !in_path) in_path = a;
-        else return gc_usage_error("export: unknown option '%s' (see gradc export --help)", a);
+        else {
+            static const char *const flags[] = {"-o", "--output", NULL};
+            return gc_unknown_option("export", a, flags, 0);
+        }
     }
     if (!in_path) {
         usage(stderr);

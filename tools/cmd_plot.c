@@ -323,7 +323,7 @@ int gc_cmd_plot(int argc, char **argv) {
         else if (a[0] != '-' && !log_path) log_path = a;
         else {
             static const char *const flags[] = {"-o", "--output", "--title", "--y", "--log-y", NULL};
-            return gc_unknown_option("plot", a, flags);
+            return gc_unknown_option("plot", a, flags, 0);
         }
     }
     if (!log_path) {

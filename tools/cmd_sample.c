@@ -159,7 +159,9 @@ int gc_cmd_sample(int argc, char **argv) {
             batch_const = v;
             explicit_const = 1;
         } else {
-            gc_usage_error("sample: unknown option '%s' (see gradc sample --help)", a);
+            static const char *const flags[] = {"--params", "--prompt", "--length", "--seed", "--temperature",
+                                                "--logits", "--batch-const", NULL};
+            gc_unknown_option("sample", a, flags, 1);
             goto usage_error;
         }
     }

@@ -131,7 +131,7 @@ int gc_cmd_train(int argc, char **argv) {
         } else if (!strcmp(a, "--skip-nonfinite")) {
             mo.options.skip_nonfinite = 1;
         } else {
-            gc_unknown_option("train", a, train_flags);
+            gc_unknown_option("train", a, train_flags, 1);
             goto usage_error;
         }
         continue;

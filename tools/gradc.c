@@ -9,6 +9,7 @@
 
 #include "frontend/diagnostic.h"
 #include "runtime/file.h"
+#include "runtime/suggest.h"
 #include "tools/cli.h"
 
 static const struct {
@@ -70,5 +71,9 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    const char *names[sizeof commands / sizeof commands[0]];
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) names[i] = commands[i].name;
+    const char *close = gc_suggest_name(argv[1], names, (int)(sizeof names / sizeof names[0]));
+    if (close) return gc_usage_error("unknown command '%s'; did you mean '%s'? (see gradc --help)", argv[1], close);
     return gc_usage_error("unknown command '%s' (see gradc --help)", argv[1]);
 }

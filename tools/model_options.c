@@ -174,12 +174,12 @@ int gc_model_options_report(const gc_model_options *mo, const gc_error *err, con
     return status;
 }
 
-int gc_unknown_option(const char *command, const char *a, const char *const *known) {
+int gc_unknown_option(const char *command, const char *a, const char *const *known, int model_options) {
     static const char *const shared[] = {"--set", "--data", "--text", "--text-stride", "--allow-unbound", "--csv-header",
                                          "--no-csv-header", "--backend", "--threads", "--help", NULL};
     const char *names[256];
     int n = 0;
-    for (int k = 0; shared[k] && n < 255; k++) names[n++] = shared[k];
+    for (int k = 0; model_options && shared[k] && n < 255; k++) names[n++] = shared[k];
     for (int k = 0; known && known[k] && n < 255; k++) names[n++] = known[k];
     char flag[128];
     snprintf(flag, sizeof flag, "%.*s", (int)strcspn(a, "="), a);

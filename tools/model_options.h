@@ -72,7 +72,8 @@ int gc_parse_count(const char *s, long long *out);
 /* The data options as the runtime's data loader takes them (pointers into mo). */
 gc_data_config gc_model_options_data_config(const gc_model_options *mo);
 /* `gradc CMD: unknown option 'A'`, with `did you mean '--X'?` when one of `known` (NULL-ended,
- * the command's own flags; the shared ones are added) is a likely misspelling. Returns GC_EXIT_USER. */
-int gc_unknown_option(const char *command, const char *a, const char *const *known);
+ * the command's own flags; with model_options also the shared ones) is a likely misspelling.
+ * Returns GC_EXIT_USER. */
+int gc_unknown_option(const char *command, const char *a, const char *const *known, int model_options);
 
 #endif

@@ -285,6 +285,9 @@ expect "gradc train --eval-evry: did you mean --eval-every" 1 "did you mean '--e
     "$gradc" train "$tmp/clf.gm" $D --eval-evry=5
 expect "standalone --sav: did you mean --save" 1 "unknown option '--sav'; did you mean '--save'\\?" \
     "$tmp/clf" train $D --sav x.st
+expect "gradc trian: did you mean train" 1 "unknown command 'trian'; did you mean 'train'\\?" "$gradc" trian
+expect "gradc eval --parms: did you mean --params" 1 "did you mean '--params'\\?" \
+    "$gradc" eval "$tmp/clf.gm" --parms x.st
 expect "no suggestion for a word far from every option" 1 "unknown option '--zzzzzzzz' \\(see" \
     "$gradc" train "$tmp/clf.gm" $D --zzzzzzzz
 
