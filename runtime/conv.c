@@ -203,6 +203,45 @@ static void unfold_run(const plan *p, const float *xc, int64_t k0, int64_t k1, i
     }
 }
 
+/* unfold_run written straight into gc_sgemm's packed panels: position q0 is column j of the panels
+ * at dst (column j in panel j / GC_SGEMM_PANEL, at dst + that * panel_floats + j % GC_SGEMM_PANEL),
+ * so each value is stored once, where the GEMM reads it, rather than unfolded into a row and copied
+ * again (the rows of a 32x32 image are one panel wide: the copy cost as much as the unfolding). */
+static void unfold_run_panels(const plan *p, const float *xc, int64_t k0, int64_t k1, int64_t k2, int64_t q0,
+                              int64_t q1, float *dst, int64_t j, int64_t panel_floats) {
+    const gc_conv_geom *g = p->g;
+    int64_t base = k2 * g->dilation[2] - g->pad_before[2], s2 = g->stride[2];
+    int64_t lo, hi;
+    valid_range(base, s2, g->in[2], p->ow, &lo, &hi);
+    int64_t r = q0 / p->ow, c_start = q0 % p->ow, p0 = r / g->out[1], p1 = r % g->out[1];
+    for (int64_t q = q0; q < q1;) {
+        int64_t c_end = c_start + (q1 - q) < p->ow ? c_start + (q1 - q) : p->ow;
+        int64_t i0 = p0 * g->stride[0] - g->pad_before[0] + k0 * g->dilation[0];
+        int64_t i1 = p1 * g->stride[1] - g->pad_before[1] + k1 * g->dilation[1];
+        bool inside = i0 >= 0 && i0 < g->in[0] && i1 >= 0 && i1 < g->in[1];
+        const float *src = inside ? xc + (i0 * g->in[1] + i1) * g->in[2] + base : NULL;
+        /* Output columns [c_start, c_end) of this row, cut where a panel ends. */
+        for (int64_t o0 = c_start; o0 < c_end;) {
+            int64_t col = j + (o0 - c_start), at = col % GC_SGEMM_PANEL;
+            int64_t o1 = o0 + (GC_SGEMM_PANEL - at) < c_end ? o0 + (GC_SGEMM_PANEL - at) : c_end;
+            float *d = dst + (col / GC_SGEMM_PANEL) * panel_floats + at - o0; /* d[o]: column o */
+            if (!inside) {
+                for (int64_t o = o0; o < o1; o++) d[o] = 0;
+            } else {
+                int64_t a = lo > o0 ? lo : o0, b = hi < o1 ? hi : o1;
+                if (a > o1) a = o1;
+                if (b < a) b = a;
+                copy_row(d, src, o0, a, b, o1, s2);
+            }
+            o0 = o1;
+        }
+        j += c_end - c_start;
+        q += c_end - c_start;
+        c_start = 0;
+        if (++p1 == g->out[1]) p1 = 0, p0++;
+    }
+}
+
 /* Rows [c0, c0 + channels) x kernel positions of the unfolded input of one image (x points at its
  * channel c0), for output positions [q0, q1), into col (row stride ld) from column col_off. */
 static void im2col(const plan *p, const float *x, int64_t channels, int64_t q0, int64_t q1, float *col, int64_t ld,
@@ -357,20 +396,30 @@ DIRECT_KERNELS(double, double, f64)
 
 /* ---- f64: direct loops ---- */
 
-void gc_conv_forward_f64(const int64_t *geom, const double *x, const double *w, double *y, int32_t from, int32_t to) {
+void gc_conv_forward_images_f64(const int64_t *geom, const double *x, const double *w, double *y, int64_t lo,
+                                int64_t hi) {
     plan p;
     make_plan((const gc_conv_geom *)(const void *)geom, &p);
-    int64_t lo, hi;
-    share_range(p.g->batch, from, to, &lo, &hi);
     direct_forward_f64(&p, x, w, y, lo, hi);
 }
 
-void gc_conv_input_grad_f64(const int64_t *geom, const double *dy, const double *w, double *dx, int32_t from, int32_t to) {
+void gc_conv_forward_f64(const int64_t *geom, const double *x, const double *w, double *y, int32_t from, int32_t to) {
+    int64_t lo, hi;
+    share_range(((const gc_conv_geom *)(const void *)geom)->batch, from, to, &lo, &hi);
+    gc_conv_forward_images_f64(geom, x, w, y, lo, hi);
+}
+
+void gc_conv_input_grad_images_f64(const int64_t *geom, const double *dy, const double *w, double *dx, int64_t lo,
+                                   int64_t hi) {
     plan p;
     make_plan((const gc_conv_geom *)(const void *)geom, &p);
-    int64_t lo, hi;
-    share_range(p.g->batch, from, to, &lo, &hi);
     direct_input_grad_f64(&p, dy, w, dx, lo, hi);
+}
+
+void gc_conv_input_grad_f64(const int64_t *geom, const double *dy, const double *w, double *dx, int32_t from, int32_t to) {
+    int64_t lo, hi;
+    share_range(((const gc_conv_geom *)(const void *)geom)->batch, from, to, &lo, &hi);
+    gc_conv_input_grad_images_f64(geom, dy, w, dx, lo, hi);
 }
 
 void gc_conv_weight_grad_f64(const int64_t *geom, const double *x, const double *dy, double *dw, int32_t from,
@@ -465,26 +514,29 @@ static void unfold_row(const pack_ctx *cx, int64_t r, int64_t j0, int64_t count,
     }
 }
 
-/* One panel row: n values, zeros to the panel's width. */
-static inline void panel_row(float *restrict d, const float *restrict src, int64_t n) {
-    if (n == GC_SGEMM_PANEL) {
-        for (int i = 0; i < GC_SGEMM_PANEL; i++) d[i] = src[i];
-        return;
-    }
-    for (int64_t i = 0; i < n; i++) d[i] = src[i];
-    for (int64_t i = n; i < GC_SGEMM_PANEL; i++) d[i] = 0;
-}
-
-/* op(B) = col: rows are unfolded rows, columns the tile's positions. */
+/* op(B) = col: rows are unfolded rows, columns the tile's positions, unfolded straight into the
+ * panels. */
 static void pack_col(const void *raw, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float *dst) {
     const pack_ctx *cx = raw;
+    const plan *p = cx->p;
+    const gc_conv_geom *g = p->g;
+    int64_t panel_floats = kc * GC_SGEMM_PANEL;
+    int64_t padded = (nc + GC_SGEMM_PANEL - 1) / GC_SGEMM_PANEL * GC_SGEMM_PANEL;
+    bool images = cx->t->n1 - cx->t->n0 > 1;
     for (int64_t r = p0; r < p0 + kc; r++) {
-        unfold_row(cx, r, j0, nc, cx->row);
-        for (int64_t q = 0; q < nc; q += GC_SGEMM_PANEL) {
-            float *d = dst + q * kc + (r - p0) * GC_SGEMM_PANEL;
-            int64_t n = nc - q < GC_SGEMM_PANEL ? nc - q : GC_SGEMM_PANEL;
-            panel_row(d, cx->row + q, n);
+        int64_t c = r / p->kk, kidx = r % p->kk;
+        int64_t k2 = kidx % g->kernel[2], k1 = (kidx / g->kernel[2]) % g->kernel[1];
+        int64_t k0 = kidx / (g->kernel[2] * g->kernel[1]);
+        const float *xc = cx->x + c * p->in_size;
+        float *d = dst + (r - p0) * GC_SGEMM_PANEL;
+        for (int64_t j = j0, end = j0 + nc; j < end;) {
+            int64_t n = images ? cx->t->n0 + j / p->out_size : cx->t->n0;
+            int64_t q = images ? j % p->out_size : cx->t->q0 + j;
+            int64_t run = images && p->out_size - q < end - j ? p->out_size - q : end - j;
+            unfold_run_panels(p, xc + n * g->in_channels * p->in_size, k0, k1, k2, q, q + run, d, j - j0, panel_floats);
+            j += run;
         }
+        for (int64_t j = nc; j < padded; j++) d[(j / GC_SGEMM_PANEL) * panel_floats + j % GC_SGEMM_PANEL] = 0;
     }
 }
 
@@ -532,10 +584,14 @@ static void forward_images(const plan *pp, const float *x, const float *w, float
 }
 
 void gc_conv_forward_f32(const int64_t *geom, const float *x, const float *w, float *y, int32_t from, int32_t to) {
+    int64_t lo, hi;
+    share_range(((const gc_conv_geom *)(const void *)geom)->batch, from, to, &lo, &hi);
+    gc_conv_forward_images_f32(geom, x, w, y, lo, hi);
+}
+
+void gc_conv_forward_images_f32(const int64_t *geom, const float *x, const float *w, float *y, int64_t lo, int64_t hi) {
     plan p;
     make_plan((const gc_conv_geom *)(const void *)geom, &p);
-    int64_t lo, hi;
-    share_range(p.g->batch, from, to, &lo, &hi);
     if (lo >= hi) return;
     float *col = p.direct ? NULL : thread_scratch(scratch_floats(&p));
     if (!col) {
@@ -577,11 +633,16 @@ static void flip_weights(const plan *p, const float *w, float *w2) {
 }
 
 void gc_conv_input_grad_f32(const int64_t *geom, const float *dy, const float *w, float *dx, int32_t from, int32_t to) {
+    int64_t lo, hi;
+    share_range(((const gc_conv_geom *)(const void *)geom)->batch, from, to, &lo, &hi);
+    gc_conv_input_grad_images_f32(geom, dy, w, dx, lo, hi);
+}
+
+void gc_conv_input_grad_images_f32(const int64_t *geom, const float *dy, const float *w, float *dx, int64_t lo,
+                                   int64_t hi) {
     plan p;
     make_plan((const gc_conv_geom *)(const void *)geom, &p);
     const gc_conv_geom *g = p.g;
-    int64_t lo, hi;
-    share_range(g->batch, from, to, &lo, &hi);
     if (lo >= hi) return;
     gc_conv_geom g2;
     plan p2;

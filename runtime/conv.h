@@ -35,6 +35,17 @@ void gc_conv_input_grad_f64(const int64_t *geom, const double *dy, const double 
 void gc_conv_weight_grad_f64(const int64_t *geom, const double *x, const double *dy, double *dw, int32_t from,
                              int32_t to);
 
+/* The same kernels for images [lo, hi) of the batch: a fused kernel (codegen/fused.c) convolves
+ * one image, then runs its epilogue (bias, batch-norm apply, activation, residual add) over that
+ * image while it is still in cache. */
+void gc_conv_forward_images_f32(const int64_t *geom, const float *x, const float *w, float *y, int64_t lo, int64_t hi);
+void gc_conv_input_grad_images_f32(const int64_t *geom, const float *dy, const float *w, float *dx, int64_t lo,
+                                   int64_t hi);
+void gc_conv_forward_images_f64(const int64_t *geom, const double *x, const double *w, double *y, int64_t lo,
+                                int64_t hi);
+void gc_conv_input_grad_images_f64(const int64_t *geom, const double *dy, const double *w, double *dx, int64_t lo,
+                                   int64_t hi);
+
 /* The column buffer bytes a thread holds after running geom's kernels (0 for the direct loops). */
 int64_t gc_conv_workspace_bytes(const int64_t *geom);
 
