@@ -12,6 +12,7 @@
 
 #include "codegen/cg.h"
 #include "ir/conv.h"
+#include "runtime/conv.h"
 
 /* The geometry of n as a private constant i64 array. */
 static LLVMValueRef geometry_table(cg_ctx *cg, const gc_node *n) {
@@ -74,6 +75,12 @@ bool cg_conv_by_images(const gc_node *n, double *macs) {
     gc_conv_geom_of(n, &g);
     *macs = gc_conv_macs(&g);
     return true;
+}
+
+int64_t cg_conv_images_per_call(const gc_node *n) {
+    gc_conv_geom g;
+    gc_conv_geom_of(n, &g);
+    return gc_conv_images_per_call((const int64_t *)(const void *)&g);
 }
 
 int cg_emit_conv_images(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in, LLVMValueRef lo,

@@ -275,9 +275,10 @@ static int split_batch_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *
 }
 
 /* A convolution (conv or conv_input_grad) with its epilogue, image by image: one image's
- * convolution into the result buffer, then the epilogue over exactly that image while it is in
- * cache (an image of 64 channels of 32x32 is 256 KB; the whole batch's result would have left the
- * cache before a separate loop read it back). The pool shares out runs of images as it does for
+ * convolution into the result buffer (or one column tile's images, when images are small), then
+ * the epilogue over exactly those images while they are in cache (an image of 64 channels of
+ * 32x32 is 256 KB; the whole batch's result would have left the cache before a separate loop
+ * read it back). The pool shares out runs of images as it does for
  * the convolution alone, so the bits do not depend on the cut. */
 static int conv_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *conv, const LLVMValueRef *operands,
                          const ext_reads *r, LLVMValueRef out, const LLVMValueRef *ext) {
@@ -310,10 +311,20 @@ static int conv_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *conv, c
             (hot ? reads.hot_slot : reads.loop_slot)[j] = slot;
         }
     cg_nest_coalesce(&nest);
+    /* Runs of `per` images, each one column tile of the conv's (small images share a tile): the
+     * same tiles as one call for the share, and the epilogue over the run (about 256 positions of
+     * every channel) follows its GEMMs. */
+    int64_t per = cg_conv_images_per_call(conv);
+    LLVMValueRef runs = LLVMBuildSDiv(cg->b, LLVMBuildAdd(cg->b, LLVMBuildSub(cg->b, hi, lo, ""), cg_i64(cg, per - 1), ""),
+                                      cg_i64(cg, per), "");
+    cg_loop run;
+    cg_loop_begin_range(cg, &run, cg_i64(cg, 0), runs);
+    LLVMValueRef first = LLVMBuildAdd(cg->b, lo, LLVMBuildMul(cg->b, run.iv, cg_i64(cg, per), ""), "");
+    LLVMValueRef end = LLVMBuildAdd(cg->b, first, cg_i64(cg, per), "");
+    end = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, end, hi, ""), end, hi, "");
+    if (!cg_emit_conv_images(cg, conv, out, operands, first, end)) return 0;
     cg_loop images;
-    cg_loop_begin_range(cg, &images, lo, hi);
-    LLVMValueRef next = LLVMBuildAdd(cg->b, images.iv, cg_i64(cg, 1), "");
-    if (!cg_emit_conv_images(cg, conv, out, operands, images.iv, next)) return 0;
+    cg_loop_begin_range(cg, &images, first, end);
     cg_nest_begin(cg, &nest);
     for (int k = 0; k < nest.count; k++) {
         if (!image_step[k]) continue;
@@ -323,6 +334,7 @@ static int conv_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *conv, c
     if (!emit_body(cg, grp, conv, out, ext, &nest, &reads)) return 0;
     cg_nest_end(cg, &nest);
     cg_loop_end(cg, &images);
+    cg_loop_end(cg, &run);
     return 1;
 }
 

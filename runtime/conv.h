@@ -46,6 +46,11 @@ void gc_conv_forward_images_f64(const int64_t *geom, const double *x, const doub
 void gc_conv_input_grad_images_f64(const int64_t *geom, const double *dy, const double *w, double *dx, int64_t lo,
                                    int64_t hi);
 
+/* How many images a call of the _images kernels should take at a time: the images of one column
+ * tile (several when an image has fewer than about 256 positions), so that calling them run by
+ * run computes the same tiles, with the weights packed as often, as one call for the whole share. */
+int64_t gc_conv_images_per_call(const int64_t *geom);
+
 /* The column buffer bytes a thread holds after running geom's kernels (0 for the direct loops). */
 int64_t gc_conv_workspace_bytes(const int64_t *geom);
 
