@@ -84,7 +84,7 @@ int64_t cg_conv_images_per_call(const gc_node *n) {
 }
 
 int cg_emit_conv_images(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in, LLVMValueRef lo,
-                        LLVMValueRef hi) {
+                        LLVMValueRef hi, LLVMValueRef again) {
     double macs;
     if (!cg_conv_by_images(n, &macs))
         return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: %s %%%d takes no epilogue",
@@ -93,8 +93,8 @@ int cg_emit_conv_images(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LL
     char name[64];
     snprintf(name, sizeof name, "%s_%s", n->op == GC_OP_CONV ? "gc_conv_forward_images" : "gc_conv_input_grad_images",
              n->type.dtype == GC_F32 ? "f32" : "f64");
-    LLVMTypeRef params[6] = {cg->t_ptr, cg->t_ptr, cg->t_ptr, cg->t_ptr, cg->t_i64, cg->t_i64};
-    LLVMValueRef args[6] = {geometry_table(cg, n), in[0], in[1], out, lo, hi};
-    cg_call(cg, name, cg->t_void, params, args, 6);
+    LLVMTypeRef params[7] = {cg->t_ptr, cg->t_ptr, cg->t_ptr, cg->t_ptr, cg->t_i64, cg->t_i64, cg->t_i32};
+    LLVMValueRef args[7] = {geometry_table(cg, n), in[0], in[1], out, lo, hi, again};
+    cg_call(cg, name, cg->t_void, params, args, 7);
     return 1;
 }

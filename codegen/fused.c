@@ -322,7 +322,9 @@ static int conv_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *conv, c
     LLVMValueRef first = LLVMBuildAdd(cg->b, lo, LLVMBuildMul(cg->b, run.iv, cg_i64(cg, per), ""), "");
     LLVMValueRef end = LLVMBuildAdd(cg->b, first, cg_i64(cg, per), "");
     end = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, end, hi, ""), end, hi, "");
-    if (!cg_emit_conv_images(cg, conv, out, operands, first, end)) return 0;
+    /* After a part's first run the thread's buffer holds the weights as the conv reads them. */
+    LLVMValueRef again = LLVMBuildZExt(cg->b, LLVMBuildICmp(cg->b, LLVMIntNE, run.iv, cg_i64(cg, 0), ""), cg->t_i32, "");
+    if (!cg_emit_conv_images(cg, conv, out, operands, first, end, again)) return 0;
     cg_loop images;
     cg_loop_begin_range(cg, &images, first, end);
     cg_nest_begin(cg, &nest);

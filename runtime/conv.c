@@ -131,6 +131,15 @@ static float *thread_scratch(size_t floats) {
     return s->data;
 }
 
+/* thread_scratch, and in *kept whether this thread's buffer was already that large (so what an
+ * earlier call left in it is still there). */
+static float *thread_scratch_kept(size_t floats, bool *kept) {
+    pthread_once(&scratch_once, scratch_key_init);
+    const scratch *s = scratch_key_ok ? pthread_getspecific(scratch_key) : NULL;
+    *kept = s && s->data && s->floats >= floats;
+    return thread_scratch(floats);
+}
+
 static size_t scratch_floats(const plan *p) {
     int64_t t = max_tile(p);
     return (size_t)((p->k + p->g->out_channels) * t);
@@ -404,7 +413,8 @@ DIRECT_KERNELS(double, double, f64)
 /* ---- f64: direct loops ---- */
 
 void gc_conv_forward_images_f64(const int64_t *geom, const double *x, const double *w, double *y, int64_t lo,
-                                int64_t hi) {
+                                int64_t hi, int32_t again) {
+    (void)again;
     plan p;
     make_plan((const gc_conv_geom *)(const void *)geom, &p);
     direct_forward_f64(&p, x, w, y, lo, hi);
@@ -413,11 +423,12 @@ void gc_conv_forward_images_f64(const int64_t *geom, const double *x, const doub
 void gc_conv_forward_f64(const int64_t *geom, const double *x, const double *w, double *y, int32_t from, int32_t to) {
     int64_t lo, hi;
     share_range(((const gc_conv_geom *)(const void *)geom)->batch, from, to, &lo, &hi);
-    gc_conv_forward_images_f64(geom, x, w, y, lo, hi);
+    gc_conv_forward_images_f64(geom, x, w, y, lo, hi, 0);
 }
 
 void gc_conv_input_grad_images_f64(const int64_t *geom, const double *dy, const double *w, double *dx, int64_t lo,
-                                   int64_t hi) {
+                                   int64_t hi, int32_t again) {
+    (void)again;
     plan p;
     make_plan((const gc_conv_geom *)(const void *)geom, &p);
     direct_input_grad_f64(&p, dy, w, dx, lo, hi);
@@ -426,7 +437,7 @@ void gc_conv_input_grad_images_f64(const int64_t *geom, const double *dy, const 
 void gc_conv_input_grad_f64(const int64_t *geom, const double *dy, const double *w, double *dx, int32_t from, int32_t to) {
     int64_t lo, hi;
     share_range(((const gc_conv_geom *)(const void *)geom)->batch, from, to, &lo, &hi);
-    gc_conv_input_grad_images_f64(geom, dy, w, dx, lo, hi);
+    gc_conv_input_grad_images_f64(geom, dy, w, dx, lo, hi, 0);
 }
 
 void gc_conv_weight_grad_f64(const int64_t *geom, const double *x, const double *dy, double *dw, int32_t from,
@@ -593,10 +604,12 @@ static void forward_images(const plan *pp, const float *x, const float *w, float
 void gc_conv_forward_f32(const int64_t *geom, const float *x, const float *w, float *y, int32_t from, int32_t to) {
     int64_t lo, hi;
     share_range(((const gc_conv_geom *)(const void *)geom)->batch, from, to, &lo, &hi);
-    gc_conv_forward_images_f32(geom, x, w, y, lo, hi);
+    gc_conv_forward_images_f32(geom, x, w, y, lo, hi, 0);
 }
 
-void gc_conv_forward_images_f32(const int64_t *geom, const float *x, const float *w, float *y, int64_t lo, int64_t hi) {
+void gc_conv_forward_images_f32(const int64_t *geom, const float *x, const float *w, float *y, int64_t lo, int64_t hi,
+                                int32_t again) {
+    (void)again;
     plan p;
     make_plan((const gc_conv_geom *)(const void *)geom, &p);
     if (lo >= hi) return;
@@ -642,11 +655,11 @@ static void flip_weights(const plan *p, const float *w, float *w2) {
 void gc_conv_input_grad_f32(const int64_t *geom, const float *dy, const float *w, float *dx, int32_t from, int32_t to) {
     int64_t lo, hi;
     share_range(((const gc_conv_geom *)(const void *)geom)->batch, from, to, &lo, &hi);
-    gc_conv_input_grad_images_f32(geom, dy, w, dx, lo, hi);
+    gc_conv_input_grad_images_f32(geom, dy, w, dx, lo, hi, 0);
 }
 
 void gc_conv_input_grad_images_f32(const int64_t *geom, const float *dy, const float *w, float *dx, int64_t lo,
-                                   int64_t hi) {
+                                   int64_t hi, int32_t again) {
     plan p;
     make_plan((const gc_conv_geom *)(const void *)geom, &p);
     const gc_conv_geom *g = p.g;
@@ -656,10 +669,11 @@ void gc_conv_input_grad_images_f32(const int64_t *geom, const float *dy, const f
     if (!p.direct && input_grad_is_forward(g, &g2)) {
         make_plan(&g2, &p2);
         size_t weights = (size_t)(g->out_channels * p.cg * p.kk);
-        float *col2 = p2.direct ? NULL : thread_scratch(scratch_floats(&p2) + weights);
+        bool kept = false;
+        float *col2 = p2.direct ? NULL : thread_scratch_kept(scratch_floats(&p2) + weights, &kept);
         if (col2) {
             float *w2 = col2 + scratch_floats(&p2);
-            flip_weights(&p, w, w2);
+            if (!again || !kept) flip_weights(&p, w, w2);
             forward_images(&p2, dy, w2, dx, lo, hi, col2);
             return;
         }
