@@ -242,6 +242,17 @@ int cg_emit_matmul_batch_part(cg_ctx *cg, const gc_node *n, LLVMValueRef out, co
 int cg_emit_matmul_part(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in, bool cols,
                         LLVMValueRef lo, LLVMValueRef hi);
 
+/* ---- convolution parts (emit_conv.c), for epilogues run image by image ---- */
+/* Whether conv or conv_input_grad n may run image by image with an epilogue (f32 or f64), and
+ * its multiply-adds (for cg_split_worthwhile). */
+bool cg_conv_by_images(const gc_node *n, double *macs);
+/* The images a call should take (runtime/conv.h: gc_conv_images_per_call). */
+int64_t cg_conv_images_per_call(const gc_node *n);
+/* Images [lo, hi) of conv or conv_input_grad n (i64 values) into out; `again` (i32, not 0): the
+ * previous call on this thread was this one's with the same weights (runtime/conv.h). */
+int cg_emit_conv_images(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in, LLVMValueRef lo,
+                        LLVMValueRef hi, LLVMValueRef again);
+
 /* ---- shared by emitters ---- */
 /* The elementwise kernel over n's result shape: the node's value at each element from its
  * operands' values there (emit_elementwise.c). */

@@ -12,6 +12,7 @@
 
 #include "codegen/cg.h"
 #include "ir/conv.h"
+#include "runtime/conv.h"
 
 /* The geometry of n as a private constant i64 array. */
 static LLVMValueRef geometry_table(cg_ctx *cg, const gc_node *n) {
@@ -65,4 +66,35 @@ int cg_emit_conv_input_grad(cg_ctx *cg, const gc_node *n, LLVMValueRef out, cons
 
 int cg_emit_conv_weight_grad(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) {
     return emit_call(cg, n, "gc_conv_weight_grad", out, in);
+}
+
+bool cg_conv_by_images(const gc_node *n, double *macs) {
+    if ((n->op != GC_OP_CONV && n->op != GC_OP_CONV_INPUT_GRAD) || (n->type.dtype != GC_F32 && n->type.dtype != GC_F64))
+        return false;
+    gc_conv_geom g;
+    gc_conv_geom_of(n, &g);
+    *macs = gc_conv_macs(&g);
+    return true;
+}
+
+int64_t cg_conv_images_per_call(const gc_node *n) {
+    gc_conv_geom g;
+    gc_conv_geom_of(n, &g);
+    return gc_conv_images_per_call((const int64_t *)(const void *)&g);
+}
+
+int cg_emit_conv_images(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in, LLVMValueRef lo,
+                        LLVMValueRef hi, LLVMValueRef again) {
+    double macs;
+    if (!cg_conv_by_images(n, &macs))
+        return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: %s %%%d takes no epilogue",
+                        gc_op_table[n->op].name, n->id);
+    if (n->type.dtype == GC_F32) cg->calls_gemm = true;
+    char name[64];
+    snprintf(name, sizeof name, "%s_%s", n->op == GC_OP_CONV ? "gc_conv_forward_images" : "gc_conv_input_grad_images",
+             n->type.dtype == GC_F32 ? "f32" : "f64");
+    LLVMTypeRef params[7] = {cg->t_ptr, cg->t_ptr, cg->t_ptr, cg->t_ptr, cg->t_i64, cg->t_i64, cg->t_i32};
+    LLVMValueRef args[7] = {geometry_table(cg, n), in[0], in[1], out, lo, hi, again};
+    cg_call(cg, name, cg->t_void, params, args, 7);
+    return 1;
 }

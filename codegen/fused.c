@@ -1,7 +1,8 @@
 /*
  * fused.c: the body of a fused kernel — elementwise members computed at each element of the
  * root's shape, intermediates in registers, only the root stored; optionally after a GEMM that
- * writes the result buffer first (an epilogue: bias add, activation, residual add); or, for a
+ * writes the result buffer first (an epilogue: bias add, activation, residual add; after a
+ * convolution, image by image); or, for a
  * reduction root, computed where the reduction loads its operand (a prologue: sum of squares).
  *
  * passes/fuse.c puts a node into a kernel only when it has the root's shape, so every member is
@@ -273,6 +274,72 @@ static int split_batch_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *
     return 1;
 }
 
+/* A convolution (conv or conv_input_grad) with its epilogue, image by image: one image's
+ * convolution into the result buffer (or one column tile's images, when images are small), then
+ * the epilogue over exactly those images while they are in cache (an image of 64 channels of
+ * 32x32 is 256 KB; the whole batch's result would have left the cache before a separate loop
+ * read it back). The pool shares out runs of images as it does for
+ * the convolution alone, so the bits do not depend on the cut. */
+static int conv_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *conv, const LLVMValueRef *operands,
+                         const ext_reads *r, LLVMValueRef out, const LLVMValueRef *ext) {
+    const gc_node *root = grp->members[grp->num_members - 1];
+    double macs;
+    if (!cg_conv_by_images(conv, &macs) || root->type.rank < 2)
+        return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: bad convolution epilogue in %%%d", root->id);
+    int64_t batch = root->type.dims[0];
+    LLVMValueRef lo = cg_i64(cg, 0), hi = cg_i64(cg, batch);
+    if (batch >= 2 && cg_split_worthwhile(cg, macs)) cg_split_range(cg, batch, 1, &lo, &hi);
+    /* The loop over one image walks the root's dims after the batch; each operand starts at the
+     * image's element (its batch stride: 0 for a value broadcast over the batch, as a bias). */
+    const gc_type *rt = &root->type;
+    int64_t strides[GC_MAX_RANK], image_step[CG_MAX_OPERANDS];
+    cg_nest nest;
+    cg_nest_init(&nest, rt->rank - 1, rt->dims + 1);
+    gc_type_strides(rt, strides);
+    image_step[cg_nest_add(&nest, strides + 1)] = strides[0];
+    ext_reads reads = *r;
+    for (int pass = 0; pass < 2; pass++)
+        for (int j = 0; j < grp->num_ext; j++) {
+            bool hot = pass == 1;
+            if (!(hot ? reads.hot[j] : reads.loop[j])) continue;
+            if (nest.count >= CG_MAX_OPERANDS)
+                return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: fused kernel %%%d reads too many values",
+                                root->id);
+            read_strides(&grp->ext[j]->type, rt, hot, strides);
+            int slot = cg_nest_add(&nest, strides + 1);
+            image_step[slot] = strides[0];
+            (hot ? reads.hot_slot : reads.loop_slot)[j] = slot;
+        }
+    cg_nest_coalesce(&nest);
+    /* Runs of `per` images, each one column tile of the conv's (small images share a tile): the
+     * same tiles as one call for the share, and the epilogue over the run (about 256 positions of
+     * every channel) follows its GEMMs. */
+    int64_t per = cg_conv_images_per_call(conv);
+    LLVMValueRef runs = LLVMBuildSDiv(cg->b, LLVMBuildAdd(cg->b, LLVMBuildSub(cg->b, hi, lo, ""), cg_i64(cg, per - 1), ""),
+                                      cg_i64(cg, per), "");
+    cg_loop run;
+    cg_loop_begin_range(cg, &run, cg_i64(cg, 0), runs);
+    LLVMValueRef first = LLVMBuildAdd(cg->b, lo, LLVMBuildMul(cg->b, run.iv, cg_i64(cg, per), ""), "");
+    LLVMValueRef end = LLVMBuildAdd(cg->b, first, cg_i64(cg, per), "");
+    end = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, end, hi, ""), end, hi, "");
+    /* After a part's first run the thread's buffer holds the weights as the conv reads them. */
+    LLVMValueRef again = LLVMBuildZExt(cg->b, LLVMBuildICmp(cg->b, LLVMIntNE, run.iv, cg_i64(cg, 0), ""), cg->t_i32, "");
+    if (!cg_emit_conv_images(cg, conv, out, operands, first, end, again)) return 0;
+    cg_loop images;
+    cg_loop_begin_range(cg, &images, first, end);
+    cg_nest_begin(cg, &nest);
+    for (int k = 0; k < nest.count; k++) {
+        if (!image_step[k]) continue;
+        LLVMValueRef base = LLVMBuildMul(cg->b, images.iv, cg_i64(cg, image_step[k]), "");
+        nest.off[k] = LLVMBuildAdd(cg->b, nest.off[k], base, "");
+    }
+    if (!emit_body(cg, grp, conv, out, ext, &nest, &reads)) return 0;
+    cg_nest_end(cg, &nest);
+    cg_loop_end(cg, &images);
+    cg_loop_end(cg, &run);
+    return 1;
+}
+
 int cg_fused_kernel(cg_ctx *cg, const cg_group *grp, LLVMValueRef out, const LLVMValueRef *ext) {
     const gc_node *root = grp->members[grp->num_members - 1];
     if (gc_op_table[root->op].op_class == GC_CLASS_REDUCTION || root->op == GC_OP_MAX_POOL || root->op == GC_OP_AVG_POOL)
@@ -302,6 +369,8 @@ int cg_fused_kernel(cg_ctx *cg, const cg_group *grp, LLVMValueRef out, const LLV
             for (int j = 0; j < grp->num_ext; j++)
                 if (grp->ext[j] == n->inputs[k]) (n->op == GC_OP_ONE_HOT ? r.hot : r.loop)[j] = true;
     }
+    if (gemm && (gemm->op == GC_OP_CONV || gemm->op == GC_OP_CONV_INPUT_GRAD))
+        return conv_epilogue(cg, grp, gemm, operands, &r, out, ext);
     if (gemm) {
         int split = split_epilogue(cg, grp, gemm, operands, &r, out, ext);
         if (split >= 0) return split;

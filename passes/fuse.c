@@ -12,6 +12,7 @@
  *   - the kernel still reads at most GC_FUSE_MAX_EXTERNAL distinct values from outside;
  *   - for a GEMM epilogue: the kernel has no GEMM yet and its root has the GEMM's dtype (the
  *     GEMM's result lives in the root's buffer until the loop overwrites it element by element);
+ *     a conv or conv_input_grad is such a GEMM (its epilogue runs per image), conv_weight_grad not;
  *   - for a reduction prologue (sum, mean, max, min, and the window taps of max_pool and
  *     avg_pool, which no result-shaped value reaches): the node has the reduction operand's
  *     shape, and so has each of its operands, or holds one element (the code generator reads
@@ -69,8 +70,10 @@ static bool result_shaped(const gc_type *t, const gc_node *n) {
 }
 
 static bool fusable_op(gc_op op) {
-    /* Convolutions are GEMMs with a kernel of their own (codegen/emit_conv.c): no epilogue yet. */
-    if (op == GC_OP_CONV || op == GC_OP_CONV_INPUT_GRAD || op == GC_OP_CONV_WEIGHT_GRAD) return false;
+    /* A convolution and its input gradient take an epilogue, run image by image after each
+     * image's GEMMs (codegen/fused.c). The weight gradient's sum over the batch is cut by input
+     * channels, so no loop over its result could follow its parts: it stays a kernel of its own. */
+    if (op == GC_OP_CONV_WEIGHT_GRAD) return false;
     if (is_pool(op)) return true;
     if (gc_op_table[op].op_class == GC_CLASS_REDUCTION) return op == GC_OP_SUM || op == GC_OP_MEAN || op == GC_OP_MAX || op == GC_OP_MIN;
     if (gc_op_table[op].op_class != GC_CLASS_ELEMENTWISE && gc_op_table[op].op_class != GC_CLASS_GEMM) return false;

@@ -35,6 +35,26 @@ void gc_conv_input_grad_f64(const int64_t *geom, const double *dy, const double 
 void gc_conv_weight_grad_f64(const int64_t *geom, const double *x, const double *dy, double *dw, int32_t from,
                              int32_t to);
 
+/* The same kernels for images [lo, hi) of the batch: a fused kernel (codegen/fused.c) convolves
+ * one image (or one column tile's images), then runs its epilogue (bias, batch-norm apply,
+ * activation, residual add) over them while they are still in cache. `again` (not 0) says the
+ * previous call on this thread was this kernel with the same weights, so the input gradient may
+ * reuse the flipped weights it left in the thread's buffer (it flips them anyway when the buffer
+ * was reallocated since). */
+void gc_conv_forward_images_f32(const int64_t *geom, const float *x, const float *w, float *y, int64_t lo, int64_t hi,
+                                int32_t again);
+void gc_conv_input_grad_images_f32(const int64_t *geom, const float *dy, const float *w, float *dx, int64_t lo,
+                                   int64_t hi, int32_t again);
+void gc_conv_forward_images_f64(const int64_t *geom, const double *x, const double *w, double *y, int64_t lo,
+                                int64_t hi, int32_t again);
+void gc_conv_input_grad_images_f64(const int64_t *geom, const double *dy, const double *w, double *dx, int64_t lo,
+                                   int64_t hi, int32_t again);
+
+/* How many images a call of the _images kernels should take at a time: the images of one column
+ * tile (several when an image has fewer than about 256 positions), so that calling them run by
+ * run computes the same tiles, with the weights packed as often, as one call for the whole share. */
+int64_t gc_conv_images_per_call(const int64_t *geom);
+
 /* The column buffer bytes a thread holds after running geom's kernels (0 for the direct loops). */
 int64_t gc_conv_workspace_bytes(const int64_t *geom);
 
