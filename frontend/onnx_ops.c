@@ -165,20 +165,21 @@ static int lower_binary(importer *I) {
               : !strcmp(op, "Div") ? (is_int ? f_idiv : f_div) : !strcmp(op, "Pow") ? f_pow : f_eq;
     if (ka && kb) return gc_onnx_set_known(I, 0, fold(I, et, f, ka, kb, NULL));
     if (!strcmp(op, "Pow")) {
-        gc_node *x = gc_onnx_node(I, 0);
+        /* Integer bases compute in f32 and round back (ONNX's result has the base's type). */
+        gc_node *x = gc_onnx_node(I, 0), *y = NULL;
         if (!x) return 0;
-        if (x->type.dtype != GC_F32) return gc_onnx_fail(I, "Pow of integers is not supported");
+        bool int_base = x->type.dtype != GC_F32;
+        if (int_base) x = gc_cast(B(I), x, GC_F32);
         double *e;
         int64_t n;
         if (kb || (I->in[1]->init && I->in[1]->init->numel == 1)) {
             if (!gc_onnx_static_doubles(I, 1, "exponent", &e, &n)) return 0;
-            bool uniform = true;
+            bool uniform = n >= 1;
             for (int64_t k = 1; k < n; k++) uniform = uniform && e[k] == e[0];
-            if (uniform && n >= 1) {
-                gc_node *y = gc_pow_scalar(B(I), x, e[0]);
-                int64_t r = kb ? kb->rank : 0;
+            if (uniform) {
+                y = gc_pow_scalar(B(I), x, e[0]);
                 /* A known exponent of higher rank broadcasts the result. */
-                if (y && r > x->type.rank) {
+                if (y && kb && kb->rank > x->type.rank) {
                     gc_type t;
                     int rr;
                     int64_t dims[GC_ONNX_MAX_RANK];
@@ -187,14 +188,17 @@ static int lower_binary(importer *I) {
                         return gc_onnx_fail(I, "operands do not broadcast");
                     y = gc_broadcast_to(B(I), y, &t);
                 }
-                return gc_onnx_set_node(I, 0, y, et);
             }
         }
-        /* x ^ y = exp(y log x): defined for x > 0, as the general power's gradient in y needs. */
-        gc_node *y = gc_onnx_node(I, 1);
-        if (!y) return 0;
-        return gc_onnx_set_node(I, 0, gc_unary(B(I), GC_OP_EXP, gc_binary(B(I), GC_OP_MUL, y, gc_unary(B(I), GC_OP_LOG, x))),
-                                et);
+        if (!y) {
+            /* x ^ y = exp(y log x): defined for x > 0, as the general power's gradient in y needs. */
+            gc_node *p = gc_onnx_node(I, 1);
+            if (!p) return 0;
+            if (p->type.dtype != GC_F32) p = gc_cast(B(I), p, GC_F32);
+            y = gc_unary(B(I), GC_OP_EXP, gc_binary(B(I), GC_OP_MUL, p, gc_unary(B(I), GC_OP_LOG, x)));
+        }
+        if (int_base && y) y = gc_cast(B(I), gc_add_scalar(B(I), y, 0.5), GC_I32);
+        return gc_onnx_set_node(I, 0, y, et);
     }
     gc_node *a, *b;
     if (!binary_nodes(I, &a, &b)) return 0;

@@ -124,7 +124,8 @@ int gc_onnx_lower_pool(importer *I) {
         p->stride[i] = w.stride[i];
         p->dilation[i] = w.dilation[i];
         p->padding[i] = w.before[i];
-        symmetric = symmetric && w.before[i] == w.after[i];
+        /* gradc's pools (as torch's) take at most half the kernel as padding. */
+        symmetric = symmetric && w.before[i] == w.after[i] && 2 * w.before[i] <= w.kernel[i];
     }
     gc_op op = avg ? GC_OP_AVG_POOL : GC_OP_MAX_POOL;
     if (symmetric) return gc_onnx_set_node(I, 0, gc_build(B(I), op, &x, 1, &attr, NULL), GC_ONNX_FLOAT);
