@@ -62,6 +62,7 @@ gc_node *gc_layer_register(gc_layer_context *c, gc_op op, const char *name, cons
     e->init = init;
     e->layer = layer;
     e->loc = c->b.loc;
+    e->data = NULL;
     return node;
 }
 

@@ -24,6 +24,7 @@ typedef struct gc_param_entry {
     gc_init init;
     const char *layer;
     gc_loc loc;
+    const float *data; /* f32 initial values from an imported ONNX initializer (in the graph's arena), or NULL */
 } gc_param_entry;
 
 typedef struct gc_layer_context {

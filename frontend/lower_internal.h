@@ -136,6 +136,9 @@ gc_node *gc_lower_matmul(lowerer *L, gc_node *a, gc_node *b);
 bool gc_is_activation(gc_builtin_id id);
 int gc_lower_activation(lowerer *L, lower_args *a, lval *out);
 
+/* lower_onnx.c: onnx("file.onnx", x, ...) as NAME (frontend/onnx_import.h). */
+int gc_lower_onnx(lowerer *L, lower_args *a, const char *path, lval *out);
+
 /* lower_nn_extra.c: the losses and layers of wave 2 (prelu, bilinear). */
 int gc_lower_loss_extra(lowerer *L, lower_args *a, lval *out);
 /* A WEIGHTS argument: *w becomes NULL (none), the tensor, or an f32 vector of the listed numbers. */

@@ -164,6 +164,7 @@ int gc_lower_layer(lowerer *L, lower_args *a, lval *out) {
     case GC_BUILTIN_RMSNORM:
         return tensor_result(out, gc_layer_rmsnorm(c, path, gc_lower_arg_tensor(L, a, 0, GC_F32), gc_lower_arg_num(a, 1),
                                                    gc_lower_arg_bool(a, 2)));
+    case GC_BUILTIN_ONNX: return gc_lower_onnx(L, a, path, out);
     default: return gc_lower_layer_extra(L, a, path, out);
     }
 }

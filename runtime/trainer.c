@@ -54,6 +54,7 @@ typedef struct trainer_param {
     char *name;
     gc_type type;
     gc_init init;
+    float *data; /* initial f32 values given by the model (an imported ONNX initializer), or NULL */
 } trainer_param;
 
 struct gc_trainer {
@@ -178,9 +179,9 @@ void gc_trainer_free(gc_trainer *t) {
     gc_graph_free(t->train_graph);
     gc_graph_free(t->eval_graph);
     free(t->index_rules);
-    for (int i = 0; i < t->num_params; i++) free(t->params[i].name);
+    for (int i = 0; i < t->num_params; i++) free(t->params[i].name), free(t->params[i].data);
     free(t->params);
-    for (int i = 0; i < t->num_buffers; i++) free(t->buffers[i].name);
+    for (int i = 0; i < t->num_buffers; i++) free(t->buffers[i].name), free(t->buffers[i].data);
     free(t->buffers);
     free(t->text_forward);
     free(t->text_grad);
@@ -249,6 +250,11 @@ static int record_params(gc_trainer *t, const gc_lowered_model *model, gc_error 
         if (!(tp->name = xstrdup(c->params[i].name))) return out_of_memory(err);
         tp->type = c->params[i].node->type;
         tp->init = c->params[i].init;
+        if (c->params[i].data && tp->type.dtype == GC_F32) {
+            size_t bytes = (size_t)gc_type_numel(&tp->type) * sizeof(float);
+            if (!(tp->data = malloc(bytes))) return out_of_memory(err);
+            memcpy(tp->data, c->params[i].data, bytes);
+        }
         if (buffer) t->num_buffers++;
         else t->num_params++;
     }
@@ -265,6 +271,10 @@ static int init_one(gc_trainer *t, const trainer_param *p, gc_error *err) {
         /* Integer buffers (num_batches_tracked) start at a constant. */
         int32_t value = p->init.kind == GC_INIT_ONES ? 1 : p->init.kind == GC_INIT_CONSTANT ? (int32_t)p->init.a : 0;
         for (int64_t i = 0; i < gc_type_numel(&p->type); i++) ((int32_t *)data)[i] = value;
+        return 1;
+    }
+    if (p->data) {
+        memcpy(data, p->data, (size_t)gc_type_numel(&p->type) * sizeof(float));
         return 1;
     }
     if (!gc_init_fill(&p->init, &p->type, t->seed, p->name, data, gc_pool_resolve_threads(t->opts.threads), err)) {

@@ -27,6 +27,7 @@ static const struct {
     {"ir", gc_cmd_ir, "print a model's program at a stage of the pipeline"},
     {"opt", gc_cmd_opt, "parse textual IR, verify it, run passes, print the result"},
     {"run", gc_cmd_run, "evaluate an IR graph on .npy inputs with the reference interpreter"},
+    {"import", gc_cmd_import, "an ONNX model as textual IR (with its weights) or as a model file"},
 };
 
 static void usage(FILE *out) {

@@ -1,0 +1,89 @@
+/*
+ * onnx_internal.h: what the importer's files share (onnx_import.c: values, attributes, constants,
+ * the walk over the graph; onnx_ops*.c: one lowering per operator). Not for other modules.
+ */
+#ifndef GC_FRONTEND_ONNX_INTERNAL_H
+#define GC_FRONTEND_ONNX_INTERNAL_H
+
+#include "frontend/onnx_import.h"
+#include "onnx.pb-c.h"
+
+/* One ONNX value: an IR node, a host value known at import, or a float initializer that becomes a
+ * param (or a buffer) when first used. */
+typedef struct oval {
+    const char *name;
+    int et;                       /* ONNX elem type: BOOL values are f32 0/1 nodes, integers i32 */
+    gc_node *node;
+    gc_onnx_tensor *k;            /* known at import */
+    const gc_onnx_tensor *init;   /* a float initializer not yet made a source */
+    const char *missing;          /* an output gradc does not compute: why, for an error on use */
+} oval;
+
+typedef struct importer {
+    gc_layer_context *c;
+    gc_builder *b;
+    gc_onnx_model *m;
+    const Onnx__GraphProto *g;
+    const char *path;
+    int opset;
+    const char *prefix;
+    gc_arena *arena; /* host values and scratch: the model's arena */
+    oval *vals;
+    int num_vals, cap_vals;
+    int *slots; /* open addressing over vals by name: index + 1, 0 empty */
+    int num_slots;
+    const char **buffers; /* initializers BatchNormalization reads as running statistics */
+    int num_buffers;
+    /* The node being lowered: its inputs (NULL where omitted) and outputs. */
+    const Onnx__NodeProto *node;
+    oval *in[16];
+    int nin;
+    oval out[8];
+    int nout;
+} importer;
+
+/* Fails naming the node: "file: node 'Conv_12' (Conv, opset 13): ...". */
+int gc_onnx_fail(importer *I, const char *fmt, ...) GC_PRINTF(2, 3);
+
+/* Attributes of the current node. */
+const Onnx__AttributeProto *gc_onnx_attr(importer *I, const char *name);
+int64_t gc_onnx_attr_int(importer *I, const char *name, int64_t def);
+double gc_onnx_attr_float(importer *I, const char *name, double def);
+const char *gc_onnx_attr_str(importer *I, const char *name, const char *def);
+/* The ints of a list attribute (NULL and *n = 0 when absent). */
+const int64_t *gc_onnx_attr_ints(importer *I, const char *name, int *n);
+
+/* Input k as an IR node (host values and initializers are made into nodes), NULL with an error
+ * when it is missing or not available. */
+gc_node *gc_onnx_node(importer *I, int k);
+/* Input k's host value when known at import, else NULL (no error). */
+gc_onnx_tensor *gc_onnx_known(importer *I, int k);
+/* Input k's integer values, which must be known at import; NULL with an error otherwise. */
+const int64_t *gc_onnx_static_ints(importer *I, int k, const char *what, int64_t *n);
+/* Input k's values as doubles, which must be known at import. */
+int gc_onnx_static_doubles(importer *I, int k, const char *what, double **out, int64_t *n);
+bool gc_onnx_has_input(importer *I, int k);
+
+/* Results of the current node. */
+int gc_onnx_set_node(importer *I, int k, gc_node *n, int et);
+int gc_onnx_set_known(importer *I, int k, gc_onnx_tensor *t);
+void gc_onnx_set_missing(importer *I, int k, const char *why);
+
+/* Host values. */
+gc_onnx_tensor *gc_onnx_tensor_new(importer *I, int et, int rank, const int64_t *dims);
+double gc_onnx_get(const gc_onnx_tensor *t, int64_t i);
+void gc_onnx_put(gc_onnx_tensor *t, int64_t i, double v);
+/* An IR node holding t's values. */
+gc_node *gc_onnx_materialize(importer *I, const gc_onnx_tensor *t);
+/* A gc_type for dims (rank <= GC_MAX_RANK, dims >= 1), with an error otherwise. */
+int gc_onnx_type(importer *I, gc_dtype dt, int rank, const int64_t *dims, gc_type *out);
+/* Normalises an axis of rank dims; error when out of range. */
+int gc_onnx_axis(importer *I, int64_t axis, int rank, int *out);
+
+/* onnx_ops*.c: the lowering of each operator; 0 with an error on failure. */
+typedef int (*gc_onnx_lower_fn)(importer *I);
+gc_onnx_lower_fn gc_onnx_lowering(const char *op_type);
+/* Whether all of the node's present inputs are known at import. */
+bool gc_onnx_all_known(importer *I);
+
+#endif
