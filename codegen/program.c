@@ -41,9 +41,21 @@ typedef struct job {
     size_t object_len;
     bool parallel, hit, rejected;
     int32_t flags;
-    int same_as; /* an earlier job with the same key (equal IR), or -1 */
+    int same_as; /* the job that compiles this one's key (equal IR), or -1 for itself */
     gc_task_fn task;
 } job;
+
+/* Keys claimed in this compile: the first job with a key compiles it, later ones share it. */
+typedef struct key_table {
+    int *slots; /* job index + 1; 0 empty */
+    int cap;    /* a power of two */
+} key_table;
+
+static uint64_t key_hash(const char *key) {
+    uint64_t h = 0;
+    for (int i = 0; i < 16; i++) h = h << 4 | (uint64_t)(key[i] <= '9' ? key[i] - '0' : key[i] - 'a' + 10);
+    return h;
+}
 
 typedef struct shared {
     const gc_layout *layout;
@@ -53,7 +65,8 @@ typedef struct shared {
     int num_jobs;
     atomic_int next;
     atomic_int failed;
-    pthread_mutex_t lock; /* guards err and the times below */
+    pthread_mutex_t lock; /* guards err, keys and the times below */
+    key_table keys;
     gc_error *err;
     double emit_ms, optimize_ms, object_ms;
     int hits, compiled, rejected;
@@ -138,6 +151,18 @@ static int compile_job(shared *s, job *jb, LLVMContextRef ctx, LLVMTargetMachine
     LLVMDisposeMessage(ir);
     rename_fn(mod, "k", "gc_k_", jb->key);
     rename_fn(mod, "t", "gc_t_", jb->key);
+    /* Kernels unequal as graphs can still be equal as IR (an attribute the code ignores): the
+     * first to claim the key compiles it. */
+    pthread_mutex_lock(&s->lock);
+    int at = (int)(key_hash(jb->key) & (uint64_t)(s->keys.cap - 1));
+    while (s->keys.slots[at] && strcmp(s->jobs[s->keys.slots[at] - 1].key, jb->key)) at = (at + 1) & (s->keys.cap - 1);
+    if (s->keys.slots[at]) jb->same_as = s->keys.slots[at] - 1;
+    else s->keys.slots[at] = (int)(jb - s->jobs) + 1;
+    pthread_mutex_unlock(&s->lock);
+    if (jb->same_as >= 0) {
+        LLVMDisposeModule(mod);
+        return 1;
+    }
     double t1 = cg_now_ms(), t2 = t1, t3 = t1;
     jb->hit = cg_cache_load(s->cache, jb->key, &jb->object, &jb->object_len, &jb->rejected);
     int ok = 1;
@@ -219,9 +244,6 @@ static int link_jobs(LLVMOrcLLJITRef jit, job *jobs, int num_jobs, gc_error *err
     LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(jit);
     for (int i = 0; i < num_jobs; i++) {
         job *jb = &jobs[i];
-        jb->same_as = -1;
-        for (int j = 0; j < i && jb->same_as < 0; j++)
-            if (!strcmp(jobs[j].key, jb->key)) jb->same_as = j;
         if (jb->same_as >= 0) continue;
         LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(jb->object, jb->object_len, jb->key);
         LLVMErrorRef e = LLVMOrcLLJITAddObjectFile(jit, jd, buf);
@@ -278,7 +300,10 @@ int cg_program_build(LLVMOrcLLJITRef jit, const gc_graph *g, const gc_layout *la
         num_offsets += cg_group_pointers(&groups[i]);
         int shared_job = cg_kernel_cache_share(dedup, &groups[i], s.num_jobs);
         if (shared_job < 0) ok = gc_failf(err, GC_ERR_MEMORY, "out of memory");
-        else if (shared_job == s.num_jobs) jobs[s.num_jobs++].grp = &groups[i];
+        else if (shared_job == s.num_jobs) {
+            jobs[s.num_jobs].same_as = -1;
+            jobs[s.num_jobs++].grp = &groups[i];
+        }
         job_of[i] = shared_job;
     }
     if (ok) {
@@ -289,6 +314,10 @@ int cg_program_build(LLVMOrcLLJITRef jit, const gc_graph *g, const gc_layout *la
         if (features && !target) gc_failf(err, GC_ERR_MEMORY, "out of memory");
     }
     s.target = target;
+    s.keys.cap = 64;
+    while (s.keys.cap < 2 * s.num_jobs) s.keys.cap *= 2;
+    if (ok && !(s.keys.slots = calloc((size_t)s.keys.cap, sizeof *s.keys.slots)))
+        ok = gc_failf(err, GC_ERR_MEMORY, "out of memory");
     t->cache_enabled = cg_cache_open(&cache);
     s.cache = &cache;
     double prepared = cg_now_ms();
@@ -326,7 +355,9 @@ int cg_program_build(LLVMOrcLLJITRef jit, const gc_graph *g, const gc_layout *la
         c->parallel = jb->parallel && e != CG_ENTRY_INIT;
         c->node = node->id;
     }
-    t->functions = s.num_jobs;
+    int distinct = 0;
+    for (int i = 0; i < s.num_jobs; i++) distinct += jobs[i].same_as < 0;
+    t->functions = distinct;
     t->cache_hits = s.hits;
     t->compiled = s.compiled;
     t->cache_rejected = s.rejected;
@@ -346,6 +377,7 @@ int cg_program_build(LLVMOrcLLJITRef jit, const gc_graph *g, const gc_layout *la
     free(cpu);
     free(features);
     free(target);
+    free(s.keys.slots);
     pthread_mutex_destroy(&s.lock);
     if (!ok) cg_program_free(p);
     t->total_ms = cg_now_ms() - start;
