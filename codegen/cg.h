@@ -69,6 +69,18 @@ void cg_ctx_dispose(cg_ctx *cg);
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const gc_graph *g, const gc_layout *layout,
                               LLVMTargetMachineRef tm, void *profile, gc_codegen_times *times, gc_error *err);
 
+/* ---- pieces of module.c that program.c shares ---- */
+typedef struct cg_group cg_group;
+bool cg_has_kernel(const gc_node *n, const gc_layout *layout);
+bool cg_is_init_node(const gc_node *n);
+/* The kernel of every root (indexed by root id); *storage is freed with free() after them. */
+cg_group *cg_make_groups(const gc_graph *g, const gc_layout *layout, const gc_node ***storage, gc_error *err);
+/* Emits grp as an internal function k<root id> of cg->mod; NULL after filling cg->err. */
+LLVMValueRef cg_emit_kernel(cg_ctx *cg, const cg_group *grp);
+bool cg_kernel_is_parallel(LLVMValueRef fn);
+int32_t cg_kernel_task_flags(LLVMValueRef fn);
+int cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, gc_error *err);
+
 /* ---- kernels ----
  * What one kernel computes: its members in graph order, the last one the root whose value it
  * stores, and the values it reads from outside. A kernel of one node reads its operands in
@@ -115,6 +127,53 @@ cg_kernel_cache *cg_kernel_cache_new(int nodes, const gc_layout *layout);
 void cg_kernel_cache_free(cg_kernel_cache *c);
 LLVMValueRef cg_kernel_cache_get(cg_kernel_cache *c, const cg_group *grp);
 int cg_kernel_cache_put(cg_kernel_cache *c, const cg_group *grp, LLVMValueRef fn);
+/* The same by number: the index given with an equal kernel before, else `index` (now recorded);
+ * -1 when out of memory. */
+int cg_kernel_cache_share(cg_kernel_cache *c, const cg_group *grp, int index);
+
+/* ---- the kernel cache on disk (disk_cache.c) ---- */
+#define CG_CACHE_KEY_LEN 32
+typedef struct cg_disk_cache {
+    char dir[4096];
+    bool enabled;
+} cg_disk_cache;
+/* Finds the cache directory ($GRADC_CACHE_DIR, "off" to disable; else $XDG_CACHE_HOME/gradc or
+ * ~/.cache/gradc), creating it; 0 (and no cache) when disabled or it cannot be made. */
+int cg_cache_open(cg_disk_cache *c);
+/* What a kernel's code depends on besides its IR: gradc's and LLVM's versions, the CPU and its
+ * features, as one string; the caller frees it. NULL when out of memory. */
+char *cg_cache_target(const char *cpu, const char *features);
+/* The key of a kernel: 32 hex digits hashing the target string and the kernel's IR text. */
+void cg_cache_key(const char *target, const char *ir, size_t ir_len, char hex[CG_CACHE_KEY_LEN + 1]);
+/* The object stored under key (malloc'd) and 1; 0 on a miss, with *rejected when an entry was
+ * there but is not a whole, matching one. */
+int cg_cache_load(const cg_disk_cache *c, const char *key, char **object, size_t *len, bool *rejected);
+/* Stores an object under key atomically; 0 when the cache could not be written (harmless). */
+int cg_cache_store(const cg_disk_cache *c, const char *key, const char *object, size_t len);
+
+/* ---- the JIT's program (program.c): each distinct kernel compiled alone (or taken from the
+ * cache), and the calls of gc_init, gc_step and gc_update as a table run from C ---- */
+enum { CG_ENTRY_INIT, CG_ENTRY_STEP, CG_ENTRY_UPDATE, CG_ENTRY_COUNT };
+typedef struct cg_call {
+    gc_task_fn task;
+    const int64_t *offsets; /* the arena offsets of its pointer parameters */
+    int32_t flags;          /* GC_TASK_* */
+    bool parallel;          /* run on every thread of the pool */
+    int node;               /* the kernel's root id (profile ticks) */
+} cg_program_call;
+typedef struct cg_program {
+    cg_program_call *calls;
+    int begin[CG_ENTRY_COUNT + 1]; /* entry e runs calls [begin[e], begin[e + 1]) */
+    int64_t *offsets;
+    void *profile;
+} cg_program;
+struct LLVMOrcOpaqueLLJIT;
+/* Compiles every distinct kernel of g into `jit` (an LLJIT with the runtime's symbols defined)
+ * and fills the program that calls them; times gets the compile's phases and counts. */
+int cg_program_build(struct LLVMOrcOpaqueLLJIT *jit, const gc_graph *g, const gc_layout *layout, void *profile,
+                     cg_program *p, gc_codegen_times *times, gc_error *err);
+void cg_program_run(const cg_program *p, int entry, char *arena, void *pool);
+void cg_program_free(cg_program *p);
 
 /* ---- the target (llvm_target.c) ---- */
 int cg_target_init(gc_error *err);

@@ -21,15 +21,28 @@
 #include "ir/graph.h"
 #include "passes/plan.h"
 
-/* Wall-clock time of each compile phase, in milliseconds. */
+/* Wall-clock time of each compile phase, in milliseconds, and what was compiled. The JIT
+ * (codegen/program.c) emits, optimises and compiles its distinct kernels on several threads:
+ * emit_ms, optimize_ms and object_ms are summed over them, kernels_ms is the wall time of all
+ * three. The module paths (IR, assembly and object files) fill emit, verify and optimize. */
 typedef struct gc_codegen_times {
-    double emit_ms;     /* graph to LLVM IR through the IR builder */
-    double verify_ms;   /* LLVMVerifyModule */
-    double optimize_ms; /* default<O3> */
-    double jit_ms;      /* machine code and linking inside ORC (done at the first lookup) */
+    double partition_ms; /* the fusion partition (passes/fuse.h), by the JIT executor */
+    double plan_ms;      /* the arena layout (passes/plan.h), by the JIT executor */
+    double prepare_ms;   /* kernels and their sharing (codegen/dedup.c), the cache directory */
+    double emit_ms;      /* graph to LLVM IR through the IR builder, verification and keying */
+    double verify_ms;    /* LLVMVerifyModule (whole-module paths) */
+    double optimize_ms;  /* default<O3> */
+    double object_ms;    /* machine code of the kernels not in the cache */
+    double kernels_ms;   /* emit, optimise and machine code of every kernel, on all threads */
+    double jit_ms;       /* linking the kernels' objects inside ORC */
     double total_ms;
-    int kernels;        /* kernel calls in a step and in gc_init (nodes that compute something) */
-    int functions;      /* distinct k<id> functions: equal kernels share one (codegen/dedup.c) */
+    int kernels;         /* kernel calls in a step and in gc_init (nodes that compute something) */
+    int functions;       /* distinct kernels: equal kernels share one (codegen/dedup.c) */
+    int compiled;        /* distinct kernels LLVM optimised and compiled in this compile */
+    int cache_hits;      /* distinct kernels read from the kernel cache instead */
+    int cache_rejected;  /* cache entries found corrupt or foreign (then compiled again) */
+    bool cache_enabled;  /* a kernel cache directory was in use */
+    int threads;         /* threads the kernels were compiled on */
 } gc_codegen_times;
 
 /* The module's entry points: each takes the arena and the thread pool split kernels run on
@@ -46,13 +59,18 @@ gc_codegen_jit *gc_codegen_jit_compile(const gc_graph *g, const gc_layout *layou
  * runtime/profile.h, which must outlive the code). */
 gc_codegen_jit *gc_codegen_jit_compile_profiled(const gc_graph *g, const gc_layout *layout, void *profile,
                                                 gc_codegen_times *times, gc_error *err);
-/* gc_init: fills constants and iota; run once after the arena is allocated. */
-gc_step_fn gc_codegen_jit_init(const gc_codegen_jit *jit);
-/* gc_step: computes every node below layout->update_from from the sources. */
-gc_step_fn gc_codegen_jit_step(const gc_codegen_jit *jit);
-/* gc_update: the kernels from layout->update_from on, which write params and state in place;
- * empty when the layout puts no update in place. */
-gc_step_fn gc_codegen_jit_update(const gc_codegen_jit *jit);
+/* The entry points of a compiled graph. */
+typedef enum gc_codegen_entry {
+    GC_CODEGEN_INIT,   /* fills constants and iota; run once after the arena is allocated */
+    GC_CODEGEN_STEP,   /* computes every node below layout->update_from from the sources */
+    GC_CODEGEN_UPDATE, /* the kernels from layout->update_from on, which write params and state in
+                          place; empty when the layout puts no update in place */
+} gc_codegen_entry;
+/* Runs an entry point over `arena` on `pool` (a gc_pool; NULL runs on the calling thread). */
+void gc_codegen_jit_run(const gc_codegen_jit *jit, gc_codegen_entry entry, char *arena, void *pool);
+/* The entry points as functions (gc_init, gc_step, gc_update, in that order), as an object file
+ * would define them: made on first request (a few small functions through LLVM). */
+int gc_codegen_jit_entries(gc_codegen_jit *jit, gc_step_fn entries[3], gc_error *err);
 void gc_codegen_jit_free(gc_codegen_jit *jit);
 
 /* The optimised module as LLVM IR text (gradc ir --stage llvm); the caller frees it. */

@@ -26,6 +26,7 @@ typedef struct slot {
     int len;
     uint64_t hash;
     LLVMValueRef fn;
+    int index; /* cg_kernel_cache_share's */
 } slot;
 
 struct cg_kernel_cache {
@@ -177,4 +178,21 @@ int cg_kernel_cache_put(cg_kernel_cache *c, const cg_group *grp, LLVMValueRef fn
     s->fn = fn;
     c->used++;
     return 1;
+}
+
+int cg_kernel_cache_share(cg_kernel_cache *c, const cg_group *grp, int index) {
+    int64_t key[KEY_MAX];
+    int len = make_key(c->layout, grp, key);
+    if (len < 0) return index;
+    uint64_t h = hash_key(key, len);
+    slot *s = find(c, key, len, h);
+    if (s->key) return s->index;
+    if (2 * (c->used + 1) > c->cap) return index; /* full: no sharing */
+    if (!(s->key = malloc((size_t)len * sizeof *key))) return -1;
+    memcpy(s->key, key, (size_t)len * sizeof *key);
+    s->len = len;
+    s->hash = h;
+    s->index = index;
+    c->used++;
+    return index;
 }

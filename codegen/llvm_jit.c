@@ -27,8 +27,15 @@
 
 struct gc_codegen_jit {
     LLVMOrcLLJITRef jit;
-    gc_step_fn init, step, update;
+    cg_program program;
+    gc_step_fn entries[3]; /* gc_codegen_jit_entries' trampolines, made on request */
 };
+
+/* What a trampoline of gc_codegen_jit_entries calls. */
+void gc_codegen_program_entry(const cg_program *p, int32_t entry, char *arena, void *pool);
+void gc_codegen_program_entry(const cg_program *p, int32_t entry, char *arena, void *pool) {
+    cg_program_run(p, entry, arena, pool);
+}
 
 /* Fills err from an LLVM error (consuming it); returns 0. */
 static int llvm_fail(LLVMErrorRef e, const char *what, gc_error *err) {
@@ -54,7 +61,7 @@ static int define_externals(LLVMOrcLLJITRef jit, LLVMOrcJITDylibRef jd, gc_error
         /* conv epilogues (codegen/fused.c) */
         SYM(gc_conv_forward_images_f32), SYM(gc_conv_input_grad_images_f32), SYM(gc_conv_forward_images_f64),
         SYM(gc_conv_input_grad_images_f64),
-        SYM(gc_recurrence_f32), SYM(gc_recurrence_f64),
+        SYM(gc_recurrence_f32), SYM(gc_recurrence_f64), SYM(gc_codegen_program_entry),
     };
     size_t count = sizeof table / sizeof table[0];
     LLVMOrcCSymbolMapPair pairs[sizeof table / sizeof table[0]];
@@ -122,6 +129,8 @@ gc_codegen_jit *gc_codegen_jit_compile(const gc_graph *g, const gc_layout *layou
 gc_codegen_jit *gc_codegen_jit_compile_profiled(const gc_graph *g, const gc_layout *layout, void *profile,
                                                 gc_codegen_times *times, gc_error *err) {
     gc_codegen_times t = {0};
+    if (!g || !layout || layout->num_nodes != g->num_nodes)
+        return gc_failf(err, GC_ERR_INTERNAL, "internal error: codegen: the layout is not of this graph"), NULL;
     LLVMTargetMachineRef tm = cg_host_machine(err);
     if (!tm) return NULL;
     gc_codegen_jit *j = calloc(1, sizeof *j);
@@ -129,53 +138,63 @@ gc_codegen_jit *gc_codegen_jit_compile_profiled(const gc_graph *g, const gc_layo
         LLVMDisposeTargetMachine(tm);
         return gc_failf(err, GC_ERR_MEMORY, "out of memory"), NULL;
     }
-    LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-    LLVMModuleRef mod = cg_build_module(LLVMOrcThreadSafeContextGetContext(tsc), g, layout, tm, profile, &t, err);
-    if (!mod) {
-        LLVMOrcDisposeThreadSafeContext(tsc);
-        LLVMDisposeTargetMachine(tm);
-        free(j);
-        return NULL;
-    }
-    double start = cg_now_ms();
     j->jit = make_jit(tm, err);
-    if (!j->jit || !define_externals(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), err)) {
-        LLVMDisposeModule(mod);
-        LLVMOrcDisposeThreadSafeContext(tsc);
+    if (!j->jit || !define_externals(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), err) ||
+        !cg_program_build(j->jit, g, layout, profile, &j->program, &t, err)) {
         gc_codegen_jit_free(j);
         return NULL;
     }
-    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
-    LLVMOrcDisposeThreadSafeContext(tsc);
-    LLVMErrorRef e = LLVMOrcLLJITAddLLVMIRModule(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), tsm);
-    if (e) {
-        LLVMOrcDisposeThreadSafeModule(tsm);
-        llvm_fail(e, "adding the module to the JIT", err);
-        gc_codegen_jit_free(j);
-        return NULL;
-    }
-    /* The first lookup compiles the module to machine code and links it. */
-    j->step = lookup(j->jit, "gc_step", err);
-    j->update = j->step ? lookup(j->jit, "gc_update", err) : NULL;
-    j->init = j->update ? lookup(j->jit, "gc_init", err) : NULL;
-    if (!j->init) {
-        gc_codegen_jit_free(j);
-        return NULL;
-    }
-    t.jit_ms = cg_now_ms() - start;
-    t.total_ms += t.jit_ms;
     if (times) *times = t;
     return j;
 }
 
-gc_step_fn gc_codegen_jit_init(const gc_codegen_jit *jit) { return jit ? jit->init : NULL; }
+void gc_codegen_jit_run(const gc_codegen_jit *jit, gc_codegen_entry entry, char *arena, void *pool) {
+    cg_program_run(&jit->program, (int)entry, arena, pool);
+}
 
-gc_step_fn gc_codegen_jit_step(const gc_codegen_jit *jit) { return jit ? jit->step : NULL; }
-
-gc_step_fn gc_codegen_jit_update(const gc_codegen_jit *jit) { return jit ? jit->update : NULL; }
+/* Three functions void name(ptr arena, ptr pool) calling gc_codegen_program_entry with this
+ * program's address as a constant. */
+int gc_codegen_jit_entries(gc_codegen_jit *jit, gc_step_fn entries[3], gc_error *err) {
+    static const char *const names[3] = {"gc_init", "gc_step", "gc_update"};
+    if (!jit->entries[0]) {
+        LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
+        LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(tsc);
+        LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("gradc-entries", ctx);
+        LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
+        LLVMTypeRef ptr = LLVMPointerTypeInContext(ctx, 0), i32 = LLVMInt32TypeInContext(ctx);
+        LLVMTypeRef i64 = LLVMInt64TypeInContext(ctx), v = LLVMVoidTypeInContext(ctx);
+        LLVMTypeRef run_params[4] = {ptr, i32, ptr, ptr}, entry_params[2] = {ptr, ptr};
+        LLVMTypeRef run_type = LLVMFunctionType(v, run_params, 4, 0);
+        LLVMValueRef run = LLVMAddFunction(mod, "gc_codegen_program_entry", run_type);
+        LLVMValueRef program = LLVMConstIntToPtr(LLVMConstInt(i64, (unsigned long long)(uintptr_t)&jit->program, 0), ptr);
+        for (int e = 0; e < 3; e++) {
+            LLVMValueRef fn = LLVMAddFunction(mod, names[e], LLVMFunctionType(v, entry_params, 2, 0));
+            LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, fn, "entry"));
+            LLVMValueRef args[4] = {program, LLVMConstInt(i32, (unsigned long long)e, 0), LLVMGetParam(fn, 0),
+                                    LLVMGetParam(fn, 1)};
+            LLVMBuildCall2(b, run_type, run, args, 4, "");
+            LLVMBuildRetVoid(b);
+        }
+        LLVMDisposeBuilder(b);
+        LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
+        LLVMOrcDisposeThreadSafeContext(tsc);
+        LLVMErrorRef e = LLVMOrcLLJITAddLLVMIRModule(jit->jit, LLVMOrcLLJITGetMainJITDylib(jit->jit), tsm);
+        if (e) {
+            LLVMOrcDisposeThreadSafeModule(tsm);
+            return llvm_fail(e, "adding the entry points to the JIT", err);
+        }
+        gc_step_fn found[3];
+        for (int k = 0; k < 3; k++)
+            if (!(found[k] = lookup(jit->jit, names[k], err))) return 0;
+        memcpy(jit->entries, found, sizeof found);
+    }
+    memcpy(entries, jit->entries, sizeof jit->entries);
+    return 1;
+}
 
 void gc_codegen_jit_free(gc_codegen_jit *jit) {
     if (!jit) return;
+    cg_program_free(&jit->program);
     if (jit->jit) {
         LLVMErrorRef e = LLVMOrcDisposeLLJIT(jit->jit);
         if (e) LLVMConsumeError(e);

@@ -446,3 +446,21 @@ LLVMModuleRef cg_build_module(LLVMContextRef ctx, const gc_graph *g, const gc_la
     if (times) *times = t;
     return mod;
 }
+
+/* ---- for program.c, which compiles each distinct kernel in a module of its own ---- */
+
+bool cg_has_kernel(const gc_node *n, const gc_layout *layout) { return has_kernel(n, layout); }
+
+bool cg_is_init_node(const gc_node *n) { return is_init(n); }
+
+cg_group *cg_make_groups(const gc_graph *g, const gc_layout *layout, const gc_node ***storage, gc_error *err) {
+    return make_groups(g, layout, storage, err);
+}
+
+LLVMValueRef cg_emit_kernel(cg_ctx *cg, const cg_group *grp) { return emit_kernel(cg, grp); }
+
+bool cg_kernel_is_parallel(LLVMValueRef fn) { return is_parallel(fn); }
+
+int32_t cg_kernel_task_flags(LLVMValueRef fn) { return task_flags(fn); }
+
+int cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, gc_error *err) { return optimize(mod, tm, err); }

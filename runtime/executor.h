@@ -11,6 +11,7 @@
 #ifndef GC_RUNTIME_EXECUTOR_H
 #define GC_RUNTIME_EXECUTOR_H
 
+#include "codegen/codegen.h"
 #include "ir/graph.h"
 
 typedef struct gc_executor gc_executor;
@@ -37,6 +38,9 @@ typedef struct gc_executor_ops {
      * all), NULL when not profiled; and forgetting them. Caller frees the text. */
     char *(*profile)(void *impl, int top);
     void (*profile_reset)(void *impl);
+    /* Optional: how compiling the graph went, phase by phase (NULL for an executor that does
+     * not compile). */
+    const gc_codegen_times *(*compile_times)(void *impl);
 } gc_executor_ops;
 
 extern const gc_executor_ops gc_executor_interp;

@@ -137,4 +137,4 @@ static int apply(void *impl, gc_error *err) {
     return 1;
 }
 
-const gc_executor_ops gc_executor_aot = {"aot", create, destroy, source, run, output, apply, NULL, NULL, NULL};
+const gc_executor_ops gc_executor_aot = {"aot", create, destroy, source, run, output, apply, NULL, NULL, NULL, NULL};

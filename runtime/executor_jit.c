@@ -63,6 +63,9 @@ static char *profile(void *impl, int top) { return gc_jit_profile_report(impl, t
 
 static void profile_reset(void *impl) { gc_jit_profile_reset(impl); }
 
-static const gc_executor_ops jit_ops = {"jit", create, destroy, source, run, output, apply, dump, profile, profile_reset};
+static const gc_codegen_times *compile_times(void *impl) { return gc_jit_times(impl); }
+
+static const gc_executor_ops jit_ops = {"jit",   create,  destroy,       source,       run, output,
+                                        apply,   dump,    profile,       profile_reset, compile_times};
 
 const gc_executor_ops *const gc_executor_jit = &jit_ops;

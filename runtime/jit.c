@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/clock.h"
 #include "runtime/parallel.h"
 #include "runtime/profile.h"
 #include "runtime/updates.h"
@@ -55,12 +56,15 @@ gc_jit *gc_jit_new_opts(const gc_graph *g, const gc_jit_options *opts, gc_error 
     j->graph = g;
     j->num_nodes = g->num_nodes;
     gc_fusion fusion = {0};
+    double start = gc_clock_ms();
     if (!gc_fuse_partition(g, opts && opts->fuse, &fusion, err)) goto fail;
+    double partitioned = gc_clock_ms();
     gc_plan_options plan = {.reuse = opts && opts->reuse, .in_place = opts && opts->in_place,
                             .views = opts && opts->views};
     int planned = gc_layout_plan_opts(g, fusion.root, &plan, &j->layout, err);
     gc_fusion_free(&fusion);
     if (!planned) goto fail;
+    double planned_at = gc_clock_ms();
     j->has_value = calloc((size_t)(g->num_nodes ? g->num_nodes : 1), sizeof *j->has_value);
     j->arena = gc_zeroed_alloc((size_t)j->layout.size);
     if (!j->has_value || !j->arena) {
@@ -72,8 +76,10 @@ gc_jit *gc_jit_new_opts(const gc_graph *g, const gc_jit_options *opts, gc_error 
     if (opts && opts->profile && !(j->profile = gc_profile_new(g->num_nodes, err))) goto fail;
     j->code = gc_codegen_jit_compile_profiled(g, &j->layout, j->profile, &j->times, err);
     if (!j->code) goto fail;
+    j->times.partition_ms = partitioned - start;
+    j->times.plan_ms = planned_at - partitioned;
     if (!(j->pool = gc_pool_new(opts ? opts->threads : 0, err))) goto fail;
-    gc_codegen_jit_init(j->code)(j->arena, j->pool);
+    gc_codegen_jit_run(j->code, GC_CODEGEN_INIT, j->arena, j->pool);
     return j;
 fail:
     gc_jit_free(j);
@@ -186,7 +192,7 @@ int gc_jit_run(gc_jit *j, gc_error *err) {
         if (is_source(n) && !j->has_value[i])
             return gc_fail(err, GC_ERR_USER, n->loc, "%s '%s' has no value", gc_op_table[n->op].name, n->name);
     }
-    gc_codegen_jit_step(j->code)(j->arena, j->pool);
+    gc_codegen_jit_run(j->code, GC_CODEGEN_STEP, j->arena, j->pool);
     j->ran = j->pending = true;
     return 1;
 }
@@ -211,7 +217,7 @@ int gc_jit_apply_updates(gc_jit *j, gc_error *err) {
     if (!j) return gc_failf(err, GC_ERR_INTERNAL, "internal error: gc_jit_apply_updates: no executor");
     if (!j->ran) return gc_failf(err, GC_ERR_USER, "no updates to apply: the graph has not been run");
     /* Update kernels run once per run: they read the params they overwrite. */
-    if (j->pending) gc_codegen_jit_update(j->code)(j->arena, j->pool);
+    if (j->pending) gc_codegen_jit_run(j->code, GC_CODEGEN_UPDATE, j->arena, j->pool);
     j->pending = false;
     gc_update_plan_apply(&j->updates, j->arena);
     for (int i = 0; i < j->updates.count; i++) j->has_value[j->updates.copies[i].target->id] = true;

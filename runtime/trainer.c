@@ -338,6 +338,7 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
         gc_executor_config config = {.threads = t->opts.threads, .profile = t->opts.profile != 0};
         t->train_exec = t->ops->create(t->train_graph, &config, err);
         PHASE(backend_ms);
+        if (t->train_exec && t->ops->compile_times) t->times.codegen = *t->ops->compile_times(t->train_exec);
         ok = t->train_exec && init_params(t, err);
         PHASE(init_ms);
     }

@@ -7,6 +7,7 @@
 
 #include <gradc/gradc.h>
 
+#include "codegen/codegen.h"
 #include "runtime/gradcheck.h"
 
 typedef struct gc_memory_report {
@@ -37,6 +38,7 @@ typedef struct gc_compile_times {
     double backend_ms;   /* executor creation: code generation, O3 and JIT for the JIT backend */
     double init_ms;      /* parameter initialisation */
     double total_ms;
+    gc_codegen_times codegen; /* the training graph's backend_ms, phase by phase (JIT only) */
 } gc_compile_times;
 
 void gc_trainer_compile_times(const gc_trainer *t, gc_compile_times *times);

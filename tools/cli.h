@@ -10,6 +10,8 @@
 
 #include <gradc/gradc.h>
 
+#include "codegen/codegen.h"
+
 /* Exit statuses of every subcommand. */
 enum { GC_EXIT_OK = 0, GC_EXIT_USER = 1, GC_EXIT_INTERNAL = 2 };
 
@@ -33,6 +35,9 @@ int gc_cmd_import(int argc, char **argv);
 int gc_report_error(const gc_error *err, const char *source);
 /* Prints `gradc: error: <message>` and returns GC_EXIT_USER. */
 int gc_usage_error(const char *fmt, ...);
+/* The JIT compile's phases and kernel counts (--verbose; tools/compile_report.c); nothing for a
+ * backend that compiled nothing. */
+void gc_print_codegen_times(FILE *out, const gc_codegen_times *times);
 /* Reads a whole file ("-": standard input), malloc'd and NUL-terminated; NULL with err set. */
 char *gc_read_file(const char *path, size_t *len, gc_error *err);
 

@@ -185,6 +185,7 @@ int gc_cmd_train(int argc, char **argv) {
                 "compile: frontend %.1f ms, autodiff+optimizer %.1f ms, passes %.1f ms, codegen %.1f ms, "
                 "init %.1f ms, total %.1f ms\n",
                 c.frontend_ms, c.autodiff_ms, c.simplify_ms, c.backend_ms, c.init_ms, c.total_ms);
+        gc_print_codegen_times(stderr, &c.codegen);
     }
     const char *warning;
     for (int w = 0; gc_trainer_warning(t, w, &warning); w++) fprintf(stderr, "warning: %s\n", warning);

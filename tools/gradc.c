@@ -34,6 +34,10 @@ static void usage(FILE *out) {
     fprintf(out, "usage: gradc COMMAND [ARGS...]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\noptions of every command that compiles a model with the JIT:\n"
+                 "  --cache-dir DIR   keep compiled kernels in DIR (default: $GRADC_CACHE_DIR, else\n"
+                 "                    $XDG_CACHE_HOME/gradc, else ~/.cache/gradc)\n"
+                 "  --no-cache        compile every kernel, read and write no cache (GRADC_CACHE_DIR=off)\n");
     fprintf(out, "\n`gradc COMMAND --help` describes one command; `gradc --version` prints the version.\n");
 }
 
@@ -61,6 +65,32 @@ char *gc_read_file(const char *path, size_t *len, gc_error *err) {
     return gc_file_read(path, (size_t)1 << 30, len, err);
 }
 
+/* --cache-dir DIR and --no-cache apply to whatever the command compiles: they set the
+ * environment the codegen reads (GRADC_CACHE_DIR, codegen/disk_cache.c) and leave argv without
+ * them. 0 after reporting a usage error. */
+static int take_cache_options(int *argc, char **argv) {
+    int kept = 2;
+    for (int i = 2; i < *argc; i++) {
+        const char *a = argv[i], *dir = NULL;
+        if (!strcmp(a, "--no-cache")) {
+            dir = "off";
+        } else if (!strncmp(a, "--cache-dir=", 12)) {
+            dir = a + 12;
+        } else if (!strcmp(a, "--cache-dir")) {
+            if (i + 1 >= *argc) return gc_usage_error("--cache-dir needs a directory"), 0;
+            dir = argv[++i];
+        } else {
+            argv[kept++] = argv[i];
+            continue;
+        }
+        if (!*dir) return gc_usage_error("--cache-dir needs a directory"), 0;
+        setenv("GRADC_CACHE_DIR", dir, 1);
+    }
+    argv[kept] = NULL;
+    *argc = kept;
+    return 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
@@ -70,6 +100,7 @@ int main(int argc, char **argv) {
         printf("gradc %s\n", GC_VERSION_STRING);
         return GC_EXIT_OK;
     }
+    if (!take_cache_options(&argc, argv)) return GC_EXIT_USER;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     const char *names[sizeof commands / sizeof commands[0]];

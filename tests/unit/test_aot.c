@@ -75,9 +75,11 @@ static void aot_matches_the_interpreter(void **state) {
     assert_true(gc_layout_plan(g, &layout, &err));
     gc_codegen_jit *code = gc_codegen_jit_compile(g, &layout, NULL, &err);
     assert_non_null(code);
+    gc_step_fn entries[3];
+    assert_true(gc_codegen_jit_entries(code, entries, &err));
     char *text = gc_graph_print(g);
     gc_aot_program program = {"aot", gc_aot_hash(text), g->num_nodes, layout.offsets, layout.size,
-                              gc_codegen_jit_init(code), gc_codegen_jit_step(code), gc_codegen_jit_update(code)};
+                              entries[0], entries[1], entries[2]};
     free(text);
     gc_aot_register(&program, 1);
 
