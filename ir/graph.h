@@ -156,6 +156,11 @@ typedef struct gc_graph {
      * parameter, so a scan per lookup made compiling quadratic in depth. */
     int *named_slots, num_named_slots, num_named;
     int *output_slots, num_output_slots;
+    /* Set by passes/update_order.c: the optimizer's updates are placed right after their
+     * gradients in the node order, and the plan (passes/plan.h) keeps no gradient past its
+     * update; the step proper then ends with the forward's reported values (the loss), and
+     * backward, updates and the values that read gradients (grad_norm) run at apply. */
+    bool updates_in_backward;
 } gc_graph;
 
 gc_graph *gc_graph_new(const char *name);

@@ -538,7 +538,7 @@ static int parse_output(parser *p) {
     return 1;
 }
 
-/* graph = "graph" "@" (IDENT | STRING) "{" (node | output)* "}" */
+/* graph = "graph" "@" (IDENT | STRING) ["updates_in_backward"] "{" (node | output)* "}" */
 static int parse_graph(parser *p) {
     if (!at_word(p, "graph")) return expected(p, "'graph'");
     advance(p);
@@ -562,6 +562,10 @@ static int parse_graph(parser *p) {
     p->g = gc_graph_new(name);
     free(name);
     if (!p->g) return out_of_memory(p);
+    if (at_word(p, "updates_in_backward")) {
+        p->g->updates_in_backward = true; /* ir/graph.h */
+        advance(p);
+    }
     if (!expect(p, GC_TOK_LBRACE, "'{' to open the graph")) return 0;
     for (;;) {
         if (at(p, GC_TOK_VALUE)) {

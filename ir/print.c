@@ -188,6 +188,7 @@ char *gc_graph_print(const gc_graph *g) {
     gc_strbuf_init(&sb);
     gc_strbuf_append(&sb, "graph @");
     print_graph_name(&sb, g->name);
+    if (g->updates_in_backward) gc_strbuf_append(&sb, " updates_in_backward");
     gc_strbuf_append(&sb, " {\n");
     for (int i = 0; i < g->num_nodes; i++)
         if (g->nodes[i]) print_node(&sb, g->nodes[i]);

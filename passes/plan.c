@@ -139,12 +139,27 @@ static void elementwise_kernels(const gc_graph *g, const int *root, bool *elemen
     }
 }
 
+/* With updates in backward (ir/graph.h), the step proper reports only what the forward
+ * computes: marks the nodes that read a gradient output, directly or not, whose values (and
+ * the gradients themselves) are then computed at apply. */
+static bool *after_backward(const gc_graph *g) {
+    bool *late = calloc((size_t)(g->num_nodes ? g->num_nodes : 1), sizeof *late);
+    if (!late) return NULL;
+    for (int i = 0; i < g->num_outputs; i++)
+        if (g->outputs[i].kind == GC_OUTPUT_GRAD) late[g->outputs[i].value->id] = true;
+    for (int i = 0; i < g->num_nodes; i++)
+        for (int k = 0; k < g->nodes[i]->num_inputs && !late[i]; k++) late[i] = late[g->nodes[i]->inputs[k]->id];
+    return late;
+}
+
 /* The first kernel position after every kernel storing a value or gradient output (0 when
- * there is none); sources and what gc_init computes have no kernel in the step. */
-static int split_point(const gc_graph *g, const int *root, const int *owner) {
+ * there is none); sources and what gc_init computes have no kernel in the step. With updates
+ * in backward, only the outputs that read no gradient count (late marks the others). */
+static int split_point(const gc_graph *g, const int *root, const int *owner, const bool *late) {
     int from = 0;
     for (int i = 0; i < g->num_outputs; i++) {
         if (g->outputs[i].kind == GC_OUTPUT_UPDATE) continue;
+        if (late && late[g->outputs[i].value->id]) continue;
         int id = g->outputs[i].value->id, o = owner[id];
         int at = position(root, o >= 0 ? o : id); /* a stored member: its kernel's root */
         if (is_named_source(g->nodes[at]) || is_init(g->nodes[at])) continue;
@@ -185,7 +200,13 @@ static int plan_in_place(const gc_graph *g, const int *root, const int *owner, b
         output[id] = true;
         if (g->outputs[i].kind != GC_OUTPUT_UPDATE && owner[id] >= 0) reported[owner[id]] = true;
     }
-    int from = split_point(g, root, owner), found = 0;
+    bool *late = g->updates_in_backward ? after_backward(g) : NULL;
+    if (g->updates_in_backward && !late) {
+        free(last_read), free(reported), free(output), free(claimed), free(elementwise);
+        return -1;
+    }
+    int from = split_point(g, root, owner, late), found = 0;
+    free(late);
     for (int i = 0; i < g->num_outputs; i++) {
         const gc_graph_output *o = &g->outputs[i];
         int v = o->value->id;
@@ -573,7 +594,10 @@ int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_option
     }
     for (int i = 0; ok && i < g->num_outputs; i++) {
         int o = owner[g->outputs[i].value->id];
-        if (o >= 0) l.kept[o] = true;
+        /* With updates in backward, a gradient is read by its update and then free: the
+         * caller reads no gradient (plan.h). */
+        bool transient_grad = g->updates_in_backward && opts && opts->in_place && g->outputs[i].kind == GC_OUTPUT_GRAD;
+        if (o >= 0 && !transient_grad) l.kept[o] = true;
     }
     if (ok) lifetimes(g, root, owner, first, last);
     /* Bytes a GEMM writes through strides are alive from that GEMM on. */

@@ -9,6 +9,12 @@
  * change nothing), so the plan splits the kernels at update_from: the step (gc_step) computes
  * every output that is not an update, and the kernels from update_from on (gc_update) run when
  * updates are applied.
+ *
+ * Updates in backward (passes/update_order.h, a graph marked updates_in_backward): the step
+ * proper ends after the last value output that reads no gradient (the loss, metrics), so
+ * backward, the updates and what reads gradients (grad_norm) run in gc_update; with in_place,
+ * gradients are not kept past their last reader (their updates), so their bytes are reused and
+ * a grad output has no value after the step.
  */
 #ifndef GC_PASSES_PLAN_H
 #define GC_PASSES_PLAN_H

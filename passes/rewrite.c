@@ -46,6 +46,7 @@ gc_graph *gc_graph_rebuild(const gc_graph *src, const bool *keep, const int *map
         }
         if (!gc_graph_add_output(dst, o->kind, o->name, copied[id], err)) goto fail;
     }
+    dst->updates_in_backward = src->updates_in_backward;
     free(copied);
     free(operands);
     return dst;

@@ -30,6 +30,7 @@
 #include "passes/fuse.h"
 #include "passes/manager.h"
 #include "passes/plan.h"
+#include "passes/update_order.h"
 #include "runtime/clock.h"
 #include "runtime/executor.h"
 #include "runtime/file.h"
@@ -331,6 +332,9 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
     ok = ok && gc_optimizer_build(train.graph, &optimizer, err);
     PHASE(autodiff_ms);
     ok = ok && gc_run_pipeline(&train.graph, "simplify,cse,dce", NULL, err);
+    /* The optimizer in backward (passes/update_order.h), unless a skipped step must leave the
+     * params untouched even when only the gradient norm is non-finite. */
+    if (ok && !t->opts.skip_nonfinite) ok = gc_updates_in_backward(&train.graph, NULL, err);
     PHASE(simplify_ms);
     if (ok) {
         t->train_graph = train.graph;
@@ -543,6 +547,21 @@ int gc_trainer_step(gc_trainer *t, float *loss, gc_error *err) {
     if (!l) return gc_failf(err, GC_ERR_INTERNAL, "internal error: the training graph has no loss output");
     if (loss) *loss = *l;
     if (!isfinite(*l)) return nonfinite(t, "loss", *l, err);
+    if (t->train_graph->updates_in_backward) {
+        /* Backward and the updates run at apply (passes/update_order.h): the gradient norm is
+         * known only once the update is made. */
+        if (!t->ops->apply(t->train_exec, err)) return 0;
+        if (++t->steps_run == 1 && t->ops->profile_reset) t->ops->profile_reset(t->train_exec);
+        t->step++;
+        norm = t->ops->output(t->train_exec, GC_OUTPUT_VALUE, "grad_norm");
+        if (norm && !isfinite(*norm))
+            return gc_failf(err, GC_ERR_NUMERIC,
+                            "step %lld: the gradient norm is %s and the update was applied (updates run during "
+                            "backward); try a lower lr, clip_grad_norm = 1.0 in the train block, or "
+                            "--skip-nonfinite (gc_options.skip_nonfinite), which checks the norm before updating",
+                            (long long)t->step, isnan(*norm) ? "NaN" : "infinite");
+        return 1;
+    }
     if (norm && !isfinite(*norm)) return nonfinite(t, "gradient norm", *norm, err);
     if (!t->ops->apply(t->train_exec, err)) return 0;
     /* The first step faults the arena in and warms every cache: a profile starts after it. */

@@ -149,7 +149,10 @@ int gc_trainer_set_input(gc_trainer *t, const char *name, const void *data, size
  * the update. When the loss or the gradient norm is NaN or infinite, the parameters and the
  * optimizer state do not change and *loss still receives the loss; without skip_nonfinite the step
  * fails with GC_ERR_NUMERIC naming it and the step count stays, with skip_nonfinite the call
- * succeeds and the step counts as done. The trainer stays usable either way. Other errors: GC_ERR_USER (NULL trainer),
+ * succeeds and the step counts as done. The trainer stays usable either way. Exception: when the
+ * optimizer runs in backward (no clip_grad_norm, no accumulation, skip_nonfinite 0;
+ * docs/optimisation.md), a non-finite gradient norm with a finite loss is known only after the
+ * update: the step counts and fails with GC_ERR_NUMERIC saying so. Other errors: GC_ERR_USER (NULL trainer),
  * GC_ERR_INTERNAL.
  *
  * With `gradient_accumulation_steps = N` in the model's train block (gc_trainer_accumulation), one
