@@ -1,69 +1,87 @@
 /* parallel.c: the step's thread pool; see parallel.h. */
+#define _DEFAULT_SOURCE /* syscall (futex) */
 #include "runtime/parallel.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cblas.h>
+
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
 
 #include "ir/diag.h"
 #include "runtime/clock.h"
 #include "runtime/gemm.h"
 
-/* How long a worker spins for the next kernel before it sleeps, and the caller for the workers
- * before it yields its core: about 100 microseconds, longer than the gap between two kernels of a
- * step, short enough that on a busy machine a spinning thread soon gives way to the one it waits
- * for. */
-#define SPIN_ROUNDS (1 << 12)
+/* Chunks a kernel is cut into: CHUNKS_PER_THREAD per thread when the cut cannot change a bit,
+ * so a thread that falls behind (descheduled, or on a slower core) leaves its chunks to the
+ * others; a kernel whose bits depend on the cut always gets FIXED_CHUNKS, whatever the thread
+ * count, so 1, 2 or 3 threads compute it the same way. */
+#define CHUNKS_PER_THREAD 4
+#define FIXED_CHUNKS 4
+#define MAX_CHUNKS 1024
 
-/* Balancing: kernels remembered per pool (a step has a few hundred distinct ones), threads a
- * balanced split is kept for (more share equally), and how the shares move. */
-#define BALANCE_SLOTS 2048
-#define BALANCE_THREADS 16
-/* Parts shorter than this are mostly overhead and timer noise: they teach nothing. */
-#define BALANCE_MIN_SECONDS 20e-6
-/* Each call moves a kernel's shares this far towards the split that would have evened it out,
- * so one disturbed call moves them little. */
-#define BALANCE_RATE 0.25f
-/* No part's share falls below this fraction of an even one. */
-#define BALANCE_FLOOR 0.25f
+/* How long a thread with nothing to do spins before it yields its core, and yields before it
+ * sleeps. A worker between two kernels: long enough to cover the gap between the kernels of a
+ * step (a few microseconds of serial work), short enough that on a busy machine it soon gives
+ * the core away. The caller waiting for a chunk a worker holds: a short spin (the chunk is
+ * usually about to finish), then sleep, so that a worker the OS descheduled can be moved onto
+ * the caller's core, which sleeping frees. */
+#define WORKER_SPIN_SECONDS 50e-6
+#define WORKER_YIELD_SECONDS 200e-6
+#define CALLER_SPIN_SECONDS 20e-6
+#define CALLER_YIELD_SECONDS 20e-6
 
-typedef struct balance {
+/* A kernel that took less than this on its last call does not wake sleeping workers: the
+ * wake-up costs the caller a system call and the worker arrives after the kernel is done. */
+#define WAKE_MIN_SECONDS 30e-6
+#define TIMING_SLOTS 4096
+
+/* The claim word: the job's generation in the top 32 bits, its chunk count in the next 16 and
+ * the next unclaimed chunk in the low 16. A thread claims chunk i of a job by one fetch-and-add;
+ * it is a valid claim when i < count, whatever generation it read, so a thread that arrives late
+ * never runs a finished job, and the job's description is stable until every claimed chunk is
+ * done. */
+#define CLAIM_GEN_SHIFT 32
+#define CLAIM_COUNT_SHIFT 16
+#define CLAIM_INDEX_MASK 0xffffu
+
+typedef struct timing {
     gc_task_fn fn; /* NULL: a free slot */
-    float share[BALANCE_THREADS];
-} balance;
+    float seconds; /* the kernel's last call, all chunks, on the caller's clock */
+} timing;
 
 struct gc_pool {
     int threads;
     pthread_t *workers;
     int started;
-    bool balancing;       /* at most BALANCE_THREADS threads and shares not fixed */
-    bool own_gemm;        /* gc_sgemm runs gradc's kernel: its results do not depend on the cut */
-    float fixed[BALANCE_THREADS]; /* the shares when not balancing (even, or gc_pool_fix_shares's) */
-    balance *table;       /* BALANCE_SLOTS entries, open addressing on fn */
-    /* The current job; published by bumping `generation` (release), read after seeing it (acquire). */
+    timing *timings;
+    /* The current job, written before its claim word is published and not changed until all
+     * its chunks are done. */
     gc_task_fn fn;
     char *arena;
     const int64_t *offsets;
-    int32_t *cuts;        /* threads + 1 cut points of the current job, 0 to GC_SHARE_ONE */
-    double *seconds;      /* each part's time on the current job, written before `pending` drops */
-    atomic_uint_fast64_t generation;
-    atomic_int pending; /* workers still running the current job */
-    atomic_bool stop;
+    int32_t cuts[MAX_CHUNKS + 1];
+    int chunks;
+    uint32_t generation;
+    /* Shared words, each on its own cache line. */
+    _Alignas(64) atomic_uint_fast64_t claim;
+    _Alignas(64) atomic_int done;     /* chunks of the current job finished; the caller's futex */
+    atomic_int caller_sleeping;
+    _Alignas(64) atomic_int wake_seq; /* bumped to wake sleeping workers; their futex */
     atomic_int sleepers;
-    pthread_mutex_t mutex;
-    pthread_cond_t wake;
+    atomic_bool stop;
 };
-
-typedef struct worker_arg {
-    gc_pool *pool;
-    int part;
-} worker_arg;
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -71,52 +89,94 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-/* Waits until the generation moves past `seen`: spinning first, then asleep. */
-static uint64_t wait_for_job(gc_pool *p, uint64_t seen) {
-    for (int i = 0; i < SPIN_ROUNDS; i++) {
-        uint64_t g = atomic_load_explicit(&p->generation, memory_order_acquire);
-        if (g != seen || atomic_load_explicit(&p->stop, memory_order_acquire)) return g;
-        cpu_relax();
+/* Sleeps while *word == value (or until woken, or a millisecond: a missed wake-up costs that much at
+ * worst, never a hang). */
+static void futex_sleep(atomic_int *word, int value) {
+#if defined(__linux__)
+    struct timespec limit = {0, 1000 * 1000};
+    syscall(SYS_futex, (int *)word, FUTEX_WAIT_PRIVATE, value, &limit, NULL, 0);
+#else
+    (void)word, (void)value;
+    struct timespec pause = {0, 50 * 1000};
+    nanosleep(&pause, NULL);
+#endif
+}
+
+static void futex_wake(atomic_int *word, int count) {
+#if defined(__linux__)
+    syscall(SYS_futex, (int *)word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+#else
+    (void)word, (void)count;
+#endif
+}
+
+/* Claims and runs chunks of whatever job is published until none is left; returns the
+ * generation of the job it found exhausted. */
+static uint32_t run_chunks(gc_pool *p) {
+    for (;;) {
+        uint64_t v = atomic_fetch_add_explicit(&p->claim, 1, memory_order_acq_rel);
+        uint32_t index = (uint32_t)(v & CLAIM_INDEX_MASK);
+        uint32_t count = (uint32_t)((v >> CLAIM_COUNT_SHIFT) & CLAIM_INDEX_MASK);
+        if (index >= count) return (uint32_t)(v >> CLAIM_GEN_SHIFT);
+        p->fn(p->arena, p->offsets, p->cuts[index], p->cuts[index + 1]);
+        if (atomic_fetch_add(&p->done, 1) + 1 == (int)count && atomic_load(&p->caller_sleeping))
+            futex_wake(&p->done, 1);
     }
-    pthread_mutex_lock(&p->mutex);
-    atomic_fetch_add(&p->sleepers, 1);
-    uint64_t g;
-    /* seq_cst here and in gc_pool_run: a worker going to sleep and a new job cannot miss each other. */
-    while ((g = atomic_load(&p->generation)) == seen &&
-           !atomic_load_explicit(&p->stop, memory_order_acquire))
-        pthread_cond_wait(&p->wake, &p->mutex);
-    atomic_fetch_sub(&p->sleepers, 1);
-    pthread_mutex_unlock(&p->mutex);
-    return g;
+}
+
+static uint32_t claim_generation(gc_pool *p) {
+    return (uint32_t)(atomic_load_explicit(&p->claim, memory_order_acquire) >> CLAIM_GEN_SHIFT);
+}
+
+/* Waits until a job after generation `seen` is published (or the pool stops): spinning, then
+ * yielding, then asleep. */
+static void wait_for_job(gc_pool *p, uint32_t seen) {
+    double start = gc_clock_seconds(), now = start;
+    for (int i = 0;; i++) {
+        if (claim_generation(p) != seen || atomic_load_explicit(&p->stop, memory_order_acquire)) return;
+        if ((i & 63) == 63) now = gc_clock_seconds();
+        if (now - start < WORKER_SPIN_SECONDS) {
+            cpu_relax();
+            continue;
+        }
+        if (now - start < WORKER_SPIN_SECONDS + WORKER_YIELD_SECONDS) {
+            sched_yield();
+            now = gc_clock_seconds();
+            continue;
+        }
+        /* seq_cst here and in gc_pool_run: a worker going to sleep and a job that wants it
+         * awake cannot miss each other. */
+        atomic_fetch_add(&p->sleepers, 1);
+        int ticket = atomic_load(&p->wake_seq);
+        if (claim_generation(p) == seen && !atomic_load(&p->stop)) futex_sleep(&p->wake_seq, ticket);
+        atomic_fetch_sub(&p->sleepers, 1);
+        start = now = gc_clock_seconds();
+        i = 0;
+    }
 }
 
 static void *worker_main(void *raw) {
-    worker_arg *a = raw;
-    gc_pool *p = a->pool;
-    uint64_t seen = 0;
+    gc_pool *p = raw;
+    uint32_t seen = 0;
     for (;;) {
-        seen = wait_for_job(p, seen);
+        wait_for_job(p, seen);
         if (atomic_load_explicit(&p->stop, memory_order_acquire)) break;
-        double start = gc_clock_seconds();
-        p->fn(p->arena, p->offsets, p->cuts[a->part], p->cuts[a->part + 1]);
-        p->seconds[a->part] = gc_clock_seconds() - start;
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+        seen = run_chunks(p);
     }
-    free(a);
     return NULL;
 }
 
 /* Shares gc_pool_fix_shares set for pools made afterwards (count 0: none). */
-static double fixed_shares[BALANCE_THREADS];
+static double fixed_shares[MAX_CHUNKS];
 static int fixed_count;
 
 void gc_pool_fix_shares(const double *shares, int count) {
     fixed_count = 0;
     double sum = 0;
-    for (int i = 0; i < count && i < BALANCE_THREADS; i++) sum += shares[i] > 0 ? shares[i] : 0;
+    for (int i = 0; i < count && i < MAX_CHUNKS; i++) sum += shares[i] > 0 ? shares[i] : 0;
     if (count <= 0 || sum <= 0) return;
-    for (int i = 0; i < count && i < BALANCE_THREADS; i++) fixed_shares[i] = (shares[i] > 0 ? shares[i] : 0) / sum;
-    fixed_count = count < BALANCE_THREADS ? count : BALANCE_THREADS;
+    for (int i = 0; i < count && i < MAX_CHUNKS; i++) fixed_shares[i] = (shares[i] > 0 ? shares[i] : 0) / sum;
+    fixed_count = count < MAX_CHUNKS ? count : MAX_CHUNKS;
 }
 
 int gc_pool_resolve_threads(int threads) {
@@ -125,27 +185,36 @@ int gc_pool_resolve_threads(int threads) {
     return online < 1 ? 1 : online > 256 ? 256 : (int)online;
 }
 
+/* The cut points of `count` even chunks. */
+static void even_cuts(int32_t *cuts, int count) {
+    for (int i = 0; i <= count; i++) cuts[i] = (int32_t)((int64_t)GC_SHARE_ONE * i / count);
+}
+
 gc_pool *gc_pool_new(int threads, gc_error *err) {
     threads = gc_pool_resolve_threads(threads);
     gc_pool *p = calloc(1, sizeof *p);
     if (!p) return gc_failf(err, GC_ERR_MEMORY, "out of memory"), NULL;
     p->threads = threads;
-    atomic_init(&p->generation, 0);
-    atomic_init(&p->pending, 0);
-    atomic_init(&p->stop, false);
+    atomic_init(&p->claim, 0);
+    atomic_init(&p->done, 0);
+    atomic_init(&p->caller_sleeping, 0);
+    atomic_init(&p->wake_seq, 0);
     atomic_init(&p->sleepers, 0);
-    pthread_mutex_init(&p->mutex, NULL);
-    pthread_cond_init(&p->wake, NULL);
+    atomic_init(&p->stop, false);
     /* gradc splits GEMMs over this pool itself; OpenBLAS's own threads would only spin against it. */
     openblas_set_num_threads(1);
-    p->own_gemm = gc_sgemm_uses_own();
-    p->balancing = threads > 1 && threads <= BALANCE_THREADS && fixed_count == 0;
-    if (threads <= BALANCE_THREADS)
-        for (int i = 0; i < threads; i++)
-            p->fixed[i] = fixed_count == threads ? (float)fixed_shares[i] : 1.0f / (float)threads;
-    p->cuts = calloc((size_t)threads + 1, sizeof *p->cuts);
-    p->seconds = calloc((size_t)threads, sizeof *p->seconds);
-    if (!p->cuts || !p->seconds || (p->balancing && !(p->table = calloc(BALANCE_SLOTS, sizeof *p->table)))) {
+    if (fixed_count > 0) {
+        p->chunks = -fixed_count; /* negative: every kernel takes the fixed cuts */
+        double at = 0;
+        p->cuts[0] = 0;
+        for (int i = 1; i < fixed_count; i++) {
+            at += fixed_shares[i - 1];
+            int32_t c = (int32_t)(at * GC_SHARE_ONE + 0.5);
+            p->cuts[i] = c < p->cuts[i - 1] ? p->cuts[i - 1] : c > GC_SHARE_ONE ? GC_SHARE_ONE : c;
+        }
+        p->cuts[fixed_count] = GC_SHARE_ONE;
+    }
+    if (!(p->timings = calloc(TIMING_SLOTS, sizeof *p->timings))) {
         gc_pool_free(p);
         return gc_failf(err, GC_ERR_MEMORY, "out of memory"), NULL;
     }
@@ -154,10 +223,7 @@ gc_pool *gc_pool_new(int threads, gc_error *err) {
         return gc_failf(err, GC_ERR_MEMORY, "out of memory"), NULL;
     }
     for (int i = 1; i < threads; i++) {
-        worker_arg *a = malloc(sizeof *a);
-        if (a) *a = (worker_arg){p, i};
-        if (!a || pthread_create(&p->workers[i - 1], NULL, worker_main, a) != 0) {
-            free(a);
+        if (pthread_create(&p->workers[i - 1], NULL, worker_main, p) != 0) {
             gc_pool_free(p);
             return gc_failf(err, GC_ERR_MEMORY, "cannot start worker thread %d of %d", i, threads - 1), NULL;
         }
@@ -168,99 +234,97 @@ gc_pool *gc_pool_new(int threads, gc_error *err) {
 
 void gc_pool_free(gc_pool *p) {
     if (!p) return;
-    pthread_mutex_lock(&p->mutex);
-    atomic_store_explicit(&p->stop, true, memory_order_release);
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mutex);
+    atomic_store(&p->stop, true);
+    atomic_fetch_add(&p->wake_seq, 1);
+    futex_wake(&p->wake_seq, INT_MAX);
     for (int i = 0; i < p->started; i++) pthread_join(p->workers[i], NULL);
-    pthread_cond_destroy(&p->wake);
-    pthread_mutex_destroy(&p->mutex);
     free(p->workers);
-    free(p->table);
-    free(p->cuts);
-    free(p->seconds);
+    free(p->timings);
     free(p);
 }
 
 int gc_pool_threads(const gc_pool *p) { return p ? p->threads : 1; }
 
-/* The remembered shares of kernel fn, made even on its first call; NULL when the table is full. */
-static balance *balance_of(gc_pool *p, gc_task_fn fn) {
+/* The timing slot of kernel fn; NULL when the table is full. */
+static timing *timing_of(gc_pool *p, gc_task_fn fn) {
     uintptr_t h = (uintptr_t)fn;
     h ^= h >> 17;
     h *= 0x9e3779b97f4a7c15ull;
-    for (unsigned probe = 0; probe < BALANCE_SLOTS; probe++) {
-        balance *b = &p->table[(h + probe) % BALANCE_SLOTS];
-        if (b->fn == fn) return b;
-        if (b->fn) continue;
-        b->fn = fn;
-        for (int i = 0; i < p->threads; i++) b->share[i] = 1.0f / (float)p->threads;
-        return b;
+    h >>= 20;
+    for (unsigned probe = 0; probe < 16; probe++) {
+        timing *t = &p->timings[(h + probe) % TIMING_SLOTS];
+        if (t->fn == fn) return t;
+        if (t->fn) continue;
+        t->fn = fn;
+        t->seconds = -1;
+        return t;
     }
     return NULL;
 }
 
-/* Cut points from shares summing to about one: monotone, from 0 to exactly GC_SHARE_ONE. */
-static void set_cuts(gc_pool *p, const float *share) {
-    double at = 0;
-    p->cuts[0] = 0;
-    for (int i = 1; i < p->threads; i++) {
-        at += share[i - 1];
-        int32_t c = (int32_t)(at * GC_SHARE_ONE + 0.5);
-        c = c < p->cuts[i - 1] ? p->cuts[i - 1] : c > GC_SHARE_ONE ? GC_SHARE_ONE : c;
-        p->cuts[i] = c;
+/* Waits until all `count` chunks of the current job are done: spinning, yielding, then asleep. */
+static void wait_for_chunks(gc_pool *p, int count) {
+    double start = gc_clock_seconds(), now = start;
+    for (int i = 0;; i++) {
+        int d = atomic_load_explicit(&p->done, memory_order_acquire);
+        if (d >= count) return;
+        if ((i & 31) == 31) now = gc_clock_seconds();
+        if (now - start < CALLER_SPIN_SECONDS) {
+            cpu_relax();
+            continue;
+        }
+        if (now - start < CALLER_SPIN_SECONDS + CALLER_YIELD_SECONDS) {
+            sched_yield();
+            now = gc_clock_seconds();
+            continue;
+        }
+        atomic_store(&p->caller_sleeping, 1);
+        d = atomic_load(&p->done);
+        if (d < count) futex_sleep(&p->done, d);
+        atomic_store(&p->caller_sleeping, 0);
     }
-    p->cuts[p->threads] = GC_SHARE_ONE;
-}
-
-/* After a call: move b's shares towards the split under which every part would have taken as
- * long, each part's speed taken as its share over its time. */
-static void rebalance(gc_pool *p, balance *b) {
-    int n = p->threads;
-    float rate[BALANCE_THREADS], total = 0;
-    for (int i = 0; i < n; i++) {
-        float share = (float)(p->cuts[i + 1] - p->cuts[i]) / GC_SHARE_ONE;
-        if (p->seconds[i] < BALANCE_MIN_SECONDS || share <= 0) return;
-        rate[i] = share / (float)p->seconds[i];
-        total += rate[i];
-    }
-    float floor = BALANCE_FLOOR / (float)n, sum = 0;
-    for (int i = 0; i < n; i++) {
-        float s = b->share[i] + BALANCE_RATE * (rate[i] / total - b->share[i]);
-        b->share[i] = s < floor ? floor : s;
-        sum += b->share[i];
-    }
-    for (int i = 0; i < n; i++) b->share[i] /= sum;
 }
 
 void gc_pool_run(gc_pool *p, gc_task_fn fn, char *arena, const int64_t *offsets, int32_t flags) {
-    if (!p || p->threads <= 1) {
+    if (!p) {
         fn(arena, offsets, 0, GC_SHARE_ONE);
         return;
     }
-    /* Only a kernel whose every output is the same bits wherever it is cut may be balanced. */
-    bool free_cut = !(flags & GC_TASK_CALLS_BLAS) && (!(flags & GC_TASK_CALLS_GEMM) || p->own_gemm);
-    balance *b = p->balancing && free_cut ? balance_of(p, fn) : NULL;
-    if (b) set_cuts(p, b->share);
-    else if (p->threads <= BALANCE_THREADS) set_cuts(p, p->fixed);
-    else
-        for (int i = 0; i <= p->threads; i++) p->cuts[i] = (int32_t)((int64_t)GC_SHARE_ONE * i / p->threads);
+    /* A kernel whose bits may depend on where it is cut: one that calls OpenBLAS, which may block
+     * a narrower matrix differently. */
+    bool fixed_cut = (flags & GC_TASK_CALLS_BLAS) || ((flags & GC_TASK_CALLS_GEMM) && !gc_sgemm_uses_own());
+    int count;
+    if (p->chunks < 0) {
+        count = -p->chunks;
+    } else if (fixed_cut) {
+        count = FIXED_CHUNKS;
+        even_cuts(p->cuts, count);
+    } else if (p->threads <= 1) {
+        fn(arena, offsets, 0, GC_SHARE_ONE);
+        return;
+    } else {
+        count = p->threads * CHUNKS_PER_THREAD;
+        if (count > MAX_CHUNKS) count = MAX_CHUNKS;
+        even_cuts(p->cuts, count);
+    }
+    if (p->threads <= 1) {
+        for (int i = 0; i < count; i++) fn(arena, offsets, p->cuts[i], p->cuts[i + 1]);
+        return;
+    }
+    timing *t = timing_of(p, fn);
+    double start = gc_clock_seconds();
     p->fn = fn;
     p->arena = arena;
     p->offsets = offsets;
-    atomic_store_explicit(&p->pending, p->threads - 1, memory_order_relaxed);
-    atomic_fetch_add(&p->generation, 1);
-    if (atomic_load(&p->sleepers) > 0) {
-        pthread_mutex_lock(&p->mutex);
-        pthread_cond_broadcast(&p->wake);
-        pthread_mutex_unlock(&p->mutex);
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    p->generation++;
+    atomic_store(&p->claim, (uint64_t)p->generation << CLAIM_GEN_SHIFT | (uint64_t)count << CLAIM_COUNT_SHIFT);
+    /* Sleeping workers are woken only for a kernel long enough to repay the wake-up. */
+    if (atomic_load(&p->sleepers) > 0 && (!t || t->seconds < 0 || t->seconds >= WAKE_MIN_SECONDS)) {
+        atomic_fetch_add(&p->wake_seq, 1);
+        futex_wake(&p->wake_seq, INT_MAX);
     }
-    double start = gc_clock_seconds();
-    fn(arena, offsets, p->cuts[0], p->cuts[1]);
-    p->seconds[0] = gc_clock_seconds() - start;
-    for (int i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) {
-        if (i < SPIN_ROUNDS) cpu_relax();
-        else sched_yield();
-    }
-    if (b) rebalance(p, b);
+    run_chunks(p);
+    wait_for_chunks(p, count);
+    if (t) t->seconds = (float)(gc_clock_seconds() - start);
 }

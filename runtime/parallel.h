@@ -2,20 +2,24 @@
  * parallel.h: the one thread pool a step runs on, so both cores work in generated kernels and in
  * GEMMs without two pools fighting over them.
  *
- * A parallel kernel is split statically into one part per thread: the caller's thread runs part
- * 0 and the pool's workers the others. A part is a share of the kernel's work, the fraction
- * [from, to) of GC_SHARE_ONE, which the kernel turns into a run of rows, columns or matrices
- * (codegen/parallel.c). Nothing a kernel computes depends on where its runs are cut: every output
- * element is computed whole by one part, in the same order whatever the part. So the pool may
- * move the cuts, and does: it times every part of every kernel and shifts work towards the
- * threads that finish first, per kernel, because on a VM one core is often slower than the other
- * (on this project's machine one core ran GEMMs 12% slower whenever both were busy). A kernel
- * whose results could depend on the cut (one that calls OpenBLAS, which may block a narrower
- * matrix differently) keeps equal shares. Results are therefore bit-identical from run to run.
+ * A parallel kernel is cut into chunks, each a share of its work, the fraction [from, to) of
+ * GC_SHARE_ONE, which the kernel turns into a run of rows, columns or matrices
+ * (codegen/parallel.c). The chunks are not dealt out in advance: the caller's thread and the
+ * workers claim them one at a time (chunked self-scheduling), so a thread the OS has descheduled,
+ * or one on a slower core, leaves its share to the others instead of holding up the step, and a
+ * worker that is asleep or late costs nothing but its absence. Where the cuts fall depends only
+ * on the kernel and the thread count, never on who runs a chunk, and nothing a kernel computes
+ * depends on the cuts anyway: every output element is computed whole by one chunk, in the same
+ * order whatever the chunk. A kernel whose results could depend on the cut (one that calls
+ * OpenBLAS, which may block a narrower matrix differently) is cut into the same fixed chunks at
+ * every thread count, one thread included. Results are therefore bit-identical from run to run,
+ * whatever the schedule, and across thread counts.
  *
- * Workers spin briefly between kernels (a step issues hundreds of them, and waking a sleeping
- * thread costs more than most kernels take), then sleep on a condition variable, so an idle
- * trainer uses no CPU.
+ * A thread with nothing to do spins briefly, then yields its core, then sleeps on a futex: a
+ * worker between two kernels (a step issues hundreds of them, and most are shorter than a
+ * wake-up), the caller waiting for the last chunk a worker holds (asleep, it frees its core for
+ * that worker should the OS have parked it behind another process). An idle trainer uses no
+ * CPU. A kernel that took less than a wake-up on its last call does not wake sleeping workers.
  *
  * OpenBLAS is told to use one thread: gradc splits each GEMM across the pool itself
  * (codegen/emit_gemm.c), which is the "one owner of the threads" docs/optimisation.md describes.
@@ -50,15 +54,15 @@ int gc_pool_resolve_threads(int threads);
 void gc_pool_free(gc_pool *pool);
 int gc_pool_threads(const gc_pool *pool);
 
-/* Runs fn(arena, offsets, from_p, to_p) for every part p, one per thread, the shares covering
- * [0, GC_SHARE_ONE) in order, and returns when all parts are done. `flags` are GC_TASK_* bits.
- * A NULL pool runs fn(arena, offsets, 0, GC_SHARE_ONE). Called from generated code; not
- * reentrant. */
+/* Runs fn(arena, offsets, from_c, to_c) for every chunk c, the chunks covering [0, GC_SHARE_ONE)
+ * in order, each once, on whichever thread claims it, and returns when all are done. `flags` are
+ * GC_TASK_* bits. A NULL pool runs fn(arena, offsets, 0, GC_SHARE_ONE). Called from generated
+ * code; not reentrant. */
 void gc_pool_run(gc_pool *pool, gc_task_fn fn, char *arena, const int64_t *offsets, int32_t flags);
 
-/* Fixes every kernel's shares of pools created afterwards: `count` fractions, one per thread
- * from the caller's, which are normalised to sum to one; count 0 restores the measured balance.
- * For tests (the cut must not change any bit) and for measuring. */
+/* Fixes every kernel's chunks in pools created afterwards: `count` fractions (at most 1024), which
+ * are normalised to sum to one; count 0 restores the pool's own chunks. For tests (the cut must not
+ * change any bit). */
 void gc_pool_fix_shares(const double *shares, int count);
 
 #endif

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include <cmocka.h>
@@ -23,21 +24,40 @@
 
 /* ---- the pool ---- */
 
-#define MAX_PARTS 8
-/* Calls seen, and the shares they covered in all. */
+/* Calls seen, the shares they covered in all, and the cuts they started at. */
 static int seen;
 static long covered;
+static int32_t starts[1 << 16];
 
 static void record(char *arena, const int64_t *offsets, int32_t from, int32_t to) {
     (void)arena;
     (void)offsets;
-    if (from >= 0 && to > from && to <= GC_SHARE_ONE) __atomic_add_fetch(&seen, 1, __ATOMIC_RELAXED);
+    if (from >= 0 && to > from && to <= GC_SHARE_ONE) {
+        int at = __atomic_fetch_add(&seen, 1, __ATOMIC_RELAXED);
+        if (at < (int)(sizeof starts / sizeof *starts)) starts[at] = from;
+    }
     __atomic_add_fetch(&covered, (long)(to - from), __ATOMIC_RELAXED);
 }
 
-/* Each call runs one part per thread, and the parts cover the whole share once. */
-static void every_part_runs_once_per_call(void **state) {
+static int compare_i32(const void *x, const void *y) {
+    int32_t a = *(const int32_t *)x, b = *(const int32_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* One call's chunks, sorted by where they start, after `calls` calls of record. */
+static int chunks_of(int calls, int32_t *cuts) {
+    int per = seen / calls;
+    memcpy(cuts, starts, sizeof *cuts * (size_t)per);
+    qsort(cuts, (size_t)per, sizeof *cuts, compare_i32);
+    return per;
+}
+
+/* Each call runs its chunks once each, and they cover the whole share. A kernel whose bits may
+ * depend on the cut (one calling OpenBLAS) is cut the same way at every thread count. */
+static void every_chunk_runs_once_per_call(void **state) {
     (void)state;
+    int32_t blas_cuts[64], cuts[64];
+    int blas_count = 0;
     for (int threads = 1; threads <= 4; threads++) {
         gc_error err = {0};
         gc_pool *pool = gc_pool_new(threads, &err);
@@ -47,7 +67,23 @@ static void every_part_runs_once_per_call(void **state) {
         covered = 0;
         for (int call = 0; call < 1000; call++) gc_pool_run(pool, record, NULL, NULL, 0);
         assert_int_equal(covered, 1000L * GC_SHARE_ONE);
-        if (seen != 1000 * threads) fail_msg("threads %d: %d parts ran, want %d", threads, seen, 1000 * threads);
+        if (seen % 1000 || (threads == 1 && seen != 1000) || (threads > 1 && seen < 1000 * threads))
+            fail_msg("threads %d: %d chunks ran in 1000 calls", threads, seen);
+        seen = 0;
+        covered = 0;
+        for (int call = 0; call < 100; call++) gc_pool_run(pool, record, NULL, NULL, GC_TASK_CALLS_BLAS);
+        assert_int_equal(covered, 100L * GC_SHARE_ONE);
+        assert_true(seen % 100 == 0 && seen / 100 > 1 && seen / 100 <= 64);
+        int count = chunks_of(100, cuts);
+        for (int i = 0; i < seen; i++)
+            if (bsearch(&starts[i], cuts, (size_t)count, sizeof *cuts, compare_i32) == NULL)
+                fail_msg("threads %d: a chunk starts at %d, where no chunk of the first call did", threads, starts[i]);
+        if (threads == 1) {
+            blas_count = count;
+            memcpy(blas_cuts, cuts, sizeof cuts);
+        } else if (count != blas_count || memcmp(cuts, blas_cuts, sizeof *cuts * (size_t)count)) {
+            fail_msg("threads %d: an OpenBLAS kernel is cut otherwise than on one thread", threads);
+        }
         gc_pool_free(pool);
     }
 }
@@ -63,60 +99,82 @@ static void a_null_pool_runs_one_part(void **state) {
     assert_int_equal(gc_pool_threads(NULL), 1);
 }
 
-/* ---- balancing ---- */
+/* ---- a thread that falls behind ---- */
 
 static pthread_t caller;
-static int32_t last_cut;
+static int by_caller, by_workers;
 
-/* Time proportional to the share, twice as long on the workers as on the caller's thread. It
- * sleeps rather than spins, so the ratio holds when other tests load the machine. */
-static void uneven(char *arena, const int64_t *offsets, int32_t from, int32_t to) {
+/* Instant on the caller's thread; 30 ms a chunk on a worker, as if the OS had parked it. */
+static void stalled_worker(char *arena, const int64_t *offsets, int32_t from, int32_t to) {
     (void)arena;
     (void)offsets;
-    bool slow = !pthread_equal(pthread_self(), caller);
-    if (from == 0) __atomic_store_n(&last_cut, to, __ATOMIC_RELAXED);
-    double want = 6e-3 * (double)(to - from) / GC_SHARE_ONE * (slow ? 2 : 1);
-    struct timespec pause = {0, (long)(want * 1e9)};
+    (void)from;
+    (void)to;
+    if (pthread_equal(pthread_self(), caller)) {
+        __atomic_add_fetch(&by_caller, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    __atomic_add_fetch(&by_workers, 1, __ATOMIC_RELAXED);
+    struct timespec pause = {0, 30 * 1000 * 1000};
     nanosleep(&pause, NULL);
 }
 
-/* A kernel the pool may cut anywhere moves towards the faster thread: the caller's share tends
- * to 2/3. One that calls OpenBLAS stays even; fixed shares stay fixed. */
-static void shares_follow_the_faster_thread(void **state) {
+/* Chunks are claimed, not dealt: while a worker is stuck in one chunk, the caller runs all the
+ * others (a static split would leave it half of them). Fixed shares stay fixed. */
+static void a_stalled_worker_leaves_its_chunks_to_the_caller(void **state) {
     (void)state;
     caller = pthread_self();
     gc_error err = {0};
     gc_pool *pool = gc_pool_new(2, &err);
     assert_non_null(pool);
-    for (int call = 0; call < 60; call++) gc_pool_run(pool, uneven, NULL, NULL, 0);
-    double share = (double)last_cut / GC_SHARE_ONE;
-    if (!(share > 0.58 && share < 0.76)) fail_msg("caller's share %.3f, want about 0.667", share);
-    for (int call = 0; call < 10; call++) gc_pool_run(pool, uneven, NULL, NULL, GC_TASK_CALLS_BLAS);
-    assert_int_equal(last_cut, GC_SHARE_ONE / 2);
+    for (int call = 0; call < 5; call++) {
+        by_caller = by_workers = 0;
+        gc_pool_run(pool, stalled_worker, NULL, NULL, 0);
+        int total = by_caller + by_workers;
+        if (total < 4 || by_workers > 1) fail_msg("call %d: the caller ran %d chunks, a stalled worker %d", call, by_caller, by_workers);
+    }
     gc_pool_free(pool);
 
     gc_pool_fix_shares((double[]){1, 3}, 2);
     pool = gc_pool_new(2, &err);
     gc_pool_fix_shares(NULL, 0);
     assert_non_null(pool);
-    for (int call = 0; call < 20; call++) gc_pool_run(pool, uneven, NULL, NULL, 0);
-    assert_int_equal(last_cut, GC_SHARE_ONE / 4);
+    seen = 0;
+    for (int call = 0; call < 20; call++) gc_pool_run(pool, record, NULL, NULL, 0);
+    int32_t cuts[64];
+    assert_int_equal(chunks_of(20, cuts), 2);
+    assert_int_equal(cuts[1], GC_SHARE_ONE / 4);
     gc_pool_free(pool);
 }
 
 /* The pool sleeps between bursts: a job after the workers went to sleep still runs. */
+/* 5 ms a chunk, counting who ran it. */
+static void slow_chunk(char *arena, const int64_t *offsets, int32_t from, int32_t to) {
+    stalled_worker(arena, offsets, from, to);
+    if (pthread_equal(pthread_self(), caller)) {
+        struct timespec pause = {0, 5 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+}
+
 static void wakes_sleeping_workers(void **state) {
     (void)state;
     gc_error err = {0};
     gc_pool *pool = gc_pool_new(3, &err);
     assert_non_null(pool);
+    caller = pthread_self();
     seen = 0;
+    covered = 0;
+    by_caller = by_workers = 0;
     for (int burst = 0; burst < 5; burst++) {
         struct timespec pause = {0, 20 * 1000 * 1000};
         nanosleep(&pause, NULL);
         gc_pool_run(pool, record, NULL, NULL, 0);
+        nanosleep(&pause, NULL);
+        gc_pool_run(pool, slow_chunk, NULL, NULL, 0);
     }
-    assert_int_equal(seen, 15);
+    assert_int_equal(covered, 5L * GC_SHARE_ONE);
+    if (by_workers == 0) fail_msg("the caller ran all %d chunks: the workers never woke", by_caller);
     gc_pool_free(pool);
 }
 
@@ -167,6 +225,14 @@ static void train(int threads, gc_backend backend, float *losses, uint64_t *bits
     gc_trainer_free(t);
 }
 
+static atomic_bool spin_stop;
+
+static void *spin(void *arg) {
+    volatile unsigned long n = 0;
+    while (!atomic_load_explicit(&spin_stop, memory_order_relaxed)) n = n + 1;
+    return arg;
+}
+
 /* Bit-identical at a fixed thread count, however the pool balances its parts. With gradc's own
  * GEMM (a CPU with AVX-512) nothing depends on where a kernel is cut, so the thread count does
  * not change a bit either; with OpenBLAS, which may block a matrix split into narrower parts
@@ -179,7 +245,13 @@ static void same_bits_every_run(void **state) {
     uint64_t h1, h2, h2b, h3, hc[3];
     train(1, GC_BACKEND_JIT, one, &h1);
     train(2, GC_BACKEND_JIT, two, &h2);
+    /* Again beside a busy thread, which takes a core from the pool now and then. */
+    atomic_store(&spin_stop, false);
+    pthread_t spinner;
+    assert_int_equal(pthread_create(&spinner, NULL, spin, NULL), 0);
     train(2, GC_BACKEND_JIT, again, &h2b);
+    atomic_store(&spin_stop, true);
+    pthread_join(spinner, NULL);
     train(3, GC_BACKEND_JIT, three, &h3);
     /* Cuts fixed far from even, as a slow core would make the pool move them. */
     const double shares[3][3] = {{0.2, 0.8}, {0.9, 0.1}, {0.5, 0.3, 0.2}};
@@ -191,7 +263,7 @@ static void same_bits_every_run(void **state) {
     bool exact = gc_sgemm_uses_own();
     for (int s = 0; s < STEPS; s++) {
         if (memcmp(&two[s], &again[s], sizeof(float)))
-            fail_msg("step %d: two runs on 2 threads differ: %.9g vs %.9g", s + 1, two[s], again[s]);
+            fail_msg("step %d: two runs on 2 threads (one beside a busy thread) differ: %.9g vs %.9g", s + 1, two[s], again[s]);
         if (!(fabsf(one[s] - two[s]) <= 1e-6f * fabsf(one[s])) || !(fabsf(one[s] - three[s]) <= 1e-6f * fabsf(one[s])))
             fail_msg("step %d: 1, 2 and 3 threads give %.9g, %.9g, %.9g", s + 1, one[s], two[s], three[s]);
         if (exact && (memcmp(&one[s], &two[s], sizeof(float)) || memcmp(&one[s], &three[s], sizeof(float))))
@@ -279,10 +351,10 @@ static void pooling_bits_do_not_depend_on_the_cut(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(every_part_runs_once_per_call),
+        cmocka_unit_test(every_chunk_runs_once_per_call),
         cmocka_unit_test(a_null_pool_runs_one_part),
         cmocka_unit_test(wakes_sleeping_workers),
-        cmocka_unit_test(shares_follow_the_faster_thread),
+        cmocka_unit_test(a_stalled_worker_leaves_its_chunks_to_the_caller),
         cmocka_unit_test(same_bits_every_run),
         cmocka_unit_test(split_step_matches_the_interpreter),
         cmocka_unit_test(pooling_bits_do_not_depend_on_the_cut),
