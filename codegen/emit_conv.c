@@ -32,6 +32,9 @@ static LLVMValueRef geometry_table(cg_ctx *cg, const gc_node *n) {
 }
 
 static int emit_call(cg_ctx *cg, const gc_node *n, const char *base, LLVMValueRef out, const LLVMValueRef *in) {
+    if (n->attr.conv.bf16)
+        return gc_failf(cg->err, GC_ERR_USER, "%s %%%d: bf16 convolutions are not compiled yet (use the interpreter)",
+                        gc_op_table[n->op].name, n->id);
     if (n->type.dtype != GC_F32 && n->type.dtype != GC_F64)
         return gc_failf(cg->err, GC_ERR_USER, "%s %%%d: only f32 and f64 are supported", gc_op_table[n->op].name, n->id);
     gc_conv_geom g;

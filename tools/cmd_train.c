@@ -28,6 +28,7 @@ static void usage(FILE *out) {
             "                   [--set NAME=VALUE]... [--init CKPT] [--save CKPT] [--resume CKPT]\n"
             "                   [--eval-data NAME=FILE]... [--eval-text FILE] [--eval-every N]\n"
             "                   [--log FILE.csv] [--no-shuffle] [--threads N] [--backend jit|interp] [--quiet]\n"
+            "                   [--precision f32|bf16]\n"
             "                   [--verbose] [--profile[=N]] [--skip-nonfinite]\n\n"
             "Trains the model on the bound data; a step reads one batch (the input's first dim) from every array.\n"
             "  --data NAME=FILE    bind a .npy array whose first axis indexes examples to the input NAME,\n"
@@ -54,6 +55,8 @@ static void usage(FILE *out) {
             "  --verbose           report the compile time of each phase (frontend, autodiff, passes, codegen)\n"
             "  --profile[=N]       time every kernel of the step (jit) and print, at the end, the N kernels\n"
             "                      taking most time (default 30, 0 all) and the time by kind of kernel\n"
+            "  --precision P       f32 or bf16: matmuls and convolutions multiply bf16-rounded operands with\n"
+            "                      f32 accumulation, as torch.autocast on CPU (default: the train block's)\n"
             "  --skip-nonfinite    skip the update of a step whose loss or gradient norm is NaN/Inf\n"
             "                      and go on (default: stop with an error naming the step)\n");
 }
