@@ -21,7 +21,7 @@ import common  # noqa: E402
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--gradc", required=True)
-    p.add_argument("--python", default=sys.executable)
+    p.add_argument("--python", default="/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable)
     p.add_argument("--model", default="m3")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=5)

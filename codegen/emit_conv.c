@@ -32,9 +32,6 @@ static LLVMValueRef geometry_table(cg_ctx *cg, const gc_node *n) {
 }
 
 static int emit_call(cg_ctx *cg, const gc_node *n, const char *base, LLVMValueRef out, const LLVMValueRef *in) {
-    if (n->attr.conv.bf16)
-        return gc_failf(cg->err, GC_ERR_USER, "%s %%%d: bf16 convolutions are not compiled yet (use the interpreter)",
-                        gc_op_table[n->op].name, n->id);
     if (n->type.dtype != GC_F32 && n->type.dtype != GC_F64)
         return gc_failf(cg->err, GC_ERR_USER, "%s %%%d: only f32 and f64 are supported", gc_op_table[n->op].name, n->id);
     gc_conv_geom g;
@@ -51,7 +48,7 @@ static int emit_call(cg_ctx *cg, const gc_node *n, const char *base, LLVMValueRe
      * gradc's own kernel: the pool then keeps the shares even otherwise. */
     if (n->type.dtype == GC_F32) cg->calls_gemm = true;
     char name[64];
-    snprintf(name, sizeof name, "%s_%s", base, n->type.dtype == GC_F32 ? "f32" : "f64");
+    snprintf(name, sizeof name, "%s_%s", base, n->type.dtype == GC_F64 ? "f64" : n->attr.conv.bf16 ? "bf16" : "f32");
     LLVMTypeRef params[6] = {cg->t_ptr, cg->t_ptr, cg->t_ptr, cg->t_ptr, cg->t_i32, cg->t_i32};
     LLVMValueRef args[6] = {geometry_table(cg, n), in[0], in[1], out, from, to};
     cg_call(cg, name, cg->t_void, params, args, 6);

@@ -52,6 +52,7 @@ static int define_externals(LLVMOrcLLJITRef jit, LLVMOrcJITDylibRef jd, gc_error
         SYM(sin), SYM(cosf), SYM(cos), SYM(powf), SYM(pow), SYM(gc_pool_run), SYM(gc_profile_tick),
         SYM(gc_conv_forward_f32), SYM(gc_conv_input_grad_f32), SYM(gc_conv_weight_grad_f32), SYM(gc_conv_forward_f64),
         SYM(gc_conv_input_grad_f64), SYM(gc_conv_weight_grad_f64),
+        SYM(gc_conv_forward_bf16), SYM(gc_conv_input_grad_bf16), SYM(gc_conv_weight_grad_bf16),
         SYM(gc_recurrence_f32), SYM(gc_recurrence_f64),
     };
     size_t count = sizeof table / sizeof table[0];

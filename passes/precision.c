@@ -16,17 +16,13 @@
 
 #include <string.h>
 
-/* The JIT has no bf16 convolution kernels yet (codegen/emit_conv.c refuses the flag), so the pass
- * leaves convolutions f32 for now; the IR, the verifier and the interpreter take the flag. */
-static const bool convolutions = false;
-
 int gc_precision_bf16(gc_graph *g, gc_error *err) {
     (void)err;
     for (int i = 0; i < g->num_nodes; i++) {
         gc_node *n = g->nodes[i];
         if (n->type.dtype != GC_F32) continue;
         if (n->op == GC_OP_MATMUL) n->attr.matmul.bf16 = true;
-        if (convolutions && (n->op == GC_OP_CONV || n->op == GC_OP_CONV_INPUT_GRAD || n->op == GC_OP_CONV_WEIGHT_GRAD))
+        if ((n->op == GC_OP_CONV || n->op == GC_OP_CONV_INPUT_GRAD || n->op == GC_OP_CONV_WEIGHT_GRAD))
             n->attr.conv.bf16 = true;
     }
     return 1;

@@ -516,11 +516,17 @@ static bool build_case(gc_builder *b, gc_op op, int v, test_case *c) {
                  * unevenly */
                 {GC_F32, 4, {2, 16, 9, 9}, {16, 8, 3, 3}, 1, 1, 0, 2, 2},
             };
-            if (v >= (int)(sizeof variants / sizeof variants[0])) return false;
-            const conv_variant *cv = &variants[v];
+            /* bf16 (mixed precision) on the shapes of variants 0 (implicit GEMM), 2 (pointwise), 5
+             * (strided, grouped: col2im), 6 (depthwise: direct loops) and 10 (flipped forward), with
+             * operands whose sums are exact: bit for bit. */
+            static const int bf16_of[] = {0, 2, 5, 6, 10};
+            int plain = (int)(sizeof variants / sizeof variants[0]), bf16 = v - plain;
+            if (bf16 >= (int)(sizeof bf16_of / sizeof bf16_of[0])) return false;
+            const conv_variant *cv = &variants[bf16 >= 0 ? bf16_of[bf16] : v];
             c->rtol = 1e-5;
             c->atol = 1e-4;
-            gc_attr_conv ca = {.groups = cv->groups};
+            if (bf16 >= 0) c->dom = BF16_EXACT, c->rtol = -1;
+            gc_attr_conv ca = {.groups = cv->groups, .bf16 = bf16 >= 0};
             for (int d = 0; d < cv->rank - 2; d++) {
                 ca.stride[d] = cv->stride;
                 ca.pad_before[d] = cv->pb;
