@@ -164,6 +164,7 @@ def run_gradc(opts, model, sets, ddir, steps, warmup):
                 "--log", log, "--backend", "jit", "--threads", str(opts.threads), "--quiet", "--no-shuffle", "--verbose"]
         argv += ["--data=%s=%s" % (n, os.path.join(ddir, n + ".npy")) for n in INPUTS[model]]
         argv += ["--set=%s=%s" % kv for kv in sorted(sets.items())]
+        argv += ["--precision", getattr(opts, "precision", "f32")]
         status, wall, rss, other, out, err = run_child(argv)
         if status != 0:
             raise RuntimeError("gradc failed on %s (exit %d):\n%s%s" % (model, status, out, err))
@@ -200,6 +201,7 @@ def run_twin(opts, model, sets, ddir, steps, warmup):
     argv = [opts.python, os.path.join(BENCH_DIR, "twins", model + ".py"), "--data-dir", ddir,
             "--steps", str(steps), "--warmup", str(warmup), "--threads", str(opts.threads)]
     argv += ["--set=%s=%s" % kv for kv in sorted(sets.items())]
+    argv += ["--precision", getattr(opts, "precision", "f32")]
     status, _, rss, other, out, err = run_child(argv, env)
     if status != 0:
         raise RuntimeError("the PyTorch twin failed on %s (exit %d):\n%s%s" % (model, status, out, err))

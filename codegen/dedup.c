@@ -77,6 +77,7 @@ static int put_member(const cg_group *grp, int m, int64_t *key, int len) {
         switch (f->field_kind) {
         case GC_FIELD_INT: w = *(const int *)p; break;
         case GC_FIELD_INT64: w = *(const int64_t *)p; break;
+        case GC_FIELD_FLAG:
         case GC_FIELD_BOOL: w = *(const bool *)p; break;
         case GC_FIELD_DOUBLE: memcpy(&w, p, sizeof(double)); break;
         case GC_FIELD_AXES: w = *(const uint32_t *)p; break;

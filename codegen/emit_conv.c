@@ -49,7 +49,7 @@ static int emit_call(cg_ctx *cg, const gc_node *n, const char *base, LLVMValueRe
      * gradc's own kernel: the pool then keeps the shares even otherwise. */
     if (n->type.dtype == GC_F32) cg->calls_gemm = true;
     char name[64];
-    snprintf(name, sizeof name, "%s_%s", base, n->type.dtype == GC_F32 ? "f32" : "f64");
+    snprintf(name, sizeof name, "%s_%s", base, n->type.dtype == GC_F64 ? "f64" : n->attr.conv.bf16 ? "bf16" : "f32");
     LLVMTypeRef params[6] = {cg->t_ptr, cg->t_ptr, cg->t_ptr, cg->t_ptr, cg->t_i32, cg->t_i32};
     LLVMValueRef args[6] = {geometry_table(cg, n), in[0], in[1], out, from, to};
     cg_call(cg, name, cg->t_void, params, args, 6);

@@ -6,6 +6,9 @@
  * Batch dims broadcast by NumPy rules become stride 0 in a loop nest around the call. The common
  * case of a batched activation times a shared weight (x[B..., M, K] @ w[K, N]) is one call with
  * M' = B... * M, since the rows of x and of the result are contiguous across the batch.
+ *
+ * A bf16 matmul (mixed precision, passes/precision.c) calls gc_sgemm_bf16 (runtime/gemm_bf16.h)
+ * with the same arguments, whatever its width: it rounds the f32 operands to bf16 as it packs them.
  */
 #include <limits.h>
 #include <string.h>
@@ -48,6 +51,7 @@ static void batch_strides(const gc_type *t, const int64_t *view, const gc_type *
 
 typedef struct gemm {
     gc_dtype dtype;
+    bool bf16; /* operands rounded to bf16: gc_sgemm_bf16 */
     bool trans_a, trans_b;
     int64_t m, n, k, lda, ldb, ldc;
 } gemm;
@@ -72,6 +76,12 @@ static void call_gemm_dyn(cg_ctx *cg, const gemm *g, bool cols, LLVMValueRef len
         LLVMConstReal(ft, 1.0), a, cg_i32(cg, (int32_t)g->lda), b, cg_i32(cg, (int32_t)g->ldb),
         LLVMConstReal(ft, 0.0), c, cg_i32(cg, (int32_t)g->ldc),
     };
+    /* gc_sgemm_bf16 is an ordinary (strong) reference: there is no BLAS routine to fall back to,
+     * so an object with bf16 products links gradc's runtime library, as one that convolves does. */
+    if (g->bf16) {
+        cg_call(cg, "gc_sgemm_bf16", cg->t_void, params, args, 14);
+        return;
+    }
     /* Decided on the whole product's width, so every part of a split product goes to the same
      * code, and on no host property, so an object file calls the same on any machine. */
     if (g->dtype == GC_F64 || g->n < OWN_GEMM_MIN_WIDTH) {
@@ -119,7 +129,8 @@ static bool batch_folds(const cg_ctx *cg, const gc_node *n) {
  * folds into M). Fails only when a dimension exceeds what BLAS takes. */
 static int plan_gemm(cg_ctx *cg, const gc_node *n, gemm *g, cg_nest *nest) {
     const gc_type *ta = &n->inputs[0]->type, *tb = &n->inputs[1]->type, *tr = &n->type;
-    *g = (gemm){tr->dtype, n->attr.matmul.transpose_a, n->attr.matmul.transpose_b, 0, 0, 0, 0, 0, 0};
+    *g = (gemm){tr->dtype, n->attr.matmul.bf16 && tr->dtype == GC_F32, n->attr.matmul.transpose_a,
+                n->attr.matmul.transpose_b, 0, 0, 0, 0, 0, 0};
     g->m = tr->dims[tr->rank - 2];
     g->n = tr->dims[tr->rank - 1];
     g->k = ta->dims[ta->rank - (g->trans_a ? 2 : 1)];

@@ -20,6 +20,7 @@
 
 #include "codegen/cg.h"
 #include "runtime/gemm.h"
+#include "runtime/gemm_bf16.h"
 #include "runtime/conv.h"
 #include "runtime/parallel.h"
 #include "runtime/profile.h"
@@ -53,7 +54,7 @@ typedef struct extern_symbol {
 
 static int define_externals(LLVMOrcLLJITRef jit, LLVMOrcJITDylibRef jd, gc_error *err) {
     const extern_symbol table[] = {
-        SYM(gc_sgemm), SYM(cblas_sgemm), SYM(cblas_dgemm), SYM(erff), SYM(erf), SYM(erfcf), SYM(erfc), SYM(tanhf),
+        SYM(gc_sgemm), SYM(gc_sgemm_bf16), SYM(cblas_sgemm), SYM(cblas_dgemm), SYM(erff), SYM(erf), SYM(erfcf), SYM(erfc), SYM(tanhf),
         SYM(tanh), SYM(log1pf), SYM(log1p), SYM(expf), SYM(exp), SYM(logf), SYM(log), SYM(sinf),
         SYM(sin), SYM(cosf), SYM(cos), SYM(powf), SYM(pow), SYM(gc_pool_run), SYM(gc_profile_tick),
         SYM(gc_conv_forward_f32), SYM(gc_conv_input_grad_f32), SYM(gc_conv_weight_grad_f32), SYM(gc_conv_forward_f64),
@@ -62,6 +63,7 @@ static int define_externals(LLVMOrcLLJITRef jit, LLVMOrcJITDylibRef jd, gc_error
         SYM(gc_conv_forward_images_f32), SYM(gc_conv_input_grad_images_f32), SYM(gc_conv_forward_images_f64),
         SYM(gc_conv_input_grad_images_f64),
         SYM(gc_recurrence_f32), SYM(gc_recurrence_f64), SYM(gc_codegen_program_entry),
+        SYM(gc_conv_forward_bf16), SYM(gc_conv_input_grad_bf16), SYM(gc_conv_weight_grad_bf16),
     };
     size_t count = sizeof table / sizeof table[0];
     LLVMOrcCSymbolMapPair pairs[sizeof table / sizeof table[0]];

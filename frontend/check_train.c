@@ -15,7 +15,7 @@
 #include "frontend/consteval.h"
 
 static const char *const settings =
-    "optimizer, schedule, clip_grad_norm, seed, no_decay, freeze, lr_scale, gradient_accumulation_steps";
+    "optimizer, schedule, clip_grad_norm, seed, no_decay, freeze, lr_scale, gradient_accumulation_steps, precision";
 
 static int defaults(gc_arena *arena, gc_builtin_id id, gc_train_call *call, gc_error *err) {
     memset(call, 0, sizeof *call);
@@ -178,7 +178,8 @@ static int eval_setting(gc_ast_module *m, gc_ast_train_item *item, gc_train_conf
     if (!strcmp(key, "optimizer")) return eval_call(m, item, GC_BKIND_OPTIMIZER, &cfg->optimizer, err);
     if (!strcmp(key, "schedule")) return eval_call(m, item, GC_BKIND_SCHEDULE, &cfg->schedule, err);
     bool known = !strcmp(key, "clip_grad_norm") || !strcmp(key, "seed") || !strcmp(key, "no_decay") ||
-                 !strcmp(key, "freeze") || !strcmp(key, "lr_scale") || !strcmp(key, "gradient_accumulation_steps");
+                 !strcmp(key, "freeze") || !strcmp(key, "lr_scale") || !strcmp(key, "gradient_accumulation_steps") ||
+                 !strcmp(key, "precision");
     if (!known) return gc_fail(err, GC_ERR_USER, item->loc, "unknown train setting '%s' (settings: %s)", key, settings);
     gc_const_value v;
     if (!gc_const_eval(item->value, NULL, NULL, m->arena, &v, err)) return 0;
@@ -205,6 +206,12 @@ static int eval_setting(gc_ast_module *m, gc_ast_train_item *item, gc_train_conf
         return 1;
     }
     if (!strcmp(key, "lr_scale")) return eval_lr_scale(m, &v, at, got, cfg, err);
+    if (!strcmp(key, "precision")) {
+        bool f32 = v.kind == GC_CV_STRING && !strcmp(v.s, "f32"), bf16 = v.kind == GC_CV_STRING && !strcmp(v.s, "bf16");
+        if (!f32 && !bf16) return gc_fail(err, GC_ERR_USER, at, "precision must be \"f32\" or \"bf16\", got %s", got);
+        cfg->precision = bf16 ? GC_PRECISION_BF16 : GC_PRECISION_F32;
+        return 1;
+    }
     bool strings = v.kind == GC_CV_LIST;
     for (int i = 0; strings && i < v.list.n; i++) strings = v.list.items[i].kind == GC_CV_STRING;
     if (!strings)

@@ -10,6 +10,7 @@
  *               | cosine_restarts(T_0, T_mult, min_lr) | one_cycle(max_lr, total, ...)
  *   clip_grad_norm = NUMBER      seed = INT      no_decay = ["glob", ...]      freeze = ["glob", ...]
  *   lr_scale = [["glob", factor], ...]      gradient_accumulation_steps = INT
+ *   precision = "f32" | "bf16"   (passes/precision.c)
  *
  * The ranges torch checks (lr >= 0, betas in [0, 1), ...) are checked here by
  * gc_optimizer_validate, at the train block's location.
@@ -186,6 +187,7 @@ int gc_lower_train(const gc_ast_module *m, gc_graph *g, gc_lowered_train *out, g
         schedule(&tc->schedule, &cfg->schedule);
         cfg->clip_grad_norm = tc->clip ? tc->clip_grad_norm : 0.0;
         out->seed = (uint64_t)tc->seed;
+        out->precision = (gc_precision)tc->precision;
         if (!copy_lists(tc, g, cfg, err)) return 0;
     }
     return gc_optimizer_validate(cfg, err);

@@ -64,6 +64,7 @@ typedef enum gc_field_kind {
     GC_FIELD_AXES,
     GC_FIELD_PERM,
     GC_FIELD_SPATIAL,
+    GC_FIELD_FLAG, /* a bool written only when true; absent means false */
 } gc_field_kind;
 
 typedef struct gc_attr_field {

@@ -302,6 +302,7 @@ static int parse_field_value(parser *p, const gc_attr_field *f, gc_attr *attr, c
         memcpy(base, &v, sizeof v);
         return 1;
     }
+    case GC_FIELD_FLAG:
     case GC_FIELD_BOOL: {
         bool v = false;
         if (!parse_bool(p, &v)) return 0;
@@ -408,7 +409,7 @@ static int parse_attrs(parser *p, const gc_op_info *info, gc_attr *attr, const g
         if (!at(p, GC_TOK_IDENT)) return expected(p, "an attribute field name");
     }
     for (int i = 0; i < nfields; i++)
-        if (!seen[i]) return error_at(p, &p->tok, "%s is missing attribute field '%s'", info->name, fields[i]->name);
+        if (!seen[i] && fields[i]->field_kind != GC_FIELD_FLAG) return error_at(p, &p->tok, "%s is missing attribute field '%s'", info->name, fields[i]->name);
     advance(p);
     return 1;
 }

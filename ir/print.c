@@ -77,6 +77,7 @@ static void print_field(gc_strbuf *sb, const gc_node *n, const gc_attr_field *f)
         gc_strbuf_printf(sb, "%lld", (long long)v);
         break;
     }
+    case GC_FIELD_FLAG: /* written only when true (print_attrs) */
     case GC_FIELD_BOOL: {
         bool v;
         memcpy(&v, base, sizeof v);
@@ -132,6 +133,7 @@ static void print_attrs(gc_strbuf *sb, const gc_node *n, gc_attr_kind kind) {
     for (int i = 0; i < gc_attr_field_count; i++) {
         const gc_attr_field *f = &gc_attr_fields[i];
         if (f->kind != kind) continue;
+        if (f->field_kind == GC_FIELD_FLAG && !*((const bool *)((const char *)&n->attr + f->offset))) continue;
         gc_strbuf_append(sb, first ? " {" : ", ");
         first = false;
         gc_strbuf_printf(sb, "%s=", f->name);

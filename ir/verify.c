@@ -69,6 +69,16 @@ static int check_name(const gc_node *n, gc_error *err) {
     return 1;
 }
 
+/* bf16 (mixed precision) rounds f32 operands: an f64 product has none to round. */
+static int check_precision(const gc_node *n, gc_error *err) {
+    bool conv = n->op == GC_OP_CONV || n->op == GC_OP_CONV_INPUT_GRAD || n->op == GC_OP_CONV_WEIGHT_GRAD;
+    bool bf16 = n->op == GC_OP_MATMUL ? n->attr.matmul.bf16 : conv && n->attr.conv.bf16;
+    if (bf16 && n->type.dtype != GC_F32)
+        return VFAIL(err, n->loc, "%%%d (%s) is bf16 but not f32: only f32 products take bf16 operands", n->id,
+                     gc_op_table[n->op].name);
+    return 1;
+}
+
 /* Re-runs the shape rule on a copy, so a rule may rely on the fields it reads without the
  * verifier trusting the stored result type. */
 static int check_shape(const gc_node *n, gc_error *err) {
@@ -194,7 +204,8 @@ int gc_graph_verify(const gc_graph *g, gc_error *err) {
         if (n->id != i) return VFAIL(err, n->loc, "the node at position %d has id %%%d", i, n->id);
         if (!gc_op_get(n->op)) return VFAIL(err, n->loc, "%%%d has an unknown op %d", i, (int)n->op);
         /* Operands and the node's own type come first: the shape rule reads both. */
-        if (!check_operands(g, n, err) || !check_type(n, err) || !check_name(n, err) || !check_shape(n, err))
+        if (!check_operands(g, n, err) || !check_type(n, err) || !check_name(n, err) || !check_shape(n, err) ||
+            !check_precision(n, err))
             return 0;
     }
     return check_names_and_outputs(g, err);

@@ -40,6 +40,7 @@ static bool attrs_equal(const gc_node *a, const gc_node *b) {
         switch (field->field_kind) {
         case GC_FIELD_INT: if (memcmp(pa, pb, sizeof(int))) return false; break;
         case GC_FIELD_INT64: if (memcmp(pa, pb, sizeof(int64_t))) return false; break;
+        case GC_FIELD_FLAG:
         case GC_FIELD_BOOL: if (*(const bool *)pa != *(const bool *)pb) return false; break;
         case GC_FIELD_DOUBLE: if (memcmp(pa, pb, sizeof(double))) return false; break; /* bitwise: -0 != 0, NaN == NaN */
         case GC_FIELD_AXES: if (memcmp(pa, pb, sizeof(uint32_t))) return false; break;

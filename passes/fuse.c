@@ -69,7 +69,11 @@ static bool result_shaped(const gc_type *t, const gc_node *n) {
     return true;
 }
 
-static bool fusable_op(gc_op op) {
+static bool fusable_op(const gc_node *n) {
+    gc_op op = n->op;
+    /* The fused convolution kernels multiply in f32: a bf16 convolution (mixed precision) stays
+     * a kernel of its own, whose bf16 GEMM rounds the operands as it packs them. */
+    if ((op == GC_OP_CONV || op == GC_OP_CONV_INPUT_GRAD) && n->attr.conv.bf16) return false;
     /* A convolution and its input gradient take an epilogue, run image by image after each
      * image's GEMMs (codegen/fused.c). The weight gradient's sum over the batch is cut by input
      * channels, so no loop over its result could follow its parts: it stays a kernel of its own. */
@@ -119,7 +123,7 @@ static int externals_with(fuse_state *s, int r, int p) {
 static int kernel_for(fuse_state *s, const gc_node *p) {
     const gc_graph *g = s->g;
     int id = p->id;
-    if (!fusable_op(p->op) || s->use_start[id] == s->use_start[id + 1] || s->reported[id]) return id;
+    if (!fusable_op(p) || s->use_start[id] == s->use_start[id + 1] || s->reported[id]) return id;
     /* The first kernel that reads p; p may join it and be stored there for later kernels. */
     int r = -1;
     for (int u = s->use_start[id]; u < s->use_start[id + 1]; u++) {
@@ -135,7 +139,7 @@ static int kernel_for(fuse_state *s, const gc_node *p) {
             stored = true; /* a later kernel reads it */
             continue;
         }
-        if (!fusable_op(user->op)) return id;
+        if (!fusable_op(user)) return id;
         rule = rules[gc_op_table[p->op].op_class][gc_op_table[user->op].op_class];
         if (is_pool(user->op) && gc_op_table[p->op].op_class == GC_CLASS_ELEMENTWISE) rule = FUSE_PROLOGUE;
         if (rule == FUSE_NO) return id;

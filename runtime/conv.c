@@ -11,6 +11,10 @@
  * images gathers dy into, or scatters y out of, a [og, T] buffer beside the column buffer. The
  * forward and the weight gradient unfold col straight into the GEMM's packed panels (pack_col,
  * pack_col_t); a stride-1 input gradient is a forward (input_grad_is_forward).
+ *
+ * The bf16 kernels (mixed precision) are the f32 ones with every product's operands rounded to
+ * bf16: on this thread, for the call, sgemm and own_packed go to gc_sgemm_bf16 (which rounds while
+ * packing) and the direct loops read through gc_bf16_round.
  */
 #include "runtime/conv.h"
 
@@ -22,6 +26,7 @@
 
 #include "ir/conv.h"
 #include "runtime/gemm.h"
+#include "runtime/gemm_bf16.h"
 #include "runtime/parallel.h"
 
 /* Output positions per column tile: wide enough that gc_sgemm's 32-column panels fill and the
@@ -34,6 +39,9 @@
 #define TRANS 112
 
 _Static_assert(sizeof(gc_conv_geom) == GC_CONV_GEOM_WORDS * sizeof(int64_t), "gc_conv_geom is a run of int64s");
+
+/* Set by the bf16 entry points around their f32 kernel: this thread's products take bf16 operands. */
+static _Thread_local bool bf16_operands;
 
 typedef struct plan {
     const gc_conv_geom *g;
@@ -305,7 +313,7 @@ static void col2im(const plan *p, const float *col, int64_t ld, int64_t col_off,
 
 /* ---- direct loops (depthwise, tiny groups, f64) ---- */
 
-#define DIRECT_KERNELS(T, ACC, SUFFIX)                                                                                  \
+#define DIRECT_KERNELS(T, ACC, SUFFIX, LOAD)                                                                                  \
     static void direct_forward_##SUFFIX(const plan *p, const T *x, const T *w, T *y, int64_t n_lo, int64_t n_hi) {    \
         const gc_conv_geom *g = p->g;                                                                                   \
         for (int64_t n = n_lo; n < n_hi; n++)                                                                           \
@@ -319,7 +327,7 @@ static void col2im(const plan *p, const float *col, int64_t ld, int64_t col_off,
                     for (int64_t k0 = 0; k0 < g->kernel[0]; k0++)                                                       \
                         for (int64_t k1 = 0; k1 < g->kernel[1]; k1++)                                                   \
                             for (int64_t k2 = 0; k2 < g->kernel[2]; k2++) {                                             \
-                                T wv = *wk++;                                                                           \
+                                T wv = LOAD(*wk++);                                                                     \
                                 int64_t base = k2 * g->dilation[2] - g->pad_before[2], s2 = g->stride[2], lo, hi;       \
                                 valid_range(base, s2, g->in[2], p->ow, &lo, &hi);                                       \
                                 for (int64_t p0 = 0; p0 < g->out[0]; p0++) {                                            \
@@ -330,7 +338,7 @@ static void col2im(const plan *p, const float *col, int64_t ld, int64_t col_off,
                                         if (i1 < 0 || i1 >= g->in[1]) continue;                                         \
                                         const T *src = xc + (i0 * g->in[1] + i1) * g->in[2] + base;                     \
                                         T *dst = yo + (p0 * g->out[1] + p1) * p->ow;                                    \
-                                        for (int64_t q = lo; q < hi; q++) dst[q] += wv * src[q * s2];                   \
+                                        for (int64_t q = lo; q < hi; q++) dst[q] += wv * LOAD(src[q * s2]);             \
                                     }                                                                                   \
                                 }                                                                                       \
                             }                                                                                           \
@@ -352,7 +360,7 @@ static void col2im(const plan *p, const float *col, int64_t ld, int64_t col_off,
                     for (int64_t k0 = 0; k0 < g->kernel[0]; k0++)                                                       \
                         for (int64_t k1 = 0; k1 < g->kernel[1]; k1++)                                                   \
                             for (int64_t k2 = 0; k2 < g->kernel[2]; k2++) {                                             \
-                                T wv = *wk++;                                                                           \
+                                T wv = LOAD(*wk++);                                                                     \
                                 int64_t base = k2 * g->dilation[2] - g->pad_before[2], s2 = g->stride[2], lo, hi;       \
                                 valid_range(base, s2, g->in[2], p->ow, &lo, &hi);                                       \
                                 for (int64_t p0 = 0; p0 < g->out[0]; p0++) {                                            \
@@ -363,7 +371,7 @@ static void col2im(const plan *p, const float *col, int64_t ld, int64_t col_off,
                                         if (i1 < 0 || i1 >= g->in[1]) continue;                                         \
                                         T *dst = xc + (i0 * g->in[1] + i1) * g->in[2] + base;                           \
                                         const T *src = dyo + (p0 * g->out[1] + p1) * p->ow;                             \
-                                        for (int64_t q = lo; q < hi; q++) dst[q * s2] += wv * src[q];                   \
+                                        for (int64_t q = lo; q < hi; q++) dst[q * s2] += wv * LOAD(src[q]);             \
                                     }                                                                                   \
                                 }                                                                                       \
                             }                                                                                           \
@@ -396,7 +404,7 @@ static void col2im(const plan *p, const float *col, int64_t ld, int64_t col_off,
                                         const T *src = xc + (i0 * g->in[1] + i1) * g->in[2] + base;                     \
                                         const T *d = dyo + (p0 * g->out[1] + p1) * p->ow;                               \
                                         ACC row = 0;                                                                    \
-                                        for (int64_t q = lo; q < hi; q++) row += (ACC)src[q * s2] * (ACC)d[q];          \
+                                        for (int64_t q = lo; q < hi; q++) row += (ACC)LOAD(src[q * s2]) * (ACC)LOAD(d[q]); \
                                         acc += row;                                                                     \
                                     }                                                                                   \
                                 }                                                                                       \
@@ -407,8 +415,10 @@ static void col2im(const plan *p, const float *col, int64_t ld, int64_t col_off,
         }                                                                                                               \
     }
 
-DIRECT_KERNELS(float, double, f32)
-DIRECT_KERNELS(double, double, f64)
+#define AS_IS(x) (x)
+DIRECT_KERNELS(float, double, f32, AS_IS)
+DIRECT_KERNELS(float, double, bf16, gc_bf16_round)
+DIRECT_KERNELS(double, double, f64, AS_IS)
 
 /* ---- f64: direct loops ---- */
 
@@ -485,8 +495,16 @@ static int64_t tile_width(const plan *p, const tile *t) {
 
 static void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
                   int64_t ldb, float beta, float *c, int64_t ldc) {
-    gc_sgemm(ROW_MAJOR, ta ? TRANS : NO_TRANS, tb ? TRANS : NO_TRANS, (int32_t)m, (int32_t)n, (int32_t)k, 1.0f, a,
+    (bf16_operands ? gc_sgemm_bf16 : gc_sgemm)(ROW_MAJOR, ta ? TRANS : NO_TRANS, tb ? TRANS : NO_TRANS, (int32_t)m,
+                                               (int32_t)n, (int32_t)k, 1.0f, a,
              (int32_t)lda, b, (int32_t)ldb, beta, c, (int32_t)ldc);
+}
+
+/* gc_sgemm_own_packed, or its bf16 twin for a bf16 kernel. */
+static bool own_packed(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, gc_sgemm_pack_fn pack,
+                       const void *ctx, float beta, float *c, int64_t ldc) {
+    if (bf16_operands) return gc_sgemm_bf16_packed(trans_a, m, n, k, a, lda, pack, ctx, beta, c, ldc);
+    return gc_sgemm_own_packed(trans_a, m, n, k, a, lda, pack, ctx, beta, c, ldc);
 }
 
 /* Copies rows [o0, o0 + rows) of dy (or y) for the tile's images into buf [rows, T], or back. */
@@ -591,7 +609,7 @@ static void forward_images(const plan *pp, const float *x, const float *w, float
             if (one && p.pointwise) {
                 sgemm(false, false, p.og, width, p.k, wg, p.k, xg + t.n0 * g->in_channels * p.in_size + t.q0, p.out_size,
                       0.0f, c, ldc);
-            } else if (!gc_sgemm_own_packed(false, p.og, width, p.k, wg, p.k, pack_col, &cx, 0.0f, c, ldc)) {
+            } else if (!own_packed(false, p.og, width, p.k, wg, p.k, pack_col, &cx, 0.0f, c, ldc)) {
                 for (int64_t n = t.n0; n < t.n1; n++)
                     im2col(&p, xg + n * g->in_channels * p.in_size, p.cg, t.q0, t.q1, col, width, (n - t.n0) * p.out_size);
                 sgemm(false, false, p.og, width, p.k, wg, p.k, col, width, 0.0f, c, ldc);
@@ -615,7 +633,7 @@ void gc_conv_forward_images_f32(const int64_t *geom, const float *x, const float
     if (lo >= hi) return;
     float *col = p.direct ? NULL : thread_scratch(scratch_floats(&p));
     if (!col) {
-        direct_forward_f32(&p, x, w, y, lo, hi);
+        (bf16_operands ? direct_forward_bf16 : direct_forward_f32)(&p, x, w, y, lo, hi);
         return;
     }
     forward_images(&p, x, w, y, lo, hi, col);
@@ -680,7 +698,7 @@ void gc_conv_input_grad_images_f32(const int64_t *geom, const float *dy, const f
     }
     float *col = p.direct ? NULL : thread_scratch(scratch_floats(&p));
     if (!col) {
-        direct_input_grad_f32(&p, dy, w, dx, lo, hi);
+        (bf16_operands ? direct_input_grad_bf16 : direct_input_grad_f32)(&p, dy, w, dx, lo, hi);
         return;
     }
     float *buf = col + p.k * max_tile(&p);
@@ -749,7 +767,7 @@ void gc_conv_weight_grad_f32(const int64_t *geom, const float *x, const float *d
     if (lo >= hi) return;
     float *col = p.direct ? NULL : thread_scratch(scratch_floats(&p));
     if (!col) {
-        direct_weight_grad_f32(&p, x, dy, dw, lo, hi);
+        (bf16_operands ? direct_weight_grad_bf16 : direct_weight_grad_f32)(&p, x, dy, dw, lo, hi);
         return;
     }
     float *buf = col + p.k * max_tile(&p);
@@ -779,7 +797,7 @@ void gc_conv_weight_grad_f32(const int64_t *geom, const float *x, const float *d
                 b = xc + t.n0 * g->in_channels * p.in_size + t.q0;
                 ldb = p.out_size;
             } else if (!col_fits_l2((c1 - c0) * p.kk * width) &&
-                       gc_sgemm_own_packed(false, p.og, (c1 - c0) * p.kk, width, a, lda, pack_col_t, &cx, beta, c, p.k)) {
+                       own_packed(false, p.og, (c1 - c0) * p.kk, width, a, lda, pack_col_t, &cx, beta, c, p.k)) {
                 continue;
             } else {
                 for (int64_t n = t.n0; n < t.n1; n++)
@@ -788,4 +806,25 @@ void gc_conv_weight_grad_f32(const int64_t *geom, const float *x, const float *d
             sgemm(false, true, p.og, (c1 - c0) * p.kk, width, a, lda, b, ldb, beta, c, p.k);
         }
     }
+}
+
+/* ---- bf16: the f32 kernels with bf16 operands ---- */
+
+void gc_conv_forward_bf16(const int64_t *geom, const float *x, const float *w, float *y, int32_t from, int32_t to) {
+    bf16_operands = true;
+    gc_conv_forward_f32(geom, x, w, y, from, to);
+    bf16_operands = false;
+}
+
+void gc_conv_input_grad_bf16(const int64_t *geom, const float *dy, const float *w, float *dx, int32_t from, int32_t to) {
+    bf16_operands = true;
+    gc_conv_input_grad_f32(geom, dy, w, dx, from, to);
+    bf16_operands = false;
+}
+
+void gc_conv_weight_grad_bf16(const int64_t *geom, const float *x, const float *dy, float *dw, int32_t from,
+                              int32_t to) {
+    bf16_operands = true;
+    gc_conv_weight_grad_f32(geom, x, dy, dw, from, to);
+    bf16_operands = false;
 }

@@ -55,6 +55,13 @@ void gc_conv_input_grad_images_f64(const int64_t *geom, const double *dy, const 
  * run computes the same tiles, with the weights packed as often, as one call for the whole share. */
 int64_t gc_conv_images_per_call(const int64_t *geom);
 
+/* The f32 kernels with both operands of every product rounded to bf16 (mixed precision: the ops'
+ * bf16 flag), as gc_sgemm_bf16 (runtime/gemm_bf16.h) multiplies them. */
+void gc_conv_forward_bf16(const int64_t *geom, const float *x, const float *w, float *y, int32_t from, int32_t to);
+void gc_conv_input_grad_bf16(const int64_t *geom, const float *dy, const float *w, float *dx, int32_t from, int32_t to);
+void gc_conv_weight_grad_bf16(const int64_t *geom, const float *x, const float *dy, float *dw, int32_t from,
+                              int32_t to);
+
 /* The column buffer bytes a thread holds after running geom's kernels (0 for the direct loops). */
 int64_t gc_conv_workspace_bytes(const int64_t *geom);
 

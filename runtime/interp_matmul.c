@@ -3,11 +3,17 @@
  * last two dims and the leading (batch) dims broadcast by NumPy rules, as torch.matmul on rank >= 2.
  *
  * The plain i-k-j loop accumulates each output row in double; generated code calls sgemm, whose
- * float accumulation differs from this only by rounding.
+ * float accumulation differs from this only by rounding. A bf16 matmul (mixed precision) reads
+ * every operand element rounded to bf16 first (gc_bf16_round, the rounding generated code's
+ * gc_sgemm_bf16 packs with); the products of two bf16 values are exact, so the JIT's result then
+ * differs from this one only by the order and rounding of its f32 sums.
  */
 #include <string.h>
 
+#include "runtime/gemm_bf16.h"
 #include "runtime/interp_kernels.h"
+
+static inline double operand(double x, bool bf16) { return bf16 ? (double)gc_bf16_round((float)x) : x; }
 
 /* The batch dims of t (all but the last two) broadcast to the result's, as strides. */
 static void batch_strides(const gc_type *t, const gc_type *result, int64_t *strides) {
@@ -22,7 +28,7 @@ static void batch_strides(const gc_type *t, const gc_type *result, int64_t *stri
 
 int interp_matmul(const gc_node *n, const double *const *in, double *out, gc_error *err) {
     const gc_type *ta = &n->inputs[0]->type, *tb = &n->inputs[1]->type, *tr = &n->type;
-    bool trans_a = n->attr.matmul.transpose_a, trans_b = n->attr.matmul.transpose_b;
+    bool trans_a = n->attr.matmul.transpose_a, trans_b = n->attr.matmul.transpose_b, bf16 = n->attr.matmul.bf16;
     int64_t m = tr->dims[tr->rank - 2], nn = tr->dims[tr->rank - 1];
     int64_t k = ta->dims[ta->rank - (trans_a ? 2 : 1)];
 
@@ -47,8 +53,8 @@ int interp_matmul(const gc_node *n, const double *const *in, double *out, gc_err
         double *c = out + bi * m * nn;
         for (int64_t i = 0; i < m; i++) {
             for (int64_t p = 0; p < k; p++) {
-                double aip = a[i * a_row + p * a_col];
-                for (int64_t j = 0; j < nn; j++) c[i * nn + j] += aip * b[p * b_row + j * b_col];
+                double aip = operand(a[i * a_row + p * a_col], bf16);
+                for (int64_t j = 0; j < nn; j++) c[i * nn + j] += aip * operand(b[p * b_row + j * b_col], bf16);
             }
         }
     }

@@ -31,11 +31,13 @@
 #include "passes/manager.h"
 #include "passes/plan.h"
 #include "passes/update_order.h"
+#include "passes/precision.h"
 #include "runtime/clock.h"
 #include "runtime/executor.h"
 #include "runtime/file.h"
 #include "runtime/conv.h"
 #include "runtime/gemm.h"
+#include "runtime/gemm_bf16.h"
 #include "runtime/init.h"
 #include "runtime/parallel.h"
 #include "runtime/safetensors.h"
@@ -49,6 +51,7 @@ struct gc_model {
     char *filename;
     gc_const_override *overrides;
     int num_overrides, cap_overrides;
+    gc_precision precision; /* gc_model_set_precision; GC_PRECISION_DEFAULT: the train block's */
 };
 
 typedef struct trainer_param {
@@ -72,6 +75,7 @@ struct gc_trainer {
     double loss_sum;
     bool poisoned;
     uint64_t seed;
+    gc_precision precision; /* f32 or bf16: what the step's products multiply */
     trainer_param *params;
     int num_params;
     trainer_param *buffers;
@@ -159,6 +163,14 @@ int gc_model_set_const(gc_model *m, const char *name, double value, gc_error *er
     m->overrides[m->num_overrides].name = copy;
     m->overrides[m->num_overrides].value = value;
     m->num_overrides++;
+    return 1;
+}
+
+int gc_model_set_precision(gc_model *m, gc_precision precision, gc_error *err) {
+    if (!m) return gc_failf(err, GC_ERR_USER, "gc_model_set_precision: model is NULL");
+    if (precision != GC_PRECISION_DEFAULT && precision != GC_PRECISION_F32 && precision != GC_PRECISION_BF16)
+        return gc_failf(err, GC_ERR_USER, "gc_model_set_precision: unknown precision %d", (int)precision);
+    m->precision = precision;
     return 1;
 }
 
@@ -330,6 +342,11 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
     if (ok) t->text_grad = gc_graph_print(train.graph);
     ok = ok && warn_unreached(t, train.graph, err);
     ok = ok && gc_optimizer_build(train.graph, &optimizer, err);
+    /* --precision overrides the train block; bf16 marks the forward and backward products alike. */
+    t->precision = m->precision != GC_PRECISION_DEFAULT ? m->precision
+                   : train.train.precision != GC_PRECISION_DEFAULT ? train.train.precision
+                                                                   : GC_PRECISION_F32;
+    ok = ok && (t->precision != GC_PRECISION_BF16 || gc_precision_bf16(train.graph, err));
     PHASE(autodiff_ms);
     ok = ok && gc_run_pipeline(&train.graph, "simplify,cse,dce", NULL, err);
     /* The optimizer in backward (passes/update_order.h), unless a skipped step must leave the
@@ -351,7 +368,8 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
 
     if (!lower(m, false, &eval, err)) goto fail;
     PHASE(frontend_ms);
-    ok = gc_run_pipeline(&eval.graph, "simplify,cse,dce", NULL, err);
+    ok = t->precision != GC_PRECISION_BF16 || gc_precision_bf16(eval.graph, err);
+    ok = ok && gc_run_pipeline(&eval.graph, "simplify,cse,dce", NULL, err);
     PHASE(simplify_ms);
     t->eval_graph = eval.graph;
     eval.graph = NULL;
@@ -571,6 +589,8 @@ int gc_trainer_step(gc_trainer *t, float *loss, gc_error *err) {
 }
 
 int64_t gc_trainer_accumulation(const gc_trainer *t) { return t ? t->accumulate : 1; }
+
+gc_precision gc_trainer_precision(const gc_trainer *t) { return t ? t->precision : GC_PRECISION_F32; }
 
 char *gc_trainer_profile(gc_trainer *t, int top, gc_error *err) {
     if (!t) return gc_failf(err, GC_ERR_USER, "gc_trainer_profile: trainer is NULL"), NULL;
@@ -868,18 +888,20 @@ static bool planned_step(const gc_trainer *t, const bool *grad, gc_memory_report
     gc_layout l;
     if (!gc_layout_plan_step(g, &l, &err)) return false; /* as runtime/executor_jit.c plans */
     int64_t bytes = l.size - l.kept_size;
-    bool gemm = false;
+    bool gemm = false, gemm_bf16 = false; /* f32 products; bf16 ones (gc_sgemm_bf16's own buffers) */
     int64_t conv = 0; /* the largest convolution column buffer (runtime/conv.h), one per thread */
     for (int i = 0; i < g->num_nodes; i++) {
         const gc_node *n = g->nodes[i];
-        gemm |= n->op == GC_OP_MATMUL && n->type.dtype == GC_F32;
+        gemm |= n->op == GC_OP_MATMUL && n->type.dtype == GC_F32 && !n->attr.matmul.bf16;
+        gemm_bf16 |= n->op == GC_OP_MATMUL && n->type.dtype == GC_F32 && n->attr.matmul.bf16;
         if ((n->op == GC_OP_CONV || n->op == GC_OP_CONV_INPUT_GRAD || n->op == GC_OP_CONV_WEIGHT_GRAD) &&
             n->type.dtype == GC_F32) {
             gc_conv_geom geom;
             gc_conv_geom_of(n, &geom);
             int64_t bytes = gc_conv_workspace_bytes((const int64_t *)(const void *)&geom);
             if (bytes > conv) conv = bytes;
-            gemm = true;
+            if (n->attr.conv.bf16) gemm_bf16 = true;
+            else gemm = true;
         }
         if (!l.kept[i] || l.aliased[i] || l.in_place[i] || l.offsets[i] < 0 || grad[i] ||
             (gc_op_table[n->op].flags & GC_FLAG_NAMED))
@@ -893,7 +915,11 @@ static bool planned_step(const gc_trainer *t, const bool *grad, gc_memory_report
     gc_layout_free(&l);
     if (!ok) return false;
     r->activations = bytes;
-    r->workspace = staging + ((gemm ? gc_sgemm_workspace_bytes() : 0) + conv) * gc_pool_resolve_threads(t->opts.threads);
+    int threads = gc_pool_resolve_threads(t->opts.threads);
+    int64_t packing = (gemm ? gc_sgemm_workspace_bytes() : 0) + (gemm_bf16 ? gc_sgemm_bf16_workspace_bytes() : 0);
+    r->workspace = staging + (packing + conv) * threads;
+    /* The same step at f32 packs every product into gc_sgemm's f32 panels. */
+    if (gemm_bf16) r->precision_saved = (gc_sgemm_workspace_bytes() - packing) * threads;
     return true;
 }
 

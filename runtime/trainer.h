@@ -21,6 +21,9 @@ typedef struct gc_memory_report {
     int64_t workspace;        /* planned only: gradc's GEMM packing buffers on every pool thread and
                                  the update staging buffer (OpenBLAS's own buffers are not counted) */
     int64_t parameter_count;  /* elements of params */
+    int64_t precision_saved;  /* planned only, bf16 precision: what the step takes less than the same
+                                 step at f32 (negative: more). Values stay f32 in memory, so only the
+                                 GEMM packing buffers (bf16 panels) differ */
     bool planned;
 } gc_memory_report;
 

@@ -14,7 +14,8 @@
 #include "tools/model_options.h"
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: gradc check MODEL.gm [--set NAME=VALUE]... [--data NAME=FILE.npy]... [--gradcheck]\n\n"
+    fprintf(out, "usage: gradc check MODEL.gm [--set NAME=VALUE]... [--data NAME=FILE.npy]... [--gradcheck]\n"
+                 "                   [--precision f32|bf16]\n\n"
                  "Parses and checks the model, lists its parameters (name, shape, count) and the memory a\n"
                  "training step needs. --gradcheck also checks every gradient of the step by central finite\n"
                  "differences in double precision, on the first batch of --data or on drawn inputs.\n");
@@ -132,6 +133,15 @@ int gc_cmd_check(int argc, char **argv) {
     if (mem.planned)
         printf("  (unplanned, every value of the step at once, activations would take %.2f MiB)\n",
                unplanned.activations / (1024.0 * 1024.0));
+    if (gc_trainer_precision(t) == GC_PRECISION_BF16) {
+        /* Mixed precision rounds operands while packing them: values, gradients and optimizer state
+         * stay f32, so what it saves is the packing buffers' half-width panels. */
+        printf("\nprecision bf16: matmuls and convolutions multiply bf16-rounded operands, f32 accumulation\n");
+        if (mem.planned)
+            printf("  memory saved against f32: %.2f MiB (GEMM packing buffers; activations, gradients, parameters\n"
+                   "  and optimizer state stay f32)\n",
+                   mem.precision_saved / (1024.0 * 1024.0));
+    }
     if (gradcheck) {
         if (mo.num_data) {
             data = gc_model_options_dataset(&mo, t, 0, &err);

@@ -27,7 +27,7 @@ static void usage(FILE *out) {
             "                   [--eval-data NAME=FILE]... [--eval-text FILE] [--eval-every N]\n"
             "                   [--log FILE.csv] [--no-shuffle] [--threads N] [--backend jit|interp] [--quiet]\n"
             "                   [--verbose] [--profile[=N]] [--skip-nonfinite] [--save-every N] [--keep-best]\n"
-            "                   [--save-weights FILE] [--text-stride N] [--allow-unbound NAME]...\n\n"
+            "                   [--save-weights FILE] [--text-stride N] [--allow-unbound NAME]... [--precision f32|bf16]\n\n"
             "Trains the model on the bound data; a step reads one batch (the input's first dim) from every array.\n"
             "  --data NAME=FILE    bind a .npy array whose first axis indexes examples to the input NAME,\n"
             "                      or FILE.csv:COLS (columns by index, range 0-63 or header name)\n"
@@ -59,6 +59,8 @@ static void usage(FILE *out) {
             "  --verbose           report the compile time of each phase (frontend, autodiff, passes, codegen)\n"
             "  --profile[=N]       time every kernel of the step (jit) and print, at the end, the N kernels\n"
             "                      taking most time (default 30, 0 all) and the time by kind of kernel\n"
+            "  --precision P       f32 or bf16: matmuls and convolutions multiply bf16-rounded operands with\n"
+            "                      f32 accumulation, as torch.autocast on CPU (default: the train block's)\n"
             "  --skip-nonfinite    skip the update of a step whose loss or gradient norm is NaN/Inf\n"
             "                      and go on (default: stop with an error naming the step)\n");
 }

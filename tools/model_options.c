@@ -106,6 +106,12 @@ int gc_model_options_parse(gc_model_options *mo, int argc, char **argv, int *i) 
         mo->options.threads = (int)n;
         return 1;
     }
+    if (gc_flag_value(argc, argv, i, "--precision", &v)) {
+        if (!strcmp(v, "f32")) mo->precision = GC_PRECISION_F32;
+        else if (!strcmp(v, "bf16")) mo->precision = GC_PRECISION_BF16;
+        else return gc_usage_error("--precision must be f32 or bf16, got '%s'", v), -1;
+        return 1;
+    }
     if (a[0] != '-' && !mo->model_path) {
         mo->model_path = a;
         return 1;
@@ -132,7 +138,7 @@ gc_trainer *gc_model_options_trainer_with(gc_model_options *mo, const char *extr
             return NULL;
         }
     }
-    if (extra && !gc_model_set_const(m, extra, value, err)) {
+    if (!gc_model_set_precision(m, mo->precision, err) || (extra && !gc_model_set_const(m, extra, value, err))) {
         gc_model_free(m);
         return NULL;
     }

@@ -25,6 +25,7 @@ typedef struct gc_model_options {
     int num_sets, num_data;  /* num_data counts --data and --text */
     gc_csv_header csv_header;
     gc_options options;
+    gc_precision precision; /* --precision; GC_PRECISION_DEFAULT: the train block's */
     int backend_given;
     const char *allow_unbound[GC_MAX_BINDINGS]; /* --allow-unbound NAME: inputs that may keep zeros */
     int num_allow_unbound;

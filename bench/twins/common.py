@@ -74,6 +74,8 @@ def parse_args(model):
     p.add_argument("--warmup", type=int, default=3, help="steps run before measuring")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--precision", choices=["f32", "bf16"], default="f32",
+                   help="bf16: the forward under torch.autocast('cpu', dtype=torch.bfloat16), gradc's --precision bf16")
     args = p.parse_args()
     sets = {}
     for s in args.set:
@@ -125,7 +127,13 @@ def run(model, args, net, optimizer, batches, loss_fn):
         b = batches[k % len(batches)]
         t0 = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(net, b)
+        if args.precision == "bf16":
+            # As torch's AMP recipe: the forward under autocast, backward outside it (its products
+            # still run in bf16: the casts autocast inserted are differentiable).
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = loss_fn(net, b)
+        else:
+            loss = loss_fn(net, b)
         loss.backward()
         optimizer.step()
         ms = (time.perf_counter() - t0) * 1e3
@@ -140,6 +148,7 @@ def run(model, args, net, optimizer, batches, loss_fn):
         "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "final_loss": float(loss) if loss is not None else None,
         "threads": torch.get_num_threads(),
+        "precision": args.precision,
         "params": sum(p.numel() for p in net.parameters()),
     }
     json.dump(result, sys.stdout)

@@ -88,6 +88,13 @@ typedef enum gc_backend {
 } gc_backend;
 
 /* Compile options; zero-initialise, then set what you need (all zero: the JIT, default threads). */
+/* What the matmuls and convolutions of a step multiply (docs/training.md, "Precision"). */
+typedef enum gc_precision {
+    GC_PRECISION_DEFAULT = 0, /* the model's train block (precision = "..."), f32 when it says nothing */
+    GC_PRECISION_F32 = 1,     /* f32 operands */
+    GC_PRECISION_BF16 = 2,    /* operands rounded to bf16, f32 accumulation, as torch.autocast on CPU */
+} gc_precision;
+
 typedef struct gc_options {
     gc_backend backend;
     int threads;           /* threads a step runs on, the caller's included; 0: one per online
@@ -119,6 +126,10 @@ gc_model *gc_model_load_string(const char *text, const char *filename, gc_error 
  * GC_ERR_USER when the model has no such const or the value does not suit it (a fractional
  * dimension, say). Errors here: GC_ERR_USER (NULL model, NULL or empty name), GC_ERR_MEMORY. */
 int gc_model_set_const(gc_model *m, const char *name, double value, gc_error *err);
+/* Overrides the train block's precision (`precision = "bf16"`), like `gradc train --precision`:
+ * GC_PRECISION_DEFAULT goes back to the train block's. Errors: GC_ERR_USER (NULL model, a value
+ * that is not a gc_precision). */
+int gc_model_set_precision(gc_model *m, gc_precision precision, gc_error *err);
 /* Frees a model; NULL is a no-op. Trainers made from it are independent of it. */
 void gc_model_free(gc_model *m);
 
@@ -175,6 +186,9 @@ int64_t gc_trainer_steps(const gc_trainer *t);
 /* The model's gradient_accumulation_steps: the gc_trainer_step calls (batches) per update, 1
  * without accumulation and for a NULL trainer. */
 int64_t gc_trainer_accumulation(const gc_trainer *t);
+/* The precision the trainer's step runs at: GC_PRECISION_F32 or GC_PRECISION_BF16 (the train
+ * block's, or gc_options.precision when that is not GC_PRECISION_DEFAULT); f32 for NULL. */
+gc_precision gc_trainer_precision(const gc_trainer *t);
 /* train.seed of the model: initialisation, dropout and data shuffling derive from it (0 for a
  * NULL trainer). */
 uint64_t gc_trainer_seed(const gc_trainer *t);

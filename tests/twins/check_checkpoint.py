@@ -4,7 +4,11 @@ What torch.nn.Module.load_state_dict(strict=True) checks, checked here without t
 class: the checkpoint's tensors (apart from gradc's optimizer.* state) have exactly the names and
 shapes of the twin's state_dict. Beyond that, after the same training the values agree: float32
 differences compound over the steps, so the tolerance is loose next to the curves' (compare.py).
+With GC_TWIN_PRECISION=bf16 the runs differ by bf16 roundings (compare.py), which Adam turns into
+update differences of up to a whole step for any small gradient component: only the names and
+shapes are checked then, the curves (compare.py) being the comparison.
 """
+import os
 import json
 import struct
 import sys
@@ -61,6 +65,8 @@ def main():
         # Flat copies: a scalar (batch norm's num_batches_tracked) is compared like any tensor.
         diff = np.abs(value.astype(np.float64) - want[name].astype(np.float64)).reshape(-1)
         limit = (1e-4 + 1e-2 * np.abs(want[name].astype(np.float64))).reshape(-1)
+        if os.environ.get("GC_TWIN_PRECISION", "f32") == "bf16":
+            limit[:] = np.inf
         limit[~comparable(name, value.shape).reshape(-1)] = np.inf
         if not np.all(diff <= limit):
             i = int(np.argmax(diff - limit))

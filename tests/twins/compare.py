@@ -16,11 +16,26 @@ gradient norm must agree to float32 accuracy, within a tolerance that widens wit
   step 40. The observed deviations (printed below) stay several times under it.
 - the rate is computed by gradc in float32 from the step count, by torch in double: 1e-5.
 
+With GC_TWIN_PRECISION=bf16 (mixed precision on both sides: torch under autocast, gradc with
+--precision bf16) the two differ by design, not by rounding order: torch rounds every product's
+result and the elementwise ops after it to bf16, and its weight gradients too, where gradc keeps
+them f32 (only the products' operands are bf16). Each of those roundings is up to 2^-9 relative,
+and training compounds them like any other difference: observed over 25 steps, the loss within
+8e-4 (Transformer classifier) and 8e-3 (MLP), the gradient norm within 4e-3 and 2.6e-2. The
+tolerance is the issue's own bound for bf16 against f32, 2e-2 for the loss, and 5e-2 for the
+gradient norm. (A CNN with batch norm drifts further, 2.2e-2 in the loss by step 19: torch
+normalises bf16-rounded convolution outputs.)
+The bits of bf16 itself (rounding, ties, which products) are pinned elsewhere: against torch's
+own conversions (tests/oracle/gen_bf16.py) and the interpreter (test_jit_vs_interp).
+
 An absolute floor of 1e-6 keeps values near zero from failing on noise. Prints one line per step
 and the largest relative deviation per column; exits 1 naming the first step out of tolerance.
 """
 import csv
+import os
 import sys
+
+BF16 = os.environ.get("GC_TWIN_PRECISION", "f32") == "bf16"
 
 
 def read(path):
@@ -32,6 +47,8 @@ def read(path):
 def rtol(column, step):
     if column == "lr":
         return 1e-5
+    if BF16:
+        return 2e-2 if column == "loss" else 5e-2
     return 1e-4 * max(1.0, step / 5.0)
 
 

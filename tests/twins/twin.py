@@ -181,6 +181,11 @@ class Twin:
         with --text instead of the arrays, which must then be the text's byte windows."""
         batch_size = self.consts["batch"]
         arrays, args = {}, ["--steps", str(self.steps)]
+        # GC_TWIN_PRECISION=bf16: mixed precision on both sides, torch's forward under autocast
+        # (its backward products are bf16 too), gradc with --precision bf16.
+        bf16 = os.environ.get("GC_TWIN_PRECISION", "f32") == "bf16"
+        if bf16:
+            args += ["--precision", "bf16"]
         for key, value in sorted(self.sets.items()):
             args += ["--set", "%s=%s" % (key, value)]
         for input_name, rel in data.items():
@@ -208,7 +213,12 @@ class Twin:
             begin = (s % per_epoch) * batch_size
             batch = {k: a[begin:begin + batch_size] for k, a in arrays.items()}
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model, batch)
+            if bf16:
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    loss = loss_fn(model, batch)
+                loss = loss.float()
+            else:
+                loss = loss_fn(model, batch)
             loss.backward()
             with_grad = [p for p in params if p.grad is not None]
             if optimizer.get("clip", 0) > 0:

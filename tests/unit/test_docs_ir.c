@@ -61,6 +61,7 @@ static const char *field_kind_text(gc_field_kind kind) {
     case GC_FIELD_AXES: return "axis list";
     case GC_FIELD_PERM: return "perm";
     case GC_FIELD_SPATIAL: return "spatial list";
+    case GC_FIELD_FLAG: return "flag";
     }
     return "?";
 }

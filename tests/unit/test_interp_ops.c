@@ -210,6 +210,7 @@ static bool set_attr(gc_attr *attr, gc_attr_kind kind, const attr_text *a) {
             if (!parse_long(next_token(&cursor), &v)) return false;
             *(int64_t *)(void *)slot = v;
             return true;
+        case GC_FIELD_FLAG:
         case GC_FIELD_BOOL:
             tok = next_token(&cursor);
             if (!tok) return false;

@@ -31,6 +31,9 @@ typedef enum domain {
     POSITIVE, /* uniform in (0.1, 3) */
     HUGE_F,   /* uniform in (-5e9, 5e9): beyond i32 on both sides */
     SMALLINT, /* integers in [-3, 3] as floats: ties for comparisons and argmax */
+    BF16_EXACT, /* +-q/128 (64 <= q <= 256) nudged just under or exactly half a bf16 step away, so
+                   bf16 rounding decides the operand and (at most 8 significant bits) every sum of
+                   a few hundred products is exact in f32: bf16 matmuls must then match bit for bit */
 } domain;
 
 typedef struct test_case {
@@ -381,7 +384,28 @@ static bool build_case(gc_builder *b, gc_op op, int v, test_case *c) {
                        : axis_op(b, op, in_(b, "x", ty(GC_F32, 2, 5, 3)), 1);
             break;
         case GC_OP_MATMUL: {
-            if (v > 7) return false;
+            if (v >= 8 && v <= 12) {
+                /* bf16 (mixed precision): exact where the operands make every sum exact, odd
+                 * extents on every side, each transpose, a batch, and a product wider than one
+                 * panel and deeper than one KC block within f32 rounding. */
+                c->dom = BF16_EXACT;
+                c->rtol = -1;
+                bool ta = v == 9 || v == 11, tb = v == 10 || v == 11;
+                if (v <= 11) {
+                    gc_type a = ta ? ty(GC_F32, 2, 61, 13) : ty(GC_F32, 2, 13, 61);
+                    gc_type bb = tb ? ty(GC_F32, 2, 37, 61) : ty(GC_F32, 2, 61, 37);
+                    y = gc_matmul(b, in_(b, "a", a), in_(b, "b", bb), ta, tb);
+                } else {
+                    c->dom = ANY;
+                    c->rtol = 1e-5;
+                    c->atol = 1e-3;
+                    y = gc_matmul(b, in_(b, "a", ty(GC_F32, 3, 2, 29, 700)), in_(b, "b", ty(GC_F32, 2, 45, 700)), false,
+                                  true);
+                }
+                if (y) y->attr.matmul.bf16 = true;
+                break;
+            }
+            if (v > 12) return false;
             c->atol = 1e-4;
             bool ta = v == 1 || v == 3, tb = v == 2 || v == 3;
             if (v <= 3) {
@@ -492,11 +516,17 @@ static bool build_case(gc_builder *b, gc_op op, int v, test_case *c) {
                  * unevenly */
                 {GC_F32, 4, {2, 16, 9, 9}, {16, 8, 3, 3}, 1, 1, 0, 2, 2},
             };
-            if (v >= (int)(sizeof variants / sizeof variants[0])) return false;
-            const conv_variant *cv = &variants[v];
+            /* bf16 (mixed precision) on the shapes of variants 0 (implicit GEMM), 2 (pointwise), 5
+             * (strided, grouped: col2im), 6 (depthwise: direct loops) and 10 (flipped forward), with
+             * operands whose sums are exact: bit for bit. */
+            static const int bf16_of[] = {0, 2, 5, 6, 10};
+            int plain = (int)(sizeof variants / sizeof variants[0]), bf16 = v - plain;
+            if (bf16 >= (int)(sizeof bf16_of / sizeof bf16_of[0])) return false;
+            const conv_variant *cv = &variants[bf16 >= 0 ? bf16_of[bf16] : v];
             c->rtol = 1e-5;
             c->atol = 1e-4;
-            gc_attr_conv ca = {.groups = cv->groups};
+            if (bf16 >= 0) c->dom = BF16_EXACT, c->rtol = -1;
+            gc_attr_conv ca = {.groups = cv->groups, .bf16 = bf16 >= 0};
             for (int d = 0; d < cv->rank - 2; d++) {
                 ca.stride[d] = cv->stride;
                 ca.pad_before[d] = cv->pb;
@@ -544,6 +574,16 @@ static void *make_data(const gc_node *n, const test_case *c) {
                 if (i % 9 == 2) v = 0;
             }
             ((int32_t *)data)[i] = v;
+            continue;
+        }
+        if (c->dom == BF16_EXACT) {
+            int q = 64 + (int)floor(uniform(0, 192));
+            float base = (float)(uniform(0, 1) < 0.5 ? -q : q) / 128.0f;
+            uint32_t u;
+            memcpy(&u, &base, sizeof u);
+            int nudge = (int)floor(uniform(0, 4));
+            u = nudge == 0 ? u : nudge == 1 ? u + 0x7fffu : nudge == 2 ? u + 0x8000u : u - 0x7fffu;
+            memcpy(&((float *)data)[i], &u, sizeof u);
             continue;
         }
         double x = c->dom == POSITIVE ? uniform(0.1, 3) : c->dom == HUGE_F ? uniform(-5e9, 5e9)

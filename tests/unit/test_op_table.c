@@ -177,7 +177,7 @@ static void test_attr_fields(void **state) {
     for (int i = 0; i < gc_attr_field_count; i++) {
         const gc_attr_field *fd = &gc_attr_fields[i];
         assert_true((unsigned)fd->kind < GC_ATTR_COUNT);
-        assert_true(fd->field_kind >= GC_FIELD_INT && fd->field_kind <= GC_FIELD_SPATIAL);
+        assert_true(fd->field_kind >= GC_FIELD_INT && fd->field_kind <= GC_FIELD_FLAG);
         assert_true(fd->name && *fd->name);
         assert_true(fd->offset < sizeof(gc_attr));
         /* In attrs.def order: kinds never go back, so the printer emits each kind's fields together. */

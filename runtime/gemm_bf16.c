@@ -1,0 +1,632 @@
+/*
+ * gemm_bf16.c: gc_sgemm_bf16, the bf16-operand, f32-accumulation GEMM of mixed precision (see
+ * gemm_bf16.h for what it computes and which kernel runs where).
+ *
+ * The blocking is gemm.c's (Goto; BLIS) with bf16 panels: K is taken in pairs, and a packed panel
+ * holds, for each pair of k, both values side by side in one 32-bit word, the layout vdpbf16ps
+ * multiplies: the A panel has MR words per pair (one per row, broadcast by the kernel), the B panel
+ * NR words per pair (two zmm registers). Rounding to bf16 happens while packing, with integer
+ * arithmetic (add 0x7fff plus the lowest kept bit, keep the upper half), not with vcvtneps2bf16,
+ * which flushes subnormals where torch keeps them. An odd K's last pair is completed with zeros.
+ *
+ * Packing reads f32 rows of 32 values (16 pairs), rounds them, gathers the upper halves into pair
+ * words with one vpermt2w, and transposes 16 x 16 words in registers where the layout needs it,
+ * like gemm.c's packing, so every transpose case packs at memory speed. Half the bytes of an f32
+ * panel make KC 512 fit the L1 budget gemm.c's KC 384 has.
+ */
+#include "runtime/gemm_bf16.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define GC_BF16_X86 1
+#include <immintrin.h>
+#else
+#define GC_BF16_X86 0
+#endif
+
+#define ROW_MAJOR 101
+#define COL_MAJOR 102
+#define NO_TRANS 111
+
+#define MR 12
+#define NR 32
+#define KC 512 /* even: a block never splits a pair */
+#define MC 192
+#define NC 2048
+_Static_assert(NR == GC_SGEMM_PANEL, "the conv packing callback writes GC_SGEMM_PANEL-column panels");
+_Static_assert(KC % 2 == 0, "pairs of k");
+
+/* ---- rounding ---- */
+
+uint16_t gc_bf16_from_f32(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+float gc_bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+float gc_bf16_round(float x) { return gc_bf16_to_f32(gc_bf16_from_f32(x)); }
+
+/* Two values as one pair word: x0 in the lower half (the even k), x1 in the upper. */
+static inline uint32_t pair_word(float x0, float x1) {
+    return (uint32_t)gc_bf16_from_f32(x0) | (uint32_t)gc_bf16_from_f32(x1) << 16;
+}
+
+/* ---- per-thread packing buffers ---- */
+
+typedef struct workspace {
+    uint32_t *a; /* MC x KC/2 pair words, as MR-row panels */
+    uint32_t *b; /* KC/2 x NC pair words, as NR-column panels */
+    float *f32;  /* one f32 panel (KC x NR) for a caller's packing callback */
+} workspace;
+
+static pthread_key_t workspace_key;
+static pthread_once_t workspace_once = PTHREAD_ONCE_INIT;
+static bool workspace_key_ok;
+
+static void workspace_free(void *raw) {
+    workspace *w = raw;
+    if (!w) return;
+    free(w->a);
+    free(w->b);
+    free(w->f32);
+    free(w);
+}
+
+static void workspace_key_init(void) { workspace_key_ok = pthread_key_create(&workspace_key, workspace_free) == 0; }
+
+static workspace *thread_workspace(void) {
+    pthread_once(&workspace_once, workspace_key_init);
+    if (!workspace_key_ok) return NULL;
+    workspace *w = pthread_getspecific(workspace_key);
+    if (w) return w;
+    w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    void *a = NULL, *b = NULL, *f = NULL;
+    if (posix_memalign(&a, 64, sizeof(uint32_t) * MC * (KC / 2)) != 0) a = NULL;
+    if (posix_memalign(&b, 64, sizeof(uint32_t) * NC * (KC / 2)) != 0) b = NULL;
+    if (posix_memalign(&f, 64, sizeof(float) * NR * KC) != 0) f = NULL;
+    w->a = a;
+    w->b = b;
+    w->f32 = f;
+    if (!a || !b || !f || pthread_setspecific(workspace_key, w) != 0) {
+        workspace_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+int64_t gc_sgemm_bf16_workspace_bytes(void) {
+    return (int64_t)sizeof(uint32_t) * (MC + NC) * (KC / 2) + (int64_t)sizeof(float) * NR * KC;
+}
+
+/* ---- kernel choice ---- */
+
+static bool cpu_has(gc_bf16_kernel kernel) {
+#if GC_BF16_X86
+    __builtin_cpu_init();
+    switch (kernel) {
+    case GC_BF16_KERNEL_AVX512_BF16:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512bf16");
+    case GC_BF16_KERNEL_AVX512F: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    default: return true;
+    }
+#else
+    return kernel == GC_BF16_KERNEL_SCALAR || kernel == GC_BF16_KERNEL_AUTO;
+#endif
+}
+
+static gc_bf16_kernel best_from(gc_bf16_kernel want) {
+    if (want == GC_BF16_KERNEL_AUTO) want = GC_BF16_KERNEL_AVX512_BF16;
+    while (want != GC_BF16_KERNEL_SCALAR && !cpu_has(want)) want = (gc_bf16_kernel)(want + 1);
+    return want;
+}
+
+static int chosen; /* 0 undecided, else gc_bf16_kernel + 1 */
+
+gc_bf16_kernel gc_sgemm_bf16_kernel(void) {
+    int c = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
+    if (c == 0) {
+        const char *env = getenv("GRADC_BF16_KERNEL");
+        gc_bf16_kernel want = GC_BF16_KERNEL_AUTO;
+        if (env && !strcmp(env, "avx512_bf16")) want = GC_BF16_KERNEL_AVX512_BF16;
+        if (env && !strcmp(env, "avx512f")) want = GC_BF16_KERNEL_AVX512F;
+        if (env && !strcmp(env, "scalar")) want = GC_BF16_KERNEL_SCALAR;
+        c = (int)best_from(want) + 1;
+        __atomic_store_n(&chosen, c, __ATOMIC_RELAXED);
+    }
+    return (gc_bf16_kernel)(c - 1);
+}
+
+bool gc_sgemm_bf16_set_kernel(gc_bf16_kernel kernel) {
+    if (kernel != GC_BF16_KERNEL_AUTO && !cpu_has(kernel)) return false;
+    __atomic_store_n(&chosen, (int)best_from(kernel) + 1, __ATOMIC_RELAXED);
+    return true;
+}
+
+const char *gc_bf16_kernel_name(gc_bf16_kernel kernel) {
+    switch (kernel) {
+    case GC_BF16_KERNEL_AVX512_BF16: return "avx512_bf16";
+    case GC_BF16_KERNEL_AVX512F: return "avx512f";
+    case GC_BF16_KERNEL_SCALAR: return "scalar";
+    default: return "auto";
+    }
+}
+
+/* ---- packing, plain C ---- */
+
+/* Rows [i0, i0 + mc) and columns [p0, p0 + kc) of op(A) into MR-row panels: panel p holds, for
+ * each pair of k, its MR rows' pair words (zeros past the last row and the last k). */
+static void pack_a_scalar(bool trans, const float *a, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+                          uint32_t *dst) {
+    int64_t pairs = (kc + 1) / 2;
+    for (int64_t p = 0; p < mc; p += MR) {
+        uint32_t *d = dst + p * pairs;
+        for (int64_t kp = 0; kp < pairs; kp++)
+            for (int64_t r = 0; r < MR; r++) {
+                int64_t i = i0 + p + r, k = p0 + 2 * kp;
+                float x0 = 0, x1 = 0;
+                if (p + r < mc) {
+                    x0 = trans ? a[k * lda + i] : a[i * lda + k];
+                    if (2 * kp + 1 < kc) x1 = trans ? a[(k + 1) * lda + i] : a[i * lda + k + 1];
+                }
+                d[kp * MR + r] = pair_word(x0, x1);
+            }
+    }
+}
+
+/* Rows [p0, p0 + kc) and columns [j0, j0 + nc) of op(B) into NR-column panels: panel q holds, for
+ * each pair of k, its NR columns' pair words (zeros past the last column and the last k). */
+static void pack_b_scalar(bool trans, const float *b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                          uint32_t *dst) {
+    int64_t pairs = (kc + 1) / 2;
+    for (int64_t q = 0; q < nc; q += NR) {
+        uint32_t *d = dst + q * pairs;
+        for (int64_t kp = 0; kp < pairs; kp++)
+            for (int64_t c = 0; c < NR; c++) {
+                int64_t j = j0 + q + c, k = p0 + 2 * kp;
+                float x0 = 0, x1 = 0;
+                if (q + c < nc) {
+                    x0 = trans ? b[j * ldb + k] : b[k * ldb + j];
+                    if (2 * kp + 1 < kc) x1 = trans ? b[j * ldb + k + 1] : b[(k + 1) * ldb + j];
+                }
+                d[kp * NR + c] = pair_word(x0, x1);
+            }
+    }
+}
+
+/* An f32 panel (kc rows of NR floats, a caller's packing) as a pair-word panel. */
+static void panel_from_f32_scalar(const float *src, int64_t kc, uint32_t *d) {
+    for (int64_t kp = 0; kp < (kc + 1) / 2; kp++)
+        for (int c = 0; c < NR; c++)
+            d[kp * NR + c] = pair_word(src[2 * kp * NR + c], 2 * kp + 1 < kc ? src[(2 * kp + 1) * NR + c] : 0.0f);
+}
+
+/* ---- micro-kernels ---- */
+
+/* How a tile meets C: overwrite or add, and whether the sum is scaled by alpha first. */
+typedef struct tile_mode {
+    bool add;
+    bool scale;
+    float alpha;
+} tile_mode;
+
+static inline float lo_half(uint32_t w) { return gc_bf16_to_f32((uint16_t)(w & 0xffffu)); }
+static inline float hi_half(uint32_t w) { return gc_bf16_to_f32((uint16_t)(w >> 16)); }
+
+/* C[0:rows, 0:cols] op= A~ panel x B~ panel over `pairs` pairs of k; each pair adds its even
+ * product, then its odd one, in f32. */
+static void micro_scalar(int64_t pairs, const uint32_t *restrict ap, const uint32_t *restrict bp, float *restrict c,
+                         int64_t ldc, tile_mode mode, int rows, int cols) {
+    float acc[MR][NR];
+    memset(acc, 0, sizeof acc);
+    for (int64_t kp = 0; kp < pairs; kp++)
+        for (int r = 0; r < MR; r++) {
+            float a0 = lo_half(ap[kp * MR + r]), a1 = hi_half(ap[kp * MR + r]);
+            for (int j = 0; j < NR; j++) {
+                uint32_t w = bp[kp * NR + j];
+                acc[r][j] = fmaf(a0, lo_half(w), acc[r][j]);
+                acc[r][j] = fmaf(a1, hi_half(w), acc[r][j]);
+            }
+        }
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j++) {
+            float v = mode.scale ? acc[r][j] * mode.alpha : acc[r][j];
+            c[r * ldc + j] = mode.add ? c[r * ldc + j] + v : v;
+        }
+}
+
+typedef void (*micro_fn)(int64_t pairs, const uint32_t *restrict ap, const uint32_t *restrict bp, float *restrict c,
+                         int64_t ldc, tile_mode mode, int rows, int cols);
+typedef void (*pack_a_fn)(bool trans, const float *a, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+                          uint32_t *dst);
+typedef void (*pack_b_fn)(bool trans, const float *b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                          uint32_t *dst);
+typedef void (*panel_fn)(const float *src, int64_t kc, uint32_t *d);
+
+typedef struct kernel_set {
+    micro_fn micro;
+    pack_a_fn pack_a;
+    pack_b_fn pack_b;
+    panel_fn panel;
+} kernel_set;
+
+#if GC_BF16_X86
+
+#define AVX512 __attribute__((target("avx512f,avx512bw")))
+#define AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
+
+static inline __mmask16 lanes(int64_t count) {
+    return count >= 16 ? (__mmask16)0xffff : count <= 0 ? (__mmask16)0 : (__mmask16)((1u << count) - 1);
+}
+
+/* 16 f32 lanes rounded to bf16 (RNE, NaN to 0x7fc0), the result in each lane's upper half. */
+AVX512 static inline __m512i round_lanes(__m512 x) {
+    __m512i u = _mm512_castps_si512(x);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+    __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    return _mm512_mask_mov_epi32(r, nan, _mm512_set1_epi32(0x7fc00000));
+}
+
+/* Pair words of two rows' 16 values: word j = bf16(x0[j]) | bf16(x1[j]) << 16. */
+AVX512 static inline __m512i pairs_across(__m512 x0, __m512 x1) {
+    return _mm512_or_si512(_mm512_srli_epi32(round_lanes(x0), 16),
+                           _mm512_and_si512(round_lanes(x1), _mm512_set1_epi32((int)0xffff0000u)));
+}
+
+/* Pair words of 32 consecutive values along k (lo: k..k+15, hi: k+16..k+31): word j =
+ * bf16(x[2j]) | bf16(x[2j+1]) << 16, the upper halves gathered by one vpermt2w. */
+AVX512 static inline __m512i pairs_along(__m512 lo, __m512 hi) {
+    static const int16_t odd[32] = {1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31,
+                                    33, 35, 37, 39, 41, 43, 45, 47, 49, 51, 53, 55, 57, 59, 61, 63};
+    return _mm512_permutex2var_epi16(round_lanes(lo), _mm512_loadu_si512(odd), round_lanes(hi));
+}
+
+/* r[i] holds row i of a 16 x 16 block of 32-bit words; afterwards r[i] holds column i. */
+AVX512 static inline void transpose16(__m512i ri[16]) {
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_castsi512_ps(ri[i]);
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 16; i++) ri[i] = _mm512_castps_si512(r[i]);
+}
+
+/* pack_a_scalar's panels, whole 32-value runs of k through registers. */
+AVX512 static void pack_a_avx512(bool trans, const float *a, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
+                                 int64_t kc, uint32_t *dst) {
+    int64_t pairs = (kc + 1) / 2;
+    for (int64_t p = 0; p < mc; p += MR) {
+        int64_t rows = mc - p < MR ? mc - p : MR;
+        uint32_t *d = dst + p * pairs;
+        int64_t kp = 0;
+        if (trans) {
+            /* A is stored K x M: rows k and k + 1 each hold the panel's rows side by side. */
+            const float *src = a + p0 * lda + i0 + p;
+            __mmask16 m = lanes(rows);
+            for (; 2 * kp + 1 < kc; kp++) {
+                __m512i w = pairs_across(_mm512_maskz_loadu_ps(m, src + 2 * kp * lda),
+                                         _mm512_maskz_loadu_ps(m, src + (2 * kp + 1) * lda));
+                _mm512_mask_storeu_epi32(d + kp * MR, lanes(MR), w);
+            }
+        } else if (rows == MR) {
+            const float *src = a + (i0 + p) * lda + p0;
+            for (; 2 * kp + 32 <= kc; kp += 16) {
+                __m512i r[16];
+                for (int i = 0; i < MR; i++)
+                    r[i] = pairs_along(_mm512_loadu_ps(src + i * lda + 2 * kp), _mm512_loadu_ps(src + i * lda + 2 * kp + 16));
+                for (int i = MR; i < 16; i++) r[i] = _mm512_setzero_si512();
+                transpose16(r);
+                for (int i = 0; i < 16; i++) _mm512_mask_storeu_epi32(d + (kp + i) * MR, lanes(MR), r[i]);
+            }
+        }
+        if (kp < pairs) {
+            /* The rest of k (and short panels) one word at a time. */
+            for (int64_t q = kp; q < pairs; q++)
+                for (int64_t r = 0; r < MR; r++) {
+                    int64_t i = i0 + p + r, k = p0 + 2 * q;
+                    float x0 = 0, x1 = 0;
+                    if (r < rows) {
+                        x0 = trans ? a[k * lda + i] : a[i * lda + k];
+                        if (2 * q + 1 < kc) x1 = trans ? a[(k + 1) * lda + i] : a[i * lda + k + 1];
+                    }
+                    d[q * MR + r] = pair_word(x0, x1);
+                }
+        }
+    }
+}
+
+/* pack_b_scalar's panels through registers. */
+AVX512 static void pack_b_avx512(bool trans, const float *b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
+                                 int64_t nc, uint32_t *dst) {
+    int64_t pairs = (kc + 1) / 2;
+    for (int64_t q = 0; q < nc; q += NR) {
+        int64_t cols = nc - q < NR ? nc - q : NR;
+        uint32_t *d = dst + q * pairs;
+        int64_t kp = 0;
+        if (!trans) {
+            const float *src = b + p0 * ldb + j0 + q;
+            __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);
+            for (; kp < pairs; kp++) {
+                const float *r0 = src + 2 * kp * ldb, *r1 = r0 + ldb;
+                bool odd = 2 * kp + 1 < kc;
+                __m512 z = _mm512_setzero_ps();
+                _mm512_store_si512(d + kp * NR, pairs_across(_mm512_maskz_loadu_ps(m0, r0),
+                                                             odd ? _mm512_maskz_loadu_ps(m0, r1) : z));
+                _mm512_store_si512(d + kp * NR + 16, pairs_across(_mm512_maskz_loadu_ps(m1, r0 + 16),
+                                                                  odd ? _mm512_maskz_loadu_ps(m1, r1 + 16) : z));
+            }
+            continue;
+        }
+        /* B is stored N x K: each column of op(B) is a row in memory, k along it. */
+        const float *src = b + (j0 + q) * ldb + p0;
+        if (cols == NR)
+            for (; 2 * kp + 32 <= kc; kp += 16)
+                for (int h = 0; h < NR; h += 16) {
+                    __m512i r[16];
+                    for (int i = 0; i < 16; i++)
+                        r[i] = pairs_along(_mm512_loadu_ps(src + (h + i) * ldb + 2 * kp),
+                                           _mm512_loadu_ps(src + (h + i) * ldb + 2 * kp + 16));
+                    transpose16(r);
+                    for (int i = 0; i < 16; i++) _mm512_store_si512(d + (kp + i) * NR + h, r[i]);
+                }
+        for (int64_t t = kp; t < pairs; t++)
+            for (int64_t c = 0; c < NR; c++) {
+                int64_t k = 2 * t;
+                float x0 = 0, x1 = 0;
+                if (c < cols) {
+                    x0 = src[c * ldb + k];
+                    if (k + 1 < kc) x1 = src[c * ldb + k + 1];
+                }
+                d[t * NR + c] = pair_word(x0, x1);
+            }
+    }
+}
+
+AVX512 static void panel_from_f32_avx512(const float *src, int64_t kc, uint32_t *d) {
+    for (int64_t kp = 0; kp < (kc + 1) / 2; kp++) {
+        const float *r0 = src + 2 * kp * NR;
+        bool odd = 2 * kp + 1 < kc;
+        __m512 z = _mm512_setzero_ps();
+        _mm512_store_si512(d + kp * NR, pairs_across(_mm512_load_ps(r0), odd ? _mm512_load_ps(r0 + NR) : z));
+        _mm512_store_si512(d + kp * NR + 16,
+                           pairs_across(_mm512_load_ps(r0 + 16), odd ? _mm512_load_ps(r0 + NR + 16) : z));
+    }
+}
+
+/* The accumulators' trip to C: scale, add, store (masked at the edges). */
+AVX512 static inline void store_tile(__m512 acc[MR][2], float *restrict c, int64_t ldc, tile_mode mode, int rows,
+                                     int cols) {
+    if (mode.scale) {
+        __m512 s = _mm512_set1_ps(mode.alpha);
+        for (int r = 0; r < MR; r++) {
+            acc[r][0] = _mm512_mul_ps(acc[r][0], s);
+            acc[r][1] = _mm512_mul_ps(acc[r][1], s);
+        }
+    }
+    __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);
+    for (int r = 0; r < rows; r++) {
+        float *cr = c + r * ldc;
+        if (mode.add) {
+            acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_maskz_loadu_ps(m0, cr));
+            acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_maskz_loadu_ps(m1, cr + 16));
+        }
+        _mm512_mask_storeu_ps(cr, m0, acc[r][0]);
+        _mm512_mask_storeu_ps(cr + 16, m1, acc[r][1]);
+    }
+}
+
+AVX512 static inline void prefetch_tile(const float *c, int64_t ldc, int rows) {
+    for (int r = 0; r < rows; r++) {
+        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + r * ldc + 16), _MM_HINT_T0);
+    }
+}
+
+/* Per pair of k: two B vectors of 16 pair words, MR broadcast A words, 2 * MR vdpbf16ps. */
+AVX512BF16 static void micro_dpbf16(int64_t pairs, const uint32_t *restrict ap, const uint32_t *restrict bp,
+                                    float *restrict c, int64_t ldc, tile_mode mode, int rows, int cols) {
+    prefetch_tile(c, ldc, rows);
+    __m512 acc[MR][2];
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int64_t kp = 0; kp < pairs; kp++) {
+        __m512bh b0 = (__m512bh)_mm512_load_si512(bp + kp * NR), b1 = (__m512bh)_mm512_load_si512(bp + kp * NR + 16);
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; r++) {
+            __m512bh av = (__m512bh)_mm512_set1_epi32((int)ap[kp * MR + r]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
+        }
+    }
+    store_tile(acc, c, ldc, mode, rows, cols);
+}
+
+/* The same with the pairs widened to f32 (the even value shifted up, the odd one masked) and FMAs:
+ * per pair, the even product, then the odd one, as micro_scalar. */
+AVX512 static void micro_avx512f(int64_t pairs, const uint32_t *restrict ap, const uint32_t *restrict bp,
+                                 float *restrict c, int64_t ldc, tile_mode mode, int rows, int cols) {
+    prefetch_tile(c, ldc, rows);
+    __m512 acc[MR][2];
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    const __m512i upper = _mm512_set1_epi32((int)0xffff0000u);
+#pragma GCC unroll 2
+    for (int64_t kp = 0; kp < pairs; kp++) {
+        __m512i w0 = _mm512_load_si512(bp + kp * NR), w1 = _mm512_load_si512(bp + kp * NR + 16);
+        __m512 b0e = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16)), b0o = _mm512_castsi512_ps(_mm512_and_si512(w0, upper));
+        __m512 b1e = _mm512_castsi512_ps(_mm512_slli_epi32(w1, 16)), b1o = _mm512_castsi512_ps(_mm512_and_si512(w1, upper));
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; r++) {
+            uint32_t w = ap[kp * MR + r];
+            __m512 ae = _mm512_set1_ps(lo_half(w)), ao = _mm512_set1_ps(hi_half(w));
+            acc[r][0] = _mm512_fmadd_ps(ae, b0e, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(ae, b1e, acc[r][1]);
+            acc[r][0] = _mm512_fmadd_ps(ao, b0o, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(ao, b1o, acc[r][1]);
+        }
+    }
+    store_tile(acc, c, ldc, mode, rows, cols);
+}
+
+#endif /* GC_BF16_X86 */
+
+static kernel_set kernels(void) {
+    switch (gc_sgemm_bf16_kernel()) {
+#if GC_BF16_X86
+    case GC_BF16_KERNEL_AVX512_BF16: return (kernel_set){micro_dpbf16, pack_a_avx512, pack_b_avx512, panel_from_f32_avx512};
+    case GC_BF16_KERNEL_AVX512F: return (kernel_set){micro_avx512f, pack_a_avx512, pack_b_avx512, panel_from_f32_avx512};
+#endif
+    default: return (kernel_set){micro_scalar, pack_a_scalar, pack_b_scalar, panel_from_f32_scalar};
+    }
+}
+
+/* ---- the blocked product ---- */
+
+/* A caller's packing of op(B) (pack, ctx), or NULL for b itself. */
+typedef struct b_source {
+    bool trans;
+    const float *b;
+    int64_t ldb;
+    gc_sgemm_pack_fn pack;
+    const void *ctx;
+} b_source;
+
+/* Rows [p0, p0 + kc) and columns [j0, j0 + nc) of op(B) as pair-word panels. */
+static void pack_b_block(const kernel_set *ks, const b_source *src, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                         const workspace *w) {
+    if (!src->pack) {
+        ks->pack_b(src->trans, src->b, src->ldb, p0, kc, j0, nc, w->b);
+        return;
+    }
+    /* One f32 panel at a time from the caller, then rounded into its pair-word panel. */
+    int64_t pairs = (kc + 1) / 2;
+    for (int64_t q = 0; q < nc; q += NR) {
+        src->pack(src->ctx, p0, kc, j0 + q, nc - q < NR ? nc - q : NR, w->f32);
+        ks->panel(w->f32, kc, w->b + q * pairs);
+    }
+}
+
+/* Row-major C[m x n] = alpha op(A) op(B) + beta C with m, n, k > 0 and alpha != 0. */
+static void product(bool ta, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                    const b_source *src, float beta, float *c, int64_t ldc, const workspace *w) {
+    kernel_set ks = kernels();
+    if (beta != 0 && beta != 1)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) c[i * ldc + j] *= beta;
+    for (int64_t j0 = 0; j0 < n; j0 += NC) {
+        int64_t nc = n - j0 < NC ? n - j0 : NC;
+        for (int64_t p0 = 0; p0 < k; p0 += KC) {
+            int64_t kc = k - p0 < KC ? k - p0 : KC, pairs = (kc + 1) / 2;
+            tile_mode mode = {p0 > 0 || beta != 0, alpha != 1, alpha};
+            pack_b_block(&ks, src, p0, kc, j0, nc, w);
+            for (int64_t i0 = 0; i0 < m; i0 += MC) {
+                int64_t mc = m - i0 < MC ? m - i0 : MC;
+                ks.pack_a(ta, a, lda, i0, mc, p0, kc, w->a);
+                for (int64_t q = 0; q < nc; q += NR) {
+                    int cols = nc - q < NR ? (int)(nc - q) : NR;
+                    for (int64_t p = 0; p < mc; p += MR) {
+                        int rows = mc - p < MR ? (int)(mc - p) : MR;
+                        ks.micro(pairs, w->a + p * pairs, w->b + q * pairs, c + (i0 + p) * ldc + j0 + q, ldc, mode,
+                                 rows, cols);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* C = beta C, for a product with nothing to add (k = 0 or alpha = 0); beta 0 writes zeros even
+ * over NaNs, as BLAS does. */
+static void scale_only(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0.0f : beta * c[i * ldc + j];
+}
+
+/* The product one element at a time, for a thread whose packing buffers cannot be allocated: the
+ * same rounding, f32 sums in k order. */
+static void product_unpacked(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                             int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            float sum = 0;
+            for (int64_t p = 0; p < k; p++)
+                sum = fmaf(gc_bf16_round(ta ? a[p * lda + i] : a[i * lda + p]),
+                           gc_bf16_round(tb ? b[j * ldb + p] : b[p * ldb + j]), sum);
+            float *cij = c + i * ldc + j;
+            *cij = alpha * sum + (beta == 0 ? 0.0f : beta * *cij);
+        }
+}
+
+void gc_sgemm_bf16(int32_t layout, int32_t trans_a, int32_t trans_b, int32_t m, int32_t n, int32_t k, float alpha,
+                   const float *a, int32_t lda, const float *b, int32_t ldb, float beta, float *c, int32_t ldc) {
+    if (layout == COL_MAJOR) {
+        /* A column-major C is the row-major C^T = op(B)^T op(A)^T. */
+        int32_t t = trans_a;
+        trans_a = trans_b;
+        trans_b = t;
+        int32_t s = m;
+        m = n;
+        n = s;
+        const float *p = a;
+        a = b;
+        b = p;
+        s = lda;
+        lda = ldb;
+        ldb = s;
+    }
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0) {
+        scale_only(m, n, beta, c, ldc);
+        return;
+    }
+    workspace *w = thread_workspace();
+    if (!w) {
+        product_unpacked(trans_a != NO_TRANS, trans_b != NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    b_source src = {trans_b != NO_TRANS, b, ldb, NULL, NULL};
+    product(trans_a != NO_TRANS, m, n, k, alpha, a, lda, &src, beta, c, ldc, w);
+}
+
+bool gc_sgemm_bf16_packed(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                          gc_sgemm_pack_fn pack, const void *ctx, float beta, float *c, int64_t ldc) {
+    if (m <= 0 || n <= 0 || k <= 0) return false;
+    workspace *w = thread_workspace();
+    if (!w) return false;
+    b_source src = {false, NULL, 0, pack, ctx};
+    product(trans_a, m, n, k, 1.0f, a, lda, &src, beta, c, ldc, w);
+    return true;
+}
