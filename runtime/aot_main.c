@@ -43,7 +43,7 @@ typedef struct options {
     gc_csv_header csv_header;
     long long steps, epochs, save_every, eval_every, text_stride;
     const char *save, *resume, *init, *log, *params, *save_weights, *batch_const;
-    int shuffle, quiet, json, threads, keep_best, skip_nonfinite, explicit_const;
+    int shuffle, quiet, json, threads, keep_best, skip_nonfinite, explicit_const, random_batches;
     char *owned[2 * MAX_DATA]; /* binding names */
     int num_owned;
 } options;
@@ -99,6 +99,7 @@ static void usage(FILE *out) {
             "  --eval-every N      evaluate every N steps (and after the last); default: after the last\n"
             "  --log FILE.csv      one row per step: step,loss,lr,grad_norm,ms, every scalar output and eval columns\n"
             "  --no-shuffle        step k reads examples k*B .. k*B+B-1 (wrapping per epoch)\n"
+            "  --random-batches    each batch draws its examples at random, with replacement (nanoGPT's sampling)\n"
             "  --quiet             print only the summary\n"
             "  --skip-nonfinite    skip the update of a step whose loss or gradient norm is NaN/Inf and go on\n"
             "  --params CKPT       (eval) the parameters to evaluate\n"
@@ -163,7 +164,7 @@ static const char *const valued[NUM_VALUED] = {
     "--data", "--text", "--eval-data", "--eval-text", "--steps", "--epochs", "--init", "--save-weights",
     "--save-every", "--save", "--resume", "--log", "--params", "--threads", "--eval-every", "--text-stride",
     "--allow-unbound"};
-static const char *const switches[] = {"--no-shuffle", "--quiet", "--json", "--keep-best", "--skip-nonfinite",
+static const char *const switches[] = {"--random-batches", "--no-shuffle", "--quiet", "--json", "--keep-best", "--skip-nonfinite",
                                        "--csv-header", "--no-csv-header", "--help"};
 
 static int unknown_option(const char *command, const char *a) {
@@ -236,6 +237,8 @@ static int parse(int argc, char **argv, int eval, options *o) {
             o->threads = (int)n;
         } else if (!eval && !strcmp(a, "--no-shuffle")) {
             o->shuffle = 0;
+        } else if (!eval && !strcmp(a, "--random-batches")) {
+            o->random_batches = 1;
         } else if (!eval && !strcmp(a, "--keep-best")) {
             o->keep_best = 1;
         } else if (!eval && !strcmp(a, "--skip-nonfinite")) {
@@ -256,6 +259,7 @@ static int parse(int argc, char **argv, int eval, options *o) {
     if (o->save_every && !o->save) return usage_error("--save-every needs --save CKPT, the checkpoint it keeps");
     if (o->eval_every && !o->num_eval)
         return usage_error("--eval-every needs held-out data: --eval-data NAME=FILE or --eval-text FILE");
+    if (o->random_batches && !o->shuffle) return usage_error("give --random-batches or --no-shuffle, not both");
     if (o->keep_best && (!o->save || !o->num_eval))
         return usage_error("--keep-best needs --save CKPT (the best is kept beside it) and held-out data: "
                            "--eval-data NAME=FILE or --eval-text FILE");
@@ -302,6 +306,7 @@ static int train(const gc_aot_model *m, const options *o, int argc, char **argv)
     int status = 0;
     gc_dataset *data = NULL, *held_out = NULL;
     gc_evaluator *ev = NULL;
+    int64_t *indices = NULL;
     build_context bc = {m, o};
     gc_data_config dc = data_config(o);
     gc_trainer *t = build_with(&bc, NULL, 0, &err);
@@ -318,6 +323,14 @@ static int train(const gc_aot_model *m, const options *o, int argc, char **argv)
         .progress = o->quiet ? GC_PROGRESS_NONE : isatty(STDOUT_FILENO) ? GC_PROGRESS_BAR : GC_PROGRESS_LINES,
         .catch_signals = true, .argc = argc, .argv = argv};
     gc_train_source src = gc_train_source_dataset(data, t);
+    gc_random_sampler sampler = {data, NULL};
+    if (o->random_batches) {
+        if (!(indices = sampler.indices = malloc(sizeof *indices * (size_t)gc_dataset_batch(data)))) {
+            gc_failf(&err, GC_ERR_MEMORY, "out of memory");
+            goto error;
+        }
+        src = gc_train_source_random(&sampler, t);
+    }
     if (!gc_train_check_source(&cfg, &src, t, &err)) goto error;
     if (o->num_eval) {
         if (!(held_out = gc_data_files_load(t, o->eval_data, o->num_eval, &dc, 1, 0, &err))) goto error;
@@ -332,6 +345,7 @@ static int train(const gc_aot_model *m, const options *o, int argc, char **argv)
 error:
     status = report(&err, m);
 done:
+    free(indices);
     gc_evaluator_free(ev);
     gc_dataset_free(held_out);
     gc_dataset_free(data);

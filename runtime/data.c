@@ -191,3 +191,19 @@ int gc_dataset_load_eval(gc_dataset *d, gc_trainer *t, int64_t index, int64_t *r
     *real = count;
     return gc_dataset_load_examples(d, t, first, count, d->batch, err);
 }
+
+int gc_dataset_load_indices(gc_dataset *d, gc_trainer *t, const int64_t *examples, gc_error *err) {
+    for (int64_t i = 0; i < d->batch; i++)
+        if (examples[i] < 0 || examples[i] >= d->examples)
+            return gc_failf(err, GC_ERR_USER, "example %lld is out of range (the data has %lld)", (long long)examples[i],
+                            (long long)d->examples);
+    for (int a = 0; a < d->count; a++) {
+        bound_array *b = &d->arrays[a];
+        for (int64_t i = 0; i < d->batch; i++)
+            memcpy((char *)b->staging + (size_t)i * b->example_bytes,
+                   (const char *)b->array.data + (size_t)examples[i] * b->example_bytes, b->example_bytes);
+    }
+    return hand_over(d, t, d->batch, err);
+}
+
+uint64_t gc_dataset_seed(const gc_dataset *d) { return d->seed; }

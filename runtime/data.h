@@ -48,4 +48,10 @@ int64_t gc_dataset_eval_batches(const gc_dataset *d);
  * of a trainer compiled for a smaller batch, or a padded batch. */
 int gc_dataset_load_examples(gc_dataset *d, gc_trainer *t, int64_t first, int64_t count, int64_t batch, gc_error *err);
 
+/* Writes the B examples whose indices are given (in that order) into the inputs: a sampler's
+ * batch (random offsets, a data-parallel rank's slice). */
+int gc_dataset_load_indices(gc_dataset *d, gc_trainer *t, const int64_t *examples, gc_error *err);
+/* The seed given to gc_dataset_finish. */
+uint64_t gc_dataset_seed(const gc_dataset *d);
+
 #endif

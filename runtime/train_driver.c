@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ir/diag.h"
+#include "ir/random.h"
 #include "runtime/clock.h"
 #include "runtime/data_files.h"
 #include "runtime/safetensors.h"
@@ -25,6 +26,29 @@ gc_train_source gc_train_source_dataset(gc_dataset *d, const gc_trainer *t) {
     gc_train_source s = {load_dataset, d, gc_dataset_steps_per_epoch(d), gc_dataset_batch(d),
                          gc_data_tokens_per_batch(t)};
     return s;
+}
+
+static int load_random(void *ctx, gc_trainer *t, int64_t index, gc_error *err) {
+    gc_random_sampler *s = ctx;
+    /* Training needs a whole batch of data, however it is drawn. */
+    if (gc_dataset_steps_per_epoch(s->d) <= 0) return gc_dataset_load_step(s->d, t, 0, err);
+    int64_t n = gc_dataset_examples(s->d), batch = gc_dataset_batch(s->d);
+    uint64_t seed = gc_dataset_seed(s->d);
+    uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    for (int64_t i = 0; i < batch; i++) {
+        uint32_t counter[4] = {(uint32_t)index, (uint32_t)((uint64_t)index >> 32), (uint32_t)i, 0x72616e64u /* "rand" */};
+        uint32_t r[4];
+        gc_philox4x32(counter, key, r);
+        s->indices[i] = (int64_t)((((uint64_t)r[0] << 32) | r[1]) % (uint64_t)n);
+    }
+    return gc_dataset_load_indices(s->d, t, s->indices, err);
+}
+
+gc_train_source gc_train_source_random(gc_random_sampler *s, const gc_trainer *t) {
+    gc_train_source src = gc_train_source_dataset(s->d, t);
+    src.load = load_random;
+    src.ctx = s;
+    return src;
 }
 
 int64_t gc_train_total(const gc_train_config *cfg, const gc_train_source *src, const gc_trainer *t) {

@@ -42,8 +42,20 @@ typedef struct gc_train_source {
     int64_t tokens_per_batch;  /* 0: the data is not tokens (no tokens/s) */
 } gc_train_source;
 
-/* A source over a dataset (runtime/data.h) bound to t's inputs. */
+/* A source over a dataset (runtime/data.h) bound to t's inputs: epochs in order or shuffled, as
+ * the dataset was finished. */
 gc_train_source gc_train_source_dataset(gc_dataset *d, const gc_trainer *t);
+
+/* A source drawing each batch's B examples at random with replacement, as nanoGPT's get_batch
+ * draws its offsets (with --text-stride 1 the examples are every offset of the text): example i
+ * of micro-batch m is Philox(seed, "rand", m, i) mod N, so a resumed run draws the same batches.
+ * An "epoch" stays floor(N / B) batches. The sampler is caller-owned and outlives the source;
+ * indices is scratch of B entries. */
+typedef struct gc_random_sampler {
+    gc_dataset *d;
+    int64_t *indices;
+} gc_random_sampler;
+gc_train_source gc_train_source_random(gc_random_sampler *s, const gc_trainer *t);
 
 typedef enum gc_progress {
     GC_PROGRESS_NONE = 0, /* only the summary */

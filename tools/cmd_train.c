@@ -55,6 +55,8 @@ static void usage(FILE *out) {
             "  --log FILE.csv      one row per step: step,loss,lr,grad_norm,ms, every scalar output, and\n"
             "                      eval_loss,eval_<output> (filled on the rows of steps that evaluated)\n"
             "  --no-shuffle        step k reads examples k*B .. k*B+B-1 (wrapping per epoch)\n"
+            "  --random-batches    each batch draws its examples at random, with replacement (nanoGPT's\n"
+            "                      sampling; with --text-stride 1, random offsets of the text)\n"
             "  --quiet             print only the summary (no progress, no eval lines)\n"
             "  --verbose           report the compile time of each phase (frontend, autodiff, passes, codegen)\n"
             "  --profile[=N]       time every kernel of the step (jit) and print, at the end, the N kernels\n"
@@ -68,7 +70,7 @@ static void usage(FILE *out) {
 static const char *const train_flags[] = {
     "--steps", "--epochs", "--eval-every", "--save-every", "--eval-data", "--eval-text", "--batch-const", "--save",
     "--resume", "--init", "--log", "--no-shuffle", "--quiet", "--verbose", "--profile", "--skip-nonfinite",
-    "--keep-best", "--save-weights", NULL};
+    "--keep-best", "--save-weights", "--random-batches", NULL};
 
 int gc_cmd_train(int argc, char **argv) {
     gc_model_options mo;
@@ -77,6 +79,7 @@ int gc_cmd_train(int argc, char **argv) {
     const char *save = NULL, *resume = NULL, *init = NULL, *batch_const = "batch", *log_path = NULL;
     const char *save_weights = NULL;
     int shuffle = 1, quiet = 0, verbose = 0, explicit_const = 0, num_eval = 0, profile_top = -1, keep_best = 0;
+    int random_batches = 0;
     gc_binding eval_data[GC_MAX_BINDINGS];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -118,6 +121,8 @@ int gc_cmd_train(int argc, char **argv) {
             shuffle = 0;
         } else if (!strcmp(a, "--keep-best")) {
             keep_best = 1;
+        } else if (!strcmp(a, "--random-batches")) {
+            random_batches = 1;
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             quiet = 1;
         } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
@@ -166,6 +171,10 @@ int gc_cmd_train(int argc, char **argv) {
         gc_usage_error("--eval-every needs held-out data: --eval-data NAME=FILE or --eval-text FILE");
         goto usage_error;
     }
+    if (random_batches && !shuffle) {
+        gc_usage_error("give --random-batches or --no-shuffle, not both");
+        goto usage_error;
+    }
     if (keep_best && (!save || !num_eval)) {
         gc_usage_error("--keep-best needs --save CKPT (the best is kept beside it) and held-out data: --eval-data "
                        "NAME=FILE or --eval-text FILE");
@@ -178,6 +187,7 @@ int gc_cmd_train(int argc, char **argv) {
     gc_dataset *data = NULL, *held_out = NULL;
     gc_evaluator *ev = NULL;
     char *source = NULL;
+    int64_t *indices = NULL;
     t = gc_model_options_trainer(&mo, &source, &err);
     if (!t) goto error;
     if (verbose) {
@@ -203,6 +213,14 @@ int gc_cmd_train(int argc, char **argv) {
         /* gc_cmd_train gets gradc's argv from the command word on: argv[-1] is the program. */
         .catch_signals = true, .argc = argc + 1, .argv = argv - 1};
     gc_train_source src = gc_train_source_dataset(data, t);
+    gc_random_sampler sampler = {data, NULL};
+    if (random_batches) {
+        if (!(indices = sampler.indices = malloc(sizeof *indices * (size_t)gc_dataset_batch(data)))) {
+            gc_failf(&err, GC_ERR_MEMORY, "out of memory");
+            goto error;
+        }
+        src = gc_train_source_random(&sampler, t);
+    }
     /* A run without a whole batch fails before the evaluator compiles. */
     if (!gc_train_check_source(&cfg, &src, t, &err)) goto error;
     if (num_eval) {
@@ -228,6 +246,7 @@ int gc_cmd_train(int argc, char **argv) {
 error:
     status = gc_model_options_report(&mo, &err, source);
 done:
+    free(indices);
     gc_evaluator_free(ev);
     gc_dataset_free(held_out);
     gc_dataset_free(data);

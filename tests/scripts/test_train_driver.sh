@@ -278,6 +278,25 @@ assert len(boxes) == 1 and float(boxes[0].get("x")) > right, (boxes, right)
 expect "plot --y of a column the log lacks" 1 "the header has no accuracyy column" \
     "$gradc" plot "$tmp/jit.csv" --y accuracyy -o "$tmp/bad.svg"
 
+# ---- --random-batches: nanoGPT's sampling, reproducible and resumable ----
+"$tmp/lm" train --text "$tmp/text.txt" --text-stride 1 --random-batches --steps 12 --log "$tmp/rb1.csv" \
+    --save "$tmp/rb1.st" --quiet >"$tmp/out" 2>"$tmp/err" || fail "standalone --random-batches runs"
+"$gradc" train "$tmp/lm.gm" --text "$tmp/text.txt" --text-stride 1 --random-batches --steps 6 --log "$tmp/rb2.csv" \
+    --save "$tmp/rb2.st" --quiet >"$tmp/out" 2>>"$tmp/err" &&
+    "$gradc" train "$tmp/lm.gm" --text "$tmp/text.txt" --text-stride 1 --random-batches --steps 6 --log "$tmp/rb2.csv" \
+        --save "$tmp/rb2.st" --resume "$tmp/rb2.st" --quiet >"$tmp/out" 2>>"$tmp/err"
+check "--random-batches: 6 + 6 resumed steps of gradc train give the standalone trainer's 12, bit for bit" \
+    sh -c 'cmp "$1" "$2" && cut -d, -f1-4 "$3" >"$3.cut" && cut -d, -f1-4 "$4" >"$4.cut" && cmp "$3.cut" "$4.cut"' \
+    sh "$tmp/rb1.st" "$tmp/rb2.st" "$tmp/rb1.csv" "$tmp/rb2.csv"
+"$gradc" train "$tmp/lm.gm" --text "$tmp/text.txt" --text-stride 1 --steps 12 --log "$tmp/sh.csv" --quiet >/dev/null 2>&1
+cut -d, -f2 "$tmp/sh.csv" >"$tmp/sh.loss"
+cut -d, -f2 "$tmp/rb1.csv" >"$tmp/rb.loss"
+if [ "$(wc -l <"$tmp/sh.loss")" -eq 13 ] && ! cmp -s "$tmp/sh.loss" "$tmp/rb.loss"; then
+    pass "--random-batches draws other batches than the shuffle"
+else fail "--random-batches draws other batches than the shuffle"; fi
+expect "--random-batches with --no-shuffle is refused" 1 "random-batches or --no-shuffle, not both" \
+    "$gradc" train "$tmp/lm.gm" --text "$tmp/text.txt" --random-batches --no-shuffle
+
 # ---- did you mean ----
 expect "gradc train --step: did you mean --steps" 1 "unknown option '--step'; did you mean '--steps'\\?" \
     "$gradc" train "$tmp/clf.gm" $D --step 5
