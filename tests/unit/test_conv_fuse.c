@@ -5,7 +5,8 @@
  * sum after a conv_input_grad likewise. Each geometry of runtime/conv.c (tiles of several images,
  * tiles cutting rows, 1x1 read in place, strided 1x1, stride 2 with no padding, groups, depthwise,
  * dilation, 1-d, f64) is checked against the interpreter, and a split over two threads against
- * one thread bit for bit. What must not fuse stays a kernel of its own: a conv output read twice,
+ * one thread bit for bit (the weight gradient's too, whose unfolding differs with its part's
+ * size). What must not fuse stays a kernel of its own: a conv output read twice,
  * and the weight gradient.
  */
 #include <setjmp.h>
@@ -47,6 +48,9 @@ static const geometry geometries[] = {
     {GC_F32, 4, {2, 8, 7, 7}, {8, 1, 3, 3}, 1, 1, 1, 8, true},
     /* 1-d */
     {GC_F32, 3, {2, 8, 30}, {16, 8, 5}, 3, 2, 1, 1, true},
+    /* a weight gradient whose column tile (1152 x 256 floats) spills a 1 MB L2 on one thread and
+     * fits on each of two (64 channels each): the packed and the im2col paths agree bit for bit */
+    {GC_F32, 4, {2, 128, 16, 16}, {16, 128, 3, 3}, 1, 1, 1, 1, false},
     /* f64 (direct loops) */
     {GC_F64, 4, {2, 8, 9, 9}, {16, 8, 3, 3}, 2, 1, 1, 1, true},
 };
