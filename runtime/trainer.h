@@ -21,6 +21,14 @@ typedef struct gc_memory_report {
                                  the update staging buffer (OpenBLAS's own buffers are not counted) */
     int64_t parameter_count;  /* elements of params */
     bool planned;
+    /* Planned only: */
+    int64_t peak;             /* the arena plus the workspace: every part above, as allocated */
+    bool updates_in_backward; /* the optimizer runs in backward (passes/update_order.h): gradients
+                                 are not kept (gradients is 0), each lives in the activations'
+                                 bytes until its update; gradients_transient: their total */
+    int64_t gradients_transient;
+    int64_t peak_classic;     /* the peak with every gradient kept until the updates (the order
+                                 before update_in_backward); 0 when not known (no plan_only) */
 } gc_memory_report;
 
 /* The memory of t's training step. planned: as the JIT runs it, in one planned arena (what
