@@ -286,6 +286,7 @@ static int init_params(gc_trainer *t, gc_error *err) {
 }
 
 static void explain_out_of_memory(const gc_trainer *t, gc_error *err);
+static int meet_budget(gc_trainer *t, int64_t budget, const char *from, gc_error *err);
 
 static gc_trainer *trainer_new(gc_model *m, const gc_options *opts, bool plan_only, gc_error *err);
 
@@ -346,6 +347,9 @@ static gc_trainer *trainer_new(gc_model *m, const gc_options *opts, bool plan_on
         t->train_graph = train.graph;
         train.graph = NULL;
     }
+    int64_t budget = m->memory_budget ? m->memory_budget : train.train.memory_budget;
+    if (ok && budget)
+        ok = meet_budget(t, budget, m->memory_budget ? "--memory-budget" : "the train block's memory_budget", err);
     if (ok && !t->plan_only) {
         gc_executor_config config = {.threads = t->opts.threads, .profile = t->opts.profile != 0};
         t->train_exec = t->ops->create(t->train_graph, &config, err);
@@ -988,4 +992,21 @@ int gc_trainer_gradcheck(gc_trainer *t, const gc_gradcheck_options *opts, gc_gra
     ok = ok && gc_gradcheck(it, t->train_graph, opts, report, err);
     gc_interp_free(it);
     return ok;
+}
+
+/* The memory budget (gc_model_set_memory_budget, train { memory_budget }): the planned peak of
+ * the step must fit it. Recomputing activations in backward to fit is not done yet, so the
+ * smallest peak is the plan's own. */
+static int meet_budget(gc_trainer *t, int64_t budget, const char *from, gc_error *err) {
+    gc_memory_report r;
+    graph_memory(t, t->train_graph, true, &r);
+    if (!r.planned) return gc_failf(err, GC_ERR_MEMORY, "out of memory: planning the step for the memory budget");
+    if (r.peak <= budget) return 1;
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    return gc_failf(err, GC_ERR_USER,
+                   "the memory budget of %.2f GiB (%s) cannot be met: the smallest planned peak of the training step is "
+                   "%.2f GiB (parameters %.2f GiB, optimizer state %.2f GiB, activations and gradients %.2f GiB, "
+                   "workspace %.2f GiB); try a smaller batch",
+                   budget / gib, from, r.peak / gib, r.parameters / gib, r.optimizer_state / gib,
+                   (r.activations + r.gradients) / gib, r.workspace / gib);
 }

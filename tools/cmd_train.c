@@ -54,6 +54,7 @@ static void usage(FILE *out) {
             "  --verbose           report the compile time of each phase (frontend, autodiff, passes, codegen)\n"
             "  --profile[=N]       time every kernel of the step (jit) and print, at the end, the N kernels\n"
             "                      taking most time (default 30, 0 all) and the time by kind of kernel\n"
+            "  --memory-budget SIZE  the planned peak memory of the step must fit SIZE (2GiB, 512MiB, 1.5GB)\n"
             "  --skip-nonfinite    skip the update of a step whose loss or gradient norm is NaN/Inf\n"
             "                      and go on (default: stop with an error naming the step)\n");
 }
