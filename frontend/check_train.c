@@ -14,8 +14,11 @@
 #include "frontend/check_internal.h"
 #include "frontend/consteval.h"
 
+#include <gradc/gradc.h>
+
 static const char *const settings =
-    "optimizer, schedule, clip_grad_norm, seed, no_decay, freeze, lr_scale, gradient_accumulation_steps, precision";
+    "optimizer, schedule, clip_grad_norm, seed, no_decay, freeze, lr_scale, gradient_accumulation_steps, precision, "
+    "memory_budget";
 
 static int defaults(gc_arena *arena, gc_builtin_id id, gc_train_call *call, gc_error *err) {
     memset(call, 0, sizeof *call);
@@ -179,7 +182,7 @@ static int eval_setting(gc_ast_module *m, gc_ast_train_item *item, gc_train_conf
     if (!strcmp(key, "schedule")) return eval_call(m, item, GC_BKIND_SCHEDULE, &cfg->schedule, err);
     bool known = !strcmp(key, "clip_grad_norm") || !strcmp(key, "seed") || !strcmp(key, "no_decay") ||
                  !strcmp(key, "freeze") || !strcmp(key, "lr_scale") || !strcmp(key, "gradient_accumulation_steps") ||
-                 !strcmp(key, "precision");
+                 !strcmp(key, "precision") || !strcmp(key, "memory_budget");
     if (!known) return gc_fail(err, GC_ERR_USER, item->loc, "unknown train setting '%s' (settings: %s)", key, settings);
     gc_const_value v;
     if (!gc_const_eval(item->value, NULL, NULL, m->arena, &v, err)) return 0;
@@ -203,6 +206,19 @@ static int eval_setting(gc_ast_module *m, gc_ast_train_item *item, gc_train_conf
         if (v.kind != GC_CV_INT || v.i < 1 || v.i > (1 << 20))
             return gc_fail(err, GC_ERR_USER, at, "gradient_accumulation_steps must be an integer >= 1, got %s", got);
         cfg->accumulate = v.i;
+        return 1;
+    }
+    if (!strcmp(key, "memory_budget")) {
+        /* A size as text ("2GiB", "512MiB", "1.5GB") or a number of bytes (gradc.h). */
+        gc_error size_err = {0};
+        int64_t bytes = 0;
+        bool ok = v.kind == GC_CV_STRING ? gc_parse_memory_size(v.s, &bytes, &size_err) != 0
+                  : gc_const_is_number(&v) && gc_const_as_double(&v) >= 1 && gc_const_as_double(&v) < 9e18;
+        if (ok && v.kind != GC_CV_STRING) bytes = (int64_t)gc_const_as_double(&v);
+        if (!ok)
+            return gc_fail(err, GC_ERR_USER, at, "memory_budget must be a size such as \"2GiB\" or a number of bytes, got %s%s%s",
+                           got, size_err.code ? ": " : "", size_err.code ? size_err.message : "");
+        cfg->memory_budget = bytes;
         return 1;
     }
     if (!strcmp(key, "lr_scale")) return eval_lr_scale(m, &v, at, got, cfg, err);

@@ -24,6 +24,7 @@ typedef struct gc_lowered_train {
     gc_optimizer_config optimizer;
     uint64_t seed;
     gc_precision precision; /* precision = ...; GC_PRECISION_DEFAULT when not given */
+    int64_t memory_budget; /* train { memory_budget = ... } in bytes; 0: none */
     gc_loc loc; /* the train block, or line 0 when the model has none */
 } gc_lowered_train;
 

@@ -188,6 +188,7 @@ int gc_lower_train(const gc_ast_module *m, gc_graph *g, gc_lowered_train *out, g
         cfg->clip_grad_norm = tc->clip ? tc->clip_grad_norm : 0.0;
         out->seed = (uint64_t)tc->seed;
         out->precision = (gc_precision)tc->precision;
+        out->memory_budget = tc->memory_budget;
         if (!copy_lists(tc, g, cfg, err)) return 0;
     }
     return gc_optimizer_validate(cfg, err);

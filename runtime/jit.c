@@ -68,8 +68,8 @@ gc_jit *gc_jit_new_opts(const gc_graph *g, const gc_jit_options *opts, gc_error 
     j->has_value = calloc((size_t)(g->num_nodes ? g->num_nodes : 1), sizeof *j->has_value);
     j->arena = gc_zeroed_alloc((size_t)j->layout.size);
     if (!j->has_value || !j->arena) {
-        gc_failf(err, GC_ERR_MEMORY, "out of memory: a %lld-byte arena for graph '%s'", (long long)j->layout.size,
-                 g->name ? g->name : "?");
+        gc_failf(err, GC_ERR_MEMORY, "out of memory: could not allocate the %.2f GiB arena of graph '%s'",
+                 (double)j->layout.size / (1024.0 * 1024.0 * 1024.0), g->name ? g->name : "?");
         goto fail;
     }
     if (!gc_update_plan_make(g, j->layout.offsets, &j->updates, err)) goto fail;

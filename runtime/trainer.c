@@ -30,6 +30,7 @@
 #include "passes/fuse.h"
 #include "passes/manager.h"
 #include "passes/plan.h"
+#include "passes/rewrite.h"
 #include "passes/update_order.h"
 #include "passes/precision.h"
 #include "runtime/clock.h"
@@ -52,6 +53,7 @@ struct gc_model {
     gc_const_override *overrides;
     int num_overrides, cap_overrides;
     gc_precision precision; /* gc_model_set_precision; GC_PRECISION_DEFAULT: the train block's */
+    int64_t memory_budget; /* gc_model_set_memory_budget; 0: the train block's, if any */
 };
 
 typedef struct trainer_param {
@@ -84,6 +86,9 @@ struct gc_trainer {
     char **warnings;
     int num_warnings;
     gc_error step_error; /* the model cannot train (gc_layer_context.step_error): every step fails */
+    bool plan_only;          /* gc_trainer_plan: no executors */
+    gc_graph *classic_graph; /* plan_only: the training graph before update_in_backward, whose
+                                plan the memory report compares with */
     gc_compile_times times;
     gc_index_rule *index_rules; /* what the integer inputs index (runtime/validate.h) */
     int num_index_rules;
@@ -174,6 +179,12 @@ int gc_model_set_precision(gc_model *m, gc_precision precision, gc_error *err) {
     return 1;
 }
 
+int gc_model_set_memory_budget(gc_model *m, int64_t bytes, gc_error *err) {
+    if (!m || bytes < 0) return gc_failf(err, GC_ERR_USER, "gc_model_set_memory_budget: a model and bytes >= 0 are required");
+    m->memory_budget = bytes;
+    return 1;
+}
+
 void gc_model_free(gc_model *m) {
     if (!m) return;
     for (int i = 0; i < m->num_overrides; i++) free((char *)m->overrides[i].name);
@@ -190,6 +201,7 @@ void gc_trainer_free(gc_trainer *t) {
         if (t->eval_exec) t->ops->destroy(t->eval_exec);
     }
     gc_graph_free(t->train_graph);
+    gc_graph_free(t->classic_graph);
     gc_graph_free(t->eval_graph);
     free(t->index_rules);
     for (int i = 0; i < t->num_params; i++) free(t->params[i].name), free(t->params[i].data);
@@ -305,10 +317,24 @@ static int init_params(gc_trainer *t, gc_error *err) {
     return 1;
 }
 
+static void explain_out_of_memory(const gc_trainer *t, gc_error *err);
+static int meet_budget(gc_trainer *t, int64_t budget, const char *from, gc_error *err);
+
+static gc_trainer *trainer_new(gc_model *m, const gc_options *opts, bool plan_only, gc_error *err);
+
 gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
+    return trainer_new(m, opts, false, err);
+}
+
+gc_trainer *gc_trainer_plan(gc_model *m, const gc_options *opts, gc_error *err) {
+    return trainer_new(m, opts, true, err);
+}
+
+static gc_trainer *trainer_new(gc_model *m, const gc_options *opts, bool plan_only, gc_error *err) {
     if (!m) return gc_failf(err, GC_ERR_USER, "gc_trainer_new: model is NULL"), NULL;
     gc_trainer *t = calloc(1, sizeof *t);
     if (!t) return out_of_memory(err), NULL;
+    t->plan_only = plan_only;
     if (opts) t->opts = *opts;
     if (t->opts.backend == GC_BACKEND_JIT) {
         t->ops = gc_executor_jit;
@@ -351,13 +377,20 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
     ok = ok && gc_run_pipeline(&train.graph, "simplify,cse,dce", NULL, err);
     /* The optimizer in backward (passes/update_order.h), unless a skipped step must leave the
      * params untouched even when only the gradient norm is non-finite. */
+    if (ok && t->plan_only && !(t->classic_graph = gc_graph_rebuild(train.graph, NULL, NULL, err))) ok = 0;
     if (ok && !t->opts.skip_nonfinite) ok = gc_updates_in_backward(&train.graph, NULL, err);
     PHASE(simplify_ms);
     if (ok) {
         t->train_graph = train.graph;
         train.graph = NULL;
+    }
+    int64_t budget = m->memory_budget ? m->memory_budget : train.train.memory_budget;
+    if (ok && budget)
+        ok = meet_budget(t, budget, m->memory_budget ? "--memory-budget" : "the train block's memory_budget", err);
+    if (ok && !t->plan_only) {
         gc_executor_config config = {.threads = t->opts.threads, .profile = t->opts.profile != 0};
         t->train_exec = t->ops->create(t->train_graph, &config, err);
+        if (!t->train_exec && err && err->code == GC_ERR_MEMORY) explain_out_of_memory(t, err);
         PHASE(backend_ms);
         if (t->train_exec && t->ops->compile_times) t->times.codegen = *t->ops->compile_times(t->train_exec);
         ok = t->train_exec && init_params(t, err);
@@ -415,6 +448,7 @@ int gc_trainer_input_info(const gc_trainer *t, int index, const char **name, gc_
  * inputs, which gc_trainer_set_input has been writing there alone. */
 static int ensure_eval(gc_trainer *t, gc_error *err) {
     if (t->eval_exec) return 1;
+    if (t->plan_only) return gc_failf(err, GC_ERR_USER, "this trainer is planned only (gc_trainer_plan): it cannot %s", "evaluate");
     double start = gc_clock_ms();
     gc_executor_config config = {.threads = t->opts.threads};
     t->eval_exec = t->ops->create(t->eval_graph, &config, err);
@@ -447,6 +481,7 @@ int gc_trainer_set_input_unchecked(gc_trainer *t, const char *name, const void *
 
 static int set_input(gc_trainer *t, const char *name, const void *data, size_t bytes, bool check, gc_error *err) {
     if (!t || !name || !data) return gc_failf(err, GC_ERR_USER, "gc_trainer_set_input: trainer, name and data are required");
+    if (t->plan_only) return gc_failf(err, GC_ERR_USER, "this trainer is planned only (gc_trainer_plan): it cannot %s", "take inputs");
     const gc_node *n = gc_graph_find_named(t->eval_graph, GC_OP_INPUT, name);
     if (!n) n = gc_graph_find_named(t->train_graph, GC_OP_INPUT, name);
     if (!n || !strcmp(name, GC_STEP_INPUT)) return gc_failf(err, GC_ERR_USER, "the model has no input '%s'", name);
@@ -551,6 +586,7 @@ static int accumulate_step(gc_trainer *t, float *loss, gc_error *err) {
 
 int gc_trainer_step(gc_trainer *t, float *loss, gc_error *err) {
     if (!t) return gc_failf(err, GC_ERR_USER, "gc_trainer_step: trainer is NULL");
+    if (t->plan_only) return gc_failf(err, GC_ERR_USER, "this trainer is planned only (gc_trainer_plan): it cannot %s", "train");
     if (t->step_error.code) {
         if (err) *err = t->step_error;
         return 0;
@@ -662,7 +698,9 @@ int gc_trainer_param(gc_trainer *t, const char *name, gc_tensor *out, gc_error *
     for (int i = 0; i < t->num_params; i++) {
         if (strcmp(t->params[i].name, name)) continue;
         void *data = must_source(t, t->train_exec, name);
-        if (!data) return gc_failf(err, GC_ERR_USER, "parameter '%s' does not reach the loss and was removed", name);
+        bool planned = t->plan_only && gc_graph_find_named(t->train_graph, GC_OP_PARAM, name);
+        if (!data && !planned)
+            return gc_failf(err, GC_ERR_USER, "parameter '%s' does not reach the loss and was removed", name);
         memset(out, 0, sizeof *out);
         out->dtype = GC_F32;
         out->rank = t->params[i].type.rank;
@@ -684,7 +722,8 @@ int gc_trainer_buffer(gc_trainer *t, const char *name, gc_tensor *out, gc_error 
     for (int i = 0; i < t->num_buffers; i++) {
         if (strcmp(t->buffers[i].name, name)) continue;
         void *data = must_source(t, t->train_exec, name);
-        if (!data) return gc_failf(err, GC_ERR_INTERNAL, "internal error: buffer '%s' has no storage", name);
+        if (!data && !t->plan_only)
+            return gc_failf(err, GC_ERR_INTERNAL, "internal error: buffer '%s' has no storage", name);
         memset(out, 0, sizeof *out);
         out->dtype = t->buffers[i].type.dtype;
         out->rank = t->buffers[i].type.rank;
@@ -745,6 +784,7 @@ int gc_trainer_save(gc_trainer *t, const char *path, gc_error *err) {
 int gc_trainer_save_as(gc_trainer *t, const char *path, bool optimizer, const char *key, const char *value,
                        gc_error *err) {
     if (!t || !path) return gc_failf(err, GC_ERR_USER, "gc_trainer_save: trainer and path are required");
+    if (t->plan_only) return gc_failf(err, GC_ERR_USER, "this trainer is planned only (gc_trainer_plan): it cannot %s", "save");
     if (t->micro)
         return gc_failf(err, GC_ERR_USER,
                         "gc_trainer_save: the update in progress has %lld of its %lld micro-batches; save between updates",
@@ -824,6 +864,7 @@ static int load_one(gc_trainer *t, const gc_node *n, void *data, void *ctx) {
 
 static int load(gc_trainer *t, const char *path, bool with_state, gc_error *err) {
     if (!t || !path) return gc_failf(err, GC_ERR_USER, "loading a checkpoint needs a trainer and a path");
+    if (t->plan_only) return gc_failf(err, GC_ERR_USER, "this trainer is planned only (gc_trainer_plan): it cannot %s", "load");
     gc_safetensors *st = gc_safetensors_load(path, err);
     if (!st) return 0;
     /* Names the model does not have are reported before anything is overwritten. */
@@ -882,8 +923,7 @@ char *gc_trainer_ir(gc_trainer *t, const char *stage) {
  * arena plan holds beyond params, state, inputs and gradients (an update in place holds none of
  * its own), its workspace the staging buffer of the update copies, gradc's GEMM packing buffers
  * and the largest convolution column buffer, one set per pool thread. false when the plan cannot be made (out of memory). */
-static bool planned_step(const gc_trainer *t, const bool *grad, gc_memory_report *r) {
-    const gc_graph *g = t->train_graph;
+static bool planned_step(const gc_trainer *t, const gc_graph *g, const bool *grad, gc_memory_report *r) {
     gc_error err = {0};
     gc_layout l;
     if (!gc_layout_plan_step(g, &l, &err)) return false; /* as runtime/executor_jit.c plans */
@@ -903,7 +943,7 @@ static bool planned_step(const gc_trainer *t, const bool *grad, gc_memory_report
             if (n->attr.conv.bf16) gemm_bf16 = true;
             else gemm = true;
         }
-        if (!l.kept[i] || l.aliased[i] || l.in_place[i] || l.offsets[i] < 0 || grad[i] ||
+        if (!l.kept[i] || l.aliased[i] || l.in_place[i] || l.offsets[i] < 0 || (grad[i] && !g->updates_in_backward) ||
             (gc_op_table[n->op].flags & GC_FLAG_NAMED))
             continue;
         bytes += gc_type_numel(&n->type) * (int64_t)gc_dtype_size(n->type.dtype);
@@ -923,9 +963,8 @@ static bool planned_step(const gc_trainer *t, const bool *grad, gc_memory_report
     return true;
 }
 
-void gc_trainer_memory(const gc_trainer *t, bool planned, gc_memory_report *r) {
+static void graph_memory(const gc_trainer *t, const gc_graph *g, bool planned, gc_memory_report *r) {
     memset(r, 0, sizeof *r);
-    const gc_graph *g = t->train_graph;
     bool *counted = calloc((size_t)g->num_nodes + 1, sizeof *counted);
     if (!counted) return;
     for (int i = 0; i < g->num_outputs; i++) {
@@ -950,8 +989,47 @@ void gc_trainer_memory(const gc_trainer *t, bool planned, gc_memory_report *r) {
             r->activations += bytes;
         }
     }
-    if (planned) r->planned = planned_step(t, counted, r);
+    if (planned) r->planned = planned_step(t, g, counted, r);
+    if (r->planned && g->updates_in_backward) {
+        /* No gradient is kept: each is in the activations' bytes until its update. */
+        r->updates_in_backward = true;
+        r->gradients_transient = r->gradients;
+        r->gradients = 0;
+    }
+    if (r->planned)
+        r->peak = r->parameters + r->gradients + r->optimizer_state + r->buffers + r->inputs + r->activations +
+                  r->workspace;
     free(counted);
+}
+
+void gc_trainer_memory(const gc_trainer *t, bool planned, gc_memory_report *r) {
+    graph_memory(t, t->train_graph, planned, r);
+    if (r->planned && t->classic_graph) {
+        gc_memory_report classic;
+        graph_memory(t, t->classic_graph, true, &classic);
+        if (classic.planned) r->peak_classic = classic.peak;
+    }
+}
+
+/* Rewrites an executor's out-of-memory error as the user's problem: what the step needs, its
+ * largest parts, and what to try. */
+static void explain_out_of_memory(const gc_trainer *t, gc_error *err) {
+    char what[sizeof err->message];
+    memcpy(what, err->message, sizeof what);
+    gc_memory_report r;
+    graph_memory(t, t->train_graph, true, &r);
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    if (!r.planned) {
+        gc_failf(err, GC_ERR_MEMORY,
+                 "%s; try a smaller batch (--set batch=N) or --memory-budget (see gradc check MODEL for the plan)", what);
+        return;
+    }
+    gc_failf(err, GC_ERR_MEMORY,
+             "%s: the training step needs %.2f GiB (parameters %.2f GiB, gradients %.2f GiB, optimizer state "
+             "%.2f GiB, activations %.2f GiB, workspace %.2f GiB); try a smaller batch (--set batch=N) or "
+             "--memory-budget (train { memory_budget = ... }) to recompute activations in backward",
+             what, r.peak / gib, r.parameters / gib, (r.gradients + r.gradients_transient) / gib,
+             r.optimizer_state / gib, r.activations / gib, r.workspace / gib);
 }
 
 int gc_trainer_gradcheck(gc_trainer *t, const gc_gradcheck_options *opts, gc_gradcheck_report *report,
@@ -969,4 +1047,21 @@ int gc_trainer_gradcheck(gc_trainer *t, const gc_gradcheck_options *opts, gc_gra
     ok = ok && gc_gradcheck(it, t->train_graph, opts, report, err);
     gc_interp_free(it);
     return ok;
+}
+
+/* The memory budget (gc_model_set_memory_budget, train { memory_budget }): the planned peak of
+ * the step must fit it. Recomputing activations in backward to fit is not done yet, so the
+ * smallest peak is the plan's own. */
+static int meet_budget(gc_trainer *t, int64_t budget, const char *from, gc_error *err) {
+    gc_memory_report r;
+    graph_memory(t, t->train_graph, true, &r);
+    if (!r.planned) return gc_failf(err, GC_ERR_MEMORY, "out of memory: planning the step for the memory budget");
+    if (r.peak <= budget) return 1;
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    return gc_failf(err, GC_ERR_USER,
+                   "the memory budget of %.2f GiB (%s) cannot be met: the smallest planned peak of the training step is "
+                   "%.2f GiB (parameters %.2f GiB, optimizer state %.2f GiB, activations and gradients %.2f GiB, "
+                   "workspace %.2f GiB); try a smaller batch",
+                   budget / gib, from, r.peak / gib, r.parameters / gib, r.optimizer_state / gib,
+                   (r.activations + r.gradients) / gib, r.workspace / gib);
 }

@@ -25,6 +25,14 @@ typedef struct gc_memory_report {
                                  step at f32 (negative: more). Values stay f32 in memory, so only the
                                  GEMM packing buffers (bf16 panels) differ */
     bool planned;
+    /* Planned only: */
+    int64_t peak;             /* the arena plus the workspace: every part above, as allocated */
+    bool updates_in_backward; /* the optimizer runs in backward (passes/update_order.h): gradients
+                                 are not kept (gradients is 0), each lives in the activations'
+                                 bytes until its update; gradients_transient: their total */
+    int64_t gradients_transient;
+    int64_t peak_classic;     /* the peak with every gradient kept until the updates (the order
+                                 before update_in_backward); 0 when not known (no plan_only) */
 } gc_memory_report;
 
 /* The memory of t's training step. planned: as the JIT runs it, in one planned arena (what

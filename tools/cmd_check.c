@@ -67,6 +67,9 @@ int gc_cmd_check(int argc, char **argv) {
         usage(stderr);
         return GC_EXIT_USER;
     }
+    /* The report comes from the plan alone: nothing of the step is allocated, so a model too
+     * large for this machine still gets its report. --gradcheck runs the step. */
+    mo.plan_only = !gradcheck;
     gc_error err = {0};
     char *source = NULL;
     int status = GC_EXIT_OK;
@@ -122,7 +125,12 @@ int gc_cmd_check(int argc, char **argv) {
         printf("memory of one training step, before planning:\n");
     }
     print_bytes("parameters", mem.parameters);
-    print_bytes("gradients", mem.gradients);
+    if (mem.updates_in_backward)
+        printf("  %-16s %10.2f MiB  (the optimizer runs in backward: each of %.2f MiB of gradients lives in\n"
+               "  %-16s %10s      the activations' bytes until its update)\n",
+               "gradients", 0.0, mem.gradients_transient / (1024.0 * 1024.0), "", "");
+    else
+        print_bytes("gradients", mem.gradients);
     print_bytes("optimizer state", mem.optimizer_state);
     if (mem.buffers) print_bytes("buffers", mem.buffers);
     print_bytes("inputs", mem.inputs);
@@ -130,6 +138,10 @@ int gc_cmd_check(int argc, char **argv) {
     print_bytes("workspace", mem.workspace);
     print_bytes("peak", mem.parameters + mem.gradients + mem.optimizer_state + mem.buffers + mem.inputs +
                             mem.activations + mem.workspace);
+    if (mem.planned && mem.peak_classic > mem.peak)
+        printf("  (every gradient kept until the updates, as with clip_grad_norm: peak %.2f MiB; the optimizer in\n"
+               "   backward saves %.2f MiB)\n",
+               mem.peak_classic / (1024.0 * 1024.0), (mem.peak_classic - mem.peak) / (1024.0 * 1024.0));
     if (mem.planned)
         printf("  (unplanned, every value of the step at once, activations would take %.2f MiB)\n",
                unplanned.activations / (1024.0 * 1024.0));

@@ -63,6 +63,7 @@ static void usage(FILE *out) {
             "                      taking most time (default 30, 0 all) and the time by kind of kernel\n"
             "  --precision P       f32 or bf16: matmuls and convolutions multiply bf16-rounded operands with\n"
             "                      f32 accumulation, as torch.autocast on CPU (default: the train block's)\n"
+            "  --memory-budget SIZE  the planned peak memory of the step must fit SIZE (2GiB, 512MiB, 1.5GB)\n"
             "  --skip-nonfinite    skip the update of a step whose loss or gradient norm is NaN/Inf\n"
             "                      and go on (default: stop with an error naming the step)\n");
 }

@@ -56,7 +56,8 @@ int gc_report_error(const gc_error *err, const char *source) {
     if (text) fputs(text, stderr);
     else fprintf(stderr, "gradc: error: %s\n", err->message);
     free(text);
-    return err->code == GC_ERR_USER || err->code == GC_ERR_IO || err->code == GC_ERR_NUMERIC
+    /* Out of memory is the model's size against this machine, not a gradc bug. */
+    return err->code == GC_ERR_USER || err->code == GC_ERR_IO || err->code == GC_ERR_NUMERIC || err->code == GC_ERR_MEMORY
                ? GC_EXIT_USER
                : GC_EXIT_INTERNAL;
 }

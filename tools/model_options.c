@@ -112,6 +112,12 @@ int gc_model_options_parse(gc_model_options *mo, int argc, char **argv, int *i) 
         else return gc_usage_error("--precision must be f32 or bf16, got '%s'", v), -1;
         return 1;
     }
+
+    if (gc_flag_value(argc, argv, i, "--memory-budget", &v)) {
+        gc_error err = {0};
+        if (!gc_parse_memory_size(v, &mo->memory_budget, &err)) return gc_usage_error("--memory-budget: %s", err.message), -1;
+        return 1;
+    }
     if (a[0] != '-' && !mo->model_path) {
         mo->model_path = a;
         return 1;
@@ -145,7 +151,11 @@ gc_trainer *gc_model_options_trainer_with(gc_model_options *mo, const char *extr
     gc_options options = mo->options;
     if (options.backend == GC_BACKEND_JIT && !gc_backend_available(GC_BACKEND_JIT) && !mo->backend_given)
         options.backend = GC_BACKEND_INTERP;
-    gc_trainer *t = gc_trainer_new(m, &options, err);
+    if (mo->memory_budget && !gc_model_set_memory_budget(m, mo->memory_budget, err)) {
+        gc_model_free(m);
+        return NULL;
+    }
+    gc_trainer *t = mo->plan_only ? gc_trainer_plan(m, &options, err) : gc_trainer_new(m, &options, err);
     gc_model_free(m);
     return t;
 }

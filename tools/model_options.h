@@ -32,6 +32,9 @@ typedef struct gc_model_options {
     long long text_stride;                      /* --text-stride N; 0: the context */
     char *owned[3 * GC_MAX_BINDINGS]; /* binding names, freed with the options */
     int num_owned;
+    /* Memory: */
+    int plan_only;               /* compile and plan only (gc_trainer_plan): `gradc check` */
+    int64_t memory_budget;       /* --memory-budget SIZE in bytes, 0: none (gc_model_set_memory_budget) */
 } gc_model_options;
 
 void gc_model_options_init(gc_model_options *mo);

@@ -130,6 +130,15 @@ int gc_model_set_const(gc_model *m, const char *name, double value, gc_error *er
  * GC_PRECISION_DEFAULT goes back to the train block's. Errors: GC_ERR_USER (NULL model, a value
  * that is not a gc_precision). */
 int gc_model_set_precision(gc_model *m, gc_precision precision, gc_error *err);
+/* A memory budget for the training step (`--memory-budget`, overriding the train block's
+ * memory_budget): the planner recomputes activations in backward until the planned peak fits
+ * (docs/optimisation.md); gc_trainer_new fails with GC_ERR_USER, stating the smallest peak it
+ * can reach, when it cannot. 0 removes a budget set before. Errors: GC_ERR_USER (NULL model,
+ * negative bytes). */
+int gc_model_set_memory_budget(gc_model *m, int64_t bytes, gc_error *err);
+/* Reads "2GiB", "512MiB", "1.5GB", "3e9" (bytes) into *bytes: KiB/MiB/GiB/TiB (and K/M/G/T) are
+ * powers of 1024, KB/MB/GB/TB of 1000. Errors: GC_ERR_USER naming the text. */
+int gc_parse_memory_size(const char *text, int64_t *bytes, gc_error *err);
 /* Frees a model; NULL is a no-op. Trainers made from it are independent of it. */
 void gc_model_free(gc_model *m);
 
@@ -140,6 +149,11 @@ void gc_model_free(gc_model *m);
  * an unknown const override; an unknown backend or one this build lacks; NULL model),
  * GC_ERR_INTERNAL (a gradc bug or an LLVM failure), GC_ERR_MEMORY. */
 gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err);
+/* The same, but compiled and planned only: no executor, no parameter storage is allocated, so a
+ * model of any size answers (`gradc check`). The memory report, names and shapes work (and
+ * gc_trainer_param gives a parameter's shape with data NULL); steps, evals, saves and loads fail.
+ * Errors as gc_trainer_new. */
+gc_trainer *gc_trainer_plan(gc_model *m, const gc_options *opts, gc_error *err);
 /* Frees a trainer and everything it handed out (names, output and parameter views); NULL is a
  * no-op. */
 void gc_trainer_free(gc_trainer *t);

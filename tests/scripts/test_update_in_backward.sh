@@ -91,5 +91,13 @@ model "$tmp/acc.gm" "optimizer = adamw(lr=1e-2)" "gradient_accumulation_steps = 
 check "gradient accumulation keeps the classic order (no updates_in_backward)" \
     sh -c "'$gradc' ir '$tmp/acc.gm' | head -1 | grep -q '^graph @acc {'"
 
+# gradc check: the plan alone (nothing allocated), gradients freed by their updates, the saving.
+check "check reports no kept gradients and the peak saved against the classic order" sh -c "
+    '$gradc' check '$tmp/m1.gm' >'$tmp/check.txt' &&
+    grep -q '^  gradients  *0.00 MiB  (the optimizer runs in backward' '$tmp/check.txt' &&
+    grep -q 'backward saves [0-9.]* MiB)' '$tmp/check.txt'"
+check "check of the clip_grad_norm model keeps its gradients" sh -c "
+    '$gradc' check '$tmp/clip.gm' >'$tmp/check.txt' && ! grep -q 'runs in backward' '$tmp/check.txt'"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
