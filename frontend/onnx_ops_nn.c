@@ -355,7 +355,8 @@ int gc_onnx_lower_batchnorm(importer *I) {
     if (I->opset < 14) {
         /* saved_mean and saved_var (opset 9 to 13): the batch's mean and inverse standard deviation. */
         gc_onnx_set_node(I, 3, mean_c, GC_ONNX_FLOAT);
-        gc_onnx_set_node(I, 4, gc_unary(b, GC_OP_RSQRT, gc_add_scalar(b, var_c, eps)), GC_ONNX_FLOAT);
+        if (I->nout > 4 && I->node->output[4] && *I->node->output[4])
+            gc_onnx_set_node(I, 4, gc_unary(b, GC_OP_RSQRT, gc_add_scalar(b, var_c, eps)), GC_ONNX_FLOAT);
     }
     /* Running statistics that are buffers (initializers) are updated; num_batches_tracked beside
      * them, as torch's state_dict has it. */

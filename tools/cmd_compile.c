@@ -34,6 +34,9 @@
 #ifndef GC_OPENBLAS_LIB
 #define GC_OPENBLAS_LIB "-lopenblas"
 #endif
+#ifndef GC_ONNX_LINK
+#define GC_ONNX_LINK ""
+#endif
 
 enum { MAX_SETS = 64 };
 
@@ -363,8 +366,10 @@ static int compile_exe(const compile_options *o, compiled_graph graphs[2], const
 #else
         char *sanitize = "-O1";
 #endif
+        /* ONNX models are lowered again when the trainer starts: it links protobuf-c (GC_ONNX_LINK). */
         char *argv[] = {(char *)(cc && *cc ? cc : "cc"), "-O1", sanitize, "-o", (char *)o->out, main_c, objs[0],
-                        objs[1], runtime, GC_OPENBLAS_LIB, "-lm", "-lpthread", NULL};
+                        objs[1], runtime, GC_OPENBLAS_LIB, "-lm", "-lpthread", GC_ONNX_LINK[0] ? GC_ONNX_LINK : NULL,
+                        NULL};
         ok = run_command(argv, err);
     }
     if (o->keep) {
