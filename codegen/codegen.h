@@ -1,15 +1,15 @@
 /*
  * codegen.h: a gc_graph to native code through LLVM — the interface the runtime and the tools use.
  *
- * One LLVM module per graph: a function k<id> per distinct kernel — a node, or a group of nodes
- * fused by passes/fuse.c — that computes something (a loop nest, or an OpenBLAS call for matmul;
- * equal kernels share one function, codegen/dedup.c), `gc_init` that fills the nodes whose value never changes
- * (constants, iota), `gc_step` that calls the kernels in graph order with pointers at fixed
- * offsets into one buffer, the arena (split ones on a thread pool, runtime/parallel.h), and
- * `gc_update` with the kernels that write params and state in place. The layout of that arena (an offset per node) comes from
- * passes/plan.h, so the runtime only allocates it, fills sources in and reads results out.
- * The module is optimised with default<O3> for the host CPU, then either handed to ORC LLJIT,
- * printed (LLVM IR, assembly) or written as a PIC object file for the standalone trainer.
+ * Kernels: a function per distinct kernel — a node, or a group of nodes fused by passes/fuse.c —
+ * that computes something (a loop nest, or a GEMM call); equal kernels share one function
+ * (codegen/dedup.c), called with pointers at fixed offsets into one buffer, the arena, whose
+ * layout (an offset per node) comes from passes/plan.h. The JIT (codegen/program.c) compiles each
+ * distinct kernel in a module of its own, on every core, or reads it from the kernel cache
+ * (codegen/disk_cache.c), and runs `gc_init` (constants, iota), `gc_step` and `gc_update` (the
+ * kernels that write params and state in place) as tables of calls, split ones on a thread pool
+ * (runtime/parallel.h). The text and object outputs build one module with those three entry
+ * points as functions, optimised with default<O3> for the host CPU.
  * docs/codegen.md describes the kernel ABI and what is (not) fast-math.
  */
 #ifndef GC_CODEGEN_CODEGEN_H

@@ -1,5 +1,5 @@
 /*
- * llvm_jit.c: the optimised module into ORC LLJIT, and its two entry points out.
+ * llvm_jit.c: ORC LLJIT for a graph's kernels (compiled by codegen/program.c), and its entry points.
  *
  * The functions the kernels call — gc_sgemm, OpenBLAS gemm and the libm functions — are defined in the JIT
  * as absolute symbols taken from this process, so they resolve whether or not the executable

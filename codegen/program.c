@@ -251,10 +251,7 @@ static int link_jobs(LLVMOrcLLJITRef jit, job *jobs, int num_jobs, gc_error *err
     }
     for (int i = 0; i < num_jobs; i++) {
         job *jb = &jobs[i];
-        if (jb->same_as >= 0) {
-            jb->task = jobs[jb->same_as].task;
-            continue;
-        }
+        if (jb->same_as >= 0) continue;
         char name[64];
         snprintf(name, sizeof name, "gc_t_%s", jb->key);
         LLVMOrcExecutorAddress addr = 0;
@@ -263,6 +260,9 @@ static int link_jobs(LLVMOrcLLJITRef jit, job *jobs, int num_jobs, gc_error *err
         /* The JIT hands back an address; the task's type is fixed by emit_task. */
         jb->task = (gc_task_fn)(uintptr_t)addr;
     }
+    /* The job that claimed a key may come later than one sharing it (threads claim in any order). */
+    for (int i = 0; i < num_jobs; i++)
+        if (jobs[i].same_as >= 0) jobs[i].task = jobs[jobs[i].same_as].task;
     return 1;
 }
 

@@ -78,9 +78,109 @@ static int by_offset(const void *a, const void *b) {
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
+/* ---- packing a graph too large for best fit: an allocator run over time ----
+ * Blocks are placed in order of their first position (largest first among equals), each into
+ * the smallest free gap that holds it, and freed after their last position, neighbouring gaps
+ * merging. O(n log n) plus the gaps scanned per block, which stay few (freed neighbours merge). */
+typedef struct gap {
+    int64_t offset, bytes;
+} gap;
+
+static int by_first(const void *a, const void *b) {
+    const block *x = *(const block *const *)a, *y = *(const block *const *)b;
+    if (x->first != y->first) return x->first - y->first;
+    if (x->bytes != y->bytes) return x->bytes < y->bytes ? 1 : -1;
+    return x->node - y->node;
+}
+
+static int by_last(const void *a, const void *b) {
+    const block *x = *(const block *const *)a, *y = *(const block *const *)b;
+    if (x->last != y->last) return x->last - y->last;
+    return x->node - y->node;
+}
+
+static void free_block(gap *gaps, int *num_gaps, int64_t offset, int64_t bytes) {
+    int lo = 0, hi = *num_gaps;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (gaps[mid].offset < offset) lo = mid + 1;
+        else hi = mid;
+    }
+    bool with_prev = lo > 0 && gaps[lo - 1].offset + gaps[lo - 1].bytes == offset;
+    bool with_next = lo < *num_gaps && offset + bytes == gaps[lo].offset;
+    if (with_prev && with_next) {
+        gaps[lo - 1].bytes += bytes + gaps[lo].bytes;
+        memmove(&gaps[lo], &gaps[lo + 1], (size_t)(*num_gaps - lo - 1) * sizeof *gaps);
+        --*num_gaps;
+    } else if (with_prev) {
+        gaps[lo - 1].bytes += bytes;
+    } else if (with_next) {
+        gaps[lo].offset = offset;
+        gaps[lo].bytes += bytes;
+    } else {
+        memmove(&gaps[lo + 1], &gaps[lo], (size_t)(*num_gaps - lo) * sizeof *gaps);
+        gaps[lo] = (gap){offset, bytes};
+        ++*num_gaps;
+    }
+}
+
+/* Returns the region's size, or -1 when out of memory. */
+static int64_t pack_over_time(block *blocks, int count) {
+    const block **starts = malloc((size_t)count * sizeof *starts), **ends = malloc((size_t)count * sizeof *ends);
+    gap *gaps = malloc(((size_t)count + 1) * sizeof *gaps);
+    if (!starts || !ends || !gaps) {
+        free(starts);
+        free(ends);
+        free(gaps);
+        return -1;
+    }
+    for (int i = 0; i < count; i++) starts[i] = ends[i] = &blocks[i];
+    qsort(starts, (size_t)count, sizeof *starts, by_first);
+    qsort(ends, (size_t)count, sizeof *ends, by_last);
+    int64_t top = 0;
+    int num_gaps = 0, freed = 0;
+    for (int i = 0; i < count; i++) {
+        block *b = (block *)starts[i];
+        for (; freed < count && ends[freed]->last < b->first; freed++)
+            free_block(gaps, &num_gaps, ends[freed]->offset, ends[freed]->bytes);
+        int best = -1;
+        for (int k = 0; k < num_gaps; k++)
+            if (gaps[k].bytes >= b->bytes && (best < 0 || gaps[k].bytes < gaps[best].bytes)) best = k;
+        if (best < 0 && num_gaps && gaps[num_gaps - 1].offset + gaps[num_gaps - 1].bytes == top) {
+            /* The last gap runs up to the end: the block starts there and grows the region. */
+            best = num_gaps - 1;
+            top = gaps[best].offset + b->bytes;
+            gaps[best].bytes = b->bytes;
+        }
+        if (best < 0) {
+            b->offset = top;
+            top += b->bytes;
+        } else {
+            b->offset = gaps[best].offset;
+            gaps[best].offset += b->bytes;
+            gaps[best].bytes -= b->bytes;
+            if (!gaps[best].bytes) {
+                memmove(&gaps[best], &gaps[best + 1], (size_t)(num_gaps - best - 1) * sizeof *gaps);
+                num_gaps--;
+            }
+        }
+    }
+    free(starts);
+    free(ends);
+    free(gaps);
+    return top;
+}
+
+/* Above this many blocks, best fit (quadratic: every block looks at every block placed before
+ * it that it overlaps in time) gives way to pack_over_time: a 1 MB model file can unroll into
+ * hundreds of thousands of values. Below it, the layout is best fit's, as always. */
+#define BEST_FIT_MAX_BLOCKS 8192
+
 /* Greedy best fit, largest first: each block goes into the smallest gap between blocks already
- * placed whose lifetimes overlap its own (or after the last of them). Returns the region's size. */
+ * placed whose lifetimes overlap its own (or after the last of them). Returns the region's size
+ * (-1: out of memory). */
 static int64_t pack(block *blocks, int count, const block **scratch) {
+    if (count > BEST_FIT_MAX_BLOCKS) return pack_over_time(blocks, count);
     qsort(blocks, (size_t)count, sizeof *blocks, by_size);
     int64_t size = 0;
     for (int i = 0; i < count; i++) {
@@ -623,8 +723,9 @@ int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_option
     l.kept_size = l.size;
     if (ok && transient) {
         int64_t size = pack(blocks, transient, scratch);
-        for (int k = 0; k < transient; k++) l.offsets[blocks[k].node] = l.kept_size + blocks[k].offset;
-        l.size += size;
+        if (size < 0) ok = gc_failf(err, GC_ERR_MEMORY, "out of memory: the arena layout of %d nodes", g->num_nodes);
+        for (int k = 0; ok && k < transient; k++) l.offsets[blocks[k].node] = l.kept_size + blocks[k].offset;
+        if (ok) l.size += size;
     }
     for (int i = 0; ok && i < g->num_nodes; i++)
         if (l.in_place[i]) l.offsets[i] = l.offsets[target[i]];

@@ -2,8 +2,8 @@
  * profile.h: where a JIT step's time goes, kernel by kernel (gradc train --profile,
  * gc_options.profile).
  *
- * A profiled module's gc_step and gc_update call gc_profile_tick on entry and after every kernel
- * (codegen/module.c), so each kernel is charged the wall time from the end of the one before it
+ * A profiled step and update call gc_profile_tick on entry and after every kernel
+ * (codegen/program.c for the JIT, codegen/module.c in a whole module), so each kernel is charged the wall time from the end of the one before it
  * to its own end: its run, including the pool handing out its parts and waiting for the last one.
  * Ticks cost about 40 ns each, a few hundred per step; an unprofiled module has none.
  */

@@ -181,6 +181,26 @@ static void test_reuse_respects_lifetimes(void **state) {
     gc_graph_free(g);
 }
 
+/* A graph with more values than best fit packs (BEST_FIT_MAX_BLOCKS in passes/plan.c) is packed
+ * by the allocator run over time: still no two values alive together share bytes, and values
+ * that never are do. */
+static void test_large_graph_packs_over_time(void **state) {
+    (void)state;
+    gc_error err = {0};
+    gc_graph *g = make_layers(900);
+    print_message("%d nodes\n", g->num_nodes);
+    assert_true(g->num_nodes > 9000);
+    gc_layout plain, planned;
+    assert_true(gc_layout_plan(g, &plain, &err));
+    assert_true(gc_layout_plan_fused(g, NULL, true, &planned, &err));
+    check_plan(g, NULL, &planned);
+    print_message("arena: %lld bytes unplanned, %lld planned\n", (long long)plain.size, (long long)planned.size);
+    assert_true(planned.size * 3 < plain.size);
+    gc_layout_free(&plain);
+    gc_layout_free(&planned);
+    gc_graph_free(g);
+}
+
 /* Three runs with the inputs changing in between: planned (and fused) code gives the
  * interpreter's outputs every time, so no value is overwritten while still needed. */
 static void test_planned_code_matches_interpreter(void **state) {
@@ -715,6 +735,7 @@ int main(void) {
         cmocka_unit_test(test_in_place_jit_matches_interpreter),
         cmocka_unit_test(test_views_of_heads),
         cmocka_unit_test(test_strided_writes_into_a_concat),
+        cmocka_unit_test(test_large_graph_packs_over_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
