@@ -12,9 +12,10 @@
  *   scalar       the same panels in plain C (no AVX-512).
  *
  * All three round the operands the same way and differ only in how f32 sums are rounded (vdpbf16ps
- * adds a pair of products at a time and counts bf16 subnormals, |x| < 2^-126, as zero; the others
- * add one product at a time), so any of them differs from exact sums of the rounded operands by f32
- * rounding only. Every element of C is computed the same way wherever the call's rows and columns
+ * adds a pair of products at a time; the others add one product at a time), so any of them differs
+ * from exact sums of the rounded operands by f32 rounding only, but for one corner: the
+ * avx512_bf16 kernel counts subnormal operands (|x| < 2^-126) as zero, as vdpbf16ps and its
+ * conversion instruction do (torch's bf16 matmuls on such CPUs, through oneDNN, do the same). Every element of C is computed the same way wherever the call's rows and columns
  * start, so a product split into parts gives the same bits however it is cut (runtime/parallel.h).
  * Packing buffers are per thread, allocated on a thread's first call and freed when it exits.
  */

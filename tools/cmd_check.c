@@ -154,6 +154,12 @@ int gc_cmd_check(int argc, char **argv) {
                    "  and optimizer state stay f32)\n",
                    mem.precision_saved / (1024.0 * 1024.0));
     }
+    if (gradcheck && gc_trainer_precision(t) == GC_PRECISION_BF16) {
+        /* Finite differences through bf16-rounded operands measure the rounding's steps. */
+        fprintf(stderr, "gradc: error: --gradcheck checks the f32 math: run it with --precision f32\n");
+        status = GC_EXIT_USER;
+        goto done;
+    }
     if (gradcheck) {
         if (mo.num_data) {
             data = gc_model_options_dataset(&mo, t, 0, &err);
