@@ -315,7 +315,8 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
     if (ok) {
         t->train_graph = train.graph;
         train.graph = NULL;
-        gc_executor_config config = {.threads = t->opts.threads, .profile = t->opts.profile != 0};
+        gc_executor_config config = {.threads = t->opts.threads, .profile = t->opts.profile != 0,
+                                     .ieee_subnormals = gc_pool_env_keeps_subnormals()};
         t->train_exec = t->ops->create(t->train_graph, &config, err);
         PHASE(backend_ms);
         ok = t->train_exec && init_params(t, err);
@@ -373,7 +374,7 @@ int gc_trainer_input_info(const gc_trainer *t, int index, const char **name, gc_
 static int ensure_eval(gc_trainer *t, gc_error *err) {
     if (t->eval_exec) return 1;
     double start = gc_clock_ms();
-    gc_executor_config config = {.threads = t->opts.threads};
+    gc_executor_config config = {.threads = t->opts.threads, .ieee_subnormals = gc_pool_env_keeps_subnormals()};
     t->eval_exec = t->ops->create(t->eval_graph, &config, err);
     t->times.backend_ms += gc_clock_ms() - start;
     if (!t->eval_exec) return 0;

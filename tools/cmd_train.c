@@ -28,7 +28,7 @@ static void usage(FILE *out) {
             "                   [--set NAME=VALUE]... [--init CKPT] [--save CKPT] [--resume CKPT]\n"
             "                   [--eval-data NAME=FILE]... [--eval-text FILE] [--eval-every N]\n"
             "                   [--log FILE.csv] [--no-shuffle] [--threads N] [--backend jit|interp] [--quiet]\n"
-            "                   [--verbose] [--profile[=N]] [--skip-nonfinite]\n\n"
+            "                   [--verbose] [--profile[=N]] [--skip-nonfinite] [--ieee-subnormals]\n\n"
             "Trains the model on the bound data; a step reads one batch (the input's first dim) from every array.\n"
             "  --data NAME=FILE    bind a .npy array whose first axis indexes examples to the input NAME,\n"
             "                      or FILE.csv:COLS (columns by index, range 0-63 or header name)\n"
@@ -55,7 +55,9 @@ static void usage(FILE *out) {
             "  --profile[=N]       time every kernel of the step (jit) and print, at the end, the N kernels\n"
             "                      taking most time (default 30, 0 all) and the time by kind of kernel\n"
             "  --skip-nonfinite    skip the update of a step whose loss or gradient norm is NaN/Inf\n"
-            "                      and go on (default: stop with an error naming the step)\n");
+            "                      and go on (default: stop with an error naming the step)\n"
+            "  --ieee-subnormals   keep IEEE subnormal floats (also GRADC_IEEE_SUBNORMALS=1); by default the\n"
+            "                      compiled step flushes them to zero (FTZ/DAZ), as torch.set_flush_denormal(True)\n");
 }
 
 static double scalar_output(gc_trainer *t, const char *name) {
