@@ -47,6 +47,10 @@
 /* A kernel that took less than this on its last call does not wake sleeping workers: the
  * wake-up costs the caller a system call and the worker arrives after the kernel is done. */
 #define WAKE_MIN_SECONDS 30e-6
+/* A kernel that took less than this on its last call runs on the caller's thread alone: handing
+ * out its chunks costs about what a second thread saves, and on a busy machine a worker the OS
+ * parks in the middle of one of its chunks would hold up a kernel the caller could have run. */
+#define ALONE_MAX_SECONDS 15e-6
 #define TIMING_SLOTS 4096
 
 /* The claim word: the job's generation in the top 32 bits, its chunk count in the next 16 and
@@ -356,6 +360,14 @@ void gc_pool_run(gc_pool *p, gc_task_fn fn, char *arena, const int64_t *offsets,
     }
     timing *t = timing_of(p, fn);
     double start = gc_clock_seconds();
+    if (t && t->seconds >= 0 && t->seconds < ALONE_MAX_SECONDS) {
+        if (fixed_cut || p->chunks < 0)
+            for (int i = 0; i < count; i++) fn(arena, offsets, p->cuts[i], p->cuts[i + 1]);
+        else
+            fn(arena, offsets, 0, GC_SHARE_ONE);
+        t->seconds = (float)(gc_clock_seconds() - start);
+        return;
+    }
     p->fn = fn;
     p->arena = arena;
     p->offsets = offsets;
