@@ -19,7 +19,8 @@
  * worker between two kernels (a step issues hundreds of them, and most are shorter than a
  * wake-up), the caller waiting for the last chunk a worker holds (asleep, it frees its core for
  * that worker should the OS have parked it behind another process). An idle trainer uses no
- * CPU. A kernel that took less than a wake-up on its last call does not wake sleeping workers.
+ * CPU. A kernel that took less than a wake-up on its last call does not wake sleeping workers,
+ * and one that took under 15 microseconds runs on the caller's thread alone.
  *
  * OpenBLAS is told to use one thread: gradc splits each GEMM across the pool itself
  * (codegen/emit_gemm.c), which is the "one owner of the threads" docs/optimisation.md describes.
