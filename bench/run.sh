@@ -2,7 +2,7 @@
 # run.sh: measures gradc against PyTorch on the reference models M1, M2, M3 (docs/benchmarks.md).
 #
 # usage: bench/run.sh [--models m1,m2,m3] [--steps N|MODEL=N]... [--warmup W|MODEL=W]... [--rounds R|MODEL=R]...
-#                     [--threads T] [--set [MODEL.]NAME=VALUE]... [--quiet-wait S] [--twin-default-malloc] [--twin-coretype NAME]
+#                     [--threads T] [--set [MODEL.]NAME=VALUE]... [--quiet-wait S] [--twin-default-malloc] [--twin-coretype auto|none|NAME]
 #                     [--out FILE|-] [--cache DIR]
 #                     [--gradc PATH] [--build-dir DIR] [--python PY]
 #
@@ -11,6 +11,8 @@
 # measuring itself is bench/runner.py: R rounds of gradc and the PyTorch twin alternated, 2 threads
 # each with the thread settings the spec prescribes, a Markdown table on stdout and in --out
 # (default bench/results/latest.md). Measure on an idle machine: a concurrent build ruins the figures.
+# The twins run PyTorch at its best: flush-denormal, and the fastest of a few OpenBLAS kernels
+# (OPENBLAS_CORETYPE), probed first on a 1024^3 sgemm (--twin-coretype auto, the default).
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(dirname "$here")
@@ -32,7 +34,7 @@ while [ "$n" -gt 0 ]; do
         --build-dir=*) build=${a#*=} ;;
         --python) py=$1; shift; n=$((n - 1)) ;;
         --python=*) py=${a#*=} ;;
-        -h|--help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) set -- "$@" "$a" ;;
     esac
 done

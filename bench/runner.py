@@ -195,9 +195,13 @@ def run_twin(opts, model, sets, ddir, steps, warmup):
         # 0.25 GB/s, which made M3's torch step 2.5x slower than its compute (docs/benchmarks.md).
         env.update(MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_=str(1 << 40))
     if opts.twin_coretype:
-        # OpenBLAS 0.3.21 does not know AMD Zen 5 and picks its AVX2 (Haswell) kernel there; this
-        # forces another one, e.g. SkylakeX (AVX-512), for a twin with a faster sgemm.
+        # OpenBLAS 0.3.21 does not know every CPU (Zen 5, Emerald Rapids) and may pick a slow
+        # kernel there; this forces another one, e.g. SkylakeX (AVX-512), for a twin with a faster sgemm.
         env.update(OPENBLAS_CORETYPE=opts.twin_coretype)
+    elif not opts.twin_coretype_inherit:
+        # The probe found OpenBLAS's own pick fastest: a coretype from the caller's environment
+        # would not be what was measured.
+        env.pop("OPENBLAS_CORETYPE", None)
     argv = [opts.python, os.path.join(BENCH_DIR, "twins", model + ".py"), "--data-dir", ddir,
             "--steps", str(steps), "--warmup", str(warmup), "--threads", str(opts.threads)]
     argv += ["--set=%s=%s" % kv for kv in sorted(sets.items())]
@@ -207,7 +211,63 @@ def run_twin(opts, model, sets, ddir, steps, warmup):
         raise RuntimeError("the PyTorch twin failed on %s (exit %d):\n%s%s" % (model, status, out, err))
     r = json.loads(out.strip().splitlines()[-1])
     return {"median_ms": r["median_ms"], "peak_rss_kb": max(rss, r["peak_rss_kb"]), "final_loss": r["final_loss"],
-            "other": other}
+            "other": other, "core": r.get("openblas_core"), "flush_denormal": r.get("flush_denormal")}
+
+
+# OpenBLAS kernels a twin may run (OPENBLAS_CORETYPE): OpenBLAS 0.3.21 does not know every CPU it
+# meets (not Zen 5, not Emerald Rapids) and then picks a slower kernel by itself. "" is its own pick.
+CORETYPES = ("", "SkylakeX", "Cooperlake", "SapphireRapids", "Zen", "Haswell")
+
+PROBE = r"""
+import os, sys, time
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+sys.path.insert(0, sys.argv[2])
+import torch
+from common import openblas_core
+torch.set_num_threads(int(sys.argv[1]))
+torch.set_flush_denormal(True)
+a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+best = None
+for r in range(12):
+    t = time.perf_counter()
+    a @ b
+    t = time.perf_counter() - t
+    best = t if best is None or t < best else best
+print(openblas_core(), 2 * 1024 ** 3 / best / 1e9)
+"""
+
+
+def probe_coretypes(opts):
+    """The fastest OpenBLAS kernel for the twins here, timed on a 1024^3 sgemm through torch: (name, log).
+
+    Each candidate runs in its own process (OPENBLAS_CORETYPE is read when OpenBLAS loads); one the CPU
+    cannot run (an illegal instruction) or OpenBLAS does not know simply drops out. Best of 12 products
+    each, in two rounds through the candidates, so a busy moment does not decide it.
+    """
+    best = {}
+    for name in CORETYPES + CORETYPES:
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(opts.threads), OMP_NUM_THREADS=str(opts.threads))
+        env.pop("OPENBLAS_CORETYPE", None)
+        if name:
+            env["OPENBLAS_CORETYPE"] = name
+        try:
+            out = subprocess.run([opts.python, "-c", PROBE, str(opts.threads), os.path.join(BENCH_DIR, "twins")],
+                                 env=env, capture_output=True, text=True, timeout=300)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        fields = out.stdout.split()
+        if out.returncode != 0 or len(fields) != 2:
+            continue
+        if name not in best or float(fields[1]) > best[name][0]:
+            best[name] = (float(fields[1]), name, fields[0])
+        print("  OpenBLAS coretype %-15s runs %-15s %6.1f GFLOP/s (sgemm 1024^3, %d threads)" % (
+            name or "(its own pick)", fields[0], float(fields[1]), opts.threads), file=sys.stderr, flush=True)
+    results = list(best.values())
+    if not results:
+        return "", "no OpenBLAS kernel could be probed; the twins run OpenBLAS's own pick"
+    gflops, name, core = max(results)
+    log = ", ".join("%s %.0f" % (n or "own pick (%s)" % c, g) for g, n, c in results)
+    return name, "%s (%s; GFLOP/s of a 1024^3 sgemm: %s)" % (name or "OpenBLAS's own pick", core, log)
 
 
 def load_average():
@@ -219,15 +279,22 @@ def load_average():
 
 
 def machine():
+    """The CPU model (name, and family/model/stepping, which tell apart CPUs a VM names alike), cores, RAM, OS."""
     cpu = platform.processor() or "?"
+    info = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
+                if not line.strip():
                     break
+                key, _, value = line.partition(":")
+                info[key.strip()] = value.strip()
     except OSError:
         pass
+    if "model name" in info:
+        cpu = "%s (%s family %s model %s stepping %s)" % (
+            info["model name"], info.get("vendor_id", "?"), info.get("cpu family", "?"), info.get("model", "?"),
+            info.get("stepping", "?"))
     mem = "?"
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
@@ -322,8 +389,10 @@ def main():
     p.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "gradc-bench-data"))
     p.add_argument("--twin-default-malloc", action="store_true",
                    help="run the twins with glibc's default malloc settings (fresh mappings for big tensors)")
-    p.add_argument("--twin-coretype", default="", metavar="NAME",
-                   help="run the twins with OPENBLAS_CORETYPE=NAME (e.g. SkylakeX: OpenBLAS's AVX-512 kernel)")
+    p.add_argument("--twin-coretype", default="auto", metavar="NAME",
+                   help="run the twins with OPENBLAS_CORETYPE=NAME (e.g. SkylakeX: OpenBLAS's AVX-512 kernel); "
+                        "auto (the default): the fastest of %s, probed first; none: OpenBLAS's own pick"
+                        % ", ".join(c for c in CORETYPES if c))
     p.add_argument("--quiet-wait", type=float, default=0.0, metavar="S",
                    help="before each run, wait up to S seconds for the rest of the machine to go idle")
     p.add_argument("--out", default=os.path.join(BENCH_DIR, "results", "latest.md"))
@@ -344,6 +413,17 @@ def main():
         sets.append(tuple(s.split("=", 1)))
     if any(steps[m] < 1 for m in models):
         p.error("--steps needs at least 1 measured step")
+
+    opts.twin_coretype_inherit = opts.twin_coretype == "none"
+    if opts.twin_coretype == "auto":
+        opts.twin_coretype, coretype_note = probe_coretypes(opts)
+    elif opts.twin_coretype == "none":
+        opts.twin_coretype = ""
+        coretype_note = "left to OpenBLAS and the environment (--twin-coretype none%s)" % (
+            ", OPENBLAS_CORETYPE=%s" % os.environ["OPENBLAS_CORETYPE"] if os.environ.get("OPENBLAS_CORETYPE") else "")
+    else:
+        coretype_note = "%s (--twin-coretype)" % opts.twin_coretype
+    print("  the twins run OpenBLAS kernel %s" % coretype_note, file=sys.stderr, flush=True)
 
     started = datetime.datetime.now().astimezone()
     rows = []
@@ -382,6 +462,8 @@ def main():
             "torch_rounds": [fmt(x["median_ms"]) for x in t_runs],
             "gradc_loss": g_runs[-1]["final_loss"], "torch_loss": t_runs[-1]["final_loss"],
             "load": "%s / %s" % (load_before, load_average()), "steps": steps[m], "warmup": warmup[m],
+            "twin_core": ", ".join(sorted({str(x["core"]) for x in t_runs})),
+            "twin_flush": all(x["flush_denormal"] for x in t_runs),
             "other": max((x["other"] for x in g_runs + t_runs if x["other"] is not None), default=None),
         })
 
@@ -399,14 +481,16 @@ def main():
     print(table)
 
     detail = ["| model | consts set | rounds | steps (+warmup) | gradc ms per round | PyTorch ms per round | "
-              "final loss gradc / PyTorch | other processes' cores, worst run | load avg before / after |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "final loss gradc / PyTorch | other processes' cores, worst run | load avg before / after | "
+              "PyTorch's OpenBLAS kernel, flush-denormal |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
-        detail.append("| %s | %s | %d | %d (+%d) | %s | %s | %.4f / %.4f | %s | %s |" % (
+        detail.append("| %s | %s | %d | %d (+%d) | %s | %s | %.4f / %.4f | %s | %s | %s, %s |" % (
             r["model"], " ".join("%s=%s" % kv for kv in sorted(r["sets"].items())) or "(full size)",
             len(r["gradc_rounds"]), r["steps"], r["warmup"], ", ".join(r["gradc_rounds"]),
             ", ".join(r["torch_rounds"]), r["gradc_loss"], r["torch_loss"],
-            "?" if r["other"] is None else "%.2f" % r["other"], r["load"]))
+            "?" if r["other"] is None else "%.2f" % r["other"], r["load"], r["twin_core"],
+            "yes" if r["twin_flush"] else "no"))
     version = subprocess.run([opts.gradc, "--version"], capture_output=True, text=True).stdout.strip()
     doc = ["# gradc vs PyTorch on the reference models", "",
            "Measured %s with bench/run.sh (%s, source tree at %s; %d threads each; medians of rounds, the rounds "
@@ -418,6 +502,7 @@ def main():
                opts.threads, opts.threads, " and glibc's default malloc" if opts.twin_default_malloc else
                " MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2^40 (freed memory stays in the process)") +
            (" and OPENBLAS_CORETYPE=%s" % opts.twin_coretype if opts.twin_coretype else "") +
+           ", torch.set_flush_denormal(True); OpenBLAS kernel: %s" % coretype_note +
            ". gradc's sgemm: %s." % gemm_kind(),
            "Machine: %s." % machine(), "",
            table, "",

@@ -98,7 +98,10 @@ static void *create(const gc_graph *g, const gc_executor_config *config, gc_erro
     /* The object names gc_sgemm only weakly (so --emit obj links without this runtime); this
      * reference is what links runtime/gemm.c into a trainer, and it decides the GEMM up front. */
     (void)gc_sgemm_uses_own();
+    gc_pool_keep_subnormals(a->pool, config->ieee_subnormals);
+    uint32_t mode = gc_pool_enter(a->pool);
     a->program->init(a->arena, a->pool);
+    gc_pool_leave(mode);
     return a;
 fail:
     destroy(a);
@@ -115,7 +118,9 @@ static void *source(void *impl, const char *name) {
 static int run(void *impl, gc_error *err) {
     aot *a = impl;
     if (!a) return gc_failf(err, GC_ERR_INTERNAL, "internal error: aot executor: run without an executor");
+    uint32_t mode = gc_pool_enter(a->pool);
     a->program->step(a->arena, a->pool);
+    gc_pool_leave(mode);
     a->ran = a->pending = 1;
     return 1;
 }
@@ -131,7 +136,11 @@ static int apply(void *impl, gc_error *err) {
     aot *a = impl;
     if (!a) return gc_failf(err, GC_ERR_INTERNAL, "internal error: aot executor: apply without an executor");
     if (!a->ran) return gc_failf(err, GC_ERR_USER, "no updates to apply: the graph has not been run");
-    if (a->pending && a->program->update) a->program->update(a->arena, a->pool);
+    if (a->pending && a->program->update) {
+        uint32_t mode = gc_pool_enter(a->pool);
+        a->program->update(a->arena, a->pool);
+        gc_pool_leave(mode);
+    }
     a->pending = 0;
     gc_update_plan_apply(&a->updates, a->arena);
     return 1;

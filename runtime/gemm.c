@@ -19,6 +19,7 @@
  * the Haswell kernel it picks by itself; the FMA peak is about 218 (docs/benchmarks.md).
  */
 #include "runtime/gemm.h"
+#include "runtime/cpu_caches.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -40,15 +41,27 @@
 
 #if GC_GEMM_X86
 
-/* Tile and block sizes: MR x NR is the register tile; KC x NR floats of B (48 KB) is what the
- * inner loop keeps in L1, MC x KC of A (288 KB) in L2, KC x NC of B (3 MB) in L3. Measured over
- * transformer and MLP shapes on Zen 5; within noise of each other from KC 256 and MC 192 up. */
+/* Tile and block sizes: MR x NR is the register tile, 24 of AVX-512's 32 registers (two vectors
+ * of B, a broadcast of A, and room to spare), which every AVX-512 CPU has. The blocks come from the
+ * machine's caches (runtime/cpu_caches.h): KC x NR floats of B is what the inner loop keeps in L1,
+ * MC x KC of A half of L2, KC x NC of B a share of L3. On the Zen 5 VM (48 KiB L1d, 1 MiB L2):
+ * KC 384, MC 336, NC 1344; measured there over transformer and MLP shapes, blockings from KC 256
+ * and MC 192 up are within noise of each other. */
 #define MR 12
 #define NR 32
 _Static_assert(NR == GC_SGEMM_PANEL, "gemm.h states the panel width");
-#define KC 384
-#define MC 192
-#define NC 2048
+
+static gc_gemm_blocking blocking;
+static pthread_once_t blocking_once = PTHREAD_ONCE_INIT;
+
+static void blocking_init(void) { blocking = gc_gemm_blocking_for(MR, NR, (int)sizeof(float)); }
+
+/* Every entry point calls this before its first use of MC, KC or NC. */
+static void ensure_blocking(void) { pthread_once(&blocking_once, blocking_init); }
+
+#define KC (blocking.kc)
+#define MC (blocking.mc)
+#define NC (blocking.nc)
 
 #define AVX512 __attribute__((target("avx512f")))
 
@@ -74,6 +87,7 @@ static void workspace_free(void *raw) {
 static void workspace_key_init(void) { workspace_key_ok = pthread_key_create(&workspace_key, workspace_free) == 0; }
 
 static workspace *thread_workspace(void) {
+    ensure_blocking();
     pthread_once(&workspace_once, workspace_key_init);
     if (!workspace_key_ok) return NULL;
     workspace *w = pthread_getspecific(workspace_key);
@@ -397,6 +411,7 @@ bool gc_sgemm_own_packed(bool trans_a, int64_t m, int64_t n, int64_t k, const fl
 int64_t gc_sgemm_packed_b_floats(int32_t n, int32_t k) {
 #if GC_GEMM_X86
     if (!gc_sgemm_uses_own() || n <= 0 || k <= 0) return 0;
+    ensure_blocking();
     int64_t total = 0;
     for (int64_t j0 = 0; j0 < n; j0 += NC) total += k * padded_cols(n - j0 < NC ? n - j0 : NC);
     return total;
@@ -452,7 +467,9 @@ bool gc_sgemm_uses_own(void) {
 
 int64_t gc_sgemm_workspace_bytes(void) {
 #if GC_GEMM_X86
-    return gc_sgemm_uses_own() ? (int64_t)sizeof(float) * (MC * KC + NC * KC) : 0;
+    if (!gc_sgemm_uses_own()) return 0;
+    ensure_blocking();
+    return (int64_t)sizeof(float) * (MC * KC + NC * KC);
 #else
     return 0;
 #endif

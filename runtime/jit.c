@@ -79,7 +79,10 @@ gc_jit *gc_jit_new_opts(const gc_graph *g, const gc_jit_options *opts, gc_error 
     j->times.partition_ms = partitioned - start;
     j->times.plan_ms = planned_at - partitioned;
     if (!(j->pool = gc_pool_new(opts ? opts->threads : 0, err))) goto fail;
+    gc_pool_keep_subnormals(j->pool, opts && opts->ieee_subnormals);
+    uint32_t mode = gc_pool_enter(j->pool);
     gc_codegen_jit_run(j->code, GC_CODEGEN_INIT, j->arena, j->pool);
+    gc_pool_leave(mode);
     return j;
 fail:
     gc_jit_free(j);
@@ -192,7 +195,9 @@ int gc_jit_run(gc_jit *j, gc_error *err) {
         if (is_source(n) && !j->has_value[i])
             return gc_fail(err, GC_ERR_USER, n->loc, "%s '%s' has no value", gc_op_table[n->op].name, n->name);
     }
+    uint32_t mode = gc_pool_enter(j->pool);
     gc_codegen_jit_run(j->code, GC_CODEGEN_STEP, j->arena, j->pool);
+    gc_pool_leave(mode);
     j->ran = j->pending = true;
     return 1;
 }
@@ -217,7 +222,11 @@ int gc_jit_apply_updates(gc_jit *j, gc_error *err) {
     if (!j) return gc_failf(err, GC_ERR_INTERNAL, "internal error: gc_jit_apply_updates: no executor");
     if (!j->ran) return gc_failf(err, GC_ERR_USER, "no updates to apply: the graph has not been run");
     /* Update kernels run once per run: they read the params they overwrite. */
-    if (j->pending) gc_codegen_jit_run(j->code, GC_CODEGEN_UPDATE, j->arena, j->pool);
+    if (j->pending) {
+        uint32_t mode = gc_pool_enter(j->pool);
+        gc_codegen_jit_run(j->code, GC_CODEGEN_UPDATE, j->arena, j->pool);
+        gc_pool_leave(mode);
+    }
     j->pending = false;
     gc_update_plan_apply(&j->updates, j->arena);
     for (int i = 0; i < j->updates.count; i++) j->has_value[j->updates.copies[i].target->id] = true;

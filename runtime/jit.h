@@ -31,6 +31,8 @@ typedef struct gc_jit_options {
     bool profile; /* time every kernel of the run and of apply (runtime/profile.h) */
     bool views;   /* slices, permutes and reshapes only matmuls read are strided views, with no
                      kernel or value of their own (passes/plan.h) */
+    bool ieee_subnormals; /* keep subnormal floats; otherwise the step's threads flush them
+                             (runtime/parallel.h, gc_fp_enter) */
 } gc_jit_options;
 
 /* Compiles g (which must outlive the executor) and allocates its arena. Sources start unset;

@@ -31,20 +31,26 @@
 #define FIXED_CHUNKS 4
 #define MAX_CHUNKS 1024
 
-/* How long a thread with nothing to do spins before it yields its core, and yields before it
- * sleeps. A worker between two kernels: long enough to cover the gap between the kernels of a
- * step (a few microseconds of serial work), short enough that on a busy machine it soon gives
- * the core away. The caller waiting for a chunk a worker holds: a short spin (the chunk is
- * usually about to finish), then sleep, so that a worker the OS descheduled can be moved onto
- * the caller's core, which sleeping frees. */
+/* How long a thread with nothing to do spins before it sleeps. A worker between two kernels:
+ * long enough to cover the serial work between the kernels of a step (microseconds), short
+ * enough that when the caller is descheduled the worker soon frees its core, onto which the OS
+ * can then move the caller. The caller waiting for the chunks workers hold spins for about twice
+ * what a chunk of the kernel took last time (the chunk is usually about to finish), at least
+ * CALLER_SPIN_SECONDS, then sleeps: a worker still not done was descheduled, and the core the
+ * caller frees is where the OS can run it. Each ends its spin with a few sched_yield calls, which
+ * cost nothing when no other thread wants the core. */
 #define WORKER_SPIN_SECONDS 50e-6
-#define WORKER_YIELD_SECONDS 200e-6
 #define CALLER_SPIN_SECONDS 20e-6
-#define CALLER_YIELD_SECONDS 20e-6
+#define CALLER_SPIN_MAX_SECONDS 1e-3
+#define YIELDS 4
 
 /* A kernel that took less than this on its last call does not wake sleeping workers: the
  * wake-up costs the caller a system call and the worker arrives after the kernel is done. */
 #define WAKE_MIN_SECONDS 30e-6
+/* A kernel that took less than this on its last call runs on the caller's thread alone: handing
+ * out its chunks costs about what a second thread saves, and on a busy machine a worker the OS
+ * parks in the middle of one of its chunks would hold up a kernel the caller could have run. */
+#define ALONE_MAX_SECONDS 15e-6
 #define TIMING_SLOTS 4096
 
 /* The claim word: the job's generation in the top 32 bits, its chunk count in the next 16 and
@@ -73,7 +79,9 @@ struct gc_pool {
     const int64_t *offsets;
     int32_t cuts[MAX_CHUNKS + 1];
     int chunks;
+    uint32_t mode; /* the caller's MXCSR, which the workers take */
     uint32_t generation;
+    bool keep_subnormals;
     /* Shared words, each on its own cache line. */
     _Alignas(64) atomic_uint_fast64_t claim;
     _Alignas(64) atomic_int done;     /* chunks of the current job finished; the caller's futex */
@@ -82,6 +90,26 @@ struct gc_pool {
     atomic_int sleepers;
     atomic_bool stop;
 };
+
+/* MXCSR's flush-to-zero and denormals-are-zero bits. */
+#define MXCSR_FTZ 0x8000u
+#define MXCSR_DAZ 0x0040u
+
+static inline uint32_t fp_mode(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    return __builtin_ia32_stmxcsr();
+#else
+    return 0;
+#endif
+}
+
+static inline void set_fp_mode(uint32_t mode) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_ldmxcsr(mode);
+#else
+    (void)mode;
+#endif
+}
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -112,12 +140,13 @@ static void futex_wake(atomic_int *word, int count) {
 
 /* Claims and runs chunks of whatever job is published until none is left; returns the
  * generation of the job it found exhausted. */
-static uint32_t run_chunks(gc_pool *p) {
+static uint32_t run_chunks(gc_pool *p, uint32_t *mode) {
     for (;;) {
         uint64_t v = atomic_fetch_add_explicit(&p->claim, 1, memory_order_acq_rel);
         uint32_t index = (uint32_t)(v & CLAIM_INDEX_MASK);
         uint32_t count = (uint32_t)((v >> CLAIM_COUNT_SHIFT) & CLAIM_INDEX_MASK);
         if (index >= count) return (uint32_t)(v >> CLAIM_GEN_SHIFT);
+        if (p->mode != *mode) set_fp_mode(*mode = p->mode);
         p->fn(p->arena, p->offsets, p->cuts[index], p->cuts[index + 1]);
         if (atomic_fetch_add(&p->done, 1) + 1 == (int)count && atomic_load(&p->caller_sleeping))
             futex_wake(&p->done, 1);
@@ -132,6 +161,7 @@ static uint32_t claim_generation(gc_pool *p) {
  * yielding, then asleep. */
 static void wait_for_job(gc_pool *p, uint32_t seen) {
     double start = gc_clock_seconds(), now = start;
+    int yields = 0;
     for (int i = 0;; i++) {
         if (claim_generation(p) != seen || atomic_load_explicit(&p->stop, memory_order_acquire)) return;
         if ((i & 63) == 63) now = gc_clock_seconds();
@@ -139,9 +169,8 @@ static void wait_for_job(gc_pool *p, uint32_t seen) {
             cpu_relax();
             continue;
         }
-        if (now - start < WORKER_SPIN_SECONDS + WORKER_YIELD_SECONDS) {
+        if (yields++ < YIELDS) {
             sched_yield();
-            now = gc_clock_seconds();
             continue;
         }
         /* seq_cst here and in gc_pool_run: a worker going to sleep and a job that wants it
@@ -151,17 +180,17 @@ static void wait_for_job(gc_pool *p, uint32_t seen) {
         if (claim_generation(p) == seen && !atomic_load(&p->stop)) futex_sleep(&p->wake_seq, ticket);
         atomic_fetch_sub(&p->sleepers, 1);
         start = now = gc_clock_seconds();
-        i = 0;
+        i = yields = 0;
     }
 }
 
 static void *worker_main(void *raw) {
     gc_pool *p = raw;
-    uint32_t seen = 0;
+    uint32_t seen = 0, mode = fp_mode();
     for (;;) {
         wait_for_job(p, seen);
         if (atomic_load_explicit(&p->stop, memory_order_acquire)) break;
-        seen = run_chunks(p);
+        seen = run_chunks(p, &mode);
     }
     return NULL;
 }
@@ -188,6 +217,25 @@ int gc_pool_resolve_threads(int threads) {
 /* The cut points of `count` even chunks. */
 static void even_cuts(int32_t *cuts, int count) {
     for (int i = 0; i <= count; i++) cuts[i] = (int32_t)((int64_t)GC_SHARE_ONE * i / count);
+}
+
+/* The cut points of CHUNKS_PER_THREAD chunks per thread, largest first (the threads' first
+ * chunks CHUNKS_PER_THREAD units each, their last one unit): big chunks while every thread has
+ * work, small ones at the end, so the last chunk a thread finishes, which the others wait for,
+ * is short. */
+static int guided_cuts(int32_t *cuts, int threads) {
+    int count = threads * CHUNKS_PER_THREAD;
+    if (count > MAX_CHUNKS) {
+        even_cuts(cuts, MAX_CHUNKS);
+        return MAX_CHUNKS;
+    }
+    int64_t total = (int64_t)threads * CHUNKS_PER_THREAD * (CHUNKS_PER_THREAD + 1) / 2, at = 0;
+    cuts[0] = 0;
+    for (int i = 0; i < count; i++) {
+        at += CHUNKS_PER_THREAD - i / threads;
+        cuts[i + 1] = (int32_t)((int64_t)GC_SHARE_ONE * at / total);
+    }
+    return count;
 }
 
 gc_pool *gc_pool_new(int threads, gc_error *err) {
@@ -262,20 +310,21 @@ static timing *timing_of(gc_pool *p, gc_task_fn fn) {
     return NULL;
 }
 
-/* Waits until all `count` chunks of the current job are done: spinning, yielding, then asleep. */
-static void wait_for_chunks(gc_pool *p, int count) {
+/* Waits until all `count` chunks of the current job are done: spinning for `spin` seconds, then
+ * yielding, then asleep. */
+static void wait_for_chunks(gc_pool *p, int count, double spin) {
     double start = gc_clock_seconds(), now = start;
+    int yields = 0;
     for (int i = 0;; i++) {
         int d = atomic_load_explicit(&p->done, memory_order_acquire);
         if (d >= count) return;
         if ((i & 31) == 31) now = gc_clock_seconds();
-        if (now - start < CALLER_SPIN_SECONDS) {
+        if (now - start < spin) {
             cpu_relax();
             continue;
         }
-        if (now - start < CALLER_SPIN_SECONDS + CALLER_YIELD_SECONDS) {
+        if (yields++ < YIELDS) {
             sched_yield();
-            now = gc_clock_seconds();
             continue;
         }
         atomic_store(&p->caller_sleeping, 1);
@@ -303,9 +352,7 @@ void gc_pool_run(gc_pool *p, gc_task_fn fn, char *arena, const int64_t *offsets,
         fn(arena, offsets, 0, GC_SHARE_ONE);
         return;
     } else {
-        count = p->threads * CHUNKS_PER_THREAD;
-        if (count > MAX_CHUNKS) count = MAX_CHUNKS;
-        even_cuts(p->cuts, count);
+        count = guided_cuts(p->cuts, p->threads);
     }
     if (p->threads <= 1) {
         for (int i = 0; i < count; i++) fn(arena, offsets, p->cuts[i], p->cuts[i + 1]);
@@ -313,9 +360,18 @@ void gc_pool_run(gc_pool *p, gc_task_fn fn, char *arena, const int64_t *offsets,
     }
     timing *t = timing_of(p, fn);
     double start = gc_clock_seconds();
+    if (t && t->seconds >= 0 && t->seconds < ALONE_MAX_SECONDS) {
+        if (fixed_cut || p->chunks < 0)
+            for (int i = 0; i < count; i++) fn(arena, offsets, p->cuts[i], p->cuts[i + 1]);
+        else
+            fn(arena, offsets, 0, GC_SHARE_ONE);
+        t->seconds = (float)(gc_clock_seconds() - start);
+        return;
+    }
     p->fn = fn;
     p->arena = arena;
     p->offsets = offsets;
+    p->mode = fp_mode();
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     p->generation++;
     atomic_store(&p->claim, (uint64_t)p->generation << CLAIM_GEN_SHIFT | (uint64_t)count << CLAIM_COUNT_SHIFT);
@@ -324,7 +380,34 @@ void gc_pool_run(gc_pool *p, gc_task_fn fn, char *arena, const int64_t *offsets,
         atomic_fetch_add(&p->wake_seq, 1);
         futex_wake(&p->wake_seq, INT_MAX);
     }
-    run_chunks(p);
-    wait_for_chunks(p, count);
+    uint32_t mode = p->mode;
+    run_chunks(p, &mode);
+    double spin = t && t->seconds > 0 ? 2.0 * t->seconds / count : 0;
+    wait_for_chunks(p, count, spin < CALLER_SPIN_SECONDS ? CALLER_SPIN_SECONDS
+                              : spin > CALLER_SPIN_MAX_SECONDS ? CALLER_SPIN_MAX_SECONDS : spin);
     if (t) t->seconds = (float)(gc_clock_seconds() - start);
+}
+
+void gc_pool_keep_subnormals(gc_pool *p, bool keep) {
+    if (p) p->keep_subnormals = keep;
+}
+
+uint32_t gc_pool_enter(const gc_pool *p) {
+    uint32_t saved = fp_mode();
+#if defined(__x86_64__) || defined(__i386__)
+    uint32_t mode = p && p->keep_subnormals ? saved & ~(MXCSR_FTZ | MXCSR_DAZ) : saved | MXCSR_FTZ | MXCSR_DAZ;
+    if (mode != saved) set_fp_mode(mode);
+#else
+    (void)p;
+#endif
+    return saved;
+}
+
+void gc_pool_leave(uint32_t saved) {
+    if (fp_mode() != saved) set_fp_mode(saved);
+}
+
+bool gc_pool_env_keeps_subnormals(void) {
+    const char *env = getenv("GRADC_IEEE_SUBNORMALS");
+    return env && *env && strcmp(env, "0") != 0;
 }

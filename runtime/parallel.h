@@ -19,7 +19,8 @@
  * worker between two kernels (a step issues hundreds of them, and most are shorter than a
  * wake-up), the caller waiting for the last chunk a worker holds (asleep, it frees its core for
  * that worker should the OS have parked it behind another process). An idle trainer uses no
- * CPU. A kernel that took less than a wake-up on its last call does not wake sleeping workers.
+ * CPU. A kernel that took less than a wake-up on its last call does not wake sleeping workers,
+ * and one that took under 15 microseconds runs on the caller's thread alone.
  *
  * OpenBLAS is told to use one thread: gradc splits each GEMM across the pool itself
  * (codegen/emit_gemm.c), which is the "one owner of the threads" docs/optimisation.md describes.
@@ -27,6 +28,7 @@
 #ifndef GC_RUNTIME_PARALLEL_H
 #define GC_RUNTIME_PARALLEL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "gradc/gradc.h"
@@ -59,6 +61,20 @@ int gc_pool_threads(const gc_pool *pool);
  * GC_TASK_* bits. A NULL pool runs fn(arena, offsets, 0, GC_SHARE_ONE). Called from generated
  * code; not reentrant. */
 void gc_pool_run(gc_pool *pool, gc_task_fn fn, char *arena, const int64_t *offsets, int32_t flags);
+
+/* Subnormal floats in compiled code. By default the threads running a step flush them to zero
+ * (x86's FTZ and DAZ bits of MXCSR, what torch.set_flush_denormal(True) sets): on some CPUs an
+ * operation on a subnormal costs a hundred normal ones, and after a few AdamW steps a model's
+ * second moments and gradients hold many. keep = true keeps IEEE behaviour (gc_options). */
+void gc_pool_keep_subnormals(gc_pool *pool, bool keep);
+/* Whether the environment asks to keep them: GRADC_IEEE_SUBNORMALS set and not "0" (the trainer
+ * reads it when it compiles a step; `gradc train --ieee-subnormals` sets it). */
+bool gc_pool_env_keeps_subnormals(void);
+/* Puts the calling thread in the floating-point mode of `pool`'s compiled code, around a call of
+ * it, and returns the mode to restore with gc_pool_leave. The workers take the mode of the
+ * thread that calls gc_pool_run, job by job. A NULL pool flushes. */
+uint32_t gc_pool_enter(const gc_pool *pool);
+void gc_pool_leave(uint32_t saved);
 
 /* Fixes every kernel's chunks in pools created afterwards: `count` fractions (at most 1024), which
  * are normalised to sum to one; count 0 restores the pool's own chunks. For tests (the cut must not

@@ -388,7 +388,8 @@ static gc_trainer *trainer_new(gc_model *m, const gc_options *opts, bool plan_on
     if (ok && budget)
         ok = meet_budget(t, budget, m->memory_budget ? "--memory-budget" : "the train block's memory_budget", err);
     if (ok && !t->plan_only) {
-        gc_executor_config config = {.threads = t->opts.threads, .profile = t->opts.profile != 0};
+        gc_executor_config config = {.threads = t->opts.threads, .profile = t->opts.profile != 0,
+                                     .ieee_subnormals = gc_pool_env_keeps_subnormals()};
         t->train_exec = t->ops->create(t->train_graph, &config, err);
         if (!t->train_exec && err && err->code == GC_ERR_MEMORY) explain_out_of_memory(t, err);
         PHASE(backend_ms);
@@ -450,7 +451,7 @@ static int ensure_eval(gc_trainer *t, gc_error *err) {
     if (t->eval_exec) return 1;
     if (t->plan_only) return gc_failf(err, GC_ERR_USER, "this trainer is planned only (gc_trainer_plan): it cannot %s", "evaluate");
     double start = gc_clock_ms();
-    gc_executor_config config = {.threads = t->opts.threads};
+    gc_executor_config config = {.threads = t->opts.threads, .ieee_subnormals = gc_pool_env_keeps_subnormals()};
     t->eval_exec = t->ops->create(t->eval_graph, &config, err);
     t->times.backend_ms += gc_clock_ms() - start;
     if (!t->eval_exec) return 0;

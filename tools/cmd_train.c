@@ -27,7 +27,8 @@ static void usage(FILE *out) {
             "                   [--eval-data NAME=FILE]... [--eval-text FILE] [--eval-every N]\n"
             "                   [--log FILE.csv] [--no-shuffle] [--threads N] [--backend jit|interp] [--quiet]\n"
             "                   [--verbose] [--profile[=N]] [--skip-nonfinite] [--save-every N] [--keep-best]\n"
-            "                   [--save-weights FILE] [--text-stride N] [--allow-unbound NAME]... [--precision f32|bf16]\n\n"
+            "                   [--save-weights FILE] [--text-stride N] [--allow-unbound NAME]... [--precision f32|bf16]\n"
+            "                   [--ieee-subnormals]\n\n"
             "Trains the model on the bound data; a step reads one batch (the input's first dim) from every array.\n"
             "  --data NAME=FILE    bind a .npy array whose first axis indexes examples to the input NAME,\n"
             "                      or FILE.csv:COLS (columns by index, range 0-63 or header name)\n"
@@ -65,7 +66,9 @@ static void usage(FILE *out) {
             "                      f32 accumulation, as torch.autocast on CPU (default: the train block's)\n"
             "  --memory-budget SIZE  the planned peak memory of the step must fit SIZE (2GiB, 512MiB, 1.5GB)\n"
             "  --skip-nonfinite    skip the update of a step whose loss or gradient norm is NaN/Inf\n"
-            "                      and go on (default: stop with an error naming the step)\n");
+            "                      and go on (default: stop with an error naming the step)\n"
+            "  --ieee-subnormals   keep IEEE subnormal floats (also GRADC_IEEE_SUBNORMALS=1); by default the\n"
+            "                      compiled step flushes them to zero (FTZ/DAZ), as torch.set_flush_denormal(True)\n");
 }
 
 static const char *const train_flags[] = {

@@ -118,6 +118,13 @@ int gc_model_options_parse(gc_model_options *mo, int argc, char **argv, int *i) 
         if (!gc_parse_memory_size(v, &mo->memory_budget, &err)) return gc_usage_error("--memory-budget: %s", err.message), -1;
         return 1;
     }
+
+    if (!strcmp(a, "--ieee-subnormals")) {
+        /* Read by the trainer when it compiles (runtime/parallel.h), so every command's trainers
+         * and any it starts agree. */
+        setenv("GRADC_IEEE_SUBNORMALS", "1", 1);
+        return 1;
+    }
     if (a[0] != '-' && !mo->model_path) {
         mo->model_path = a;
         return 1;

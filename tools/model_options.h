@@ -2,7 +2,7 @@
  * model_options.h: the options every model-loading command shares (`train`, `eval`, `sample`,
  * `check`, `ir`): the model path, --set NAME=VALUE, the data options (--data NAME=FILE for .npy
  * and CSV files, --text FILE, --text-stride N, --csv-header, --no-csv-header, --allow-unbound),
- * --backend, --threads; and the small
+ * --backend, --threads, --ieee-subnormals; and the small
  * flag-parsing helpers the commands use. GNU style: `--flag value` and `--flag=value`.
  */
 #ifndef GC_TOOLS_MODEL_OPTIONS_H

@@ -115,12 +115,25 @@ def load_batches(data_dir, names, batch):
     return out
 
 
+def openblas_core():
+    """The kernel OpenBLAS runs in this process (what OPENBLAS_CORETYPE chose, or its own pick), or None."""
+    import ctypes
+    for name in ("libopenblas.so.0", "libblas.so.3"):
+        try:
+            f = ctypes.CDLL(name).openblas_get_corename
+        except (OSError, AttributeError):
+            continue
+        f.restype = ctypes.c_char_p
+        return f().decode()
+    return None
+
+
 def run(model, args, net, optimizer, batches, loss_fn):
     """Trains warmup + steps updates, timing each one, and prints the result as one JSON line."""
     import torch
     torch.set_num_threads(args.threads)
     # Subnormal floats slow Intel cores 5-10x (docs/benchmarks.md): PyTorch at its best flushes them.
-    torch.set_flush_denormal(True)
+    flushed = torch.set_flush_denormal(True)
     times = []
     loss = None
     for k in range(args.warmup + args.steps):
@@ -150,6 +163,8 @@ def run(model, args, net, optimizer, batches, loss_fn):
         "threads": torch.get_num_threads(),
         "precision": args.precision,
         "params": sum(p.numel() for p in net.parameters()),
+        "flush_denormal": bool(flushed),
+        "openblas_core": openblas_core(),
     }
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")

@@ -29,9 +29,18 @@ static int seen;
 static long covered;
 static int32_t starts[1 << 16];
 
+/* Spins for `seconds`: a kernel longer than the pool's run-alone bound (15 us). */
+static void spin_for(double seconds) {
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((double)(t.tv_sec - t0.tv_sec) + 1e-9 * (double)(t.tv_nsec - t0.tv_nsec) < seconds);
+}
+
 static void record(char *arena, const int64_t *offsets, int32_t from, int32_t to) {
     (void)arena;
     (void)offsets;
+    spin_for(20e-6);
     if (from >= 0 && to > from && to <= GC_SHARE_ONE) {
         int at = __atomic_fetch_add(&seen, 1, __ATOMIC_RELAXED);
         if (at < (int)(sizeof starts / sizeof *starts)) starts[at] = from;
@@ -112,6 +121,7 @@ static void stalled_worker(char *arena, const int64_t *offsets, int32_t from, in
     (void)to;
     if (pthread_equal(pthread_self(), caller)) {
         __atomic_add_fetch(&by_caller, 1, __ATOMIC_RELAXED);
+        spin_for(20e-6);
         return;
     }
     __atomic_add_fetch(&by_workers, 1, __ATOMIC_RELAXED);
@@ -176,6 +186,47 @@ static void wakes_sleeping_workers(void **state) {
     assert_int_equal(covered, 5L * GC_SHARE_ONE);
     if (by_workers == 0) fail_msg("the caller ran all %d chunks: the workers never woke", by_caller);
     gc_pool_free(pool);
+}
+
+/* ---- subnormals ---- */
+
+static volatile float tiny_in = 1e-40f; /* a subnormal */
+static int flushed, kept;
+
+/* 20 ms a chunk on the caller, so the workers run some; counts chunks that saw tiny_in flushed. */
+static void sees_subnormals(char *arena, const int64_t *offsets, int32_t from, int32_t to) {
+    (void)arena, (void)offsets, (void)from, (void)to;
+    volatile float x = tiny_in * 1.0f;
+    __atomic_add_fetch(x == 0.0f ? &flushed : &kept, 1, __ATOMIC_RELAXED);
+    if (pthread_equal(pthread_self(), caller)) {
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* By default the step's threads flush subnormals, the workers as the caller; kept on request;
+ * the caller's own mode is restored after. */
+static void subnormals_are_flushed_unless_kept(void **state) {
+    (void)state;
+#if defined(__x86_64__)
+    caller = pthread_self();
+    gc_error err = {0};
+    gc_pool *pool = gc_pool_new(3, &err);
+    assert_non_null(pool);
+    for (int keep = 0; keep < 2; keep++) {
+        gc_pool_keep_subnormals(pool, keep);
+        flushed = kept = 0;
+        uint32_t saved = gc_pool_enter(pool);
+        for (int call = 0; call < 3; call++) gc_pool_run(pool, sees_subnormals, NULL, NULL, 0);
+        gc_pool_leave(saved);
+        if (keep ? flushed != 0 : kept != 0) fail_msg("keep %d: %d chunks flushed, %d kept", keep, flushed, kept);
+        volatile float x = tiny_in * 1.0f;
+        assert_true(x != 0.0f);
+    }
+    gc_pool_free(pool);
+#else
+    skip();
+#endif
 }
 
 /* ---- split kernels ---- */
@@ -355,6 +406,7 @@ int main(void) {
         cmocka_unit_test(a_null_pool_runs_one_part),
         cmocka_unit_test(wakes_sleeping_workers),
         cmocka_unit_test(a_stalled_worker_leaves_its_chunks_to_the_caller),
+        cmocka_unit_test(subnormals_are_flushed_unless_kept),
         cmocka_unit_test(same_bits_every_run),
         cmocka_unit_test(split_step_matches_the_interpreter),
         cmocka_unit_test(pooling_bits_do_not_depend_on_the_cut),
