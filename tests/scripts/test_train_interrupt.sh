@@ -127,8 +127,11 @@ interrupted_run() {
     fi
 }
 
+# Steps must outlast the signal: a step of this model takes tens of microseconds on a quiet
+# machine, so 2000 of them can end before the loop below sees 20 log rows and signals.
+long=20000
 for backend in jit interp; do
-    steps=2000
+    steps=$long
     [ $backend = interp ] && steps=400
     B="--backend $backend"
     "$gradc" train "$tmp/m.gm" $D $B --steps $steps --quiet --log "$tmp/ref_$backend.csv" \
@@ -142,12 +145,15 @@ done
 # run saves there at its end; the reference saved at the end has the same bytes (a checkpoint
 # holds no file names).
 mkdir "$tmp/logs"
-interrupted_run "gradc train without --save" TERM 2000 20 "$tmp/ref_jit.csv" "$tmp/ref_jit.st" \
+interrupted_run "gradc train without --save" TERM $long 20 "$tmp/ref_jit.csv" "$tmp/ref_jit.st" \
     "$tmp/logs/run.csv" "$tmp/logs/interrupted.safetensors" \
-    "$gradc" train "$tmp/m.gm" $D --steps 2000 --quiet --log "$tmp/logs/run.csv"
+    "$gradc" train "$tmp/m.gm" $D --steps $long --quiet --log "$tmp/logs/run.csv"
 
 # --save-every N keeps a rolling checkpoint: a run killed outright (SIGKILL, nothing saved at
-# the end) resumes from the last multiple of N, and the log rows past it are redone.
+# the end) resumes from the last multiple of N, and the log rows past it are redone. (2000 steps:
+# saving every 7 steps makes them slow enough, and the resumed run saves as often.)
+"$gradc" train "$tmp/m.gm" $D --steps 2000 --quiet --log "$tmp/ref_roll.csv" --save "$tmp/ref_roll.st" >/dev/null 2>"$tmp/err" ||
+    fail "2000-step reference run"
 start "$gradc" train "$tmp/m.gm" $D --steps 2000 --quiet --log "$tmp/roll.csv" --save "$tmp/roll.st" --save-every 7
 interrupt KILL "$tmp/roll.csv" 40
 saved=$("$py" -c '
@@ -161,7 +167,7 @@ if [ -n "$saved" ] && [ "$saved" -ge 35 ] && [ $((saved % 7)) -eq 0 ] && [ "$sav
     if "$gradc" train "$tmp/m.gm" $D --steps $((2000 - saved)) --quiet --log "$tmp/roll.csv" --save "$tmp/roll.st" \
         --save-every 7 --resume "$tmp/roll.st" >"$tmp/out" 2>"$tmp/err"; then
         same_run "--save-every: resuming the killed run gives the uninterrupted run's log and checkpoint" \
-            "$tmp/ref_jit.csv" "$tmp/ref_jit.st" "$tmp/roll.csv" "$tmp/roll.st"
+            "$tmp/ref_roll.csv" "$tmp/ref_roll.st" "$tmp/roll.csv" "$tmp/roll.st"
     else
         fail "--save-every: the killed run resumes"
     fi
@@ -177,11 +183,11 @@ fi
 
 # The standalone trainer does the same (its log has every output's column).
 if "$gradc" compile "$tmp/m.gm" -o "$tmp/trainer" >"$tmp/out" 2>"$tmp/err"; then
-    "$tmp/trainer" train $D --steps 2000 --quiet --log "$tmp/ref_aot.csv" --save "$tmp/ref_aot.st" \
+    "$tmp/trainer" train $D --steps $long --quiet --log "$tmp/ref_aot.csv" --save "$tmp/ref_aot.st" \
         >/dev/null 2>"$tmp/err" || fail "standalone reference run"
-    interrupted_run "standalone trainer" INT 2000 20 "$tmp/ref_aot.csv" "$tmp/ref_aot.st" \
+    interrupted_run "standalone trainer" INT $long 20 "$tmp/ref_aot.csv" "$tmp/ref_aot.st" \
         "$tmp/run_aot.csv" "$tmp/run_aot.st" \
-        "$tmp/trainer" train $D --steps 2000 --quiet --log "$tmp/run_aot.csv" --save "$tmp/run_aot.st"
+        "$tmp/trainer" train $D --steps $long --quiet --log "$tmp/run_aot.csv" --save "$tmp/run_aot.st"
 else
     fail "gradc compile writes the trainer"
 fi
