@@ -44,6 +44,8 @@ typedef struct cg_ctx {
     const LLVMValueRef *stored;
     /* The gc_profile the step's ticks go to (runtime/profile.h), NULL when not profiled. */
     void *profile;
+    /* The step hook state gc_step passes to gc_step_hook (runtime/step_hook.h), NULL: none. */
+    void *hooks;
     /* The arena plan being compiled: a matmul reads an operand that is a view (passes/plan.h)
      * through its strides. */
     const gc_layout *layout;
@@ -65,9 +67,11 @@ void cg_ctx_dispose(cg_ctx *cg);
 
 /* Builds, verifies and optimises the whole module for g in ctx with `tm` (which sets the triple,
  * data layout and the CPU the optimiser tunes for). A non-NULL `profile` (a gc_profile, alive as
- * long as the code) makes gc_step and gc_update tick it around every kernel. times may be NULL. */
+ * long as the code) makes gc_step and gc_update tick it around every kernel; a non-NULL `hooks` makes
+ * gc_step call gc_step_hook with it (runtime/step_hook.h). times may be NULL. */
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const gc_graph *g, const gc_layout *layout,
-                              LLVMTargetMachineRef tm, void *profile, gc_codegen_times *times, gc_error *err);
+                              LLVMTargetMachineRef tm, void *profile, void *hooks, gc_codegen_times *times,
+                              gc_error *err);
 
 /* ---- kernels ----
  * What one kernel computes: its members in graph order, the last one the root whose value it

@@ -46,6 +46,10 @@ gc_codegen_jit *gc_codegen_jit_compile(const gc_graph *g, const gc_layout *layou
  * runtime/profile.h, which must outlive the code). */
 gc_codegen_jit *gc_codegen_jit_compile_profiled(const gc_graph *g, const gc_layout *layout, void *profile,
                                                 gc_codegen_times *times, gc_error *err);
+/* The same with gc_step calling gc_step_hook(hooks, event, node) around its kernels
+ * (runtime/step_hook.h; hooks must outlive the code). */
+gc_codegen_jit *gc_codegen_jit_compile_hooked(const gc_graph *g, const gc_layout *layout, void *profile, void *hooks,
+                                              gc_codegen_times *times, gc_error *err);
 /* gc_init: fills constants and iota; run once after the arena is allocated. */
 gc_step_fn gc_codegen_jit_init(const gc_codegen_jit *jit);
 /* gc_step: computes every node below layout->update_from from the sources. */

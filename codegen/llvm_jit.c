@@ -24,6 +24,7 @@
 #include "runtime/parallel.h"
 #include "runtime/profile.h"
 #include "runtime/recurrent.h"
+#include "runtime/step_hook.h"
 
 struct gc_codegen_jit {
     LLVMOrcLLJITRef jit;
@@ -48,7 +49,7 @@ static int define_externals(LLVMOrcLLJITRef jit, LLVMOrcJITDylibRef jd, gc_error
     const extern_symbol table[] = {
         SYM(gc_sgemm), SYM(cblas_sgemm), SYM(cblas_dgemm), SYM(erff), SYM(erf), SYM(erfcf), SYM(erfc), SYM(tanhf),
         SYM(tanh), SYM(log1pf), SYM(log1p), SYM(expf), SYM(exp), SYM(logf), SYM(log), SYM(sinf),
-        SYM(sin), SYM(cosf), SYM(cos), SYM(powf), SYM(pow), SYM(gc_pool_run), SYM(gc_profile_tick),
+        SYM(sin), SYM(cosf), SYM(cos), SYM(powf), SYM(pow), SYM(gc_pool_run), SYM(gc_profile_tick), SYM(gc_step_hook),
         SYM(gc_conv_forward_f32), SYM(gc_conv_input_grad_f32), SYM(gc_conv_weight_grad_f32), SYM(gc_conv_forward_f64),
         SYM(gc_conv_input_grad_f64), SYM(gc_conv_weight_grad_f64),
         SYM(gc_recurrence_f32), SYM(gc_recurrence_f64),
@@ -118,6 +119,11 @@ gc_codegen_jit *gc_codegen_jit_compile(const gc_graph *g, const gc_layout *layou
 
 gc_codegen_jit *gc_codegen_jit_compile_profiled(const gc_graph *g, const gc_layout *layout, void *profile,
                                                 gc_codegen_times *times, gc_error *err) {
+    return gc_codegen_jit_compile_hooked(g, layout, profile, NULL, times, err);
+}
+
+gc_codegen_jit *gc_codegen_jit_compile_hooked(const gc_graph *g, const gc_layout *layout, void *profile, void *hooks,
+                                              gc_codegen_times *times, gc_error *err) {
     gc_codegen_times t = {0};
     LLVMTargetMachineRef tm = cg_host_machine(err);
     if (!tm) return NULL;
@@ -127,7 +133,7 @@ gc_codegen_jit *gc_codegen_jit_compile_profiled(const gc_graph *g, const gc_layo
         return gc_failf(err, GC_ERR_MEMORY, "out of memory"), NULL;
     }
     LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-    LLVMModuleRef mod = cg_build_module(LLVMOrcThreadSafeContextGetContext(tsc), g, layout, tm, profile, &t, err);
+    LLVMModuleRef mod = cg_build_module(LLVMOrcThreadSafeContextGetContext(tsc), g, layout, tm, profile, hooks, &t, err);
     if (!mod) {
         LLVMOrcDisposeThreadSafeContext(tsc);
         LLVMDisposeTargetMachine(tm);

@@ -7,6 +7,7 @@
  * a model lives in tools/model_options.c, the exact evaluation in tools/evaluate.c.
  */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "ir/diag.h"
 #include "runtime/clock.h"
 #include "runtime/data.h"
+#include "runtime/distributed.h"
 #include "runtime/train_interrupt.h"
 #include "runtime/train_log.h"
 #include "runtime/trainer.h"
@@ -28,7 +30,7 @@ static void usage(FILE *out) {
             "                   [--set NAME=VALUE]... [--init CKPT] [--save CKPT] [--resume CKPT]\n"
             "                   [--eval-data NAME=FILE]... [--eval-text FILE] [--eval-every N]\n"
             "                   [--log FILE.csv] [--no-shuffle] [--threads N] [--backend jit|interp] [--quiet]\n"
-            "                   [--verbose] [--profile[=N]] [--skip-nonfinite]\n\n"
+            "                   [--verbose] [--profile[=N]] [--skip-nonfinite] [--mpi-timeout S]\n\n"
             "Trains the model on the bound data; a step reads one batch (the input's first dim) from every array.\n"
             "  --data NAME=FILE    bind a .npy array whose first axis indexes examples to the input NAME,\n"
             "                      or FILE.csv:COLS (columns by index, range 0-63 or header name)\n"
@@ -55,7 +57,9 @@ static void usage(FILE *out) {
             "  --profile[=N]       time every kernel of the step (jit) and print, at the end, the N kernels\n"
             "                      taking most time (default 30, 0 all) and the time by kind of kernel\n"
             "  --skip-nonfinite    skip the update of a step whose loss or gradient norm is NaN/Inf\n"
-            "                      and go on (default: stop with an error naming the step)\n");
+            "                      and go on (default: stop with an error naming the step)\n"
+            "  --mpi-timeout S     under mpirun (data parallel, docs/distributed.md): how long a rank waits for\n"
+            "                      the others in any collective before failing (default: GC_MPI_TIMEOUT or 300)\n");
 }
 
 static double scalar_output(gc_trainer *t, const char *name) {
@@ -122,6 +126,7 @@ int gc_cmd_train(int argc, char **argv) {
     gc_model_options mo;
     gc_model_options_init(&mo);
     long long steps = -1, epochs = -1, eval_every = 0, save_every = 0;
+    double mpi_timeout = 0;
     const char *save = NULL, *resume = NULL, *init = NULL, *batch_const = "batch";
     int shuffle = 1, quiet = 0, verbose = 0, explicit_const = 0, num_eval = 0, profile_top = -1;
     gc_binding eval_data[GC_MAX_BINDINGS];
@@ -152,6 +157,13 @@ int gc_cmd_train(int argc, char **argv) {
         } else if (gc_flag_value(argc, argv, &i, "--batch-const", &v)) {
             batch_const = v;
             explicit_const = 1;
+        } else if (gc_flag_value(argc, argv, &i, "--mpi-timeout", &v)) {
+            char *end;
+            mpi_timeout = strtod(v, &end);
+            if (*end || !(mpi_timeout > 0)) {
+                gc_usage_error("--mpi-timeout needs a positive number of seconds, got '%s'", v);
+                goto usage_error;
+            }
         } else if (gc_flag_value(argc, argv, &i, "--save", &v)) {
             save = v;
         } else if (gc_flag_value(argc, argv, &i, "--resume", &v)) {
@@ -217,6 +229,18 @@ int gc_cmd_train(int argc, char **argv) {
     gc_dataset *data = NULL, *held_out = NULL;
     gc_evaluator *ev = NULL;
     char *source = NULL, *interrupt_path = NULL;
+    /* Data parallel under mpirun (runtime/distributed.h): every rank trains on its slice of each
+     * global batch; rank 0 alone prints, logs and saves. */
+    gc_communicator *comm = NULL;
+    if (gc_distributed_launched() && !(comm = gc_communicator_world(&err))) goto error;
+    if (comm && mpi_timeout > 0 && !gc_communicator_set_timeout(comm, mpi_timeout, &err)) goto error;
+    mo.communicator = comm;
+    int root = gc_distributed_is_root(comm);
+    if (!root) {
+        quiet = 1;
+        verbose = 0;
+        log.path = NULL;
+    }
     t = gc_model_options_trainer(&mo, &source, &err);
     if (!t) goto error;
     if (verbose) {
@@ -228,11 +252,12 @@ int gc_cmd_train(int argc, char **argv) {
                 c.frontend_ms, c.autodiff_ms, c.simplify_ms, c.backend_ms, c.init_ms, c.total_ms);
     }
     const char *warning;
-    for (int w = 0; gc_trainer_warning(t, w, &warning); w++) fprintf(stderr, "warning: %s\n", warning);
+    for (int w = 0; root && gc_trainer_warning(t, w, &warning); w++) fprintf(stderr, "warning: %s\n", warning);
     if (init && !gc_trainer_load_params(t, init, &err)) goto error;
     if (resume && !gc_trainer_load(t, resume, &err)) goto error;
     data = gc_model_options_dataset(&mo, t, shuffle, &err);
     if (!data) goto error;
+    if (comm && !gc_dataset_shard(data, gc_communicator_rank(comm), gc_communicator_size(comm), &err)) goto error;
     int64_t per_epoch = gc_dataset_steps_per_epoch(data);
     if (per_epoch == 0 && steps != 0 && epochs != 0) {
         /* The same message a step would give, before any compile of the evaluator. */
@@ -268,7 +293,14 @@ int gc_cmd_train(int argc, char **argv) {
     gc_train_interrupt_install();
     for (int64_t k = 0; k < total; k++) {
         /* A signal stops the run between steps: the step in flight and its log row are done. */
-        if ((interrupted = gc_train_interrupted())) {
+        interrupted = gc_train_interrupted();
+        /* Every rank stops after the same step: a signal any of them got stops them all. */
+        if (gc_communicator_size(comm) > 1) {
+            double any = interrupted != 0;
+            if (!gc_distributed_sum(comm, &any, 1, "the interrupt check", &err)) goto error;
+            if (any > 0 && !interrupted) interrupted = SIGTERM;
+        }
+        if (interrupted) {
             done_steps = k;
             break;
         }
@@ -279,7 +311,7 @@ int gc_cmd_train(int argc, char **argv) {
                 goto error;
         double ms = gc_clock_ms() - t0;
         /* The first step whose loss rose more than 100x over the step before is marked, once. */
-        if (!diverged && previous > 0 && isfinite(loss) && loss > 100.0f * previous) {
+        if (root && !diverged && previous > 0 && isfinite(loss) && loss > 100.0f * previous) {
             diverged = 1;
             fprintf(stderr, "%swarning: step %lld: the loss rose from %.6g to %.6g (more than 100x); training may be "
                     "diverging: try a lower lr or clip_grad_norm\n", bar ? "\r\033[K" : "", (long long)step + 1,
@@ -297,7 +329,7 @@ int gc_cmd_train(int argc, char **argv) {
         if (eval_now) {
             if (!gc_evaluator_run(ev, &last_eval, &err)) goto error;
             evaluated = 1;
-            print_eval(&last_eval, step + 1, bar);
+            if (root) print_eval(&last_eval, step + 1, bar);
         }
         if (log_file && log.with_eval) {
             if (eval_now) {
@@ -312,7 +344,8 @@ int gc_cmd_train(int argc, char **argv) {
             fflush(log_file); /* whole rows only, even when the process is killed */
         }
         /* The last step's save is the one after the loop. */
-        if (save_every && (step + 1) % save_every == 0 && k + 1 < total && !gc_trainer_save(t, save, &err)) goto error;
+        if (root && save_every && (step + 1) % save_every == 0 && k + 1 < total && !gc_trainer_save(t, save, &err))
+            goto error;
         double elapsed = (gc_clock_ms() - began) / 1e3, rate = (k + 1) / (elapsed > 0 ? elapsed : 1e-9);
         char left[32];
         format_duration((total - k - 1) / rate, left, sizeof left);
@@ -322,7 +355,7 @@ int gc_cmd_train(int argc, char **argv) {
                    "========================", width - filled, "", (long long)step + 1, (long long)(start + total),
                    loss, rate, left);
             fflush(stdout);
-        } else if ((k + 1) % every == 0 || k + 1 == total) {
+        } else if (root && ((k + 1) % every == 0 || k + 1 == total)) {
             printf("step %lld/%lld  loss %.6f  %.1f steps/s  %s left\n", (long long)step + 1,
                    (long long)(start + total), loss, rate, left);
             fflush(stdout);
@@ -337,7 +370,12 @@ int gc_cmd_train(int argc, char **argv) {
             gc_failf(&err, GC_ERR_MEMORY, "out of memory");
             goto error;
         }
-        if (!gc_trainer_save(t, ckpt, &err)) goto error;
+        if (root && !gc_trainer_save(t, ckpt, &err)) goto error;
+        if (!gc_distributed_barrier(comm, "the checkpoint", &err)) goto error;
+        if (!root) {
+            status = 128 + interrupted;
+            goto done;
+        }
         /* gc_cmd_train gets gradc's argv from the command word on: argv[-1] is the program. */
         char *again = gc_train_resume_command(argc + 1, argv - 1, ckpt, save == NULL, total - done_steps);
         fflush(stdout);
@@ -347,7 +385,8 @@ int gc_cmd_train(int argc, char **argv) {
         status = 128 + interrupted;
         goto done;
     }
-    if (save && !gc_trainer_save(t, save, &err)) goto error;
+    if (root && save && !gc_trainer_save(t, save, &err)) goto error;
+    if (!gc_distributed_barrier(comm, "the checkpoint", &err)) goto error;
     if (!quiet) {
         printf("trained %lld steps in %.2f s; final loss %.6f", (long long)total, (gc_clock_ms() - began) / 1e3, loss);
         if (evaluated) printf("; eval loss %.6f", last_eval.loss);
@@ -355,6 +394,11 @@ int gc_cmd_train(int argc, char **argv) {
         if (mo.options.skip_nonfinite) printf("; %lld of %lld updates skipped (non-finite)", (long long)skipped, (long long)total);
         printf("\n");
     }
+    int64_t reduced_bytes;
+    int buckets;
+    if (verbose && gc_trainer_reduced(t, &reduced_bytes, &buckets))
+        fprintf(stderr, "data parallel: %d ranks; each step all-reduces %lld bytes of gradients in %d bucket%s\n",
+                gc_communicator_size(comm), (long long)reduced_bytes, buckets, buckets == 1 ? "" : "s");
     if (skipped * 2 > total) {
         gc_failf(&err, GC_ERR_NUMERIC, "%lld of %lld updates were skipped for a non-finite loss or gradient norm "
                  "(more than half): try a lower lr or clip_grad_norm", (long long)skipped, (long long)total);
@@ -369,7 +413,15 @@ int gc_cmd_train(int argc, char **argv) {
     }
     goto done;
 error:
+    /* Under mpirun: name the rank, then end every rank (a peer would otherwise wait for it). */
+    if (gc_communicator_size(comm) > 1 && strncmp(err.message, "rank ", 5))
+        gc_error_prefix(&err, "rank %d of %d: ", gc_communicator_rank(comm), gc_communicator_size(comm));
     status = gc_model_options_report(&mo, &err, source);
+    if (gc_communicator_size(comm) > 1) {
+        fflush(stdout);
+        fflush(stderr);
+        gc_distributed_abort(comm, status);
+    }
 done:
     gc_train_interrupt_uninstall();
     free(interrupt_path);
@@ -379,6 +431,7 @@ done:
     gc_dataset_free(data);
     gc_trainer_free(t);
     gc_model_options_free(&mo);
+    gc_communicator_free(comm);
     free(source);
     return status;
 usage_error:
