@@ -379,8 +379,10 @@ int gc_cmd_train(int argc, char **argv) {
         /* gc_cmd_train gets gradc's argv from the command word on: argv[-1] is the program. */
         char *again = gc_train_resume_command(argc + 1, argv - 1, ckpt, save == NULL, total - done_steps);
         fflush(stdout);
-        fprintf(stderr, "interrupted after step %lld of %lld; saved %s\nresume with: %s\n",
-                (long long)(start + done_steps), (long long)(start + total), ckpt, again ? again : "(out of memory)");
+        char launcher[48] = "";
+        if (gc_communicator_size(comm) > 1) snprintf(launcher, sizeof launcher, "mpirun -np %d ", gc_communicator_size(comm));
+        fprintf(stderr, "interrupted after step %lld of %lld; saved %s\nresume with: %s%s\n",
+                (long long)(start + done_steps), (long long)(start + total), ckpt, launcher, again ? again : "(out of memory)");
         free(again);
         status = 128 + interrupted;
         goto done;
