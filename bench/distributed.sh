@@ -73,8 +73,8 @@ one16, one16_r = ms("one16")
 mpi, mpi_r = ms("mpi")
 one8, one8_r = ms("one8")
 text = open("%s/mpi_1.err" % tmp).read()
-m = re.search(r"all-reduces (\d+) bytes of gradients in (\d+) bucket", text)
-nbytes, buckets = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+m = re.search(r"all-reduces (\d+) bytes of gradients in (\d+) buckets?, (\d+) of them", text)
+nbytes, buckets, early = (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else (0, 0, 0)
 load = os.getloadavg()[0]
 lines = [
     "# Data parallel on M2 (bench/distributed.sh)",
@@ -91,8 +91,9 @@ lines = [
     "| one process, --threads 2, batch 8 (half the work) | 8 | %.1f | %s | %.2fx |" % (one8, ", ".join("%.1f" % x for x in one8_r), one8 / one16),
     "",
     "Gradient bytes each rank puts into all-reduces per step: %d (%.1f MiB, f32, every parameter's "
-    "gradient once) in %d buckets (GC_MPI_BUCKET_MB, default 4). With 2 ranks each rank sends and "
-    "receives about that many bytes per step (Open MPI's shared-memory transport on one machine)." % (nbytes, nbytes / 1048576.0, buckets),
+    "gradient once) in %d buckets (GC_MPI_BUCKET_MB, default 4), %d of them started while backward "
+    "was still running (the last waits for the end of backward). With 2 ranks each rank sends and "
+    "receives about that many bytes per step (Open MPI's shared-memory transport on one machine)." % (nbytes, nbytes / 1048576.0, buckets, early),
     "",
 ]
 report = "\n".join(lines)

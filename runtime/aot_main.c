@@ -24,6 +24,7 @@
 #include "runtime/aot.h"
 #include "runtime/clock.h"
 #include "runtime/data.h"
+#include "runtime/distributed.h"
 #include "runtime/npy.h"
 #include "runtime/train_interrupt.h"
 #include "runtime/train_log.h"
@@ -447,6 +448,9 @@ int gc_aot_main(int argc, char **argv, const gc_aot_model *m) {
     }
     int is_eval = !strcmp(argv[1], "eval");
     if (!is_eval && strcmp(argv[1], "train")) return usage_error("unknown command '%s' (train or eval)", argv[1]);
+    /* N copies training alone would each write the same log and checkpoints (docs/distributed.md). */
+    if (!is_eval && gc_distributed_launched())
+        return usage_error("this standalone trainer does not train data-parallel yet; under mpirun, use gradc train");
     options o;
     int status = parse(argc - 1, argv + 1, is_eval, &o);
     if (status >= 0) return status;

@@ -241,6 +241,8 @@ struct gc_grad_reducer {
     int num_buckets, cap_buckets; /* this run's buckets so far; capacity kept across runs */
     int first_pending;            /* buckets before it are done */
     int64_t step_bytes;
+    int started_in_backward; /* buckets of this run started before anything waited for them */
+    bool waiting;            /* inside wait_all: a bucket started now did not overlap backward */
     bool failed;
     gc_error error;
 };
@@ -284,6 +286,7 @@ static void start_bucket(gc_grad_reducer *r, bucket *b) {
     }
     b->started = true;
     r->step_bytes += (int64_t)b->bytes;
+    if (!r->waiting) r->started_in_backward++;
 }
 
 /* Writes a completed bucket's sum, divided by the ranks, back into the gradients. */
@@ -328,7 +331,9 @@ static void progress(gc_grad_reducer *r) {
 
 /* Starts the open bucket and waits for every bucket of the run. */
 static void wait_all(gc_grad_reducer *r) {
+    r->waiting = true;
     if (r->num_buckets > 0) start_bucket(r, &r->buckets[r->num_buckets - 1]);
+    r->waiting = false;
     while (!r->failed && r->first_pending < r->num_buckets) {
         bucket *b = &r->buckets[r->first_pending];
         gc_error e = {0};
@@ -434,6 +439,7 @@ void gc_grad_reducer_begin(gc_grad_reducer *r) {
     r->num_buckets = 0;
     r->first_pending = 0;
     r->step_bytes = 0;
+    r->started_in_backward = 0;
 }
 
 int gc_grad_reducer_end(gc_grad_reducer *r, gc_error *err) {
@@ -450,3 +456,5 @@ int gc_grad_reducer_end(gc_grad_reducer *r, gc_error *err) {
 int64_t gc_grad_reducer_bytes(const gc_grad_reducer *r) { return r ? r->step_bytes : 0; }
 
 int gc_grad_reducer_buckets(const gc_grad_reducer *r) { return r ? r->num_buckets : 0; }
+
+int gc_grad_reducer_overlapped(const gc_grad_reducer *r) { return r ? r->started_in_backward : 0; }

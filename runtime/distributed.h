@@ -66,5 +66,8 @@ int gc_grad_reducer_end(gc_grad_reducer *r, gc_error *err);
 /* Gradient bytes this rank sent into all-reduces in its last run, and the buckets they made. */
 int64_t gc_grad_reducer_bytes(const gc_grad_reducer *r);
 int gc_grad_reducer_buckets(const gc_grad_reducer *r);
+/* Of those buckets, how many started while backward was still computing (the rest started when
+ * the first reader of gradients, or the end of the step, waited for them). */
+int gc_grad_reducer_overlapped(const gc_grad_reducer *r);
 
 #endif

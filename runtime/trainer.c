@@ -90,10 +90,11 @@ struct gc_trainer {
 
 int64_t gc_trainer_skipped(const gc_trainer *t) { return t ? t->skipped : 0; }
 
-int gc_trainer_reduced(const gc_trainer *t, int64_t *bytes, int *buckets) {
+int gc_trainer_reduced(const gc_trainer *t, int64_t *bytes, int *buckets, int *overlapped) {
     if (!t || !t->reducer) return 0;
     *bytes = gc_grad_reducer_bytes(t->reducer);
     *buckets = gc_grad_reducer_buckets(t->reducer);
+    *overlapped = gc_grad_reducer_overlapped(t->reducer);
     return 1;
 }
 
@@ -488,7 +489,6 @@ static int for_each_persistent(gc_trainer *t, bool states, int (*fn)(gc_trainer 
                                void *ctx);
 
 static int broadcast_one(gc_trainer *t, const gc_node *n, void *data, void *ctx) {
-    (void)t;
     return !data || gc_distributed_broadcast(t->comm, data,
                                              (size_t)gc_type_numel(&n->type) * gc_dtype_size(n->type.dtype),
                                              "the broadcast of the root's parameters", ctx);

@@ -54,8 +54,8 @@ int gc_trainer_check_data(const gc_trainer *t, const char *name, const char *ori
 int gc_trainer_set_input_unchecked(gc_trainer *t, const char *name, const void *data, size_t bytes, gc_error *err);
 /* Updates this trainer skipped for a non-finite loss or gradient norm (gc_options.skip_nonfinite). */
 int64_t gc_trainer_skipped(const gc_trainer *t);
-/* Data parallel: the gradient bytes this rank put into all-reduces in its last step and the
- * buckets they made; 0 when t trains alone. */
-int gc_trainer_reduced(const gc_trainer *t, int64_t *bytes, int *buckets);
+/* Data parallel: the gradient bytes this rank put into all-reduces in its last step, the
+ * buckets they made and how many of those started while backward ran; 0 when t trains alone. */
+int gc_trainer_reduced(const gc_trainer *t, int64_t *bytes, int *buckets, int *overlapped);
 
 #endif

@@ -397,10 +397,12 @@ int gc_cmd_train(int argc, char **argv) {
         printf("\n");
     }
     int64_t reduced_bytes;
-    int buckets;
-    if (verbose && gc_trainer_reduced(t, &reduced_bytes, &buckets))
-        fprintf(stderr, "data parallel: %d ranks; each step all-reduces %lld bytes of gradients in %d bucket%s\n",
-                gc_communicator_size(comm), (long long)reduced_bytes, buckets, buckets == 1 ? "" : "s");
+    int buckets, overlapped;
+    if (verbose && gc_trainer_reduced(t, &reduced_bytes, &buckets, &overlapped))
+        fprintf(stderr,
+                "data parallel: %d ranks; each step all-reduces %lld bytes of gradients in %d bucket%s, %d of them "
+                "started while backward ran\n",
+                gc_communicator_size(comm), (long long)reduced_bytes, buckets, buckets == 1 ? "" : "s", overlapped);
     if (skipped * 2 > total) {
         gc_failf(&err, GC_ERR_NUMERIC, "%lld of %lld updates were skipped for a non-finite loss or gradient norm "
                  "(more than half): try a lower lr or clip_grad_norm", (long long)skipped, (long long)total);
