@@ -19,6 +19,7 @@ typedef struct gc_executor gc_executor;
 typedef struct gc_executor_config {
     int threads;  /* the step's threads, the caller's included; 0: one per online CPU */
     bool profile; /* time every kernel (executors with a profile op; the others ignore it) */
+    const struct gc_step_hooks *hooks; /* non-NULL: each run calls them (runtime/step_hook.h) */
 } gc_executor_config;
 
 typedef struct gc_executor_ops {

@@ -31,6 +31,7 @@ typedef struct gc_jit_options {
     bool profile; /* time every kernel of the run and of apply (runtime/profile.h) */
     bool views;   /* slices, permutes and reshapes only matmuls read are strided views, with no
                      kernel or value of their own (passes/plan.h) */
+    const struct gc_step_hooks *hooks; /* non-NULL: the run calls them (runtime/step_hook.h) */
 } gc_jit_options;
 
 /* Compiles g (which must outlive the executor) and allocates its arena. Sources start unset;

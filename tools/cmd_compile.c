@@ -363,8 +363,13 @@ static int compile_exe(const compile_options *o, compiled_graph graphs[2], const
 #else
         char *sanitize = "-O1";
 #endif
+        /* The runtime holds the MPI layer when this gradc links Open MPI (runtime/distributed.c). */
         char *argv[] = {(char *)(cc && *cc ? cc : "cc"), "-O1", sanitize, "-o", (char *)o->out, main_c, objs[0],
-                        objs[1], runtime, GC_OPENBLAS_LIB, "-lm", "-lpthread", NULL};
+                        objs[1], runtime, GC_OPENBLAS_LIB,
+#ifdef GC_MPI_LIBDIR
+                        "-L" GC_MPI_LIBDIR, "-Wl,-rpath," GC_MPI_LIBDIR, "-lmpi",
+#endif
+                        "-lm", "-lpthread", NULL};
         ok = run_command(argv, err);
     }
     if (o->keep) {

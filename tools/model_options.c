@@ -145,7 +145,7 @@ gc_trainer *gc_model_options_trainer_with(gc_model_options *mo, const char *extr
     gc_options options = mo->options;
     if (options.backend == GC_BACKEND_JIT && !gc_backend_available(GC_BACKEND_JIT) && !mo->backend_given)
         options.backend = GC_BACKEND_INTERP;
-    gc_trainer *t = gc_trainer_new(m, &options, err);
+    gc_trainer *t = gc_trainer_new_distributed(m, &options, mo->communicator, err);
     gc_model_free(m);
     return t;
 }
