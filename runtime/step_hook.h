@@ -29,7 +29,8 @@ typedef struct gc_step_hooks {
     void (*event)(void *user, int event, const gc_node *node, void *data, gc_dtype dtype, int64_t count);
 } gc_step_hooks;
 
-/* Called by JIT-generated code (codegen/module.c): ctx is the executor's hook state. */
+/* Called around the JIT's step kernels (codegen/program.c, and codegen/module.c's whole-module
+ * gc_step when built with hooks): ctx is the executor's hook state. */
 void gc_step_hook(void *ctx, int32_t event, int32_t node);
 
 /* Which nodes of g are gradient outputs (is_grad) and which read one as an operand while not being
