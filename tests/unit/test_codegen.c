@@ -342,7 +342,8 @@ static void test_compile_times_100_nodes(void **state) {
     for (int i = 0; i < g->num_nodes; i++)
         if (!(gc_op_table[g->nodes[i]->op].flags & GC_FLAG_NAMED)) kernels++;
     assert_int_equal(t->kernels, kernels);
-    assert_true(t->emit_ms > 0 && t->optimize_ms > 0 && t->jit_ms > 0);
+    /* Kernels found in the kernel cache (a warm GRADC_CACHE_DIR) are not optimised again. */
+    assert_true(t->emit_ms > 0 && (t->compiled == 0 || t->optimize_ms > 0) && t->jit_ms > 0);
     assert_true(t->total_ms >= t->emit_ms + t->verify_ms + t->optimize_ms + t->jit_ms - 1e-6);
     print_message("%d nodes, %d kernels: emit %.1f ms, verify %.1f ms, O3 %.1f ms, machine code %.1f ms, total %.1f ms\n",
                   g->num_nodes, t->kernels, t->emit_ms, t->verify_ms, t->optimize_ms, t->jit_ms, t->total_ms);
