@@ -44,6 +44,8 @@ typedef struct cg_ctx {
     const LLVMValueRef *stored;
     /* The gc_profile the step's ticks go to (runtime/profile.h), NULL when not profiled. */
     void *profile;
+    /* The step hook state gc_step passes to gc_step_hook (runtime/step_hook.h), NULL: none. */
+    void *hooks;
     /* The arena plan being compiled: a matmul reads an operand that is a view (passes/plan.h)
      * through its strides. */
     const gc_layout *layout;
@@ -65,14 +67,21 @@ void cg_ctx_dispose(cg_ctx *cg);
 
 /* Builds, verifies and optimises the whole module for g in ctx with `tm` (which sets the triple,
  * data layout and the CPU the optimiser tunes for). A non-NULL `profile` (a gc_profile, alive as
- * long as the code) makes gc_step and gc_update tick it around every kernel. times may be NULL. */
+ * long as the code) makes gc_step and gc_update tick it around every kernel; a non-NULL `hooks` makes
+ * gc_step call gc_step_hook with it (runtime/step_hook.h). times may be NULL. */
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const gc_graph *g, const gc_layout *layout,
-                              LLVMTargetMachineRef tm, void *profile, gc_codegen_times *times, gc_error *err);
+                              LLVMTargetMachineRef tm, void *profile, void *hooks, gc_codegen_times *times,
+                              gc_error *err);
 
 /* ---- pieces of module.c that program.c shares ---- */
 typedef struct cg_group cg_group;
 bool cg_has_kernel(const gc_node *n, const gc_layout *layout);
 bool cg_is_init_node(const gc_node *n);
+/* Step hooks (module.c): the gradient outputs with bytes of their own, by node id, ascending and
+ * each once (malloc'd, NULL when out of memory); whether reading v reads bytes of one of
+ * grads[0 .. ready). */
+int *cg_grad_nodes(const gc_graph *g, const gc_layout *layout, int *count);
+bool cg_reads_ready_grad(const gc_graph *g, const gc_layout *layout, const int *grads, int ready, const gc_node *v);
 /* The kernel of every root (indexed by root id); *storage is freed with free() after them. */
 cg_group *cg_make_groups(const gc_graph *g, const gc_layout *layout, const gc_node ***storage, gc_error *err);
 /* Emits grp as an internal function k<root id> of cg->mod; NULL after filling cg->err. */
@@ -160,18 +169,23 @@ typedef struct cg_call {
     int32_t flags;          /* GC_TASK_* */
     bool parallel;          /* run on every thread of the pool */
     int node;               /* the kernel's root id (profile ticks) */
+    int grads_ready;        /* step hooks: gradients final before this call (a prefix of grads) */
+    bool reads_grads;       /* step hooks: it reads bytes of one of those gradients */
 } cg_program_call;
 typedef struct cg_program {
     cg_program_call *calls;
     int begin[CG_ENTRY_COUNT + 1]; /* entry e runs calls [begin[e], begin[e + 1]) */
     int64_t *offsets;
     void *profile;
+    void *hooks;    /* passed to gc_step_hook around gc_step's calls (runtime/step_hook.h), or NULL */
+    int *grads;     /* with hooks: the gradient outputs with bytes of their own, ascending node id */
+    int num_grads;
 } cg_program;
 struct LLVMOrcOpaqueLLJIT;
 /* Compiles every distinct kernel of g into `jit` (an LLJIT with the runtime's symbols defined)
  * and fills the program that calls them; times gets the compile's phases and counts. */
 int cg_program_build(struct LLVMOrcOpaqueLLJIT *jit, const gc_graph *g, const gc_layout *layout, void *profile,
-                     cg_program *p, gc_codegen_times *times, gc_error *err);
+                     void *hooks, cg_program *p, gc_codegen_times *times, gc_error *err);
 void cg_program_run(const cg_program *p, int entry, char *arena, void *pool);
 void cg_program_free(cg_program *p);
 

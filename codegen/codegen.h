@@ -71,6 +71,10 @@ void gc_codegen_jit_run(const gc_codegen_jit *jit, gc_codegen_entry entry, char 
 /* The entry points as functions (gc_init, gc_step, gc_update, in that order), as an object file
  * would define them: made on first request (a few small functions through LLVM). */
 int gc_codegen_jit_entries(gc_codegen_jit *jit, gc_step_fn entries[3], gc_error *err);
+/* The same with gc_step calling gc_step_hook(hooks, event, node) around its kernels
+ * (runtime/step_hook.h; hooks must outlive the code). */
+gc_codegen_jit *gc_codegen_jit_compile_hooked(const gc_graph *g, const gc_layout *layout, void *profile, void *hooks,
+                                              gc_codegen_times *times, gc_error *err);
 void gc_codegen_jit_free(gc_codegen_jit *jit);
 
 /* The optimised module as LLVM IR text (gradc ir --stage llvm); the caller frees it. */

@@ -25,6 +25,7 @@
 #include "runtime/parallel.h"
 #include "runtime/profile.h"
 #include "runtime/recurrent.h"
+#include "runtime/step_hook.h"
 
 struct gc_codegen_jit {
     LLVMOrcLLJITRef jit;
@@ -56,7 +57,7 @@ static int define_externals(LLVMOrcLLJITRef jit, LLVMOrcJITDylibRef jd, gc_error
     const extern_symbol table[] = {
         SYM(gc_sgemm), SYM(gc_sgemm_bf16), SYM(cblas_sgemm), SYM(cblas_dgemm), SYM(erff), SYM(erf), SYM(erfcf), SYM(erfc), SYM(tanhf),
         SYM(tanh), SYM(log1pf), SYM(log1p), SYM(expf), SYM(exp), SYM(logf), SYM(log), SYM(sinf),
-        SYM(sin), SYM(cosf), SYM(cos), SYM(powf), SYM(pow), SYM(gc_pool_run), SYM(gc_profile_tick),
+        SYM(sin), SYM(cosf), SYM(cos), SYM(powf), SYM(pow), SYM(gc_pool_run), SYM(gc_profile_tick), SYM(gc_step_hook),
         SYM(gc_conv_forward_f32), SYM(gc_conv_input_grad_f32), SYM(gc_conv_weight_grad_f32), SYM(gc_conv_forward_f64),
         SYM(gc_conv_input_grad_f64), SYM(gc_conv_weight_grad_f64),
         /* conv epilogues (codegen/fused.c) */
@@ -130,6 +131,11 @@ gc_codegen_jit *gc_codegen_jit_compile(const gc_graph *g, const gc_layout *layou
 
 gc_codegen_jit *gc_codegen_jit_compile_profiled(const gc_graph *g, const gc_layout *layout, void *profile,
                                                 gc_codegen_times *times, gc_error *err) {
+    return gc_codegen_jit_compile_hooked(g, layout, profile, NULL, times, err);
+}
+
+gc_codegen_jit *gc_codegen_jit_compile_hooked(const gc_graph *g, const gc_layout *layout, void *profile, void *hooks,
+                                              gc_codegen_times *times, gc_error *err) {
     gc_codegen_times t = {0};
     if (!g || !layout || layout->num_nodes != g->num_nodes)
         return gc_failf(err, GC_ERR_INTERNAL, "internal error: codegen: the layout is not of this graph"), NULL;
@@ -142,7 +148,7 @@ gc_codegen_jit *gc_codegen_jit_compile_profiled(const gc_graph *g, const gc_layo
     }
     j->jit = make_jit(tm, err);
     if (!j->jit || !define_externals(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), err) ||
-        !cg_program_build(j->jit, g, layout, profile, &j->program, &t, err)) {
+        !cg_program_build(j->jit, g, layout, profile, hooks, &j->program, &t, err)) {
         gc_codegen_jit_free(j);
         return NULL;
     }

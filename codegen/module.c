@@ -19,6 +19,7 @@
 #include "codegen/cg.h"
 #include "passes/fuse.h"
 #include "runtime/profile.h"
+#include "runtime/step_hook.h"
 
 /* Dispatch by expanding the op table: an op without a cg_emit_<name> fails to link. */
 static const cg_emitter emitters[GC_OP_COUNT] = {
@@ -183,6 +184,43 @@ static LLVMValueRef offset_table(cg_ctx *cg, const gc_layout *layout, const gc_n
     return table;
 }
 
+/* The gradient outputs with bytes of their own, by node id, ascending and each once. */
+int *cg_grad_nodes(const gc_graph *g, const gc_layout *layout, int *count) {
+    bool *is_grad = calloc((size_t)g->num_nodes + 1, sizeof *is_grad);
+    int *ids = calloc((size_t)g->num_outputs + 1, sizeof *ids);
+    if (!is_grad || !ids) {
+        free(is_grad);
+        free(ids);
+        return NULL;
+    }
+    for (int i = 0; i < g->num_outputs; i++) {
+        const gc_node *v = g->outputs[i].value;
+        if (g->outputs[i].kind == GC_OUTPUT_GRAD && layout->offsets[v->id] >= 0 && !is_init(v) &&
+            !(gc_op_table[v->op].flags & GC_FLAG_NAMED))
+            is_grad[v->id] = true;
+    }
+    *count = 0;
+    for (int i = 0; i < g->num_nodes; i++)
+        if (is_grad[i]) ids[(*count)++] = i;
+    free(is_grad);
+    return ids;
+}
+
+static int64_t value_bytes(const gc_node *n) { return gc_type_numel(&n->type) * (int64_t)gc_dtype_size(n->type.dtype); }
+
+/* Whether reading v reads bytes of one of the gradients made ready so far (grads[0 .. ready)). */
+bool cg_reads_ready_grad(const gc_graph *g, const gc_layout *layout, const int *grads, int ready, const gc_node *v) {
+    int64_t lo = layout->offsets[v->id];
+    if (lo < 0) return false;
+    int64_t hi = lo + value_bytes(v);
+    for (int k = 0; k < ready; k++) {
+        const gc_node *grad = g->nodes[grads[k]];
+        int64_t glo = layout->offsets[grad->id], ghi = glo + value_bytes(grad);
+        if (lo < ghi && glo < hi) return true;
+    }
+    return false;
+}
+
 /* An entry point void name(ptr arena, ptr pool) calling, in graph order, the kernels whose root
  * is an init node (constants, iota) when `init`, else those with root id in [from, to). A split
  * kernel goes through gc_pool_run, every part on its own thread; the rest are called once. */
@@ -218,6 +256,26 @@ static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LL
         LLVMValueRef at[2] = {profile, cg_i32(cg, from == 0 ? GC_PROFILE_STEP : GC_PROFILE_UPDATE)};
         LLVMBuildCall2(cg->b, tick_type, tick, at, 2, "");
     }
+    /* Step hooks (runtime/step_hook.h): only gc_step has them, the state's address a constant
+     * like the profile's. A gradient is final once every kernel whose root precedes it has run:
+     * the kernels writing its bytes (its own, an aliased operand's, the matmuls writing a concat
+     * of gradients through strides) all compute its operands. A kernel reading bytes of a
+     * gradient made ready is preceded by GRADS_NEEDED; gradients are kept values, so no other
+     * value shares their bytes. */
+    LLVMTypeRef hook_params[3] = {cg->t_ptr, cg->t_i32, cg->t_i32};
+    LLVMTypeRef hook_type = LLVMFunctionType(cg->t_void, hook_params, 3, 0);
+    LLVMValueRef hook = NULL, hook_ctx = NULL;
+    int *grads = NULL, num_grads = 0, next_grad = 0;
+    if (cg->hooks && !init && from == 0) {
+        hook = LLVMGetNamedFunction(cg->mod, "gc_step_hook");
+        if (!hook) hook = LLVMAddFunction(cg->mod, "gc_step_hook", hook_type);
+        hook_ctx = LLVMConstIntToPtr(LLVMConstInt(cg->t_i64, (unsigned long long)(uintptr_t)cg->hooks, 0), cg->t_ptr);
+        if (!(grads = cg_grad_nodes(g, layout, &num_grads))) {
+            free(args);
+            free(params);
+            return gc_failf(cg->err, GC_ERR_MEMORY, "out of memory");
+        }
+    }
     LLVMValueRef run = LLVMGetNamedFunction(cg->mod, "gc_pool_run");
     if (!run) {
         /* Weak: an object linked without gradc's runtime (--emit obj) runs on the caller's
@@ -231,6 +289,17 @@ static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LL
         const cg_group *grp = &groups[i];
         int pointers = cg_group_pointers(grp);
         LLVMTypeRef kty = kernel_type(cg, pointers, params);
+        if (hook) {
+            for (; next_grad < num_grads && grads[next_grad] < i; next_grad++)
+                LLVMBuildCall2(cg->b, hook_type, hook,
+                               (LLVMValueRef[]){hook_ctx, cg_i32(cg, GC_HOOK_GRAD_READY), cg_i32(cg, grads[next_grad])}, 3, "");
+            /* Outside values are what a kernel reads from memory. */
+            bool reads = false;
+            for (int k = 0; k < grp->num_ext && !reads; k++)
+                reads = cg_reads_ready_grad(g, layout, grads, next_grad, grp->ext[k]);
+            if (reads)
+                LLVMBuildCall2(cg->b, hook_type, hook, (LLVMValueRef[]){hook_ctx, cg_i32(cg, GC_HOOK_GRADS_NEEDED), cg_i32(cg, n->id)}, 3, "");
+        }
         if (!init && is_parallel(kernels[i])) {
             LLVMValueRef task = task_of(cg, kernels[i], kty, pointers, args);
             LLVMValueRef table = offset_table(cg, layout, n, grp, args);
@@ -249,6 +318,8 @@ static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LL
             LLVMBuildBr(cg->b, next);
             LLVMPositionBuilderAtEnd(cg->b, next);
             if (tick) LLVMBuildCall2(cg->b, tick_type, tick, (LLVMValueRef[]){profile, cg_i32(cg, n->id)}, 2, "");
+            if (hook)
+                LLVMBuildCall2(cg->b, hook_type, hook, (LLVMValueRef[]){hook_ctx, cg_i32(cg, GC_HOOK_KERNEL_DONE), cg_i32(cg, n->id)}, 3, "");
             continue;
         }
         for (int k = 0; k < pointers; k++) {
@@ -259,7 +330,13 @@ static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LL
         args[pointers + 1] = cg_i32(cg, GC_SHARE_ONE);
         LLVMBuildCall2(cg->b, kty, kernels[i], args, (unsigned)(pointers + 2), "");
         if (tick) LLVMBuildCall2(cg->b, tick_type, tick, (LLVMValueRef[]){profile, cg_i32(cg, n->id)}, 2, "");
+        if (hook)
+            LLVMBuildCall2(cg->b, hook_type, hook, (LLVMValueRef[]){hook_ctx, cg_i32(cg, GC_HOOK_KERNEL_DONE), cg_i32(cg, n->id)}, 3, "");
     }
+    for (; hook && next_grad < num_grads; next_grad++)
+        LLVMBuildCall2(cg->b, hook_type, hook, (LLVMValueRef[]){hook_ctx, cg_i32(cg, GC_HOOK_GRAD_READY), cg_i32(cg, grads[next_grad])}, 3, "");
+    if (hook) LLVMBuildCall2(cg->b, hook_type, hook, (LLVMValueRef[]){hook_ctx, cg_i32(cg, GC_HOOK_STEP_END), cg_i32(cg, -1)}, 3, "");
+    free(grads);
     LLVMBuildRetVoid(cg->b);
     free(args);
     free(params);
@@ -412,7 +489,8 @@ static int emit_all(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, gc_c
 }
 
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const gc_graph *g, const gc_layout *layout,
-                              LLVMTargetMachineRef tm, void *profile, gc_codegen_times *times, gc_error *err) {
+                              LLVMTargetMachineRef tm, void *profile, void *hooks, gc_codegen_times *times,
+                              gc_error *err) {
     if (!g || !layout || layout->num_nodes != g->num_nodes)
         return gc_failf(err, GC_ERR_INTERNAL, "internal error: codegen: the layout is not of this graph"), NULL;
     gc_codegen_times t = {0};
@@ -428,6 +506,7 @@ LLVMModuleRef cg_build_module(LLVMContextRef ctx, const gc_graph *g, const gc_la
     cg_ctx cg;
     cg_ctx_init(&cg, ctx, mod, err);
     cg.profile = profile;
+    cg.hooks = hooks;
     int ok = emit_all(&cg, g, layout, &t);
     cg_ctx_dispose(&cg);
     double emitted = cg_now_ms();

@@ -35,7 +35,7 @@ static int compile(const gc_graph *g, compiled *c, gc_error *err) {
         return 0;
     }
     c->ctx = LLVMContextCreate();
-    c->mod = cg_build_module(c->ctx, g, &c->layout, c->tm, NULL, NULL, err);
+    c->mod = cg_build_module(c->ctx, g, &c->layout, c->tm, NULL, NULL, NULL, err);
     if (!c->mod) {
         release(c);
         return 0;

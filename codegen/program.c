@@ -31,6 +31,7 @@
 
 #include "codegen/cg.h"
 #include "runtime/profile.h"
+#include "runtime/step_hook.h"
 
 #define MAX_THREADS 8
 
@@ -270,10 +271,13 @@ static int entry_of(const gc_node *n, int i, int split) {
     return cg_is_init_node(n) ? CG_ENTRY_INIT : i < split ? CG_ENTRY_STEP : CG_ENTRY_UPDATE;
 }
 
-int cg_program_build(LLVMOrcLLJITRef jit, const gc_graph *g, const gc_layout *layout, void *profile, cg_program *p,
-                     gc_codegen_times *t, gc_error *err) {
+int cg_program_build(LLVMOrcLLJITRef jit, const gc_graph *g, const gc_layout *layout, void *profile, void *hooks,
+                     cg_program *p, gc_codegen_times *t, gc_error *err) {
     memset(p, 0, sizeof *p);
     p->profile = profile;
+    p->hooks = hooks;
+    if (hooks && !(p->grads = cg_grad_nodes(g, layout, &p->num_grads)))
+        return gc_failf(err, GC_ERR_MEMORY, "out of memory");
     double start = cg_now_ms();
     const gc_node **storage = NULL;
     cg_group *groups = cg_make_groups(g, layout, &storage, err);
@@ -339,6 +343,7 @@ int cg_program_build(LLVMOrcLLJITRef jit, const gc_graph *g, const gc_layout *la
     }
     int fill[CG_ENTRY_COUNT] = {p->begin[0], p->begin[1], p->begin[2]};
     int64_t used = 0;
+    int ready = 0;
     for (int i = 0; ok && i < n; i++) {
         if (job_of[i] < 0) continue;
         const gc_node *node = g->nodes[i];
@@ -354,6 +359,14 @@ int cg_program_build(LLVMOrcLLJITRef jit, const gc_graph *g, const gc_layout *la
         c->flags = jb->flags;
         c->parallel = jb->parallel && e != CG_ENTRY_INIT;
         c->node = node->id;
+        /* Step hooks, as module.c places them: a gradient is final once every kernel whose root
+         * precedes it has run; a kernel reading bytes of one made ready waits for them. */
+        if (p->hooks && e == CG_ENTRY_STEP) {
+            while (ready < p->num_grads && p->grads[ready] < i) ready++;
+            c->grads_ready = ready;
+            for (int k = 0; k < grp->num_ext && !c->reads_grads; k++)
+                c->reads_grads = cg_reads_ready_grad(g, layout, p->grads, ready, grp->ext[k]);
+        }
     }
     int distinct = 0;
     for (int i = 0; i < s.num_jobs; i++) distinct += jobs[i].same_as < 0;
@@ -384,7 +397,29 @@ int cg_program_build(LLVMOrcLLJITRef jit, const gc_graph *g, const gc_layout *la
     return ok;
 }
 
+/* gc_step with the step hooks (runtime/step_hook.h) called around its kernels. */
+static void run_hooked_step(const cg_program *p, char *arena, void *pool) {
+    gc_profile *profile = p->profile;
+    if (profile) gc_profile_tick(profile, GC_PROFILE_STEP);
+    int next = 0;
+    for (int i = p->begin[CG_ENTRY_STEP]; i < p->begin[CG_ENTRY_STEP + 1]; i++) {
+        const cg_program_call *c = &p->calls[i];
+        for (; next < c->grads_ready; next++) gc_step_hook(p->hooks, GC_HOOK_GRAD_READY, p->grads[next]);
+        if (c->reads_grads) gc_step_hook(p->hooks, GC_HOOK_GRADS_NEEDED, c->node);
+        if (c->parallel && pool) gc_pool_run(pool, c->task, arena, c->offsets, c->flags);
+        else c->task(arena, c->offsets, 0, GC_SHARE_ONE);
+        if (profile) gc_profile_tick(profile, c->node);
+        gc_step_hook(p->hooks, GC_HOOK_KERNEL_DONE, c->node);
+    }
+    for (; next < p->num_grads; next++) gc_step_hook(p->hooks, GC_HOOK_GRAD_READY, p->grads[next]);
+    gc_step_hook(p->hooks, GC_HOOK_STEP_END, -1);
+}
+
 void cg_program_run(const cg_program *p, int entry, char *arena, void *pool) {
+    if (p->hooks && entry == CG_ENTRY_STEP) {
+        run_hooked_step(p, arena, pool);
+        return;
+    }
     gc_profile *profile = entry == CG_ENTRY_INIT ? NULL : p->profile;
     if (profile) gc_profile_tick(profile, entry == CG_ENTRY_STEP ? GC_PROFILE_STEP : GC_PROFILE_UPDATE);
     for (int i = p->begin[entry]; i < p->begin[entry + 1]; i++) {
@@ -398,5 +433,6 @@ void cg_program_run(const cg_program *p, int entry, char *arena, void *pool) {
 void cg_program_free(cg_program *p) {
     free(p->calls);
     free(p->offsets);
+    free(p->grads);
     memset(p, 0, sizeof *p);
 }

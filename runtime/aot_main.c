@@ -25,6 +25,7 @@
 #include "ir/diag.h"
 #include "runtime/aot.h"
 #include "runtime/data_files.h"
+#include "runtime/distributed.h"
 #include "runtime/evaluate.h"
 #include "runtime/suggest.h"
 #include "runtime/train_driver.h"
@@ -408,6 +409,9 @@ int gc_aot_main(int argc, char **argv, const gc_aot_model *m) {
     }
     int is_eval = !strcmp(argv[1], "eval");
     if (!is_eval && strcmp(argv[1], "train")) return usage_error("unknown command '%s' (train or eval)", argv[1]);
+    /* N copies training alone would each write the same log and checkpoints (docs/distributed.md). */
+    if (!is_eval && gc_distributed_launched())
+        return usage_error("this standalone trainer does not train data-parallel yet; under mpirun, use gradc train");
     static options o; /* big: binding lists */
     memset(&o, 0, sizeof o);
     int status = parse(argc - 1, argv + 1, is_eval, &o);

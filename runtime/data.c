@@ -24,12 +24,29 @@ struct gc_dataset {
     uint64_t seed;
     int64_t *order;        /* the permutation of the current epoch */
     int64_t order_epoch;
+    int rank, ranks;       /* gc_dataset_shard; 0 of 1 alone */
 };
+
+int gc_dataset_shard(gc_dataset *d, int rank, int ranks, gc_error *err) {
+    if (ranks < 1 || rank < 0 || rank >= ranks)
+        return gc_failf(err, GC_ERR_USER, "rank %d of %d does not exist", rank, ranks);
+    d->rank = rank;
+    d->ranks = ranks;
+    return 1;
+}
+
+int gc_dataset_shard_of(const gc_dataset *d, int *ranks) {
+    *ranks = d->ranks;
+    return d->rank;
+}
 
 gc_dataset *gc_dataset_new(gc_error *err) {
     gc_dataset *d = calloc(1, sizeof *d);
     if (!d) gc_failf(err, GC_ERR_MEMORY, "out of memory");
-    if (d) d->order_epoch = -1;
+    if (d) {
+        d->order_epoch = -1;
+        d->ranks = 1;
+    }
     return d;
 }
 
@@ -120,7 +137,7 @@ int64_t gc_dataset_examples(const gc_dataset *d) { return d->examples; }
 
 int64_t gc_dataset_batch(const gc_dataset *d) { return d->batch; }
 
-int64_t gc_dataset_steps_per_epoch(const gc_dataset *d) { return d->batch ? d->examples / d->batch : 0; }
+int64_t gc_dataset_steps_per_epoch(const gc_dataset *d) { return d->batch ? d->examples / (d->batch * d->ranks) : 0; }
 
 int64_t gc_dataset_eval_batches(const gc_dataset *d) { return d->batch ? (d->examples + d->batch - 1) / d->batch : 0; }
 
@@ -152,11 +169,15 @@ static int hand_over(gc_dataset *d, gc_trainer *t, int64_t batch, gc_error *err)
 
 int gc_dataset_load_step(gc_dataset *d, gc_trainer *t, int64_t step, gc_error *err) {
     int64_t per_epoch = gc_dataset_steps_per_epoch(d);
+    if (per_epoch <= 0 && d->ranks > 1)
+        return gc_failf(err, GC_ERR_USER, "the data has %lld example%s, fewer than one global batch of %lld (%d ranks x %lld)",
+                        (long long)d->examples, d->examples == 1 ? "" : "s", (long long)(d->batch * d->ranks),
+                        d->ranks, (long long)d->batch);
     if (per_epoch <= 0)
         return gc_failf(err, GC_ERR_USER, "the data has %lld example%s, fewer than one batch of %lld",
                         (long long)d->examples, d->examples == 1 ? "" : "s", (long long)d->batch);
     if (step < 0) return gc_failf(err, GC_ERR_USER, "step %lld is negative", (long long)step);
-    int64_t epoch = step / per_epoch, first = (step % per_epoch) * d->batch;
+    int64_t epoch = step / per_epoch, first = (step % per_epoch) * d->batch * d->ranks + d->rank * d->batch;
     if (d->shuffle) shuffle_epoch(d, epoch);
     for (int a = 0; a < d->count; a++) {
         bound_array *b = &d->arrays[a];

@@ -37,6 +37,14 @@ int64_t gc_dataset_batch(const gc_dataset *d);
 /* floor(N / B); 0 when there is not one whole batch. */
 int64_t gc_dataset_steps_per_epoch(const gc_dataset *d);
 
+/* Data parallel (runtime/distributed.h): this dataset feeds rank `rank` of `ranks`. A step's
+ * global batch is then ranks x B examples, taken in the order one process with a batch of ranks x B
+ * reads them, and this rank's B are those at rank x B within it; epochs are floor(N / (ranks x B))
+ * steps. Call before the first step. */
+int gc_dataset_shard(gc_dataset *d, int rank, int ranks, gc_error *err);
+/* The rank this dataset feeds, and in *ranks how many there are (0 of 1 unsharded). */
+int gc_dataset_shard_of(const gc_dataset *d, int *ranks);
+
 /* Writes the batch of global step `step` (0-based) into each bound input of the trainer. */
 int gc_dataset_load_step(gc_dataset *d, gc_trainer *t, int64_t step, gc_error *err);
 /* Eval: writes batch `index` (0-based, examples index*B ..) and returns in *real how many of its B

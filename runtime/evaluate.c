@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ir/diag.h"
+#include "runtime/distributed.h"
 
 struct gc_evaluator {
     gc_trainer *t, *rest; /* rest: compiled for the last N mod B examples, or NULL */
@@ -19,7 +20,10 @@ struct gc_evaluator {
     int num_names;
     bool names_known;
     char note[512];
+    gc_communicator *comm; /* data parallel: batch i is evaluated by rank i mod ranks */
 };
+
+void gc_evaluator_set_communicator(gc_evaluator *e, gc_communicator *comm) { e->comm = comm; }
 
 /* 1 when `rest` is t with the batch dim of its inputs set to r and the same parameters. */
 static int same_but_batch(gc_trainer *t, gc_trainer *rest, int64_t batch, int64_t r) {
@@ -152,14 +156,17 @@ static int share_params(gc_evaluator *e, gc_error *err) {
 int gc_evaluator_run(gc_evaluator *e, gc_eval_result *r, gc_error *err) {
     memset(r, 0, sizeof *r);
     double loss = 0, sums[GC_EVAL_MAX_OUTPUTS] = {0};
+    int rank = gc_communicator_rank(e->comm), ranks = gc_communicator_size(e->comm);
+    if (e->batch_loss) memset(e->batch_loss, 0, sizeof *e->batch_loss * (size_t)(e->full + (e->remainder > 0)));
     for (int64_t i = 0; i < e->full; i++) {
+        if (i % ranks != rank) continue;
         double before = loss;
         if (!gc_dataset_load_examples(e->data, e->t, i * e->batch, e->batch, e->batch, err) ||
             !eval_into(e, e->t, (double)e->batch, &loss, sums, err))
             return 0;
         if (e->batch_loss) e->batch_loss[i] = (loss - before) / (double)e->batch;
     }
-    if (e->remainder) {
+    if (e->remainder && e->full % ranks == rank) {
         int64_t first = e->full * e->batch, r_ = e->remainder;
         double before = loss;
         if (e->rest) {
@@ -175,6 +182,20 @@ int gc_evaluator_run(gc_evaluator *e, gc_eval_result *r, gc_error *err) {
                 return 0;
         }
         if (e->batch_loss) e->batch_loss[e->full] = (loss - before) / (double)r_;
+    }
+    if (ranks > 1) {
+        /* Every rank learned the same names in the same order, or none (it evaluated nothing
+         * and adds zeros); rank 0 always evaluates batch 0. */
+        double all[GC_EVAL_MAX_OUTPUTS + 1];
+        all[0] = loss;
+        memcpy(all + 1, sums, sizeof sums);
+        if (!gc_distributed_sum(e->comm, all, GC_EVAL_MAX_OUTPUTS + 1, "the evaluation's all-reduce", err)) return 0;
+        loss = all[0];
+        memcpy(sums, all + 1, sizeof sums);
+        if (e->batch_loss &&
+            !gc_distributed_sum(e->comm, e->batch_loss, (int)(e->full + (e->remainder > 0)), "the evaluation's all-reduce",
+                                err))
+            return 0;
     }
     r->examples = e->examples;
     r->loss = loss / (double)e->examples;

@@ -50,6 +50,9 @@ gc_evaluator *gc_evaluator_create(gc_trainer *t, gc_dataset *data, const char *b
                                   const char *model_name, gc_error *err);
 /* Why the remainder is evaluated in padded batches, or NULL when it is not (valid until free). */
 const char *gc_evaluator_note(const gc_evaluator *e);
+/* Data parallel (runtime/distributed.h): batch i is evaluated by rank i mod ranks and the sums are
+ * all-reduced, so every rank gets the whole result. Every rank must then run the evaluator. */
+void gc_evaluator_set_communicator(gc_evaluator *e, gc_communicator *comm);
 /* Evaluates t's current parameters. r->batch_loss stays owned by the evaluator. */
 int gc_evaluator_run(gc_evaluator *e, gc_eval_result *r, gc_error *err);
 void gc_evaluator_free(gc_evaluator *e);

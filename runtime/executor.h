@@ -20,6 +20,7 @@ typedef struct gc_executor_config {
     int threads;  /* the step's threads, the caller's included; 0: one per online CPU */
     bool profile; /* time every kernel (executors with a profile op; the others ignore it) */
     bool ieee_subnormals; /* compiled code keeps subnormal floats (gc_options.ieee_subnormals) */
+    const struct gc_step_hooks *hooks; /* non-NULL: each run calls them (runtime/step_hook.h) */
 } gc_executor_config;
 
 typedef struct gc_executor_ops {

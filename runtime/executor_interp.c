@@ -52,11 +52,14 @@ static void destroy(void *impl) {
 }
 
 static void *create(const gc_graph *g, const gc_executor_config *config, gc_error *err) {
-    (void)config;
     interp_executor *x = calloc(1, sizeof *x);
     if (!x) return gc_failf(err, GC_ERR_MEMORY, "out of memory"), NULL;
     x->graph = g;
     x->interp = gc_interp_new(g, GC_INTERP_F32, err);
+    if (x->interp && config->hooks && !gc_interp_set_hooks(x->interp, config->hooks, err)) {
+        destroy(x);
+        return NULL;
+    }
     x->sources = calloc((size_t)g->num_nodes + 1, sizeof *x->sources);
     x->outputs = calloc((size_t)g->num_outputs + 1, sizeof *x->outputs);
     x->source_of = malloc(((size_t)g->num_nodes + 1) * sizeof *x->source_of);

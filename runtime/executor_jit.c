@@ -18,7 +18,8 @@
 static void *create(const gc_graph *g, const gc_executor_config *config, gc_error *err) {
     gc_jit_options opts = {.fuse = true, .reuse = true, .threads = config->threads, .in_place = true,
                            .profile = config->profile, .views = true,
-                           .ieee_subnormals = config->ieee_subnormals};
+                           .ieee_subnormals = config->ieee_subnormals,
+                           .hooks = config->hooks};
     gc_jit *j = gc_jit_new_opts(g, &opts, err);
     if (!j) return NULL;
     for (int i = 0; i < g->num_nodes; i++) {

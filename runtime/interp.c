@@ -29,7 +29,20 @@ struct gc_interp {
     bool *has_value;       /* per source node: set (or updated) since creation */
     const double **args;   /* operand pointers of the node being run */
     bool ran;              /* the last run completed */
+    gc_step_hooks hooks;   /* gc_interp_set_hooks; event NULL: none */
+    bool *is_grad, *reads_grad; /* per node, with hooks (gc_step_hook_plan) */
 };
+
+int gc_interp_set_hooks(gc_interp *it, const gc_step_hooks *hooks, gc_error *err) {
+    free(it->is_grad);
+    free(it->reads_grad);
+    it->is_grad = calloc((size_t)it->num_nodes + 1, sizeof *it->is_grad);
+    it->reads_grad = calloc((size_t)it->num_nodes + 1, sizeof *it->reads_grad);
+    if (!it->is_grad || !it->reads_grad) return gc_failf(err, GC_ERR_MEMORY, "out of memory");
+    gc_step_hook_plan(it->graph, it->is_grad, it->reads_grad);
+    it->hooks = *hooks;
+    return 1;
+}
 
 static bool is_source(const gc_node *n) { return (gc_op_table[n->op].flags & GC_FLAG_NAMED) != 0; }
 
@@ -87,6 +100,8 @@ oom:
 
 void gc_interp_free(gc_interp *it) {
     if (!it) return;
+    free(it->is_grad);
+    free(it->reads_grad);
     if (it->values)
         for (int i = 0; i < it->num_nodes; i++) free(it->values[i]);
     free(it->values);
@@ -199,15 +214,20 @@ int gc_interp_run(gc_interp *it, gc_error *err) {
             return 0;
         }
     }
+    const gc_step_hooks *h = it->hooks.event ? &it->hooks : NULL;
     for (int i = 0; i < it->num_nodes; i++) {
         const gc_node *n = it->graph->nodes[i];
+        if (h && it->reads_grad[i]) h->event(h->user, GC_HOOK_GRADS_NEEDED, NULL, NULL, GC_F64, 0);
         for (int k = 0; k < n->num_inputs; k++) it->args[k] = it->values[n->inputs[k]->id];
         if (!kernels[n->op](n, it->args, it->values[i], err)) {
             gc_error_prefix(err, "interpreting %%%d (%s)", i, op_name(n));
             return 0;
         }
         if (!is_source(n)) round_values(it, n, it->values[i]);
+        if (h && it->is_grad[i])
+            h->event(h->user, GC_HOOK_GRAD_READY, n, it->values[i], GC_F64, gc_type_numel(&n->type));
     }
+    if (h) h->event(h->user, GC_HOOK_STEP_END, NULL, NULL, GC_F64, 0);
     it->ran = true;
     return 1;
 }

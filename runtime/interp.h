@@ -12,6 +12,7 @@
 #define GC_RUNTIME_INTERP_H
 
 #include "ir/graph.h"
+#include "runtime/step_hook.h"
 
 typedef enum gc_interp_precision {
     GC_INTERP_F32,
@@ -35,6 +36,8 @@ const double *gc_interp_source(const gc_interp *it, const char *name);
 
 /* Evaluates every node in order. Fails naming the first unset source. */
 int gc_interp_run(gc_interp *it, gc_error *err);
+/* Makes every later run call hooks around gradient outputs (runtime/step_hook.h). */
+int gc_interp_set_hooks(gc_interp *it, const gc_step_hooks *hooks, gc_error *err);
 /* After run: the value of any node (element count = numel of its type). */
 const double *gc_interp_value(const gc_interp *it, const gc_node *node);
 /* After run: the value of an output by kind and name, or NULL. */

@@ -23,6 +23,7 @@
 #include "runtime/clock.h"
 #include "runtime/parallel.h"
 #include "runtime/profile.h"
+#include "runtime/step_hook.h"
 #include "runtime/updates.h"
 #include "runtime/zeroed.h"
 
@@ -39,7 +40,24 @@ struct gc_jit {
     bool ran;
     bool pending; /* run, and its update kernels (gc_update) not yet run */
     gc_profile *profile; /* with gc_jit_options.profile */
+    struct jit_hooks *hooks; /* with gc_jit_options.hooks: what generated code passes gc_step_hook */
 };
+
+/* The context gc_step_hook receives: the executor's arena and what to call. */
+typedef struct jit_hooks {
+    gc_jit *jit;
+    gc_step_hooks hooks;
+} jit_hooks;
+
+void gc_step_hook(void *ctx, int32_t event, int32_t node) {
+    jit_hooks *h = ctx;
+    gc_jit *j = h->jit;
+    const gc_node *n = node >= 0 && node < j->num_nodes ? j->graph->nodes[node] : NULL;
+    if (event == GC_HOOK_GRAD_READY && n && j->layout.offsets[node] >= 0)
+        h->hooks.event(h->hooks.user, event, n, j->arena + j->layout.offsets[node], n->type.dtype, gc_type_numel(&n->type));
+    else
+        h->hooks.event(h->hooks.user, event == GC_HOOK_GRAD_READY ? GC_HOOK_KERNEL_DONE : event, NULL, NULL, GC_F32, 0);
+}
 
 static bool is_source(const gc_node *n) { return (gc_op_table[n->op].flags & GC_FLAG_NAMED) != 0; }
 
@@ -74,7 +92,15 @@ gc_jit *gc_jit_new_opts(const gc_graph *g, const gc_jit_options *opts, gc_error 
     }
     if (!gc_update_plan_make(g, j->layout.offsets, &j->updates, err)) goto fail;
     if (opts && opts->profile && !(j->profile = gc_profile_new(g->num_nodes, err))) goto fail;
-    j->code = gc_codegen_jit_compile_profiled(g, &j->layout, j->profile, &j->times, err);
+    if (opts && opts->hooks) {
+        if (!(j->hooks = calloc(1, sizeof *j->hooks))) {
+            gc_failf(err, GC_ERR_MEMORY, "out of memory");
+            goto fail;
+        }
+        j->hooks->jit = j;
+        j->hooks->hooks = *opts->hooks;
+    }
+    j->code = gc_codegen_jit_compile_hooked(g, &j->layout, j->profile, j->hooks, &j->times, err);
     if (!j->code) goto fail;
     j->times.partition_ms = partitioned - start;
     j->times.plan_ms = planned_at - partitioned;
@@ -98,6 +124,7 @@ void gc_jit_free(gc_jit *j) {
     free(j->has_value);
     gc_update_plan_free(&j->updates);
     gc_profile_free(j->profile);
+    free(j->hooks);
     free(j);
 }
 

@@ -33,6 +33,7 @@ typedef struct gc_jit_options {
                      kernel or value of their own (passes/plan.h) */
     bool ieee_subnormals; /* keep subnormal floats; otherwise the step's threads flush them
                              (runtime/parallel.h, gc_fp_enter) */
+    const struct gc_step_hooks *hooks; /* non-NULL: the run calls them (runtime/step_hook.h) */
 } gc_jit_options;
 
 /* Compiles g (which must outlive the executor) and allocates its arena. Sources start unset;

@@ -2,6 +2,7 @@
 #include "runtime/train_driver.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "ir/random.h"
 #include "runtime/clock.h"
 #include "runtime/data_files.h"
+#include "runtime/distributed.h"
 #include "runtime/safetensors.h"
 #include "runtime/train_interrupt.h"
 #include "runtime/train_log.h"
@@ -34,9 +36,14 @@ static int load_random(void *ctx, gc_trainer *t, int64_t index, gc_error *err) {
     if (gc_dataset_steps_per_epoch(s->d) <= 0) return gc_dataset_load_step(s->d, t, 0, err);
     int64_t n = gc_dataset_examples(s->d), batch = gc_dataset_batch(s->d);
     uint64_t seed = gc_dataset_seed(s->d);
+    /* Data parallel: rank r draws examples r*B .. r*B+B-1 of the global batch one process
+     * with a batch of ranks x B would draw. */
+    int ranks = 1;
+    int64_t first = (int64_t)gc_dataset_shard_of(s->d, &ranks) * batch;
     uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
     for (int64_t i = 0; i < batch; i++) {
-        uint32_t counter[4] = {(uint32_t)index, (uint32_t)((uint64_t)index >> 32), (uint32_t)i, 0x72616e64u /* "rand" */};
+        uint32_t counter[4] = {(uint32_t)index, (uint32_t)((uint64_t)index >> 32), (uint32_t)(first + i),
+                               0x72616e64u /* "rand" */};
         uint32_t r[4];
         gc_philox4x32(counter, key, r);
         s->indices[i] = (int64_t)((((uint64_t)r[0] << 32) | r[1]) % (uint64_t)n);
@@ -156,11 +163,14 @@ static int log_header(driver *d, int stepped, gc_error *err) {
     return gc_train_log_begin(log, header, err);
 }
 
-/* Writes the checkpoint (and the weights-only file beside it when asked). */
+/* Writes the checkpoint (and the weights-only file beside it when asked); data parallel, the
+ * other ranks wait until rank 0 has written it. */
 static int save_checkpoint(driver *d, const char *path, gc_error *err) {
-    if (!leads(d)) return 1;
-    if (path && !gc_trainer_save(d->t, path, err)) return 0;
-    return !d->cfg->save_weights || gc_trainer_save_as(d->t, d->cfg->save_weights, false, NULL, NULL, err);
+    if (leads(d)) {
+        if (path && !gc_trainer_save(d->t, path, err)) return 0;
+        if (d->cfg->save_weights && !gc_trainer_save_as(d->t, d->cfg->save_weights, false, NULL, NULL, err)) return 0;
+    }
+    return gc_distributed_barrier(d->cfg->comm, "the checkpoint", err);
 }
 
 /* keep_best: a resumed run starts from the best eval loss its checkpoint records. */
@@ -291,7 +301,10 @@ static int stop(driver *d, int signal, gc_error *err) {
             (long long)(r->first_step + r->done), (long long)(r->first_step + r->total), r->saved);
     if (c->argc > 0) {
         char *again = gc_train_resume_command(c->argc, c->argv, r->saved, c->save == NULL, r->total - r->done);
-        fprintf(msg, "resume with: %s\n", again ? again : "(out of memory)");
+        char launcher[48] = "";
+        if (gc_communicator_size(c->comm) > 1)
+            snprintf(launcher, sizeof launcher, "mpirun -np %d ", gc_communicator_size(c->comm));
+        fprintf(msg, "resume with: %s%s\n", launcher, again ? again : "(out of memory)");
         free(again);
     }
     fflush(msg);
@@ -345,6 +358,12 @@ int gc_train_run(gc_trainer *t, const gc_train_source *src, gc_evaluator *ev, co
         /* A stop comes between updates: the one in flight and its log row are done. */
         int signal = cfg->catch_signals ? gc_train_interrupted() : 0;
         if (!signal && gc_trainer_take_stop_request(t)) signal = -1;
+        /* Every rank stops after the same update: a stop any of them got stops them all. */
+        if (gc_communicator_size(cfg->comm) > 1) {
+            double any = signal != 0;
+            if (!gc_distributed_sum(cfg->comm, &any, 1, "the interrupt check", err)) goto done;
+            if (any > 0 && !signal) signal = SIGTERM;
+        }
         if (signal) {
             r->seconds = (gc_clock_ms() - began) / 1e3;
             if (!log_header(&d, 0, err) || !stop(&d, signal, err)) goto done;

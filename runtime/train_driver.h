@@ -81,6 +81,9 @@ typedef struct gc_train_config {
     int argc;             /* the command line, for the printed resume command (0: none) */
     char *const *argv;
     int rank;             /* data-parallel rank: only rank 0 logs, saves and prints */
+    gc_communicator *comm; /* data parallel (runtime/distributed.h), or NULL: every rank stops after
+                              the same update when any of them is stopped, and waits for rank 0's
+                              checkpoint; the caller shards the source's data (gc_dataset_shard) */
 } gc_train_config;
 
 typedef struct gc_train_result {

@@ -37,6 +37,7 @@
 #include "runtime/executor.h"
 #include "runtime/file.h"
 #include "runtime/conv.h"
+#include "runtime/distributed.h"
 #include "runtime/gemm.h"
 #include "runtime/gemm_bf16.h"
 #include "runtime/init.h"
@@ -94,6 +95,10 @@ struct gc_trainer {
     int num_index_rules;
     int64_t skipped; /* updates skipped for a non-finite loss or gradient norm (skip_nonfinite) */
     atomic_int stop_requested; /* gc_trainer_request_stop: set from any thread or a signal handler */
+    /* Data-parallel training (a communicator of several ranks; runtime/distributed.h). */
+    gc_communicator *comm;
+    gc_grad_reducer *reducer;
+    bool dist_synced; /* the ranks' params, buffers and state have been made the root's */
 };
 
 int gc_trainer_request_stop(gc_trainer *t) {
@@ -105,6 +110,14 @@ int gc_trainer_request_stop(gc_trainer *t) {
 int gc_trainer_take_stop_request(gc_trainer *t) { return t && atomic_exchange(&t->stop_requested, 0); }
 
 int64_t gc_trainer_skipped(const gc_trainer *t) { return t ? t->skipped : 0; }
+
+int gc_trainer_reduced(const gc_trainer *t, int64_t *bytes, int *buckets, int *overlapped) {
+    if (!t || !t->reducer) return 0;
+    *bytes = gc_grad_reducer_bytes(t->reducer);
+    *buckets = gc_grad_reducer_buckets(t->reducer);
+    *overlapped = gc_grad_reducer_overlapped(t->reducer);
+    return 1;
+}
 
 void gc_trainer_compile_times(const gc_trainer *t, gc_compile_times *times) {
     if (t) *times = t->times;
@@ -200,6 +213,7 @@ void gc_trainer_free(gc_trainer *t) {
         if (t->train_exec) t->ops->destroy(t->train_exec);
         if (t->eval_exec) t->ops->destroy(t->eval_exec);
     }
+    gc_grad_reducer_free(t->reducer);
     gc_graph_free(t->train_graph);
     gc_graph_free(t->classic_graph);
     gc_graph_free(t->eval_graph);
@@ -320,22 +334,29 @@ static int init_params(gc_trainer *t, gc_error *err) {
 static void explain_out_of_memory(const gc_trainer *t, gc_error *err);
 static int meet_budget(gc_trainer *t, int64_t budget, const char *from, gc_error *err);
 
-static gc_trainer *trainer_new(gc_model *m, const gc_options *opts, bool plan_only, gc_error *err);
+static gc_trainer *trainer_new(gc_model *m, const gc_options *opts, bool plan_only, gc_communicator *comm,
+                               gc_error *err);
 
 gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
-    return trainer_new(m, opts, false, err);
+    return trainer_new(m, opts, false, NULL, err);
 }
 
 gc_trainer *gc_trainer_plan(gc_model *m, const gc_options *opts, gc_error *err) {
-    return trainer_new(m, opts, true, err);
+    return trainer_new(m, opts, true, NULL, err);
 }
 
-static gc_trainer *trainer_new(gc_model *m, const gc_options *opts, bool plan_only, gc_error *err) {
+gc_trainer *gc_trainer_new_distributed(gc_model *m, const gc_options *opts, gc_communicator *comm, gc_error *err) {
+    return trainer_new(m, opts, false, comm, err);
+}
+
+static gc_trainer *trainer_new(gc_model *m, const gc_options *opts, bool plan_only, gc_communicator *comm,
+                               gc_error *err) {
     if (!m) return gc_failf(err, GC_ERR_USER, "gc_trainer_new: model is NULL"), NULL;
     gc_trainer *t = calloc(1, sizeof *t);
     if (!t) return out_of_memory(err), NULL;
     t->plan_only = plan_only;
     if (opts) t->opts = *opts;
+    t->comm = comm;
     if (t->opts.backend == GC_BACKEND_JIT) {
         t->ops = gc_executor_jit;
         if (!t->ops) {
@@ -376,9 +397,10 @@ static gc_trainer *trainer_new(gc_model *m, const gc_options *opts, bool plan_on
     PHASE(autodiff_ms);
     ok = ok && gc_run_pipeline(&train.graph, "simplify,cse,dce", NULL, err);
     /* The optimizer in backward (passes/update_order.h), unless a skipped step must leave the
-     * params untouched even when only the gradient norm is non-finite. */
+     * params untouched even when only the gradient norm is non-finite, or the gradients must be
+     * averaged across ranks before any update reads them (data parallel). */
     if (ok && t->plan_only && !(t->classic_graph = gc_graph_rebuild(train.graph, NULL, NULL, err))) ok = 0;
-    if (ok && !t->opts.skip_nonfinite) ok = gc_updates_in_backward(&train.graph, NULL, err);
+    if (ok && !t->opts.skip_nonfinite && gc_communicator_size(t->comm) <= 1) ok = gc_updates_in_backward(&train.graph, NULL, err);
     PHASE(simplify_ms);
     if (ok) {
         t->train_graph = train.graph;
@@ -390,7 +412,14 @@ static gc_trainer *trainer_new(gc_model *m, const gc_options *opts, bool plan_on
     if (ok && !t->plan_only) {
         gc_executor_config config = {.threads = t->opts.threads, .profile = t->opts.profile != 0,
                                      .ieee_subnormals = gc_pool_env_keeps_subnormals()};
-        t->train_exec = t->ops->create(t->train_graph, &config, err);
+        /* Data parallel: the step hands each gradient to the reducer as soon as it is final. */
+        if (gc_communicator_size(t->comm) > 1) {
+            t->reducer = gc_grad_reducer_new(t->comm, 0, err);
+            if (t->reducer) config.hooks = gc_grad_reducer_hooks(t->reducer);
+        }
+        t->train_exec = gc_communicator_size(t->comm) > 1 && !t->reducer
+                            ? NULL
+                            : t->ops->create(t->train_graph, &config, err);
         if (!t->train_exec && err && err->code == GC_ERR_MEMORY) explain_out_of_memory(t, err);
         PHASE(backend_ms);
         if (t->train_exec && t->ops->compile_times) t->times.codegen = *t->ops->compile_times(t->train_exec);
@@ -536,6 +565,74 @@ static void reset_accumulation(gc_trainer *t) {
     t->poisoned = false;
 }
 
+/* ---- data parallel (runtime/distributed.h): the hooks the step makes around a run ---- */
+
+static int for_each_persistent(gc_trainer *t, bool states, int (*fn)(gc_trainer *, const gc_node *, void *, void *),
+                               void *ctx);
+
+static int broadcast_one(gc_trainer *t, const gc_node *n, void *data, void *ctx) {
+    return !data || gc_distributed_broadcast(t->comm, data,
+                                             (size_t)gc_type_numel(&n->type) * gc_dtype_size(n->type.dtype),
+                                             "the broadcast of the root's parameters", ctx);
+}
+
+/* Before a run: the first makes every rank start from the root's params, buffers and state (as
+ * DDP does), so ranks agree even when a program set them differently. */
+static int dist_before_run(gc_trainer *t, gc_error *err) {
+    if (!t->reducer) return 1;
+    if (!t->dist_synced) {
+        if (!for_each_persistent(t, true, broadcast_one, err)) return 0;
+        t->dist_synced = true;
+    }
+    gc_grad_reducer_begin(t->reducer);
+    return 1;
+}
+
+/* After a run: the gradients are averaged (the reducer's error, if any, is the step's), and the
+ * loss and the other scalar f32 value outputs become their mean over the ranks, written over
+ * the rank's own, so everything reads global values. Outputs the optimizer computes from the
+ * averaged gradients (grad_norm, lr) are equal on every rank already; their mean, summed in
+ * double, is then exactly that value. */
+static int dist_after_run(gc_trainer *t, gc_error *err) {
+    if (!t->reducer) return 1;
+    if (!gc_grad_reducer_end(t->reducer, err)) return 0;
+    enum { MAX_REDUCED = 64 };
+    double sums[MAX_REDUCED];
+    float *where[MAX_REDUCED];
+    int count = 0;
+    const gc_graph *g = t->train_graph;
+    for (int i = 0; i < g->num_outputs && count < MAX_REDUCED; i++) {
+        const gc_graph_output *o = &g->outputs[i];
+        if (o->kind != GC_OUTPUT_VALUE || o->value->type.rank != 0 || o->value->type.dtype != GC_F32) continue;
+        float *v = (float *)t->ops->output(t->train_exec, GC_OUTPUT_VALUE, o->name);
+        if (!v) continue;
+        where[count] = v;
+        sums[count++] = *v;
+    }
+    if (!gc_distributed_sum(t->comm, sums, count, "the loss all-reduce", err)) return 0;
+    int ranks = gc_communicator_size(t->comm);
+    for (int i = 0; i < count; i++) *where[i] = (float)(sums[i] / ranks);
+    return 1;
+}
+
+static int broadcast_buffer(gc_trainer *t, const gc_node *n, void *data, void *ctx) {
+    return n->op != GC_OP_BUFFER || broadcast_one(t, n, data, ctx);
+}
+
+/* After an update: batch norm's running statistics come from each rank's own batch, so the
+ * root's are copied to every rank (DDP's broadcast_buffers): checkpoints and evals agree. */
+static int dist_after_apply(gc_trainer *t, gc_error *err) {
+    if (!t->reducer || !t->num_buffers) return 1;
+    return for_each_persistent(t, false, broadcast_buffer, err);
+}
+
+/* The dropout stream of run `index`: each rank draws its own masks for its own slice. */
+static int32_t rng_index(const gc_trainer *t, int64_t index) {
+    if (!t->reducer) return (int32_t)index;
+    int ranks = gc_communicator_size(t->comm);
+    return (int32_t)(index * ranks + gc_communicator_rank(t->comm));
+}
+
 /* One micro-batch of an accumulated update (gradient_accumulation_steps > 1); see gradc.h. The
  * graph counts the micro-batches itself (accumulate.count) and updates on the last; the trainer
  * keeps the same count to know which call that is. */
@@ -543,8 +640,8 @@ static int accumulate_step(gc_trainer *t, float *loss, gc_error *err) {
     bool last = t->micro == t->accumulate - 1;
     int32_t *rng = must_source(t, t->train_exec, GC_STEP_INPUT);
     /* Every micro-batch draws its own dropout. */
-    if (rng) *rng = (int32_t)(t->step * t->accumulate + t->micro);
-    if (!t->ops->run(t->train_exec, err)) return 0;
+    if (rng) *rng = rng_index(t, t->step * t->accumulate + t->micro);
+    if (!dist_before_run(t, err) || !t->ops->run(t->train_exec, err) || !dist_after_run(t, err)) return 0;
     t->last_exec = t->train_exec;
     const float *l = t->ops->output(t->train_exec, GC_OUTPUT_VALUE, "loss");
     const float *norm = t->ops->output(t->train_exec, GC_OUTPUT_VALUE, "grad_norm");
@@ -573,7 +670,7 @@ static int accumulate_step(gc_trainer *t, float *loss, gc_error *err) {
         }
         return 1;
     }
-    if (!t->ops->apply(t->train_exec, err)) return 0;
+    if (!t->ops->apply(t->train_exec, err) || !dist_after_apply(t, err)) return 0;
     if (++t->steps_run == 1 && t->ops->profile_reset) t->ops->profile_reset(t->train_exec);
     if (last) {
         t->step++;
@@ -594,8 +691,8 @@ int gc_trainer_step(gc_trainer *t, float *loss, gc_error *err) {
     }
     if (t->accumulate > 1) return accumulate_step(t, loss, err);
     int32_t *step = must_source(t, t->train_exec, GC_STEP_INPUT);
-    if (step) *step = (int32_t)t->step;
-    if (!t->ops->run(t->train_exec, err)) return 0;
+    if (step) *step = rng_index(t, t->step);
+    if (!dist_before_run(t, err) || !t->ops->run(t->train_exec, err) || !dist_after_run(t, err)) return 0;
     t->last_exec = t->train_exec;
     const float *l = t->ops->output(t->train_exec, GC_OUTPUT_VALUE, "loss");
     const float *norm = t->ops->output(t->train_exec, GC_OUTPUT_VALUE, "grad_norm");
@@ -618,7 +715,7 @@ int gc_trainer_step(gc_trainer *t, float *loss, gc_error *err) {
         return 1;
     }
     if (norm && !isfinite(*norm)) return nonfinite(t, "gradient norm", *norm, err);
-    if (!t->ops->apply(t->train_exec, err)) return 0;
+    if (!t->ops->apply(t->train_exec, err) || !dist_after_apply(t, err)) return 0;
     /* The first step faults the arena in and warms every cache: a profile starts after it. */
     if (++t->steps_run == 1 && t->ops->profile_reset) t->ops->profile_reset(t->train_exec);
     t->step++;

@@ -74,5 +74,8 @@ int gc_trainer_save_as(gc_trainer *t, const char *path, bool optimizer, const ch
 int gc_trainer_take_stop_request(gc_trainer *t);
 /* Updates this trainer skipped for a non-finite loss or gradient norm (gc_options.skip_nonfinite). */
 int64_t gc_trainer_skipped(const gc_trainer *t);
+/* Data parallel: the gradient bytes this rank put into all-reduces in its last step, the
+ * buckets they made and how many of those started while backward ran; 0 when t trains alone. */
+int gc_trainer_reduced(const gc_trainer *t, int64_t *bytes, int *buckets, int *overlapped);
 
 #endif

@@ -366,10 +366,14 @@ static int compile_exe(const compile_options *o, compiled_graph graphs[2], const
 #else
         char *sanitize = "-O1";
 #endif
-        /* ONNX models are lowered again when the trainer starts: it links protobuf-c (GC_ONNX_LINK). */
+        /* ONNX models are lowered again when the trainer starts: it links protobuf-c (GC_ONNX_LINK).
+         * The runtime holds the MPI layer when this gradc links Open MPI (runtime/distributed.c). */
         char *argv[] = {(char *)(cc && *cc ? cc : "cc"), "-O1", sanitize, "-o", (char *)o->out, main_c, objs[0],
-                        objs[1], runtime, GC_OPENBLAS_LIB, "-lm", "-lpthread", GC_ONNX_LINK[0] ? GC_ONNX_LINK : NULL,
-                        NULL};
+                        objs[1], runtime, GC_OPENBLAS_LIB,
+#ifdef GC_MPI_LIBDIR
+                        "-L" GC_MPI_LIBDIR, "-Wl,-rpath," GC_MPI_LIBDIR, "-lmpi",
+#endif
+                        "-lm", "-lpthread", GC_ONNX_LINK[0] ? GC_ONNX_LINK : NULL, NULL};
         ok = run_command(argv, err);
     }
     if (o->keep) {

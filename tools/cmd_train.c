@@ -14,6 +14,7 @@
 
 #include "ir/diag.h"
 #include "runtime/data.h"
+#include "runtime/distributed.h"
 #include "runtime/train_driver.h"
 #include "runtime/trainer.h"
 #include "tools/cli.h"
@@ -28,7 +29,7 @@ static void usage(FILE *out) {
             "                   [--log FILE.csv] [--no-shuffle] [--threads N] [--backend jit|interp] [--quiet]\n"
             "                   [--verbose] [--profile[=N]] [--skip-nonfinite] [--save-every N] [--keep-best]\n"
             "                   [--save-weights FILE] [--text-stride N] [--allow-unbound NAME]... [--precision f32|bf16]\n"
-            "                   [--ieee-subnormals]\n\n"
+            "                   [--ieee-subnormals] [--mpi-timeout S]\n\n"
             "Trains the model on the bound data; a step reads one batch (the input's first dim) from every array.\n"
             "  --data NAME=FILE    bind a .npy array whose first axis indexes examples to the input NAME,\n"
             "                      or FILE.csv:COLS (columns by index, range 0-63 or header name)\n"
@@ -68,18 +69,22 @@ static void usage(FILE *out) {
             "  --skip-nonfinite    skip the update of a step whose loss or gradient norm is NaN/Inf\n"
             "                      and go on (default: stop with an error naming the step)\n"
             "  --ieee-subnormals   keep IEEE subnormal floats (also GRADC_IEEE_SUBNORMALS=1); by default the\n"
-            "                      compiled step flushes them to zero (FTZ/DAZ), as torch.set_flush_denormal(True)\n");
+            "                      compiled step flushes them to zero (FTZ/DAZ), as torch.set_flush_denormal(True)\n"
+
+            "  --mpi-timeout S     under mpirun (data parallel, docs/distributed.md): how long a rank waits for\n"
+            "                      the others in any collective before failing (default: GC_MPI_TIMEOUT or 300)\n");
 }
 
 static const char *const train_flags[] = {
     "--steps", "--epochs", "--eval-every", "--save-every", "--eval-data", "--eval-text", "--batch-const", "--save",
     "--resume", "--init", "--log", "--no-shuffle", "--quiet", "--verbose", "--profile", "--skip-nonfinite",
-    "--keep-best", "--save-weights", "--random-batches", NULL};
+    "--keep-best", "--save-weights", "--random-batches", "--mpi-timeout", NULL};
 
 int gc_cmd_train(int argc, char **argv) {
     gc_model_options mo;
     gc_model_options_init(&mo);
     long long steps = -1, epochs = -1, eval_every = 0, save_every = 0;
+    double mpi_timeout = 0;
     const char *save = NULL, *resume = NULL, *init = NULL, *batch_const = "batch", *log_path = NULL;
     const char *save_weights = NULL;
     int shuffle = 1, quiet = 0, verbose = 0, explicit_const = 0, num_eval = 0, profile_top = -1, keep_best = 0;
@@ -111,6 +116,13 @@ int gc_cmd_train(int argc, char **argv) {
         } else if (gc_flag_value(argc, argv, &i, "--batch-const", &v)) {
             batch_const = v;
             explicit_const = 1;
+        } else if (gc_flag_value(argc, argv, &i, "--mpi-timeout", &v)) {
+            char *end;
+            mpi_timeout = strtod(v, &end);
+            if (*end || !(mpi_timeout > 0)) {
+                gc_usage_error("--mpi-timeout needs a positive number of seconds, got '%s'", v);
+                goto usage_error;
+            }
         } else if (gc_flag_value(argc, argv, &i, "--save-weights", &v)) {
             save_weights = v;
         } else if (gc_flag_value(argc, argv, &i, "--save", &v)) {
@@ -192,6 +204,14 @@ int gc_cmd_train(int argc, char **argv) {
     gc_evaluator *ev = NULL;
     char *source = NULL;
     int64_t *indices = NULL;
+    /* Data parallel under mpirun (runtime/distributed.h): every rank trains on its slice of each
+     * global batch; the driver lets rank 0 alone print, log and save. */
+    gc_communicator *comm = NULL;
+    if (gc_distributed_launched() && !(comm = gc_communicator_world(&err))) goto error;
+    if (comm && mpi_timeout > 0 && !gc_communicator_set_timeout(comm, mpi_timeout, &err)) goto error;
+    mo.communicator = comm;
+    int root = gc_distributed_is_root(comm);
+    if (!root) verbose = 0;
     t = gc_model_options_trainer(&mo, &source, &err);
     if (!t) goto error;
     if (verbose) {
@@ -204,18 +224,21 @@ int gc_cmd_train(int argc, char **argv) {
         gc_print_codegen_times(stderr, &c.codegen);
     }
     const char *warning;
-    for (int w = 0; gc_trainer_warning(t, w, &warning); w++) fprintf(stderr, "warning: %s\n", warning);
+    for (int w = 0; root && gc_trainer_warning(t, w, &warning); w++) fprintf(stderr, "warning: %s\n", warning);
     if (init && !gc_trainer_load_params(t, init, &err)) goto error;
     if (resume && !gc_trainer_load(t, resume, &err)) goto error;
     data = gc_model_options_dataset(&mo, t, shuffle, &err);
     if (!data) goto error;
+    /* The dataset's source then reads this rank's slice of each global batch. */
+    if (comm && !gc_dataset_shard(data, gc_communicator_rank(comm), gc_communicator_size(comm), &err)) goto error;
     gc_train_config cfg = {
         .steps = steps, .epochs = epochs, .eval_every = eval_every, .save_every = save_every, .save = save,
         .keep_best = keep_best, .save_weights = save_weights, .log = log_path, .resumed = resume != NULL,
         .skip_nonfinite = mo.options.skip_nonfinite, .out = stdout, .messages = stderr,
         .progress = quiet ? GC_PROGRESS_NONE : isatty(STDOUT_FILENO) ? GC_PROGRESS_BAR : GC_PROGRESS_LINES,
         /* gc_cmd_train gets gradc's argv from the command word on: argv[-1] is the program. */
-        .catch_signals = true, .argc = argc + 1, .argv = argv - 1};
+        .catch_signals = true, .argc = argc + 1, .argv = argv - 1, .rank = gc_communicator_rank(comm),
+        .comm = comm};
     gc_train_source src = gc_train_source_dataset(data, t);
     gc_random_sampler sampler = {data, NULL};
     if (random_batches) {
@@ -246,9 +269,24 @@ int gc_cmd_train(int argc, char **argv) {
         fputs(report, stderr);
         free(report);
     }
+    int64_t reduced_bytes;
+    int buckets, overlapped;
+    if (verbose && gc_trainer_reduced(t, &reduced_bytes, &buckets, &overlapped))
+        fprintf(stderr,
+                "data parallel: %d ranks; each step all-reduces %lld bytes of gradients in %d bucket%s, %d of them "
+                "started while backward ran\n",
+                gc_communicator_size(comm), (long long)reduced_bytes, buckets, buckets == 1 ? "" : "s", overlapped);
     goto done;
 error:
+    /* Under mpirun: name the rank, then end every rank (a peer would otherwise wait for it). */
+    if (gc_communicator_size(comm) > 1 && strncmp(err.message, "rank ", 5))
+        gc_error_prefix(&err, "rank %d of %d: ", gc_communicator_rank(comm), gc_communicator_size(comm));
     status = gc_model_options_report(&mo, &err, source);
+    if (gc_communicator_size(comm) > 1) {
+        fflush(stdout);
+        fflush(stderr);
+        gc_distributed_abort(comm, status);
+    }
 done:
     free(indices);
     gc_evaluator_free(ev);
@@ -256,6 +294,7 @@ done:
     gc_dataset_free(data);
     gc_trainer_free(t);
     gc_model_options_free(&mo);
+    gc_communicator_free(comm);
     free(source);
     return status;
 usage_error:

@@ -162,7 +162,7 @@ gc_trainer *gc_model_options_trainer_with(gc_model_options *mo, const char *extr
         gc_model_free(m);
         return NULL;
     }
-    gc_trainer *t = mo->plan_only ? gc_trainer_plan(m, &options, err) : gc_trainer_new(m, &options, err);
+    gc_trainer *t = mo->plan_only ? gc_trainer_plan(m, &options, err) : gc_trainer_new_distributed(m, &options, mo->communicator, err);
     gc_model_free(m);
     return t;
 }

@@ -26,6 +26,7 @@ typedef struct gc_model_options {
     gc_csv_header csv_header;
     gc_options options;
     gc_precision precision; /* --precision; GC_PRECISION_DEFAULT: the train block's */
+    gc_communicator *communicator; /* data parallel (gradc train under mpirun); NULL: alone */
     int backend_given;
     const char *allow_unbound[GC_MAX_BINDINGS]; /* --allow-unbound NAME: inputs that may keep zeros */
     int num_allow_unbound;

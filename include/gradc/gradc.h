@@ -87,6 +87,10 @@ typedef enum gc_backend {
     GC_BACKEND_INTERP = 1, /* the reference interpreter: slow, obviously correct */
 } gc_backend;
 
+/* The processes that train one model together, data-parallel (docs/distributed.md): MPI's world
+ * under mpirun, one process otherwise. */
+typedef struct gc_communicator gc_communicator;
+
 /* Compile options; zero-initialise, then set what you need (all zero: the JIT, default threads). */
 /* What the matmuls and convolutions of a step multiply (docs/training.md, "Precision"). */
 typedef enum gc_precision {
@@ -108,6 +112,22 @@ typedef struct gc_options {
                               second step on; gc_trainer_profile reports them. Costs about 40 ns
                               a kernel. 0: no timing code in the step */
 } gc_options;
+
+/* The communicator of the processes launched together with this one (mpirun -np N ...): MPI is
+ * initialised on the first call when the environment names several processes, and never
+ * otherwise (the communicator then has one process). Free it with gc_communicator_free after
+ * every trainer using it. Errors: GC_ERR_USER (launched by mpirun but this gradc has no MPI),
+ * GC_ERR_INTERNAL (MPI failed to start), GC_ERR_MEMORY. */
+gc_communicator *gc_communicator_world(gc_error *err);
+/* This process's rank (0 .. size-1) and the number of processes; 0 and 1 for NULL. */
+int gc_communicator_rank(const gc_communicator *c);
+int gc_communicator_size(const gc_communicator *c);
+/* How long any collective operation may wait for the other processes before it fails naming this
+ * rank (default: GC_MPI_TIMEOUT seconds from the environment, else 300). Errors: GC_ERR_USER (not
+ * a positive number of seconds). */
+int gc_communicator_set_timeout(gc_communicator *c, double seconds, gc_error *err);
+/* Finalises MPI when gc_communicator_world initialised it; NULL is a no-op. */
+void gc_communicator_free(gc_communicator *c);
 
 /* 1 when this build of gradc has the backend, 0 otherwise (the interpreter is always there).
  * Never fails; safe to call from any thread at any time. */
@@ -154,6 +174,13 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err);
  * gc_trainer_param gives a parameter's shape with data NULL); steps, evals, saves and loads fail.
  * Errors as gc_trainer_new. */
 gc_trainer *gc_trainer_plan(gc_model *m, const gc_options *opts, gc_error *err);
+/* The same, training data-parallel with the processes of comm (docs/distributed.md): each process
+ * feeds its own slice of the global batch (the model's batch is the per-process one), gradients
+ * are averaged across them while backward runs, the loss and the other scalar outputs a step
+ * reports are their mean over the processes, and every process applies the same update. Every
+ * process must make the same calls in the same order. comm must outlive the trainer; NULL or a
+ * one-process communicator trains alone, exactly as gc_trainer_new. */
+gc_trainer *gc_trainer_new_distributed(gc_model *m, const gc_options *opts, gc_communicator *comm, gc_error *err);
 /* Frees a trainer and everything it handed out (names, output and parameter views); NULL is a
  * no-op. */
 void gc_trainer_free(gc_trainer *t);
