@@ -30,6 +30,8 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #define GC_GEMM_X86 1
 #include <immintrin.h>
+
+#include "runtime/gemm_transpose.h"
 #else
 #define GC_GEMM_X86 0
 #endif
@@ -108,33 +110,6 @@ static workspace *thread_workspace(void) {
 
 /* ---- packing ---- */
 
-/* r[i] holds row i of a 16 x 16 block; afterwards r[i] holds column i. */
-AVX512 static inline void transpose16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
-        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-    }
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
-        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
-        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
-        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
-        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
-        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
-    }
-}
-
 static inline __mmask16 lanes(int64_t count) {
     return count >= 16 ? (__mmask16)0xffff : count <= 0 ? (__mmask16)0 : (__mmask16)((1u << count) - 1);
 }
@@ -162,7 +137,7 @@ AVX512 static void pack_a(bool trans, const float *a, int64_t lda, int64_t i0, i
                 __m512 r[16];
                 for (int i = 0; i < MR; i++) r[i] = _mm512_loadu_ps(src + i * lda + k);
                 for (int i = MR; i < 16; i++) r[i] = _mm512_setzero_ps();
-                transpose16(r);
+                gc_transpose16(r);
                 for (int i = 0; i < 16; i++) _mm512_mask_storeu_ps(d + (k + i) * MR, tile, r[i]);
             }
         for (; k < kc; k++) {
@@ -196,7 +171,7 @@ AVX512 static void pack_b(bool trans, const float *b, int64_t ldb, int64_t p0, i
                 for (int h = 0; h < NR; h += 16) {
                     __m512 r[16];
                     for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (h + i) * ldb + k);
-                    transpose16(r);
+                    gc_transpose16(r);
                     for (int i = 0; i < 16; i++) _mm512_store_ps(d + (k + i) * NR + h, r[i]);
                 }
         for (; k < kc; k++) {

@@ -28,6 +28,8 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #define GC_BF16_X86 1
 #include <immintrin.h>
+
+#include "runtime/gemm_transpose.h"
 #else
 #define GC_BF16_X86 0
 #endif
@@ -300,32 +302,11 @@ AVX512 static inline __m512i pairs_along(__m512 lo, __m512 hi) {
     return _mm512_permutex2var_epi16(round_lanes(lo), _mm512_loadu_si512(odd), round_lanes(hi));
 }
 
-/* r[i] holds row i of a 16 x 16 block of 32-bit words; afterwards r[i] holds column i. */
+/* r[i] holds row i of a 16 x 16 block of 32-bit words (bf16 pairs); afterwards r[i] holds column i. */
 AVX512 static inline void transpose16(__m512i ri[16]) {
-    __m512 r[16], t[16];
+    __m512 r[16];
     for (int i = 0; i < 16; i++) r[i] = _mm512_castsi512_ps(ri[i]);
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
-        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-    }
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
-        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
-        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
-        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
-        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
-        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
-    }
+    gc_transpose16(r);
     for (int i = 0; i < 16; i++) ri[i] = _mm512_castps_si512(r[i]);
 }
 
