@@ -64,6 +64,7 @@ typedef struct gc_train_config {
     int64_t accumulate;            /* gradient_accumulation_steps; 0 when not given */
     int precision;                 /* precision = "f32" | "bf16": a gc_precision, 0 when not given */
     int64_t memory_budget;         /* memory_budget in bytes; 0 when not given */
+    bool sync_batchnorm;           /* sync_batchnorm = true: batch statistics over every process */
     gc_loc freeze_loc, lr_scale_loc; /* their values, for errors found once params exist */
 } gc_train_config;
 

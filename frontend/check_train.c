@@ -18,7 +18,7 @@
 
 static const char *const settings =
     "optimizer, schedule, clip_grad_norm, seed, no_decay, freeze, lr_scale, gradient_accumulation_steps, precision, "
-    "memory_budget";
+    "memory_budget, sync_batchnorm";
 
 static int defaults(gc_arena *arena, gc_builtin_id id, gc_train_call *call, gc_error *err) {
     memset(call, 0, sizeof *call);
@@ -182,7 +182,8 @@ static int eval_setting(gc_ast_module *m, gc_ast_train_item *item, gc_train_conf
     if (!strcmp(key, "schedule")) return eval_call(m, item, GC_BKIND_SCHEDULE, &cfg->schedule, err);
     bool known = !strcmp(key, "clip_grad_norm") || !strcmp(key, "seed") || !strcmp(key, "no_decay") ||
                  !strcmp(key, "freeze") || !strcmp(key, "lr_scale") || !strcmp(key, "gradient_accumulation_steps") ||
-                 !strcmp(key, "precision") || !strcmp(key, "memory_budget");
+                 !strcmp(key, "precision") || !strcmp(key, "memory_budget") ||
+                 !strcmp(key, "sync_batchnorm");
     if (!known) return gc_fail(err, GC_ERR_USER, item->loc, "unknown train setting '%s' (settings: %s)", key, settings);
     gc_const_value v;
     if (!gc_const_eval(item->value, NULL, NULL, m->arena, &v, err)) return 0;
@@ -219,6 +220,11 @@ static int eval_setting(gc_ast_module *m, gc_ast_train_item *item, gc_train_conf
             return gc_fail(err, GC_ERR_USER, at, "memory_budget must be a size such as \"2GiB\" or a number of bytes, got %s%s%s",
                            got, size_err.code ? ": " : "", size_err.code ? size_err.message : "");
         cfg->memory_budget = bytes;
+        return 1;
+    }
+    if (!strcmp(key, "sync_batchnorm")) {
+        if (v.kind != GC_CV_BOOL) return gc_fail(err, GC_ERR_USER, at, "sync_batchnorm must be true or false, got %s", got);
+        cfg->sync_batchnorm = v.b;
         return 1;
     }
     if (!strcmp(key, "lr_scale")) return eval_lr_scale(m, &v, at, got, cfg, err);

@@ -31,6 +31,7 @@ typedef struct gc_layer_context {
     gc_builder b;        /* graph, location of the call being lowered, error slot */
     bool training;       /* dropout active (the train graph) or identity (the eval graph) */
     uint64_t seed;       /* train.seed: dropout draws from (seed, call stream, step) */
+    bool sync_batchnorm; /* train.sync_batchnorm: training batch norm sums its statistics over processes */
     int next_stream;     /* one random stream per dropout call site */
     gc_node *step;       /* i32[] input "rng.step", made on first use by dropout */
     gc_param_entry *params;

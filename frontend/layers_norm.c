@@ -123,15 +123,32 @@ gc_node *gc_layer_batchnorm(gc_layer_context *c, const char *layer, const char *
                     "%s: expected more than 1 value per channel when training, got input %s (as torch)", layer,
                     gc_type_format(&x->type, t, sizeof t));
         }
-        gc_node *mean = gc_reduce(b, GC_OP_MEAN, x, axes, true);
+        gc_node *mean = gc_reduce(b, GC_OP_MEAN, x, axes, true), *processes = NULL;
+        /* sync_batchnorm (torch's SyncBatchNorm): the statistics of the global batch. Every
+         * process has the same batch, so the global mean is the mean of the processes' means,
+         * and the variance the mean of their mean squared deviations from it; all_reduce_sum
+         * is the identity in a single process, where processes is 1. */
+        if (c->sync_batchnorm) {
+            processes = gc_unary(b, GC_OP_ALL_REDUCE_SUM, gc_scalar(b, GC_F32, 1.0));
+            mean = gc_binary(b, GC_OP_DIV, gc_unary(b, GC_OP_ALL_REDUCE_SUM, mean), processes);
+        }
         gc_node *centered = gc_binary(b, GC_OP_SUB, x, mean);
         gc_node *var = gc_reduce(b, GC_OP_MEAN, gc_unary(b, GC_OP_SQUARE, centered), axes, true);
+        if (processes) var = gc_binary(b, GC_OP_DIV, gc_unary(b, GC_OP_ALL_REDUCE_SUM, var), processes);
         y = gc_binary(b, GC_OP_MUL, centered, gc_unary(b, GC_OP_RSQRT, gc_add_scalar(b, var, eps)));
         /* running = (1 - momentum) * running + momentum * batch statistic; running_var takes the
-         * unbiased variance, as torch's batch_norm_cpu_update_stats. */
+         * unbiased variance, as torch's batch_norm_cpu_update_stats (of the global count n with
+         * sync_batchnorm: n / (n - 1) computed in the step, as the count of processes is). */
         gc_node *mean_c = gc_reshape(b, mean, 1, &ch);
         double unbiased = per_channel_count > 1 ? (double)per_channel_count / (double)(per_channel_count - 1) : 1.0;
-        gc_node *var_c = gc_mul_scalar(b, gc_reshape(b, var, 1, &ch), unbiased);
+        gc_node *var_c;
+        if (processes) {
+            gc_node *n = gc_mul_scalar(b, processes, (double)per_channel_count);
+            var_c = gc_binary(b, GC_OP_MUL, gc_reshape(b, var, 1, &ch),
+                              gc_binary(b, GC_OP_DIV, n, gc_add_scalar(b, n, -1.0)));
+        } else {
+            var_c = gc_mul_scalar(b, gc_reshape(b, var, 1, &ch), unbiased);
+        }
         gc_node *new_mean = gc_binary(b, GC_OP_ADD, gc_mul_scalar(b, running_mean, 1.0 - momentum),
                                       gc_mul_scalar(b, mean_c, momentum));
         gc_node *new_var = gc_binary(b, GC_OP_ADD, gc_mul_scalar(b, running_var, 1.0 - momentum),

@@ -403,6 +403,7 @@ int gc_lower_model(const gc_ast_module *m, bool training, gc_lowered_model *out,
     if (ok) {
         if (out->train.loc.line) out->train.loc.file = out->train.optimizer.loc.file = L.file;
         gc_layer_context_init(&L.ctx, L.g, err, training, out->train.seed);
+        L.ctx.sync_batchnorm = out->train.sync_batchnorm;
         ok = lower_module(&L) && gc_lower_train_patterns(m, L.g, err);
     }
     gc_arena_free(L.scratch);

@@ -25,6 +25,7 @@ typedef struct gc_lowered_train {
     uint64_t seed;
     gc_precision precision; /* precision = ...; GC_PRECISION_DEFAULT when not given */
     int64_t memory_budget; /* train { memory_budget = ... } in bytes; 0: none */
+    bool sync_batchnorm;   /* train { sync_batchnorm = true }: batch norm's statistics over every process */
     gc_loc loc; /* the train block, or line 0 when the model has none */
 } gc_lowered_train;
 

@@ -189,6 +189,7 @@ int gc_lower_train(const gc_ast_module *m, gc_graph *g, gc_lowered_train *out, g
         out->seed = (uint64_t)tc->seed;
         out->precision = (gc_precision)tc->precision;
         out->memory_budget = tc->memory_budget;
+        out->sync_batchnorm = tc->sync_batchnorm;
         if (!copy_lists(tc, g, cfg, err)) return 0;
     }
     return gc_optimizer_validate(cfg, err);

@@ -49,6 +49,15 @@ static int grad_neg(gc_builder *b, const gc_node *n, gc_node *dy, const bool *ne
     return dx[0] != NULL;
 }
 
+/* y = sum over processes of x, on every process; each process's loss is a term of the averaged
+ * loss, so x's gradient on one process is the sum of every process's dy (torch's SyncBatchNorm
+ * backward all-reduces its sums the same way): the rule is its own adjoint. */
+static int grad_all_reduce_sum(gc_builder *b, const gc_node *n, gc_node *dy, const bool *needs, gc_node **dx) {
+    (void)n, (void)needs;
+    dx[0] = gc_unary(b, GC_OP_ALL_REDUCE_SUM, dy);
+    return dx[0] != NULL;
+}
+
 static int grad_exp(gc_builder *b, const gc_node *n, gc_node *dy, const bool *needs, gc_node **dx) {
     dx[0] = gc_binary(b, GC_OP_MUL, dy, Y);
     return dx[0] != NULL;

@@ -12,6 +12,7 @@
  */
 #include "runtime/distributed.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +244,8 @@ struct gc_grad_reducer {
     int64_t step_bytes;
     int started_in_backward; /* buckets of this run started before anything waited for them */
     bool waiting;            /* inside wait_all: a bucket started now did not overlap backward */
+    double *sums;            /* all_reduce_sum's values in double; kept across steps */
+    int64_t sums_cap;
     bool failed;
     gc_error error;
 };
@@ -394,6 +397,49 @@ static void grad_ready(gc_grad_reducer *r, void *data, gc_dtype dtype, int64_t c
 }
 #endif
 
+#ifdef GC_HAVE_MPI
+/* An all_reduce_sum node's value (sync_batchnorm's per-channel statistics, a few KB): summed
+ * over the processes in double, so the sum does not depend on how the values round in f32,
+ * then written back in place. It blocks: the next kernels read it. Gradient buckets in flight
+ * are not waited for; every process makes the same collectives in the same order. */
+static void all_reduce(gc_grad_reducer *r, void *data, gc_dtype dtype, int64_t count) {
+    if (r->failed || count <= 0) return;
+    gc_error e = {0};
+    if (count > r->sums_cap) {
+        double *s = realloc(r->sums, sizeof *s * (size_t)count);
+        if (!s) {
+            gc_failf(&e, GC_ERR_MEMORY, "out of memory");
+            fail_once(r, &e);
+            return;
+        }
+        r->sums = s;
+        r->sums_cap = count;
+    }
+    if (count > INT32_MAX) {
+        gc_failf(&e, GC_ERR_USER, "an all_reduce_sum of %lld elements is over MPI's count limit", (long long)count);
+        fail_once(r, &e);
+        return;
+    }
+    for (int64_t i = 0; i < count; i++) r->sums[i] = dtype == GC_F64 ? ((double *)data)[i] : ((float *)data)[i];
+    MPI_Request req;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, r->sums, (int)count, MPI_DOUBLE, MPI_SUM, r->comm->comm, &req);
+    if (rc != MPI_SUCCESS) {
+        mpi_fail(r->comm, rc, "the batch-norm statistics all-reduce", &e);
+        fail_once(r, &e);
+        return;
+    }
+    if (!wait_request(r->comm, &req, "the batch-norm statistics all-reduce", &e)) {
+        fail_once(r, &e);
+        return;
+    }
+    r->step_bytes += count * (int64_t)sizeof(double);
+    for (int64_t i = 0; i < count; i++) {
+        if (dtype == GC_F64) ((double *)data)[i] = r->sums[i];
+        else ((float *)data)[i] = (float)r->sums[i];
+    }
+}
+#endif
+
 static void on_event(void *user, int event, const gc_node *node, void *data, gc_dtype dtype, int64_t count) {
     gc_grad_reducer *r = user;
     (void)node;
@@ -404,6 +450,10 @@ static void on_event(void *user, int event, const gc_node *node, void *data, gc_
         progress(r);
         break;
     case GC_HOOK_KERNEL_DONE: progress(r); break;
+    case GC_HOOK_ALL_REDUCE:
+        all_reduce(r, data, dtype, count);
+        progress(r);
+        break;
     case GC_HOOK_GRADS_NEEDED:
     case GC_HOOK_STEP_END: wait_all(r); break;
     }
@@ -430,6 +480,7 @@ void gc_grad_reducer_free(gc_grad_reducer *r) {
         free(r->buckets[i].packed);
     }
     free(r->buckets);
+    free(r->sums);
     free(r);
 }
 

@@ -224,6 +224,8 @@ int gc_interp_run(gc_interp *it, gc_error *err) {
             return 0;
         }
         if (!is_source(n)) round_values(it, n, it->values[i]);
+        if (h && n->op == GC_OP_ALL_REDUCE_SUM)
+            h->event(h->user, GC_HOOK_ALL_REDUCE, n, it->values[i], GC_F64, gc_type_numel(&n->type));
         if (h && it->is_grad[i])
             h->event(h->user, GC_HOOK_GRAD_READY, n, it->values[i], GC_F64, gc_type_numel(&n->type));
     }

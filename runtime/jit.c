@@ -53,7 +53,11 @@ void gc_step_hook(void *ctx, int32_t event, int32_t node) {
     jit_hooks *h = ctx;
     gc_jit *j = h->jit;
     const gc_node *n = node >= 0 && node < j->num_nodes ? j->graph->nodes[node] : NULL;
-    if (event == GC_HOOK_GRAD_READY && n && j->layout.offsets[node] >= 0)
+    /* An all_reduce_sum is the root of a kernel of its own: the kernel that just ended computed it. */
+    if (event == GC_HOOK_KERNEL_DONE && n && n->op == GC_OP_ALL_REDUCE_SUM && j->layout.offsets[node] >= 0)
+        h->hooks.event(h->hooks.user, GC_HOOK_ALL_REDUCE, n, j->arena + j->layout.offsets[node], n->type.dtype,
+                       gc_type_numel(&n->type));
+    else if (event == GC_HOOK_GRAD_READY && n && j->layout.offsets[node] >= 0)
         h->hooks.event(h->hooks.user, event, n, j->arena + j->layout.offsets[node], n->type.dtype, gc_type_numel(&n->type));
     else
         h->hooks.event(h->hooks.user, event == GC_HOOK_GRAD_READY ? GC_HOOK_KERNEL_DONE : event, NULL, NULL, GC_F32, 0);

@@ -9,7 +9,10 @@
  *   KERNEL_DONE  any other kernel ended (a chance to move communication in flight along);
  *   GRADS_NEEDED the next kernel reads gradient outputs: every gradient made ready so far must
  *                hold its final (averaged) value when the call returns;
- *   STEP_END     the step's gradients are all computed; the same promise as GRADS_NEEDED.
+ *   STEP_END     the step's gradients are all computed; the same promise as GRADS_NEEDED;
+ *   ALL_REDUCE   an all_reduce_sum node was computed (its own kernel, never fused): its value,
+ *                this process's share, must hold the sum over the processes when the call
+ *                returns (sync_batchnorm's statistics; the JIT makes it from KERNEL_DONE).
  * A hook cannot fail the step from inside it: it records its error and the executor's caller
  * asks for it after the run (gc_step_hooks.failed).
  */
@@ -20,7 +23,8 @@
 
 #include "ir/graph.h"
 
-enum { GC_HOOK_GRAD_READY = 1, GC_HOOK_KERNEL_DONE = 2, GC_HOOK_GRADS_NEEDED = 3, GC_HOOK_STEP_END = 4 };
+enum { GC_HOOK_GRAD_READY = 1, GC_HOOK_KERNEL_DONE = 2, GC_HOOK_GRADS_NEEDED = 3, GC_HOOK_STEP_END = 4,
+       GC_HOOK_ALL_REDUCE = 5 };
 
 typedef struct gc_step_hooks {
     void *user;

@@ -207,6 +207,8 @@ def unary():
     s = spread()
     case("stop_gradient.f32", "stop_gradient", [s], result("f32", tt(s)))
     case("stop_gradient.i32", "stop_gradient", [i32([1, -2])], i32([1, -2]))
+    # One process: the sum over processes is x itself (the step's hooks add the others').
+    case("all_reduce_sum.f32", "all_reduce_sum", [s], result("f32", tt(s)))
 
 
 # --- elementwise binary ---------------------------------------------------------------------

@@ -139,6 +139,10 @@ static bool build_case(gc_builder *b, gc_op op, int variant, test_case *c) {
         c->domain = DOMAIN_POSITIVE;
         c->y = gc_pow_scalar(b, param(b, "x", m34), variant ? -1.5 : 2.5);
         return true;
+    case GC_OP_ALL_REDUCE_SUM: /* one process: the identity, its own adjoint */
+        if (variant) return false;
+        c->y = gc_unary(b, op, param(b, "x", m34));
+        return true;
     case GC_OP_RELU: case GC_OP_ABS:
         if (variant) return false;
         c->domain = DOMAIN_AWAY_FROM_ZERO;

@@ -99,7 +99,7 @@ static gc_node *build_op(gc_builder *b, gc_op op, const sources *s) {
     case GC_OP_RECIPROCAL: case GC_OP_TANH: case GC_OP_SIGMOID: case GC_OP_RELU: case GC_OP_GELU:
     case GC_OP_GELU_TANH: case GC_OP_SILU: case GC_OP_ABS: case GC_OP_SQUARE: case GC_OP_SOFTPLUS:
     case GC_OP_LOG_SIGMOID: case GC_OP_ERF: case GC_OP_SIN: case GC_OP_COS: case GC_OP_SIGN:
-    case GC_OP_STOP_GRADIENT:
+    case GC_OP_STOP_GRADIENT: case GC_OP_ALL_REDUCE_SUM:
         return gc_unary(b, op, s->x);
     case GC_OP_POW: return gc_pow_scalar(b, s->x, 1.0 / 3.0);
     case GC_OP_CLAMP: {

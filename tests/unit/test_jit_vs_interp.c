@@ -123,7 +123,7 @@ static bool is_binary(gc_op op) {
 /* Ops that also take i32 operands, element for element. */
 static bool takes_int(gc_op op) {
     return op == GC_OP_NEG || op == GC_OP_ABS || op == GC_OP_SQUARE || op == GC_OP_RELU || op == GC_OP_SIGN ||
-           op == GC_OP_STOP_GRADIENT;
+           op == GC_OP_STOP_GRADIENT || op == GC_OP_ALL_REDUCE_SUM;
 }
 
 /* recurrence variants 0-7: each cell forwards and in reverse over 7 steps of a batch of 5 (split

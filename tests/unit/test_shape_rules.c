@@ -178,7 +178,7 @@ static void test_random(void **state) {
 /* Ops that take any dtype, and those that need a float operand (exp of an i32 is refused rather
  * than silently rounded). */
 static const gc_op any_dtype_unary[] = {GC_OP_NEG, GC_OP_RELU, GC_OP_ABS, GC_OP_SQUARE, GC_OP_SIGN,
-                                        GC_OP_CLAMP, GC_OP_STOP_GRADIENT};
+                                        GC_OP_CLAMP, GC_OP_STOP_GRADIENT, GC_OP_ALL_REDUCE_SUM};
 static const gc_op float_unary[] = {GC_OP_EXP, GC_OP_LOG, GC_OP_SQRT, GC_OP_RSQRT, GC_OP_RECIPROCAL,
                                     GC_OP_TANH, GC_OP_SIGMOID, GC_OP_GELU, GC_OP_GELU_TANH, GC_OP_SILU,
                                     GC_OP_SOFTPLUS, GC_OP_LOG_SIGMOID, GC_OP_ERF, GC_OP_SIN, GC_OP_COS,
