@@ -145,10 +145,14 @@ static size_t scratch_floats(const plan *p) {
     return (size_t)((p->k + p->g->out_channels) * t);
 }
 
+static int64_t wg_floats(const plan *p);
+
 int64_t gc_conv_weight_grad_workspace_bytes(const int64_t *geom) {
     plan p;
     make_plan((const gc_conv_geom *)(const void *)geom, &p);
-    return p.direct ? 0 : (int64_t)(scratch_floats(&p) * sizeof(float));
+    if (p.direct) return 0;
+    int64_t floats = (int64_t)scratch_floats(&p), tiled = wg_floats(&p);
+    return (floats > tiled ? floats : tiled) * (int64_t)sizeof(float);
 }
 
 /* ---- unfolding ---- */
@@ -360,6 +364,320 @@ static void pack_col_t(const void *raw, int64_t p0, int64_t kc, int64_t j0, int6
     }
 }
 
+/* ---- f32 on AVX-512: the unfolded input read where it lies ----
+ *
+ * dw_g[o, r] = sum over images n and output positions q of dy[n, o, q] * col[n, r, q], where the
+ * unfolded row r = (c, k0, k1, k2) of position q = (p0, p1, p2) is x[n, c, p0 s0 + k0 d0 - pad0,
+ * ...]: for a fixed r, consecutive positions along an output row read x at a fixed stride. So the
+ * products need no unfolding: the register tile (WG_MR unfolded rows by WG_NR output channels,
+ * 24 zmm accumulators) broadcasts its WG_MR values of x straight from the input, each at its
+ * row's offset (a copy of the input with its padding written out as zeros when it is padded), and
+ * multiplies them by dy^T, which is packed once per chunk of positions (WG_NR channels side by
+ * side for each position). The GEMM form instead unfolded every row into a column buffer and
+ * packed it again, which cost as much as the products at 64 channels.
+ *
+ * Each accumulator adds its products one position after another, images in order, into the sum
+ * left by the previous chunk, so every weight's sum is one sequential chain over the whole batch:
+ * the same bits whatever the part of the channels a thread takes and however the positions are
+ * cut into chunks. The sums are kept transposed (rows by channels, in this thread's buffer) and
+ * written into dw at the end. */
+
+#define WG_MR 6
+#define WG_NR 64
+/* Positions per chunk (at least an output row): each chunk reads and writes every sum once, so a
+ * chunk must be long enough to amortise that (a 512-channel layer's sums are 9 MB), and each of its
+ * WG_NR-channel panels of dy^T (128 KB) stays in L2 while every row block reads it. */
+#define WG_CHUNK_POSITIONS 512
+/* The most bytes of sums a part keeps at once: a part with more channels runs as several parts
+ * (2048 output channels of a 3 x 3 over 2048 inputs would otherwise need 150 MB a thread). */
+#define WG_SUMS_BYTES (16 << 20)
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define WG_X86 1
+#include <immintrin.h>
+
+#include "runtime/gemm_transpose.h"
+#define WG_AVX512 __attribute__((target("avx512f")))
+#else
+#define WG_X86 0
+#endif
+
+/* How a part (input channels [c0, c1) of group gi) is laid out for the tile kernel. */
+typedef struct wg_part {
+    const plan *p;
+    int64_t gi, c0, c1;
+    int64_t rows, rows_pad, og_pad; /* unfolded rows, rounded up to WG_MR; channels rounded up to WG_NR */
+    bool padded;                    /* the input is copied with its padding written out */
+    int64_t step0, step1;           /* floats between input planes (depth) and rows in the source */
+    int64_t plane;                  /* floats between channels in the source */
+    int64_t image;                  /* floats between images in the source */
+    int64_t images_per_chunk;       /* >= 1 when a chunk is whole images */
+    int64_t rows_per_chunk;         /* output rows (p0, p1) per chunk when a chunk is part of an image */
+} wg_part;
+
+/* A chunk of positions: images [n0, n1), and within them output rows [r0, r1) (p0 * out[1] + p1). */
+typedef struct wg_chunk {
+    int64_t n0, n1, r0, r1;
+} wg_chunk;
+
+static bool wg_padded(const gc_conv_geom *g) {
+    for (int d = 0; d < 3; d++)
+        if (g->pad_before[d] || g->pad_after[d]) return true;
+    return false;
+}
+
+static int64_t wg_padded_size(const gc_conv_geom *g, int d) { return g->in[d] + g->pad_before[d] + g->pad_after[d]; }
+
+static void wg_make_part(const plan *p, int64_t gi, int64_t c0, int64_t c1, wg_part *w) {
+    const gc_conv_geom *g = p->g;
+    w->p = p;
+    w->gi = gi, w->c0 = c0, w->c1 = c1;
+    w->rows = (c1 - c0) * p->kk;
+    w->rows_pad = (w->rows + WG_MR - 1) / WG_MR * WG_MR;
+    w->og_pad = (p->og + WG_NR - 1) / WG_NR * WG_NR;
+    w->padded = wg_padded(g);
+    int64_t dp = w->padded ? wg_padded_size(g, 0) : g->in[0];
+    int64_t hp = w->padded ? wg_padded_size(g, 1) : g->in[1];
+    int64_t wp = w->padded ? wg_padded_size(g, 2) : g->in[2];
+    w->step1 = wp;
+    w->step0 = hp * wp;
+    w->plane = dp * hp * wp;
+    w->image = w->padded ? (c1 - c0) * w->plane : g->in_channels * p->in_size;
+    int64_t positions = WG_CHUNK_POSITIONS;
+    if (positions >= p->out_size) {
+        w->images_per_chunk = positions / p->out_size;
+        if (w->images_per_chunk > g->batch) w->images_per_chunk = g->batch;
+        w->rows_per_chunk = 0;
+    } else {
+        w->images_per_chunk = 0;
+        int64_t out_rows = g->out[0] * g->out[1];
+        w->rows_per_chunk = positions / p->ow > 0 ? positions / p->ow : 1;
+        if (w->rows_per_chunk > out_rows) w->rows_per_chunk = out_rows;
+    }
+}
+
+/* The chunk's positions and the floats of each buffer the part needs. */
+static int64_t wg_chunk_positions(const wg_part *w) {
+    return w->images_per_chunk ? w->images_per_chunk * w->p->out_size : w->rows_per_chunk * w->p->ow;
+}
+
+static int64_t wg_input_floats(const wg_part *w) {
+    return w->padded ? (w->images_per_chunk ? w->images_per_chunk : 1) * w->image : 0;
+}
+
+static int64_t wg_part_floats(const wg_part *w) {
+    return w->rows_pad * w->og_pad + wg_chunk_positions(w) * w->og_pad + wg_input_floats(w);
+}
+
+/* Input channels per part: as many as keep the part's sums within WG_SUMS_BYTES. */
+static int64_t wg_part_channels(const plan *p) {
+    int64_t og_pad = (p->og + WG_NR - 1) / WG_NR * WG_NR;
+    int64_t channels = WG_SUMS_BYTES / ((int64_t)sizeof(float) * (p->kk + WG_MR) * og_pad);
+    return channels < 1 ? 1 : channels > p->cg ? p->cg : channels;
+}
+
+/* The most a thread's part of geometry p needs. */
+static int64_t wg_floats(const plan *p) {
+    wg_part w;
+    wg_make_part(p, 0, 0, wg_part_channels(p), &w);
+    return wg_part_floats(&w);
+}
+
+#if WG_X86
+
+static bool wg_cpu_ok(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+
+/* Images [ch->n0, ch->n1) of channels [c0, c1) into buf with their padding as zeros. */
+static void wg_pad_input(const wg_part *w, const float *x, const wg_chunk *ch, float *buf) {
+    const plan *p = w->p;
+    const gc_conv_geom *g = p->g;
+    memset(buf, 0, sizeof(float) * (size_t)((ch->n1 - ch->n0) * w->image));
+    for (int64_t n = ch->n0; n < ch->n1; n++)
+        for (int64_t c = w->c0; c < w->c1; c++) {
+            const float *src = x + (n * g->in_channels + w->gi * p->cg + c) * p->in_size;
+            float *dst = buf + (n - ch->n0) * w->image + (c - w->c0) * w->plane;
+            for (int64_t i0 = 0; i0 < g->in[0]; i0++)
+                for (int64_t i1 = 0; i1 < g->in[1]; i1++)
+                    memcpy(dst + (i0 + g->pad_before[0]) * w->step0 + (i1 + g->pad_before[1]) * w->step1 +
+                               g->pad_before[2],
+                           src + (i0 * g->in[1] + i1) * g->in[2], sizeof(float) * (size_t)g->in[2]);
+        }
+}
+
+/* dy of the chunk's positions for the group's channels, transposed into WG_NR-channel panels:
+ * panel j holds, position after position, channels j * WG_NR .. + WG_NR (zeros past og). */
+WG_AVX512 static void wg_pack_dy(const wg_part *w, const float *dy, const wg_chunk *ch, int64_t positions,
+                                 float *dst) {
+    const plan *p = w->p;
+    const gc_conv_geom *g = p->g;
+    int64_t q0 = ch->r0 * p->ow, q1 = ch->r1 * p->ow, k = 0;
+    for (int64_t n = ch->n0; n < ch->n1; n++, k += q1 - q0) {
+        const float *src = dy + (n * g->out_channels + w->gi * p->og) * p->out_size;
+        for (int64_t o = 0; o < w->og_pad; o += 16) {
+            float *d = dst + (o / WG_NR) * positions * WG_NR + o % WG_NR;
+            int64_t q = q0;
+            if (o + 16 <= p->og)
+                for (; q + 16 <= q1; q += 16) {
+                    __m512 r[16];
+                    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (o + i) * p->out_size + q);
+                    gc_transpose16(r);
+                    for (int i = 0; i < 16; i++) _mm512_storeu_ps(d + (k + q - q0 + i) * WG_NR, r[i]);
+                }
+            for (; q < q1; q++)
+                for (int64_t i = 0; i < 16; i++)
+                    d[(k + q - q0) * WG_NR + i] = o + i < p->og ? src[(o + i) * p->out_size + q] : 0.0f;
+        }
+    }
+}
+
+/* acc[WG_MR rows, WG_NR channels] (row stride ld) += the chunk's products of the rows at offsets
+ * off (from the start of an image in the source) with panel; = them for the first chunk (adding
+ * them to zeros in registers gives the same bits as to zeros in memory, without the memory). */
+WG_AVX512 static void wg_tile(const wg_part *w, const float *src, const wg_chunk *ch, const int64_t *off,
+                              const float *panel, float *acc, int64_t ld, bool first) {
+    const plan *p = w->p;
+    const gc_conv_geom *g = p->g;
+    __m512 c[WG_MR][4];
+    for (int i = 0; i < WG_MR; i++)
+        for (int v = 0; v < 4; v++) c[i][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + i * ld + 16 * v);
+    const int64_t o0 = off[0], o1 = off[1], o2 = off[2], o3 = off[3], o4 = off[4], o5 = off[5];
+    const int64_t s2 = g->stride[2], ow = p->ow;
+    const float *bt = panel;
+    for (int64_t n = ch->n0; n < ch->n1; n++) {
+        const float *image = src + (w->padded ? n - ch->n0 : n) * w->image;
+        /* Output row r = (p0, p1): stepped, not divided (a 4 x 4 image's rows are 4 positions). */
+        const float *row0 = image + ch->r0 / g->out[1] * g->stride[0] * w->step0;
+        int64_t p1 = ch->r0 % g->out[1];
+        for (int64_t r = ch->r0; r < ch->r1; r++) {
+            const float *xq = row0 + p1 * g->stride[1] * w->step1;
+            if (++p1 == g->out[1]) p1 = 0, row0 += g->stride[0] * w->step0;
+            for (int64_t q = 0; q < ow; q++, xq += s2, bt += WG_NR) {
+                __m512 b0 = _mm512_loadu_ps(bt), b1 = _mm512_loadu_ps(bt + 16);
+                __m512 b2 = _mm512_loadu_ps(bt + 32), b3 = _mm512_loadu_ps(bt + 48);
+#define WG_ROW(i, o)                                                                                                 \
+    do {                                                                                                             \
+        __m512 a = _mm512_set1_ps(xq[o]);                                                                            \
+        c[i][0] = _mm512_fmadd_ps(a, b0, c[i][0]);                                                                   \
+        c[i][1] = _mm512_fmadd_ps(a, b1, c[i][1]);                                                                   \
+        c[i][2] = _mm512_fmadd_ps(a, b2, c[i][2]);                                                                   \
+        c[i][3] = _mm512_fmadd_ps(a, b3, c[i][3]);                                                                   \
+    } while (0)
+                WG_ROW(0, o0);
+                WG_ROW(1, o1);
+                WG_ROW(2, o2);
+                WG_ROW(3, o3);
+                WG_ROW(4, o4);
+                WG_ROW(5, o5);
+#undef WG_ROW
+            }
+        }
+    }
+    for (int i = 0; i < WG_MR; i++)
+        for (int v = 0; v < 4; v++) _mm512_storeu_ps(acc + i * ld + 16 * v, c[i][v]);
+}
+
+/* The part's sums, acc [rows_pad, og_pad], into its block of dw [og, rows] (row stride p->k),
+ * 16 x 16 at a time (element by element, every read or every write would miss: 9 MB at 512
+ * channels). */
+WG_AVX512 static void wg_unpack(const wg_part *w, const float *acc, float *dw) {
+    const plan *p = w->p;
+    for (int64_t o = 0; o < p->og; o += 16)
+        for (int64_t r = 0; r < w->rows; r += 16) {
+            if (o + 16 <= p->og && r + 16 <= w->rows) {
+                __m512 t[16];
+                for (int i = 0; i < 16; i++) t[i] = _mm512_loadu_ps(acc + (r + i) * w->og_pad + o);
+                gc_transpose16(t);
+                for (int i = 0; i < 16; i++) _mm512_storeu_ps(dw + (o + i) * p->k + r, t[i]);
+                continue;
+            }
+            for (int64_t i = o; i < o + 16 && i < p->og; i++)
+                for (int64_t j = r; j < r + 16 && j < w->rows; j++) dw[i * p->k + j] = acc[j * w->og_pad + i];
+        }
+}
+
+/* The offset in the source, from its image's start, of unfolded row r of the part (rows past the
+ * last read row 0 again: their sums are thrown away). */
+static int64_t wg_row_offset(const wg_part *w, int64_t r) {
+    const plan *p = w->p;
+    const gc_conv_geom *g = p->g;
+    if (r >= w->rows) r = 0;
+    int64_t c = r / p->kk, kidx = r % p->kk;
+    int64_t k2 = kidx % g->kernel[2], k1 = (kidx / g->kernel[2]) % g->kernel[1];
+    int64_t k0 = kidx / (g->kernel[2] * g->kernel[1]);
+    int64_t first = w->padded ? 0 : (w->gi * p->cg + w->c0) * p->in_size;
+    return first + c * w->plane + k0 * g->dilation[0] * w->step0 + k1 * g->dilation[1] * w->step1 +
+           k2 * g->dilation[2];
+}
+
+/* The weight gradient of one part, with buf wg_part_floats(w) floats. */
+static void wg_run_part(const wg_part *w, const float *x, const float *dy, float *dw, float *buf) {
+    const plan *p = w->p;
+    const gc_conv_geom *g = p->g;
+    int64_t positions = wg_chunk_positions(w);
+    float *acc = buf, *panels = acc + w->rows_pad * w->og_pad, *input = panels + positions * w->og_pad;
+    int64_t out_rows = g->out[0] * g->out[1];
+    int64_t chunk_images = w->images_per_chunk ? w->images_per_chunk : 1;
+    for (int64_t n0 = 0; n0 < g->batch; n0 += chunk_images) {
+        int64_t n1 = n0 + chunk_images < g->batch ? n0 + chunk_images : g->batch;
+        const float *src = x;
+        if (w->padded) {
+            wg_chunk whole = {n0, n1, 0, out_rows};
+            wg_pad_input(w, x, &whole, input);
+            src = input;
+        }
+        int64_t step = w->images_per_chunk ? out_rows : w->rows_per_chunk;
+        for (int64_t r0 = 0; r0 < out_rows; r0 += step) {
+            wg_chunk ch = {n0, n1, r0, r0 + step < out_rows ? r0 + step : out_rows};
+            int64_t count = (ch.n1 - ch.n0) * (ch.r1 - ch.r0) * p->ow;
+            wg_pack_dy(w, dy, &ch, count, panels);
+            for (int64_t j = 0; j < w->og_pad; j += WG_NR)
+                for (int64_t r = 0; r < w->rows_pad; r += WG_MR) {
+                    int64_t off[WG_MR];
+                    for (int i = 0; i < WG_MR; i++) off[i] = wg_row_offset(w, r + i);
+                    wg_tile(w, src, &ch, off, panels + j * count, acc + r * w->og_pad + j, w->og_pad,
+                            n0 == 0 && r0 == 0);
+                }
+        }
+    }
+    wg_unpack(w, acc, dw + w->gi * p->og * p->k + w->c0 * p->kk);
+}
+
+/* The weight gradient of input channels [lo, hi) by wg_tile; false (nothing done) when the CPU
+ * lacks AVX-512, a padding is negative or the buffer cannot be had. */
+static bool wg_run(const plan *p, const float *x, const float *dy, float *dw, int64_t lo, int64_t hi) {
+    static int cpu; /* 0 unknown, 1 AVX-512, 2 not */
+    int known = __atomic_load_n(&cpu, __ATOMIC_RELAXED);
+    if (!known) __atomic_store_n(&cpu, known = wg_cpu_ok() ? 1 : 2, __ATOMIC_RELAXED);
+    if (known != 1) return false;
+    const gc_conv_geom *g = p->g;
+    for (int d = 0; d < 3; d++)
+        if (g->pad_before[d] < 0 || g->pad_after[d] < 0) return false;
+    float *buf = thread_scratch((size_t)wg_floats(p));
+    if (!buf) return false;
+    for (int64_t gi = lo / p->cg; gi < g->groups && gi * p->cg < hi; gi++) {
+        int64_t c0 = (lo > gi * p->cg ? lo : gi * p->cg) - gi * p->cg;
+        int64_t c1 = (hi < (gi + 1) * p->cg ? hi : (gi + 1) * p->cg) - gi * p->cg;
+        for (int64_t step = wg_part_channels(p); c0 < c1; c0 += step) {
+            wg_part w;
+            wg_make_part(p, gi, c0, c0 + step < c1 ? c0 + step : c1, &w);
+            wg_run_part(&w, x, dy, dw, buf);
+        }
+    }
+    return true;
+}
+
+#else
+
+static bool wg_run(const plan *p, const float *x, const float *dy, float *dw, int64_t lo, int64_t hi) {
+    (void)p, (void)x, (void)dy, (void)dw, (void)lo, (void)hi;
+    return false;
+}
+
+#endif
+
 /* The bytes of this CPU's L2 cache (per core), as the C library reads it from the CPU; 1 MB when
  * it does not say. */
 static int64_t l2_size;
@@ -395,6 +713,7 @@ void gc_conv_weight_grad_f32(const int64_t *geom, const float *x, const float *d
     int64_t lo, hi;
     share_range(g->in_channels, from, to, &lo, &hi);
     if (lo >= hi) return;
+    if (!p.direct && !bf16_operands && wg_run(&p, x, dy, dw, lo, hi)) return;
     float *col = p.direct ? NULL : thread_scratch(scratch_floats(&p));
     if (!col) {
         (bf16_operands ? direct_weight_grad_bf16 : direct_weight_grad_f32)(&p, x, dy, dw, lo, hi);
