@@ -1,6 +1,6 @@
 /*
- * conv.c: the convolution kernels of generated code (see conv.h for what each computes and how
- * the work is cut).
+ * conv.c: the forward and input-gradient convolution kernels of generated code (see conv.h for
+ * what each computes and how the work is cut; the weight gradient is runtime/conv_weight_grad.c).
  *
  * The GEMM forms, per group g (og output and cg input channels, K = cg * kernel positions) and per
  * column tile of T output positions, with col the tile's unfolded input [K, T]:
@@ -377,42 +377,6 @@ static void col2im(const plan *p, const float *col, int64_t ld, int64_t col_off,
                             }                                                                                           \
                 }                                                                                                       \
             }                                                                                                           \
-    }                                                                                                                   \
-                                                                                                                        \
-    static void direct_weight_grad_##SUFFIX(const plan *p, const T *x, const T *dy, T *dw, int64_t c_lo, int64_t c_hi) { \
-        const gc_conv_geom *g = p->g;                                                                                   \
-        for (int64_t c = c_lo; c < c_hi; c++) {                                                                         \
-            int64_t gi = c / p->cg, cl = c % p->cg;                                                                     \
-            for (int64_t ol = 0; ol < p->og; ol++) {                                                                    \
-                int64_t o = gi * p->og + ol;                                                                            \
-                T *wk = dw + (o * p->cg + cl) * p->kk;                                                                  \
-                for (int64_t k0 = 0; k0 < g->kernel[0]; k0++)                                                           \
-                    for (int64_t k1 = 0; k1 < g->kernel[1]; k1++)                                                       \
-                        for (int64_t k2 = 0; k2 < g->kernel[2]; k2++) {                                                 \
-                            int64_t base = k2 * g->dilation[2] - g->pad_before[2], s2 = g->stride[2], lo, hi;           \
-                            valid_range(base, s2, g->in[2], p->ow, &lo, &hi);                                           \
-                            ACC acc = 0;                                                                                \
-                            for (int64_t n = 0; n < g->batch; n++) {                                                    \
-                                const T *xc = x + (n * g->in_channels + c) * p->in_size;                                \
-                                const T *dyo = dy + (n * g->out_channels + o) * p->out_size;                            \
-                                for (int64_t p0 = 0; p0 < g->out[0]; p0++) {                                            \
-                                    int64_t i0 = p0 * g->stride[0] - g->pad_before[0] + k0 * g->dilation[0];            \
-                                    if (i0 < 0 || i0 >= g->in[0]) continue;                                             \
-                                    for (int64_t p1 = 0; p1 < g->out[1]; p1++) {                                        \
-                                        int64_t i1 = p1 * g->stride[1] - g->pad_before[1] + k1 * g->dilation[1];        \
-                                        if (i1 < 0 || i1 >= g->in[1]) continue;                                         \
-                                        const T *src = xc + (i0 * g->in[1] + i1) * g->in[2] + base;                     \
-                                        const T *d = dyo + (p0 * g->out[1] + p1) * p->ow;                               \
-                                        ACC row = 0;                                                                    \
-                                        for (int64_t q = lo; q < hi; q++) row += (ACC)LOAD(src[q * s2]) * (ACC)LOAD(d[q]); \
-                                        acc += row;                                                                     \
-                                    }                                                                                   \
-                                }                                                                                       \
-                            }                                                                                           \
-                            *wk++ = (T)acc;                                                                             \
-                        }                                                                                               \
-            }                                                                                                           \
-        }                                                                                                               \
     }
 
 #define AS_IS(x) (x)
@@ -448,15 +412,6 @@ void gc_conv_input_grad_f64(const int64_t *geom, const double *dy, const double 
     int64_t lo, hi;
     share_range(((const gc_conv_geom *)(const void *)geom)->batch, from, to, &lo, &hi);
     gc_conv_input_grad_images_f64(geom, dy, w, dx, lo, hi, 0);
-}
-
-void gc_conv_weight_grad_f64(const int64_t *geom, const double *x, const double *dy, double *dw, int32_t from,
-                             int32_t to) {
-    plan p;
-    make_plan((const gc_conv_geom *)(const void *)geom, &p);
-    int64_t lo, hi;
-    share_range(p.g->in_channels, from, to, &lo, &hi);
-    direct_weight_grad_f64(&p, x, dy, dw, lo, hi);
 }
 
 /* ---- f32: GEMMs over column tiles ---- */
@@ -533,22 +488,6 @@ typedef struct pack_ctx {
     float *row;     /* a row of the tile: max_tile floats */
 } pack_ctx;
 
-/* Unfolded row r (channel r / kk from cx->x, kernel position r % kk) at tile columns [j0, j0 + count). */
-static void unfold_row(const pack_ctx *cx, int64_t r, int64_t j0, int64_t count, float *out) {
-    const plan *p = cx->p;
-    const gc_conv_geom *g = p->g;
-    int64_t c = r / p->kk, kidx = r % p->kk;
-    int64_t k2 = kidx % g->kernel[2], k1 = (kidx / g->kernel[2]) % g->kernel[1], k0 = kidx / (g->kernel[2] * g->kernel[1]);
-    const float *xc = cx->x + c * p->in_size;
-    bool images = cx->t->n1 - cx->t->n0 > 1;
-    for (int64_t j = j0, end = j0 + count; j < end;) {
-        int64_t n = images ? cx->t->n0 + j / p->out_size : cx->t->n0;
-        int64_t q = images ? j % p->out_size : cx->t->q0 + j;
-        int64_t run = images && p->out_size - q < end - j ? p->out_size - q : end - j;
-        unfold_run(p, xc + n * g->in_channels * p->in_size, k0, k1, k2, q, q + run, out + (j - j0));
-        j += run;
-    }
-}
 
 /* op(B) = col: rows are unfolded rows, columns the tile's positions, unfolded straight into the
  * panels. */
@@ -573,21 +512,6 @@ static void pack_col(const void *raw, int64_t p0, int64_t kc, int64_t j0, int64_
             j += run;
         }
         for (int64_t j = nc; j < padded; j++) d[(j / GC_SGEMM_PANEL) * panel_floats + j % GC_SGEMM_PANEL] = 0;
-    }
-}
-
-/* op(B) = col^T: rows are the tile's positions, columns unfolded rows. */
-static void pack_col_t(const void *raw, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float *dst) {
-    const pack_ctx *cx = raw;
-    int64_t width = (nc + GC_SGEMM_PANEL - 1) / GC_SGEMM_PANEL * GC_SGEMM_PANEL;
-    for (int64_t j = 0; j < width; j++) {
-        float *d = dst + (j - j % GC_SGEMM_PANEL) * kc + j % GC_SGEMM_PANEL;
-        if (j >= nc) {
-            for (int64_t t = 0; t < kc; t++) d[t * GC_SGEMM_PANEL] = 0;
-            continue;
-        }
-        unfold_row(cx, j0 + j, p0, kc, cx->row);
-        for (int64_t t = 0; t < kc; t++) d[t * GC_SGEMM_PANEL] = cx->row[t];
     }
 }
 
@@ -730,84 +654,6 @@ void gc_conv_input_grad_images_f32(const int64_t *geom, const float *dy, const f
     }
 }
 
-/* The bytes of this CPU's L2 cache (per core), as the C library reads it from the CPU; 1 MB when
- * it does not say. */
-static int64_t l2_size;
-static pthread_once_t l2_once = PTHREAD_ONCE_INIT;
-
-static void l2_read(void) {
-    long b = -1;
-#ifdef _SC_LEVEL2_CACHE_SIZE
-    b = sysconf(_SC_LEVEL2_CACHE_SIZE);
-#endif
-    l2_size = b > 0 ? (int64_t)b : (int64_t)1 << 20;
-}
-
-static int64_t l2_bytes(void) {
-    pthread_once(&l2_once, l2_read);
-    return l2_size;
-}
-
-/* Whether a weight gradient's column tile of `floats` floats stays in L2 between im2col writing it
- * and gc_sgemm packing it: then unfolding it row by row (contiguous, vectorised copies) and letting
- * the GEMM transpose it 16 x 16 in registers beats unfolding each unfolded row straight into the
- * transposed panels (one scalar store per value, 32 floats apart): measured +10-20% on 64-channel
- * and strided shapes; a tile that spills L2 (512 channels at 4x4: 4.7 MB) packs faster directly.
- * Either way the GEMM sums in the same order, so the choice (which depends on the part's channels)
- * changes no bit. */
-static bool col_fits_l2(int64_t floats) { return floats * (int64_t)sizeof(float) <= l2_bytes(); }
-
-void gc_conv_weight_grad_f32(const int64_t *geom, const float *x, const float *dy, float *dw, int32_t from,
-                             int32_t to) {
-    plan p;
-    make_plan((const gc_conv_geom *)(const void *)geom, &p);
-    const gc_conv_geom *g = p.g;
-    int64_t lo, hi;
-    share_range(g->in_channels, from, to, &lo, &hi);
-    if (lo >= hi) return;
-    float *col = p.direct ? NULL : thread_scratch(scratch_floats(&p));
-    if (!col) {
-        (bf16_operands ? direct_weight_grad_bf16 : direct_weight_grad_f32)(&p, x, dy, dw, lo, hi);
-        return;
-    }
-    float *buf = col + p.k * max_tile(&p);
-    /* Every part walks the same tiles over the whole batch, in the same order, so each weight's
-     * sum is the same whoever computes it. */
-    int64_t tiles = tile_count(&p, 0, g->batch);
-    for (int64_t ti = 0; ti < tiles; ti++) {
-        tile t = tile_at(&p, 0, g->batch, ti);
-        int64_t width = tile_width(&p, &t);
-        bool one = t.n1 - t.n0 == 1;
-        for (int64_t gi = lo / p.cg; gi < g->groups && gi * p.cg < hi; gi++) {
-            int64_t c0 = (lo > gi * p.cg ? lo : gi * p.cg) - gi * p.cg;
-            int64_t c1 = (hi < (gi + 1) * p.cg ? hi : (gi + 1) * p.cg) - gi * p.cg;
-            if (c0 >= c1) continue;
-            const float *a = buf, *b = col;
-            int64_t lda = width, ldb = width;
-            if (one) {
-                a = dy + (t.n0 * g->out_channels + gi * p.og) * p.out_size + t.q0;
-                lda = p.out_size;
-            } else {
-                gather(&p, &t, dy, gi * p.og, p.og, buf, width);
-            }
-            const float *xc = x + (gi * p.cg + c0) * p.in_size;
-            float beta = ti == 0 ? 0.0f : 1.0f, *c = dw + gi * p.og * p.k + c0 * p.kk;
-            pack_ctx cx = {&p, &t, xc, col};
-            if (one && p.pointwise) {
-                b = xc + t.n0 * g->in_channels * p.in_size + t.q0;
-                ldb = p.out_size;
-            } else if (!col_fits_l2((c1 - c0) * p.kk * width) &&
-                       own_packed(false, p.og, (c1 - c0) * p.kk, width, a, lda, pack_col_t, &cx, beta, c, p.k)) {
-                continue;
-            } else {
-                for (int64_t n = t.n0; n < t.n1; n++)
-                    im2col(&p, xc + n * g->in_channels * p.in_size, c1 - c0, t.q0, t.q1, col, width, (n - t.n0) * p.out_size);
-            }
-            sgemm(false, true, p.og, (c1 - c0) * p.kk, width, a, lda, b, ldb, beta, c, p.k);
-        }
-    }
-}
-
 /* ---- bf16: the f32 kernels with bf16 operands ---- */
 
 void gc_conv_forward_bf16(const int64_t *geom, const float *x, const float *w, float *y, int32_t from, int32_t to) {
@@ -819,12 +665,5 @@ void gc_conv_forward_bf16(const int64_t *geom, const float *x, const float *w, f
 void gc_conv_input_grad_bf16(const int64_t *geom, const float *dy, const float *w, float *dx, int32_t from, int32_t to) {
     bf16_operands = true;
     gc_conv_input_grad_f32(geom, dy, w, dx, from, to);
-    bf16_operands = false;
-}
-
-void gc_conv_weight_grad_bf16(const int64_t *geom, const float *x, const float *dy, float *dw, int32_t from,
-                              int32_t to) {
-    bf16_operands = true;
-    gc_conv_weight_grad_f32(geom, x, dy, dw, from, to);
     bf16_operands = false;
 }

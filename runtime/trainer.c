@@ -37,6 +37,7 @@
 #include "runtime/executor.h"
 #include "runtime/file.h"
 #include "runtime/conv.h"
+#include "runtime/conv_weight_grad.h"
 #include "runtime/distributed.h"
 #include "runtime/gemm.h"
 #include "runtime/gemm_bf16.h"
@@ -1028,6 +1029,7 @@ static bool planned_step(const gc_trainer *t, const gc_graph *g, const bool *gra
     int64_t bytes = l.size - l.kept_size;
     bool gemm = false, gemm_bf16 = false; /* f32 products; bf16 ones (gc_sgemm_bf16's own buffers) */
     int64_t conv = 0; /* the largest convolution column buffer (runtime/conv.h), one per thread */
+    int64_t conv_wgrad = 0; /* the weight gradient's, held beside it (runtime/conv_weight_grad.h) */
     for (int i = 0; i < g->num_nodes; i++) {
         const gc_node *n = g->nodes[i];
         gemm |= n->op == GC_OP_MATMUL && n->type.dtype == GC_F32 && !n->attr.matmul.bf16;
@@ -1036,8 +1038,14 @@ static bool planned_step(const gc_trainer *t, const gc_graph *g, const bool *gra
             n->type.dtype == GC_F32) {
             gc_conv_geom geom;
             gc_conv_geom_of(n, &geom);
-            int64_t bytes = gc_conv_workspace_bytes((const int64_t *)(const void *)&geom);
-            if (bytes > conv) conv = bytes;
+            const int64_t *words = (const int64_t *)(const void *)&geom;
+            if (n->op == GC_OP_CONV_WEIGHT_GRAD) {
+                int64_t bytes = gc_conv_weight_grad_workspace_bytes(words);
+                if (bytes > conv_wgrad) conv_wgrad = bytes;
+            } else {
+                int64_t bytes = gc_conv_workspace_bytes(words);
+                if (bytes > conv) conv = bytes;
+            }
             if (n->attr.conv.bf16) gemm_bf16 = true;
             else gemm = true;
         }
@@ -1055,7 +1063,7 @@ static bool planned_step(const gc_trainer *t, const gc_graph *g, const bool *gra
     r->activations = bytes;
     int threads = gc_pool_resolve_threads(t->opts.threads);
     int64_t packing = (gemm ? gc_sgemm_workspace_bytes() : 0) + (gemm_bf16 ? gc_sgemm_bf16_workspace_bytes() : 0);
-    r->workspace = staging + (packing + conv) * threads;
+    r->workspace = staging + (packing + conv + conv_wgrad) * threads;
     /* The same step at f32 packs every product into gc_sgemm's f32 panels. */
     if (gemm_bf16) r->precision_saved = (gc_sgemm_workspace_bytes() - packing) * threads;
     return true;
