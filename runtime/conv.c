@@ -17,6 +17,7 @@
  * packing) and the direct loops read through gc_bf16_round.
  */
 #include "runtime/conv.h"
+#include "runtime/conv_forward.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -167,11 +168,16 @@ int64_t gc_conv_workspace_bytes(const int64_t *geom) {
         size_t flipped = scratch_floats(&p2) + (size_t)(g->out_channels * p.cg * p.kk);
         if (!p2.direct && flipped > floats) floats = flipped;
     }
-    return (int64_t)(floats * sizeof(float));
+    int64_t bytes = (int64_t)(floats * sizeof(float)), fast = gc_conv_fast_forward_workspace_bytes(g);
+    if (input_grad_is_forward(g, &g2) && gc_conv_fast_forward_workspace_bytes(&g2) > fast)
+        fast = gc_conv_fast_forward_workspace_bytes(&g2);
+    return bytes + fast;
 }
 
 int64_t gc_conv_images_per_call(const int64_t *geom) {
     plan p;
+    if (gc_conv_fast_forward_takes((const gc_conv_geom *)(const void *)geom))
+        return gc_conv_fast_forward_images_per_call((const gc_conv_geom *)(const void *)geom);
     make_plan((const gc_conv_geom *)(const void *)geom, &p);
     return p.images_per_tile > 1 ? p.images_per_tile : 1;
 }
@@ -551,7 +557,8 @@ void gc_conv_forward_f32(const int64_t *geom, const float *x, const float *w, fl
 
 void gc_conv_forward_images_f32(const int64_t *geom, const float *x, const float *w, float *y, int64_t lo, int64_t hi,
                                 int32_t again) {
-    (void)again;
+    if (!bf16_operands && gc_conv_fast_forward((const gc_conv_geom *)(const void *)geom, x, w, false, y, lo, hi, again))
+        return;
     plan p;
     make_plan((const gc_conv_geom *)(const void *)geom, &p);
     if (lo >= hi) return;
@@ -609,6 +616,7 @@ void gc_conv_input_grad_images_f32(const int64_t *geom, const float *dy, const f
     gc_conv_geom g2;
     plan p2;
     if (!p.direct && input_grad_is_forward(g, &g2)) {
+        if (!bf16_operands && gc_conv_fast_forward(&g2, dy, w, true, dx, lo, hi, again)) return;
         make_plan(&g2, &p2);
         size_t weights = (size_t)(g->out_channels * p.cg * p.kk);
         bool kept = false;

@@ -11,7 +11,10 @@
  * whatever the share, so the pool may move the cuts without changing a bit (as long as gc_sgemm
  * runs gradc's own kernel, runtime/gemm.h; generated code flags the kernel as calling it).
  *
- * f32 runs as GEMMs on gradc's kernel over column tiles of about 256 output positions (part of
+ * f32 forwards and stride-1 input gradients whose images have a multiple of 16 output positions
+ * run on runtime/conv_forward.c (its own blocking: weights packed once per call, the input
+ * unfolded by masked loads or gathers). The rest
+ * runs as GEMMs on gradc's kernel over column tiles of about 256 output positions (part of
  * one image, or several whole images when an image has fewer positions): an implicit GEMM, the
  * input unfolded straight into gc_sgemm's packed panels (gc_sgemm_own_packed); where gc_sgemm is
  * OpenBLAS the tile is unfolded into a per-thread column buffer (im2col) instead. A stride-1 input
