@@ -97,6 +97,21 @@ for e in m.graph.initializer[0].external_data:
     if e.key == "location":
         e.value = "../outside.bin"
 onnx.save(m, out + "/escape.onnx")
+# A model over 2 GB keeps its weights in a file beside it: this one's data sits past 4 GiB of a
+# sparse file (the reader must seek with 64-bit offsets, not read the file whole).
+m = onnx.load(out + "/external.onnx", load_external_data=False)
+big = 5 << 30
+for e in m.graph.initializer[0].external_data:
+    if e.key == "location":
+        e.value = "big.bin"
+    elif e.key == "offset":
+        e.value = str(big)
+if not any(e.key == "offset" for e in m.graph.initializer[0].external_data):
+    m.graph.initializer[0].external_data.add(key="offset", value=str(big))
+with open(out + "/big.bin", "wb") as f:
+    f.seek(big)
+    f.write((np.arange(12, dtype=np.float32) * 2).tobytes())
+onnx.save(m, out + "/big.onnx")
 PY
 if ! "$gradc" import "$tmp/unsupported.onnx" >/dev/null 2>"$tmp/err" &&
     grep -q "unsupported.onnx: node 'hs_1' (HardSigmoid, opset 13): operator HardSigmoid is not supported" "$tmp/err"; then
@@ -119,6 +134,22 @@ then
 else
     fail "external data: $(cat "$tmp/err")"
 fi
+if "$gradc" import "$tmp/big.onnx" -o "$tmp/big.ir" 2>"$tmp/err" &&
+    "$py" - "$tmp/big.safetensors" <<'PY'
+import json, struct, sys, numpy as np
+blob = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", blob[:8])[0]
+info = json.loads(blob[8:8 + n])["fc.weight"]
+b, e = info["data_offsets"]
+w = np.frombuffer(blob[8 + n + b:8 + n + e], dtype=np.float32)
+sys.exit(0 if (w == 2 * np.arange(12)).all() else 1)
+PY
+then
+    ok "external data at an offset past 4 GiB (a model over 2 GB) is read"
+else
+    fail "external data past 4 GiB: $(cat "$tmp/err")"
+fi
+rm -f "$tmp/big.bin"
 if ! "$gradc" import "$tmp/escape.onnx" >/dev/null 2>"$tmp/err" && grep -q "must be a path inside the model's folder" "$tmp/err"; then
     ok "external data outside the model's folder is refused"
 else
