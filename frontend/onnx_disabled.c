@@ -44,3 +44,4 @@ gc_graph *gc_onnx_to_graph(gc_onnx_model *m, const gc_type *types, const gc_onnx
     return gc_failf(err, GC_ERR_USER, NO_ONNX), NULL;
 }
 bool gc_onnx_dtype(int et, gc_dtype *out) { return false; }
+void gc_onnx_gm_result_free(gc_onnx_gm_result *r) {}

@@ -384,6 +384,7 @@ int gc_onnx_import(gc_layer_context *c, gc_onnx_model *m, const gc_onnx_import_o
     I->arena = gc_onnx_model_arena(m);
     if (!I->g) return gc_onnx_fail(I, "the model has no graph");
     if (!find_buffers(I)) return 0;
+    if (o && o->gm && !gc_onnx_gm_begin(I, o->gm)) return 0;
     for (int k = 0; k < gc_onnx_model_num_initializers(m); k++) {
         const gc_onnx_tensor *t = gc_onnx_model_initializer(m, k);
         oval *v = define(I, t->name);
@@ -412,6 +413,7 @@ int gc_onnx_import(gc_layer_context *c, gc_onnx_model *m, const gc_onnx_import_o
         if (!args[k]) return gc_onnx_fail(I, "graph input '%s' is not given", info.name);
         if (!check_argument(I, &info, args[k])) return 0;
         v->node = args[k];
+        if (I->gm && !gc_onnx_gm_input(I, v)) return 0;
     }
     for (size_t k = 0; k < I->g->n_node; k++) {
         const Onnx__NodeProto *n = I->g->node[k];
@@ -435,6 +437,7 @@ int gc_onnx_import(gc_layer_context *c, gc_onnx_model *m, const gc_onnx_import_o
             if (err->code == GC_OK) gc_onnx_fail(I, "cannot be lowered");
             return 0;
         }
+        if (I->gm && !gc_onnx_gm_node(I)) return 0;
         for (int j = 0; j < I->nout; j++) {
             if (!n->output[j] || !*n->output[j]) continue;
             if (!I->out[j].node && !I->out[j].k && !I->out[j].missing) I->out[j].missing = "not computed by gradc";
@@ -454,5 +457,5 @@ int gc_onnx_import(gc_layer_context *c, gc_onnx_model *m, const gc_onnx_import_o
         I->nin = 1;
         if (!(outputs[k] = gc_onnx_node(I, 0))) return 0;
     }
-    return 1;
+    return !I->gm || gc_onnx_gm_finish(I, I->path);
 }

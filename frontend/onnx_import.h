@@ -14,12 +14,31 @@
 #include "frontend/layers.h"
 #include "frontend/onnx_read.h"
 
+/* `gradc import --format gm` (frontend/onnx_gm.c): the model file, and which value each of its
+ * params starts from (value NULL: an i32 num_batches_tracked, zero). */
+typedef struct gc_onnx_gm_param {
+    const char *name;
+    const gc_onnx_tensor *value;
+    bool buffer;
+    int stmt;
+} gc_onnx_gm_param;
+
+typedef struct gc_onnx_gm_result {
+    char *text; /* malloc'd */
+    gc_onnx_gm_param *params; /* malloc'd; names and values live in the model's arena */
+    int num_params;
+} gc_onnx_gm_result;
+
+void gc_onnx_gm_result_free(gc_onnx_gm_result *r);
+
 typedef struct gc_onnx_import_options {
     const char *prefix; /* `as NAME`: params are NAME.<initializer>; NULL or "" for none */
     /* Graph inputs bound to values known at import (the node tests' shape and axes inputs); each
      * tensor's name is the graph input it binds. */
     const gc_onnx_tensor *constants;
     int num_constants;
+    /* When set, the import also spells the graph as a model file (one statement per node). */
+    gc_onnx_gm_result *gm;
 } gc_onnx_import_options;
 
 /* A graph input that is not an initializer: what the caller passes, in order. dims[d] is -1 for

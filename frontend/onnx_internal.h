@@ -17,6 +17,7 @@ typedef struct oval {
     gc_onnx_tensor *k;            /* known at import */
     const gc_onnx_tensor *init;   /* a float initializer not yet made a source */
     const char *missing;          /* an output gradc does not compute: why, for an error on use */
+    int gm;                       /* its name in the model file being written (onnx_gm.c), 0 none */
 } oval;
 
 typedef struct importer {
@@ -40,6 +41,7 @@ typedef struct importer {
     int nin;
     oval out[8];
     int nout;
+    struct gc_onnx_gm_writer *gm; /* --format gm: the model file being written, else NULL */
 } importer;
 
 /* Fails naming the node: "file: node 'Conv_12' (Conv, opset 13): ...". */
@@ -85,5 +87,11 @@ typedef int (*gc_onnx_lower_fn)(importer *I);
 gc_onnx_lower_fn gc_onnx_lowering(const char *op_type);
 /* Whether all of the node's present inputs are known at import. */
 bool gc_onnx_all_known(importer *I);
+
+/* onnx_gm.c: the model file of `gradc import --format gm`, written along the import. */
+int gc_onnx_gm_begin(importer *I, gc_onnx_gm_result *out);
+int gc_onnx_gm_input(importer *I, oval *v);
+int gc_onnx_gm_node(importer *I);
+int gc_onnx_gm_finish(importer *I, const char *model_file);
 
 #endif

@@ -685,10 +685,14 @@ static int lower_gather(importer *I) {
         return gc_onnx_set_node(I, 0, node_take(I, gc_onnx_node(I, 0), axis, index_node(I, norm, idx->rank, idx->dims)),
                                 I->in[0]->et);
     }
-    /* Indices computed by the graph: i32, in range (negative ones are not wrapped). */
+    /* Indices computed by the graph: negative ones count from the end, as ONNX says (the take
+     * op itself reads them as they are). */
     gc_node *ix = gc_onnx_node(I, 1);
     if (!ix) return 0;
     if (ix->type.dtype != GC_I32) return gc_onnx_fail(I, "indices must be integers");
+    gc_builder *b = B(I);
+    gc_node *negative = gc_cast(b, gc_binary(b, GC_OP_LT, ix, gc_scalar(b, GC_I32, 0)), GC_I32);
+    ix = gc_binary(b, GC_OP_ADD, ix, gc_binary(b, GC_OP_MUL, negative, gc_scalar(b, GC_I32, (double)dims[axis])));
     return gc_onnx_set_node(I, 0, node_take(I, gc_onnx_node(I, 0), axis, ix), I->in[0]->et);
 }
 

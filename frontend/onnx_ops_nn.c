@@ -103,15 +103,79 @@ static gc_node *pad_spatial(importer *I, gc_node *x, const window *w, double val
     return gc_binary(B(I), GC_OP_ADD, x, gc_mul_scalar(B(I), gc_add_scalar(B(I), gc_unary(B(I), GC_OP_NEG, ones), 1), value));
 }
 
+/* MaxPool's Indices output for x pooled into y over windows w: the flat index into x (over N, C and
+ * the spatial dims: row-major, or with the spatial dims column-major for storage_order 1) of each
+ * window's first maximum in scan order. Built from iota, comparisons and take, one kernel offset at
+ * a time, so nothing in it is a constant that grows with the tensor; i32, without gradient. */
+static gc_node *pool_indices(importer *I, gc_node *x, gc_node *y, const window *w, bool column_major) {
+    gc_builder *b = B(I);
+    if (!y) return NULL;
+    int rank = x->type.rank, sp = w->spatial;
+    int64_t nc = x->type.dims[0] * x->type.dims[1], size = 1, outs = 1, stride[GC_MAX_SPATIAL], told[GC_MAX_SPATIAL];
+    for (int i = 0; i < sp; i++) size *= x->type.dims[2 + i], outs *= y->type.dims[2 + i];
+    /* stride: where x's element sits (row-major); told: the index the output reports. */
+    for (int i = sp - 1, acc = 1; i >= 0; i--) stride[i] = acc, acc *= (int)x->type.dims[2 + i];
+    for (int i = 0, acc = 1; i < sp; i++) {
+        int d = column_major ? i : sp - 1 - i;
+        told[d] = acc;
+        acc *= (int)x->type.dims[2 + d];
+    }
+    if (size >= ((int64_t)1 << 30) || nc * size >= ((int64_t)1 << 31))
+        return gc_onnx_fail(I, "the Indices output of a tensor this large does not fit i32"), NULL;
+    /* The table [size + 1, N*C]: x's spatial positions, then one below every value for pads. */
+    gc_node *flat = gc_reshape(b, x, 2, (int64_t[]){nc, size});
+    gc_type pad_t = gc_type_make(GC_F32, 2, (int64_t[]){nc, 1});
+    gc_node *table = gc_permute(b, gc_concat(b, (gc_node *[]){flat, gc_fill(b, &pad_t, -INFINITY)}, 2, 1), (int[]){1, 0});
+    gc_node *best_of = gc_permute(b, gc_reshape(b, y, 2, (int64_t[]){nc, outs}), (int[]){1, 0});
+    gc_type out_t = gc_type_make(GC_I32, sp, y->type.dims + 2);
+    int64_t kernel_count = 1, k_at[GC_MAX_SPATIAL];
+    for (int i = 0; i < sp; i++) kernel_count *= w->kernel[i];
+    gc_node *best = NULL, *none = gc_scalar(b, GC_I32, (double)INT32_MAX);
+    for (int64_t k = 0; k < kernel_count; k++) {
+        for (int i = sp - 1, rest = (int)k; i >= 0; i--) k_at[i] = rest % w->kernel[i], rest /= (int)w->kernel[i];
+        gc_node *pos = NULL, *report = NULL, *inside = NULL;
+        for (int i = 0; i < sp; i++) {
+            gc_attr a;
+            memset(&a, 0, sizeof a);
+            a.axis.axis = i;
+            gc_node *at = gc_build(b, GC_OP_IOTA, NULL, 0, &a, &out_t);
+            at = gc_add_scalar(b, gc_mul_scalar(b, at, (double)w->stride[i]), (double)(k_at[i] * w->dilation[i] - w->before[i]));
+            gc_node *ok = gc_binary(b, GC_OP_MUL, gc_binary(b, GC_OP_GE, at, gc_scalar(b, GC_I32, 0)),
+                                    gc_binary(b, GC_OP_LT, at, gc_scalar(b, GC_I32, (double)x->type.dims[2 + i])));
+            gc_node *term = gc_mul_scalar(b, at, (double)stride[i]), *term2 = gc_mul_scalar(b, at, (double)told[i]);
+            pos = pos ? gc_binary(b, GC_OP_ADD, pos, term) : term;
+            report = report ? gc_binary(b, GC_OP_ADD, report, term2) : term2;
+            inside = inside ? gc_binary(b, GC_OP_MUL, inside, ok) : ok;
+        }
+        pos = gc_reshape(b, gc_select(b, inside, pos, gc_scalar(b, GC_I32, (double)size)), 1, &outs);
+        gc_node *hit = gc_binary(b, GC_OP_EQ, gc_build(b, GC_OP_TAKE, (gc_node *[]){table, pos}, 2, NULL, NULL), best_of);
+        gc_node *cand = gc_select(b, hit, gc_reshape(b, report, 2, (int64_t[]){outs, 1}), none);
+        best = best ? gc_binary(b, GC_OP_MINIMUM, best, cand) : cand;
+    }
+    gc_type base_t = gc_type_make(GC_I32, 2, (int64_t[]){nc, 1});
+    gc_attr rows;
+    memset(&rows, 0, sizeof rows);
+    gc_node *base = gc_mul_scalar(b, gc_build(b, GC_OP_IOTA, NULL, 0, &rows, &base_t), (double)size);
+    gc_node *idx = gc_binary(b, GC_OP_ADD, gc_permute(b, best, (int[]){1, 0}), base);
+    return gc_reshape(b, idx, rank, y->type.dims);
+}
+
 int gc_onnx_lower_pool(importer *I) {
     bool avg = !strcmp(I->node->op_type, "AveragePool");
     gc_node *x = gc_onnx_node(I, 0);
     if (!x) return 0;
     if (x->type.dtype != GC_F32) return gc_onnx_fail(I, "expects float input");
-    if (I->nout > 1 && I->node->output[1] && *I->node->output[1]) return gc_onnx_fail(I, "the Indices output is not supported");
-    if (gc_onnx_attr_int(I, "storage_order", 0)) return gc_onnx_fail(I, "storage_order 1 is not supported");
     window w;
     if (!read_window(I, x, NULL, &w)) return 0;
+    if (!avg && I->nout > 1 && I->node->output[1] && *I->node->output[1]) {
+        /* The values as without Indices, then the indices of their first occurrence per window. */
+        I->nout = 1;
+        int ok = gc_onnx_lower_pool(I);
+        I->nout = 2;
+        if (!ok) return 0;
+        bool column_major = gc_onnx_attr_int(I, "storage_order", 0) != 0;
+        return gc_onnx_set_node(I, 1, pool_indices(I, x, I->out[0].node, &w, column_major), GC_ONNX_INT64);
+    }
     bool count_include_pad = gc_onnx_attr_int(I, "count_include_pad", 0) != 0;
     gc_attr attr;
     memset(&attr, 0, sizeof attr);
@@ -292,11 +356,29 @@ int gc_onnx_lower_dropout(importer *I) {
         }
     }
     if (!(ratio >= 0 && ratio < 1)) return gc_onnx_fail(I, "ratio %g must be in [0, 1)", ratio);
-    gc_node *y = training && I->c->training && ratio > 0 ? gc_layer_dropout(I->c, x, ratio) : x;
-    if (!gc_onnx_set_node(I, 0, y, I->in[0]->et)) return 0;
-    if (y == x && I->nout > 1) return gc_onnx_set_node(I, 1, gc_fill(B(I), &x->type, 1), GC_ONNX_BOOL);
-    gc_onnx_set_missing(I, 1, "Dropout's mask, which gradc does not compute");
-    return 1;
+    if (!(training && I->c->training && ratio > 0)) {
+        /* The identity; its mask keeps everything. */
+        if (!gc_onnx_set_node(I, 0, x, I->in[0]->et)) return 0;
+        return I->nout < 2 || gc_onnx_set_node(I, 1, gc_fill(B(I), &x->type, 1), GC_ONNX_BOOL);
+    }
+    /* gradc's dropout (frontend/layers.c gc_layer_dropout: the same stream of the same generator,
+     * seeded by train.seed), spelled out here to keep its keep-mask for the mask output. */
+    gc_layer_context *c = I->c;
+    gc_builder *b = B(I);
+    if (!c->step) {
+        gc_type t = gc_type_scalar(GC_I32);
+        c->step = gc_graph_make(b->graph, GC_OP_INPUT, NULL, 0, NULL, &t, GC_STEP_INPUT, b->loc, b->err);
+        if (!c->step) return 0;
+    }
+    gc_attr a;
+    memset(&a, 0, sizeof a);
+    a.random.seed = (int64_t)c->seed;
+    a.random.stream = c->next_stream++;
+    gc_type t = x->type;
+    gc_node *r = gc_build(b, GC_OP_RANDOM_UNIFORM, &c->step, 1, &a, &t);
+    gc_node *keep = gc_binary(b, GC_OP_GE, r, gc_scalar(b, GC_F32, ratio));
+    gc_node *y = gc_binary(b, GC_OP_MUL, x, gc_mul_scalar(b, keep, 1.0 / (1.0 - ratio)));
+    return gc_onnx_set_node(I, 0, y, I->in[0]->et) && (I->nout < 2 || gc_onnx_set_node(I, 1, keep, GC_ONNX_BOOL));
 }
 
 /* [C] shaped to broadcast along axis 1 of rank dims. */

@@ -4,8 +4,9 @@
  * --format ir (the default) prints the forward graph as textual IR (`gradc run` evaluates it,
  * `gradc opt` transforms it); with -o OUT the initializers' values go to OUT's name with the
  * extension .safetensors beside it (params and buffers under the exporter's names, so `gradc run
- * --input` binds them and torch's load_state_dict reads them). --format gm writes a model file
- * that trains the ONNX graph through the `onnx` layer, with its inputs declared.
+ * --input` binds them and torch's load_state_dict reads them). --format gm writes a readable model
+ * file with one statement per node (frontend/onnx_gm.c) and, with -o, its params' starting values
+ * beside it for --init.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,9 @@ static void usage(FILE *out) {
             "options:\n"
             "  --format ir     gradc's textual IR (default); with -o, the initializers' values are written\n"
             "                  to OUT with the extension .safetensors, under the exporter's names\n"
-            "  --format gm     a model file declaring the graph's inputs and calling onnx(\"MODEL.onnx\", ...)\n"
+            "  --format gm     a readable model file, one statement (layer, built-in or operator) per node;\n"
+            "                  with -o, its params' starting values (the initializers) go to OUT with the\n"
+            "                  extension .safetensors, for --init\n"
             "  --input N=T     the type of graph input N, e.g. input=f32[32, 3, 32, 32]: needed for\n"
             "                  symbolic dims (dynamic_axes)\n"
             "  -o OUT          write to OUT instead of standard output\n"
@@ -93,44 +96,28 @@ static int write_weights(const gc_layer_context *c, const char *out, gc_error *e
     return ok;
 }
 
-static int write_gm(gc_onnx_model *m, const gc_type *types, const char *model_path, const char *out) {
-    const char *base = strrchr(model_path, '/');
-    base = base ? base + 1 : model_path;
-    size_t cap = 4096, len = 0;
-    char *text = malloc(cap);
-    if (!text) return gc_usage_error("out of memory");
-#define EMIT(...)                                                                                   \
-    do {                                                                                            \
-        int n_ = snprintf(text + len, cap - len, __VA_ARGS__);                                      \
-        while (n_ >= 0 && (size_t)n_ >= cap - len) {                                                \
-            char *g_ = realloc(text, cap *= 2);                                                     \
-            if (!g_) return free(text), gc_usage_error("out of memory");                            \
-            text = g_;                                                                              \
-            n_ = snprintf(text + len, cap - len, __VA_ARGS__);                                      \
-        }                                                                                           \
-        len += (size_t)n_;                                                                          \
-    } while (0)
-    EMIT("# Imported from %s by gradc import: the ONNX graph is the `onnx` layer below; its\n"
-         "# initializers are the params, under the exporter's names. Add a loss and a train block.\n", base);
-    int n = gc_onnx_num_inputs(m), nout = gc_onnx_num_outputs(m);
-    char args[2048] = "";
-    for (int k = 0; k < n; k++) {
-        gc_onnx_input_info info;
-        gc_onnx_input(m, k, &info);
-        char t[96], name[64];
-        snprintf(name, sizeof name, "x%d", k);
-        EMIT("input %s: %s    # ONNX input '%s'\n", name, gc_type_format(&types[k], t, sizeof t), info.name);
-        strncat(args, ", ", sizeof args - strlen(args) - 1);
-        strncat(args, name, sizeof args - strlen(args) - 1);
+/* The .gm's params and buffers under its names, from the initializers (num_batches_tracked: I64 0). */
+static int write_gm_weights(const gc_onnx_gm_result *gm, const char *out, gc_error *err) {
+    char path[4096];
+    const char *dot = strrchr(out, '.'), *slash = strrchr(out, '/');
+    size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - out) : strlen(out);
+    if (stem + 13 >= sizeof path) return gc_failf(err, GC_ERR_USER, "output name too long");
+    snprintf(path, sizeof path, "%.*s.safetensors", (int)stem, out);
+    gc_safetensors *st = gc_safetensors_new(err);
+    if (!st) return 0;
+    for (int i = 0; i < gm->num_params; i++) {
+        const gc_onnx_gm_param *p = &gm->params[i];
+        int ok;
+        if (p->value) ok = gc_safetensors_add(st, p->name, GC_ST_F32, p->value->rank, p->value->dims, p->value->f, err);
+        else {
+            int64_t zero = 0;
+            ok = gc_safetensors_add(st, p->name, GC_ST_I64, 0, NULL, &zero, err);
+        }
+        if (!ok) return gc_safetensors_free(st), 0;
     }
-    EMIT("%s", nout > 1 ? "" : "y0");
-    for (int k = 0; nout > 1 && k < nout; k++) EMIT("%sy%d", k ? ", " : "", k);
-    EMIT(" = onnx(\"%s\"%s)\n", base, args);
-    for (int k = 0; k < nout; k++) EMIT("output y%d = y%d    # ONNX output '%s'\n", k, k, gc_onnx_output_name(m, k));
-    int status = write_text(out, text);
-    free(text);
-    return status;
-#undef EMIT
+    int ok = gc_safetensors_save(st, path, err);
+    gc_safetensors_free(st);
+    return ok;
 }
 
 int gc_cmd_import(int argc, char **argv) {
@@ -186,16 +173,14 @@ int gc_cmd_import(int argc, char **argv) {
         }
     }
     gc_layer_context ctx;
-    gc_graph *g = gc_onnx_to_graph(m, types, NULL, training, &ctx, &err);
+    gc_onnx_gm_result gm = {0};
+    gc_onnx_import_options o = {.gm = !strcmp(format, "gm") ? &gm : NULL};
+    gc_graph *g = gc_onnx_to_graph(m, types, &o, training, &ctx, &err);
     int status = GC_EXIT_OK;
     if (!g) status = gc_report_error(&err, NULL);
-    else if (!strcmp(format, "gm")) {
-        for (int k = 0; k < n; k++) {
-            gc_onnx_input_info info;
-            gc_onnx_input(m, k, &info);
-            types[k] = gc_graph_find_named(g, GC_OP_INPUT, info.name)->type;
-        }
-        status = write_gm(m, types, model, out);
+    else if (o.gm) {
+        status = write_text(out, gm.text);
+        if (status == GC_EXIT_OK && out && !write_gm_weights(&gm, out, &err)) status = gc_report_error(&err, NULL);
     } else {
         char *text = gc_graph_print(g);
         status = text ? write_text(out, text) : gc_usage_error("out of memory");
@@ -203,6 +188,7 @@ int gc_cmd_import(int argc, char **argv) {
         if (status == GC_EXIT_OK && out && !write_weights(&ctx, out, &err)) status = gc_report_error(&err, NULL);
     }
     gc_graph_free(g);
+    gc_onnx_gm_result_free(&gm);
     free(types);
     gc_onnx_model_free(m);
     return status;

@@ -97,6 +97,30 @@ for e in m.graph.initializer[0].external_data:
     if e.key == "location":
         e.value = "../outside.bin"
 onnx.save(m, out + "/escape.onnx")
+# A model over 2 GB keeps its weights in a file beside it: this one's data sits past 4 GiB of a
+# sparse file (the reader must seek with 64-bit offsets, not read the file whole).
+m = onnx.load(out + "/external.onnx", load_external_data=False)
+big = 5 << 30
+for e in m.graph.initializer[0].external_data:
+    if e.key == "location":
+        e.value = "big.bin"
+    elif e.key == "offset":
+        e.value = str(big)
+if not any(e.key == "offset" for e in m.graph.initializer[0].external_data):
+    m.graph.initializer[0].external_data.add(key="offset", value=str(big))
+with open(out + "/big.bin", "wb") as f:
+    f.seek(big)
+    f.write((np.arange(12, dtype=np.float32) * 2).tobytes())
+onnx.save(m, out + "/big.onnx")
+# --format gm: a node the model language cannot spell (erf outside GELU) is an error naming it.
+e = helper.make_tensor_value_info("e", TensorProto.FLOAT, [2, 3])
+g = helper.make_graph([helper.make_node("Erf", ["x"], ["e"], name="erf_1")], "g", [x], [e])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), out + "/erf.onnx")
+rng = np.random.default_rng(0)
+np.save(out + "/x_mlp.npy", rng.normal(size=(16, 8)).astype(np.float32))
+np.save(out + "/y_mlp.npy", rng.integers(0, 3, 16).astype(np.int32))
+np.save(out + "/x_cb.npy", rng.normal(size=(8, 1, 4, 4)).astype(np.float32))
+np.save(out + "/y_cb.npy", rng.integers(0, 2, 8).astype(np.int32))
 PY
 if ! "$gradc" import "$tmp/unsupported.onnx" >/dev/null 2>"$tmp/err" &&
     grep -q "unsupported.onnx: node 'hs_1' (HardSigmoid, opset 13): operator HardSigmoid is not supported" "$tmp/err"; then
@@ -118,6 +142,59 @@ then
     ok "external data is read from the file beside the model"
 else
     fail "external data: $(cat "$tmp/err")"
+fi
+if "$gradc" import "$tmp/big.onnx" -o "$tmp/big.ir" 2>"$tmp/err" &&
+    "$py" - "$tmp/big.safetensors" <<'PY'
+import json, struct, sys, numpy as np
+blob = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", blob[:8])[0]
+info = json.loads(blob[8:8 + n])["fc.weight"]
+b, e = info["data_offsets"]
+w = np.frombuffer(blob[8 + n + b:8 + n + e], dtype=np.float32)
+sys.exit(0 if (w == 2 * np.arange(12)).all() else 1)
+PY
+then
+    ok "external data at an offset past 4 GiB (a model over 2 GB) is read"
+else
+    fail "external data past 4 GiB: $(cat "$tmp/err")"
+fi
+rm -f "$tmp/big.bin"
+# --format gm: one statement per node, layers named as the exporter named the modules; the .gm
+# trained from the weights written beside it follows the onnx layer step for step.
+cp "$corpus/mlp_layernorm_gelu.onnx" "$corpus/conv_bn.onnx" "$tmp/"
+for case in "mlp_layernorm_gelu mlp x logits 4 linear(x, 16) as 0" \
+            "conv_bn cb input_1 v17 2 batchnorm2d(v0_Conv_output_0) as 1"; do
+    set -- $case
+    model=$1 short=$2 in=$3 out=$4 batch=$5
+    shift 5
+    want="$*"
+    if ! "$gradc" import "$tmp/$model.onnx" --format gm -o "$tmp/$model.gm" 2>"$tmp/err" || ! grep -qF "$want" "$tmp/$model.gm"; then
+        fail "--format gm of $model (no '$want'): $(cat "$tmp/err")"
+        continue
+    fi
+    train="input y: i32[$batch]\nloss = cross_entropy(%s, y)\ntrain {\n    optimizer = sgd(lr=0.1, momentum=0.9)\n}\n"
+    { cat "$tmp/$model.gm"; printf "$train" "$out"; } >"$tmp/${short}_gm.gm"
+    { grep "^input $in:" "$tmp/$model.gm"; printf "logits = onnx(\"$model.onnx\", $in)\n"; printf "$train" logits; } >"$tmp/${short}_layer.gm"
+    for kind in gm layer; do
+        init=
+        [ $kind = gm ] && init="--init=$tmp/$model.safetensors"
+        "$gradc" train "$tmp/${short}_$kind.gm" $init --no-shuffle --steps 6 --backend interp --data "$in=$tmp/x_$short.npy" \
+            --data "y=$tmp/y_$short.npy" --log "$tmp/${short}_$kind.csv" --save "$tmp/${short}_$kind.ckpt.safetensors" \
+            --quiet >"$tmp/err" 2>&1 || fail "training the $kind form of $model: $(cat "$tmp/err")"
+    done
+    if paste -d, "$tmp/${short}_gm.csv" "$tmp/${short}_layer.csv" | awk -F, 'NR > 1 { d = ($2 - $7) / $7; if (d < 0) d = -d; if (d > 1e-5) bad = 1; n++ }
+            END { exit bad || n != 6 }' &&
+        head -c 4000 "$tmp/${short}_gm.ckpt.safetensors" | grep -q '"0.weight"'; then
+        ok "--format gm of $model spells layers ('$want'), trains like the onnx layer over 6 steps, keeps the exporter's names"
+    else
+        fail "--format gm of $model does not train like the onnx layer:"; paste -d' ' "$tmp/${short}_gm.csv" "$tmp/${short}_layer.csv"
+    fi
+done
+if ! "$gradc" import "$tmp/erf.onnx" --format gm >/dev/null 2>"$tmp/err" &&
+    grep -q "erf.onnx: node 'erf_1' (Erf, opset 13): the model language cannot spell erf outside" "$tmp/err"; then
+    ok "--format gm names a node the model language cannot spell"
+else
+    fail "--format gm of a lone Erf: $(cat "$tmp/err")"
 fi
 if ! "$gradc" import "$tmp/escape.onnx" >/dev/null 2>"$tmp/err" && grep -q "must be a path inside the model's folder" "$tmp/err"; then
     ok "external data outside the model's folder is refused"
