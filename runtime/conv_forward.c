@@ -9,7 +9,10 @@
  *
  * - The weights are packed into the micro-kernel's 12-row panels once per call (and kept across
  *   the calls of a fused kernel's image loop: `again`), not once per column tile: at 64 channels
- *   the per-tile packing cost a quarter of the forward.
+ *   the per-tile packing cost a quarter of the forward. A call of one or two tiles (deep layers:
+ *   512 channels of 4x4 images, 9 MB of weights for 256 columns) packs each block of weights when
+ *   it needs it, into a buffer that stays in L2, instead: packing all of them first cost more
+ *   memory traffic than the products took.
  * - The unfolded input is written into the 32-column panels 16 columns (one image's positions) at
  *   a time, by one AVX-512 load per 16 values: for each kernel position and each 16 positions of
  *   an image, a table (built once per geometry) says either "the 16 values are x at consecutive
@@ -219,35 +222,48 @@ int64_t gc_conv_fast_forward_workspace_bytes(const gc_conv_geom *g) {
 
 /* ---- packing ---- */
 
-/* The weights of group gi as 12-row panels, K block after K block: block b's panels start at
- * dst + k_start(b) * m_pad, panel p (rows 12p..) at + 12p * kc, k's 12 values side by side (zeros
- * past og). Flipped: row r, column (o, kidx) is w[o, r, kk - 1 - kidx] of the convolution whose
- * input gradient this is (its weight [in_channels, og, *kernel] per group). */
-static void pack_weights(const layout *L, const float *w, bool flipped, int64_t gi, float *dst) {
+/* Rows [p0, p1) (p0 a multiple of 12) of group gi's weights at K block [k0, k0 + kc) as 12-row
+ * panels: panel p at dst + (p - p0) * kc, k's 12 values side by side (zeros past og). Flipped:
+ * row r, column (o, kidx) is w[o, r, kk - 1 - kidx] of the convolution whose input gradient this
+ * is (its weight [in_channels, og, *kernel] per group). */
+static void pack_weight_rows(const layout *L, const float *w, bool flipped, int64_t gi, int64_t k0, int64_t kc,
+                             int64_t p0, int64_t p1, float *dst) {
     int64_t kk = L->kk;
-    for (int64_t b = 0; b < L->k_blocks; b++) {
-        int64_t k0 = k_start(L, b), kc = k_start(L, b + 1) - k0;
-        float *block = dst + k0 * L->m_pad;
-        for (int64_t p = 0; p < L->m_pad; p += MR) {
-            float *d = block + p * kc;
-            if (flipped) {
-                /* Column k0 + k is (o, kidx); its 12 values are kk apart in w. */
-                int64_t rows = L->og - p < MR ? L->og - p : MR, o = k0 / kk, kidx = k0 % kk;
-                for (int64_t k = 0; k < kc; k++) {
-                    const float *src = w + ((gi * L->cg + o) * L->og + p) * kk + kk - 1 - kidx;
-                    for (int64_t r = 0; r < rows; r++) d[k * MR + r] = src[r * kk];
-                    for (int64_t r = rows; r < MR; r++) d[k * MR + r] = 0;
-                    if (++kidx == kk) kidx = 0, o++;
+    if (flipped) {
+        /* Column k0 + k is (o, kidx): for each o, rows [p0, p1) of w[o] are contiguous (kk values
+         * a row), so reading o by o streams through w rather than jumping a row of w per column. */
+        for (int64_t o = k0 / kk; o * kk < k0 + kc; o++) {
+            int64_t ka = o * kk > k0 ? o * kk : k0, kb = (o + 1) * kk < k0 + kc ? (o + 1) * kk : k0 + kc;
+            const float *wo = w + (gi * L->cg + o) * L->og * kk;
+            for (int64_t p = p0; p < p1; p += MR) {
+                float *d = dst + (p - p0) * kc;
+                int64_t rows = L->og - p < MR ? L->og - p : MR;
+                for (int64_t k = ka; k < kb; k++) {
+                    const float *src = wo + p * kk + kk - 1 - (k - o * kk);
+                    float *dk = d + (k - k0) * MR;
+                    for (int64_t r = 0; r < rows; r++) dk[r] = src[r * kk];
+                    for (int64_t r = rows; r < MR; r++) dk[r] = 0;
                 }
-                continue;
-            }
-            int64_t rows = L->og - p < MR ? L->og - p : MR;
-            const float *src = w + (gi * L->og + p) * L->k + k0;
-            for (int64_t k = 0; k < kc; k++) {
-                for (int64_t r = 0; r < rows; r++) d[k * MR + r] = src[r * L->k + k];
-                for (int64_t r = rows; r < MR; r++) d[k * MR + r] = 0;
             }
         }
+        return;
+    }
+    for (int64_t p = p0; p < p1; p += MR) {
+        float *d = dst + (p - p0) * kc;
+        int64_t rows = L->og - p < MR ? L->og - p : MR;
+        const float *src = w + (gi * L->og + p) * L->k + k0;
+        for (int64_t k = 0; k < kc; k++) {
+            for (int64_t r = 0; r < rows; r++) d[k * MR + r] = src[r * L->k + k];
+            for (int64_t r = rows; r < MR; r++) d[k * MR + r] = 0;
+        }
+    }
+}
+
+/* All of group gi's weights, K block after K block: block b's panels at dst + k_start(b) * m_pad. */
+static void pack_weights(const layout *L, const float *w, bool flipped, int64_t gi, float *dst) {
+    for (int64_t b = 0; b < L->k_blocks; b++) {
+        int64_t k0 = k_start(L, b), kc = k_start(L, b + 1) - k0;
+        pack_weight_rows(L, w, flipped, gi, k0, kc, 0, L->m_pad, dst + k0 * L->m_pad);
     }
 }
 
@@ -319,12 +335,19 @@ AVX512 static void micro(int64_t kc, const float *ap, const float *bp, float *c0
     else micro_rows(kc, ap, bp, c0, c1, ldc, add, 4, rows);
 }
 
+/* Weights packed block by block as the tile needs them, into `block` (MC x KC floats, in L2). */
+typedef struct weights {
+    const float *w;
+    bool flipped;
+    float *block;
+} weights;
+
 /* One tile: columns [j0, j0 + width) of the call's images (from image lo), every group. Each
  * K block's panels are unfolded one at a time into b (kc x 32, in L1) and multiplied at once by
  * every row of the block's weights (og x kc, in L2 across the tile's panels); the tile's y
  * (og x width) stays in L2 across the K blocks. */
-AVX512 static void run_tile(const layout *L, const float *x, const float *a, float *y, int64_t lo, int64_t j0,
-                            int64_t width, const entry *table, float *b) {
+AVX512 static void run_tile(const layout *L, const float *x, const float *a, const weights *jit, float *y, int64_t lo,
+                            int64_t j0, int64_t width, const entry *table, float *b) {
     const gc_conv_geom *g = L->g;
     enum { MAX_BLOCKS = 4096 / HALF };
     const float *xb[MAX_BLOCKS];
@@ -338,19 +361,25 @@ AVX512 static void run_tile(const layout *L, const float *x, const float *a, flo
             yb[i] = y + (n * g->out_channels + gi * L->og) * L->out_size + q;
             blk[i] = (int32_t)(q / HALF);
         }
-        const float *ag = a + gi * L->m_pad * L->k;
+        const float *ag = jit ? NULL : a + gi * L->m_pad * L->k;
         for (int64_t kb = 0; kb < L->k_blocks; kb++) {
             int64_t k0 = k_start(L, kb), kc = k_start(L, kb + 1) - k0;
-            const float *ablock = ag + k0 * L->m_pad;
+            const float *ablock = jit ? NULL : ag + k0 * L->m_pad;
             pack_block(L, table, xb, blk, nb, k0, kc, b);
             for (int64_t i0 = 0; i0 < L->og; i0 += mc_max) {
                 int64_t i1 = i0 + mc_max < L->og ? i0 + mc_max : L->og;
+                /* Panel p of the row block at arows + (p - i0) * kc. */
+                const float *arows = ablock + i0 * kc;
+                if (jit) {
+                    pack_weight_rows(L, jit->w, jit->flipped, gi, k0, kc, i0, (i1 + MR - 1) / MR * MR, jit->block);
+                    arows = jit->block;
+                }
                 for (int64_t q = 0; q < panels; q++) {
                     const float *bp = b + q * kc * NR;
                     float *c0 = yb[2 * q], *c1 = 2 * q + 1 < nb ? yb[2 * q + 1] : NULL;
                     for (int64_t p = i0; p < i1; p += MR) {
                         int rows = i1 - p < MR ? (int)(i1 - p) : MR;
-                        micro(kc, ablock + p * kc, bp, c0 + p * L->out_size, c1 ? c1 + p * L->out_size : NULL,
+                        micro(kc, arows + (p - i0) * kc, bp, c0 + p * L->out_size, c1 ? c1 + p * L->out_size : NULL,
                               L->out_size, kb > 0, rows);
                     }
                 }
@@ -378,8 +407,19 @@ bool gc_conv_fast_forward(const gc_conv_geom *g, const float *x, const float *w,
         s->table_ok = true;
     }
     if (!ensure((void **)&s->b, &s->b_floats, b_floats(&L), sizeof(float), &grew)) return false;
-    if (!ensure((void **)&s->a, &s->a_floats, a_floats(&L), sizeof(float), &grew)) return false;
-    if (grew || !again || !s->a_ok || s->a_w != w || s->a_flipped != flipped || memcmp(&s->a_geom, g, sizeof *g) != 0) {
+    int64_t columns = (hi - lo) * L.out_size, tiles = (columns + L.tile - 1) / L.tile;
+    bool packed = again && s->a_ok && s->a_w == w && s->a_flipped == flipped && memcmp(&s->a_geom, g, sizeof *g) == 0;
+    /* A call of one or two tiles packs each block of weights as it needs it, into L2: packing them
+     * all first (9 MB at 512 channels) would cost more memory traffic than the products take
+     * (two threads: 40% of the time). More tiles share one packing of all. */
+    weights jit = {w, flipped, NULL};
+    if (!packed && tiles <= 2) {
+        if (!ensure((void **)&s->a, &s->a_floats, (size_t)(mc_max + MR) * (size_t)kc_max, sizeof(float), &grew))
+            return false;
+        s->a_ok = false;
+        jit.block = s->a;
+    } else if (!packed) {
+        if (!ensure((void **)&s->a, &s->a_floats, a_floats(&L), sizeof(float), &grew)) return false;
         s->a_ok = false;
         for (int64_t gi = 0; gi < g->groups; gi++) pack_weights(&L, w, flipped, gi, s->a + gi * L.m_pad * L.k);
         s->a_geom = *g;
@@ -387,10 +427,9 @@ bool gc_conv_fast_forward(const gc_conv_geom *g, const float *x, const float *w,
         s->a_flipped = flipped;
         s->a_ok = true;
     }
-    int64_t columns = (hi - lo) * L.out_size;
     for (int64_t j0 = 0; j0 < columns; j0 += L.tile) {
         int64_t width = columns - j0 < L.tile ? columns - j0 : L.tile;
-        run_tile(&L, x, s->a, y, lo, j0, width, s->table, s->b);
+        run_tile(&L, x, s->a, jit.block ? &jit : NULL, y, lo, j0, width, s->table, s->b);
     }
     return true;
 #else

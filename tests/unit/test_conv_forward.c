@@ -10,7 +10,6 @@
  * the default blocking, then (re-executing itself) with tiny blocks, so that K blocks, tiles and
  * row blocks all end inside the products.
  */
-#define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
