@@ -5,8 +5,9 @@
  * need (the plan of a geometry, its column tiles, unfolding, per-thread buffers) are copied here
  * rather than shared, for the same reason.
  *
- * Per group g (og output and cg input channels, K = cg * kernel positions) and per column tile of
- * T output positions, with col the tile's unfolded input [K, T]:
+ * f32 on AVX-512 runs the tile kernel below ("the unfolded input read where it lies"). Otherwise
+ * (no AVX-512, bf16 operands), per group g (og output and cg input channels, K = cg * kernel
+ * positions) and per column tile of T output positions, with col the tile's unfolded input [K, T]:
  *   weight grad    dw_g[og, K]   += dy[og, T] @ col[K, T]^T, tile after tile in a fixed order
  * A tile of one image reads dy in place (ld = positions per image); a tile of several images
  * gathers dy into a [og, T] buffer beside the column buffer.
