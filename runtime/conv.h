@@ -23,6 +23,11 @@
  * products, f64, and a thread whose buffer cannot be allocated run direct loops instead. The
  * buffers are per thread, allocated on a thread's first call and grown only when a larger tile
  * comes, so a training step allocates nothing after its first.
+ *
+ * The weight gradient is runtime/conv_weight_grad.c: on AVX-512 in f32 it is not a GEMM over
+ * column tiles but a register tile that reads the unfolded input where it lies (no column buffer),
+ * each weight's sum one sequential chain over the batch, so it too gives the same bits whatever
+ * the share.
  */
 #ifndef GC_RUNTIME_CONV_H
 #define GC_RUNTIME_CONV_H

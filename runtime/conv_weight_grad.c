@@ -5,8 +5,9 @@
  * need (the plan of a geometry, its column tiles, unfolding, per-thread buffers) are copied here
  * rather than shared, for the same reason.
  *
- * Per group g (og output and cg input channels, K = cg * kernel positions) and per column tile of
- * T output positions, with col the tile's unfolded input [K, T]:
+ * f32 on AVX-512 runs the tile kernel below ("the unfolded input read where it lies"). Otherwise
+ * (no AVX-512, bf16 operands), per group g (og output and cg input channels, K = cg * kernel
+ * positions) and per column tile of T output positions, with col the tile's unfolded input [K, T]:
  *   weight grad    dw_g[og, K]   += dy[og, T] @ col[K, T]^T, tile after tile in a fixed order
  * A tile of one image reads dy in place (ld = positions per image); a tile of several images
  * gathers dy into a [og, T] buffer beside the column buffer.
@@ -466,7 +467,8 @@ static int64_t wg_input_floats(const wg_part *w) {
 }
 
 static int64_t wg_part_floats(const wg_part *w) {
-    return w->rows_pad * w->og_pad + wg_chunk_positions(w) * w->og_pad + wg_input_floats(w);
+    int64_t positions = wg_chunk_positions(w);
+    return w->rows_pad * w->og_pad + positions * w->og_pad + positions * 2 /* offsets */ + wg_input_floats(w);
 }
 
 /* Input channels per part: as many as keep the part's sums within WG_SUMS_BYTES. */
@@ -533,30 +535,35 @@ WG_AVX512 static void wg_pack_dy(const wg_part *w, const float *dy, const wg_chu
     }
 }
 
-/* acc[WG_MR rows, WG_NR channels] (row stride ld) += the chunk's products of the rows at offsets
- * off (from the start of an image in the source) with panel; = them for the first chunk (adding
- * them to zeros in registers gives the same bits as to zeros in memory, without the memory). */
-WG_AVX512 static void wg_tile(const wg_part *w, const float *src, const wg_chunk *ch, const int64_t *off,
-                              const float *panel, float *acc, int64_t ld, bool first) {
+/* The offset in the source of each of the chunk's positions, in order: one flat loop over them
+ * in wg_tile rather than loops over images, rows and columns (a 4 x 4 image's rows are 4
+ * positions long, and stepping to the next row cost a fifth of the time). */
+static void wg_positions(const wg_part *w, const wg_chunk *ch, int64_t *pos) {
     const plan *p = w->p;
     const gc_conv_geom *g = p->g;
+    int64_t k = 0;
+    for (int64_t n = ch->n0; n < ch->n1; n++)
+        for (int64_t r = ch->r0; r < ch->r1; r++) {
+            int64_t row = (w->padded ? n - ch->n0 : n) * w->image + r / g->out[1] * g->stride[0] * w->step0 +
+                          r % g->out[1] * g->stride[1] * w->step1;
+            for (int64_t q = 0; q < p->ow; q++) pos[k++] = row + q * g->stride[2];
+        }
+}
+
+/* acc[WG_MR rows, WG_NR channels] (row stride ld) += the products over the chunk's count
+ * positions (at src + pos[k]) of the rows at offsets off from there with panel; = them for the first chunk (adding
+ * them to zeros in registers gives the same bits as to zeros in memory, without the memory). */
+WG_AVX512 static void wg_tile(const float *src, const int64_t *pos, int64_t count, const int64_t *off,
+                              const float *panel, float *acc, int64_t ld, bool first) {
     __m512 c[WG_MR][4];
     for (int i = 0; i < WG_MR; i++)
         for (int v = 0; v < 4; v++) c[i][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + i * ld + 16 * v);
     const int64_t o0 = off[0], o1 = off[1], o2 = off[2], o3 = off[3], o4 = off[4], o5 = off[5];
-    const int64_t s2 = g->stride[2], ow = p->ow;
     const float *bt = panel;
-    for (int64_t n = ch->n0; n < ch->n1; n++) {
-        const float *image = src + (w->padded ? n - ch->n0 : n) * w->image;
-        /* Output row r = (p0, p1): stepped, not divided (a 4 x 4 image's rows are 4 positions). */
-        const float *row0 = image + ch->r0 / g->out[1] * g->stride[0] * w->step0;
-        int64_t p1 = ch->r0 % g->out[1];
-        for (int64_t r = ch->r0; r < ch->r1; r++) {
-            const float *xq = row0 + p1 * g->stride[1] * w->step1;
-            if (++p1 == g->out[1]) p1 = 0, row0 += g->stride[0] * w->step0;
-            for (int64_t q = 0; q < ow; q++, xq += s2, bt += WG_NR) {
-                __m512 b0 = _mm512_loadu_ps(bt), b1 = _mm512_loadu_ps(bt + 16);
-                __m512 b2 = _mm512_loadu_ps(bt + 32), b3 = _mm512_loadu_ps(bt + 48);
+    for (int64_t k = 0; k < count; k++, bt += WG_NR) {
+        const float *xq = src + pos[k];
+        __m512 b0 = _mm512_loadu_ps(bt), b1 = _mm512_loadu_ps(bt + 16);
+        __m512 b2 = _mm512_loadu_ps(bt + 32), b3 = _mm512_loadu_ps(bt + 48);
 #define WG_ROW(i, o)                                                                                                 \
     do {                                                                                                             \
         __m512 a = _mm512_set1_ps(xq[o]);                                                                            \
@@ -565,15 +572,13 @@ WG_AVX512 static void wg_tile(const wg_part *w, const float *src, const wg_chunk
         c[i][2] = _mm512_fmadd_ps(a, b2, c[i][2]);                                                                   \
         c[i][3] = _mm512_fmadd_ps(a, b3, c[i][3]);                                                                   \
     } while (0)
-                WG_ROW(0, o0);
-                WG_ROW(1, o1);
-                WG_ROW(2, o2);
-                WG_ROW(3, o3);
-                WG_ROW(4, o4);
-                WG_ROW(5, o5);
+        WG_ROW(0, o0);
+        WG_ROW(1, o1);
+        WG_ROW(2, o2);
+        WG_ROW(3, o3);
+        WG_ROW(4, o4);
+        WG_ROW(5, o5);
 #undef WG_ROW
-            }
-        }
     }
     for (int i = 0; i < WG_MR; i++)
         for (int v = 0; v < 4; v++) _mm512_storeu_ps(acc + i * ld + 16 * v, c[i][v]);
@@ -617,7 +622,9 @@ static void wg_run_part(const wg_part *w, const float *x, const float *dy, float
     const plan *p = w->p;
     const gc_conv_geom *g = p->g;
     int64_t positions = wg_chunk_positions(w);
-    float *acc = buf, *panels = acc + w->rows_pad * w->og_pad, *input = panels + positions * w->og_pad;
+    float *acc = buf, *panels = acc + w->rows_pad * w->og_pad;
+    int64_t *pos = (int64_t *)(void *)(panels + positions * w->og_pad); /* 8-byte aligned: og_pad % 64 == 0 */
+    float *input = (float *)(void *)(pos + positions);
     int64_t out_rows = g->out[0] * g->out[1];
     int64_t chunk_images = w->images_per_chunk ? w->images_per_chunk : 1;
     for (int64_t n0 = 0; n0 < g->batch; n0 += chunk_images) {
@@ -633,11 +640,12 @@ static void wg_run_part(const wg_part *w, const float *x, const float *dy, float
             wg_chunk ch = {n0, n1, r0, r0 + step < out_rows ? r0 + step : out_rows};
             int64_t count = (ch.n1 - ch.n0) * (ch.r1 - ch.r0) * p->ow;
             wg_pack_dy(w, dy, &ch, count, panels);
+            wg_positions(w, &ch, pos);
             for (int64_t j = 0; j < w->og_pad; j += WG_NR)
                 for (int64_t r = 0; r < w->rows_pad; r += WG_MR) {
                     int64_t off[WG_MR];
                     for (int i = 0; i < WG_MR; i++) off[i] = wg_row_offset(w, r + i);
-                    wg_tile(w, src, &ch, off, panels + j * count, acc + r * w->og_pad + j, w->og_pad,
+                    wg_tile(src, pos, count, off, panels + j * count, acc + r * w->og_pad + j, w->og_pad,
                             n0 == 0 && r0 == 0);
                 }
         }
