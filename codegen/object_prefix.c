@@ -30,8 +30,8 @@ static int bad_object(const char *path, const char *why, gc_error *err) {
 }
 
 /* Renames in the loaded file; *extra receives the appended string table (caller frees). */
-static int rename_in(char *buf, size_t len, const char *path, const char *prefix, char **extra, size_t *extra_len,
-                     gc_error *err) {
+static int rename_in(char *buf, size_t len, const char *path, const char *prefix, const char *step, char **extra,
+                     size_t *extra_len, gc_error *err) {
     if (len < sizeof(Elf64_Ehdr) || memcmp(buf, ELFMAG, SELFMAG) || buf[EI_CLASS] != ELFCLASS64)
         return bad_object(path, "not ELF64", err);
     Elf64_Ehdr eh;
@@ -71,7 +71,9 @@ static int rename_in(char *buf, size_t len, const char *path, const char *prefix
         if ((bind != STB_GLOBAL && bind != STB_WEAK) || sym.st_shndx == SHN_UNDEF || sym.st_name >= old_size) continue;
         const char *name = table + sym.st_name;
         if (!memchr(name, '\0', old_size - sym.st_name) || strncmp(name, "gc_", 3)) continue;
-        size_t need = strlen(prefix) + strlen(name + 3) + 1;
+        /* The rest of the name, or the step's own name (gc_step -> <prefix>predict). */
+        bool own = step && !strcmp(name, "gc_step");
+        size_t need = strlen(prefix) + strlen(own ? step : name + 3) + 1;
         if (size + need > cap) {
             cap = (size + need) * 2;
             char *grown = realloc(table, cap);
@@ -83,7 +85,7 @@ static int rename_in(char *buf, size_t len, const char *path, const char *prefix
         }
         size_t plen = strlen(prefix);
         memcpy(table + size, prefix, plen);
-        memmove(table + size + plen, table + sym.st_name + 3, need - plen);
+        memmove(table + size + plen, own ? step : table + sym.st_name + 3, need - plen); /* table may have moved */
         sym.st_name = (Elf64_Word)size;
         size += need;
         memcpy(at, &sym, sizeof sym);
@@ -102,14 +104,19 @@ static int rename_in(char *buf, size_t len, const char *path, const char *prefix
 }
 
 int gc_object_rename_globals(const char *path, const char *prefix, gc_error *err) {
+    return gc_object_rename_entry_points(path, prefix, NULL, err);
+}
+
+int gc_object_rename_entry_points(const char *path, const char *prefix, const char *step, gc_error *err) {
     if (!prefix || !*prefix) return 1;
+    if (step && !is_identifier(step)) return gc_failf(err, GC_ERR_INTERNAL, "internal error: step name '%s' is not a C identifier", step);
     if (!is_identifier(prefix)) return gc_failf(err, GC_ERR_USER, "symbol prefix '%s' is not a C identifier", prefix);
     size_t len = 0;
     char *buf = gc_file_read(path, (size_t)1 << 31, &len, err);
     if (!buf) return 0;
     char *extra = NULL;
     size_t extra_len = 0;
-    int ok = rename_in(buf, len, path, prefix, &extra, &extra_len, err);
+    int ok = rename_in(buf, len, path, prefix, step, &extra, &extra_len, err);
     if (ok) {
         FILE *f = fopen(path, "wb");
         ok = f && fwrite(buf, 1, len, f) == len && fwrite(extra, 1, extra_len, f) == extra_len;
@@ -122,7 +129,12 @@ int gc_object_rename_globals(const char *path, const char *prefix, gc_error *err
 }
 
 int gc_codegen_emit_object_prefixed(const gc_graph *g, const char *path, const char *prefix, gc_error *err) {
+    return gc_codegen_emit_object_named(g, path, prefix, NULL, err);
+}
+
+int gc_codegen_emit_object_named(const gc_graph *g, const char *path, const char *prefix, const char *step,
+                                 gc_error *err) {
     if (prefix && *prefix && !is_identifier(prefix))
         return gc_failf(err, GC_ERR_USER, "symbol prefix '%s' is not a C identifier", prefix);
-    return gc_codegen_emit_object(g, path, err) && gc_object_rename_globals(path, prefix, err);
+    return gc_codegen_emit_object(g, path, err) && gc_object_rename_entry_points(path, prefix, step, err);
 }

@@ -12,7 +12,14 @@
  * A NULL or empty prefix leaves the names as they are. The prefix must be a C identifier. */
 int gc_codegen_emit_object_prefixed(const gc_graph *g, const char *path, const char *prefix, gc_error *err);
 
-/* The renaming alone, on an existing ELF64 relocatable object. */
+/* The same with the step entry point named <prefix><step> instead of <prefix>step (a forward-only
+ * graph's gc_step becomes <prefix>predict); a NULL step keeps the rule above. */
+int gc_codegen_emit_object_named(const gc_graph *g, const char *path, const char *prefix, const char *step,
+                                 gc_error *err);
+
+/* The renaming alone, on an existing ELF64 relocatable object; gc_object_rename_entry_points
+ * also takes the step's name (NULL: "step"). */
 int gc_object_rename_globals(const char *path, const char *prefix, gc_error *err);
+int gc_object_rename_entry_points(const char *path, const char *prefix, const char *step, gc_error *err);
 
 #endif

@@ -235,7 +235,14 @@ static gc_node *result_tensor(lowerer *L, const gc_ast_stmt *s, const char *what
 }
 
 static int lower_loss(lowerer *L, const gc_ast_stmt *s) {
+    L->loss_call = s->value;
+    L->prediction = NULL;
+    /* The loss's own nodes carry the layer "loss" (layers called inside it, their own path). */
+    const char *layer = L->g->layer;
+    L->g->layer = layer ? layer : "loss";
     gc_node *n = result_tensor(L, s, "the loss");
+    L->g->layer = layer;
+    L->loss_call = NULL;
     if (!n) return 0;
     if (n->type.rank != 0 || n->type.dtype != GC_F32) {
         char t[96];
@@ -354,7 +361,11 @@ int gc_lower_def_call(lowerer *L, const gc_ast_expr *call, lval *out) {
     int ok = 1;
     for (int i = 0; ok && i < n; i++) ok = gc_lower_bind(L, def->def.args[i].name, &vals[i]);
     *out = (lval){.kind = LV_CONST, .cv = {.kind = GC_CV_NONE}};
+    /* The body's nodes carry the instance's path (`layer(...)` in the IR). */
+    const char *layer = L->g->layer;
+    L->g->layer = prefix;
     ok = ok && lower_block(L, &def->def.body, out);
+    L->g->layer = layer;
     L->scope = caller;
     return ok;
 }
@@ -413,6 +424,7 @@ int gc_lower_model(const gc_ast_module *m, bool training, gc_lowered_model *out,
         return 0;
     }
     out->graph = L.g;
+    out->prediction = L.prediction;
     out->layers = L.ctx;
     out->layers.b.err = NULL; /* the caller's error slot does not outlive this call */
     return 1;

@@ -33,6 +33,10 @@ typedef struct gc_lowered_model {
     gc_graph *graph;          /* owned: free with gc_lowered_model_free */
     gc_layer_context layers;  /* the params created, with their initialisers (in graph's arena) */
     gc_lowered_train train;   /* no_decay patterns live in graph's arena */
+    /* The first argument of the loss when the loss statement is a loss call
+     * (`loss = cross_entropy(logits, y)`: logits), else NULL: what `gradc compile --graph predict`
+     * returns. A node of graph, not an output: the passes may drop it. */
+    gc_node *prediction;
 } gc_lowered_model;
 
 /* Lowers a module that passed gc_frontend_check. On failure returns 0 with a located error and

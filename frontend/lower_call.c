@@ -113,6 +113,8 @@ int gc_lower_builtin_call(lowerer *L, const gc_ast_expr *call, lval *out) {
         return gc_failf(L->err, GC_ERR_MEMORY, "out of memory while lowering");
     memset(out, 0, sizeof *out);
     int ok = gc_lower_bind_args(L, call, a);
+    if (ok && call == L->loss_call && fn->kind == GC_BKIND_LOSS && a->vals[0].kind == LV_TENSOR)
+        L->prediction = a->vals[0].node;
     if (ok) {
         switch (fn->kind) {
         case GC_BKIND_LAYER: ok = gc_lower_layer(L, a, out); break;

@@ -61,6 +61,10 @@ typedef struct lowerer {
     const gc_ast_expr *states_call; /* the call whose value `A, B (, C) = ` takes apart (rnn/lstm/gru) */
     struct lower_args *free_args;
     const char *file;     /* the model file's name, copied into the graph's arena */
+    /* The call of `loss = LOSS(prediction, target, ...)` being lowered, and its first argument once
+     * lowered: what a forward-only program returns (gc_lowered_model.prediction). */
+    const gc_ast_expr *loss_call;
+    gc_node *prediction;
 } lowerer;
 
 /* Sets the location stamped on the nodes built next (and on errors of the builders). The file

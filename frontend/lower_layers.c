@@ -122,9 +122,21 @@ static int lower_recurrent(lowerer *L, lower_args *a, const char *path, lval *ou
     return 1;
 }
 
+static int lower_layer_at(lowerer *L, lower_args *a, const char *path, lval *out);
+
+/* The layer's nodes carry its path (`layer(...)` in the IR); its arguments were lowered before,
+ * in the caller's. */
 int gc_lower_layer(lowerer *L, lower_args *a, lval *out) {
     const char *path = gc_lower_call_name(L, a->call, a->fn->name);
     if (!path) return 0;
+    const char *layer = L->g->layer;
+    L->g->layer = path;
+    int ok = lower_layer_at(L, a, path, out);
+    L->g->layer = layer;
+    return ok;
+}
+
+static int lower_layer_at(lowerer *L, lower_args *a, const char *path, lval *out) {
     gc_lower_at(L, a->call->loc);
     gc_layer_context *c = &L->ctx;
     switch (a->fn->id) {

@@ -187,6 +187,11 @@ gc_node *gc_graph_make(gc_graph *g, gc_op op, gc_node *const *inputs, int num_in
     n->loc = loc;
     n->loc.file = loc.file ? gc_arena_strdup(g->arena, loc.file) : NULL;
     if (loc.file && !n->loc.file) return out_of_memory(err), NULL;
+    if (g->layer && *g->layer) {
+        if (!g->layer_copy || strcmp(g->layer_copy, g->layer))
+            if (!(g->layer_copy = gc_arena_strdup(g->arena, g->layer))) return out_of_memory(err), NULL;
+        n->layer = g->layer_copy;
+    }
     if (attr) n->attr = *attr;
     if (type) n->type = *type;
     n->num_inputs = num_inputs;

@@ -127,6 +127,8 @@ struct gc_node {
     gc_attr attr;
     const char *name; /* input, param, state and buffer names; NULL otherwise */
     gc_loc loc;       /* the model-file (or IR-file) line that made this node */
+    const char *layer; /* the layer or def call that made it ("h.3.attn"), or NULL: `layer("...")` in
+                          textual IR; gradients and updates carry their forward node's or param's */
 };
 
 typedef enum gc_output_kind {
@@ -162,6 +164,11 @@ typedef struct gc_graph {
      * update; the step proper then ends with the forward's reported values (the loss), and
      * backward, updates and the values that read gradients (grad_norm) run at apply. */
     bool updates_in_backward;
+    /* Stamped as `layer` on every node gc_graph_make makes while set (the lowering sets it around a
+     * layer or def call, autodiff to each forward node's); layer_copy is the arena copy of the last
+     * stamped path, shared by the nodes that follow while it stays the same. */
+    const char *layer;
+    const char *layer_copy;
 } gc_graph;
 
 gc_graph *gc_graph_new(const char *name);

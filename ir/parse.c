@@ -498,9 +498,18 @@ static int parse_node(parser *p) {
     if (!parse_type(p, &type)) return 0;
     gc_loc src = {NULL, 0, 0};
     if (at_word(p, "loc") && !parse_loc(p, &src)) return 0;
-
+    /* layer = "layer" "(" STRING ")": the layer path the node came from. */
+    char *layer = NULL;
+    if (at_word(p, "layer")) {
+        advance(p);
+        if (!expect(p, GC_TOK_LPAREN, "'(' after layer")) return 0;
+        if (!(layer = parse_string(p, "a layer path string"))) return 0;
+        if (!expect(p, GC_TOK_RPAREN, "')' to close layer")) return 0;
+    }
+    p->g->layer = layer;
     gc_node *n = gc_graph_make(p->g, op, p->operands, count, &attr, (info->flags & GC_FLAG_GIVEN) ? &type : NULL,
                                name, loc_of(p, &op_tok), p->err);
+    p->g->layer = NULL;
     if (!n) return 0;
     if (!gc_type_equal(&n->type, &type)) {
         char stated[96], actual[96];

@@ -164,9 +164,17 @@ static void print_node(gc_strbuf *sb, const gc_node *n) {
     gc_strbuf_append(sb, " : ");
     print_type(sb, &n->type);
     if (n->loc.line > 0) {
+        /* Relative to the model file's directory: its name alone, not the path it was given by
+         * (an absolute path repeated on every node buried the ops). */
+        const char *file = n->loc.file ? n->loc.file : "", *slash = strrchr(file, '/');
         gc_strbuf_append(sb, " loc(");
-        print_string(sb, n->loc.file ? n->loc.file : "");
+        print_string(sb, slash ? slash + 1 : file);
         gc_strbuf_printf(sb, ":%d:%d)", n->loc.line, n->loc.col);
+    }
+    if (n->layer) {
+        gc_strbuf_append(sb, " layer(");
+        print_string(sb, n->layer);
+        gc_strbuf_append(sb, ")");
     }
     gc_strbuf_append(sb, "\n");
 }

@@ -4,11 +4,12 @@
  * Grammar (full description and every op in docs/ir.md):
  *
  *   graph   = "graph" "@" IDENT "{" (node | output)* "}"
- *   node    = VALUE "=" OPNAME [STRING] ["(" VALUE ("," VALUE)* ")"] [attrs] ":" type [loc]
+ *   node    = VALUE "=" OPNAME [STRING] ["(" VALUE ("," VALUE)* ")"] [attrs] ":" type [loc] [layer]
  *   attrs   = "{" FIELD "=" value ("," FIELD "=" value)* "}"    every field of the op's kind, in
  *                                                                attrs.def order
  *   type    = DTYPE "[" [INT ("," INT)*] "]"                   f32[128, 784], i32[], f64[3]
  *   loc     = "loc" "(" STRING ":" INT ":" INT ")"             the model-file line that made it
+ *   layer   = "layer" "(" STRING ")"                           the layer or def call that made it
  *   output  = ("output" | "update" | "grad") STRING "=" VALUE
  *   VALUE   = "%" (IDENT | INT)          printed as %<node id>; the parser accepts any name
  *   comment = "#" to the end of the line
@@ -17,7 +18,7 @@
  *   graph @mlp {
  *     %0 = input "x" : f32[128, 784] loc("mlp.gm":3:1)
  *     %1 = param "fc1.weight" : f32[1024, 784] loc("mlp.gm":5:5)
- *     %2 = matmul(%0, %1) {transpose_a=false, transpose_b=true} : f32[128, 1024] loc("mlp.gm":5:5)
+ *     %2 = matmul(%0, %1) {transpose_a=false, transpose_b=true} : f32[128, 1024] loc("mlp.gm":5:5) layer("fc1")
  *     %3 = constant {value=0} : f32[]
  *     output "y" = %2
  *   }

@@ -602,6 +602,7 @@ int gc_autodiff(gc_graph *g, gc_error *err) {
         }
         if (!any) continue;
         b.loc = n->loc; /* gradient nodes point at the line of the forward op they differentiate */
+        g->layer = n->layer; /* and at its layer */
         if (!rules[n->op](&b, n, adjoint[i], needs, dx)) {
             ok = 0;
             break;
@@ -629,6 +630,7 @@ int gc_autodiff(gc_graph *g, gc_error *err) {
         ok = gc_graph_add_output(g, GC_OUTPUT_GRAD, n->name, adjoint[i], err);
     }
 done:
+    g->layer = NULL;
     free(from_param);
     free(to_loss);
     free(adjoint);

@@ -631,6 +631,10 @@ int gc_optimizer_build(gc_graph *g, const gc_optimizer_config *cfg, gc_error *er
     }
     for (int i = 0; i < n; i++) grads[i] = pg[i].grad;
 
+    /* Its nodes carry the layer "optimizer" (step count, gradient norm, clipping, schedule), each
+     * param's update its param's layer: drawn collapsed, the step is the model's layers and one
+     * optimizer box (ir/dot.h). */
+    g->layer = "optimizer";
     c.step = gc_graph_make(g, GC_OP_STATE, NULL, 0, NULL, &scalar, "optimizer.step", cfg->loc, err);
     if (!c.step) goto done;
     if (cfg->accumulate > 1 && !(c.is_last = accumulate(&c, pg, grads, n))) goto done;
@@ -651,10 +655,15 @@ int gc_optimizer_build(gc_graph *g, const gc_optimizer_config *cfg, gc_error *er
     for (int i = 0; i < n; i++) {
         double wd = matches_any(cfg->no_decay, cfg->num_no_decay, pg[i].param->name) ? 0.0 : cfg->weight_decay;
         c.lr = group_lr(&c, lr_cache, lr_group(cfg, pg[i].param->name));
-        if (!c.lr || !update_param(&c, pg[i].param, grads[i], wd)) goto done;
+        /* The update's nodes carry its param's layer (a `param` statement's: its name). */
+        c.g->layer = pg[i].param->layer ? pg[i].param->layer : pg[i].param->name;
+        int updated = c.lr && update_param(&c, pg[i].param, grads[i], wd);
+        c.g->layer = "optimizer";
+        if (!updated) goto done;
     }
     ok = add_update(&c, c.step, c.t);
 done:
+    g->layer = NULL;
     if (!ok && err && err->code != GC_OK) gc_error_prefix(err, "optimizer: ");
     free(lr_cache);
     free(grads);

@@ -43,6 +43,7 @@
 #include "runtime/gemm_bf16.h"
 #include "runtime/init.h"
 #include "runtime/parallel.h"
+#include "runtime/predict_graph.h"
 #include "runtime/safetensors.h"
 #include "runtime/trainer.h"
 #include "runtime/validate.h"
@@ -1170,4 +1171,22 @@ static int meet_budget(gc_trainer *t, int64_t budget, const char *from, gc_error
                    "workspace %.2f GiB); try a smaller batch",
                    budget / gib, from, r.peak / gib, r.parameters / gib, r.optimizer_state / gib,
                    (r.activations + r.gradients) / gib, r.workspace / gib);
+}
+
+/* The forward-only graph (runtime/predict_graph.h): the eval lowering cut to the prediction, at
+ * the eval graph's precision and through its passes. */
+gc_graph *gc_model_predict_graph(const gc_model *m, gc_error *err) {
+    if (!m) return gc_failf(err, GC_ERR_USER, "gc_model_predict_graph: model is NULL"), NULL;
+    gc_lowered_model eval = {0};
+    if (!lower(m, false, &eval, err)) return NULL;
+    gc_graph *g = gc_predict_graph_build(eval.graph, eval.prediction, err);
+    gc_precision precision = m->precision != GC_PRECISION_DEFAULT ? m->precision : eval.train.precision;
+    gc_lowered_model_free(&eval);
+    int ok = g && (precision != GC_PRECISION_BF16 || gc_precision_bf16(g, err));
+    ok = ok && gc_run_pipeline(&g, "simplify,cse,dce", NULL, err);
+    if (!ok) {
+        gc_graph_free(g);
+        return NULL;
+    }
+    return g;
 }

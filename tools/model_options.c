@@ -132,9 +132,7 @@ int gc_model_options_parse(gc_model_options *mo, int argc, char **argv, int *i) 
     return 0;
 }
 
-gc_trainer *gc_model_options_trainer_with(gc_model_options *mo, const char *extra, double value, char **source,
-                                          gc_error *err) {
-    if (source && !(*source = gc_read_file(mo->model_path, NULL, err))) return NULL;
+gc_model *gc_model_options_model(const gc_model_options *mo, gc_error *err) {
     gc_model *m = gc_model_load(mo->model_path, err);
     if (!m) return NULL;
     for (int i = 0; i < mo->num_sets; i++) {
@@ -151,7 +149,19 @@ gc_trainer *gc_model_options_trainer_with(gc_model_options *mo, const char *extr
             return NULL;
         }
     }
-    if (!gc_model_set_precision(m, mo->precision, err) || (extra && !gc_model_set_const(m, extra, value, err))) {
+    if (!gc_model_set_precision(m, mo->precision, err)) {
+        gc_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+gc_trainer *gc_model_options_trainer_with(gc_model_options *mo, const char *extra, double value, char **source,
+                                          gc_error *err) {
+    if (source && !(*source = gc_read_file(mo->model_path, NULL, err))) return NULL;
+    gc_model *m = gc_model_options_model(mo, err);
+    if (!m) return NULL;
+    if (extra && !gc_model_set_const(m, extra, value, err)) {
         gc_model_free(m);
         return NULL;
     }

@@ -49,6 +49,8 @@ int gc_model_options_parse(gc_model_options *mo, int argc, char **argv, int *i);
 int gc_model_options_bind(gc_model_options *mo, gc_binding *list, int *count, const char *flag, const char *value,
                           int is_text);
 
+/* Loads the model and applies --set and --precision (caller frees). */
+gc_model *gc_model_options_model(const gc_model_options *mo, gc_error *err);
 /* Loads the model, applies --set, and compiles a trainer; *source receives the model's text for
  * error carets (caller frees). The JIT is used when available unless --backend says otherwise. */
 gc_trainer *gc_model_options_trainer(gc_model_options *mo, char **source, gc_error *err);
