@@ -45,3 +45,5 @@ gc_graph *gc_onnx_to_graph(gc_onnx_model *m, const gc_type *types, const gc_onnx
 }
 bool gc_onnx_dtype(int et, gc_dtype *out) { return false; }
 void gc_onnx_gm_result_free(gc_onnx_gm_result *r) {}
+void gc_onnx_cache_clear(void) {}
+long gc_onnx_cache_reads(void) { return 0; }

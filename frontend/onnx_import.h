@@ -61,6 +61,12 @@ const char *gc_onnx_output_name(const gc_onnx_model *m, int i);
 int gc_onnx_import(gc_layer_context *c, gc_onnx_model *m, const gc_onnx_import_options *o, gc_node *const *args,
                    int nargs, gc_node **outputs, gc_error *err);
 
+/* The `onnx` layer keeps the last file it read decoded (frontend/lower_onnx.c): the training and
+ * the eval graph of one model read it once. gc_onnx_cache_clear frees it (the trainer calls it
+ * once both graphs are lowered); gc_onnx_cache_reads counts the files read so far (tests). */
+void gc_onnx_cache_clear(void);
+long gc_onnx_cache_reads(void);
+
 /* Whether gradc imports op_type (the default domain), and whether input `index` of it must be
  * known at import (a shape, axes, pads, clip bounds...). */
 bool gc_onnx_op_supported(const char *op_type);

@@ -23,6 +23,7 @@
 
 #include "frontend/check.h"
 #include "frontend/lower.h"
+#include "frontend/onnx_import.h"
 #include "frontend/parser.h"
 #include "ir/conv.h"
 #include "ir/text.h"
@@ -439,6 +440,7 @@ static gc_trainer *trainer_new(gc_model *m, const gc_options *opts, bool plan_on
     t->eval_graph = eval.graph;
     eval.graph = NULL;
     gc_lowered_model_free(&eval);
+    gc_onnx_cache_clear(); /* both graphs are lowered: an ONNX file read for them is not needed again */
     if (!ok) goto fail;
     if (!gc_index_rules_collect(t->eval_graph, m->source, &t->index_rules, &t->num_index_rules, err)) goto fail;
     /* The eval executor is compiled on first use (ensure_eval). */

@@ -61,6 +61,11 @@ printf 'input x: f32[7, 3, 4]\nparam w: f32[2] = ones()\ny = onnx("shapes.onnx",
 printf 'input x: f32[7, 3, 6]\ny = onnx("shapes.onnx", x)\nloss = mean(y)\n' >"$tmp/bad.gm"
 if "$gradc" check "$tmp/ok.gm" >"$tmp/out" 2>&1; then ok "onnx() takes a symbolic batch from its argument"
 else fail "onnx() with a symbolic batch:"; cat "$tmp/out"; fi
+# The training and the eval graph are lowered separately (gradc check plans both): the file is
+# read and decoded once.
+reads=$("$(dirname "$gradc")/tests/onnx_read_count" "$tmp/ok.gm" 2>"$tmp/err")
+if [ "$reads" = 1 ]; then ok "planning a trainer reads the ONNX file once for both graphs"
+else fail "planning a trainer read the ONNX file '$reads' times: $(cat "$tmp/err")"; fi
 if ! "$gradc" check "$tmp/bad.gm" >"$tmp/out" 2>&1 && grep -q "bad.gm:2:5: error: .*graph input 'x' has dim 2 = 4" "$tmp/out"; then
     ok "a fixed dim that disagrees with the argument is a located error naming the input and dim"
 else
