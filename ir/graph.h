@@ -127,6 +127,8 @@ struct gc_node {
     gc_attr attr;
     const char *name; /* input, param, state and buffer names; NULL otherwise */
     gc_loc loc;       /* the model-file (or IR-file) line that made this node */
+    bool recomputed;  /* a forward value computed again in backward (passes/recompute.h): CSE
+                         keeps it apart from the original; printed as `recompute` */
 };
 
 typedef enum gc_output_kind {

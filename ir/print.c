@@ -163,6 +163,7 @@ static void print_node(gc_strbuf *sb, const gc_node *n) {
     if (info) print_attrs(sb, n, info->attr_kind);
     gc_strbuf_append(sb, " : ");
     print_type(sb, &n->type);
+    if (n->recomputed) gc_strbuf_append(sb, " recompute");
     if (n->loc.line > 0) {
         gc_strbuf_append(sb, " loc(");
         print_string(sb, n->loc.file ? n->loc.file : "");

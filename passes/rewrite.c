@@ -5,8 +5,10 @@
 
 gc_node *gc_copy_node(gc_graph *dst, const gc_node *n, gc_node *const *inputs, gc_error *err) {
     const gc_op_info *info = gc_op_get(n->op);
-    return gc_graph_make(dst, n->op, inputs, n->num_inputs, &n->attr,
-                         (info->flags & GC_FLAG_GIVEN) ? &n->type : NULL, n->name, n->loc, err);
+    gc_node *copy = gc_graph_make(dst, n->op, inputs, n->num_inputs, &n->attr,
+                                  (info->flags & GC_FLAG_GIVEN) ? &n->type : NULL, n->name, n->loc, err);
+    if (copy) copy->recomputed = n->recomputed;
+    return copy;
 }
 
 gc_graph *gc_graph_rebuild(const gc_graph *src, const bool *keep, const int *map, gc_error *err) {
