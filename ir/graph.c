@@ -184,6 +184,7 @@ gc_node *gc_graph_make(gc_graph *g, gc_op op, gc_node *const *inputs, int num_in
     gc_node *n = gc_arena_alloc(g->arena, sizeof *n);
     if (!n) return out_of_memory(err), NULL;
     n->op = op;
+    n->recomputed = false;
     n->loc = loc;
     n->loc.file = loc.file ? gc_arena_strdup(g->arena, loc.file) : NULL;
     if (loc.file && !n->loc.file) return out_of_memory(err), NULL;

@@ -129,6 +129,8 @@ struct gc_node {
     gc_loc loc;       /* the model-file (or IR-file) line that made this node */
     const char *layer; /* the layer or def call that made it ("h.3.attn"), or NULL: `layer("...")` in
                           textual IR; gradients and updates carry their forward node's or param's */
+    bool recomputed;  /* a forward value computed again in backward (passes/recompute.h): CSE
+                         keeps it apart from the original; printed as `recompute` */
 };
 
 typedef enum gc_output_kind {

@@ -442,7 +442,7 @@ static int push_operand(parser *p, gc_node *n, int count) {
     return 1;
 }
 
-/* node = VALUE "=" OPNAME [STRING] ["(" VALUE ("," VALUE)* ")"] [attrs] ":" type [loc] */
+/* node = VALUE "=" OPNAME [STRING] ["(" VALUE ("," VALUE)* ")"] [attrs] ":" type ["recompute"] [loc] */
 static int parse_node(parser *p) {
     gc_ir_token def = p->tok;
     binding *prior = lookup(&p->values, 0, def.start, def.len);
@@ -496,6 +496,8 @@ static int parse_node(parser *p) {
     gc_ir_token type_tok = p->tok;
     gc_type type;
     if (!parse_type(p, &type)) return 0;
+    bool recomputed = at_word(p, "recompute"); /* passes/recompute.h */
+    if (recomputed) advance(p);
     gc_loc src = {NULL, 0, 0};
     if (at_word(p, "loc") && !parse_loc(p, &src)) return 0;
     /* layer = "layer" "(" STRING ")": the layer path the node came from. */
@@ -518,6 +520,7 @@ static int parse_node(parser *p) {
         return error_at(p, &type_tok, "type %s is stated but %s computes %s", stated, info->name, actual);
     }
     n->loc = src;
+    n->recomputed = recomputed;
     if (name && !insert(p, &p->sources, (int)op + 1, n->name, strlen(n->name), n, def.line)) return 0;
     return insert(p, &p->values, 0, def.start, def.len, n, def.line);
 }

@@ -163,6 +163,7 @@ static void print_node(gc_strbuf *sb, const gc_node *n) {
     if (info) print_attrs(sb, n, info->attr_kind);
     gc_strbuf_append(sb, " : ");
     print_type(sb, &n->type);
+    if (n->recomputed) gc_strbuf_append(sb, " recompute");
     if (n->loc.line > 0) {
         /* Relative to the model file's directory: its name alone, not the path it was given by
          * (an absolute path repeated on every node buried the ops). */

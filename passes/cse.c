@@ -53,6 +53,7 @@ static bool attrs_equal(const gc_node *a, const gc_node *b) {
 
 static bool same_value(const gc_node *a, const gc_node *b, const int *map) {
     if (a->op != b->op || a->num_inputs != b->num_inputs || !gc_type_equal(&a->type, &b->type)) return false;
+    if (a->recomputed != b->recomputed) return false; /* recompute's point is a second copy */
     if (!attrs_equal(a, b)) return false;
     bool straight = true;
     for (int k = 0; k < a->num_inputs && straight; k++)

@@ -626,6 +626,55 @@ static bool plan_strided(const gc_graph *g, const int *root, int *owner, const b
     return fine;
 }
 
+/* Operand bytes (gc_plan_options.operand_bytes): an elementwise kernel (every member elementwise
+ * with its root's shape, as elementwise_kernels finds) whose operand o dies there, with the
+ * root's dtype and dims, writes its result into o's bytes: each element of o is read before the
+ * same element of the result is written, and codegen reads an operand at the result's offset
+ * through the result's pointer (codegen/module.c). A tied embedding's gradient, the head's
+ * product plus the lookup's scatter, is the case that matters (M3: 147 MiB). join[v] is the
+ * value whose block v's bytes are (the first of a chain of such kernels), -1 for none. Returns
+ * false when out of memory. */
+static bool plan_operand_bytes(const gc_graph *g, const int *root, const int *owner, const gc_layout *l,
+                               const int *writer_first, int *last, int *join) {
+    int n = g->num_nodes;
+    size_t count = (size_t)(n ? n : 1);
+    bool *elementwise = malloc(count * sizeof *elementwise), *taken = calloc(count, sizeof *taken);
+    int *pick = malloc(count * sizeof *pick);
+    if (!elementwise || !taken || !pick) {
+        free(elementwise), free(taken), free(pick);
+        return false;
+    }
+    elementwise_kernels(g, root, elementwise);
+    for (int i = 0; i < n; i++) join[i] = pick[i] = -1;
+    /* A value with bytes of its own that lives only between kernels (no view, strided write,
+     * in-place update or kept value involved). */
+#define TRANSIENT_OWN(x) (owner[x] == (x) && !l->kept[x] && !l->in_place[x] && !l->aliased[x] && \
+                          !(l->viewed && (l->viewed[x] || l->strided[x])) && !(writer_first && writer_first[x] >= 0))
+    for (int m = 0; m < n; m++) {
+        int v = position(root, m);
+        if (pick[v] >= 0 || !elementwise[v] || !TRANSIENT_OWN(v)) continue;
+        const gc_node *x = g->nodes[m], *r = g->nodes[v];
+        for (int k = 0; k < x->num_inputs && pick[v] < 0; k++) {
+            int o = owner[x->inputs[k]->id];
+            if (o < 0 || o >= v || taken[o] || !TRANSIENT_OWN(o) || last[o] != v) continue;
+            const gc_node *on = g->nodes[o];
+            if (on->type.dtype != r->type.dtype || !same_dims(&on->type, &r->type)) continue;
+            pick[v] = o;
+        }
+    }
+#undef TRANSIENT_OWN
+    for (int v = 0; v < n; v++) {
+        int o = pick[v];
+        if (o < 0 || taken[o]) continue;
+        taken[o] = true;
+        int rep = join[o] >= 0 ? join[o] : o;
+        join[v] = rep;
+        if (last[v] > last[rep]) last[rep] = last[v];
+    }
+    free(elementwise), free(taken), free(pick);
+    return true;
+}
+
 int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_options *opts, gc_layout *out,
                         gc_error *err) {
     bool reuse = opts && opts->reuse;
@@ -705,11 +754,15 @@ int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_option
         if (writer_first[i] >= 0 && position(root, writer_first[i]) < first[i]) first[i] = position(root, writer_first[i]);
     if (ok && opts && opts->in_place && (l.update_from = plan_in_place(g, root, owner, l.in_place, target)) < 0)
         ok = gc_failf(err, GC_ERR_MEMORY, "out of memory: planning in-place updates of %d nodes", g->num_nodes);
+    int *join = NULL; /* plan_operand_bytes */
+    if (ok && opts && opts->operand_bytes &&
+        (!(join = malloc(count * sizeof *join)) || !plan_operand_bytes(g, root, owner, &l, writer_first, last, join)))
+        ok = gc_failf(err, GC_ERR_MEMORY, "out of memory: planning the operand bytes of %d nodes", g->num_nodes);
     /* The kept region first, in graph order; then the rest, packed by lifetime. A value in place
      * has its target's bytes. */
     int transient = 0;
     for (int i = 0; ok && i < g->num_nodes; i++) {
-        if (owner[i] != i || l.in_place[i]) continue;
+        if (owner[i] != i || l.in_place[i] || (join && join[i] >= 0)) continue;
         int64_t bytes = region_bytes(g->nodes[i]);
         if (l.size > ((int64_t)1 << 50) - bytes) {
             ok = gc_failf(err, GC_ERR_USER, "graph '%s' needs more than 2^50 bytes of tensors", g->name ? g->name : "?");
@@ -727,6 +780,9 @@ int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_option
         for (int k = 0; ok && k < transient; k++) l.offsets[blocks[k].node] = l.kept_size + blocks[k].offset;
         if (ok) l.size += size;
     }
+    for (int i = 0; ok && join && i < g->num_nodes; i++)
+        if (join[i] >= 0) l.offsets[i] = l.offsets[join[i]];
+    free(join);
     for (int i = 0; ok && i < g->num_nodes; i++)
         if (l.in_place[i]) l.offsets[i] = l.offsets[target[i]];
     for (int i = 0; ok && i < g->num_nodes; i++) {
@@ -757,7 +813,7 @@ int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_option
 int gc_layout_plan_step(const gc_graph *g, gc_layout *out, gc_error *err) {
     gc_fusion fusion = {0};
     if (!gc_fuse_partition(g, true, &fusion, err)) return 0;
-    gc_plan_options opts = {.reuse = true, .in_place = true, .views = true};
+    gc_plan_options opts = {.reuse = true, .in_place = true, .views = true, .operand_bytes = true};
     int ok = gc_layout_plan_opts(g, fusion.root, &opts, out, err);
     gc_fusion_free(&fusion);
     return ok;

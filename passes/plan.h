@@ -58,6 +58,8 @@ typedef struct gc_plan_options {
     bool in_place; /* updates go into their targets' bytes where that is legal (plan.c) */
     bool views;    /* slices, permutes and reshapes that only matmuls read are strided views of
                       their operand, with no kernel or bytes of their own (plan.c) */
+    bool operand_bytes; /* with reuse: an elementwise kernel writes its result into the bytes of an
+                           operand of the same type that dies there (plan.c) */
 } gc_plan_options;
 
 /* Every node its own kernel and its own storage. */
@@ -71,7 +73,7 @@ int gc_layout_plan_fused(const gc_graph *g, const int *root, bool reuse, gc_layo
 int gc_layout_plan_opts(const gc_graph *g, const int *root, const gc_plan_options *opts, gc_layout *out,
                         gc_error *err);
 /* The layout a training executor runs (the JIT's and the standalone trainer's): fused kernels
- * (passes/fuse.h), reuse, in-place updates and views. */
+ * (passes/fuse.h), reuse, in-place updates, views and operand bytes. */
 int gc_layout_plan_step(const gc_graph *g, gc_layout *out, gc_error *err);
 void gc_layout_free(gc_layout *layout);
 

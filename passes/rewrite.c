@@ -10,6 +10,7 @@ gc_node *gc_copy_node(gc_graph *dst, const gc_node *n, gc_node *const *inputs, g
     gc_node *copy = gc_graph_make(dst, n->op, inputs, n->num_inputs, &n->attr,
                                   (info->flags & GC_FLAG_GIVEN) ? &n->type : NULL, n->name, n->loc, err);
     dst->layer = layer;
+    if (copy) copy->recomputed = n->recomputed;
     return copy;
 }
 

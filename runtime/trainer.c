@@ -31,6 +31,7 @@
 #include "passes/fuse.h"
 #include "passes/manager.h"
 #include "passes/plan.h"
+#include "passes/recompute.h"
 #include "passes/rewrite.h"
 #include "passes/update_order.h"
 #include "passes/precision.h"
@@ -94,6 +95,8 @@ struct gc_trainer {
     gc_graph *classic_graph; /* plan_only: the training graph before update_in_backward, whose
                                 plan the memory report compares with */
     gc_compile_times times;
+    gc_recompute_report recompute; /* what the memory budget recomputes (passes/recompute.h) */
+    int64_t peak_unbudgeted;       /* the planned peak before recompute; 0 when none was needed */
     gc_index_rule *index_rules; /* what the integer inputs index (runtime/validate.h) */
     int num_index_rules;
     int64_t skipped; /* updates skipped for a non-finite loss or gradient norm (skip_nonfinite) */
@@ -1108,6 +1111,10 @@ static void graph_memory(const gc_trainer *t, const gc_graph *g, bool planned, g
     if (r->planned)
         r->peak = r->parameters + r->gradients + r->optimizer_state + r->buffers + r->inputs + r->activations +
                   r->workspace;
+    if (r->planned && g == t->train_graph && t->peak_unbudgeted) {
+        r->recompute = t->recompute;
+        r->peak_unbudgeted = t->peak_unbudgeted;
+    }
     free(counted);
 }
 
@@ -1159,20 +1166,43 @@ int gc_trainer_gradcheck(gc_trainer *t, const gc_gradcheck_options *opts, gc_gra
 }
 
 /* The memory budget (gc_model_set_memory_budget, train { memory_budget }): the planned peak of
- * the step must fit it. Recomputing activations in backward to fit is not done yet, so the
- * smallest peak is the plan's own. */
+ * the step must fit it. When the plan does not, activations are recomputed in backward
+ * (passes/recompute.h) until it does; only the arena's transient bytes change, so the budget
+ * for them is the budget less everything else the peak counts. */
+/* Bytes as GiB from 1 GiB on, else MiB, with two decimals. */
+static const char *size_text(char buf[32], int64_t bytes) {
+    const double mib = 1024.0 * 1024.0;
+    if (bytes >= 1024 * 1024 * 1024) snprintf(buf, 32, "%.2f GiB", bytes / (mib * 1024.0));
+    else snprintf(buf, 32, "%.2f MiB", bytes / mib);
+    return buf;
+}
+
 static int meet_budget(gc_trainer *t, int64_t budget, const char *from, gc_error *err) {
     gc_memory_report r;
     graph_memory(t, t->train_graph, true, &r);
     if (!r.planned) return gc_failf(err, GC_ERR_MEMORY, "out of memory: planning the step for the memory budget");
     if (r.peak <= budget) return 1;
-    const double gib = 1024.0 * 1024.0 * 1024.0;
+    gc_layout l;
+    if (!gc_layout_plan_step(t->train_graph, &l, err)) return 0;
+    int64_t transient = l.size - l.kept_size, fixed = r.peak - transient;
+    gc_layout_free(&l);
+    gc_recompute_report rep;
+    if (!gc_recompute_fit(&t->train_graph, budget - fixed, &rep, err)) return 0;
+    if (rep.fits) {
+        t->recompute = rep;
+        t->peak_unbudgeted = r.peak;
+        return 1;
+    }
+    int64_t smallest = fixed + rep.transient_min;
+    char want[32], least[32], params[32], state[32], rest[32], work[32];
     return gc_failf(err, GC_ERR_USER,
-                   "the memory budget of %.2f GiB (%s) cannot be met: the smallest planned peak of the training step is "
-                   "%.2f GiB (parameters %.2f GiB, optimizer state %.2f GiB, activations and gradients %.2f GiB, "
-                   "workspace %.2f GiB); try a smaller batch",
-                   budget / gib, from, r.peak / gib, r.parameters / gib, r.optimizer_state / gib,
-                   (r.activations + r.gradients) / gib, r.workspace / gib);
+                   "the memory budget of %s (%s) cannot be met: the smallest planned peak of the training step is %s "
+                   "with every activation backward reads recomputed (parameters %s, optimizer state %s, activations "
+                   "and gradients %s, workspace %s); try a smaller batch",
+                   size_text(want, budget), from, size_text(least, smallest), size_text(params, r.parameters),
+                   size_text(state, r.optimizer_state),
+                   size_text(rest, rep.transient_min + (r.activations - transient) + r.gradients),
+                   size_text(work, r.workspace));
 }
 
 /* The forward-only graph (runtime/predict_graph.h): the eval lowering cut to the prediction, at

@@ -8,6 +8,7 @@
 #include <gradc/gradc.h>
 
 #include "codegen/codegen.h"
+#include "passes/recompute.h"
 #include "runtime/gradcheck.h"
 
 typedef struct gc_memory_report {
@@ -33,6 +34,10 @@ typedef struct gc_memory_report {
     int64_t gradients_transient;
     int64_t peak_classic;     /* the peak with every gradient kept until the updates (the order
                                  before update_in_backward); 0 when not known (no plan_only) */
+    /* Under a memory budget the plan did not meet by itself: what is recomputed in backward
+     * (passes/recompute.h) and the peak without it; peak_unbudgeted is 0 otherwise. */
+    gc_recompute_report recompute;
+    int64_t peak_unbudgeted;
 } gc_memory_report;
 
 /* The memory of t's training step. planned: as the JIT runs it, in one planned arena (what

@@ -138,10 +138,20 @@ int gc_cmd_check(int argc, char **argv) {
     print_bytes("workspace", mem.workspace);
     print_bytes("peak", mem.parameters + mem.gradients + mem.optimizer_state + mem.buffers + mem.inputs +
                             mem.activations + mem.workspace);
-    if (mem.planned && mem.peak_classic > mem.peak)
+    /* Under a budget, the optimizer in backward's saving is against the peak before recompute. */
+    int64_t own_peak = mem.peak_unbudgeted ? mem.peak_unbudgeted : mem.peak;
+    if (mem.planned && mem.peak_classic > own_peak)
         printf("  (every gradient kept until the updates, as with clip_grad_norm: peak %.2f MiB; the optimizer in\n"
                "   backward saves %.2f MiB)\n",
-               mem.peak_classic / (1024.0 * 1024.0), (mem.peak_classic - mem.peak) / (1024.0 * 1024.0));
+               mem.peak_classic / (1024.0 * 1024.0), (mem.peak_classic - own_peak) / (1024.0 * 1024.0));
+    if (mem.planned && mem.peak_unbudgeted) {
+        const gc_recompute_report *rc = &mem.recompute;
+        printf("  (the memory budget recomputes %d of %d activations backward reads (%d nodes, %.2f MFLOP a step,\n"
+               "   %.1f%% of the step's %.2f GFLOP): peak %.2f MiB instead of %.2f MiB)\n",
+               rc->chosen, rc->candidates, rc->recomputed_nodes, rc->recompute_flops / 1e6,
+               rc->step_flops ? 100.0 * (double)rc->recompute_flops / (double)rc->step_flops : 0.0,
+               rc->step_flops / 1e9, mem.peak / (1024.0 * 1024.0), mem.peak_unbudgeted / (1024.0 * 1024.0));
+    }
     if (mem.planned)
         printf("  (unplanned, every value of the step at once, activations would take %.2f MiB)\n",
                unplanned.activations / (1024.0 * 1024.0));
