@@ -40,6 +40,9 @@ typedef struct cg_ctx {
     LLVMValueRef share_from, share_to;
     bool parallel;
     bool calls_gemm, calls_blas;
+    /* The kernel's parts are parts of one gc_sgemm product split by rows (1) or columns (2),
+     * which share the packing of the operand each reads whole (GC_TASK_GEMM_*); 0: neither. */
+    int gemm_split;
     /* In a kernel with stored members: where each of cg_group.stores goes. */
     const LLVMValueRef *stored;
     /* The gc_profile the step's ticks go to (runtime/profile.h), NULL when not profiled. */
@@ -310,7 +313,8 @@ LLVMValueRef cg_math_erfc(cg_ctx *cg, gc_dtype t, LLVMValueRef x);
 /* Whether matmul n is one GEMM call (its batch, if any, folds into the rows), and the shape of
  * its result seen as a [rows, cols] matrix. */
 bool cg_gemm_rows(const cg_ctx *cg, const gc_node *n, int64_t *rows, int64_t *cols);
-/* Whether a GEMM of that shape splits faster by columns than by rows, and the columns' unit. */
+/* Whether a GEMM of that shape splits faster by columns than by rows, and the unit (rows or
+ * columns) its parts are cut at. */
 bool cg_gemm_split_cols(gc_dtype dtype, int64_t m, int64_t n, int64_t k, bool trans_a, int64_t *unit);
 /* Whether matmul n is a batch of GEMMs, one per matrix of its result's batch (which does not
  * fold into rows), split along its outermost run: `batches` indices of the result's `lead`

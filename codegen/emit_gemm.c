@@ -183,6 +183,8 @@ static void call_gemm_part(cg_ctx *cg, const gemm *g, bool cols, LLVMValueRef lo
         a = cg_elem_ptr(cg, g->dtype, a, offset(cg, lo, g->trans_a ? 1 : g->lda));
         c = cg_elem_ptr(cg, g->dtype, c, offset(cg, lo, g->ldc));
     }
+    /* The parts share the packing of the operand each reads whole (runtime/gemm.h). */
+    cg->gemm_split = cols ? 2 : 1;
     /* An empty part (more threads than rows) makes no call. */
     LLVMBasicBlockRef call = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "gemm");
     LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "gemm.after");
@@ -219,9 +221,12 @@ static bool own_gemm(gc_dtype dtype, int64_t n) {
  * 128: 146 GFLOP/s by columns, 97 by rows). */
 bool cg_gemm_split_cols(gc_dtype dtype, int64_t m, int64_t n, int64_t k, bool trans_a, int64_t *unit) {
     bool own = own_gemm(dtype, n);
-    *unit = own ? 32 : 16;
-    if (own) return n >= 64 && n > m;
-    return n >= 32 && (n > 4 * m || (trans_a && k < 256 && n >= m / 2));
+    bool cols = own ? n >= 64 && n > m : n >= 32 && (n > 4 * m || (trans_a && k < 256 && n >= m / 2));
+    /* gradc's GEMM: whole 32-column tiles, or whole 12-row tiles (runtime/gemm.c's MR x NR): a
+     * cut through a tile makes both parts compute a masked edge tile, a whole tile's FMAs for a
+     * few rows (M2's 1024-row products in 8 parts: about 4% of their FMAs). */
+    *unit = own ? (cols ? 32 : 12) : cols ? 16 : 1;
+    return cols;
 }
 
 bool cg_gemm_rows(const cg_ctx *cg, const gc_node *n, int64_t *rows, int64_t *cols) {
@@ -256,7 +261,7 @@ int cg_emit_matmul(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMVal
         int64_t unit;
         bool cols = cg_gemm_split_cols(g.dtype, g.m, g.n, g.k, g.trans_a, &unit);
         LLVMValueRef lo, hi;
-        cg_split_range(cg, cols ? g.n : g.m, cols ? unit : 1, &lo, &hi);
+        cg_split_range(cg, cols ? g.n : g.m, unit, &lo, &hi);
         call_gemm_part(cg, &g, cols, lo, hi, in[0], in[1], out);
         return 1;
     }

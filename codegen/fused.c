@@ -288,7 +288,7 @@ static int split_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *gemm, 
     int64_t unit;
     bool by_cols = cg_gemm_split_cols(gemm->type.dtype, rows, cols, (int64_t)k, gemm->attr.matmul.transpose_a, &unit);
     LLVMValueRef lo, hi;
-    cg_split_range(cg, by_cols ? cols : rows, by_cols ? unit : 1, &lo, &hi);
+    cg_split_range(cg, by_cols ? cols : rows, unit, &lo, &hi);
     if (!cg_emit_matmul_part(cg, gemm, out, operands, by_cols, lo, hi)) return 0;
     cg_nest_begin_part(cg, &nest, by_cols ? 1 : 0, lo, hi);
     if (!emit_body(cg, grp, gemm, out, ext, &nest, r)) return 0;

@@ -68,6 +68,8 @@ static bool has_kernel(const gc_node *n, const gc_layout *layout) {
 #define PARALLEL_ATTR "gc-parallel"
 #define CALLS_GEMM_ATTR "gc-calls-gemm"
 #define CALLS_BLAS_ATTR "gc-calls-blas"
+#define GEMM_ROWS_ATTR "gc-gemm-rows"
+#define GEMM_COLS_ATTR "gc-gemm-cols"
 
 static bool has_attr(LLVMValueRef fn, const char *name) {
     return LLVMGetStringAttributeAtIndex(fn, LLVMAttributeFunctionIndex, name, (unsigned)strlen(name)) != NULL;
@@ -76,7 +78,8 @@ static bool has_attr(LLVMValueRef fn, const char *name) {
 static bool is_parallel(LLVMValueRef fn) { return has_attr(fn, PARALLEL_ATTR); }
 
 static int32_t task_flags(LLVMValueRef fn) {
-    return (has_attr(fn, CALLS_GEMM_ATTR) ? GC_TASK_CALLS_GEMM : 0) | (has_attr(fn, CALLS_BLAS_ATTR) ? GC_TASK_CALLS_BLAS : 0);
+    return (has_attr(fn, CALLS_GEMM_ATTR) ? GC_TASK_CALLS_GEMM : 0) | (has_attr(fn, CALLS_BLAS_ATTR) ? GC_TASK_CALLS_BLAS : 0) |
+           (has_attr(fn, GEMM_ROWS_ATTR) ? GC_TASK_GEMM_ROWS : 0) | (has_attr(fn, GEMM_COLS_ATTR) ? GC_TASK_GEMM_COLS : 0);
 }
 
 /* The type of a kernel with `pointers` pointer parameters: void (ptr..., i32 from, i32 to). */
@@ -120,12 +123,14 @@ static LLVMValueRef emit_kernel(cg_ctx *cg, const cg_group *grp) {
     cg->share_to = LLVMGetParam(fn, (unsigned)count + 1);
     cg->parallel = false;
     cg->calls_gemm = cg->calls_blas = false;
+    cg->gemm_split = 0;
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
     int ok = grp->num_members == 1 ? emitters[n->op](cg, n, LLVMGetParam(fn, 0), inputs)
                                    : cg_fused_kernel(cg, grp, LLVMGetParam(fn, 0), inputs);
     if (cg->parallel) LLVMAddTargetDependentFunctionAttr(fn, PARALLEL_ATTR, "");
     if (cg->calls_gemm) LLVMAddTargetDependentFunctionAttr(fn, CALLS_GEMM_ATTR, "");
     if (cg->calls_blas) LLVMAddTargetDependentFunctionAttr(fn, CALLS_BLAS_ATTR, "");
+    if (cg->gemm_split) LLVMAddTargetDependentFunctionAttr(fn, cg->gemm_split == 2 ? GEMM_COLS_ATTR : GEMM_ROWS_ATTR, "");
     cg->share_from = cg->share_to = NULL;
     cg->stored = NULL;
     if (inputs != in) free(inputs);

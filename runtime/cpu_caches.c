@@ -147,14 +147,77 @@ gc_gemm_blocking gc_gemm_blocking_from(const gc_cpu_caches *caches, int mr, int 
     return g;
 }
 
-gc_gemm_blocking gc_gemm_blocking_for(int mr, int nr, int elem_bytes) {
-    gc_gemm_blocking g = gc_gemm_blocking_from(gc_cpu_caches_get(), mr, nr, elem_bytes);
-    const char *env = getenv("GRADC_GEMM_BLOCKING");
+gc_gemm_blocking gc_gemm_blocking_round(gc_gemm_blocking b, int mr, int nr) {
+    b.kc = clamp((b.kc + 15) / 16 * 16, 16, 4096);
+    b.mc = clamp((b.mc + mr - 1) / mr * mr, mr, 8192);
+    b.nc = clamp((b.nc + nr - 1) / nr * nr, nr, 16384);
+    return b;
+}
+
+bool gc_gemm_blocking_parse(const char *s, gc_gemm_blocking *b) {
     long long mc, kc, nc;
-    if (env && sscanf(env, "%lld,%lld,%lld", &mc, &kc, &nc) == 3 && mc > 0 && kc > 0 && nc > 0) {
-        g.kc = clamp((kc + 15) / 16 * 16, 16, 4096);
-        g.mc = clamp((mc + mr - 1) / mr * mr, mr, 8192);
-        g.nc = clamp((nc + nr - 1) / nr * nr, nr, 16384);
+    char tail;
+    int n = s ? sscanf(s, "%lld,%lld,%lld%c", &mc, &kc, &nc, &tail) : 0;
+    if (!(n == 3 || (n == 4 && (tail == '\n' || tail == ' '))) || mc <= 0 || kc <= 0 || nc <= 0) return false;
+    *b = (gc_gemm_blocking){mc, kc, nc};
+    return true;
+}
+
+static char model_key[64] = "unknown";
+static pthread_once_t model_once = PTHREAD_ONCE_INIT;
+
+static void find_model(void) {
+#if GC_HAVE_CPUID
+    unsigned a, b, c, d;
+    if (__get_cpuid_max(0, NULL) < 1) return;
+    __cpuid(0, a, b, c, d);
+    char vendor[13];
+    memcpy(vendor, &b, 4);
+    memcpy(vendor + 4, &d, 4);
+    memcpy(vendor + 8, &c, 4);
+    vendor[12] = '\0';
+    for (int i = 0; i < 12; i++)
+        if (!((vendor[i] >= 'A' && vendor[i] <= 'Z') || (vendor[i] >= 'a' && vendor[i] <= 'z'))) vendor[i] = '_';
+    __cpuid(1, a, b, c, d);
+    unsigned family = (a >> 8) & 15, model = (a >> 4) & 15;
+    if (family == 15) family += (a >> 20) & 255;
+    if (family == 6 || family >= 15) model |= ((a >> 16) & 15) << 4;
+    snprintf(model_key, sizeof model_key, "%s-%u-%u-%u", vendor, family, model, a & 15);
+#endif
+}
+
+const char *gc_cpu_model_key(void) {
+    pthread_once(&model_once, find_model);
+    return model_key;
+}
+
+bool gc_gemm_tune_path(char *path, size_t size) {
+    const char *env = getenv("GRADC_TUNE_FILE");
+    if (env) {
+        if (!*env || !strcmp(env, "off")) return false;
+        int n = snprintf(path, size, "%s", env);
+        return n > 0 && (size_t)n < size;
     }
+    const char *dir = getenv("GRADC_CACHE_DIR"), *base = NULL, *tail = "";
+    if (dir && (!*dir || !strcmp(dir, "off") || !strcmp(dir, "0"))) return false;
+    if (dir) base = dir;
+    else if ((base = getenv("XDG_CACHE_HOME")) && *base == '/') tail = "/gradc";
+    else if ((base = getenv("HOME")) && *base) tail = "/.cache/gradc";
+    else return false;
+    int n = snprintf(path, size, "%s%s/gemm-%s.tune", base, tail, gc_cpu_model_key());
+    return n > 0 && (size_t)n < size;
+}
+
+bool gc_gemm_tune_read(const char *path, gc_gemm_blocking *b) {
+    char line[128];
+    return read_line(path, line, sizeof line) && gc_gemm_blocking_parse(line, b);
+}
+
+gc_gemm_blocking gc_gemm_blocking_for(int mr, int nr, int elem_bytes) {
+    gc_gemm_blocking g = gc_gemm_blocking_from(gc_cpu_caches_get(), mr, nr, elem_bytes), chosen;
+    char path[1024];
+    if (gc_gemm_tune_path(path, sizeof path) && gc_gemm_tune_read(path, &chosen))
+        g = gc_gemm_blocking_round(chosen, mr, nr);
+    if (gc_gemm_blocking_parse(getenv("GRADC_GEMM_BLOCKING"), &chosen)) g = gc_gemm_blocking_round(chosen, mr, nr);
     return g;
 }

@@ -11,6 +11,8 @@
 #ifndef GC_RUNTIME_CPU_CACHES_H
 #define GC_RUNTIME_CPU_CACHES_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct gc_cpu_caches {
@@ -31,14 +33,35 @@ const gc_cpu_caches *gc_cpu_caches_get(void);
  * of 16, MC of mr, NC of nr.
  *
  * GRADC_GEMM_BLOCKING=MC,KC,NC in the environment overrides the result (rounded the same way;
- * for measuring). */
+ * for measuring). Only KC changes a product's bits (it cuts the sums over k into blocks), so a
+ * checkpoint records the blocking its run used (runtime/gemm.h, gc_sgemm_set_blocking). */
 typedef struct gc_gemm_blocking {
     int64_t mc, kc, nc;
 } gc_gemm_blocking;
 
+/* The blocking: GRADC_GEMM_BLOCKING when set, else what `gradc tune` chose on this CPU model
+ * (the file gc_gemm_tune_path names), else the caches'. */
 gc_gemm_blocking gc_gemm_blocking_for(int mr, int nr, int elem_bytes);
 
 /* The same from given caches, without the environment (for tests). */
 gc_gemm_blocking gc_gemm_blocking_from(const gc_cpu_caches *caches, int mr, int nr, int elem_bytes);
+
+/* b rounded as GRADC_GEMM_BLOCKING is (KC to 16, MC to mr, NC to nr) and bounded. */
+gc_gemm_blocking gc_gemm_blocking_round(gc_gemm_blocking b, int mr, int nr);
+
+/* "MC,KC,NC" parsed into *b (not rounded); false when s is not three positive integers. */
+bool gc_gemm_blocking_parse(const char *s, gc_gemm_blocking *b);
+
+/* What identifies this CPU model for tuning: "vendor-family-model-stepping" from CPUID (e.g.
+ * "AuthenticAMD-26-2-1"), "unknown" elsewhere. */
+const char *gc_cpu_model_key(void);
+
+/* The file of `gradc tune`'s choice for this CPU model: $GRADC_TUNE_FILE when set ("" or "off":
+ * none), else gemm-<model key>.tune in gradc's cache directory ($GRADC_CACHE_DIR, else
+ * $XDG_CACHE_HOME/gradc, else ~/.cache/gradc; the kernel cache's). false: there is none. */
+bool gc_gemm_tune_path(char *path, size_t size);
+
+/* The choice recorded in `path` (its first line, "MC,KC,NC"); false when missing or unreadable. */
+bool gc_gemm_tune_read(const char *path, gc_gemm_blocking *b);
 
 #endif

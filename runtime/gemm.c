@@ -22,6 +22,7 @@
 #include "runtime/cpu_caches.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,7 @@ static void ensure_blocking(void) { pthread_once(&blocking_once, blocking_init);
 typedef struct workspace {
     float *a; /* MC x KC, as MR-row panels */
     float *b; /* KC x NC, as NR-column panels */
+    int64_t a_floats, b_floats; /* their sizes: gc_sgemm_set_blocking may ask for more */
 } workspace;
 
 static pthread_key_t workspace_key;
@@ -88,24 +90,138 @@ static void workspace_free(void *raw) {
 
 static void workspace_key_init(void) { workspace_key_ok = pthread_key_create(&workspace_key, workspace_free) == 0; }
 
+/* Grows *buf to `floats` floats (64-byte aligned); false when out of memory (*buf freed). */
+static bool grow(float **buf, int64_t *have, int64_t floats) {
+    if (*have >= floats && *buf) return true;
+    free(*buf);
+    void *p = NULL;
+    *buf = posix_memalign(&p, 64, sizeof(float) * (size_t)floats) == 0 ? p : NULL;
+    *have = *buf ? floats : 0;
+    return *buf != NULL;
+}
+
 static workspace *thread_workspace(void) {
     ensure_blocking();
     pthread_once(&workspace_once, workspace_key_init);
     if (!workspace_key_ok) return NULL;
     workspace *w = pthread_getspecific(workspace_key);
-    if (w) return w;
-    w = calloc(1, sizeof *w);
-    if (!w) return NULL;
-    void *a = NULL, *b = NULL;
-    if (posix_memalign(&a, 64, sizeof(float) * MC * KC) != 0) a = NULL;
-    if (posix_memalign(&b, 64, sizeof(float) * NC * KC) != 0) b = NULL;
-    w->a = a;
-    w->b = b;
-    if (!a || !b || pthread_setspecific(workspace_key, w) != 0) {
-        workspace_free(w);
-        return NULL;
+    if (!w) {
+        w = calloc(1, sizeof *w);
+        if (!w) return NULL;
+        if (pthread_setspecific(workspace_key, w) != 0) {
+            workspace_free(w);
+            return NULL;
+        }
     }
+    if (!grow(&w->a, &w->a_floats, MC * KC) || !grow(&w->b, &w->b_floats, NC * KC)) return NULL;
     return w;
+}
+
+/* ---- packing shared between the parts of a split product ----
+ *
+ * A product the pool splits by rows is as many calls as chunks, each reading all of B; split by
+ * columns, each reads all of A. Each call packed that whole operand afresh: 5-25% of a split
+ * product's time (M2's and M3's shapes, CPU time). Now the first part of a job to need a block
+ * of the whole operand packs it into a buffer shared by the job's parts, and the others read it
+ * there. Nobody waits: a block another thread is still packing is packed privately (as before),
+ * and a slot still used by another job's thread (two pools at once) is not shared. The packed
+ * values are the same whoever packs them, so no bit of C changes.
+ *
+ * A slot's word is job << SLOT_JOB_SHIFT | users << 2 | state; each block of the packed operand
+ * has a word tag << 2 | block state, the tag counting the slot's claims, so a new claim needs no
+ * reset of the blocks (and a job that gets the slot back after another had it packs afresh). */
+#define SLOT_JOB_SHIFT 24
+#define SLOT_USER 4u
+#define SLOT_USERS_MASK ((UINT64_C(1) << SLOT_JOB_SHIFT) - SLOT_USER)
+enum { SLOT_CLAIMING = 1, SLOT_READY = 2 };
+enum { BLOCK_PACKING = 1, BLOCK_DONE = 2 };
+/* The largest operand shared, in floats (64 MiB: M3's head gradient, 256 x 50257, is 51 MB). */
+#define SHARED_MAX_FLOATS (INT64_C(16) << 20)
+
+typedef struct shared_pack {
+    _Atomic uint64_t word;
+    /* The operand, written by the thread that claims the slot for a job. */
+    const float *src;
+    int64_t ld, outer, depth; /* outer: B's columns or A's rows; depth: k */
+    bool trans;
+    int64_t blocks_inner; /* k blocks (B) or MC row blocks (A) per block row */
+    uint64_t tag;         /* one more at every claim: what the block words are tagged with */
+    float *buf;
+    int64_t buf_floats;
+    _Atomic uint64_t *blocks;
+    int64_t blocks_cap;
+} shared_pack;
+
+static shared_pack shared_a, shared_b;
+
+/* The job this thread's calls are parts of, and which operand they share (gc_sgemm_share_begin). */
+static _Thread_local uint64_t share_job;
+static _Thread_local int share_operand;
+
+/* Joins the slot for `job` and operand (src, ld, trans, outer x depth), claiming it when it holds
+ * an earlier job nobody uses; false: pack privately. Every true is followed by slot_leave. */
+static bool slot_join(shared_pack *s, uint64_t job, const float *src, int64_t ld, bool trans, int64_t outer,
+                      int64_t depth, int64_t floats, int64_t blocks, int64_t blocks_inner) {
+    if (floats > SHARED_MAX_FLOATS) return false;
+    for (;;) {
+        uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
+        if (w >> SLOT_JOB_SHIFT == job) {
+            if ((w & 3u) != SLOT_READY) return false;
+            if (!atomic_compare_exchange_weak(&s->word, &w, w + SLOT_USER)) continue;
+            if (s->src == src && s->ld == ld && s->trans == trans && s->outer == outer && s->depth == depth)
+                return true;
+            atomic_fetch_sub(&s->word, SLOT_USER);
+            return false;
+        }
+        if (w & SLOT_USERS_MASK) return false;
+        uint64_t mine = job << SLOT_JOB_SHIFT | SLOT_USER | SLOT_CLAIMING;
+        if (!atomic_compare_exchange_weak(&s->word, &w, mine)) continue;
+        /* Ours alone until it is READY: grow the buffers (rarely: the first steps). */
+        bool ok = true;
+        if (s->buf_floats < floats) {
+            void *buf = NULL;
+            free(s->buf);
+            s->buf = posix_memalign(&buf, 64, sizeof(float) * (size_t)floats) == 0 ? buf : NULL;
+            s->buf_floats = s->buf ? floats : 0;
+            ok = s->buf != NULL;
+        }
+        if (ok && s->blocks_cap < blocks) {
+            _Atomic uint64_t *b = calloc((size_t)blocks, sizeof *b);
+            if (b) {
+                free((void *)s->blocks);
+                s->blocks = b;
+                s->blocks_cap = blocks;
+            }
+            ok = b != NULL;
+        }
+        s->src = src;
+        s->ld = ld;
+        s->trans = trans;
+        s->outer = ok ? outer : -1;
+        s->depth = depth;
+        s->blocks_inner = blocks_inner;
+        s->tag++;
+        atomic_store_explicit(&s->word, job << SLOT_JOB_SHIFT | SLOT_USER | SLOT_READY, memory_order_release);
+        if (ok) return true;
+        atomic_fetch_sub(&s->word, SLOT_USER);
+        return false;
+    }
+}
+
+static void slot_leave(shared_pack *s) { atomic_fetch_sub_explicit(&s->word, SLOT_USER, memory_order_release); }
+
+/* What a part does with block `index` of a joined slot: read it (BLOCK_DONE), pack it there and
+ * publish it (BLOCK_PACKING, then block_done), or pack it privately (0: another thread is on it). */
+static int block_take(shared_pack *s, int64_t index) {
+    _Atomic uint64_t *b = &s->blocks[index];
+    uint64_t v = atomic_load_explicit(b, memory_order_acquire);
+    if (v == (s->tag << 2 | BLOCK_DONE)) return BLOCK_DONE;
+    if (v >> 2 == s->tag) return 0;
+    return atomic_compare_exchange_strong(b, &v, s->tag << 2 | BLOCK_PACKING) ? BLOCK_PACKING : 0;
+}
+
+static void block_done(shared_pack *s, int64_t index) {
+    atomic_store_explicit(&s->blocks[index], s->tag << 2 | BLOCK_DONE, memory_order_release);
 }
 
 /* ---- packing ---- */
@@ -246,30 +362,51 @@ AVX512 static void micro_kernel(int64_t kc, const float *restrict ap, const floa
 
 /* ---- the blocked product ---- */
 
-/* Row-major C[m x n] = alpha op(A) op(B) + beta C with m, n, k > 0 and alpha != 0. */
+/* Columns of a packed B block: whole NR-column panels. */
+static int64_t padded_cols(int64_t nc) { return (nc + NR - 1) / NR * NR; }
+
+static int64_t blocks_of(int64_t len, int64_t block) { return (len + block - 1) / block; }
+
+/* Row-major C[m x n] = alpha op(A) op(B) + beta C with m, n, k > 0 and alpha != 0. `sa` and
+ * `sb`, when not NULL, are joined slots that hold the packing of the whole of A or B (shared
+ * between the parts of a split product): B's block (j0, p0) at j0 k + p0 padded_cols(nc), A's
+ * block (p0, i0) at p0 m' + i0 kc (m' = m in whole MR-row panels). */
 AVX512 static void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                            int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
-                           const workspace *w, gc_sgemm_pack_fn pack, const void *ctx) {
+                           const workspace *w, gc_sgemm_pack_fn pack, const void *ctx, shared_pack *sa,
+                           shared_pack *sb) {
     if (beta != 0 && beta != 1)
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) c[i * ldc + j] *= beta;
+    int64_t m_panels = (m + MR - 1) / MR * MR, k_blocks = blocks_of(k, KC), m_blocks = blocks_of(m, MC);
     for (int64_t j0 = 0; j0 < n; j0 += NC) {
         int64_t nc = n - j0 < NC ? n - j0 : NC;
         for (int64_t p0 = 0; p0 < k; p0 += KC) {
             int64_t kc = k - p0 < KC ? k - p0 : KC;
             tile_mode mode = {p0 > 0 || beta != 0, alpha != 1, alpha};
-            if (pack)
+            const float *bp = w->b;
+            if (pack) {
                 pack(ctx, p0, kc, j0, nc, w->b);
-            else
-                pack_b(tb, b, ldb, p0, kc, j0, nc, w->b);
+            } else {
+                int64_t index = j0 / NC * k_blocks + p0 / KC;
+                int take = sb ? block_take(sb, index) : 0;
+                float *dst = take ? sb->buf + j0 * k + p0 * padded_cols(nc) : w->b;
+                if (take != BLOCK_DONE) pack_b(tb, b, ldb, p0, kc, j0, nc, dst);
+                if (take == BLOCK_PACKING) block_done(sb, index);
+                bp = dst;
+            }
             for (int64_t i0 = 0; i0 < m; i0 += MC) {
                 int64_t mc = m - i0 < MC ? m - i0 : MC;
-                pack_a(ta, a, lda, i0, mc, p0, kc, w->a);
+                int64_t index = p0 / KC * m_blocks + i0 / MC;
+                int take = sa ? block_take(sa, index) : 0;
+                float *ap = take ? sa->buf + p0 * m_panels + i0 * kc : w->a;
+                if (take != BLOCK_DONE) pack_a(ta, a, lda, i0, mc, p0, kc, ap);
+                if (take == BLOCK_PACKING) block_done(sa, index);
                 for (int64_t q = 0; q < nc; q += NR) {
                     int cols = nc - q < NR ? (int)(nc - q) : NR;
                     for (int64_t p = 0; p < mc; p += MR) {
                         int rows = mc - p < MR ? (int)(mc - p) : MR;
-                        micro_kernel(kc, w->a + p * kc, w->b + q * kc, c + (i0 + p) * ldc + j0 + q, ldc, mode, rows,
+                        micro_kernel(kc, ap + p * kc, bp + q * kc, c + (i0 + p) * ldc + j0 + q, ldc, mode, rows,
                                      cols);
                     }
                 }
@@ -278,8 +415,24 @@ AVX512 static void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, fl
     }
 }
 
-/* Columns of a packed B block: whole NR-column panels. */
-static int64_t padded_cols(int64_t nc) { return (nc + NR - 1) / NR * NR; }
+/* product(), sharing the packing of the operand the parts of the current job all read whole
+ * (gc_sgemm_share_begin) when it can. */
+AVX512 static void product_of_part(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                                   const workspace *w) {
+    shared_pack *sa = NULL, *sb = NULL;
+    if (share_job && share_operand == GC_SGEMM_SHARE_B &&
+        slot_join(&shared_b, share_job, b, ldb, tb, n, k, k * padded_cols(n), blocks_of(n, NC) * blocks_of(k, KC),
+                  blocks_of(k, KC)))
+        sb = &shared_b;
+    if (share_job && share_operand == GC_SGEMM_SHARE_A &&
+        slot_join(&shared_a, share_job, a, lda, ta, m, k, k * ((m + MR - 1) / MR * MR),
+                  blocks_of(k, KC) * blocks_of(m, MC), blocks_of(m, MC)))
+        sa = &shared_a;
+    product(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, w, NULL, NULL, sa, sb);
+    if (sa) slot_leave(sa);
+    if (sb) slot_leave(sb);
+}
 
 /* The same product with alpha 1, A not transposed, beta 0 or 1, and B packed beforehand by
  * gc_sgemm_pack_b: the same panels and micro-kernel calls in the same order, so the same bits. */
@@ -359,7 +512,7 @@ bool gc_sgemm_own(int32_t layout, int32_t trans_a, int32_t trans_b, int32_t m, i
     }
     workspace *w = thread_workspace();
     if (!w) return false;
-    product(trans_a != NO_TRANS, trans_b != NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, w, NULL, NULL);
+    product_of_part(trans_a != NO_TRANS, trans_b != NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, w);
     return true;
 #else
     (void)layout, (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda;
@@ -375,7 +528,7 @@ bool gc_sgemm_own_packed(bool trans_a, int64_t m, int64_t n, int64_t k, const fl
     if (!gc_sgemm_uses_own() || m <= 0 || n <= 0 || k <= 0) return false;
     workspace *w = thread_workspace();
     if (!w) return false;
-    product(trans_a, false, m, n, k, 1.0f, a, lda, NULL, 0, beta, c, ldc, w, pack, ctx);
+    product(trans_a, false, m, n, k, 1.0f, a, lda, NULL, 0, beta, c, ldc, w, pack, ctx, NULL, NULL);
     return true;
 #else
     (void)trans_a, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)pack, (void)ctx, (void)beta, (void)c, (void)ldc;
@@ -438,6 +591,40 @@ bool gc_sgemm_uses_own(void) {
         __atomic_store_n(&choice, c, __ATOMIC_RELAXED);
     }
     return c == 1;
+}
+
+gc_gemm_blocking gc_sgemm_blocking(void) {
+#if GC_GEMM_X86
+    ensure_blocking();
+    return blocking;
+#else
+    return (gc_gemm_blocking){0, 0, 0};
+#endif
+}
+
+void gc_sgemm_set_blocking(gc_gemm_blocking b) {
+#if GC_GEMM_X86
+    ensure_blocking();
+    blocking = gc_gemm_blocking_round(b, MR, NR);
+#else
+    (void)b;
+#endif
+}
+
+void gc_sgemm_share_begin(uint64_t job, int operand) {
+#if GC_GEMM_X86
+    share_job = job;
+    share_operand = operand;
+#else
+    (void)job, (void)operand;
+#endif
+}
+
+void gc_sgemm_share_end(void) {
+#if GC_GEMM_X86
+    share_job = 0;
+    share_operand = 0;
+#endif
 }
 
 int64_t gc_sgemm_workspace_bytes(void) {

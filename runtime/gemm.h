@@ -22,6 +22,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "runtime/cpu_caches.h"
+
 /* C = alpha op(A) op(B) + beta C, with cblas_sgemm's meaning of every argument (layout 101 row
  * major, 102 column major; transposes 111 none, 112 and 113 transposed). */
 void gc_sgemm(int32_t layout, int32_t trans_a, int32_t trans_b, int32_t m, int32_t n, int32_t k, float alpha,
@@ -56,6 +58,29 @@ int64_t gc_sgemm_packed_b_floats(int32_t n, int32_t k);
 bool gc_sgemm_pack_b(int32_t trans_b, int32_t n, int32_t k, const float *b, int32_t ldb, float *packed);
 bool gc_sgemm_packed_b(int32_t m, int32_t n, int32_t k, const float *a, int32_t lda, const float *packed, float beta,
                        float *c, int32_t ldc);
+
+/* The parts of a split product (the chunks of one job of the pool, runtime/parallel.h) all read
+ * one operand whole: B when the product is split by rows, A by columns. Between
+ * gc_sgemm_share_begin(job, operand) and gc_sgemm_share_end, this thread's gc_sgemm calls are parts
+ * of job `job` (unique in the process, never 0) and share the packing of that operand
+ * (GC_SGEMM_SHARE_A or _B) with the job's other parts: each block is packed once, by whichever
+ * part needs it first, and read by the others, on any thread (gemm.c). Nothing waits for another
+ * thread, and C's bits are the same as without sharing. The operand must not change during the
+ * job; a call whose operand differs from the first part's packs its own. */
+#define GC_SGEMM_SHARE_A 1
+#define GC_SGEMM_SHARE_B 2
+void gc_sgemm_share_begin(uint64_t job, int operand);
+void gc_sgemm_share_end(void);
+
+/* The blocking (MC, KC, NC) gradc's kernel uses (runtime/cpu_caches.h; zeros where it does not
+ * run), and a change of it for the whole process: rounded as GRADC_GEMM_BLOCKING is, taken by the
+ * next product on every thread (packing buffers grow on their thread's next call). Only between
+ * products, never while one runs, nor between gc_sgemm_pack_b and its gc_sgemm_packed_b calls.
+ * KC changes bits (the sums over k are cut into KC blocks): a checkpoint records the blocking and
+ * a resumed run sets it (runtime/trainer.c), so it stays bit-identical to the run it continues
+ * whatever `gradc tune` chose since. */
+gc_gemm_blocking gc_sgemm_blocking(void);
+void gc_sgemm_set_blocking(gc_gemm_blocking b);
 
 /* Bytes of the packing buffers gc_sgemm holds per thread that has called it: 0 when it calls
  * OpenBLAS, which allocates buffers of its own. */

@@ -80,6 +80,8 @@ struct gc_pool {
     int32_t cuts[MAX_CHUNKS + 1];
     int chunks;
     uint32_t mode; /* the caller's MXCSR, which the workers take */
+    uint64_t share_job; /* the job's id for gc_sgemm_share_begin, 0: its parts share nothing */
+    int share_operand;
     uint32_t generation;
     bool keep_subnormals;
     /* Shared words, each on its own cache line. */
@@ -147,7 +149,9 @@ static uint32_t run_chunks(gc_pool *p, uint32_t *mode) {
         uint32_t count = (uint32_t)((v >> CLAIM_COUNT_SHIFT) & CLAIM_INDEX_MASK);
         if (index >= count) return (uint32_t)(v >> CLAIM_GEN_SHIFT);
         if (p->mode != *mode) set_fp_mode(*mode = p->mode);
+        if (p->share_job) gc_sgemm_share_begin(p->share_job, p->share_operand);
         p->fn(p->arena, p->offsets, p->cuts[index], p->cuts[index + 1]);
+        if (p->share_job) gc_sgemm_share_end();
         if (atomic_fetch_add(&p->done, 1) + 1 == (int)count && atomic_load(&p->caller_sleeping))
             futex_wake(&p->done, 1);
     }
@@ -310,6 +314,16 @@ static timing *timing_of(gc_pool *p, gc_task_fn fn) {
     return NULL;
 }
 
+/* Ids of jobs whose GEMM parts share packing, unique in the process (pools may run at once). */
+static atomic_uint_fast64_t share_jobs;
+
+/* Runs chunks [0, count) of fn on this thread, in order, as parts of one job. */
+static void run_chunks_here(gc_pool *p, gc_task_fn fn, char *arena, const int64_t *offsets, int count) {
+    if (p->share_job) gc_sgemm_share_begin(p->share_job, p->share_operand);
+    for (int i = 0; i < count; i++) fn(arena, offsets, p->cuts[i], p->cuts[i + 1]);
+    if (p->share_job) gc_sgemm_share_end();
+}
+
 /* Waits until all `count` chunks of the current job are done: spinning for `spin` seconds, then
  * yielding, then asleep. */
 static void wait_for_chunks(gc_pool *p, int count, double spin) {
@@ -354,15 +368,18 @@ void gc_pool_run(gc_pool *p, gc_task_fn fn, char *arena, const int64_t *offsets,
     } else {
         count = guided_cuts(p->cuts, p->threads);
     }
+    int share = flags & GC_TASK_GEMM_ROWS ? GC_SGEMM_SHARE_B : flags & GC_TASK_GEMM_COLS ? GC_SGEMM_SHARE_A : 0;
+    p->share_job = share ? (uint64_t)atomic_fetch_add_explicit(&share_jobs, 1, memory_order_relaxed) + 1 : 0;
+    p->share_operand = share;
     if (p->threads <= 1) {
-        for (int i = 0; i < count; i++) fn(arena, offsets, p->cuts[i], p->cuts[i + 1]);
+        run_chunks_here(p, fn, arena, offsets, count);
         return;
     }
     timing *t = timing_of(p, fn);
     double start = gc_clock_seconds();
     if (t && t->seconds >= 0 && t->seconds < ALONE_MAX_SECONDS) {
         if (fixed_cut || p->chunks < 0)
-            for (int i = 0; i < count; i++) fn(arena, offsets, p->cuts[i], p->cuts[i + 1]);
+            run_chunks_here(p, fn, arena, offsets, count);
         else
             fn(arena, offsets, 0, GC_SHARE_ONE);
         t->seconds = (float)(gc_clock_seconds() - start);

@@ -47,6 +47,11 @@ typedef void (*gc_task_fn)(char *arena, const int64_t *offsets, int32_t from, in
  * calls OpenBLAS directly. */
 #define GC_TASK_CALLS_GEMM 1
 #define GC_TASK_CALLS_BLAS 2
+/* The kernel's chunks are parts of one gc_sgemm product split by rows (each reads all of B) or
+ * by columns (all of A): the chunks of one run share that operand's packing
+ * (gc_sgemm_share_begin, runtime/gemm.h). */
+#define GC_TASK_GEMM_ROWS 4
+#define GC_TASK_GEMM_COLS 8
 
 /* A pool of `threads` threads in all, the caller's included: 1 has no workers, 0 (or less) one
  * thread per online CPU. */

@@ -897,12 +897,17 @@ int gc_trainer_save_as(gc_trainer *t, const char *path, bool optimizer, const ch
     gc_safetensors *st = gc_safetensors_new(err);
     if (!st) return 0;
     save_context s = {st, err};
-    char step[32];
+    char step[32], blocking[96];
     snprintf(step, sizeof step, "%lld", (long long)t->step);
+    /* The GEMM blocking the run used: its KC is part of every product's bits (runtime/gemm.h), and
+     * a resumed run takes it back, whatever `gradc tune` chose since. */
+    gc_gemm_blocking b = gc_sgemm_blocking();
+    snprintf(blocking, sizeof blocking, "%lld,%lld,%lld", (long long)b.mc, (long long)b.kc, (long long)b.nc);
     /* Weights only: what torch's strict load_state_dict reads (format "pt", as `gradc export`). */
     int ok = for_each_persistent(t, optimizer, save_one, &s) &&
              gc_safetensors_set_meta(st, "format", optimizer ? "gradc" : "pt", err) &&
              gc_safetensors_set_meta(st, "step", step, err) && (!key || gc_safetensors_set_meta(st, key, value, err)) &&
+             (!optimizer || !gc_sgemm_uses_own() || gc_safetensors_set_meta(st, "gemm_blocking", blocking, err)) &&
              gc_safetensors_save(st, path, err);
     gc_safetensors_free(st);
     return ok;
@@ -1004,6 +1009,10 @@ static int load(gc_trainer *t, const char *path, bool with_state, gc_error *err)
         ok = ok && for_each_persistent(t, with_state && has_state, load_one, &l);
         const char *step = gc_safetensors_get_meta(st, "step");
         if (ok && with_state && has_state && step) t->step = strtoll(step, NULL, 10);
+        gc_gemm_blocking blocking;
+        if (ok && with_state && has_state && gc_sgemm_uses_own() &&
+            gc_gemm_blocking_parse(gc_safetensors_get_meta(st, "gemm_blocking"), &blocking))
+            gc_sgemm_set_blocking(blocking);
         if (ok && t->accumulate > 1) reset_accumulation(t);
     }
     gc_safetensors_free(st);

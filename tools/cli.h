@@ -29,6 +29,7 @@ int gc_cmd_plot(int argc, char **argv);
 int gc_cmd_sample(int argc, char **argv);
 int gc_cmd_export(int argc, char **argv);
 int gc_cmd_import(int argc, char **argv);
+int gc_cmd_tune(int argc, char **argv);
 
 /* Prints err to stderr; with `source` (the text of err->file) also the line and a caret.
  * Returns the exit status the error calls for. */

@@ -28,6 +28,7 @@ static const struct {
     {"opt", gc_cmd_opt, "parse textual IR, verify it, run passes, print the result"},
     {"run", gc_cmd_run, "evaluate an IR graph on .npy inputs with the reference interpreter"},
     {"import", gc_cmd_import, "an ONNX model as textual IR (with its weights) or as a model file"},
+    {"tune", gc_cmd_tune, "measure a few blockings of gradc's GEMM here and keep the fastest for this CPU"},
 };
 
 static void usage(FILE *out) {

@@ -228,6 +228,113 @@ static void any_cut_gives_the_same_bits(void **state) {
         }
 }
 
+/* The parts of a split product share the packing of the operand they all read whole
+ * (gc_sgemm_share_begin): by rows B, by columns A. Cut anywhere, run in any order, on two
+ * threads at once, with an operand changed between jobs or a stranger's product in the middle of
+ * a job, the parts give the bits of the whole. Blocks on every side: 3 row blocks, 2 column slabs
+ * and 3 depth blocks at the blocking of any cache size gradc meets. */
+static uint64_t next_job = 1;
+
+typedef struct parts_run {
+    problem p;
+    const float *a, *b;
+    float *c;
+    bool cols;
+    const int *cuts; /* count + 1 boundaries */
+    int count, first, step;
+    uint64_t job;
+} parts_run;
+
+static void *run_parts(void *raw) {
+    parts_run *r = raw;
+    const problem *p = &r->p;
+    gc_sgemm_share_begin(r->job, r->cols ? GC_SGEMM_SHARE_A : GC_SGEMM_SHARE_B);
+    for (int i = r->first; i >= 0 && i < r->count; i += r->step) {
+        int lo = r->cuts[i], len = r->cuts[i + 1] - lo;
+        if (r->cols) {
+            const float *b = p->tb == NT ? r->b + lo : r->b + (size_t)lo * p->ldb;
+            gc_sgemm(ROW, p->ta, p->tb, p->m, len, p->k, 1, r->a, p->lda, b, p->ldb, 0, r->c + lo, p->ldc);
+        } else {
+            const float *a = p->ta == NT ? r->a + (size_t)lo * p->lda : r->a + lo;
+            gc_sgemm(ROW, p->ta, p->tb, len, p->n, p->k, 1, a, p->lda, r->b, p->ldb, 0, r->c + (size_t)lo * p->ldc,
+                     p->ldc);
+        }
+    }
+    gc_sgemm_share_end();
+    return NULL;
+}
+
+static void parts_share_packing(void **state) {
+    (void)state;
+    if (!gc_sgemm_uses_own()) skip();
+    const int trans[2] = {NT, TR};
+    const int row_cuts[] = {0, 37, 250, 251, 400}, col_cuts[] = {0, 64, 96, 1000, 1400};
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            problem p = make(ROW, trans[ta], trans[tb], 400, 1400, 1700, 0, 1, 0);
+            float *a = matrix(6, ROW, ta, p.m, p.k, p.lda), *b = matrix(7, ROW, tb, p.k, p.n, p.ldb);
+            size_t count = (size_t)p.m * p.ldc;
+            float *whole = calloc(count, sizeof *whole), *parts = calloc(count, sizeof *parts);
+            assert_non_null(whole);
+            assert_non_null(parts);
+            assert_true(gc_sgemm_own(ROW, p.ta, p.tb, p.m, p.n, p.k, 1, a, p.lda, b, p.ldb, 0, whole, p.ldc));
+            for (int cols = 0; cols < 2; cols++) {
+                parts_run r = {p, a, b, parts, cols, cols ? col_cuts : row_cuts, 4, 0, 1, next_job++};
+                /* In order, then backwards (the last part packs first). */
+                memset(parts, 0, count * sizeof *parts);
+                run_parts(&r);
+                if (memcmp(whole, parts, count * sizeof *parts)) fail_msg("%s in order differ", cols ? "columns" : "rows");
+                memset(parts, 0, count * sizeof *parts);
+                r.job = next_job++, r.first = 3, r.step = -1;
+                run_parts(&r);
+                if (memcmp(whole, parts, count * sizeof *parts)) fail_msg("%s backwards differ", cols ? "columns" : "rows");
+                /* Two threads, alternate parts of one job. */
+                memset(parts, 0, count * sizeof *parts);
+                parts_run r2 = r;
+                r.job = r2.job = next_job++;
+                r.first = 0, r2.first = 1, r.step = r2.step = 2;
+                pthread_t tid;
+                assert_int_equal(pthread_create(&tid, NULL, run_parts, &r2), 0);
+                run_parts(&r);
+                assert_int_equal(pthread_join(tid, NULL), 0);
+                if (memcmp(whole, parts, count * sizeof *parts)) fail_msg("%s on two threads differ", cols ? "columns" : "rows");
+            }
+            /* A stranger's product in the middle of a job packs its own operands. */
+            {
+                problem q = make(ROW, NT, NT, 50, 70, 90, 0, 1, 0);
+                float *qa = matrix(8, ROW, false, q.m, q.k, q.lda), *qb = matrix(9, ROW, false, q.k, q.n, q.ldb);
+                float *qc = calloc((size_t)q.m * q.ldc, sizeof *qc), *qw = calloc((size_t)q.m * q.ldc, sizeof *qw);
+                assert_non_null(qc);
+                assert_non_null(qw);
+                assert_true(gc_sgemm_own(ROW, NT, NT, q.m, q.n, q.k, 1, qa, q.lda, qb, q.ldb, 0, qw, q.ldc));
+                parts_run r = {p, a, b, parts, false, row_cuts, 2, 0, 1, next_job++};
+                memset(parts, 0, count * sizeof *parts);
+                run_parts(&r);
+                gc_sgemm_share_begin(r.job, GC_SGEMM_SHARE_B);
+                gc_sgemm(ROW, NT, NT, q.m, q.n, q.k, 1, qa, q.lda, qb, q.ldb, 0, qc, q.ldc);
+                gc_sgemm_share_end();
+                r.first = 2;
+                r.count = 4;
+                run_parts(&r);
+                assert_memory_equal(qw, qc, (size_t)q.m * q.ldc * sizeof *qc);
+                if (memcmp(whole, parts, count * sizeof *parts)) fail_msg("rows around a stranger differ");
+                free(qa), free(qb), free(qc), free(qw);
+            }
+            /* The next job, B changed in place (an updated weight): no block of the last job is read. */
+            for (size_t i = 0; i < (size_t)p.k * p.n; i += 3) b[i] = -b[i];
+            for (int cols = 0; cols < 2; cols++) {
+                if (cols)
+                    for (size_t i = 0; i < (size_t)p.m * p.k; i += 5) a[i] = 0.5f * a[i];
+                assert_true(gc_sgemm_own(ROW, p.ta, p.tb, p.m, p.n, p.k, 1, a, p.lda, b, p.ldb, 0, whole, p.ldc));
+                parts_run r = {p, a, b, parts, cols, cols ? col_cuts : row_cuts, 4, 0, 1, next_job++};
+                memset(parts, 0, count * sizeof *parts);
+                run_parts(&r);
+                if (memcmp(whole, parts, count * sizeof *parts)) fail_msg("%s after a change differ", cols ? "columns" : "rows");
+            }
+            free(a), free(b), free(whole), free(parts);
+        }
+}
+
 /* Same call, same bits; and threads each get their own packing buffers. */
 typedef struct job {
     problem p;
@@ -288,6 +395,7 @@ int main(void) {
         cmocka_unit_test(empty_depth_and_zero_alpha),
         cmocka_unit_test(dispatch_gives_the_product),
         cmocka_unit_test(any_cut_gives_the_same_bits),
+        cmocka_unit_test(parts_share_packing),
         cmocka_unit_test(threads_and_repeatability),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
