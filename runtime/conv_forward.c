@@ -105,6 +105,8 @@ bool gc_conv_fast_forward_takes(const gc_conv_geom *g) {
     make_layout(g, &L);
     /* What conv.c runs as direct loops (depthwise, tiny groups) stays there. */
     if (L.og < 4 || L.og * L.k < 512 || L.out_size % HALF != 0 || L.out_size == 0) return false;
+    /* The table holds plane offsets as 32-bit gather indices. */
+    if (L.in_size > INT32_MAX / 2) return false;
     return L.kk * L.blocks <= MAX_TABLE_ENTRIES;
 #else
     (void)g;
