@@ -27,7 +27,7 @@
  * The weight gradient is runtime/conv_weight_grad.c: on AVX-512 in f32 it is not a GEMM over
  * column tiles but a register tile that reads the unfolded input where it lies (no column buffer),
  * each weight's sum one sequential chain over the batch, so it too gives the same bits whatever
- * the share.
+ * the share; there a share above 64 output channels a group is a run of output channels.
  */
 #ifndef GC_RUNTIME_CONV_H
 #define GC_RUNTIME_CONV_H

@@ -215,11 +215,12 @@ static void im2col(const plan *p, const float *x, int64_t channels, int64_t q0, 
 /* ---- direct loops (depthwise, tiny groups, f64) ---- */
 
 #define DIRECT_WEIGHT_GRAD(T, ACC, SUFFIX, LOAD)                                                                                \
-    static void direct_weight_grad_##SUFFIX(const plan *p, const T *x, const T *dy, T *dw, int64_t c_lo, int64_t c_hi) { \
+    static void direct_weight_grad_##SUFFIX(const plan *p, const T *x, const T *dy, T *dw, int64_t c_lo, int64_t c_hi,   \
+                                            int64_t o_lo, int64_t o_hi) {                                                \
         const gc_conv_geom *g = p->g;                                                                                   \
         for (int64_t c = c_lo; c < c_hi; c++) {                                                                         \
             int64_t gi = c / p->cg, cl = c % p->cg;                                                                     \
-            for (int64_t ol = 0; ol < p->og; ol++) {                                                                    \
+            for (int64_t ol = o_lo; ol < o_hi; ol++) {                                                                  \
                 int64_t o = gi * p->og + ol;                                                                            \
                 T *wk = dw + (o * p->cg + cl) * p->kk;                                                                  \
                 for (int64_t k0 = 0; k0 < g->kernel[0]; k0++)                                                           \
@@ -264,7 +265,7 @@ void gc_conv_weight_grad_f64(const int64_t *geom, const double *x, const double 
     make_plan((const gc_conv_geom *)(const void *)geom, &p);
     int64_t lo, hi;
     share_range(p.g->in_channels, from, to, &lo, &hi);
-    direct_weight_grad_f64(&p, x, dy, dw, lo, hi);
+    direct_weight_grad_f64(&p, x, dy, dw, lo, hi, 0, p.og);
 }
 
 /* ---- f32: GEMMs over column tiles ---- */
@@ -403,11 +404,12 @@ static void pack_col_t(const void *raw, int64_t p0, int64_t kc, int64_t j0, int6
 #define WG_X86 0
 #endif
 
-/* How a part (input channels [c0, c1) of group gi) is laid out for the tile kernel. */
+/* How a part (input channels [c0, c1) and output channels [o0, o1) of group gi) is laid out for
+ * the tile kernel. */
 typedef struct wg_part {
     const plan *p;
-    int64_t gi, c0, c1;
-    int64_t rows, rows_pad, og_pad; /* unfolded rows, rounded up to WG_MR; channels rounded up to WG_NR */
+    int64_t gi, c0, c1, o0, o1;
+    int64_t rows, rows_pad, og_pad; /* unfolded rows, rounded up to WG_MR; o1 - o0 rounded up to WG_NR */
     bool padded;                    /* the input is copied with its padding written out */
     int64_t step0, step1;           /* floats between input planes (depth) and rows in the source */
     int64_t plane;                  /* floats between channels in the source */
@@ -429,13 +431,13 @@ static bool wg_padded(const gc_conv_geom *g) {
 
 static int64_t wg_padded_size(const gc_conv_geom *g, int d) { return g->in[d] + g->pad_before[d] + g->pad_after[d]; }
 
-static void wg_make_part(const plan *p, int64_t gi, int64_t c0, int64_t c1, wg_part *w) {
+static void wg_make_part(const plan *p, int64_t gi, int64_t c0, int64_t c1, int64_t o0, int64_t o1, wg_part *w) {
     const gc_conv_geom *g = p->g;
     w->p = p;
-    w->gi = gi, w->c0 = c0, w->c1 = c1;
+    w->gi = gi, w->c0 = c0, w->c1 = c1, w->o0 = o0, w->o1 = o1;
     w->rows = (c1 - c0) * p->kk;
     w->rows_pad = (w->rows + WG_MR - 1) / WG_MR * WG_MR;
-    w->og_pad = (p->og + WG_NR - 1) / WG_NR * WG_NR;
+    w->og_pad = (o1 - o0 + WG_NR - 1) / WG_NR * WG_NR;
     w->padded = wg_padded(g);
     int64_t dp = w->padded ? wg_padded_size(g, 0) : g->in[0];
     int64_t hp = w->padded ? wg_padded_size(g, 1) : g->in[1];
@@ -481,7 +483,7 @@ static int64_t wg_part_channels(const plan *p) {
 /* The most a thread's part of geometry p needs. */
 static int64_t wg_floats(const plan *p) {
     wg_part w;
-    wg_make_part(p, 0, 0, wg_part_channels(p), &w);
+    wg_make_part(p, 0, 0, wg_part_channels(p), 0, p->og, &w);
     return wg_part_floats(&w);
 }
 
@@ -517,11 +519,12 @@ WG_AVX512 static void wg_pack_dy(const wg_part *w, const float *dy, const wg_chu
     const gc_conv_geom *g = p->g;
     int64_t q0 = ch->r0 * p->ow, q1 = ch->r1 * p->ow, k = 0;
     for (int64_t n = ch->n0; n < ch->n1; n++, k += q1 - q0) {
-        const float *src = dy + (n * g->out_channels + w->gi * p->og) * p->out_size;
+        const float *src = dy + (n * g->out_channels + w->gi * p->og + w->o0) * p->out_size;
+        int64_t og = w->o1 - w->o0;
         for (int64_t o = 0; o < w->og_pad; o += 16) {
             float *d = dst + (o / WG_NR) * positions * WG_NR + o % WG_NR;
             int64_t q = q0;
-            if (o + 16 <= p->og)
+            if (o + 16 <= og)
                 for (; q + 16 <= q1; q += 16) {
                     __m512 r[16];
                     for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (o + i) * p->out_size + q);
@@ -530,7 +533,7 @@ WG_AVX512 static void wg_pack_dy(const wg_part *w, const float *dy, const wg_chu
                 }
             for (; q < q1; q++)
                 for (int64_t i = 0; i < 16; i++)
-                    d[(k + q - q0) * WG_NR + i] = o + i < p->og ? src[(o + i) * p->out_size + q] : 0.0f;
+                    d[(k + q - q0) * WG_NR + i] = o + i < og ? src[(o + i) * p->out_size + q] : 0.0f;
         }
     }
 }
@@ -589,16 +592,17 @@ WG_AVX512 static void wg_tile(const float *src, const int64_t *pos, int64_t coun
  * channels). */
 WG_AVX512 static void wg_unpack(const wg_part *w, const float *acc, float *dw) {
     const plan *p = w->p;
-    for (int64_t o = 0; o < p->og; o += 16)
+    int64_t og = w->o1 - w->o0;
+    for (int64_t o = 0; o < og; o += 16)
         for (int64_t r = 0; r < w->rows; r += 16) {
-            if (o + 16 <= p->og && r + 16 <= w->rows) {
+            if (o + 16 <= og && r + 16 <= w->rows) {
                 __m512 t[16];
                 for (int i = 0; i < 16; i++) t[i] = _mm512_loadu_ps(acc + (r + i) * w->og_pad + o);
                 gc_transpose16(t);
                 for (int i = 0; i < 16; i++) _mm512_storeu_ps(dw + (o + i) * p->k + r, t[i]);
                 continue;
             }
-            for (int64_t i = o; i < o + 16 && i < p->og; i++)
+            for (int64_t i = o; i < o + 16 && i < og; i++)
                 for (int64_t j = r; j < r + 16 && j < w->rows; j++) dw[i * p->k + j] = acc[j * w->og_pad + i];
         }
 }
@@ -650,12 +654,28 @@ static void wg_run_part(const wg_part *w, const float *x, const float *dy, float
                 }
         }
     }
-    wg_unpack(w, acc, dw + w->gi * p->og * p->k + w->c0 * p->kk);
+    wg_unpack(w, acc, dw + (w->gi * p->og + w->o0) * p->k + w->c0 * p->kk);
 }
 
-/* The weight gradient of input channels [lo, hi) by wg_tile; false (nothing done) when the CPU
- * lacks AVX-512, a padding is negative or the buffer cannot be had. */
-static bool wg_run(const plan *p, const float *x, const float *dy, float *dw, int64_t lo, int64_t hi) {
+/* The parts of group gi's input channels [c0, c1) and output channels [o0, o1), each within
+ * WG_SUMS_BYTES of sums. */
+static void wg_run_parts(const plan *p, const float *x, const float *dy, float *dw, float *buf, int64_t gi, int64_t c0,
+                         int64_t c1, int64_t o0, int64_t o1) {
+    for (int64_t step = wg_part_channels(p); c0 < c1; c0 += step) {
+        wg_part w;
+        wg_make_part(p, gi, c0, c0 + step < c1 ? c0 + step : c1, o0, o1, &w);
+        wg_run_part(&w, x, dy, dw, buf);
+    }
+}
+
+/* The weight gradient of share [from, to) by wg_tile; false (nothing done) when the CPU lacks
+ * AVX-512, a padding is negative or the buffer cannot be had. With two or more WG_NR-channel
+ * panels of output channels per group, the share is a run of those panels (of every group in
+ * turn), each part taking all the input channels: then no two threads pack the same dy (the
+ * input channels' split made every thread transpose all of dy, a quarter of the time of a 1x1
+ * shortcut on two threads). Otherwise it is a run of input channels. Either way each weight's sum
+ * is computed whole by one part, in the same order. */
+static bool wg_run(const plan *p, const float *x, const float *dy, float *dw, int32_t from, int32_t to) {
     static int cpu; /* 0 unknown, 1 AVX-512, 2 not */
     int known = __atomic_load_n(&cpu, __ATOMIC_RELAXED);
     if (!known) __atomic_store_n(&cpu, known = wg_cpu_ok() ? 1 : 2, __ATOMIC_RELAXED);
@@ -663,24 +683,40 @@ static bool wg_run(const plan *p, const float *x, const float *dy, float *dw, in
     const gc_conv_geom *g = p->g;
     for (int d = 0; d < 3; d++)
         if (g->pad_before[d] < 0 || g->pad_after[d] < 0) return false;
+    int64_t panels = (p->og + WG_NR - 1) / WG_NR, lo, hi;
+    if (panels >= 2) {
+        share_range(g->groups * panels, from, to, &lo, &hi);
+        if (lo >= hi) return true;
+        /* Without a buffer this share still runs (by direct loops): the other parts cut by panels. */
+        float *buf = thread_scratch((size_t)wg_floats(p));
+        for (int64_t u = lo; u < hi;) {
+            int64_t gi = u / panels, end = (gi + 1) * panels < hi ? (gi + 1) * panels : hi;
+            int64_t o0 = (u - gi * panels) * WG_NR, o1 = (end - gi * panels) * WG_NR;
+            if (o1 > p->og) o1 = p->og;
+            if (buf)
+                wg_run_parts(p, x, dy, dw, buf, gi, 0, p->cg, o0, o1);
+            else
+                direct_weight_grad_f32(p, x, dy, dw, gi * p->cg, (gi + 1) * p->cg, o0, o1);
+            u = end;
+        }
+        return true;
+    }
+    share_range(g->in_channels, from, to, &lo, &hi);
+    if (lo >= hi) return true;
     float *buf = thread_scratch((size_t)wg_floats(p));
     if (!buf) return false;
     for (int64_t gi = lo / p->cg; gi < g->groups && gi * p->cg < hi; gi++) {
         int64_t c0 = (lo > gi * p->cg ? lo : gi * p->cg) - gi * p->cg;
         int64_t c1 = (hi < (gi + 1) * p->cg ? hi : (gi + 1) * p->cg) - gi * p->cg;
-        for (int64_t step = wg_part_channels(p); c0 < c1; c0 += step) {
-            wg_part w;
-            wg_make_part(p, gi, c0, c0 + step < c1 ? c0 + step : c1, &w);
-            wg_run_part(&w, x, dy, dw, buf);
-        }
+        wg_run_parts(p, x, dy, dw, buf, gi, c0, c1, 0, p->og);
     }
     return true;
 }
 
 #else
 
-static bool wg_run(const plan *p, const float *x, const float *dy, float *dw, int64_t lo, int64_t hi) {
-    (void)p, (void)x, (void)dy, (void)dw, (void)lo, (void)hi;
+static bool wg_run(const plan *p, const float *x, const float *dy, float *dw, int32_t from, int32_t to) {
+    (void)p, (void)x, (void)dy, (void)dw, (void)from, (void)to;
     return false;
 }
 
@@ -718,13 +754,13 @@ void gc_conv_weight_grad_f32(const int64_t *geom, const float *x, const float *d
     plan p;
     make_plan((const gc_conv_geom *)(const void *)geom, &p);
     const gc_conv_geom *g = p.g;
+    if (!p.direct && !bf16_operands && wg_run(&p, x, dy, dw, from, to)) return;
     int64_t lo, hi;
     share_range(g->in_channels, from, to, &lo, &hi);
     if (lo >= hi) return;
-    if (!p.direct && !bf16_operands && wg_run(&p, x, dy, dw, lo, hi)) return;
     float *col = p.direct ? NULL : thread_scratch(scratch_floats(&p));
     if (!col) {
-        (bf16_operands ? direct_weight_grad_bf16 : direct_weight_grad_f32)(&p, x, dy, dw, lo, hi);
+        (bf16_operands ? direct_weight_grad_bf16 : direct_weight_grad_f32)(&p, x, dy, dw, lo, hi, 0, p.og);
         return;
     }
     float *buf = col + p.k * max_tile(&p);

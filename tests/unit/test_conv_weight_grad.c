@@ -5,8 +5,9 @@
  * images (4 x 4 outputs) or of rows of one image (300 x 301), channel counts that fill neither a
  * 6-row block nor a 64-channel panel, groups, depthwise (direct loops), dilation, 1-d and 3-d,
  * batch 1, and a part with so many channels that it runs as several. Each runs whole and cut
- * into two and three parts (as the pool's threads cut it), which must agree bit for bit: a
- * training run resumed on another thread count repeats its steps exactly.
+ * into two and three parts (as the pool's threads cut it: by input channels up to 64 output
+ * channels a group, by 64-channel panels of output channels above), which must agree bit for
+ * bit: a training run resumed on another thread count repeats its steps exactly.
  * (test_conv_fuse and test_jit_vs_interp check the same kernel through generated code against
  * the interpreter.)
  */
