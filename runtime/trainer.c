@@ -17,6 +17,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 
 #include <gradc/gradc.h>
@@ -340,6 +343,15 @@ static int init_params(gc_trainer *t, gc_error *err) {
 static void explain_out_of_memory(const gc_trainer *t, gc_error *err);
 static int meet_budget(gc_trainer *t, int64_t budget, const char *from, gc_error *err);
 
+/* LLVM's optimiser and code generator free hundreds of MB of small blocks once the kernels are
+ * compiled; glibc keeps them in the heap (in the process's RSS) unless asked to give them back.
+ * The step's arena is mmap'd apart, so it never reuses them. */
+static void release_freed_memory(void) {
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 static gc_trainer *trainer_new(gc_model *m, const gc_options *opts, bool plan_only, gc_communicator *comm,
                                gc_error *err);
 
@@ -427,6 +439,7 @@ static gc_trainer *trainer_new(gc_model *m, const gc_options *opts, bool plan_on
                             ? NULL
                             : t->ops->create(t->train_graph, &config, err);
         if (!t->train_exec && err && err->code == GC_ERR_MEMORY) explain_out_of_memory(t, err);
+        release_freed_memory();
         PHASE(backend_ms);
         if (t->train_exec && t->ops->compile_times) t->times.codegen = *t->ops->compile_times(t->train_exec);
         ok = t->train_exec && init_params(t, err);
