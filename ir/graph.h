@@ -162,6 +162,12 @@ typedef struct gc_graph {
      * update; the step proper then ends with the forward's reported values (the loss), and
      * backward, updates and the values that read gradients (grad_norm) run at apply. */
     bool updates_in_backward;
+    /* When > 0, gc_graph_make refuses to grow the graph past this many nodes, with an error at
+     * the location of the node that would cross it; max_nodes_what says what is too large. The
+     * trainer bounds the training step this way (frontend/lower.h, GC_LOWER_MAX_NODES). Not
+     * copied by gc_graph_rebuild. */
+    int max_nodes;
+    const char *max_nodes_what;
 } gc_graph;
 
 gc_graph *gc_graph_new(const char *name);

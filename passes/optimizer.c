@@ -651,7 +651,16 @@ int gc_optimizer_build(gc_graph *g, const gc_optimizer_config *cfg, gc_error *er
     for (int i = 0; i < n; i++) {
         double wd = matches_any(cfg->no_decay, cfg->num_no_decay, pg[i].param->name) ? 0.0 : cfg->weight_decay;
         c.lr = group_lr(&c, lr_cache, lr_group(cfg, pg[i].param->name));
-        if (!c.lr || !update_param(&c, pg[i].param, grads[i], wd)) goto done;
+        if (!c.lr || !update_param(&c, pg[i].param, grads[i], wd)) {
+            /* The graph's node bound (runtime/trainer.c) is crossed here for models of many
+             * params: name the line that made the param whose update crossed it. */
+            if (err && err->line == 0 && pg[i].param->loc.line) {
+                err->line = pg[i].param->loc.line;
+                err->col = pg[i].param->loc.col;
+                if (pg[i].param->loc.file) snprintf(err->file, sizeof err->file, "%s", pg[i].param->loc.file);
+            }
+            goto done;
+        }
     }
     ok = add_update(&c, c.step, c.t);
 done:
