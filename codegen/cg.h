@@ -148,7 +148,9 @@ int cg_kernel_cache_share(cg_kernel_cache *c, const cg_group *grp, int index);
 typedef struct cg_disk_cache {
     char dir[4096];
     bool enabled;
+    int64_t max_bytes; /* $GRADC_CACHE_MAX (default CG_CACHE_DEFAULT_MAX); 0: no bound */
 } cg_disk_cache;
+#define CG_CACHE_DEFAULT_MAX ((int64_t)1 << 30)
 /* Finds the cache directory ($GRADC_CACHE_DIR, "off" to disable; else $XDG_CACHE_HOME/gradc or
  * ~/.cache/gradc), creating it; 0 (and no cache) when disabled or it cannot be made. */
 int cg_cache_open(cg_disk_cache *c);
@@ -162,6 +164,14 @@ void cg_cache_key(const char *target, const char *ir, size_t ir_len, char hex[CG
 int cg_cache_load(const cg_disk_cache *c, const char *key, char **object, size_t *len, bool *rejected);
 /* Stores an object under key atomically; 0 when the cache could not be written (harmless). */
 int cg_cache_store(const cg_disk_cache *c, const char *key, const char *object, size_t len);
+/* Bounds the cache to max_bytes: when its entries take more, the least recently used (by mtime:
+ * a hit touches its entry) are removed until they take at most 90% of it; temporary files older
+ * than an hour (a writer killed mid-entry) go too. One process evicts at a time (a lock file);
+ * another that finds it taken skips. Removing an entry another run is reading is safe (the reader
+ * keeps its open file; one that opens later misses and compiles). Returns the entries removed. */
+int cg_cache_evict(const cg_disk_cache *c);
+/* "512M", "2G", "1048576": bytes (K, M, G, T are powers of 1024), or -1 when not a size. */
+int64_t cg_cache_parse_size(const char *text);
 
 /* ---- the JIT's program (program.c): each distinct kernel compiled alone (or taken from the
  * cache), and the calls of gc_init, gc_step and gc_update as a table run from C ---- */

@@ -12,13 +12,21 @@
  * directory and renamed over the final name, so a concurrent run reads a whole entry or none,
  * and two runs writing the same entry write the same bytes. A cache that cannot be created or
  * written is skipped silently: it only ever saves time.
+ *
+ * The cache is bounded ($GRADC_CACHE_MAX, 1 GiB by default): a hit refreshes its entry's mtime,
+ * and a run that stored entries then removes the least recently used ones while the entries take
+ * more than the bound (cg_cache_evict). Unlinking never breaks a concurrent reader: it holds its
+ * own open file, and a run that looks later finds no entry and compiles the kernel again.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gradc/gradc.h>
@@ -111,7 +119,29 @@ int cg_cache_open(cg_disk_cache *c) {
     if (n <= 0 || (size_t)n >= sizeof c->dir - 64) return 0;
     while (n > 1 && c->dir[n - 1] == '/') c->dir[--n] = '\0';
     c->enabled = make_dirs(c->dir);
+    const char *max = getenv("GRADC_CACHE_MAX");
+    int64_t bound = max && *max ? cg_cache_parse_size(max) : -1;
+    c->max_bytes = bound >= 0 ? bound : CG_CACHE_DEFAULT_MAX;
     return c->enabled;
+}
+
+int64_t cg_cache_parse_size(const char *text) {
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || errno || v < 0) return -1;
+    double unit = 1;
+    switch (*end) {
+    case 'k': case 'K': unit = 1024.0; end++; break;
+    case 'm': case 'M': unit = 1024.0 * 1024; end++; break;
+    case 'g': case 'G': unit = 1024.0 * 1024 * 1024; end++; break;
+    case 't': case 'T': unit = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (*end == 'i' && unit > 1) end++;
+    if (*end == 'B' || *end == 'b') end++;
+    if (*end || v * unit > 9e18) return -1;
+    return (int64_t)(v * unit);
 }
 
 static void entry_path(const cg_disk_cache *c, const char *key, char *path, size_t size) {
@@ -156,7 +186,86 @@ int cg_cache_load(const cg_disk_cache *c, const char *key, char **object, size_t
     }
     *object = bytes;
     *len = (size_t)size;
+    /* Least recently used goes first when the cache is over its bound: a hit is a use. */
+    utimensat(AT_FDCWD, path, NULL, 0);
     return 1;
+}
+
+typedef struct cache_file {
+    char name[CG_CACHE_KEY_LEN + 3];
+    int64_t bytes;
+    struct timespec mtime;
+} cache_file;
+
+static int older_first(const void *a, const void *b) {
+    const cache_file *x = a, *y = b;
+    if (x->mtime.tv_sec != y->mtime.tv_sec) return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
+    if (x->mtime.tv_nsec != y->mtime.tv_nsec) return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static bool is_entry_name(const char *name) {
+    size_t n = strlen(name);
+    if (n != CG_CACHE_KEY_LEN + 2 || strcmp(name + CG_CACHE_KEY_LEN, ".o")) return false;
+    for (int i = 0; i < CG_CACHE_KEY_LEN; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f'))) return false;
+    return true;
+}
+
+int cg_cache_evict(const cg_disk_cache *c) {
+    if (!c->enabled || c->max_bytes <= 0) return 0;
+    char path[sizeof c->dir + 320]; /* dir (at most 64 short of its size) + a file name */
+    snprintf(path, sizeof path, "%s/.evict.lock", c->dir);
+    int lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock < 0) return 0;
+    if (flock(lock, LOCK_EX | LOCK_NB)) { /* another run is evicting */
+        close(lock);
+        return 0;
+    }
+    DIR *d = opendir(c->dir);
+    cache_file *files = NULL;
+    int n = 0, cap = 0, removed = 0;
+    int64_t total = 0;
+    time_t now = time(NULL);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", c->dir, e->d_name);
+        if (strstr(e->d_name, ".o.tmp.")) {
+            /* A temporary entry an hour old belongs to a writer that died. */
+            if (!stat(path, &st) && S_ISREG(st.st_mode) && now - st.st_mtime > 3600 && !unlink(path)) removed++;
+            continue;
+        }
+        if (!is_entry_name(e->d_name) || stat(path, &st) || !S_ISREG(st.st_mode)) continue;
+        if (n == cap) {
+            int grown = cap ? 2 * cap : 256;
+            cache_file *more = realloc(files, sizeof *files * (size_t)grown);
+            if (!more) break;
+            files = more;
+            cap = grown;
+        }
+        snprintf(files[n].name, sizeof files[n].name, "%s", e->d_name);
+        files[n].bytes = (int64_t)st.st_size;
+        files[n].mtime = st.st_mtim;
+        total += files[n].bytes;
+        n++;
+    }
+    if (d) closedir(d);
+    if (total > c->max_bytes) {
+        qsort(files, (size_t)n, sizeof *files, older_first);
+        int64_t target = c->max_bytes / 10 * 9;
+        for (int i = 0; i < n && total > target; i++) {
+            snprintf(path, sizeof path, "%s/%s", c->dir, files[i].name);
+            if (!unlink(path) || errno == ENOENT) {
+                total -= files[i].bytes;
+                removed++;
+            }
+        }
+    }
+    free(files);
+    flock(lock, LOCK_UN);
+    close(lock);
+    return removed;
 }
 
 int cg_cache_store(const cg_disk_cache *c, const char *key, const char *object, size_t len) {

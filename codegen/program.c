@@ -327,6 +327,8 @@ int cg_program_build(LLVMOrcLLJITRef jit, const gc_graph *g, const gc_layout *la
     double prepared = cg_now_ms();
     int threads = 0;
     ok = ok && compile_jobs(&s, &threads);
+    /* Entries were added: keep the cache within its bound (disk_cache.c). */
+    if (ok && s.compiled) cg_cache_evict(&cache);
     double compiled = cg_now_ms();
     ok = ok && link_jobs(jit, jobs, s.num_jobs, err);
     double linked = cg_now_ms();

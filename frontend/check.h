@@ -26,7 +26,10 @@
 #include "frontend/builtins.h"
 
 enum {
-    GC_CHECK_MAX_UNROLLED = 1000000, /* statements after unrolling loops and inlining defs */
+    /* Statements after unrolling loops and inlining defs (each def call counts one more, for its
+     * scope): lowering costs up to a few microseconds each, so this keeps it well under a second
+     * (docs/language.md, "Limits"); the graph's own bound is GC_LOWER_MAX_NODES. */
+    GC_CHECK_MAX_UNROLLED = 300000,
     GC_CHECK_MAX_DEF_DEPTH = 100,    /* defs calling defs */
     GC_CHECK_MAX_DEF_ARGS = 64,
 };

@@ -88,8 +88,9 @@ static int64_t cost_expr(walk *c, const gc_ast_expr *e) {
             total = sat(total + part);
         }
         if (e->call.def) {
+            /* The call itself counts one: inlining it makes a scope, however small its body. */
             if ((part = def_cost(c, e->call.def, e)) < 0) return -1;
-            total = sat(total + part);
+            total = sat(total + part + 1);
         }
         return total;
     default: return 0;

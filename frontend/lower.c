@@ -36,22 +36,71 @@
 
 static int out_of_memory(lowerer *L) { return gc_failf(L->err, GC_ERR_MEMORY, "out of memory while lowering"); }
 
+/* Name lookup in a scope: entries are structs whose first member is the name (lower_binding,
+ * lower_counter), `stride` bytes apart. */
+enum { SCAN_NAMES = 8 }; /* scopes up to this many names are scanned, not indexed */
+
+static const char *name_at(const void *base, size_t stride, int i) {
+    return *(const char *const *)((const char *)base + stride * (size_t)i);
+}
+
+static uint32_t str_hash(const char *s) {
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+static int index_find(const lower_name_index *ix, const void *base, size_t stride, int n, const char *name) {
+    if (!ix->cap) {
+        for (int i = 0; i < n; i++)
+            if (!strcmp(name_at(base, stride, i), name)) return i;
+        return -1;
+    }
+    uint32_t mask = (uint32_t)ix->cap - 1;
+    for (uint32_t at = str_hash(name) & mask; ix->slots[at]; at = (at + 1) & mask)
+        if (!strcmp(name_at(base, stride, ix->slots[at] - 1), name)) return ix->slots[at] - 1;
+    return -1;
+}
+
+static void index_put(lower_name_index *ix, const void *base, size_t stride, int i) {
+    uint32_t mask = (uint32_t)ix->cap - 1, at = str_hash(name_at(base, stride, i)) & mask;
+    while (ix->slots[at]) at = (at + 1) & mask;
+    ix->slots[at] = i + 1;
+}
+
+/* Indexes entry n - 1, just appended (n entries now). */
+static int index_added(lowerer *L, lower_name_index *ix, const void *base, size_t stride, int n) {
+    if (n <= SCAN_NAMES) return 1;
+    if (2 * n <= ix->cap) {
+        index_put(ix, base, stride, n - 1);
+        return 1;
+    }
+    int cap = 64;
+    while (cap < 4 * n) cap *= 2;
+    int *slots = gc_arena_alloc(L->scratch, sizeof *slots * (size_t)cap);
+    if (!slots) return out_of_memory(L);
+    ix->slots = slots;
+    ix->cap = cap;
+    for (int i = 0; i < n; i++) index_put(ix, base, stride, i);
+    return 1;
+}
+
 const lval *gc_lower_lookup(const lowerer *L, const char *name) {
     const lower_scope *s = L->scope;
-    for (int i = s->nvars - 1; i >= 0; i--)
-        if (!strcmp(s->vars[i].name, name)) return &s->vars[i].value;
-    return NULL;
+    int i = index_find(&s->var_index, s->vars, sizeof *s->vars, s->nvars, name);
+    return i >= 0 && !s->vars[i].unbound ? &s->vars[i].value : NULL;
 }
 
 int gc_lower_bind(lowerer *L, const char *name, const lval *v) {
     lower_scope *s = L->scope;
-    for (int i = 0; i < s->nvars; i++)
-        if (!strcmp(s->vars[i].name, name)) {
-            s->vars[i].value = *v;
-            return 1;
-        }
+    int i = index_find(&s->var_index, s->vars, sizeof *s->vars, s->nvars, name);
+    if (i >= 0) {
+        s->vars[i].value = *v;
+        s->vars[i].unbound = false;
+        return 1;
+    }
     if (s->nvars == s->cap_vars) {
-        int cap = s->cap_vars ? s->cap_vars * 2 : 16;
+        int cap = s->cap_vars ? s->cap_vars * 2 : 4;
         lower_binding *vars = gc_arena_grow(L->scratch, s->vars, sizeof *vars * (size_t)s->nvars, sizeof *vars * (size_t)cap);
         if (!vars) return out_of_memory(L);
         s->vars = vars;
@@ -59,26 +108,24 @@ int gc_lower_bind(lowerer *L, const char *name, const lval *v) {
     }
     s->vars[s->nvars].name = name;
     s->vars[s->nvars].value = *v;
+    s->vars[s->nvars].unbound = false;
     s->nvars++;
-    return 1;
+    return index_added(L, &s->var_index, s->vars, sizeof *s->vars, s->nvars);
 }
 
 /* Removes a binding (a loop variable when its loop ends). */
 static void unbind(lowerer *L, const char *name) {
     lower_scope *s = L->scope;
-    for (int i = 0; i < s->nvars; i++)
-        if (!strcmp(s->vars[i].name, name)) {
-            s->vars[i] = s->vars[--s->nvars];
-            return;
-        }
+    int i = index_find(&s->var_index, s->vars, sizeof *s->vars, s->nvars, name);
+    if (i >= 0) s->vars[i].unbound = true;
 }
 
 int64_t gc_lower_count(lowerer *L, const char *kind) {
     lower_scope *s = L->scope;
-    for (int i = 0; i < s->ncounters; i++)
-        if (!strcmp(s->counters[i].name, kind)) return s->counters[i].n++;
+    int i = index_find(&s->counter_index, s->counters, sizeof *s->counters, s->ncounters, kind);
+    if (i >= 0) return s->counters[i].n++;
     if (s->ncounters == s->cap_counters) {
-        int cap = s->cap_counters ? s->cap_counters * 2 : 8;
+        int cap = s->cap_counters ? s->cap_counters * 2 : 4;
         lower_counter *c =
             gc_arena_grow(L->scratch, s->counters, sizeof *c * (size_t)s->ncounters, sizeof *c * (size_t)cap);
         if (!c) {
@@ -91,6 +138,7 @@ int64_t gc_lower_count(lowerer *L, const char *kind) {
     s->counters[s->ncounters].name = kind;
     s->counters[s->ncounters].n = 1;
     s->ncounters++;
+    if (!index_added(L, &s->counter_index, s->counters, sizeof *s->counters, s->ncounters)) return -1;
     return 0;
 }
 
@@ -305,7 +353,15 @@ static int lower_stmt_kind(lowerer *L, const gc_ast_stmt *s, lval *ret) {
 
 /* Errors from code that knows no source location (graph outputs, memory) get the statement's. */
 static int lower_stmt(lowerer *L, const gc_ast_stmt *s, lval *ret) {
-    if (lower_stmt_kind(L, s, ret)) return 1;
+    if (lower_stmt_kind(L, s, ret)) {
+        /* Checked per statement, so the error names the line (inside a loop or def: the one
+         * whose unrolled copy crossed the bound) and lowering stops right there. */
+        if (L->g->num_nodes <= GC_LOWER_MAX_NODES || s->kind == GC_STMT_FOR) return 1;
+        return gc_fail(L->err, GC_ERR_USER, s->loc,
+                       "the model is too large: it lowers to more than %d graph nodes (loops unrolled and defs "
+                       "expanded; docs/language.md, \"Limits\"); this statement crossed the limit",
+                       GC_LOWER_MAX_NODES);
+    }
     if (L->err && L->err->line == 0) {
         if (s->loc.file) snprintf(L->err->file, sizeof L->err->file, "%s", s->loc.file);
         L->err->line = s->loc.line;

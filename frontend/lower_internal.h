@@ -34,7 +34,15 @@ typedef struct lval {
 typedef struct lower_binding {
     const char *name;
     lval value;
+    bool unbound; /* a loop variable after its loop: kept so that the scope's index stays valid */
 } lower_binding;
+
+/* Open-addressing index (slot = entry + 1, 0 empty) over a scope's names, made once the scope
+ * holds more than a few: a file of 40,000 distinct names made lowering quadratic (8 s). */
+typedef struct lower_name_index {
+    int *slots;
+    int cap; /* 0: no index yet, the few names are scanned */
+} lower_name_index;
 
 typedef struct lower_counter {
     const char *name;
@@ -46,8 +54,10 @@ typedef struct lower_scope {
     const char *prefix;          /* the def instance's dotted name; "" at the top level */
     lower_binding *vars;
     int nvars, cap_vars;
+    lower_name_index var_index;
     lower_counter *counters;     /* unnamed calls per layer kind or def, for `<layer>_<k>` */
     int ncounters, cap_counters;
+    lower_name_index counter_index;
 } lower_scope;
 
 typedef struct lowerer {

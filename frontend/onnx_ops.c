@@ -335,6 +335,7 @@ static int lower_constant(importer *I) {
 /* The dims of input k, whatever it is. */
 static int dims_of(importer *I, int k, int *rank, int64_t *dims) {
     oval *v = I->in[k];
+    *rank = 0; /* set on failure too: Release builds (-O3) otherwise see callers read it uninitialised */
     if (!v) return gc_onnx_fail(I, "input %d is missing", k);
     const gc_onnx_tensor *t = v->k ? v->k : v->init;
     if (t) {

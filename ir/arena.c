@@ -37,7 +37,15 @@ gc_arena *gc_arena_new(void) {
 
 void gc_arena_free(gc_arena *arena) {
     if (!arena) return;
-    gc_arena_chunk *c = arena->head;
+    /* Oldest chunk first: the newest usually sits at the top of malloc's heap, and freeing it
+     * first made every later free trim the heap again (a brk call and a TLB flush per chunk,
+     * half the time of lowering a large model). */
+    gc_arena_chunk *c = NULL;
+    for (gc_arena_chunk *next, *at = arena->head; at; at = next) {
+        next = at->next;
+        at->next = c;
+        c = at;
+    }
     while (c) {
         gc_arena_chunk *next = c->next;
         free(c);

@@ -228,6 +228,13 @@ gc_node *gc_graph_make(gc_graph *g, gc_op op, gc_node *const *inputs, int num_in
     }
     n->type = result;
 
+    if (g->max_nodes > 0 && g->num_nodes >= g->max_nodes) {
+        gc_fail(err, GC_ERR_USER, loc, "%s is too large: more than %d graph nodes (the limit keeps checking any model "
+                "under a second; docs/language.md, \"Limits\")%s",
+                g->max_nodes_what ? g->max_nodes_what : "the graph", g->max_nodes,
+                loc.line ? "; this line's nodes crossed it" : "");
+        return NULL;
+    }
     if (g->num_nodes == g->cap_nodes) {
         int cap = g->cap_nodes ? g->cap_nodes * 2 : 64;
         gc_node **nodes = gc_arena_grow(g->arena, g->nodes, sizeof *nodes * (size_t)g->num_nodes,

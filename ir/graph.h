@@ -171,6 +171,12 @@ typedef struct gc_graph {
      * stamped path, shared by the nodes that follow while it stays the same. */
     const char *layer;
     const char *layer_copy;
+    /* When > 0, gc_graph_make refuses to grow the graph past this many nodes, with an error at
+     * the location of the node that would cross it; max_nodes_what says what is too large. The
+     * trainer bounds the training step this way (frontend/lower.h, GC_LOWER_MAX_NODES). Not
+     * copied by gc_graph_rebuild. */
+    int max_nodes;
+    const char *max_nodes_what;
 } gc_graph;
 
 gc_graph *gc_graph_new(const char *name);

@@ -16,6 +16,34 @@ static uint64_t mix(uint64_t h, uint64_t v) {
     return h;
 }
 
+static uint64_t hash_bytes(uint64_t h, const char *p, size_t len) {
+    for (size_t i = 0; i < len; i++) h = mix(h, (unsigned char)p[i]);
+    return h;
+}
+
+/* Hashes what attrs_equal compares (bools by value, the rest bitwise). Nodes that differ only in
+ * attributes (dropout's random_uniform: one stream per call site, same operand and type) would
+ * otherwise share one bucket chain, and CSE of N dropouts would take N^2 comparisons. */
+static uint64_t hash_attrs(uint64_t h, const gc_node *n) {
+    gc_attr_kind kind = gc_op_table[n->op].attr_kind;
+    for (int f = 0; f < gc_attr_field_count; f++) {
+        const gc_attr_field *field = &gc_attr_fields[f];
+        if (field->kind != kind) continue;
+        const char *p = (const char *)&n->attr + field->offset;
+        switch (field->field_kind) {
+        case GC_FIELD_INT: h = hash_bytes(h, p, sizeof(int)); break;
+        case GC_FIELD_INT64: h = hash_bytes(h, p, sizeof(int64_t)); break;
+        case GC_FIELD_FLAG:
+        case GC_FIELD_BOOL: h = mix(h, *(const bool *)p ? 1 : 0); break;
+        case GC_FIELD_DOUBLE: h = hash_bytes(h, p, sizeof(double)); break;
+        case GC_FIELD_AXES: h = hash_bytes(h, p, sizeof(uint32_t)); break;
+        case GC_FIELD_PERM: h = hash_bytes(h, p, sizeof(gc_perm)); break;
+        case GC_FIELD_SPATIAL: h = hash_bytes(h, p, sizeof(gc_spatial)); break;
+        }
+    }
+    return h;
+}
+
 static uint64_t hash_node(const gc_node *n, const int *map) {
     uint64_t h = mix(0, (uint64_t)n->op);
     uint64_t in_hash = 0;
@@ -28,7 +56,7 @@ static uint64_t hash_node(const gc_node *n, const int *map) {
     h = mix(h, in_hash);
     h = mix(h, (uint64_t)n->type.dtype);
     for (int i = 0; i < n->type.rank; i++) h = mix(h, (uint64_t)n->type.dims[i]);
-    return h;
+    return hash_attrs(h, n);
 }
 
 static bool attrs_equal(const gc_node *a, const gc_node *b) {

@@ -659,7 +659,16 @@ int gc_optimizer_build(gc_graph *g, const gc_optimizer_config *cfg, gc_error *er
         c.g->layer = pg[i].param->layer ? pg[i].param->layer : pg[i].param->name;
         int updated = c.lr && update_param(&c, pg[i].param, grads[i], wd);
         c.g->layer = "optimizer";
-        if (!updated) goto done;
+        if (!updated) {
+            /* The graph's node bound (runtime/trainer.c) is crossed here for models of many
+             * params: name the line that made the param whose update crossed it. */
+            if (err && err->line == 0 && pg[i].param->loc.line) {
+                err->line = pg[i].param->loc.line;
+                err->col = pg[i].param->loc.col;
+                if (pg[i].param->loc.file) snprintf(err->file, sizeof err->file, "%s", pg[i].param->loc.file);
+            }
+            goto done;
+        }
     }
     ok = add_update(&c, c.step, c.t);
 done:

@@ -398,15 +398,21 @@ static gc_trainer *trainer_new(gc_model *m, const gc_options *opts, bool plan_on
     } while (0)
     if (!lower(m, true, &train, err)) goto fail;
     PHASE(frontend_ms);
-    t->text_forward = gc_graph_print(train.graph);
+    /* The stages' texts serve gc_trainer_ir; a plan (gradc check) skips them, a fifth of its time. */
+    if (!t->plan_only) t->text_forward = gc_graph_print(train.graph);
     gc_optimizer_config optimizer = train.train.optimizer;
     t->seed = train.train.seed;
     t->accumulate = optimizer.accumulate > 1 ? optimizer.accumulate : 1;
     t->step_error = train.layers.step_error;
+    /* The training step is bounded as the forward graph is (frontend/lower.h): a gradient can
+     * be ten times its op (gelu), and the error then names the line whose gradient crossed. */
+    train.graph->max_nodes = GC_LOWER_MAX_NODES;
+    train.graph->max_nodes_what = "the training step (the model, its gradients and the optimizer's updates)";
     int ok = record_params(t, &train, err) && gc_autodiff(train.graph, err);
-    if (ok) t->text_grad = gc_graph_print(train.graph);
+    if (ok && !t->plan_only) t->text_grad = gc_graph_print(train.graph);
     ok = ok && warn_unreached(t, train.graph, err);
     ok = ok && gc_optimizer_build(train.graph, &optimizer, err);
+    if (ok) train.graph->max_nodes = 0; /* the passes rebuild it; their graphs are no larger */
     /* --precision overrides the train block; bf16 marks the forward and backward products alike. */
     t->precision = m->precision != GC_PRECISION_DEFAULT ? m->precision
                    : train.train.precision != GC_PRECISION_DEFAULT ? train.train.precision

@@ -38,7 +38,9 @@ static void usage(FILE *out) {
     fprintf(out, "\noptions of every command that compiles a model with the JIT:\n"
                  "  --cache-dir DIR   keep compiled kernels in DIR (default: $GRADC_CACHE_DIR, else\n"
                  "                    $XDG_CACHE_HOME/gradc, else ~/.cache/gradc)\n"
-                 "  --no-cache        compile every kernel, read and write no cache (GRADC_CACHE_DIR=off)\n");
+                 "  --no-cache        compile every kernel, read and write no cache (GRADC_CACHE_DIR=off)\n"
+                 "  --cache-max SIZE  bound the cache (e.g. 512M, 2G; 0: no bound; default $GRADC_CACHE_MAX,\n"
+                 "                    else 1G): the least recently used kernels are removed past it\n");
     fprintf(out, "\n`gradc COMMAND --help` describes one command; `gradc --version` prints the version.\n");
 }
 
@@ -67,13 +69,34 @@ char *gc_read_file(const char *path, size_t *len, gc_error *err) {
     return gc_file_read(path, (size_t)1 << 30, len, err);
 }
 
+/* "512M", "2GiB", "1048576": the sizes codegen/disk_cache.c reads from GRADC_CACHE_MAX. */
+static int is_size(const char *s) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || v < 0) return 0;
+    if (*end && strchr("kKmMgGtT", *end)) {
+        end++;
+        if (*end == 'i') end++;
+    }
+    if (*end == 'B' || *end == 'b') end++;
+    return *end == '\0';
+}
+
 /* --cache-dir DIR and --no-cache apply to whatever the command compiles: they set the
  * environment the codegen reads (GRADC_CACHE_DIR, codegen/disk_cache.c) and leave argv without
  * them. 0 after reporting a usage error. */
 static int take_cache_options(int *argc, char **argv) {
     int kept = 2;
     for (int i = 2; i < *argc; i++) {
-        const char *a = argv[i], *dir = NULL;
+        const char *a = argv[i], *dir = NULL, *max = NULL;
+        if (!strncmp(a, "--cache-max=", 12)) max = a + 12;
+        else if (!strcmp(a, "--cache-max") && i + 1 < *argc) max = argv[++i];
+        else if (!strcmp(a, "--cache-max")) return gc_usage_error("--cache-max needs a size"), 0;
+        if (max) {
+            if (!is_size(max)) return gc_usage_error("--cache-max: '%s' is not a size (512M, 2G, ...)", max), 0;
+            setenv("GRADC_CACHE_MAX", max, 1);
+            continue;
+        }
         if (!strcmp(a, "--no-cache")) {
             dir = "off";
         } else if (!strncmp(a, "--cache-dir=", 12)) {

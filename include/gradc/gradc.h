@@ -172,7 +172,8 @@ gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err);
 /* The same, but compiled and planned only: no executor, no parameter storage is allocated, so a
  * model of any size answers (`gradc check`). The memory report, names and shapes work (and
  * gc_trainer_param gives a parameter's shape with data NULL); steps, evals, saves and loads fail.
- * Errors as gc_trainer_new. */
+ * gc_trainer_ir gives the train and eval stages only (the forward and grad texts are not kept:
+ * printing them is a fifth of a huge model's check). Errors as gc_trainer_new. */
 gc_trainer *gc_trainer_plan(gc_model *m, const gc_options *opts, gc_error *err);
 /* The same, training data-parallel with the processes of comm (docs/distributed.md): each process
  * feeds its own slice of the global batch (the model's batch is the per-process one), gradients

@@ -9,6 +9,7 @@
 # - --no-cache and GRADC_CACHE_DIR=off compile everything and write nothing;
 # - --cache-dir, GRADC_CACHE_DIR, $XDG_CACHE_HOME/gradc and ~/.cache/gradc, created when missing;
 # - two runs filling one cache at once both succeed and leave no temporary files;
+# - GRADC_CACHE_MAX bounds the cache: stale entries and temporary files go, recent ones stay;
 # - the number of distinct kernels of a Transformer does not change with its depth (from 3 layers
 #   on: the first and last layers differ from the middle ones).
 #
@@ -145,6 +146,33 @@ c7=$(sed -n 's/^kernels: \([0-9]*\) calls.*/\1/p' "$tmp/depth7.err")
 check "7 layers have no more distinct kernels than 3 ($d3, $d7)" [ -n "$d3" -a "${d7:-999999}" -le "${d3:-0}" ]
 check "7 layers make more kernel calls than 3 ($c3, $c7)" [ -n "$c3" -a "${c7:-0}" -gt "${c3:-0}" ]
 check "7 layers compile nothing new after 3" [ "$(sed -n 's/^kernels: .* \([0-9]*\) compiled by LLVM.*/\1/p' "$tmp/depth7.err")" = 0 ]
+
+# --- the size bound (GRADC_CACHE_MAX): least recently used entries go first
+evict="$tmp/evict"
+train fill --cache-dir "$evict"
+train other --cache-dir "$tmp/other" --set heads=1
+entries=$(find "$evict" -name '*.o' | wc -l)
+bytes=$(find "$evict" "$tmp/other" -name '*.o' -exec cat {} + | wc -c)
+# Ten stale entries of 1 MiB (valid names, an old mtime) and a temporary file of a killed writer.
+k=0
+while [ $k -lt 10 ]; do
+    head -c 1048576 /dev/zero >"$evict/0000000000000000000000000000000$k.o"
+    touch -d '2001-01-01' "$evict/0000000000000000000000000000000$k.o"
+    k=$((k + 1))
+done
+head -c 100 /dev/zero >"$evict/ffffffffffffffffffffffffffffffff.o.tmp.1.abcdef"
+touch -d '2001-01-01' "$evict/ffffffffffffffffffffffffffffffff.o.tmp.1.abcdef"
+# A run that stores new entries, bounded above both runs' entries but far below the stale ones.
+bound=$((bytes * 10 / 9 + 4096))
+GRADC_CACHE_MAX=$bound train bound --cache-dir "$evict" --set heads=1
+check "a run over the bound removes the least recently used entries" \
+    [ -z "$(find "$evict" -name '0000000000000000000000000000000*.o')" ]
+check "a run over the bound removes stale temporary files" [ -z "$(find "$evict" -name '*.tmp.*')" ]
+check "the bound keeps the cache under it" [ "$(find "$evict" -name '*.o' -exec cat {} + | wc -c)" -le $bound ]
+train again --cache-dir "$evict"
+check "entries runs recently used survive eviction ($entries entries)" [ "$(field again 'compiled by LLVM')" = 0 ]
+GRADC_CACHE_MAX=1M train unbounded --cache-dir "$tmp/small" 
+check "GRADC_CACHE_MAX=1M keeps a small cache whole" [ "$(field unbounded 'compiled by LLVM')" != 0 -a -n "$(find "$tmp/small" -name '*.o')" ]
 
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]
