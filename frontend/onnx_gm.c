@@ -44,7 +44,7 @@ struct gc_onnx_gm_writer {
     int nvars, cap_vars;
     gm_stmt *stmts;
     int nstmts, cap_stmts;
-    gc_strbuf defs, inputs;
+    const char *defs, *inputs; /* in the arena, so that an import that fails leaks nothing */
     const char **def_names;
     int ndefs, cap_defs;
     int deps[64];
@@ -84,6 +84,20 @@ static bool valid_path(const char *s) {
         if (!dot) return true;
         p = dot + 1;
     }
+}
+
+/* *text += piece (both in the arena or NULL); 0 when out of memory. */
+static int arena_cat(importer *I, const char **text, char *piece) {
+    if (!piece) return 0;
+    size_t a = *text ? strlen(*text) : 0, b = strlen(piece);
+    char *s = gc_arena_alloc(I->arena, a + b + 1);
+    if (s) {
+        if (a) memcpy(s, *text, a);
+        memcpy(s + a, piece, b + 1);
+        *text = s;
+    }
+    free(piece);
+    return s != NULL;
 }
 
 static int fail_oom(importer *I) { return gc_failf(I->b->err, GC_ERR_MEMORY, "out of memory while writing the model file"); }
@@ -221,11 +235,14 @@ static int param_var(importer *I, const gc_onnx_tensor *t) {
                 w->cap_defs = cap;
             }
             w->def_names[w->ndefs++] = gc_arena_strdup(I->arena, def);
-            gc_strbuf_printf(&w->defs, "def %s(", def);
-            for (int d = 0; d < t->rank; d++) gc_strbuf_printf(&w->defs, d ? ", d%d" : "d%d", d);
-            gc_strbuf_printf(&w->defs, ") {\n    param %s: f32[", dot + 1);
-            for (int d = 0; d < t->rank; d++) gc_strbuf_printf(&w->defs, d ? ", d%d" : "d%d", d);
-            gc_strbuf_printf(&w->defs, "] = zeros()\n    return %s\n}\n", dot + 1);
+            gc_strbuf db;
+            gc_strbuf_init(&db);
+            gc_strbuf_printf(&db, "def %s(", def);
+            for (int d = 0; d < t->rank; d++) gc_strbuf_printf(&db, d ? ", d%d" : "d%d", d);
+            gc_strbuf_printf(&db, ") {\n    param %s: f32[", dot + 1);
+            for (int d = 0; d < t->rank; d++) gc_strbuf_printf(&db, d ? ", d%d" : "d%d", d);
+            gc_strbuf_printf(&db, "] = zeros()\n    return %s\n}\n", dot + 1);
+            if (!arena_cat(I, &w->defs, gc_strbuf_take(&db))) return gc_strbuf_free(&sb), fail_oom(I), 0;
         }
         const char *name = unique_ident(I, t->name);
         gc_strbuf_printf(&sb, "%s = %s(", name, def);
@@ -832,9 +849,12 @@ int gc_onnx_gm_input(importer *I, oval *v) {
     const char *name = unique_ident(I, v->name);
     if (!name || !(v->gm = new_var(I, name, -1))) return fail_oom(I);
     char t[96];
-    gc_strbuf_printf(&I->gm->inputs, "input %s: %s", name, gc_type_format(&v->node->type, t, sizeof t));
-    if (strcmp(name, v->name)) gc_strbuf_printf(&I->gm->inputs, "    # ONNX input '%s'", v->name);
-    gc_strbuf_append(&I->gm->inputs, "\n");
+    gc_strbuf line;
+    gc_strbuf_init(&line);
+    gc_strbuf_printf(&line, "input %s: %s", name, gc_type_format(&v->node->type, t, sizeof t));
+    if (strcmp(name, v->name)) gc_strbuf_printf(&line, "    # ONNX input '%s'", v->name);
+    gc_strbuf_append(&line, "\n");
+    if (!arena_cat(I, &I->gm->inputs, gc_strbuf_take(&line))) return fail_oom(I);
     return 1;
 }
 
@@ -929,11 +949,8 @@ int gc_onnx_gm_finish(importer *I, const char *model_file) {
                      "# with --init (the .safetensors that -o writes beside this file); add a loss and a train\n"
                      "# block.\n",
                      base);
-    char *defs = gc_strbuf_take(&w->defs), *inputs = gc_strbuf_take(&w->inputs);
-    if (defs && *defs) gc_strbuf_printf(&sb, "\n%s", defs);
-    gc_strbuf_printf(&sb, "\n%s", inputs ? inputs : "");
-    free(defs);
-    free(inputs);
+    if (w->defs) gc_strbuf_printf(&sb, "\n%s", w->defs);
+    gc_strbuf_printf(&sb, "\n%s", w->inputs ? w->inputs : "");
     for (int s = 0; s < w->nstmts; s++)
         if (w->stmts[s].used) gc_strbuf_printf(&sb, "%s\n", w->stmts[s].text);
     for (size_t k = 0; k < I->g->n_output; k++) {
@@ -965,8 +982,6 @@ int gc_onnx_gm_begin(importer *I, gc_onnx_gm_result *out) {
     memset(w, 0, sizeof *w);
     memset(out, 0, sizeof *out);
     w->out = out;
-    gc_strbuf_init(&w->defs);
-    gc_strbuf_init(&w->inputs);
     I->gm = w;
     return 1;
 }

@@ -164,6 +164,20 @@ int gc_onnx_lower_pool(importer *I) {
     bool avg = !strcmp(I->node->op_type, "AveragePool");
     gc_node *x = gc_onnx_node(I, 0);
     if (!x) return 0;
+    if (x->type.dtype != GC_F32 && !avg) {
+        /* MaxPool of integers (uint8 images): pooled in f32, exact below 2^24, and cast back. */
+        oval *saved = I->in[0], as_float = *saved;
+        as_float.node = gc_cast(B(I), x, GC_F32);
+        as_float.k = NULL;
+        as_float.et = GC_ONNX_FLOAT;
+        I->in[0] = &as_float;
+        int ok = gc_onnx_lower_pool(I);
+        I->in[0] = saved;
+        if (!ok) return 0;
+        for (int k = 0; k < I->nout && k < 1; k++)
+            if (I->out[k].node) I->out[k].node = gc_cast(B(I), I->out[k].node, GC_I32), I->out[k].et = saved->et;
+        return I->out[0].node != NULL;
+    }
     if (x->type.dtype != GC_F32) return gc_onnx_fail(I, "expects float input");
     window w;
     if (!read_window(I, x, NULL, &w)) return 0;

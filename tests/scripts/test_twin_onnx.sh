@@ -62,9 +62,9 @@ for name in $models; do
     # nets on small batches chaotic; docs/onnx.md). finetune's head starts from --init: not here.
     [ "$name" = finetune ] && continue
     # The reference interpreter in double takes seconds per step of the vision models: their first
-    # 3 steps here (docs/onnx.md gives all 20, measured once); 20 for the others.
+    # 2 steps here (docs/onnx.md gives all 20, measured once); 20 for the others.
     steps=20
-    case $name in resnet18|mobilenet_v2) steps=3 ;; esac
+    case $name in resnet18|mobilenet_v2) steps=2 ;; esac
     if [ ! -x "$f64" ]; then
         echo "FAIL $name: $f64 is missing"
         status=1

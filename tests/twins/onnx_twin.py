@@ -185,7 +185,7 @@ def losses(path):
 
 def check_f64(out, label, log):
     """gradc's training step in float64 against torch's module in float64: 2e-4 relative per step
-    (over the steps gradc ran: the suite runs the first 3 of the vision models, whose float64
+    (over the steps gradc ran: the suite runs the first 2 of the vision models, whose float64
     interpreter steps cost seconds each; docs/onnx.md has the 20-step figures)."""
     want, got = losses(os.path.join(out, "torch_f64.csv")), losses(log)
     if not got or len(got) > len(want):
