@@ -351,7 +351,7 @@ static int dims_of(importer *I, int k, int *rank, int64_t *dims) {
 }
 
 static int lower_shape(importer *I) {
-    int rank;
+    int rank = 0; /* set by the shape query before any use; -O3 cannot see it */
     int64_t dims[GC_ONNX_MAX_RANK];
     if (!dims_of(I, 0, &rank, dims)) return 0;
     int64_t start = gc_onnx_attr_int(I, "start", 0), end = gc_onnx_attr_int(I, "end", rank);
@@ -417,7 +417,7 @@ static int set_reshaped(importer *I, int rank, const int64_t *dims) {
 }
 
 static int lower_reshape(importer *I) {
-    int rank;
+    int rank = 0; /* set by the shape query before any use; -O3 cannot see it */
     int64_t in[GC_ONNX_MAX_RANK], n, out[GC_ONNX_MAX_RANK], total = 1, known = 1;
     if (!dims_of(I, 0, &rank, in)) return 0;
     const int64_t *shape = gc_onnx_static_ints(I, 1, "shape", &n);
@@ -443,7 +443,7 @@ static int lower_reshape(importer *I) {
 }
 
 static int lower_flatten(importer *I) {
-    int rank, axis;
+    int rank = 0, axis = 0;
     int64_t in[GC_ONNX_MAX_RANK];
     if (!dims_of(I, 0, &rank, in)) return 0;
     int64_t a = gc_onnx_attr_int(I, "axis", 1);
@@ -466,7 +466,7 @@ static const int64_t *axes_arg(importer *I, int since, int *n) {
 }
 
 static int lower_squeeze(importer *I) {
-    int rank, n;
+    int rank = 0, n = 0;
     int64_t in[GC_ONNX_MAX_RANK], out[GC_ONNX_MAX_RANK];
     if (!dims_of(I, 0, &rank, in)) return 0;
     const int64_t *axes = axes_arg(I, 13, &n);
@@ -485,7 +485,7 @@ static int lower_squeeze(importer *I) {
 }
 
 static int lower_unsqueeze(importer *I) {
-    int rank, n;
+    int rank = 0, n = 0;
     int64_t in[GC_ONNX_MAX_RANK], out[GC_ONNX_MAX_RANK];
     if (!dims_of(I, 0, &rank, in)) return 0;
     const int64_t *axes = axes_arg(I, 13, &n);
@@ -504,7 +504,7 @@ static int lower_unsqueeze(importer *I) {
 }
 
 static int lower_transpose(importer *I) {
-    int rank, n;
+    int rank = 0, n = 0;
     int64_t in[GC_ONNX_MAX_RANK];
     if (!dims_of(I, 0, &rank, in)) return 0;
     const int64_t *p = gc_onnx_attr_ints(I, "perm", &n);
@@ -517,7 +517,7 @@ static int lower_transpose(importer *I) {
 }
 
 static int lower_concat(importer *I) {
-    int rank, axis;
+    int rank = 0, axis = 0;
     int64_t dims[GC_ONNX_MAX_RANK];
     if (!dims_of(I, 0, &rank, dims)) return 0;
     if (!gc_onnx_axis(I, gc_onnx_attr_int(I, "axis", 0), rank, &axis)) return 0;
@@ -555,7 +555,7 @@ static int lower_concat(importer *I) {
 
 /* Output k is input 0's [start, end) along axis. */
 static int set_slice(importer *I, int k, int axis, int64_t start, int64_t end) {
-    int rank;
+    int rank = 0; /* set by the shape query before any use; -O3 cannot see it */
     int64_t dims[GC_ONNX_MAX_RANK];
     if (!dims_of(I, 0, &rank, dims)) return 0;
     if (end <= start) return gc_onnx_fail(I, "zero-sized tensors are not supported (an empty slice)");
@@ -573,7 +573,7 @@ static int set_slice(importer *I, int k, int axis, int64_t start, int64_t end) {
 }
 
 static int lower_split(importer *I) {
-    int rank, axis;
+    int rank = 0, axis = 0;
     int64_t dims[GC_ONNX_MAX_RANK];
     if (!dims_of(I, 0, &rank, dims)) return 0;
     if (!gc_onnx_axis(I, gc_onnx_attr_int(I, "axis", 0), rank, &axis)) return 0;
@@ -600,7 +600,7 @@ static int lower_split(importer *I) {
 }
 
 static int lower_slice(importer *I) {
-    int rank;
+    int rank = 0; /* set by the shape query before any use; -O3 cannot see it */
     int64_t dims[GC_ONNX_MAX_RANK];
     if (!dims_of(I, 0, &rank, dims)) return 0;
     const int64_t *starts, *ends, *axes = NULL, *steps = NULL;
@@ -666,7 +666,7 @@ static int lower_slice(importer *I) {
 }
 
 static int lower_gather(importer *I) {
-    int rank, axis;
+    int rank = 0, axis = 0;
     int64_t dims[GC_ONNX_MAX_RANK];
     if (!dims_of(I, 0, &rank, dims)) return 0;
     if (!gc_onnx_axis(I, gc_onnx_attr_int(I, "axis", 0), rank, &axis)) return 0;
@@ -698,7 +698,7 @@ static int lower_gather(importer *I) {
 }
 
 static int lower_expand(importer *I) {
-    int rank, r;
+    int rank = 0, r = 0;
     int64_t dims[GC_ONNX_MAX_RANK], n, out[GC_ONNX_MAX_RANK];
     if (!dims_of(I, 0, &rank, dims)) return 0;
     const int64_t *shape = gc_onnx_static_ints(I, 1, "shape", &n);
@@ -722,7 +722,7 @@ static int lower_expand(importer *I) {
 static int lower_pad(importer *I) {
     const char *mode = gc_onnx_attr_str(I, "mode", "constant");
     if (strcmp(mode, "constant")) return gc_onnx_fail(I, "Pad mode '%s' is not supported (only constant)", mode);
-    int rank;
+    int rank = 0; /* set by the shape query before any use; -O3 cannot see it */
     int64_t dims[GC_ONNX_MAX_RANK];
     if (!dims_of(I, 0, &rank, dims)) return 0;
     const int64_t *pads;
