@@ -21,8 +21,8 @@
  * the optimizer's updates), may have (docs/language.md, "Limits"). The rest of the pipeline
  * (passes, fusion, planning) costs about 5 us per node of the training step, so this bound keeps
  * `gradc check` of any model, however small its file, under a second; real models stay far
- * below it (M2's shape at 96 layers is about 80,000 nodes). */
-enum { GC_LOWER_MAX_NODES = 150000 };
+ * below it (M2's shape at 48 layers is about 22,000 nodes of training step). */
+enum { GC_LOWER_MAX_NODES = 120000 };
 
 /* The train block, resolved into the optimizer's terms. check.h's gc_train_config (m->config) holds
  * the evaluated block with its defaults (adam() when the model has no train block or no optimizer
