@@ -68,6 +68,9 @@ bool gc_onnx_has_input(importer *I, int k);
 
 /* Results of the current node. */
 int gc_onnx_set_node(importer *I, int k, gc_node *n, int et);
+/* Input k's element type, or 0 when the input is missing: an argument of gc_onnx_set_node is
+ * evaluated even when the node it sets is NULL (a missing input's failure). */
+#define GC_ONNX_IN_ET(I, k) ((I)->in[k] ? (I)->in[k]->et : 0)
 int gc_onnx_set_known(importer *I, int k, gc_onnx_tensor *t);
 void gc_onnx_set_missing(importer *I, int k, const char *why);
 

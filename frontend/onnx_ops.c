@@ -157,9 +157,9 @@ static int binary_nodes(importer *I, gc_node **a, gc_node **b) {
 
 static int lower_binary(importer *I) {
     const char *op = I->node->op_type;
+    if (I->nin != 2 || !I->in[0] || !I->in[1]) return gc_onnx_fail(I, "expects two inputs");
     bool is_int = !gc_onnx_is_float(I->in[0]->et) && I->in[0]->et != GC_ONNX_BOOL;
     int et = !strcmp(op, "Equal") ? GC_ONNX_BOOL : I->in[0]->et;
-    if (I->nin != 2 || !I->in[0] || !I->in[1]) return gc_onnx_fail(I, "expects two inputs");
     gc_onnx_tensor *ka = gc_onnx_known(I, 0), *kb = gc_onnx_known(I, 1);
     fold_fn f = !strcmp(op, "Add") ? f_add : !strcmp(op, "Sub") ? f_sub : !strcmp(op, "Mul") ? f_mul
               : !strcmp(op, "Div") ? (is_int ? f_idiv : f_div) : !strcmp(op, "Pow") ? f_pow : f_eq;
@@ -223,7 +223,7 @@ static int lower_extremum(importer *I) {
         if (x && x->type.dtype != acc->type.dtype) return gc_onnx_fail(I, "operands of different dtypes");
         acc = gc_binary(B(I), is_max ? GC_OP_MAXIMUM : GC_OP_MINIMUM, acc, x);
     }
-    return gc_onnx_set_node(I, 0, acc, I->in[0]->et);
+    return gc_onnx_set_node(I, 0, acc, GC_ONNX_IN_ET(I, 0));
 }
 
 static int lower_where(importer *I) {
@@ -262,7 +262,7 @@ static int lower_unary(importer *I) {
         if (!x) return 0;
         if (x->type.dtype != GC_F32 && table[k].op != GC_OP_NEG && table[k].op != GC_OP_RELU)
             return gc_onnx_fail(I, "%s of integers is not supported", table[k].name);
-        return gc_onnx_set_node(I, 0, gc_unary(B(I), table[k].op, x), I->in[0]->et);
+        return gc_onnx_set_node(I, 0, gc_unary(B(I), table[k].op, x), GC_ONNX_IN_ET(I, 0));
     }
     return gc_onnx_fail(I, "not an elementwise operator");
 }
@@ -413,7 +413,7 @@ static int set_reshaped(importer *I, int rank, const int64_t *dims) {
     gc_type type;
     if (!gc_onnx_type(I, x->type.dtype, rank, dims, &type)) return 0;
     if (gc_type_numel(&type) != gc_type_numel(&x->type)) return gc_onnx_fail(I, "cannot reshape: element counts differ");
-    return gc_onnx_set_node(I, 0, gc_reshape(B(I), x, rank, dims), I->in[0]->et);
+    return gc_onnx_set_node(I, 0, gc_reshape(B(I), x, rank, dims), GC_ONNX_IN_ET(I, 0));
 }
 
 static int lower_reshape(importer *I) {
@@ -513,7 +513,7 @@ static int lower_transpose(importer *I) {
     if (rank > GC_MAX_RANK) return gc_onnx_fail(I, "rank %d is above gradc's %d", rank, GC_MAX_RANK);
     for (int d = 0; d < rank; d++) perm[d] = p ? (int)p[d] : rank - 1 - d;
     gc_node *x = gc_onnx_node(I, 0);
-    return gc_onnx_set_node(I, 0, x ? gc_permute(B(I), x, perm) : NULL, I->in[0]->et);
+    return gc_onnx_set_node(I, 0, x ? gc_permute(B(I), x, perm) : NULL, GC_ONNX_IN_ET(I, 0));
 }
 
 static int lower_concat(importer *I) {
@@ -549,8 +549,8 @@ static int lower_concat(importer *I) {
         if (t && t->numel == 0) continue;
         if (!(parts[n++] = gc_onnx_node(I, k))) return 0;
     }
-    if (n == 1) return gc_onnx_set_node(I, 0, parts[0], I->in[0]->et);
-    return gc_onnx_set_node(I, 0, gc_concat(B(I), parts, n, axis), I->in[0]->et);
+    if (n == 1) return gc_onnx_set_node(I, 0, parts[0], GC_ONNX_IN_ET(I, 0));
+    return gc_onnx_set_node(I, 0, gc_concat(B(I), parts, n, axis), GC_ONNX_IN_ET(I, 0));
 }
 
 /* Output k is input 0's [start, end) along axis. */
@@ -568,8 +568,8 @@ static int set_slice(importer *I, int k, int axis, int64_t start, int64_t end) {
     }
     gc_node *x = gc_onnx_node(I, 0);
     if (!x) return 0;
-    if (start == 0 && end == x->type.dims[axis]) return gc_onnx_set_node(I, k, x, I->in[0]->et);
-    return gc_onnx_set_node(I, k, gc_slice(B(I), x, axis, start, end), I->in[0]->et);
+    if (start == 0 && end == x->type.dims[axis]) return gc_onnx_set_node(I, k, x, GC_ONNX_IN_ET(I, 0));
+    return gc_onnx_set_node(I, k, gc_slice(B(I), x, axis, start, end), GC_ONNX_IN_ET(I, 0));
 }
 
 static int lower_split(importer *I) {
@@ -684,7 +684,7 @@ static int lower_gather(importer *I) {
         if (t) return gc_onnx_set_known(I, 0, host_take(I, t, axis, norm, idx->rank, idx->dims));
         if (idx->numel == 0) return gc_onnx_fail(I, "zero-sized tensors are not supported (no indices)");
         return gc_onnx_set_node(I, 0, node_take(I, gc_onnx_node(I, 0), axis, index_node(I, norm, idx->rank, idx->dims)),
-                                I->in[0]->et);
+                                GC_ONNX_IN_ET(I, 0));
     }
     /* Indices computed by the graph: negative ones count from the end, as ONNX says (the take
      * op itself reads them as they are). */
@@ -694,7 +694,7 @@ static int lower_gather(importer *I) {
     gc_builder *b = B(I);
     gc_node *negative = gc_cast(b, gc_binary(b, GC_OP_LT, ix, gc_scalar(b, GC_I32, 0)), GC_I32);
     ix = gc_binary(b, GC_OP_ADD, ix, gc_binary(b, GC_OP_MUL, negative, gc_scalar(b, GC_I32, (double)dims[axis])));
-    return gc_onnx_set_node(I, 0, node_take(I, gc_onnx_node(I, 0), axis, ix), I->in[0]->et);
+    return gc_onnx_set_node(I, 0, node_take(I, gc_onnx_node(I, 0), axis, ix), GC_ONNX_IN_ET(I, 0));
 }
 
 static int lower_expand(importer *I) {
@@ -714,8 +714,8 @@ static int lower_expand(importer *I) {
     gc_node *x = gc_onnx_node(I, 0);
     gc_type type;
     if (!x || !gc_onnx_type(I, x->type.dtype, r, out, &type)) return 0;
-    if (gc_type_equal(&type, &x->type)) return gc_onnx_set_node(I, 0, x, I->in[0]->et);
-    return gc_onnx_set_node(I, 0, gc_broadcast_to(B(I), x, &type), I->in[0]->et);
+    if (gc_type_equal(&type, &x->type)) return gc_onnx_set_node(I, 0, x, GC_ONNX_IN_ET(I, 0));
+    return gc_onnx_set_node(I, 0, gc_broadcast_to(B(I), x, &type), GC_ONNX_IN_ET(I, 0));
 }
 
 /* Constant padding (the only mode gradc has); negative pads slice. */
@@ -762,7 +762,7 @@ static int lower_pad(importer *I) {
     }
     /* pad(x) + value (1 - pad(ones)): x exactly inside, value exactly outside. */
     if (ones && x) x = gc_binary(B(I), GC_OP_ADD, x, gc_mul_scalar(B(I), gc_add_scalar(B(I), gc_unary(B(I), GC_OP_NEG, ones), 1), value));
-    return gc_onnx_set_node(I, 0, x, I->in[0]->et);
+    return gc_onnx_set_node(I, 0, x, GC_ONNX_IN_ET(I, 0));
 }
 
 /* ---- the table ---- */

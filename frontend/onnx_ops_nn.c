@@ -309,12 +309,12 @@ int gc_onnx_lower_reduce(importer *I) {
         mask |= 1u << a;
     }
     if (!n) {
-        if (gc_onnx_attr_int(I, "noop_with_empty_axes", 0)) return gc_onnx_set_node(I, 0, x, I->in[0]->et);
+        if (gc_onnx_attr_int(I, "noop_with_empty_axes", 0)) return gc_onnx_set_node(I, 0, x, GC_ONNX_IN_ET(I, 0));
         mask = (1u << rank) - 1;
     }
     if (!sum && x->type.dtype != GC_F32) return gc_onnx_fail(I, "ReduceMean of integers is not supported");
-    if (!mask) return gc_onnx_set_node(I, 0, x, I->in[0]->et);
-    return gc_onnx_set_node(I, 0, gc_reduce(B(I), sum ? GC_OP_SUM : GC_OP_MEAN, x, mask, keepdims), I->in[0]->et);
+    if (!mask) return gc_onnx_set_node(I, 0, x, GC_ONNX_IN_ET(I, 0));
+    return gc_onnx_set_node(I, 0, gc_reduce(B(I), sum ? GC_OP_SUM : GC_OP_MEAN, x, mask, keepdims), GC_ONNX_IN_ET(I, 0));
 }
 
 int gc_onnx_lower_clip(importer *I) {
@@ -343,7 +343,7 @@ int gc_onnx_lower_clip(importer *I) {
     a.clamp.lo = lo;
     a.clamp.hi = hi;
     /* ONNX: min > max gives max everywhere; torch's clamp the same. */
-    return gc_onnx_set_node(I, 0, gc_build(B(I), GC_OP_CLAMP, &x, 1, &a, NULL), I->in[0]->et);
+    return gc_onnx_set_node(I, 0, gc_build(B(I), GC_OP_CLAMP, &x, 1, &a, NULL), GC_ONNX_IN_ET(I, 0));
 }
 
 /* Dropout trains with dropout when the file says training (opset 12: the training_mode input;
