@@ -248,6 +248,11 @@ gc_onnx_model *gc_onnx_read_bytes(const uint8_t *data, size_t size, const char *
             gc_failf(err, GC_ERR_USER, "%s: graph input %zu has no name", what, k);
             goto fail;
         }
+    for (size_t k = 0; k < g->n_output; k++)
+        if (!g->output[k]->name || !*g->output[k]->name) {
+            gc_failf(err, GC_ERR_USER, "%s: graph output %zu has no name", what, k);
+            goto fail;
+        }
     m->inits = gc_arena_alloc(arena, (g->n_initializer + 1) * sizeof *m->inits);
     if (!m->inits) {
         gc_failf(err, GC_ERR_MEMORY, "%s: out of memory", what);
