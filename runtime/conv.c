@@ -28,12 +28,8 @@
 #include "ir/conv.h"
 #include "runtime/gemm.h"
 #include "runtime/gemm_bf16.h"
+#include "runtime/conv_plan.h"
 #include "runtime/parallel.h"
-
-/* Output positions per column tile: wide enough that gc_sgemm's 32-column panels fill and the
- * weights it packs per call are amortised, narrow enough that the column buffer stays in L2 for
- * the common channel counts (576 x 256 floats for 64 channels of 3x3). */
-#define TILE_COLUMNS 256
 
 #define ROW_MAJOR 101
 #define NO_TRANS 111
@@ -43,59 +39,6 @@ _Static_assert(sizeof(gc_conv_geom) == GC_CONV_GEOM_WORDS * sizeof(int64_t), "gc
 
 /* Set by the bf16 entry points around their f32 kernel: this thread's products take bf16 operands. */
 static _Thread_local bool bf16_operands;
-
-typedef struct plan {
-    const gc_conv_geom *g;
-    int64_t cg, og, kk, k;        /* channels per group in and out, kernel positions, cg * kk */
-    int64_t in_size, out_size, ow; /* positions per image in and out, output row length */
-    bool pointwise;                /* 1x1, stride 1, no padding: col is x itself */
-    bool direct;                   /* products too small for GEMM: direct loops */
-    int64_t tiles_per_image;       /* >= 1 when a tile is part of an image */
-    int64_t images_per_tile;       /* >= 1 when a tile is whole images */
-} plan;
-
-static void make_plan(const gc_conv_geom *g, plan *p) {
-    p->g = g;
-    p->cg = g->in_channels / g->groups;
-    p->og = g->out_channels / g->groups;
-    p->kk = g->kernel[0] * g->kernel[1] * g->kernel[2];
-    p->k = p->cg * p->kk;
-    p->in_size = g->in[0] * g->in[1] * g->in[2];
-    p->out_size = g->out[0] * g->out[1] * g->out[2];
-    p->ow = g->out[2];
-    p->pointwise = p->kk == 1;
-    for (int d = 0; d < 3; d++) p->pointwise = p->pointwise && g->stride[d] == 1 && g->pad_before[d] == 0 && g->pad_after[d] == 0;
-    /* Depthwise and other tiny per-group products waste a GEMM's register tile. */
-    p->direct = p->og < 4 || p->og * p->k < 512;
-    if (p->out_size >= TILE_COLUMNS) {
-        p->tiles_per_image = (p->out_size + TILE_COLUMNS - 1) / TILE_COLUMNS;
-        p->images_per_tile = 1;
-    } else {
-        p->tiles_per_image = 1;
-        p->images_per_tile = TILE_COLUMNS / p->out_size;
-    }
-}
-
-/* The widest tile, in columns. */
-static int64_t max_tile(const plan *p) {
-    if (p->images_per_tile > 1) return p->images_per_tile * p->out_size;
-    return (p->out_size + p->tiles_per_image - 1) / p->tiles_per_image;
-}
-
-static void share_range(int64_t count, int32_t from, int32_t to, int64_t *lo, int64_t *hi) {
-    *lo = from >= GC_SHARE_ONE ? count : (count * from) >> 16;
-    *hi = to >= GC_SHARE_ONE ? count : (count * to) >> 16;
-}
-
-/* Output positions o with base + o * stride inside [0, in), clamped to [0, out): [*lo, *hi). */
-static inline void valid_range(int64_t base, int64_t stride, int64_t in, int64_t out, int64_t *lo, int64_t *hi) {
-    int64_t l = base >= 0 ? 0 : (-base + stride - 1) / stride;
-    int64_t h = in - base <= 0 ? 0 : (in - base + stride - 1) / stride;
-    if (h > out) h = out;
-    if (l > h) l = h;
-    *lo = l;
-    *hi = h;
-}
 
 /* ---- per-thread buffers ---- */
 
@@ -493,7 +436,6 @@ typedef struct pack_ctx {
     const float *x; /* channel 0 of the unfolded rows, in image 0 */
     float *row;     /* a row of the tile: max_tile floats */
 } pack_ctx;
-
 
 /* op(B) = col: rows are unfolded rows, columns the tile's positions, unfolded straight into the
  * panels. */
