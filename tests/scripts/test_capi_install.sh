@@ -153,6 +153,16 @@ if "$cc" -std=c11 -Wall -Wextra -Werror $sanitize $pc_cflags -o "$tmp/xor_pc" "$
     else
         fail "train_xor (pkg-config) loads the installed libgradc.so"
     fi
+    # An error without a place in the model (a checkpoint that cannot be written) prints without
+    # the ":0:0:" of an empty location; located errors are api_errors' bad.gm:2 check.
+    if (cd "$tmp/run" && LD_LIBRARY_PATH=$prefix/lib "$tmp/xor_pc" --steps 2 --save "$tmp/no/such/dir/x.safetensors") \
+        >"$tmp/xor_unlocated.log" 2>&1; then
+        fail "train_xor refuses to save into a missing directory" "$tmp/xor_unlocated.log"
+    elif grep -q '^train_xor: saving: ' "$tmp/xor_unlocated.log" && ! grep -q ':0:0' "$tmp/xor_unlocated.log"; then
+        pass "an unlocated error prints without a location ($(grep -m1 '^train_xor: saving' "$tmp/xor_unlocated.log"))"
+    else
+        fail "an unlocated error prints as 'train_xor: saving: MESSAGE', without :0:0" "$tmp/xor_unlocated.log"
+    fi
     # The checkpoint: safetensors whose JSON header names the params and the optimizer state.
     missing=
     for name in '"fc1.weight"' '"fc1.bias"' '"fc2.weight"' '"fc2.bias"' '"optimizer.fc1.weight.' '"step":"150"'; do
