@@ -173,6 +173,37 @@ int cg_cache_evict(const cg_disk_cache *c);
 /* "512M", "2G", "1048576": bytes (K, M, G, T are powers of 1024), or -1 when not a size. */
 int64_t cg_cache_parse_size(const char *text);
 
+/* ---- the distinct kernels of a graph (program.c), each compiled alone or read from the cache,
+ * for the JIT (cg_program_build) and for object files (object_file.c) ---- */
+typedef struct cg_kernel_job {
+    const struct cg_group *grp; /* the first kernel of its kind */
+    char key[CG_CACHE_KEY_LEN + 1];
+    char *object; /* its object file: defines gc_t_<key> (the task) and the local gc_k_<key> */
+    size_t object_len;
+    bool parallel, hit, rejected;
+    int32_t flags;
+    int same_as; /* the job that compiles this one's key (equal IR), or -1 for itself */
+    gc_task_fn task; /* once linked into a JIT */
+} cg_kernel_job;
+typedef struct cg_kernels {
+    struct cg_group *groups;     /* the kernel of every root (cg_make_groups) */
+    const gc_node **storage;
+    int *job_of;                 /* per node: the job of its kernel, -1 when it has none */
+    cg_kernel_job *jobs;
+    int num_jobs;
+    int counts[3];               /* calls of gc_init, gc_step, gc_update (CG_ENTRY_*) */
+    int64_t num_offsets;         /* pointer parameters over all calls */
+    int split;                   /* calls of roots from here on are gc_update's */
+    char *target;                /* cg_cache_target of the host */
+    cg_disk_cache cache;         /* the kernel cache (cache.enabled: in use) */
+} cg_kernels;
+/* Compiles (or reads from the cache) every distinct kernel of g; fills prepare, kernels, emit,
+ * O3, machine code and the counts of *t. */
+int cg_kernels_compile(const gc_graph *g, const gc_layout *layout, cg_kernels *ks, gc_codegen_times *t, gc_error *err);
+void cg_kernels_free(cg_kernels *ks);
+/* The entry point (CG_ENTRY_*) that calls the kernel of node n (index i). */
+int cg_kernels_entry(const gc_node *n, int i, int split);
+
 /* ---- the JIT's program (program.c): each distinct kernel compiled alone (or taken from the
  * cache), and the calls of gc_init, gc_step and gc_update as a table run from C ---- */
 enum { CG_ENTRY_INIT, CG_ENTRY_STEP, CG_ENTRY_UPDATE, CG_ENTRY_COUNT };
@@ -201,6 +232,23 @@ int cg_program_build(struct LLVMOrcOpaqueLLJIT *jit, const gc_graph *g, const gc
                      void *hooks, cg_program *p, gc_codegen_times *times, gc_error *err);
 void cg_program_run(const cg_program *p, int entry, char *arena, void *pool);
 void cg_program_free(cg_program *p);
+
+/* ---- object files (object_merge.c, object_file.c) ---- */
+typedef struct cg_object_part {
+    const char *data;
+    size_t len;
+    const char *name; /* for messages */
+} cg_object_part;
+/* What cg_object_merge returns for objects it does not handle (another format, COMDAT groups,
+ * SHT_REL, ...): err is filled, and the caller may build the object another way. */
+#define CG_MERGE_UNSUPPORTED (-1)
+/* The ELF64 relocatable objects `parts` as one (malloc'd into *out): sections concatenated by
+ * name, type and flags, symbols resolved by name; every definition but the names in `globals`
+ * becomes local. 1, 0 after filling err, or CG_MERGE_UNSUPPORTED. */
+int cg_object_merge(const cg_object_part *parts, int num_parts, const char *const *globals, int num_globals,
+                    char **out, size_t *out_len, gc_error *err);
+/* The whole graph as one module written as an object file (output.c). */
+int cg_emit_module_object(const gc_graph *g, const char *path, gc_error *err);
 
 /* ---- the target (llvm_target.c) ---- */
 int cg_target_init(gc_error *err);

@@ -8,8 +8,10 @@
  * distinct kernel in a module of its own, on every core, or reads it from the kernel cache
  * (codegen/disk_cache.c), and runs `gc_init` (constants, iota), `gc_step` and `gc_update` (the
  * kernels that write params and state in place) as tables of calls, split ones on a thread pool
- * (runtime/parallel.h). The text and object outputs build one module with those three entry
- * points as functions, optimised with default<O3> for the host CPU.
+ * (runtime/parallel.h). Object files (codegen/object_file.c) hold the same kernels, read from the
+ * cache or compiled alike, with the entry points as a loop over a table of those calls. The text
+ * outputs build one module with the three entry points as functions calling the kernels directly,
+ * optimised with default<O3> for the host CPU.
  * docs/codegen.md describes the kernel ABI and what is (not) fast-math.
  */
 #ifndef GC_CODEGEN_CODEGEN_H
@@ -24,7 +26,7 @@
 /* Wall-clock time of each compile phase, in milliseconds, and what was compiled. The JIT
  * (codegen/program.c) emits, optimises and compiles its distinct kernels on several threads:
  * emit_ms, optimize_ms and object_ms are summed over them, kernels_ms is the wall time of all
- * three. The module paths (IR, assembly and object files) fill emit, verify and optimize. */
+ * three. The module paths (IR and assembly) fill emit, verify and optimize. */
 typedef struct gc_codegen_times {
     double partition_ms; /* the fusion partition (passes/fuse.h), by the JIT executor */
     double plan_ms;      /* the arena layout (passes/plan.h), by the JIT executor */
@@ -34,7 +36,10 @@ typedef struct gc_codegen_times {
     double optimize_ms;  /* default<O3> */
     double object_ms;    /* machine code of the kernels not in the cache */
     double kernels_ms;   /* emit, optimise and machine code of every kernel, on all threads */
-    double jit_ms;       /* linking the kernels' objects inside ORC */
+    double jit_ms;       /* linking the kernels' objects inside ORC; for an object file, merging
+                            them with the entry points' and writing it */
+    double entries_ms;   /* an object file's entry points: their tables and code, compiled */
+    bool entries_cached; /* ... or read from the kernel cache */
     double total_ms;
     int kernels;         /* kernel calls in a step and in gc_init (nodes that compute something) */
     int functions;       /* distinct kernels: equal kernels share one (codegen/dedup.c) */
@@ -81,8 +86,12 @@ void gc_codegen_jit_free(gc_codegen_jit *jit);
 char *gc_codegen_llvm_ir(const gc_graph *g, gc_error *err);
 /* The same module as host assembly (gradc ir --stage asm); the caller frees it. */
 char *gc_codegen_asm(const gc_graph *g, gc_error *err);
-/* Writes the module as a position-independent object file, for the standalone trainer. */
+/* Writes g as a position-independent object file defining gc_init, gc_step and gc_update, for
+ * the standalone trainer and --emit obj: the JIT's kernels (each distinct one compiled once, or
+ * read from the kernel cache) and the entry points as tables of calls (codegen/object_file.c).
+ * times (may be NULL) gets plan, the kernels' phases and counts, entries_ms and jit_ms (merge). */
 int gc_codegen_emit_object(const gc_graph *g, const char *path, gc_error *err);
+int gc_codegen_emit_object_timed(const gc_graph *g, const char *path, gc_codegen_times *times, gc_error *err);
 
 /* The host CPU as LLVM names it ("znver4") and its features ("+avx512f,+fma,..."); the caller
  * frees both. */

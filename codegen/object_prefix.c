@@ -1,7 +1,8 @@
 /*
  * object_prefix.c: renames the entry points of an emitted object file (see object_prefix.h).
  *
- * The module's entry points are always gc_init and gc_step; rather than thread a prefix through
+ * The object's entry points are always gc_init, gc_step and gc_update (its only global
+ * definitions: its kernels are local, codegen/object_file.c); rather than thread a prefix through
  * codegen, the object file's symbol table is rewritten afterwards. The new names go into a copy
  * of the string table appended at the end of the file (a relocatable ELF may hold its sections
  * anywhere), so no existing offset moves: section names and every other symbol keep their
@@ -129,12 +130,12 @@ int gc_object_rename_entry_points(const char *path, const char *prefix, const ch
 }
 
 int gc_codegen_emit_object_prefixed(const gc_graph *g, const char *path, const char *prefix, gc_error *err) {
-    return gc_codegen_emit_object_named(g, path, prefix, NULL, err);
+    return gc_codegen_emit_object_named(g, path, prefix, NULL, NULL, err);
 }
 
 int gc_codegen_emit_object_named(const gc_graph *g, const char *path, const char *prefix, const char *step,
-                                 gc_error *err) {
+                                 gc_codegen_times *times, gc_error *err) {
     if (prefix && *prefix && !is_identifier(prefix))
         return gc_failf(err, GC_ERR_USER, "symbol prefix '%s' is not a C identifier", prefix);
-    return gc_codegen_emit_object(g, path, err) && gc_object_rename_entry_points(path, prefix, step, err);
+    return gc_codegen_emit_object_timed(g, path, times, err) && gc_object_rename_entry_points(path, prefix, step, err);
 }

@@ -5,6 +5,7 @@
 #ifndef GC_CODEGEN_OBJECT_PREFIX_H
 #define GC_CODEGEN_OBJECT_PREFIX_H
 
+#include "codegen/codegen.h"
 #include "ir/graph.h"
 
 /* gc_codegen_emit_object, then every global symbol the object defines whose name starts with
@@ -13,9 +14,10 @@
 int gc_codegen_emit_object_prefixed(const gc_graph *g, const char *path, const char *prefix, gc_error *err);
 
 /* The same with the step entry point named <prefix><step> instead of <prefix>step (a forward-only
- * graph's gc_step becomes <prefix>predict); a NULL step keeps the rule above. */
+ * graph's gc_step becomes <prefix>predict); a NULL step keeps the rule above. times (may be NULL)
+ * gets the compile's phases (gc_codegen_emit_object_timed). */
 int gc_codegen_emit_object_named(const gc_graph *g, const char *path, const char *prefix, const char *step,
-                                 gc_error *err);
+                                 gc_codegen_times *times, gc_error *err);
 
 /* The renaming alone, on an existing ELF64 relocatable object; gc_object_rename_entry_points
  * also takes the step's name (NULL: "step"). */

@@ -1,10 +1,10 @@
 /*
- * output.c: the optimised module as text (LLVM IR, host assembly) or as an object file.
+ * output.c: the whole graph as one optimised module, as text (LLVM IR, host assembly) or as an
+ * object file (only where object_file.c cannot merge the kernels' own objects).
  *
  * Each call compiles the graph afresh in a private LLVM context with the layout the executors
- * run (gc_layout_plan_step: fused, reused, updates in place), so the dumps show exactly what the
- * JIT runs (gradc ir --stage llvm|asm) and the object file is what the standalone trainer links
- * (PIC, host CPU), at the offsets `gradc compile` writes beside it.
+ * run (gc_layout_plan_step: fused, reused, updates in place), so the dumps show the kernels the
+ * JIT runs (gradc ir --stage llvm|asm), with entry points that call them directly.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +78,9 @@ char *gc_codegen_asm(const gc_graph *g, gc_error *err) {
     return copy;
 }
 
-int gc_codegen_emit_object(const gc_graph *g, const char *path, gc_error *err) {
+/* The whole graph as one module, optimised and written as an object: what object_file.c falls
+ * back to when it cannot merge the kernels' objects. */
+int cg_emit_module_object(const gc_graph *g, const char *path, gc_error *err) {
     if (!path) return gc_failf(err, GC_ERR_INTERNAL, "internal error: gc_codegen_emit_object: no path");
     compiled c;
     if (!compile(g, &c, err)) return 0;

@@ -35,17 +35,6 @@
 
 #define MAX_THREADS 8
 
-typedef struct job {
-    const cg_group *grp; /* the first kernel of its kind */
-    char key[CG_CACHE_KEY_LEN + 1];
-    char *object;
-    size_t object_len;
-    bool parallel, hit, rejected;
-    int32_t flags;
-    int same_as; /* the job that compiles this one's key (equal IR), or -1 for itself */
-    gc_task_fn task;
-} job;
-
 /* Keys claimed in this compile: the first job with a key compiles it, later ones share it. */
 typedef struct key_table {
     int *slots; /* job index + 1; 0 empty */
@@ -57,6 +46,8 @@ static uint64_t key_hash(const char *key) {
     for (int i = 0; i < 16; i++) h = h << 4 | (uint64_t)(key[i] <= '9' ? key[i] - '0' : key[i] - 'a' + 10);
     return h;
 }
+
+typedef cg_kernel_job job;
 
 typedef struct shared {
     const gc_layout *layout;
@@ -267,49 +258,52 @@ static int link_jobs(LLVMOrcLLJITRef jit, job *jobs, int num_jobs, gc_error *err
     return 1;
 }
 
-static int entry_of(const gc_node *n, int i, int split) {
+int cg_kernels_entry(const gc_node *n, int i, int split) {
     return cg_is_init_node(n) ? CG_ENTRY_INIT : i < split ? CG_ENTRY_STEP : CG_ENTRY_UPDATE;
 }
 
-int cg_program_build(LLVMOrcLLJITRef jit, const gc_graph *g, const gc_layout *layout, void *profile, void *hooks,
-                     cg_program *p, gc_codegen_times *t, gc_error *err) {
-    memset(p, 0, sizeof *p);
-    p->profile = profile;
-    p->hooks = hooks;
-    if (hooks && !(p->grads = cg_grad_nodes(g, layout, &p->num_grads)))
-        return gc_failf(err, GC_ERR_MEMORY, "out of memory");
+void cg_kernels_free(cg_kernels *ks) {
+    for (int i = 0; ks->jobs && i < ks->num_jobs; i++) free(ks->jobs[i].object);
+    free(ks->jobs);
+    free(ks->job_of);
+    free(ks->groups);
+    free(ks->storage);
+    free(ks->target);
+    memset(ks, 0, sizeof *ks);
+}
+
+int cg_kernels_compile(const gc_graph *g, const gc_layout *layout, cg_kernels *ks, gc_codegen_times *t, gc_error *err) {
+    memset(ks, 0, sizeof *ks);
     double start = cg_now_ms();
-    const gc_node **storage = NULL;
-    cg_group *groups = cg_make_groups(g, layout, &storage, err);
-    if (!groups) return 0;
+    ks->groups = cg_make_groups(g, layout, &ks->storage, err);
+    if (!ks->groups) return 0;
     int n = g->num_nodes;
-    int *job_of = malloc((size_t)(n ? n : 1) * sizeof *job_of);
-    job *jobs = calloc((size_t)(n ? n : 1), sizeof *jobs);
+    ks->job_of = malloc((size_t)(n ? n : 1) * sizeof *ks->job_of);
+    job *jobs = ks->jobs = calloc((size_t)(n ? n : 1), sizeof *jobs);
     cg_kernel_cache *dedup = cg_kernel_cache_new(n, layout);
     char *cpu = NULL, *features = NULL, *target = NULL;
     shared s = {.layout = layout, .jobs = jobs, .err = err};
-    cg_disk_cache cache;
+    cg_disk_cache *cache = &ks->cache;
     pthread_mutex_init(&s.lock, NULL);
-    int ok = job_of && jobs && dedup;
+    int ok = ks->job_of && jobs && dedup;
     if (!ok) gc_failf(err, GC_ERR_MEMORY, "out of memory");
     /* Kernels equal as code share a job; calls per entry are counted for the table. */
-    int64_t num_offsets = 0;
-    int counts[CG_ENTRY_COUNT] = {0};
-    int split = layout->update_from < n ? layout->update_from : n;
+    ks->split = layout->update_from < n ? layout->update_from : n;
     for (int i = 0; ok && i < n; i++) {
-        job_of[i] = -1;
+        ks->job_of[i] = -1;
         if (!cg_has_kernel(g->nodes[i], layout)) continue;
         t->kernels++;
-        counts[entry_of(g->nodes[i], i, split)]++;
-        num_offsets += cg_group_pointers(&groups[i]);
-        int shared_job = cg_kernel_cache_share(dedup, &groups[i], s.num_jobs);
+        ks->counts[cg_kernels_entry(g->nodes[i], i, ks->split)]++;
+        ks->num_offsets += cg_group_pointers(&ks->groups[i]);
+        int shared_job = cg_kernel_cache_share(dedup, &ks->groups[i], s.num_jobs);
         if (shared_job < 0) ok = gc_failf(err, GC_ERR_MEMORY, "out of memory");
         else if (shared_job == s.num_jobs) {
             jobs[s.num_jobs].same_as = -1;
-            jobs[s.num_jobs++].grp = &groups[i];
+            jobs[s.num_jobs++].grp = &ks->groups[i];
         }
-        job_of[i] = shared_job;
+        ks->job_of[i] = shared_job;
     }
+    ks->num_jobs = s.num_jobs;
     if (ok) {
         cpu = gc_codegen_host_cpu(err);
         features = cpu ? gc_codegen_host_features(err) : NULL;
@@ -322,36 +316,73 @@ int cg_program_build(LLVMOrcLLJITRef jit, const gc_graph *g, const gc_layout *la
     while (s.keys.cap < 2 * s.num_jobs) s.keys.cap *= 2;
     if (ok && !(s.keys.slots = calloc((size_t)s.keys.cap, sizeof *s.keys.slots)))
         ok = gc_failf(err, GC_ERR_MEMORY, "out of memory");
-    t->cache_enabled = cg_cache_open(&cache);
-    s.cache = &cache;
+    t->cache_enabled = cg_cache_open(cache);
+    s.cache = cache;
     double prepared = cg_now_ms();
     int threads = 0;
     ok = ok && compile_jobs(&s, &threads);
     /* Entries were added: keep the cache within its bound (disk_cache.c). */
-    if (ok && s.compiled) cg_cache_evict(&cache);
+    if (ok && s.compiled) cg_cache_evict(cache);
     double compiled = cg_now_ms();
-    ok = ok && link_jobs(jit, jobs, s.num_jobs, err);
+    int distinct = 0;
+    for (int i = 0; i < s.num_jobs; i++) distinct += jobs[i].same_as < 0;
+    t->functions = distinct;
+    t->cache_hits = s.hits;
+    t->compiled = s.compiled;
+    t->cache_rejected = s.rejected;
+    t->threads = threads;
+    t->emit_ms = s.emit_ms;
+    t->optimize_ms = s.optimize_ms;
+    t->object_ms = s.object_ms;
+    t->prepare_ms = prepared - start;
+    t->kernels_ms = compiled - prepared;
+    cg_kernel_cache_free(dedup);
+    free(cpu);
+    free(features);
+    ks->target = target;
+    free(s.keys.slots);
+    pthread_mutex_destroy(&s.lock);
+    if (!ok) cg_kernels_free(ks);
+    return ok;
+}
+
+int cg_program_build(LLVMOrcLLJITRef jit, const gc_graph *g, const gc_layout *layout, void *profile, void *hooks,
+                     cg_program *p, gc_codegen_times *t, gc_error *err) {
+    memset(p, 0, sizeof *p);
+    p->profile = profile;
+    p->hooks = hooks;
+    if (hooks && !(p->grads = cg_grad_nodes(g, layout, &p->num_grads)))
+        return gc_failf(err, GC_ERR_MEMORY, "out of memory");
+    double start = cg_now_ms();
+    cg_kernels ks;
+    if (!cg_kernels_compile(g, layout, &ks, t, err)) {
+        cg_program_free(p);
+        return 0;
+    }
+    double compiled = cg_now_ms();
+    int ok = link_jobs(jit, ks.jobs, ks.num_jobs, err);
     double linked = cg_now_ms();
 
     /* The table: calls in graph order per entry, each with its slice of offsets. */
+    int n = g->num_nodes;
     if (ok) {
-        int total = counts[0] + counts[1] + counts[2];
+        int total = ks.counts[0] + ks.counts[1] + ks.counts[2];
         p->calls = calloc((size_t)(total ? total : 1), sizeof *p->calls);
-        p->offsets = malloc((size_t)(num_offsets ? num_offsets : 1) * sizeof *p->offsets);
+        p->offsets = malloc((size_t)(ks.num_offsets ? ks.num_offsets : 1) * sizeof *p->offsets);
         ok = p->calls && p->offsets;
         if (!ok) gc_failf(err, GC_ERR_MEMORY, "out of memory");
         p->begin[0] = 0;
-        for (int e = 0; e < CG_ENTRY_COUNT; e++) p->begin[e + 1] = p->begin[e] + counts[e];
+        for (int e = 0; e < CG_ENTRY_COUNT; e++) p->begin[e + 1] = p->begin[e] + ks.counts[e];
     }
     int fill[CG_ENTRY_COUNT] = {p->begin[0], p->begin[1], p->begin[2]};
     int64_t used = 0;
     int ready = 0;
     for (int i = 0; ok && i < n; i++) {
-        if (job_of[i] < 0) continue;
+        if (ks.job_of[i] < 0) continue;
         const gc_node *node = g->nodes[i];
-        const cg_group *grp = &groups[i];
-        const job *jb = &jobs[job_of[i]];
-        int e = entry_of(node, i, split);
+        const cg_group *grp = &ks.groups[i];
+        const job *jb = &ks.jobs[ks.job_of[i]];
+        int e = cg_kernels_entry(node, i, ks.split);
         cg_program_call *c = &p->calls[fill[e]++];
         int pointers = cg_group_pointers(grp);
         for (int k = 0; k < pointers; k++) p->offsets[used + k] = layout->offsets[cg_group_pointer(grp, node, k)->id];
@@ -370,30 +401,8 @@ int cg_program_build(LLVMOrcLLJITRef jit, const gc_graph *g, const gc_layout *la
                 c->reads_grads = cg_reads_ready_grad(g, layout, p->grads, ready, grp->ext[k]);
         }
     }
-    int distinct = 0;
-    for (int i = 0; i < s.num_jobs; i++) distinct += jobs[i].same_as < 0;
-    t->functions = distinct;
-    t->cache_hits = s.hits;
-    t->compiled = s.compiled;
-    t->cache_rejected = s.rejected;
-    t->threads = threads;
-    t->emit_ms = s.emit_ms;
-    t->optimize_ms = s.optimize_ms;
-    t->object_ms = s.object_ms;
-    t->prepare_ms = prepared - start;
-    t->kernels_ms = compiled - prepared;
     t->jit_ms = linked - compiled;
-    for (int i = 0; i < s.num_jobs; i++) free(jobs[i].object);
-    free(jobs);
-    free(job_of);
-    cg_kernel_cache_free(dedup);
-    free(groups);
-    free(storage);
-    free(cpu);
-    free(features);
-    free(target);
-    free(s.keys.slots);
-    pthread_mutex_destroy(&s.lock);
+    cg_kernels_free(&ks);
     if (!ok) cg_program_free(p);
     t->total_ms = cg_now_ms() - start;
     return ok;

@@ -26,7 +26,9 @@
 #include "ir/strbuf.h"
 #include "ir/text.h"
 #include "runtime/aot.h"
+#include "runtime/clock.h"
 #include "runtime/predict_graph.h"
+#include "runtime/trainer.h"
 #include "tools/cli.h"
 #include "tools/predict_header.h"
 
@@ -47,8 +49,15 @@ typedef struct compile_options {
     const char *set_names[MAX_SETS];
     double set_values[MAX_SETS];
     char set_storage[MAX_SETS][256];
-    int num_sets, keep;
+    int num_sets, keep, verbose;
 } compile_options;
+
+/* Wall time of gradc compile's phases (--verbose), in ms. */
+typedef struct compile_phases {
+    gc_compile_times graphs; /* the pipeline that builds both graphs (an interpreter trainer) */
+    double build_ms;         /* all of build_graphs: that, reading back, the arena layouts */
+    double link_ms;          /* the C compiler writing the trainer */
+} compile_phases;
 
 /* One graph of the model, compiled. */
 typedef struct compiled_graph {
@@ -56,6 +65,7 @@ typedef struct compiled_graph {
     char *text;
     gc_graph *graph;
     gc_layout layout;
+    gc_codegen_times times; /* its object's compile (gc_codegen_emit_object_timed) */
 } compiled_graph;
 
 static void usage(FILE *out) {
@@ -73,6 +83,7 @@ static void usage(FILE *out) {
             "                      NAME_load_weights to read a checkpoint) for deployment\n"
             "  --prefix NAME_      (obj) prefix of the entry points and header names (default model_)\n"
             "  --keep-temps        keep the generated C file and objects (their directory is printed)\n"
+            "  --verbose           print the time of each compile phase and the kernels compiled (stderr)\n"
             "The C compiler is $CC or cc; the runtime library is $GC_RUNTIME_LIB, else\n"
             "../lib/libgradc_runtime.a next to this gradc, else the build tree's.\n");
 }
@@ -127,6 +138,8 @@ static int parse_args(int argc, char **argv, compile_options *o) {
             }
         } else if (!strcmp(a, "--keep-temps")) {
             o->keep = 1;
+        } else if (!strcmp(a, "--verbose")) {
+            o->verbose = 1;
         } else if (a[0] != '-' && !o->model) {
             o->model = a;
         } else {
@@ -158,7 +171,7 @@ static int check_writable(const char *path, gc_error *err) {
 
 /* Builds both graphs with the trainer's pipeline, then reads each back from its text: the text is
  * what the standalone trainer's rebuilt graph is matched against. */
-static int build_graphs(const compile_options *o, compiled_graph graphs[2], gc_error *err) {
+static int build_graphs(const compile_options *o, compiled_graph graphs[2], gc_compile_times *times, gc_error *err) {
     gc_model *m = gc_model_load(o->model, err);
     if (!m) return 0;
     for (int i = 0; i < o->num_sets; i++) {
@@ -197,6 +210,7 @@ static int build_graphs(const compile_options *o, compiled_graph graphs[2], gc_e
     }
     const char *warning;
     for (int k = 0; gc_trainer_warning(t, k, &warning); k++) fprintf(stderr, "warning: %s\n", warning);
+    gc_trainer_compile_times(t, times);
     gc_trainer_free(t);
     return ok;
 }
@@ -354,7 +368,8 @@ static int runtime_library(char *out, size_t size, gc_error *err) {
                     GC_RUNTIME_LIB_BUILD);
 }
 
-static int compile_exe(const compile_options *o, compiled_graph graphs[2], const char *text, gc_error *err) {
+static int compile_exe(const compile_options *o, compiled_graph graphs[2], const char *text, double *link_ms,
+                       gc_error *err) {
     char runtime[4096];
     if (!runtime_library(runtime, sizeof runtime, err)) return 0;
     const char *tmp = getenv("TMPDIR");
@@ -367,7 +382,7 @@ static int compile_exe(const compile_options *o, compiled_graph graphs[2], const
         char prefix[32];
         snprintf(prefix, sizeof prefix, "gc_aot_%s_", graphs[i].stage);
         snprintf(objs[i], sizeof objs[i], "%s/%s.o", dir, graphs[i].stage);
-        ok = gc_codegen_emit_object_prefixed(graphs[i].graph, objs[i], prefix, err);
+        ok = gc_codegen_emit_object_named(graphs[i].graph, objs[i], prefix, NULL, &graphs[i].times, err);
     }
     char *source = ok ? trainer_source(o, text, graphs) : NULL;
     if (ok && !source) ok = gc_failf(err, GC_ERR_MEMORY, "out of memory");
@@ -388,7 +403,9 @@ static int compile_exe(const compile_options *o, compiled_graph graphs[2], const
                         "-L" GC_MPI_LIBDIR, "-Wl,-rpath," GC_MPI_LIBDIR, "-lmpi",
 #endif
                         "-lm", "-lpthread", GC_ONNX_LINK[0] ? GC_ONNX_LINK : NULL, NULL};
+        double started = gc_clock_ms();
         ok = run_command(argv, err);
+        *link_ms = gc_clock_ms() - started;
     }
     if (o->keep) {
         fprintf(stderr, "gradc: kept %s\n", dir);
@@ -505,7 +522,7 @@ static int compile_obj(const compile_options *o, compiled_graph graphs[2], gc_er
     macro_name(base ? base + 1 : header, guard, sizeof guard);
     char *text = NULL;
     const char *step = strcmp(c->stage, "predict") ? NULL : "predict";
-    int ok = check_writable(header, err) && gc_codegen_emit_object_named(c->graph, o->out, prefix, step, err);
+    int ok = check_writable(header, err) && gc_codegen_emit_object_named(c->graph, o->out, prefix, step, &graphs[strcmp(o->graph, "eval") ? 0 : 1].times, err);
     if (ok && !(text = object_header(o, c, prefix, guard))) ok = gc_failf(err, GC_ERR_MEMORY, "out of memory");
     ok = ok && write_text(header, text, err);
     free(text);
@@ -513,16 +530,47 @@ static int compile_obj(const compile_options *o, compiled_graph graphs[2], gc_er
     return ok;
 }
 
+/* --verbose: the phases, then each graph's codegen as gradc train prints the JIT's. */
+static void print_phases(const compile_options *o, const compiled_graph graphs[2], const compile_phases *ph,
+                         double total_ms) {
+    const gc_compile_times *c = &ph->graphs;
+    int count = strcmp(o->emit, "obj") ? 2 : 1;
+    int first = strcmp(o->emit, "obj") || strcmp(o->graph, "eval") ? 0 : 1;
+    fprintf(stderr, "compile: frontend %.1f ms, autodiff+optimizer %.1f ms, passes %.1f ms, init %.1f ms, graphs %.1f ms",
+            c->frontend_ms, c->autodiff_ms, c->simplify_ms, c->init_ms, ph->build_ms);
+    for (int i = first; i < first + count; i++)
+        fprintf(stderr, ", codegen %s %.1f ms", graphs[i].stage, graphs[i].times.total_ms);
+    if (count == 2) fprintf(stderr, ", link %.1f ms", ph->link_ms);
+    fprintf(stderr, ", total %.1f ms\n", total_ms);
+    for (int i = first; i < first + count; i++) {
+        const gc_codegen_times *t = &graphs[i].times;
+        fprintf(stderr, "%s: plan %.1f ms, prepare %.1f ms, kernels %.1f ms on %d thread%s (emit %.1f, O3 %.1f, machine code %.1f ms "
+                "summed over threads), entry points %.1f ms%s, merge %.1f ms\n",
+                graphs[i].stage, t->plan_ms, t->prepare_ms, t->kernels_ms, t->threads, t->threads == 1 ? "" : "s", t->emit_ms,
+                t->optimize_ms, t->object_ms, t->entries_ms, t->entries_cached ? " (cached)" : "", t->jit_ms);
+        fprintf(stderr, "%s kernels: %d calls, %d distinct: %d compiled by LLVM, %d from the kernel cache", graphs[i].stage,
+                t->kernels, t->functions, t->compiled, t->cache_hits);
+        if (!t->cache_enabled) fprintf(stderr, " (cache off)");
+        else if (t->cache_rejected) fprintf(stderr, " (%d corrupt or foreign entries rebuilt)", t->cache_rejected);
+        fprintf(stderr, "\n");
+    }
+}
+
 int gc_cmd_compile(int argc, char **argv) {
     compile_options o;
     int status = parse_args(argc, argv, &o);
     if (status >= 0) return status;
+    double start = gc_clock_ms();
     gc_error err = {0};
     compiled_graph graphs[2];
     memset(graphs, 0, sizeof graphs);
+    compile_phases ph;
+    memset(&ph, 0, sizeof ph);
     char *text = gc_read_file(o.model, NULL, &err);
-    int ok = text && check_writable(o.out, &err) && build_graphs(&o, graphs, &err);
-    if (ok) ok = !strcmp(o.emit, "obj") ? compile_obj(&o, graphs, &err) : compile_exe(&o, graphs, text, &err);
+    int ok = text && check_writable(o.out, &err) && build_graphs(&o, graphs, &ph.graphs, &err);
+    ph.build_ms = gc_clock_ms() - start;
+    if (ok) ok = !strcmp(o.emit, "obj") ? compile_obj(&o, graphs, &err) : compile_exe(&o, graphs, text, &ph.link_ms, &err);
+    if (ok && o.verbose) print_phases(&o, graphs, &ph, gc_clock_ms() - start);
     status = ok ? GC_EXIT_OK : gc_report_error(&err, text && !strcmp(err.file, o.model) ? text : NULL);
     free_graphs(graphs);
     free(text);
