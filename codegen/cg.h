@@ -49,6 +49,8 @@ typedef struct cg_ctx {
     void *profile;
     /* The step hook state gc_step passes to gc_step_hook (runtime/step_hook.h), NULL: none. */
     void *hooks;
+    /* Also emit gc_step_hooked(arena, pool, ctx): gc_step calling gc_step_hook(ctx, ...). */
+    bool hooked_step;
     /* The arena plan being compiled: a matmul reads an operand that is a view (passes/plan.h)
      * through its strides. */
     const gc_layout *layout;
@@ -71,10 +73,12 @@ void cg_ctx_dispose(cg_ctx *cg);
 /* Builds, verifies and optimises the whole module for g in ctx with `tm` (which sets the triple,
  * data layout and the CPU the optimiser tunes for). A non-NULL `profile` (a gc_profile, alive as
  * long as the code) makes gc_step and gc_update tick it around every kernel; a non-NULL `hooks` makes
- * gc_step call gc_step_hook with it (runtime/step_hook.h). times may be NULL. */
+ * gc_step call gc_step_hook with it (runtime/step_hook.h); hooked_step adds the entry
+ * gc_step_hooked(arena, pool, ctx), gc_step with those calls on a ctx its caller passes (an object
+ * file's step under mpirun). times may be NULL. */
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const gc_graph *g, const gc_layout *layout,
-                              LLVMTargetMachineRef tm, void *profile, void *hooks, gc_codegen_times *times,
-                              gc_error *err);
+                              LLVMTargetMachineRef tm, void *profile, void *hooks, bool hooked_step,
+                              gc_codegen_times *times, gc_error *err);
 
 /* ---- pieces of module.c that program.c shares ---- */
 typedef struct cg_group cg_group;
@@ -248,7 +252,7 @@ typedef struct cg_object_part {
 int cg_object_merge(const cg_object_part *parts, int num_parts, const char *const *globals, int num_globals,
                     char **out, size_t *out_len, gc_error *err);
 /* The whole graph as one module written as an object file (output.c). */
-int cg_emit_module_object(const gc_graph *g, const char *path, gc_error *err);
+int cg_emit_module_object(const gc_graph *g, const char *path, bool hooked_step, gc_error *err);
 
 /* ---- the target (llvm_target.c) ---- */
 int cg_target_init(gc_error *err);

@@ -229,10 +229,12 @@ bool cg_reads_ready_grad(const gc_graph *g, const gc_layout *layout, const int *
 /* An entry point void name(ptr arena, ptr pool) calling, in graph order, the kernels whose root
  * is an init node (constants, iota) when `init`, else those with root id in [from, to). A split
  * kernel goes through gc_pool_run, every part on its own thread; the rest are called once. */
+/* hooked: the entry takes a third argument, the ctx it passes gc_step_hook (an object's
+ * gc_step_hooked; the JIT's hooked module has its ctx as a constant, cg->hooks, instead). */
 static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LLVMValueRef *kernels,
-                      const cg_group *groups, const char *name, bool init, int from, int to) {
-    LLVMTypeRef entry_params[2] = {cg->t_ptr, cg->t_ptr};
-    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->t_void, entry_params, 2, 0));
+                      const cg_group *groups, const char *name, bool init, int from, int to, bool hooked) {
+    LLVMTypeRef entry_params[3] = {cg->t_ptr, cg->t_ptr, cg->t_ptr};
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->t_void, entry_params, hooked ? 3 : 2, 0));
     add_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
     cg->fn = fn;
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
@@ -271,10 +273,11 @@ static int emit_entry(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, LL
     LLVMTypeRef hook_type = LLVMFunctionType(cg->t_void, hook_params, 3, 0);
     LLVMValueRef hook = NULL, hook_ctx = NULL;
     int *grads = NULL, num_grads = 0, next_grad = 0;
-    if (cg->hooks && !init && from == 0) {
+    if ((cg->hooks || hooked) && !init && from == 0) {
         hook = LLVMGetNamedFunction(cg->mod, "gc_step_hook");
         if (!hook) hook = LLVMAddFunction(cg->mod, "gc_step_hook", hook_type);
-        hook_ctx = LLVMConstIntToPtr(LLVMConstInt(cg->t_i64, (unsigned long long)(uintptr_t)cg->hooks, 0), cg->t_ptr);
+        hook_ctx = hooked ? LLVMGetParam(fn, 2)
+                          : LLVMConstIntToPtr(LLVMConstInt(cg->t_i64, (unsigned long long)(uintptr_t)cg->hooks, 0), cg->t_ptr);
         if (!(grads = cg_grad_nodes(g, layout, &num_grads))) {
             free(args);
             free(params);
@@ -483,9 +486,12 @@ static int emit_all(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, gc_c
             ok = gc_failf(cg->err, GC_ERR_MEMORY, "out of memory");
     }
     int split = layout->update_from < g->num_nodes ? layout->update_from : g->num_nodes;
-    ok = ok && emit_entry(cg, g, layout, kernels, groups, "gc_init", true, 0, 0);
-    ok = ok && emit_entry(cg, g, layout, kernels, groups, "gc_step", false, 0, split);
-    ok = ok && emit_entry(cg, g, layout, kernels, groups, "gc_update", false, split, g->num_nodes);
+    ok = ok && emit_entry(cg, g, layout, kernels, groups, "gc_init", true, 0, 0, false);
+    ok = ok && emit_entry(cg, g, layout, kernels, groups, "gc_step", false, 0, split, false);
+    ok = ok && emit_entry(cg, g, layout, kernels, groups, "gc_update", false, split, g->num_nodes, false);
+    /* The same step with hooks whose ctx comes from the caller: what a standalone trainer runs
+     * under mpirun, while gc_step stays free of any hook call. */
+    ok = ok && (!cg->hooked_step || emit_entry(cg, g, layout, kernels, groups, "gc_step_hooked", false, 0, split, true));
     cg_kernel_cache_free(cache);
     free(kernels);
     free(groups);
@@ -494,8 +500,8 @@ static int emit_all(cg_ctx *cg, const gc_graph *g, const gc_layout *layout, gc_c
 }
 
 LLVMModuleRef cg_build_module(LLVMContextRef ctx, const gc_graph *g, const gc_layout *layout,
-                              LLVMTargetMachineRef tm, void *profile, void *hooks, gc_codegen_times *times,
-                              gc_error *err) {
+                              LLVMTargetMachineRef tm, void *profile, void *hooks, bool hooked_step,
+                              gc_codegen_times *times, gc_error *err) {
     if (!g || !layout || layout->num_nodes != g->num_nodes)
         return gc_failf(err, GC_ERR_INTERNAL, "internal error: codegen: the layout is not of this graph"), NULL;
     gc_codegen_times t = {0};
@@ -512,6 +518,7 @@ LLVMModuleRef cg_build_module(LLVMContextRef ctx, const gc_graph *g, const gc_la
     cg_ctx_init(&cg, ctx, mod, err);
     cg.profile = profile;
     cg.hooks = hooks;
+    cg.hooked_step = hooked_step;
     int ok = emit_all(&cg, g, layout, &t);
     cg_ctx_dispose(&cg);
     double emitted = cg_now_ms();

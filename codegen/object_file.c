@@ -297,7 +297,7 @@ int gc_codegen_emit_object_timed(const gc_graph *g, const char *path, gc_codegen
             /* Not ELF64 as object_merge.c knows it: the whole graph in one module instead. */
             gc_error ignored = {0};
             *err = ignored;
-            ok = cg_emit_module_object(g, path, err);
+            ok = cg_emit_module_object(g, path, false, err);
         } else {
             ok = ok && write_file(path, merged, merged_len, err);
         }

@@ -25,7 +25,7 @@ static void release(compiled *c) {
     gc_layout_free(&c->layout);
 }
 
-static int compile(const gc_graph *g, compiled *c, gc_error *err) {
+static int compile(const gc_graph *g, bool hooked_step, compiled *c, gc_error *err) {
     memset(c, 0, sizeof *c);
     if (!g) return gc_failf(err, GC_ERR_INTERNAL, "internal error: codegen: no graph");
     if (!gc_layout_plan_step(g, &c->layout, err)) return 0;
@@ -35,7 +35,7 @@ static int compile(const gc_graph *g, compiled *c, gc_error *err) {
         return 0;
     }
     c->ctx = LLVMContextCreate();
-    c->mod = cg_build_module(c->ctx, g, &c->layout, c->tm, NULL, NULL, NULL, err);
+    c->mod = cg_build_module(c->ctx, g, &c->layout, c->tm, NULL, NULL, hooked_step, NULL, err);
     if (!c->mod) {
         release(c);
         return 0;
@@ -45,7 +45,7 @@ static int compile(const gc_graph *g, compiled *c, gc_error *err) {
 
 char *gc_codegen_llvm_ir(const gc_graph *g, gc_error *err) {
     compiled c;
-    if (!compile(g, &c, err)) return NULL;
+    if (!compile(g, false, &c, err)) return NULL;
     char *text = LLVMPrintModuleToString(c.mod);
     char *copy = strdup(text);
     LLVMDisposeMessage(text);
@@ -56,7 +56,7 @@ char *gc_codegen_llvm_ir(const gc_graph *g, gc_error *err) {
 
 char *gc_codegen_asm(const gc_graph *g, gc_error *err) {
     compiled c;
-    if (!compile(g, &c, err)) return NULL;
+    if (!compile(g, false, &c, err)) return NULL;
     char *msg = NULL;
     LLVMMemoryBufferRef buf = NULL;
     char *copy = NULL;
@@ -79,11 +79,12 @@ char *gc_codegen_asm(const gc_graph *g, gc_error *err) {
 }
 
 /* The whole graph as one module, optimised and written as an object: what object_file.c falls
- * back to when it cannot merge the kernels' objects. */
-int cg_emit_module_object(const gc_graph *g, const char *path, gc_error *err) {
+ * back to when it cannot merge the kernels' objects, and (hooked_step) a standalone trainer's
+ * data-parallel program, whose gc_step_hooked calls the step hooks around its kernels. */
+int cg_emit_module_object(const gc_graph *g, const char *path, bool hooked_step, gc_error *err) {
     if (!path) return gc_failf(err, GC_ERR_INTERNAL, "internal error: gc_codegen_emit_object: no path");
     compiled c;
-    if (!compile(g, &c, err)) return 0;
+    if (!compile(g, hooked_step, &c, err)) return 0;
     /* The C API wants a mutable file name. */
     char *file = strdup(path), *msg = NULL;
     int ok = 1;
@@ -96,4 +97,8 @@ int cg_emit_module_object(const gc_graph *g, const char *path, gc_error *err) {
     free(file);
     release(&c);
     return ok;
+}
+
+int gc_codegen_emit_object_hooked(const gc_graph *g, const char *path, gc_error *err) {
+    return cg_emit_module_object(g, path, true, err);
 }

@@ -601,6 +601,10 @@ static gc_node *accumulate(opt_ctx *c, param_grad *pg, gc_node **grads, int n) {
         if (!acc || !sum || !gc_graph_add_output(c->g, GC_OUTPUT_UPDATE, name, gc_select(b, is_last, zero, sum), b->err))
             return NULL;
         grads[i] = sum;
+        for (int k = 0; c->cfg->accumulated_grads && k < c->g->num_outputs; k++) {
+            gc_graph_output *o = &c->g->outputs[k];
+            if (o->kind == GC_OUTPUT_GRAD && !strcmp(o->name, pg[i].param->name)) o->value = sum;
+        }
     }
     gc_node *next = gc_select(b, is_last, zero, gc_add_scalar(b, count, 1.0));
     if (!next || !gc_graph_add_output(c->g, GC_OUTPUT_UPDATE, "accumulate.count", next, b->err)) return NULL;

@@ -112,6 +112,10 @@ typedef struct gc_optimizer_config {
     const double *lr_scale_factors;
     int num_lr_scale;
     int64_t accumulate; /* gradient_accumulation_steps: one update every N runs (0 or 1: every run) */
+    /* Data parallel with accumulation: each grad output becomes its accumulated sum (what the
+     * update reads), so the processes average that sum once, on the update's run, and keep their
+     * micro-batches' gradients to themselves before it (DDP's no_sync; runtime/distributed.h). */
+    bool accumulated_grads;
     gc_loc loc;                 /* the train block's line, stamped on every node built */
 } gc_optimizer_config;
 

@@ -16,10 +16,11 @@
 
 #include "ir/graph.h"
 #include "runtime/executor.h"
+#include "runtime/step_hook.h"
 
 /* Bumped whenever gc_aot_program changes; the generated trainer source passes the version and
  * the struct size it was written for. */
-#define GC_AOT_ABI 3
+#define GC_AOT_ABI 4
 
 typedef struct gc_aot_program {
     const char *name;           /* "train" or "eval", for messages */
@@ -31,6 +32,9 @@ typedef struct gc_aot_program {
     void (*init)(char *arena, void *pool); /* fills constants; once, on the zeroed arena */
     void (*step)(char *arena, void *pool); /* computes every node up to the updates */
     void (*update)(char *arena, void *pool); /* the updates written in place (apply) */
+    /* step calling gc_step_hook(hooks, ...) around its kernels (a gc_step_hook_ctx; runtime/
+     * step_hook.h), or NULL: what an executor created with hooks runs (data parallel under mpirun). */
+    void (*step_hooked)(char *arena, void *pool, void *hooks);
 } gc_aot_program;
 
 /* What the trainer source gradc generates hands to gc_aot_main: the model as text (rebuilt at

@@ -10,6 +10,8 @@
  * It is an option parser over the training driver `gradc train` uses (runtime/train_driver.h) and
  * the same data loading (runtime/data_files.h) and evaluator (runtime/evaluate.h), so the options,
  * data formats, validation, progress output, log, checkpoints and interruption are gradc train's.
+ * Under mpirun `train` trains data-parallel as gradc train does (docs/distributed.md): the trainer
+ * holds the step of the graph a data-parallel trainer builds, with step hooks (tools/cmd_compile.c).
  */
 #include <errno.h>
 #include <math.h>
@@ -45,6 +47,7 @@ typedef struct options {
     long long steps, epochs, save_every, eval_every, text_stride;
     const char *save, *resume, *init, *log, *params, *save_weights, *batch_const;
     int shuffle, quiet, json, threads, keep_best, skip_nonfinite, explicit_const, random_batches;
+    double mpi_timeout; /* seconds; 0: the default (GC_MPI_TIMEOUT, else 300) */
     char *owned[2 * MAX_DATA]; /* binding names */
     int num_owned;
 } options;
@@ -76,6 +79,7 @@ static void usage(FILE *out) {
             "       %*s       [--save CKPT] [--save-every N] [--keep-best] [--save-weights FILE] [--resume CKPT]\n"
             "       %*s       [--eval-data NAME=FILE]... [--eval-text FILE] [--eval-every N] [--log FILE.csv]\n"
             "       %*s       [--no-shuffle] [--threads N] [--quiet] [--skip-nonfinite] [--text-stride N]\n"
+            "       %*s       [--mpi-timeout S]\n"
             "       %s eval --params CKPT [--data NAME=FILE]... [--text FILE] [--json]\n\n"
             "A standalone trainer written by `gradc compile`: the model's training step is compiled in.\n"
             "The options are gradc train's (docs/cli.md):\n"
@@ -103,9 +107,11 @@ static void usage(FILE *out) {
             "  --random-batches    each batch draws its examples at random, with replacement (nanoGPT's sampling)\n"
             "  --quiet             print only the summary\n"
             "  --skip-nonfinite    skip the update of a step whose loss or gradient norm is NaN/Inf and go on\n"
+            "  --mpi-timeout S     under mpirun (data parallel, as gradc train): how long a rank waits for the\n"
+            "                      others before failing (default: $GC_MPI_TIMEOUT, else 300)\n"
             "  --params CKPT       (eval) the parameters to evaluate\n"
             "  --json              (eval) one JSON object instead of `name value` lines\n",
-            prog, (int)strlen(prog), "", (int)strlen(prog), "", (int)strlen(prog), "", prog);
+            prog, (int)strlen(prog), "", (int)strlen(prog), "", (int)strlen(prog), "", (int)strlen(prog), "", prog);
 }
 
 /* `--name VALUE` or `--name=VALUE` at argv[*i]: 1 and *value, 0 when it is another flag, -1 when
@@ -159,12 +165,12 @@ static void free_options(options *o) {
 
 enum {
     F_DATA, F_TEXT, F_EVAL_DATA, F_EVAL_TEXT, F_STEPS, F_EPOCHS, F_INIT, F_SAVE_WEIGHTS, F_SAVE_EVERY, F_SAVE,
-    F_RESUME, F_LOG, F_PARAMS, F_THREADS, F_EVAL_EVERY, F_TEXT_STRIDE, F_ALLOW_UNBOUND, NUM_VALUED
+    F_RESUME, F_LOG, F_PARAMS, F_THREADS, F_EVAL_EVERY, F_TEXT_STRIDE, F_ALLOW_UNBOUND, F_MPI_TIMEOUT, NUM_VALUED
 };
 static const char *const valued[NUM_VALUED] = {
     "--data", "--text", "--eval-data", "--eval-text", "--steps", "--epochs", "--init", "--save-weights",
     "--save-every", "--save", "--resume", "--log", "--params", "--threads", "--eval-every", "--text-stride",
-    "--allow-unbound"};
+    "--allow-unbound", "--mpi-timeout"};
 static const char *const switches[] = {"--random-batches", "--no-shuffle", "--quiet", "--json", "--keep-best", "--skip-nonfinite",
                                        "--csv-header", "--no-csv-header", "--help"};
 
@@ -197,7 +203,8 @@ static int parse(int argc, char **argv, int eval, options *o) {
         /* Options that only make sense for training are unknown to eval. */
         int train_only = which == F_STEPS || which == F_EPOCHS || which == F_INIT || which == F_SAVE_WEIGHTS ||
                          which == F_SAVE_EVERY || which == F_SAVE || which == F_RESUME || which == F_LOG ||
-                         which == F_EVAL_DATA || which == F_EVAL_TEXT || which == F_EVAL_EVERY;
+                         which == F_EVAL_DATA || which == F_EVAL_TEXT || which == F_EVAL_EVERY ||
+                         which == F_MPI_TIMEOUT;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
@@ -232,6 +239,11 @@ static int parse(int argc, char **argv, int eval, options *o) {
         } else if (which == F_ALLOW_UNBOUND) {
             if (o->num_allow_unbound == MAX_DATA) return usage_error("too many --allow-unbound options");
             o->allow_unbound[o->num_allow_unbound++] = v;
+        } else if (which == F_MPI_TIMEOUT) {
+            char *end;
+            o->mpi_timeout = strtod(v, &end);
+            if (*end || !(o->mpi_timeout > 0))
+                return usage_error("--mpi-timeout needs a positive number of seconds, got '%s'", v);
         } else if (which == F_THREADS) {
             long long n;
             if (!parse_count(v, &n) || n > 256) return usage_error("--threads needs a number from 0 to 256, got '%s'", v);
@@ -268,10 +280,12 @@ static int parse(int argc, char **argv, int eval, options *o) {
     return -1;
 }
 
-/* What builds a trainer of the embedded model: the model and the options. */
+/* What builds a trainer of the embedded model: the model, the options and the communicator
+ * (NULL: one process). */
 typedef struct build_context {
     const gc_aot_model *m;
     const options *o;
+    gc_communicator *comm;
 } build_context;
 
 /* The model rebuilt from the embedded text with the compile-time overrides, and one more const
@@ -291,7 +305,7 @@ static gc_trainer *build_with(void *ctx, const char *extra, double value, gc_err
         return NULL;
     }
     gc_options opts = {GC_BACKEND_JIT, b->o->threads, b->o->skip_nonfinite, 0};
-    gc_trainer *t = gc_trainer_new(model, &opts, err);
+    gc_trainer *t = gc_trainer_new_distributed(model, &opts, b->comm, err);
     gc_model_free(model);
     return t;
 }
@@ -308,21 +322,28 @@ static int train(const gc_aot_model *m, const options *o, int argc, char **argv)
     gc_dataset *data = NULL, *held_out = NULL;
     gc_evaluator *ev = NULL;
     int64_t *indices = NULL;
-    build_context bc = {m, o};
+    gc_trainer *t = NULL;
+    /* Data parallel under mpirun, as gradc train (tools/cmd_train.c): each rank trains on its slice
+     * of every global batch; rank 0 alone prints, logs and saves. */
+    gc_communicator *comm = NULL;
+    if (gc_distributed_launched() && !(comm = gc_communicator_world(&err))) goto error;
+    if (comm && o->mpi_timeout > 0 && !gc_communicator_set_timeout(comm, o->mpi_timeout, &err)) goto error;
+    build_context bc = {m, o, comm};
     gc_data_config dc = data_config(o);
-    gc_trainer *t = build_with(&bc, NULL, 0, &err);
-    if (!t) goto error;
+    if (!(t = build_with(&bc, NULL, 0, &err))) goto error;
     const char *warning;
-    for (int w = 0; gc_trainer_warning(t, w, &warning); w++) fprintf(stderr, "warning: %s\n", warning);
+    for (int w = 0; gc_distributed_is_root(comm) && gc_trainer_warning(t, w, &warning); w++)
+        fprintf(stderr, "warning: %s\n", warning);
     if (o->init && !gc_trainer_load_params(t, o->init, &err)) goto error;
     if (o->resume && !gc_trainer_load(t, o->resume, &err)) goto error;
     if (!(data = gc_data_files_load(t, o->data, o->num_data, &dc, 0, o->shuffle, &err))) goto error;
+    if (comm && !gc_dataset_shard(data, gc_communicator_rank(comm), gc_communicator_size(comm), &err)) goto error;
     gc_train_config cfg = {
         .steps = o->steps, .epochs = o->epochs, .eval_every = o->eval_every, .save_every = o->save_every,
         .save = o->save, .keep_best = o->keep_best, .save_weights = o->save_weights, .log = o->log,
         .resumed = o->resume != NULL, .skip_nonfinite = o->skip_nonfinite, .out = stdout, .messages = stderr,
         .progress = o->quiet ? GC_PROGRESS_NONE : isatty(STDOUT_FILENO) ? GC_PROGRESS_BAR : GC_PROGRESS_LINES,
-        .catch_signals = true, .argc = argc, .argv = argv};
+        .catch_signals = true, .argc = argc, .argv = argv, .rank = gc_communicator_rank(comm), .comm = comm};
     gc_train_source src = gc_train_source_dataset(data, t);
     gc_random_sampler sampler = {data, NULL};
     if (o->random_batches) {
@@ -338,19 +359,29 @@ static int train(const gc_aot_model *m, const options *o, int argc, char **argv)
         /* The linked code has the compiled batch size only: the last partial batch is padded. */
         ev = gc_evaluator_create(t, held_out, o->batch_const, o->explicit_const, false, NULL, NULL, m->filename, &err);
         if (!ev) goto error;
+        gc_evaluator_set_communicator(ev, comm);
     }
     gc_train_result result;
     if (!gc_train_run(t, &src, ev, &cfg, &result, &err)) goto error;
     if (result.stopped) status = gc_train_stop_status(&result);
     goto done;
 error:
+    /* Under mpirun: name the rank, then end every rank (a peer would otherwise wait for it). */
+    if (gc_communicator_size(comm) > 1 && strncmp(err.message, "rank ", 5))
+        gc_error_prefix(&err, "rank %d of %d: ", gc_communicator_rank(comm), gc_communicator_size(comm));
     status = report(&err, m);
+    if (gc_communicator_size(comm) > 1) {
+        fflush(stdout);
+        fflush(stderr);
+        gc_distributed_abort(comm, status);
+    }
 done:
     free(indices);
     gc_evaluator_free(ev);
     gc_dataset_free(held_out);
     gc_dataset_free(data);
     gc_trainer_free(t);
+    gc_communicator_free(comm);
     return status;
 }
 
@@ -361,7 +392,7 @@ static int eval(const gc_aot_model *m, const options *o) {
     int status = 0;
     gc_dataset *data = NULL;
     gc_evaluator *ev = NULL;
-    build_context bc = {m, o};
+    build_context bc = {m, o, NULL};
     gc_data_config dc = data_config(o);
     gc_trainer *t = build_with(&bc, NULL, 0, &err);
     if (!t) goto error;
@@ -409,9 +440,6 @@ int gc_aot_main(int argc, char **argv, const gc_aot_model *m) {
     }
     int is_eval = !strcmp(argv[1], "eval");
     if (!is_eval && strcmp(argv[1], "train")) return usage_error("unknown command '%s' (train or eval)", argv[1]);
-    /* N copies training alone would each write the same log and checkpoints (docs/distributed.md). */
-    if (!is_eval && gc_distributed_launched())
-        return usage_error("this standalone trainer does not train data-parallel yet; under mpirun, use gradc train");
     static options o; /* big: binding lists */
     memset(&o, 0, sizeof o);
     int status = parse(argc - 1, argv + 1, is_eval, &o);

@@ -244,6 +244,8 @@ struct gc_grad_reducer {
     int64_t step_bytes;
     int started_in_backward; /* buckets of this run started before anything waited for them */
     bool waiting;            /* inside wait_all: a bucket started now did not overlap backward */
+    bool no_sync;            /* this run's gradients stay local (gc_grad_reducer_begin_no_sync) */
+    int64_t runs, synced_runs; /* runs begun, and those that all-reduced their gradients */
     double *sums;            /* all_reduce_sum's values in double; kept across steps */
     int64_t sums_cap;
     bool failed;
@@ -444,6 +446,7 @@ static void on_event(void *user, int event, const gc_node *node, void *data, gc_
     gc_grad_reducer *r = user;
     (void)node;
 #ifdef GC_HAVE_MPI
+    if (r->no_sync && event != GC_HOOK_ALL_REDUCE) return;
     switch (event) {
     case GC_HOOK_GRAD_READY:
         grad_ready(r, data, dtype, count);
@@ -491,6 +494,20 @@ void gc_grad_reducer_begin(gc_grad_reducer *r) {
     r->first_pending = 0;
     r->step_bytes = 0;
     r->started_in_backward = 0;
+    r->no_sync = false;
+    r->runs++;
+    r->synced_runs++;
+}
+
+void gc_grad_reducer_begin_no_sync(gc_grad_reducer *r) {
+    gc_grad_reducer_begin(r);
+    r->no_sync = true;
+    r->synced_runs--;
+}
+
+int64_t gc_grad_reducer_runs(const gc_grad_reducer *r, int64_t *synced) {
+    if (synced) *synced = r ? r->synced_runs : 0;
+    return r ? r->runs : 0;
 }
 
 int gc_grad_reducer_end(gc_grad_reducer *r, gc_error *err) {

@@ -62,6 +62,9 @@ const gc_step_hooks *gc_grad_reducer_hooks(gc_grad_reducer *r);
 /* Around each run of the step: begin forgets the last run's buckets' contents; end fails with the
  * error a hook met (a timeout naming the rank). */
 void gc_grad_reducer_begin(gc_grad_reducer *r);
+/* Instead of begin: a run whose gradients stay this rank's own (a micro-batch accumulated before
+ * the update's last, DDP's no_sync); all_reduce_sum values are still summed. */
+void gc_grad_reducer_begin_no_sync(gc_grad_reducer *r);
 int gc_grad_reducer_end(gc_grad_reducer *r, gc_error *err);
 /* Gradient bytes this rank sent into all-reduces in its last run, and the buckets they made. */
 int64_t gc_grad_reducer_bytes(const gc_grad_reducer *r);
@@ -69,5 +72,8 @@ int gc_grad_reducer_buckets(const gc_grad_reducer *r);
 /* Of those buckets, how many started while backward was still computing (the rest started when
  * the first reader of gradients, or the end of the step, waited for them). */
 int gc_grad_reducer_overlapped(const gc_grad_reducer *r);
+/* Runs begun so far, and in *synced how many of them all-reduced their gradients (the others
+ * began with gc_grad_reducer_begin_no_sync). */
+int64_t gc_grad_reducer_runs(const gc_grad_reducer *r, int64_t *synced);
 
 #endif

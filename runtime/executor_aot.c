@@ -42,6 +42,8 @@ typedef struct aot {
     gc_pool *pool;
     gc_update_plan updates;
     int ran, pending; /* pending: run, and its update kernels not yet run */
+    bool hooked;      /* runs step_hooked with `hooks` (gc_executor_config.hooks) */
+    gc_step_hook_ctx hooks;
 } aot;
 
 /* The registered program compiled from g, found by the hash of g's text. */
@@ -94,6 +96,16 @@ static void *create(const gc_graph *g, const gc_executor_config *config, gc_erro
         goto fail;
     }
     if (!gc_update_plan_make(g, a->program->offsets, &a->updates, err)) goto fail;
+    if (config->hooks) {
+        /* gradc compile gives the step of the graph a data-parallel trainer builds this entry. */
+        if (!a->program->step_hooked) {
+            gc_failf(err, GC_ERR_INTERNAL, "internal error: program '%s' was compiled without step hooks",
+                     a->program->name);
+            goto fail;
+        }
+        a->hooked = true;
+        a->hooks = (gc_step_hook_ctx){g, a->program->offsets, a->arena, *config->hooks};
+    }
     if (!(a->pool = gc_pool_new(config->threads, err))) goto fail;
     /* The object names gc_sgemm only weakly (so --emit obj links without this runtime); this
      * reference is what links runtime/gemm.c into a trainer, and it decides the GEMM up front. */
@@ -119,7 +131,8 @@ static int run(void *impl, gc_error *err) {
     aot *a = impl;
     if (!a) return gc_failf(err, GC_ERR_INTERNAL, "internal error: aot executor: run without an executor");
     uint32_t mode = gc_pool_enter(a->pool);
-    a->program->step(a->arena, a->pool);
+    if (a->hooked) a->program->step_hooked(a->arena, a->pool, &a->hooks);
+    else a->program->step(a->arena, a->pool);
     gc_pool_leave(mode);
     a->ran = a->pending = 1;
     return 1;

@@ -40,28 +40,8 @@ struct gc_jit {
     bool ran;
     bool pending; /* run, and its update kernels (gc_update) not yet run */
     gc_profile *profile; /* with gc_jit_options.profile */
-    struct jit_hooks *hooks; /* with gc_jit_options.hooks: what generated code passes gc_step_hook */
+    gc_step_hook_ctx *hooks; /* with gc_jit_options.hooks: what generated code passes gc_step_hook */
 };
-
-/* The context gc_step_hook receives: the executor's arena and what to call. */
-typedef struct jit_hooks {
-    gc_jit *jit;
-    gc_step_hooks hooks;
-} jit_hooks;
-
-void gc_step_hook(void *ctx, int32_t event, int32_t node) {
-    jit_hooks *h = ctx;
-    gc_jit *j = h->jit;
-    const gc_node *n = node >= 0 && node < j->num_nodes ? j->graph->nodes[node] : NULL;
-    /* An all_reduce_sum is the root of a kernel of its own: the kernel that just ended computed it. */
-    if (event == GC_HOOK_KERNEL_DONE && n && n->op == GC_OP_ALL_REDUCE_SUM && j->layout.offsets[node] >= 0)
-        h->hooks.event(h->hooks.user, GC_HOOK_ALL_REDUCE, n, j->arena + j->layout.offsets[node], n->type.dtype,
-                       gc_type_numel(&n->type));
-    else if (event == GC_HOOK_GRAD_READY && n && j->layout.offsets[node] >= 0)
-        h->hooks.event(h->hooks.user, event, n, j->arena + j->layout.offsets[node], n->type.dtype, gc_type_numel(&n->type));
-    else
-        h->hooks.event(h->hooks.user, event == GC_HOOK_GRAD_READY ? GC_HOOK_KERNEL_DONE : event, NULL, NULL, GC_F32, 0);
-}
 
 static bool is_source(const gc_node *n) { return (gc_op_table[n->op].flags & GC_FLAG_NAMED) != 0; }
 
@@ -101,8 +81,7 @@ gc_jit *gc_jit_new_opts(const gc_graph *g, const gc_jit_options *opts, gc_error 
             gc_failf(err, GC_ERR_MEMORY, "out of memory");
             goto fail;
         }
-        j->hooks->jit = j;
-        j->hooks->hooks = *opts->hooks;
+        *j->hooks = (gc_step_hook_ctx){g, j->layout.offsets, j->arena, *opts->hooks};
     }
     j->code = gc_codegen_jit_compile_hooked(g, &j->layout, j->profile, j->hooks, &j->times, err);
     if (!j->code) goto fail;

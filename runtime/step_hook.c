@@ -1,7 +1,21 @@
-/* step_hook.c: which nodes a step's hooks concern (runtime/step_hook.h). */
+/* step_hook.c: which nodes a step's hooks concern, and the call compiled code makes
+ * (runtime/step_hook.h). */
 #include "runtime/step_hook.h"
 
 #include <string.h>
+
+void gc_step_hook(void *ctx, int32_t event, int32_t node) {
+    gc_step_hook_ctx *h = ctx;
+    const gc_node *n = node >= 0 && node < h->graph->num_nodes ? h->graph->nodes[node] : NULL;
+    /* An all_reduce_sum is the root of a kernel of its own: the kernel that just ended computed it. */
+    if (event == GC_HOOK_KERNEL_DONE && n && n->op == GC_OP_ALL_REDUCE_SUM && h->offsets[node] >= 0)
+        h->hooks.event(h->hooks.user, GC_HOOK_ALL_REDUCE, n, h->arena + h->offsets[node], n->type.dtype,
+                       gc_type_numel(&n->type));
+    else if (event == GC_HOOK_GRAD_READY && n && h->offsets[node] >= 0)
+        h->hooks.event(h->hooks.user, event, n, h->arena + h->offsets[node], n->type.dtype, gc_type_numel(&n->type));
+    else
+        h->hooks.event(h->hooks.user, event == GC_HOOK_GRAD_READY ? GC_HOOK_KERNEL_DONE : event, NULL, NULL, GC_F32, 0);
+}
 
 void gc_step_hook_plan(const gc_graph *g, bool *is_grad, bool *reads_grad) {
     memset(is_grad, 0, sizeof *is_grad * (size_t)g->num_nodes);

@@ -33,8 +33,19 @@ typedef struct gc_step_hooks {
     void (*event)(void *user, int event, const gc_node *node, void *data, gc_dtype dtype, int64_t count);
 } gc_step_hooks;
 
-/* Called around the JIT's step kernels (codegen/program.c, and codegen/module.c's whole-module
- * gc_step when built with hooks): ctx is the executor's hook state. */
+/* What compiled code passes gc_step_hook as ctx: where the step's values are and whom to tell.
+ * The JIT's executor (runtime/jit.c) and the AOT one (runtime/executor_aot.c) each keep one. */
+typedef struct gc_step_hook_ctx {
+    const gc_graph *graph;
+    const int64_t *offsets; /* per node id: bytes from the arena start, -1 for none */
+    char *arena;
+    gc_step_hooks hooks;
+} gc_step_hook_ctx;
+
+/* Called around the step kernels of compiled code (codegen/program.c's table; codegen/module.c's
+ * whole-module gc_step when built with hooks, and the gc_step_hooked entry of an object file,
+ * which takes ctx as its third argument): ctx is a gc_step_hook_ctx. It turns node ids into the
+ * values the hooks want. */
 void gc_step_hook(void *ctx, int32_t event, int32_t node);
 
 /* Which nodes of g are gradient outputs (is_grad) and which read one as an operand while not being

@@ -128,6 +128,11 @@ int gc_trainer_reduced(const gc_trainer *t, int64_t *bytes, int *buckets, int *o
     return 1;
 }
 
+int64_t gc_trainer_reduced_runs(const gc_trainer *t, int64_t *synced) {
+    if (synced) *synced = 0;
+    return t && t->reducer ? gc_grad_reducer_runs(t->reducer, synced) : 0;
+}
+
 void gc_trainer_compile_times(const gc_trainer *t, gc_compile_times *times) {
     if (t) *times = t->times;
 }
@@ -352,23 +357,29 @@ static void release_freed_memory(void) {
 #endif
 }
 
+/* data_parallel: build the training graph a trainer on several processes runs (always so when
+ * comm has several). */
 static gc_trainer *trainer_new(gc_model *m, const gc_options *opts, bool plan_only, gc_communicator *comm,
-                               gc_error *err);
+                               bool data_parallel, gc_error *err);
 
 gc_trainer *gc_trainer_new(gc_model *m, const gc_options *opts, gc_error *err) {
-    return trainer_new(m, opts, false, NULL, err);
+    return trainer_new(m, opts, false, NULL, false, err);
 }
 
 gc_trainer *gc_trainer_plan(gc_model *m, const gc_options *opts, gc_error *err) {
-    return trainer_new(m, opts, true, NULL, err);
+    return trainer_new(m, opts, true, NULL, false, err);
+}
+
+gc_trainer *gc_trainer_plan_distributed(gc_model *m, const gc_options *opts, gc_error *err) {
+    return trainer_new(m, opts, true, NULL, true, err);
 }
 
 gc_trainer *gc_trainer_new_distributed(gc_model *m, const gc_options *opts, gc_communicator *comm, gc_error *err) {
-    return trainer_new(m, opts, false, comm, err);
+    return trainer_new(m, opts, false, comm, false, err);
 }
 
 static gc_trainer *trainer_new(gc_model *m, const gc_options *opts, bool plan_only, gc_communicator *comm,
-                               gc_error *err) {
+                               bool data_parallel, gc_error *err) {
     if (!m) return gc_failf(err, GC_ERR_USER, "gc_trainer_new: model is NULL"), NULL;
     gc_trainer *t = calloc(1, sizeof *t);
     if (!t) return out_of_memory(err), NULL;
@@ -401,6 +412,8 @@ static gc_trainer *trainer_new(gc_model *m, const gc_options *opts, bool plan_on
     /* The stages' texts serve gc_trainer_ir; a plan (gradc check) skips them, a fifth of its time. */
     if (!t->plan_only) t->text_forward = gc_graph_print(train.graph);
     gc_optimizer_config optimizer = train.train.optimizer;
+    data_parallel |= gc_communicator_size(comm) > 1;
+    optimizer.accumulated_grads = data_parallel && optimizer.accumulate > 1;
     t->seed = train.train.seed;
     t->accumulate = optimizer.accumulate > 1 ? optimizer.accumulate : 1;
     t->step_error = train.layers.step_error;
@@ -424,7 +437,7 @@ static gc_trainer *trainer_new(gc_model *m, const gc_options *opts, bool plan_on
      * params untouched even when only the gradient norm is non-finite, or the gradients must be
      * averaged across ranks before any update reads them (data parallel). */
     if (ok && t->plan_only && !(t->classic_graph = gc_graph_rebuild(train.graph, NULL, NULL, err))) ok = 0;
-    if (ok && !t->opts.skip_nonfinite && gc_communicator_size(t->comm) <= 1) ok = gc_updates_in_backward(&train.graph, NULL, err);
+    if (ok && !t->opts.skip_nonfinite && !data_parallel) ok = gc_updates_in_backward(&train.graph, NULL, err);
     PHASE(simplify_ms);
     if (ok) {
         t->train_graph = train.graph;
@@ -603,14 +616,17 @@ static int broadcast_one(gc_trainer *t, const gc_node *n, void *data, void *ctx)
 }
 
 /* Before a run: the first makes every rank start from the root's params, buffers and state (as
- * DDP does), so ranks agree even when a program set them differently. */
-static int dist_before_run(gc_trainer *t, gc_error *err) {
+ * DDP does), so ranks agree even when a program set them differently. sync: the run averages its
+ * gradients; a micro-batch before an accumulated update's last keeps them (DDP's no_sync: its
+ * grad outputs are the sums so far, which the last run averages; optimizer.h). */
+static int dist_before_run(gc_trainer *t, bool sync, gc_error *err) {
     if (!t->reducer) return 1;
     if (!t->dist_synced) {
         if (!for_each_persistent(t, true, broadcast_one, err)) return 0;
         t->dist_synced = true;
     }
-    gc_grad_reducer_begin(t->reducer);
+    if (sync) gc_grad_reducer_begin(t->reducer);
+    else gc_grad_reducer_begin_no_sync(t->reducer);
     return 1;
 }
 
@@ -667,7 +683,7 @@ static int accumulate_step(gc_trainer *t, float *loss, gc_error *err) {
     int32_t *rng = must_source(t, t->train_exec, GC_STEP_INPUT);
     /* Every micro-batch draws its own dropout. */
     if (rng) *rng = rng_index(t, t->step * t->accumulate + t->micro);
-    if (!dist_before_run(t, err) || !t->ops->run(t->train_exec, err) || !dist_after_run(t, err)) return 0;
+    if (!dist_before_run(t, last, err) || !t->ops->run(t->train_exec, err) || !dist_after_run(t, err)) return 0;
     t->last_exec = t->train_exec;
     const float *l = t->ops->output(t->train_exec, GC_OUTPUT_VALUE, "loss");
     const float *norm = t->ops->output(t->train_exec, GC_OUTPUT_VALUE, "grad_norm");
@@ -718,7 +734,7 @@ int gc_trainer_step(gc_trainer *t, float *loss, gc_error *err) {
     if (t->accumulate > 1) return accumulate_step(t, loss, err);
     int32_t *step = must_source(t, t->train_exec, GC_STEP_INPUT);
     if (step) *step = rng_index(t, t->step);
-    if (!dist_before_run(t, err) || !t->ops->run(t->train_exec, err) || !dist_after_run(t, err)) return 0;
+    if (!dist_before_run(t, true, err) || !t->ops->run(t->train_exec, err) || !dist_after_run(t, err)) return 0;
     t->last_exec = t->train_exec;
     const float *l = t->ops->output(t->train_exec, GC_OUTPUT_VALUE, "loss");
     const float *norm = t->ops->output(t->train_exec, GC_OUTPUT_VALUE, "grad_norm");

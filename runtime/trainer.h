@@ -40,6 +40,12 @@ typedef struct gc_memory_report {
     int64_t peak_unbudgeted;
 } gc_memory_report;
 
+/* gc_trainer_plan with the training graph a trainer on several processes runs
+ * (gc_trainer_new_distributed with N > 1): no updates in backward, and with gradient accumulation
+ * grad outputs that are the accumulated sums. `gradc compile` compiles it for its trainers' runs
+ * under mpirun (and, alike without accumulation, for --skip-nonfinite). */
+gc_trainer *gc_trainer_plan_distributed(gc_model *m, const gc_options *opts, gc_error *err);
+
 /* The memory of t's training step. planned: as the JIT runs it, in one planned arena (what
  * `gradc train` uses), whatever t's backend; else every value of the step at once, as the
  * interpreter holds them. All of it is allocated before the first step, so the sum is the peak. */
@@ -82,5 +88,9 @@ int64_t gc_trainer_skipped(const gc_trainer *t);
 /* Data parallel: the gradient bytes this rank put into all-reduces in its last step, the
  * buckets they made and how many of those started while backward ran; 0 when t trains alone. */
 int gc_trainer_reduced(const gc_trainer *t, int64_t *bytes, int *buckets, int *overlapped);
+/* Data parallel: the training steps run so far (micro-batches, with gradient accumulation) and in
+ * *synced those that all-reduced gradients (with accumulation, an update's last micro-batch
+ * only); 0 when t trains alone. */
+int64_t gc_trainer_reduced_runs(const gc_trainer *t, int64_t *synced);
 
 #endif

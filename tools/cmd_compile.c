@@ -42,7 +42,7 @@
 #define GC_ONNX_LINK ""
 #endif
 
-enum { MAX_SETS = 64 };
+enum { MAX_SETS = 64, MAX_GRAPHS = 3 };
 
 typedef struct compile_options {
     const char *model, *out, *emit, *prefix, *graph;
@@ -61,11 +61,12 @@ typedef struct compile_phases {
 
 /* One graph of the model, compiled. */
 typedef struct compiled_graph {
-    const char *stage;  /* "train", "eval" or "predict" */
+    const char *stage;  /* "train", "eval", "predict", or "train_dp" (below) */
     char *text;
     gc_graph *graph;
     gc_layout layout;
     gc_codegen_times times; /* its object's compile (gc_codegen_emit_object_timed) */
+    bool hooked;            /* the object also has gc_step_hooked (codegen/codegen.h) */
 } compiled_graph;
 
 static void usage(FILE *out) {
@@ -169,9 +170,46 @@ static int check_writable(const char *path, gc_error *err) {
     return 1;
 }
 
-/* Builds both graphs with the trainer's pipeline, then reads each back from its text: the text is
- * what the standalone trainer's rebuilt graph is matched against. */
-static int build_graphs(const compile_options *o, compiled_graph graphs[2], gc_compile_times *times, gc_error *err) {
+/* Reads c's graph back from its text (the text is what the standalone trainer's rebuilt graph is
+ * matched against) and lays it out. */
+static int read_back(compiled_graph *c, gc_error *err) {
+    c->graph = gc_graph_parse(c->text, strlen(c->text), c->stage, err);
+    char *again = c->graph ? gc_graph_print(c->graph) : NULL;
+    int ok = c->graph != NULL;
+    if (c->graph && (!again || strcmp(again, c->text)))
+        ok = gc_failf(err, GC_ERR_INTERNAL, "internal error: the %s graph does not read back from its text", c->stage);
+    free(again);
+    return ok && gc_layout_plan_step(c->graph, &c->layout, err);
+}
+
+/* The training graph of a trainer on several processes (runtime/trainer.h): a standalone trainer
+ * started by mpirun runs it with step hooks that average the gradients (docs/distributed.md). When
+ * it is the single-process graph already (clipping or accumulation keep the updates after
+ * backward), that program gets the hooked entry; otherwise it is a third program, which also
+ * serves --skip-nonfinite (the same graph without accumulation). */
+static int build_data_parallel(gc_model *m, compiled_graph graphs[MAX_GRAPHS], int *count, gc_error *err) {
+    gc_options opts = {GC_BACKEND_INTERP, 1, 0, 0};
+    gc_trainer *t = gc_trainer_plan_distributed(m, &opts, err);
+    if (!t) return 0;
+    char *text = gc_trainer_ir(t, "train");
+    gc_trainer_free(t);
+    if (!text) return gc_failf(err, GC_ERR_MEMORY, "out of memory");
+    if (!strcmp(text, graphs[0].text)) {
+        free(text);
+        graphs[0].hooked = true;
+        return 1;
+    }
+    compiled_graph *c = &graphs[(*count)++];
+    c->stage = "train_dp";
+    c->text = text;
+    c->hooked = true;
+    return read_back(c, err);
+}
+
+/* Builds the graphs with the trainer's pipeline (training and eval; for a trainer, the data-parallel
+ * training graph too), each read back from its text. */
+static int build_graphs(const compile_options *o, compiled_graph graphs[MAX_GRAPHS], int *count, gc_compile_times *times,
+                        gc_error *err) {
     gc_model *m = gc_model_load(o->model, err);
     if (!m) return 0;
     for (int i = 0; i < o->num_sets; i++) {
@@ -184,39 +222,36 @@ static int build_graphs(const compile_options *o, compiled_graph graphs[2], gc_c
         /* The forward-only graph alone: it is all --graph predict writes. */
         compiled_graph *c = &graphs[0];
         c->stage = "predict";
+        *count = 1;
         c->graph = gc_model_predict_graph(m, err);
         gc_model_free(m);
         return c->graph && (c->text = gc_graph_print(c->graph)) && gc_layout_plan_step(c->graph, &c->layout, err);
     }
     gc_options opts = {GC_BACKEND_INTERP, 1, 0, 0};
     gc_trainer *t = gc_trainer_new(m, &opts, err);
-    gc_model_free(m);
-    if (!t) return 0;
+    if (!t) {
+        gc_model_free(m);
+        return 0;
+    }
     int ok = 1;
     for (int i = 0; ok && i < 2; i++) {
         compiled_graph *c = &graphs[i];
         c->stage = i == 0 ? "train" : "eval";
+        *count = i + 1;
         c->text = gc_trainer_ir(t, c->stage);
-        if (!c->text) {
-            ok = gc_failf(err, GC_ERR_MEMORY, "out of memory");
-            break;
-        }
-        c->graph = gc_graph_parse(c->text, strlen(c->text), c->stage, err);
-        char *again = c->graph ? gc_graph_print(c->graph) : NULL;
-        if (c->graph && (!again || strcmp(again, c->text)))
-            ok = gc_failf(err, GC_ERR_INTERNAL, "internal error: the %s graph does not read back from its text", c->stage);
-        free(again);
-        ok = ok && c->graph && gc_layout_plan_step(c->graph, &c->layout, err);
+        ok = c->text ? read_back(c, err) : gc_failf(err, GC_ERR_MEMORY, "out of memory");
     }
     const char *warning;
     for (int k = 0; gc_trainer_warning(t, k, &warning); k++) fprintf(stderr, "warning: %s\n", warning);
     gc_trainer_compile_times(t, times);
     gc_trainer_free(t);
+    ok = ok && (strcmp(o->emit, "exe") || build_data_parallel(m, graphs, count, err));
+    gc_model_free(m);
     return ok;
 }
 
-static void free_graphs(compiled_graph graphs[2]) {
-    for (int i = 0; i < 2; i++) {
+static void free_graphs(compiled_graph graphs[MAX_GRAPHS]) {
+    for (int i = 0; i < MAX_GRAPHS; i++) {
         free(graphs[i].text);
         gc_graph_free(graphs[i].graph);
         gc_layout_free(&graphs[i].layout);
@@ -243,7 +278,7 @@ static void c_offsets(gc_strbuf *sb, const char *name, const gc_layout *l) {
 }
 
 /* The trainer's main: the model, the overrides, the programs, and a call into the runtime. */
-static char *trainer_source(const compile_options *o, const char *text, compiled_graph graphs[2]) {
+static char *trainer_source(const compile_options *o, const char *text, const compiled_graph *graphs, int count) {
     gc_strbuf sb;
     gc_strbuf_init(&sb);
     gc_strbuf_printf(&sb,
@@ -254,6 +289,7 @@ static char *trainer_source(const compile_options *o, const char *text, compiled
                      "    const int64_t *offsets;\n    int64_t arena_size;\n"
                      "    void (*init)(char *arena, void *pool);\n    void (*step)(char *arena, void *pool);\n"
                      "    void (*update)(char *arena, void *pool);\n"
+                     "    void (*step_hooked)(char *arena, void *pool, void *hooks);\n"
                      "} gc_aot_program;\n\n"
                      "typedef struct gc_aot_model {\n"
                      "    int abi;\n    int program_size;\n    const char *text;\n    const char *filename;\n"
@@ -262,11 +298,14 @@ static char *trainer_source(const compile_options *o, const char *text, compiled
                      "} gc_aot_model;\n\n"
                      "int gc_aot_main(int argc, char **argv, const gc_aot_model *model);\n",
                      o->model);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < count; i++) {
         gc_strbuf_printf(&sb,
                          "void gc_aot_%s_init(char *arena, void *pool);\nvoid gc_aot_%s_step(char *arena, void *pool);\n"
                          "void gc_aot_%s_update(char *arena, void *pool);\n",
                          graphs[i].stage, graphs[i].stage, graphs[i].stage);
+        if (graphs[i].hooked)
+            gc_strbuf_printf(&sb, "void gc_aot_%s_step_hooked(char *arena, void *pool, void *hooks);\n", graphs[i].stage);
+    }
     gc_strbuf_append(&sb, "\nstatic const char model_text[] =\n    ");
     c_string(&sb, text);
     gc_strbuf_append(&sb, ";\n\nstatic const char model_file[] = ");
@@ -279,26 +318,28 @@ static char *trainer_source(const compile_options *o, const char *text, compiled
     gc_strbuf_append(&sb, "0};\nstatic const double set_values[] = {");
     for (int i = 0; i < o->num_sets; i++) gc_strbuf_printf(&sb, "%a, ", o->set_values[i]);
     gc_strbuf_append(&sb, "0};\n\n");
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < count; i++) {
         char name[32];
         snprintf(name, sizeof name, "%s_offsets", graphs[i].stage);
         c_offsets(&sb, name, &graphs[i].layout);
     }
     gc_strbuf_append(&sb, "\nstatic const gc_aot_program programs[] = {\n");
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < count; i++) {
         const compiled_graph *c = &graphs[i];
+        char hooked[64] = "0";
+        if (c->hooked) snprintf(hooked, sizeof hooked, "gc_aot_%s_step_hooked", c->stage);
         gc_strbuf_printf(&sb,
                          "    {\"%s\", 0x%016llxull, %d, %s_offsets, %lld, gc_aot_%s_init, gc_aot_%s_step, "
-                         "gc_aot_%s_update},\n",
+                         "gc_aot_%s_update, %s},\n",
                          c->stage, (unsigned long long)gc_aot_hash(c->text), c->graph->num_nodes, c->stage,
-                         (long long)c->layout.size, c->stage, c->stage, c->stage);
+                         (long long)c->layout.size, c->stage, c->stage, c->stage, hooked);
     }
     gc_strbuf_printf(&sb,
                      "};\n\n"
                      "static const gc_aot_model model = {%d, (int)sizeof(gc_aot_program), model_text, model_file,\n"
-                     "    %d, set_names, set_values, programs, 2};\n\n"
+                     "    %d, set_names, set_values, programs, %d};\n\n"
                      "int main(int argc, char **argv) { return gc_aot_main(argc, argv, &model); }\n",
-                     GC_AOT_ABI, o->num_sets);
+                     GC_AOT_ABI, o->num_sets, count);
     return gc_strbuf_take(&sb);
 }
 
@@ -368,23 +409,25 @@ static int runtime_library(char *out, size_t size, gc_error *err) {
                     GC_RUNTIME_LIB_BUILD);
 }
 
-static int compile_exe(const compile_options *o, compiled_graph graphs[2], const char *text, double *link_ms,
+static int compile_exe(const compile_options *o, compiled_graph *graphs, int count, const char *text, double *link_ms,
                        gc_error *err) {
     char runtime[4096];
     if (!runtime_library(runtime, sizeof runtime, err)) return 0;
     const char *tmp = getenv("TMPDIR");
-    char dir[4096], objs[2][4200], main_c[4200];
+    char dir[4096], objs[MAX_GRAPHS][4200], main_c[4200];
     snprintf(dir, sizeof dir, "%s/gradc-compile-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir)) return gc_failf(err, GC_ERR_IO, "cannot create a temporary directory %s: %s", dir, strerror(errno));
     snprintf(main_c, sizeof main_c, "%s/main.c", dir);
     int ok = 1;
-    for (int i = 0; ok && i < 2; i++) {
+    for (int i = 0; ok && i < count; i++) {
         char prefix[32];
         snprintf(prefix, sizeof prefix, "gc_aot_%s_", graphs[i].stage);
         snprintf(objs[i], sizeof objs[i], "%s/%s.o", dir, graphs[i].stage);
-        ok = gc_codegen_emit_object_named(graphs[i].graph, objs[i], prefix, NULL, &graphs[i].times, err);
+        ok = graphs[i].hooked ? gc_codegen_emit_object_hooked(graphs[i].graph, objs[i], err) &&
+                                    gc_object_rename_globals(objs[i], prefix, err)
+                              : gc_codegen_emit_object_named(graphs[i].graph, objs[i], prefix, NULL, &graphs[i].times, err);
     }
-    char *source = ok ? trainer_source(o, text, graphs) : NULL;
+    char *source = ok ? trainer_source(o, text, graphs, count) : NULL;
     if (ok && !source) ok = gc_failf(err, GC_ERR_MEMORY, "out of memory");
     ok = ok && write_text(main_c, source, err);
     free(source);
@@ -397,12 +440,16 @@ static int compile_exe(const compile_options *o, compiled_graph graphs[2], const
 #endif
         /* ONNX models are lowered again when the trainer starts: it links protobuf-c (GC_ONNX_LINK).
          * The runtime holds the MPI layer when this gradc links Open MPI (runtime/distributed.c). */
-        char *argv[] = {(char *)(cc && *cc ? cc : "cc"), "-O1", sanitize, "-o", (char *)o->out, main_c, objs[0],
-                        objs[1], runtime, GC_OPENBLAS_LIB,
+        char *argv[16 + MAX_GRAPHS] = {(char *)(cc && *cc ? cc : "cc"), "-O1", sanitize, "-o", (char *)o->out, main_c};
+        int n = 6;
+        for (int i = 0; i < count; i++) argv[n++] = objs[i];
+        char *libs[] = {runtime, GC_OPENBLAS_LIB,
 #ifdef GC_MPI_LIBDIR
                         "-L" GC_MPI_LIBDIR, "-Wl,-rpath," GC_MPI_LIBDIR, "-lmpi",
 #endif
-                        "-lm", "-lpthread", GC_ONNX_LINK[0] ? GC_ONNX_LINK : NULL, NULL};
+                        "-lm", "-lpthread", GC_ONNX_LINK[0] ? GC_ONNX_LINK : NULL};
+        for (size_t i = 0; i < sizeof libs / sizeof libs[0] && libs[i]; i++) argv[n++] = libs[i];
+        argv[n] = NULL;
         double started = gc_clock_ms();
         ok = run_command(argv, err);
         *link_ms = gc_clock_ms() - started;
@@ -411,8 +458,7 @@ static int compile_exe(const compile_options *o, compiled_graph graphs[2], const
         fprintf(stderr, "gradc: kept %s\n", dir);
     } else {
         remove(main_c);
-        remove(objs[0]);
-        remove(objs[1]);
+        for (int i = 0; i < count; i++) remove(objs[i]);
         rmdir(dir);
     }
     return ok;
@@ -509,7 +555,7 @@ static char *object_header(const compile_options *o, const compiled_graph *c, co
     return gc_strbuf_take(&sb);
 }
 
-static int compile_obj(const compile_options *o, compiled_graph graphs[2], gc_error *err) {
+static int compile_obj(const compile_options *o, compiled_graph *graphs, gc_error *err) {
     const compiled_graph *c = &graphs[strcmp(o->graph, "eval") ? 0 : 1];
     const char *prefix = o->prefix ? o->prefix : "model_";
     size_t len = strlen(o->out);
@@ -531,16 +577,16 @@ static int compile_obj(const compile_options *o, compiled_graph graphs[2], gc_er
 }
 
 /* --verbose: the phases, then each graph's codegen as gradc train prints the JIT's. */
-static void print_phases(const compile_options *o, const compiled_graph graphs[2], const compile_phases *ph,
+static void print_phases(const compile_options *o, const compiled_graph *graphs, int count, const compile_phases *ph,
                          double total_ms) {
     const gc_compile_times *c = &ph->graphs;
-    int count = strcmp(o->emit, "obj") ? 2 : 1;
+    if (!strcmp(o->emit, "obj")) count = 1; /* --emit obj writes one of the graphs */
     int first = strcmp(o->emit, "obj") || strcmp(o->graph, "eval") ? 0 : 1;
     fprintf(stderr, "compile: frontend %.1f ms, autodiff+optimizer %.1f ms, passes %.1f ms, init %.1f ms, graphs %.1f ms",
             c->frontend_ms, c->autodiff_ms, c->simplify_ms, c->init_ms, ph->build_ms);
     for (int i = first; i < first + count; i++)
         fprintf(stderr, ", codegen %s %.1f ms", graphs[i].stage, graphs[i].times.total_ms);
-    if (count == 2) fprintf(stderr, ", link %.1f ms", ph->link_ms);
+    if (strcmp(o->emit, "obj")) fprintf(stderr, ", link %.1f ms", ph->link_ms);
     fprintf(stderr, ", total %.1f ms\n", total_ms);
     for (int i = first; i < first + count; i++) {
         const gc_codegen_times *t = &graphs[i].times;
@@ -562,15 +608,17 @@ int gc_cmd_compile(int argc, char **argv) {
     if (status >= 0) return status;
     double start = gc_clock_ms();
     gc_error err = {0};
-    compiled_graph graphs[2];
+    compiled_graph graphs[MAX_GRAPHS];
     memset(graphs, 0, sizeof graphs);
     compile_phases ph;
     memset(&ph, 0, sizeof ph);
+    int count = 0;
     char *text = gc_read_file(o.model, NULL, &err);
-    int ok = text && check_writable(o.out, &err) && build_graphs(&o, graphs, &ph.graphs, &err);
+    int ok = text && check_writable(o.out, &err) && build_graphs(&o, graphs, &count, &ph.graphs, &err);
     ph.build_ms = gc_clock_ms() - start;
-    if (ok) ok = !strcmp(o.emit, "obj") ? compile_obj(&o, graphs, &err) : compile_exe(&o, graphs, text, &ph.link_ms, &err);
-    if (ok && o.verbose) print_phases(&o, graphs, &ph, gc_clock_ms() - start);
+    if (ok)
+        ok = !strcmp(o.emit, "obj") ? compile_obj(&o, graphs, &err) : compile_exe(&o, graphs, count, text, &ph.link_ms, &err);
+    if (ok && o.verbose) print_phases(&o, graphs, count, &ph, gc_clock_ms() - start);
     status = ok ? GC_EXIT_OK : gc_report_error(&err, text && !strcmp(err.file, o.model) ? text : NULL);
     free_graphs(graphs);
     free(text);

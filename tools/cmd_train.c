@@ -277,6 +277,10 @@ int gc_cmd_train(int argc, char **argv) {
                 "data parallel: %d ranks; each step all-reduces %lld bytes of gradients in %d bucket%s, %d of them "
                 "started while backward ran\n",
                 gc_communicator_size(comm), (long long)reduced_bytes, buckets, buckets == 1 ? "" : "s", overlapped);
+    int64_t synced_runs, runs = gc_trainer_reduced_runs(t, &synced_runs);
+    if (verbose && runs > 0 && gc_trainer_accumulation(t) > 1)
+        fprintf(stderr, "data parallel: gradients were all-reduced in %lld of %lld micro-batches (each update's last)\n",
+                (long long)synced_runs, (long long)runs);
     goto done;
 error:
     /* Under mpirun: name the rank, then end every rank (a peer would otherwise wait for it). */

@@ -79,7 +79,7 @@ static void aot_matches_the_interpreter(void **state) {
     assert_true(gc_codegen_jit_entries(code, entries, &err));
     char *text = gc_graph_print(g);
     gc_aot_program program = {"aot", gc_aot_hash(text), g->num_nodes, layout.offsets, layout.size,
-                              entries[0], entries[1], entries[2]};
+                              entries[0], entries[1], entries[2], NULL};
     free(text);
     gc_aot_register(&program, 1);
 
@@ -125,7 +125,7 @@ static void another_graph_is_refused(void **state) {
     gc_error err = {0};
     gc_graph *g = parse();
     int64_t offsets[32] = {0};
-    gc_aot_program program = {"train", 12345, g->num_nodes, offsets, 64, init, init, init};
+    gc_aot_program program = {"train", 12345, g->num_nodes, offsets, 64, init, init, init, NULL};
     gc_aot_register(&program, 1);
     assert_null(gc_executor_aot.create(g, &(gc_executor_config){.threads = 1}, &err));
     assert_int_equal(err.code, GC_ERR_INTERNAL);
