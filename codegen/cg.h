@@ -133,6 +133,14 @@ int cg_fused_kernel(cg_ctx *cg, const cg_group *grp, LLVMValueRef out, const LLV
  * it goes into, where outside values shaped like the result (a row's mean) are read. NULL after
  * filling cg->err. */
 LLVMValueRef cg_prologue_value(cg_ctx *cg, LLVMValueRef flat, LLVMValueRef out);
+/* The same for a kernel of several reductions over one operand space (sibling reductions,
+ * passes/fuse.c): values[i] is the operand of the kernel's i-th reduction member (graph order)
+ * at `flat`; the elementwise members the kernel stores are stored there too. 0 after filling
+ * cg->err. */
+int cg_prologue_operands(cg_ctx *cg, LLVMValueRef flat, LLVMValueRef out, LLVMValueRef *values);
+/* The reductions (sum or mean) of a kernel, nodes[0..count), in one pass over their common
+ * operand space, each result to outs[i]; operands through cg_prologue_operands. */
+int cg_emit_reductions(cg_ctx *cg, const gc_node *const *nodes, int count, const LLVMValueRef *outs);
 
 /* ---- kernel sharing (dedup.c) ----
  * Kernels with the same members (ops, attributes, types, how they read each other and the

@@ -76,69 +76,101 @@ static LLVMValueRef finish(cg_ctx *cg, reduce_kind kind, gc_dtype t, double grou
     return acc;
 }
 
-/* The innermost dim is reduced (a row sum): lane l of a vector accumulator takes the elements
+/* The reductions one kernel computes in one pass over their common operand space: one, or
+ * sibling sums and means (passes/fuse.c) whose operands a fused prologue computes together. */
+#define MAX_OUTS 8
+typedef struct reduce_set {
+    int count;
+    const gc_node *nodes[MAX_OUTS];
+    reduce_kind kind[MAX_OUTS];
+    LLVMValueRef out[MAX_OUTS];
+    LLVMValueRef x; /* the operand, when no prologue computes it */
+} reduce_set;
+
+/* The operand of every reduction of the set at flat index i, going into result element `out`:
+ * loaded, or computed by a fused prologue (codegen/fused.c). */
+static int operands_at(cg_ctx *cg, const reduce_set *rs, LLVMValueRef i, LLVMValueRef out, LLVMValueRef *v) {
+    if (!cg->prologue) {
+        v[0] = cg_load(cg, rs->nodes[0]->inputs[0]->type.dtype, rs->x, i);
+        return 1;
+    }
+    if (rs->count == 1 && !cg->prologue->num_stores) return (v[0] = cg_prologue_value(cg, i, out)) != NULL;
+    int got = cg_prologue_operands(cg, i, out, v);
+    if (got && got != rs->count)
+        return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: %d operands for %d reductions", got, rs->count);
+    return got;
+}
+
+/* The innermost dims are reduced (a row sum): lane l of a vector accumulator takes the elements
  * at l mod LANES of every reduced row, and the lanes merge in order at the end. The order is
  * still fixed at compile time, and the row loop is one vector operation per LANES elements
- * instead of a chain of scalar adds. `red` walks the reduced dims other than the innermost. */
-static int reduce_lanes(cg_ctx *cg, const gc_node *n, reduce_kind kind, double group, cg_nest *kept, cg_nest *red,
-                        int64_t len, LLVMValueRef out, LLVMValueRef x) {
-    gc_dtype t = n->inputs[0]->type.dtype, at = acc_dtype(kind, t);
-    LLVMTypeRef vt = LLVMVectorType(cg_type(cg, at), LANES), in_vt = LLVMVectorType(cg_type(cg, t), LANES);
-    LLVMValueRef acc = cg_entry_alloca(cg, vt, 1), splat[LANES];
-    for (int l = 0; l < LANES; l++) splat[l] = init_value(cg, kind, t);
+ * instead of a chain of scalar adds. `red` walks the reduced dims before the row. */
+static int reduce_lanes(cg_ctx *cg, const reduce_set *rs, double group, cg_nest *kept, cg_nest *red, int64_t len) {
+    gc_dtype t = rs->nodes[0]->inputs[0]->type.dtype;
+    LLVMValueRef acc[MAX_OUTS];
+    LLVMTypeRef vt[MAX_OUTS], in_vt = LLVMVectorType(cg_type(cg, t), LANES);
+    for (int o = 0; o < rs->count; o++) {
+        vt[o] = LLVMVectorType(cg_type(cg, acc_dtype(rs->kind[o], t)), LANES);
+        acc[o] = cg_entry_alloca(cg, vt[o], 1);
+    }
 
-    cg_nest_begin_split(cg, kept, (double)gc_type_numel(&n->inputs[0]->type));
-    LLVMBuildStore(cg->b, LLVMConstVector(splat, LANES), acc);
+    cg_nest_begin_split(cg, kept, (double)gc_type_numel(&rs->nodes[0]->inputs[0]->type));
+    for (int o = 0; o < rs->count; o++) {
+        LLVMValueRef splat[LANES];
+        for (int l = 0; l < LANES; l++) splat[l] = init_value(cg, rs->kind[o], t);
+        LLVMBuildStore(cg->b, LLVMConstVector(splat, LANES), acc[o]);
+    }
     cg_nest_begin(cg, red);
     LLVMValueRef row = LLVMBuildAdd(cg->b, kept->off[0], red->off[0], "");
     int64_t groups = len / LANES;
     cg_loop g;
     cg_loop_begin(cg, &g, cg_i64(cg, groups));
     LLVMValueRef at_g = LLVMBuildAdd(cg->b, row, LLVMBuildMul(cg->b, g.iv, cg_i64(cg, LANES), ""), "");
-    LLVMValueRef v;
+    LLVMValueRef v[MAX_OUTS];
     if (cg->prologue) {
         /* A fused prologue is computed lane by lane from the row-major index; the eight chains
          * are alike, and LLVM's SLP vectoriser makes them one vector chain. */
-        v = LLVMGetUndef(in_vt);
+        for (int o = 0; o < rs->count; o++) v[o] = LLVMGetUndef(in_vt);
         for (int l = 0; l < LANES; l++) {
-            LLVMValueRef e = cg_prologue_value(cg, LLVMBuildAdd(cg->b, at_g, cg_i64(cg, l), ""), kept->off[1]);
-            if (!e) return 0;
-            v = LLVMBuildInsertElement(cg->b, v, e, cg_i32(cg, l), "");
+            LLVMValueRef e[MAX_OUTS];
+            if (!operands_at(cg, rs, LLVMBuildAdd(cg->b, at_g, cg_i64(cg, l), ""), kept->off[1], e)) return 0;
+            for (int o = 0; o < rs->count; o++) v[o] = LLVMBuildInsertElement(cg->b, v[o], e[o], cg_i32(cg, l), "");
         }
     } else {
-        v = LLVMBuildLoad2(cg->b, in_vt, cg_elem_ptr(cg, t, x, at_g), "");
-        LLVMSetAlignment(v, (unsigned)gc_dtype_size(t));
+        v[0] = LLVMBuildLoad2(cg->b, in_vt, cg_elem_ptr(cg, t, rs->x, at_g), "");
+        LLVMSetAlignment(v[0], (unsigned)gc_dtype_size(t));
     }
-    LLVMBuildStore(cg->b, combine(cg, kind, t, LLVMBuildLoad2(cg->b, vt, acc, ""), v), acc);
+    for (int o = 0; o < rs->count; o++)
+        LLVMBuildStore(cg->b, combine(cg, rs->kind[o], t, LLVMBuildLoad2(cg->b, vt[o], acc[o], ""), v[o]), acc[o]);
     cg_loop_end(cg, &g);
     for (int64_t l = 0; l < len % LANES; l++) {
         LLVMValueRef i = LLVMBuildAdd(cg->b, row, cg_i64(cg, groups * LANES + l), "");
-        LLVMValueRef e = cg->prologue ? cg_prologue_value(cg, i, kept->off[1]) : cg_load(cg, t, x, i);
-        if (!e) return 0;
-        LLVMValueRef a = LLVMBuildLoad2(cg->b, vt, acc, ""), lane = cg_i32(cg, (int32_t)l);
-        LLVMValueRef merged = combine(cg, kind, t, LLVMBuildExtractElement(cg->b, a, lane, ""), e);
-        LLVMBuildStore(cg->b, LLVMBuildInsertElement(cg->b, a, merged, lane, ""), acc);
+        LLVMValueRef e[MAX_OUTS];
+        if (!operands_at(cg, rs, i, kept->off[1], e)) return 0;
+        for (int o = 0; o < rs->count; o++) {
+            LLVMValueRef a = LLVMBuildLoad2(cg->b, vt[o], acc[o], ""), lane = cg_i32(cg, (int32_t)l);
+            LLVMValueRef merged = combine(cg, rs->kind[o], t, LLVMBuildExtractElement(cg->b, a, lane, ""), e[o]);
+            LLVMBuildStore(cg->b, LLVMBuildInsertElement(cg->b, a, merged, lane, ""), acc[o]);
+        }
     }
     cg_nest_end(cg, red);
 
-    LLVMValueRef a = LLVMBuildLoad2(cg->b, vt, acc, "");
-    LLVMValueRef total = LLVMBuildExtractElement(cg->b, a, cg_i32(cg, 0), "");
-    for (int l = 1; l < LANES; l++)
-        total = merge(cg, kind, t == GC_I32, total, LLVMBuildExtractElement(cg->b, a, cg_i32(cg, l), ""));
-    cg_store(cg, n->type.dtype, finish(cg, kind, t, group, total), out, kept->off[1]);
+    for (int o = 0; o < rs->count; o++) {
+        bool is_int = t == GC_I32;
+        LLVMValueRef a = LLVMBuildLoad2(cg->b, vt[o], acc[o], "");
+        LLVMValueRef total = LLVMBuildExtractElement(cg->b, a, cg_i32(cg, 0), "");
+        for (int l = 1; l < LANES; l++)
+            total = merge(cg, rs->kind[o], is_int, total, LLVMBuildExtractElement(cg->b, a, cg_i32(cg, l), ""));
+        cg_store(cg, rs->nodes[o]->type.dtype, finish(cg, rs->kind[o], t, group, total), rs->out[o], kept->off[1]);
+    }
     cg_nest_end(cg, kept);
     return 1;
 }
 
-/* The operand at flat index i, going into result element `out`: loaded, or computed by a fused
- * prologue (codegen/fused.c). */
-static LLVMValueRef operand_at(cg_ctx *cg, gc_dtype t, LLVMValueRef x, LLVMValueRef i, LLVMValueRef out) {
-    return cg->prologue ? cg_prologue_value(cg, i, out) : cg_load(cg, t, x, i);
-}
-
-static int reduce(cg_ctx *cg, const gc_node *n, LLVMValueRef out, LLVMValueRef x, reduce_kind kind) {
+static int reduce(cg_ctx *cg, const reduce_set *rs) {
+    const gc_node *n = rs->nodes[0];
     const gc_type *tx = &n->inputs[0]->type;
-    gc_dtype t = tx->dtype, at = acc_dtype(kind, t);
+    gc_dtype t = tx->dtype;
     uint32_t axes = n->attr.reduce.axes;
     int64_t in_strides[GC_MAX_RANK];
     gc_type_strides(tx, in_strides);
@@ -153,16 +185,21 @@ static int reduce(cg_ctx *cg, const gc_node *n, LLVMValueRef out, LLVMValueRef x
     }
     int64_t trail = 1;
     for (int d = last + 1; d < tx->rank; d++) trail *= tx->dims[d];
+    /* The run of reduced dims that ends the operand is one contiguous row (a batch norm's H and
+     * W): vector lanes walk it whole. */
+    int row_from = last;
+    int64_t row_len = last >= 0 ? tx->dims[last] : 1;
+    while (trail == 1 && row_from > 0 && (axes & (1u << (row_from - 1)))) row_len *= tx->dims[--row_from];
 
     /* The kept dims before `last` index the result in blocks of `trail`; the reduced ones only
      * move through the operand. */
     cg_nest kept, red;
     int64_t kdims[GC_MAX_RANK], rdims[GC_MAX_RANK], kin[GC_MAX_RANK], kout[GC_MAX_RANK], rin[GC_MAX_RANK];
     int nk = 0, nr = 0;
-    /* A reduced innermost dim long enough for vector lanes is walked by reduce_lanes itself. */
-    bool lanes = trail == 1 && last >= 0 && tx->dims[last] >= 2 * LANES;
+    /* A reduced innermost row long enough for vector lanes is walked by reduce_lanes itself. */
+    bool lanes = trail == 1 && last >= 0 && row_len >= 2 * LANES;
     for (int d = 0; d <= last; d++) {
-        if (lanes && d == last) continue;
+        if (lanes && d >= row_from) continue;
         if (axes & (1u << d)) {
             rdims[nr] = tx->dims[d];
             rin[nr++] = in_strides[d];
@@ -184,12 +221,16 @@ static int reduce(cg_ctx *cg, const gc_node *n, LLVMValueRef out, LLVMValueRef x
     cg_nest_add(&red, rin);
     cg_nest_coalesce(&red);
 
-    if (lanes) return reduce_lanes(cg, n, kind, group, &kept, &red, tx->dims[last], out, x);
+    if (lanes) return reduce_lanes(cg, rs, group, &kept, &red, row_len);
 
     int64_t chunk = trail < CHUNK ? trail : CHUNK;
     int64_t chunks = (trail + chunk - 1) / chunk;
-    LLVMValueRef acc = cg_entry_alloca(cg, cg_type(cg, at), chunk);
-    LLVMTypeRef acc_t = cg_type(cg, at);
+    LLVMValueRef acc[MAX_OUTS];
+    LLVMTypeRef acc_t[MAX_OUTS];
+    for (int o = 0; o < rs->count; o++) {
+        acc_t[o] = cg_type(cg, acc_dtype(rs->kind[o], t));
+        acc[o] = cg_entry_alloca(cg, acc_t[o], chunk);
+    }
 
     /* Split over the kept outer dims; with none (a column sum), over the trailing run itself: each
      * part sums its own columns over every row, in the same order as a whole kernel would. */
@@ -217,23 +258,28 @@ static int reduce(cg_ctx *cg, const gc_node *n, LLVMValueRef out, LLVMValueRef x
 
     cg_loop j;
     cg_loop_begin(cg, &j, len);
-    LLVMBuildStore(cg->b, init_value(cg, kind, t), LLVMBuildInBoundsGEP2(cg->b, acc_t, acc, &j.iv, 1, ""));
+    for (int o = 0; o < rs->count; o++)
+        LLVMBuildStore(cg->b, init_value(cg, rs->kind[o], t), LLVMBuildInBoundsGEP2(cg->b, acc_t[o], acc[o], &j.iv, 1, ""));
     cg_loop_end(cg, &j);
 
     cg_nest_begin(cg, &red);
     LLVMValueRef row = LLVMBuildAdd(cg->b, in_base, red.off[0], "");
     cg_loop_begin(cg, &j, len);
-    LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, acc_t, acc, &j.iv, 1, "");
-    LLVMValueRef v = operand_at(cg, t, x, LLVMBuildAdd(cg->b, row, j.iv, ""), LLVMBuildAdd(cg->b, out_base, j.iv, ""));
-    if (!v) return 0;
-    LLVMBuildStore(cg->b, combine(cg, kind, t, LLVMBuildLoad2(cg->b, acc_t, slot, ""), v), slot);
+    LLVMValueRef v[MAX_OUTS];
+    if (!operands_at(cg, rs, LLVMBuildAdd(cg->b, row, j.iv, ""), LLVMBuildAdd(cg->b, out_base, j.iv, ""), v)) return 0;
+    for (int o = 0; o < rs->count; o++) {
+        LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, acc_t[o], acc[o], &j.iv, 1, "");
+        LLVMBuildStore(cg->b, combine(cg, rs->kind[o], t, LLVMBuildLoad2(cg->b, acc_t[o], slot, ""), v[o]), slot);
+    }
     cg_loop_end(cg, &j);
     cg_nest_end(cg, &red);
 
     cg_loop_begin(cg, &j, len);
-    slot = LLVMBuildInBoundsGEP2(cg->b, acc_t, acc, &j.iv, 1, "");
-    LLVMValueRef r = finish(cg, kind, t, group, LLVMBuildLoad2(cg->b, acc_t, slot, ""));
-    cg_store(cg, n->type.dtype, r, out, LLVMBuildAdd(cg->b, out_base, j.iv, ""));
+    for (int o = 0; o < rs->count; o++) {
+        LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, acc_t[o], acc[o], &j.iv, 1, "");
+        LLVMValueRef r = finish(cg, rs->kind[o], t, group, LLVMBuildLoad2(cg->b, acc_t[o], slot, ""));
+        cg_store(cg, rs->nodes[o]->type.dtype, r, rs->out[o], LLVMBuildAdd(cg->b, out_base, j.iv, ""));
+    }
     cg_loop_end(cg, &j);
 
     cg_loop_end(cg, &chunk_loop);
@@ -241,20 +287,37 @@ static int reduce(cg_ctx *cg, const gc_node *n, LLVMValueRef out, LLVMValueRef x
     return 1;
 }
 
+static int reduce_one(cg_ctx *cg, const gc_node *n, LLVMValueRef out, LLVMValueRef x, reduce_kind kind) {
+    reduce_set rs = {.count = 1, .nodes = {n}, .kind = {kind}, .out = {out}, .x = x};
+    return reduce(cg, &rs);
+}
+
+int cg_emit_reductions(cg_ctx *cg, const gc_node *const *nodes, int count, const LLVMValueRef *outs) {
+    if (count < 1 || count > MAX_OUTS || !cg->prologue)
+        return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: %d sibling reductions", count);
+    reduce_set rs = {.count = count, .x = NULL};
+    for (int o = 0; o < count; o++) {
+        rs.nodes[o] = nodes[o];
+        rs.kind[o] = nodes[o]->op == GC_OP_MEAN ? REDUCE_MEAN : REDUCE_SUM;
+        rs.out[o] = outs[o];
+    }
+    return reduce(cg, &rs);
+}
+
 int cg_emit_sum(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) {
-    return reduce(cg, n, out, in[0], REDUCE_SUM);
+    return reduce_one(cg, n, out, in[0], REDUCE_SUM);
 }
 
 int cg_emit_mean(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) {
-    return reduce(cg, n, out, in[0], REDUCE_MEAN);
+    return reduce_one(cg, n, out, in[0], REDUCE_MEAN);
 }
 
 int cg_emit_max(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) {
-    return reduce(cg, n, out, in[0], REDUCE_MAX);
+    return reduce_one(cg, n, out, in[0], REDUCE_MAX);
 }
 
 int cg_emit_min(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) {
-    return reduce(cg, n, out, in[0], REDUCE_MIN);
+    return reduce_one(cg, n, out, in[0], REDUCE_MIN);
 }
 
 /* An operand viewed as [outer, len, inner] around one axis; loops over outer and inner, with

@@ -61,6 +61,39 @@ LLVMValueRef cg_prologue_value(cg_ctx *cg, LLVMValueRef flat, LLVMValueRef out) 
     return result;
 }
 
+static bool is_reduction_member(const gc_node *n) { return gc_op_table[n->op].op_class == GC_CLASS_REDUCTION; }
+
+int cg_prologue_operands(cg_ctx *cg, LLVMValueRef flat, LLVMValueRef out, LLVMValueRef *values) {
+    const cg_group *grp = cg->prologue;
+    const gc_node *root = grp->members[grp->num_members - 1];
+    const gc_type *space = &root->inputs[0]->type;
+    LLVMValueRef outside[CG_MAX_OPERANDS];
+    for (int k = 0; k < grp->num_ext; k++) {
+        const gc_type *t = &grp->ext[k]->type;
+        LLVMValueRef at = gc_type_numel(t) == 1 ? cg_i64(cg, 0) : gc_type_numel(t) == gc_type_numel(space) ? flat : out;
+        outside[k] = cg_load(cg, t->dtype, cg->prologue_ext[k], at);
+    }
+    LLVMValueRef member[64];
+    int count = 0;
+    for (int m = 0; m < grp->num_members; m++) {
+        const gc_node *n = grp->members[m];
+        LLVMValueRef args[3];
+        member[m] = NULL;
+        if (!member_args(cg, grp, m, member, outside, args)) return 0;
+        if (is_reduction_member(n)) {
+            values[count++] = args[0];
+            continue;
+        }
+        member[m] = cg_element_value(cg, n, args, flat);
+        if (!member[m])
+            return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: %s cannot be fused",
+                            gc_op_table[n->op].name);
+        for (int s = 0; s < grp->num_stores; s++)
+            if (grp->stores[s] == n) cg_store(cg, n->type.dtype, member[m], cg->stored[s], flat);
+    }
+    return count;
+}
+
 /* A reduction (or a pool) whose operand is computed by its members where it loads it. */
 static int reduction_kernel(cg_ctx *cg, const cg_group *grp, LLVMValueRef out, const LLVMValueRef *ext) {
     const gc_node *root = grp->members[grp->num_members - 1];
@@ -70,6 +103,30 @@ static int reduction_kernel(cg_ctx *cg, const cg_group *grp, LLVMValueRef out, c
     cg->prologue_ext = ext;
     LLVMValueRef none[1] = {NULL};
     int ok = 0;
+    /* Sums and means, with sibling reductions or stored members: one pass computes them all. */
+    const gc_node *reductions[64];
+    LLVMValueRef outs[64];
+    int count = 0;
+    for (int m = 0; m < grp->num_members; m++)
+        if (is_reduction_member(grp->members[m])) {
+            reductions[count] = grp->members[m];
+            outs[count] = grp->members[m] == root ? out : NULL;
+            for (int s = 0; s < grp->num_stores; s++)
+                if (grp->stores[s] == grp->members[m]) outs[count] = cg->stored[s];
+            count++;
+        }
+    if ((root->op == GC_OP_SUM || root->op == GC_OP_MEAN) && (count > 1 || grp->num_stores > 0)) {
+        for (int i = 0; i < count; i++)
+            if (!outs[i] || (reductions[i]->op != GC_OP_SUM && reductions[i]->op != GC_OP_MEAN))
+                return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: bad sibling reduction %%%d in %%%d",
+                                reductions[i]->id, root->id);
+        ok = cg_emit_reductions(cg, reductions, count, outs);
+        cg->prologue = NULL;
+        cg->prologue_ext = NULL;
+        return ok;
+    }
+    if (count > 1 || grp->num_stores > 0)
+        return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: %s stores no members", gc_op_table[root->op].name);
     switch (root->op) {
     case GC_OP_SUM: ok = cg_emit_sum(cg, root, out, none); break;
     case GC_OP_MEAN: ok = cg_emit_mean(cg, root, out, none); break;

@@ -115,7 +115,6 @@ gc_node *gc_layer_batchnorm(gc_layer_context *c, const char *layer, const char *
     gc_node *tracked = running_var ? buffer(c, path, "num_batches_tracked", layer, count_type, zeros) : NULL;
     if (!tracked) return NULL;
 
-    gc_node *y;
     if (c->training) {
         if (per_channel_count < 2 && !c->step_error.code) {
             char t[96];
@@ -123,19 +122,50 @@ gc_node *gc_layer_batchnorm(gc_layer_context *c, const char *layer, const char *
                     "%s: expected more than 1 value per channel when training, got input %s (as torch)", layer,
                     gc_type_format(&x->type, t, sizeof t));
         }
-        gc_node *mean = gc_reduce(b, GC_OP_MEAN, x, axes, true), *processes = NULL;
-        /* sync_batchnorm (torch's SyncBatchNorm): the statistics of the global batch. Every
-         * process has the same batch, so the global mean is the mean of the processes' means,
-         * and the variance the mean of their mean squared deviations from it; all_reduce_sum
-         * is the identity in a single process, where processes is 1. */
+        gc_node *mean, *var, *y, *processes = NULL;
         if (c->sync_batchnorm) {
+            /* sync_batchnorm (torch's SyncBatchNorm): the statistics of the global batch. Every
+             * process has the same batch, so the global mean is the mean of the processes' means,
+             * and the variance the mean of their mean squared deviations from it; all_reduce_sum
+             * is the identity in a single process, where processes is 1. */
             processes = gc_unary(b, GC_OP_ALL_REDUCE_SUM, gc_scalar(b, GC_F32, 1.0));
-            mean = gc_binary(b, GC_OP_DIV, gc_unary(b, GC_OP_ALL_REDUCE_SUM, mean), processes);
+            mean = gc_binary(b, GC_OP_DIV, gc_unary(b, GC_OP_ALL_REDUCE_SUM, gc_reduce(b, GC_OP_MEAN, x, axes, true)),
+                             processes);
+            gc_node *centered = gc_binary(b, GC_OP_SUB, x, mean);
+            var = gc_reduce(b, GC_OP_MEAN, gc_unary(b, GC_OP_SQUARE, centered), axes, true);
+            var = gc_binary(b, GC_OP_DIV, gc_unary(b, GC_OP_ALL_REDUCE_SUM, var), processes);
+            y = gc_binary(b, GC_OP_MUL, centered, gc_unary(b, GC_OP_RSQRT, gc_add_scalar(b, var, eps)));
+            if (affine) y = channel_affine(c, layer, path, y);
+            if (!y) return NULL;
+        } else {
+            /* One pass for the statistics: the mean and the mean square of x shifted by the running
+             * mean, which the fusion pass computes as sibling reductions over one read of x (the
+             * sums accumulate in double). The shift keeps E[d^2] - E[d]^2 from cancelling when the
+             * channel's mean is large against its spread; it has no gradient, and the variance does
+             * not depend on it. */
+            gc_node *shift = gc_unary(b, GC_OP_STOP_GRADIENT, per_channel(b, running_mean, rank));
+            gc_node *d = gc_binary(b, GC_OP_SUB, x, shift);
+            gc_node *d_mean = gc_reduce(b, GC_OP_MEAN, d, axes, true);
+            gc_node *d_square = gc_reduce(b, GC_OP_MEAN, gc_unary(b, GC_OP_SQUARE, d), axes, true);
+            var = gc_unary(b, GC_OP_RELU, gc_binary(b, GC_OP_SUB, d_square, gc_unary(b, GC_OP_SQUARE, d_mean)));
+            mean = gc_binary(b, GC_OP_ADD, shift, d_mean);
+            /* y = d * scale + offset with per-channel scale = rstd * weight and offset = bias -
+             * E[d] * scale: one multiply-add per element (torch's batch_norm_cpu_transform_input),
+             * and the gradient's sums (of dy and dy * d) read the same operands, so they too are one
+             * pass, beside the pass for dx. */
+            gc_node *scale = gc_unary(b, GC_OP_RSQRT, gc_add_scalar(b, var, eps));
+            gc_node *offset = NULL;
+            if (affine) {
+                gc_node *w = param(c, path, "weight", layer, vec(ch), ones);
+                gc_node *bias = w ? param(c, path, "bias", layer, vec(ch), zeros) : NULL;
+                if (!bias) return NULL;
+                scale = gc_binary(b, GC_OP_MUL, scale, per_channel(b, w, rank));
+                offset = gc_binary(b, GC_OP_SUB, per_channel(b, bias, rank), gc_binary(b, GC_OP_MUL, d_mean, scale));
+            } else {
+                offset = gc_unary(b, GC_OP_NEG, gc_binary(b, GC_OP_MUL, d_mean, scale));
+            }
+            y = gc_binary(b, GC_OP_ADD, gc_binary(b, GC_OP_MUL, d, scale), offset);
         }
-        gc_node *centered = gc_binary(b, GC_OP_SUB, x, mean);
-        gc_node *var = gc_reduce(b, GC_OP_MEAN, gc_unary(b, GC_OP_SQUARE, centered), axes, true);
-        if (processes) var = gc_binary(b, GC_OP_DIV, gc_unary(b, GC_OP_ALL_REDUCE_SUM, var), processes);
-        y = gc_binary(b, GC_OP_MUL, centered, gc_unary(b, GC_OP_RSQRT, gc_add_scalar(b, var, eps)));
         /* running = (1 - momentum) * running + momentum * batch statistic; running_var takes the
          * unbiased variance, as torch's batch_norm_cpu_update_stats (of the global count n with
          * sync_batchnorm: n / (n - 1) computed in the step, as the count of processes is). */
@@ -156,11 +186,11 @@ gc_node *gc_layer_batchnorm(gc_layer_context *c, const char *layer, const char *
         if (!update(c, path, "running_mean", new_mean) || !update(c, path, "running_var", new_var) ||
             !update(c, path, "num_batches_tracked", gc_add_scalar(b, tracked, 1.0)))
             return NULL;
-    } else {
-        gc_node *centered = gc_binary(b, GC_OP_SUB, x, per_channel(b, running_mean, rank));
-        gc_node *inv_std = gc_unary(b, GC_OP_RSQRT, gc_add_scalar(b, running_var, eps));
-        y = gc_binary(b, GC_OP_MUL, centered, per_channel(b, inv_std, rank));
+        return y;
     }
+    gc_node *centered = gc_binary(b, GC_OP_SUB, x, per_channel(b, running_mean, rank));
+    gc_node *inv_std = gc_unary(b, GC_OP_RSQRT, gc_add_scalar(b, running_var, eps));
+    gc_node *y = gc_binary(b, GC_OP_MUL, centered, per_channel(b, inv_std, rank));
     return affine ? channel_affine(c, layer, path, y) : y;
 }
 

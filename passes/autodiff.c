@@ -98,7 +98,9 @@ static int grad_sigmoid(gc_builder *b, const gc_node *n, gc_node *dy, const bool
 }
 
 static int grad_relu(gc_builder *b, const gc_node *n, gc_node *dy, const bool *needs, gc_node **dx) {
-    dx[0] = zeros_where(b, gc_binary(b, GC_OP_GT, X(0), gc_scalar(b, X(0)->type.dtype, 0.0)), dy);
+    /* The mask reads the result, not the operand (relu(x) > 0 exactly where x > 0): a fused
+     * kernel then need not store the pre-activation for the backward pass as well. */
+    dx[0] = zeros_where(b, gc_binary(b, GC_OP_GT, Y, gc_scalar(b, Y->type.dtype, 0.0)), dy);
     return dx[0] != NULL;
 }
 

@@ -69,6 +69,13 @@ static bool result_shaped(const gc_type *t, const gc_node *n) {
     return true;
 }
 
+/* Reductions that may share their kernel with sibling reductions (the same operand space, axes
+ * and result size): one pass over the operand computes them all (codegen/emit_reduce.c), as a
+ * batch norm's sums of x and x squared, or its gradient's sums of dy and dy * x. */
+static bool takes_siblings(const gc_node *n) {
+    return (n->op == GC_OP_SUM || n->op == GC_OP_MEAN) && n->type.dtype == GC_F32;
+}
+
 static bool fusable_op(const gc_node *n) {
     gc_op op = n->op;
     /* The fused convolution kernels multiply in f32: a bf16 convolution (mixed precision) stays
@@ -120,10 +127,66 @@ static int externals_with(fuse_state *s, int r, int p) {
     return count;
 }
 
+/* Whether the kernel of reduction root r can also compute reduction p (stored, as a member of
+ * r's kernel): p reduces the same operand space over the same axes, no reader of p runs in or
+ * before r's kernel (p's value exists once r's kernel has run), and the kernel has room. */
+static bool sibling_fits(fuse_state *s, const gc_node *p, int r) {
+    const gc_node *root = s->g->nodes[r];
+    if (r <= p->id || s->root[r] != r || !takes_siblings(root) || root->type.dtype != p->type.dtype ||
+        root->attr.reduce.axes != p->attr.reduce.axes || !same_dims(&root->inputs[0]->type, &p->inputs[0]->type))
+        return false;
+    for (int u = s->use_start[p->id]; u < s->use_start[p->id + 1]; u++)
+        if (s->root[s->users[u]] <= r) return false;
+    return s->stores[r] < GC_FUSE_MAX_STORES && externals_with(s, r, p->id) <= GC_FUSE_MAX_EXTERNAL;
+}
+
+/* The earliest reduction kernel that can take reduction p as a sibling, or -1. Candidates are the
+ * kernels that read p's operand, or (when that is elementwise) one of its operands. */
+static int sibling_kernel(fuse_state *s, const gc_node *p) {
+    const gc_node *x = p->inputs[0];
+    const gc_node *near[4] = {x, NULL, NULL, NULL};
+    int count = 1;
+    if (gc_op_table[x->op].op_class == GC_CLASS_ELEMENTWISE)
+        for (int k = 0; k < x->num_inputs && count < 4; k++) near[count++] = x->inputs[k];
+    int best = -1;
+    for (int q = 0; q < count; q++) {
+        int id = near[q]->id;
+        for (int u = s->use_start[id]; u < s->use_start[id + 1]; u++) {
+            int user = s->users[u];
+            if (user <= p->id) continue; /* not visited yet */
+            int c = s->root[user];
+            if (c >= 0 && (best < 0 || c < best) && sibling_fits(s, p, c)) best = c;
+        }
+    }
+    return best;
+}
+
+/* Whether p reads, directly or through elementwise nodes only it reads, a GEMM only it reads:
+ * p's own kernel could then be that GEMM's epilogue (a convolution's gradient and the ReLU mask
+ * after it), which writes p as the GEMM's result leaves the cache, rather than a reduction's
+ * prologue storing it from a second read. */
+static bool epilogue_candidate(const fuse_state *s, const gc_node *p, int depth) {
+    for (int k = 0; k < p->num_inputs; k++) {
+        const gc_node *x = p->inputs[k];
+        if (s->use_start[x->id + 1] - s->use_start[x->id] != 1) continue;
+        if (gc_op_table[x->op].op_class == GC_CLASS_GEMM && fusable_op(x)) return true;
+        if (depth > 0 && gc_op_table[x->op].op_class == GC_CLASS_ELEMENTWISE && epilogue_candidate(s, x, depth - 1))
+            return true;
+    }
+    return false;
+}
+
 static int kernel_for(fuse_state *s, const gc_node *p) {
     const gc_graph *g = s->g;
     int id = p->id;
     if (!fusable_op(p) || s->use_start[id] == s->use_start[id + 1] || s->reported[id]) return id;
+    if (takes_siblings(p)) {
+        int c = sibling_kernel(s, p);
+        if (c >= 0) {
+            s->stores[c]++;
+            return c;
+        }
+    }
     /* The first kernel that reads p; p may join it and be stored there for later kernels. */
     int r = -1;
     for (int u = s->use_start[id]; u < s->use_start[id + 1]; u++) {
@@ -147,10 +210,12 @@ static int kernel_for(fuse_state *s, const gc_node *p) {
     const gc_node *root = g->nodes[r];
     bool pool = is_pool(root->op);
     bool reduction = gc_op_table[root->op].op_class == GC_CLASS_REDUCTION || pool;
-    /* A value also needed elsewhere is stored where it is computed: only a loop over its own
-     * shape can do that, and each store is one more pointer of the kernel. */
-    if (stored && (rule != FUSE_LOOP || reduction || gc_op_table[p->op].op_class != GC_CLASS_ELEMENTWISE ||
-                   s->stores[r] >= GC_FUSE_MAX_STORES))
+    /* A value also needed elsewhere is stored where it is computed: a loop over its own shape can
+     * do that, or a sum or mean whose prologue computes it once per operand element (a pool's
+     * windows may overlap); each store is one more pointer of the kernel. */
+    bool stores_here = reduction ? takes_siblings(root) : rule == FUSE_LOOP;
+    if (stored && (!stores_here || gc_op_table[p->op].op_class != GC_CLASS_ELEMENTWISE ||
+                   s->stores[r] >= GC_FUSE_MAX_STORES || (reduction && epilogue_candidate(s, p, 2))))
         return id;
     if (reduction && (!takes_prologue(root) || gc_op_table[p->op].op_class != GC_CLASS_ELEMENTWISE)) return id;
     const gc_type *space = reduction ? &root->inputs[0]->type : &root->type;

@@ -121,18 +121,22 @@ int gc_updates_in_backward(gc_graph **graph, bool *moved, gc_error *err) {
             if (at > last_reader[x]) last_reader[x] = at;
         }
     }
-    gc_fusion_free(&fusion);
-    /* release[i]: the main position after which node i may run (-1: before every main node). */
+    /* release[i]: the main position after which node i may run (-1: before every main node). A
+     * main node computed in a later kernel (a sum fused as the sibling of a later one, a member
+     * stored by a later loop) exists once that kernel has run: what reads it waits for that, so
+     * that the reader does not split the kernel off again. */
     for (int i = 0; i < n; i++) {
         const gc_node *x = g->nodes[i];
         if (main[i]) {
-            release[i] = main_at[i];
+            int r = fusion.root[i];
+            release[i] = r >= 0 && main[r] && main_at[r] > main_at[i] ? main_at[r] : main_at[i];
             continue;
         }
         release[i] = -1;
         for (int k = 0; k < x->num_inputs; k++)
             if (release[x->inputs[k]->id] > release[i]) release[i] = release[x->inputs[k]->id];
     }
+    gc_fusion_free(&fusion);
     /* An update's value waits for the main readers of its target, and so does what reads it. */
     for (int i = 0; i < g->num_outputs; i++) {
         const gc_graph_output *o = &g->outputs[i];
@@ -171,6 +175,9 @@ int gc_updates_in_backward(gc_graph **graph, bool *moved, gc_error *err) {
             if (last_reader[in] != INT_MIN && release[i] < last_reader[in]) last_reader[in] = release[i];
         }
     }
+    /* Main nodes keep their order: each sits in its own bucket. */
+    for (int i = 0; i < n; i++)
+        if (main[i]) release[i] = main_at[i];
     /* A stable bucket sort by release; in each bucket, the main node first. */
     start = calloc((size_t)mains + 2, sizeof *start);
     if (!start) {

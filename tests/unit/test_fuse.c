@@ -123,9 +123,10 @@ static void test_chain_is_one_kernel(void **state) {
     gc_graph_free(g);
 }
 
-/* What stays a root: a value read by a reduction and a later loop, a value of another shape than
- * its user's loop, a value output, and anything feeding a matmul (no rule for that class). A
- * matmul read only by elementwise ops of its shape becomes their kernel's GEMM prologue. */
+/* What stays a root: a value of another shape than its user's loop, a value output, and anything
+ * feeding a matmul (no rule for that class). A value read by a sum and a later loop is computed
+ * in the sum's prologue, which stores it for the loop. A matmul read only by elementwise ops of
+ * its shape becomes their kernel's GEMM prologue. */
 static void test_what_is_materialised(void **state) {
     (void)state;
     gc_error err = {0};
@@ -134,7 +135,7 @@ static void test_what_is_materialised(void **state) {
     gc_node *x = named(&b, GC_OP_INPUT, "x", ty(GC_F32, 2, 3, 4));
     gc_node *v = named(&b, GC_OP_INPUT, "v", ty(GC_F32, 1, 4, 0));
     gc_node *w = named(&b, GC_OP_PARAM, "w", ty(GC_F32, 2, 4, 4));
-    gc_node *shared = gc_unary(&b, GC_OP_EXP, x);          /* read by two kernels */
+    gc_node *shared = gc_unary(&b, GC_OP_EXP, x);          /* read by two kernels: the sum's stores it */
     gc_node *a = gc_unary(&b, GC_OP_TANH, shared);
     gc_node *red = gc_reduce(&b, GC_OP_SUM, shared, 0x1, false);
     gc_node *small = gc_unary(&b, GC_OP_NEG, v);          /* [4] broadcast into [3, 4] */
@@ -149,7 +150,8 @@ static void test_what_is_materialised(void **state) {
     assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "s", out, &err));
     assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "r", red, &err));
     gc_fusion f = partition(g, true);
-    assert_int_equal(f.root[shared->id], shared->id);
+    assert_int_equal(f.root[shared->id], red->id);
+    assert_true(gc_fusion_stored(g, f.root, shared->id));
     assert_int_equal(f.root[small->id], small->id);
     assert_int_equal(f.root[sq->id], sq->id);
     assert_int_equal(f.root[red->id], red->id);
@@ -162,7 +164,7 @@ static void test_what_is_materialised(void **state) {
     /* A value output stays a root: the step proper stores it (passes/plan.c). */
     assert_int_equal(f.root[out->id], out->id);
     assert_false(gc_fusion_stored(g, f.root, last->id));
-    assert_int_equal(f.num_fused, 4);
+    assert_int_equal(f.num_fused, 5);
     gc_fusion_free(&f);
 
     /* Fused code agrees with the interpreter, the matmul and the loop included. */
@@ -318,6 +320,74 @@ static void test_stored_member(void **state) {
     gc_graph_free(g);
 }
 
+/* Sibling reductions: sums and means over one operand space and the same axes are one kernel,
+ * one pass over the operand (batch norm's statistics, and its gradient's sums of dy and
+ * dy * x), which stores the earlier reductions and the elementwise members later kernels read.
+ * Over a row of H * W = 32 (vector lanes) and of 15 (scalar accumulators), on the interpreter's
+ * numbers; a reduction read before the later sibling runs stays a kernel of its own. */
+static void sibling_case(int64_t h, int64_t w) {
+    gc_error err = {0};
+    gc_graph *g = gc_graph_new("siblings");
+    gc_builder b = {g, {"siblings.ir", 1, 1}, &err};
+    int64_t big[4] = {4, 3, h, w}, small[4] = {1, 3, 1, 1};
+    gc_type tb = gc_type_make(GC_F32, 4, big), ts = gc_type_make(GC_F32, 4, small);
+    uint32_t axes = 0xdu; /* 0, 2, 3 */
+    gc_node *x = named(&b, GC_OP_INPUT, "x", tb);
+    gc_node *dy = named(&b, GC_OP_INPUT, "dy", tb);
+    gc_node *shift = named(&b, GC_OP_INPUT, "shift", ts);
+    gc_node *d = gc_binary(&b, GC_OP_SUB, x, shift);
+    gc_node *m1 = gc_reduce(&b, GC_OP_MEAN, d, axes, true);
+    gc_node *m2 = gc_reduce(&b, GC_OP_MEAN, gc_unary(&b, GC_OP_SQUARE, d), axes, true);
+    gc_node *y = gc_binary(&b, GC_OP_ADD, gc_binary(&b, GC_OP_MUL, d, m2), m1);
+    gc_node *g_masked = gc_unary(&b, GC_OP_RELU, dy);
+    gc_node *s1 = gc_reduce(&b, GC_OP_SUM, g_masked, axes, true);
+    gc_node *s2 = gc_reduce(&b, GC_OP_SUM, gc_binary(&b, GC_OP_MUL, g_masked, d), axes, true);
+    gc_node *dx = gc_binary(&b, GC_OP_ADD, gc_binary(&b, GC_OP_MUL, g_masked, s1), gc_binary(&b, GC_OP_MUL, d, s2));
+    /* Read right after it is computed (a reported value, a kernel of its own), before the sum of
+     * its square: not a sibling. */
+    gc_node *early = gc_reduce(&b, GC_OP_SUM, x, axes, true);
+    gc_node *early_use = gc_add_scalar(&b, early, 1.0);
+    gc_node *late = gc_reduce(&b, GC_OP_SUM, gc_unary(&b, GC_OP_SQUARE, x), axes, true);
+    gc_node *both = gc_binary(&b, GC_OP_ADD, early_use, late);
+    assert_non_null(both);
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "y", y, &err));
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "dx", dx, &err));
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "both", both, &err));
+    assert_true(gc_graph_add_output(g, GC_OUTPUT_VALUE, "early", early_use, &err));
+    gc_fusion f = partition(g, true);
+    assert_int_equal(f.root[m1->id], m2->id);
+    assert_int_equal(f.root[d->id], m2->id);
+    assert_true(gc_fusion_stored(g, f.root, m1->id));
+    assert_true(gc_fusion_stored(g, f.root, d->id));
+    assert_int_equal(f.root[s1->id], s2->id);
+    assert_int_equal(f.root[g_masked->id], s2->id);
+    assert_true(gc_fusion_stored(g, f.root, s1->id));
+    assert_true(gc_fusion_stored(g, f.root, g_masked->id));
+    assert_int_equal(f.root[early->id], early->id);
+    assert_int_equal(f.root[late->id], late->id);
+    gc_fusion_free(&f);
+
+    gc_jit_options opts = {.fuse = true, .reuse = true};
+    gc_jit *j = gc_jit_new_opts(g, &opts, &err);
+    if (!j) fail_msg("gc_jit_new_opts: %s", err.message);
+    gc_interp *it = gc_interp_new(g, GC_INTERP_F32, &err);
+    assert_non_null(it);
+    fill(j, it, g);
+    assert_true(gc_interp_run(it, &err));
+    assert_true(gc_jit_run(j, &err));
+    const char *names[4] = {"y", "dx", "both", "early"};
+    expect_outputs(j, it, g, names, 4, 1e-5, 1e-5);
+    gc_jit_free(j);
+    gc_interp_free(it);
+    gc_graph_free(g);
+}
+
+static void test_sibling_reductions(void **state) {
+    (void)state;
+    sibling_case(4, 8);
+    sibling_case(5, 3);
+}
+
 /* A kernel reading more than GC_FUSE_MAX_EXTERNAL outside values is split. */
 static void test_outside_values_are_bounded(void **state) {
     (void)state;
@@ -462,6 +532,7 @@ int main(void) {
         cmocka_unit_test(test_chain_is_one_kernel),
         cmocka_unit_test(test_what_is_materialised),
         cmocka_unit_test(test_stored_member),
+        cmocka_unit_test(test_sibling_reductions),
         cmocka_unit_test(test_outside_values_are_bounded),
         cmocka_unit_test(test_reduction_prologue),
         cmocka_unit_test(test_pool_prologue),
