@@ -10,9 +10,10 @@
  * - The weights are packed into the micro-kernel's 12-row panels once per call (and kept across
  *   the calls of a fused kernel's image loop: `again`), not once per column tile: at 64 channels
  *   the per-tile packing cost a quarter of the forward. A call of one or two tiles (deep layers:
- *   512 channels of 4x4 images, 9 MB of weights for 256 columns) packs each block of weights when
- *   it needs it, into a buffer that stays in L2, instead: packing all of them first cost more
- *   memory traffic than the products took.
+ *   512 channels of 4x4 images, 9 MB of weights for 256 columns; every call of a fused kernel's
+ *   loop over 8x8 or 16x16 images) does not pack them at all: its micro-kernel reads each panel's
+ *   12 rows where they lie in w (micro_direct). Packing them per call cost 40% of the time of
+ *   those layers on two threads (the pool's 8 chunks each packed all of them).
  * - The unfolded input is written into the 32-column panels 16 columns (one image's positions) at
  *   a time, by one AVX-512 load per 16 values: for each kernel position and each 16 positions of
  *   an image, a table (built once per geometry) says either "the 16 values are x at consecutive
@@ -337,7 +338,97 @@ AVX512 static void micro(int64_t kc, const float *ap, const float *bp, float *c0
     else micro_rows(kc, ap, bp, c0, c1, ldc, add, 4, rows);
 }
 
-/* Weights packed block by block as the tile needs them, into `block` (MC x KC floats, in L2). */
+/* micro_rows with the 12-row A panel read where it lies in the weights rather than packed: the
+ * value of row r at column k of the K block [k0, k0 + kc) is at a + r * rs + (k / seg) * os +
+ * (k % seg), or + (seg - 1 - k % seg) flipped. A forward's rows are rows of w (rs = K, one segment);
+ * a flipped one's (an input gradient's) are runs of kk values, one per output channel o of the
+ * convolution whose gradient this is (rs = kk, seg = kk, os = og * kk), read backwards. The same
+ * values multiply in the same order as from a packed panel, so the bits are the same; `rows` (a
+ * constant) rows are stored, all of them read (the caller passes whole panels of 4, 8 or 12). */
+AVX512 static inline __attribute__((always_inline)) void micro_direct_rows(int64_t k0, int64_t kc, const float *a,
+                                                                           int64_t rs, int64_t seg, int64_t os,
+                                                                           const bool flip, const float *restrict bp,
+                                                                           float *c0, float *c1, int64_t ldc, bool add,
+                                                                           const int rows) {
+    __m512 acc[MR][2];
+    for (int r = 0; r < rows; r++) {
+        _mm_prefetch((const char *)(c0 + r * ldc), _MM_HINT_T0);
+        if (c1) _mm_prefetch((const char *)(c1 + r * ldc), _MM_HINT_T0);
+        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    }
+    int64_t r3 = 3 * rs;
+    for (int64_t k = k0, end = k0 + kc; k < end;) {
+        int64_t s = k / seg, j = k % seg, n = seg - j < end - k ? seg - j : end - k;
+        /* Rows 0-3 from a0, 4-7 from a4, 8-11 from a8: offsets 0, rs, 2 rs, 3 rs, each one
+         * addressing mode. */
+        const float *a0 = a + s * os + (flip ? seg - 1 - j : j), *a4 = a0 + 4 * rs, *a8 = a0 + 8 * rs;
+#pragma GCC unroll 4
+        for (int64_t i = 0; i < n; i++) {
+            __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + HALF);
+            const float *at[3] = {a0, a4, a8};
+#pragma GCC unroll 12
+            for (int r = 0; r < rows; r++) {
+                const float *ar = at[r / 4];
+                int q = r % 4;
+                __m512 av = _mm512_set1_ps(q == 0 ? ar[0] : q == 1 ? ar[rs] : q == 2 ? ar[2 * rs] : ar[r3]);
+                acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+            }
+            bp += NR;
+            if (flip) a0--, a4--, a8--;
+            else a0++, a4++, a8++;
+        }
+        k += n;
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < rows; r++) {
+        float *d0 = c0 + r * ldc;
+        if (add) acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_loadu_ps(d0));
+        _mm512_storeu_ps(d0, acc[r][0]);
+        if (!c1) continue;
+        float *d1 = c1 + r * ldc;
+        if (add) acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_loadu_ps(d1));
+        _mm512_storeu_ps(d1, acc[r][1]);
+    }
+}
+
+/* Where a direct panel's weights are (micro_direct_rows). */
+typedef struct direct_a {
+    const float *a;
+    int64_t rs, seg, os;
+    bool flip;
+} direct_a;
+
+AVX512 static void micro_direct(int64_t k0, int64_t kc, const direct_a *d, const float *bp, float *c0, float *c1,
+                                int64_t ldc, bool add, int rows) {
+    if (d->flip) {
+        if (rows == 12) micro_direct_rows(k0, kc, d->a, d->rs, d->seg, d->os, true, bp, c0, c1, ldc, add, 12);
+        else if (rows == 8) micro_direct_rows(k0, kc, d->a, d->rs, d->seg, d->os, true, bp, c0, c1, ldc, add, 8);
+        else micro_direct_rows(k0, kc, d->a, d->rs, d->seg, d->os, true, bp, c0, c1, ldc, add, 4);
+    } else {
+        if (rows == 12) micro_direct_rows(k0, kc, d->a, d->rs, d->seg, d->os, false, bp, c0, c1, ldc, add, 12);
+        else if (rows == 8) micro_direct_rows(k0, kc, d->a, d->rs, d->seg, d->os, false, bp, c0, c1, ldc, add, 8);
+        else micro_direct_rows(k0, kc, d->a, d->rs, d->seg, d->os, false, bp, c0, c1, ldc, add, 4);
+    }
+}
+
+/* The direct panel of group gi's weights at rows [p, p + 12). */
+static direct_a direct_panel(const layout *L, const float *w, bool flipped, int64_t gi, int64_t p) {
+    direct_a d;
+    if (flipped) {
+        d.a = w + (gi * L->cg * L->og + p) * L->kk;
+        d.rs = L->kk, d.seg = L->kk, d.os = L->og * L->kk, d.flip = true;
+    } else {
+        d.a = w + (gi * L->og + p) * L->k;
+        d.rs = L->k, d.seg = L->k, d.os = 0, d.flip = false;
+    }
+    return d;
+}
+
+/* Weights read where they lie (micro_direct), for a call of one or two tiles: packing them (9 MB
+ * at 512 channels, for every call of a fused kernel's image loop and every chunk of a thread's
+ * share) cost as much as the products. A panel of other than 4, 8 or 12 rows (the last one of a
+ * group) is packed into `block` (12 x KC floats) per K block instead. */
 typedef struct weights {
     const float *w;
     bool flipped;
@@ -368,14 +459,31 @@ AVX512 static void run_tile(const layout *L, const float *x, const float *a, con
             int64_t k0 = k_start(L, kb), kc = k_start(L, kb + 1) - k0;
             const float *ablock = jit ? NULL : ag + k0 * L->m_pad;
             pack_block(L, table, xb, blk, nb, k0, kc, b);
+            if (jit) {
+                /* The last panel, when it is not 4, 8 or 12 rows, packed once per K block. */
+                int64_t last = (L->og - 1) / MR * MR, rows = L->og - last;
+                bool packed_last = rows != 4 && rows != 8 && rows != 12;
+                if (packed_last) pack_weight_rows(L, jit->w, jit->flipped, gi, k0, kc, last, last + MR, jit->block);
+                for (int64_t q = 0; q < panels; q++) {
+                    const float *bp = b + q * kc * NR;
+                    float *c0 = yb[2 * q], *c1 = 2 * q + 1 < nb ? yb[2 * q + 1] : NULL;
+                    for (int64_t p = 0; p < L->og; p += MR) {
+                        int rows_p = L->og - p < MR ? (int)(L->og - p) : MR;
+                        float *d0 = c0 + p * L->out_size, *d1 = c1 ? c1 + p * L->out_size : NULL;
+                        if (p == last && packed_last) {
+                            micro(kc, jit->block, bp, d0, d1, L->out_size, kb > 0, rows_p);
+                        } else {
+                            direct_a d = direct_panel(L, jit->w, jit->flipped, gi, p);
+                            micro_direct(k0, kc, &d, bp, d0, d1, L->out_size, kb > 0, rows_p);
+                        }
+                    }
+                }
+                continue;
+            }
             for (int64_t i0 = 0; i0 < L->og; i0 += mc_max) {
                 int64_t i1 = i0 + mc_max < L->og ? i0 + mc_max : L->og;
                 /* Panel p of the row block at arows + (p - i0) * kc. */
                 const float *arows = ablock + i0 * kc;
-                if (jit) {
-                    pack_weight_rows(L, jit->w, jit->flipped, gi, k0, kc, i0, (i1 + MR - 1) / MR * MR, jit->block);
-                    arows = jit->block;
-                }
                 for (int64_t q = 0; q < panels; q++) {
                     const float *bp = b + q * kc * NR;
                     float *c0 = yb[2 * q], *c1 = 2 * q + 1 < nb ? yb[2 * q + 1] : NULL;
@@ -411,12 +519,12 @@ bool gc_conv_fast_forward(const gc_conv_geom *g, const float *x, const float *w,
     if (!ensure((void **)&s->b, &s->b_floats, b_floats(&L), sizeof(float), &grew)) return false;
     int64_t columns = (hi - lo) * L.out_size, tiles = (columns + L.tile - 1) / L.tile;
     bool packed = again && s->a_ok && s->a_w == w && s->a_flipped == flipped && memcmp(&s->a_geom, g, sizeof *g) == 0;
-    /* A call of one or two tiles packs each block of weights as it needs it, into L2: packing them
-     * all first (9 MB at 512 channels) would cost more memory traffic than the products take
-     * (two threads: 40% of the time). More tiles share one packing of all. */
+    /* A call of one or two tiles reads the weights where they lie (micro_direct): packing them all
+     * first (9 MB at 512 channels) would cost more than the products take. More tiles share one
+     * packing of all. */
     weights jit = {w, flipped, NULL};
     if (!packed && tiles <= 2) {
-        if (!ensure((void **)&s->a, &s->a_floats, (size_t)(mc_max + MR) * (size_t)kc_max, sizeof(float), &grew))
+        if (!ensure((void **)&s->a, &s->a_floats, (size_t)MR * (size_t)kc_max, sizeof(float), &grew))
             return false;
         s->a_ok = false;
         jit.block = s->a;

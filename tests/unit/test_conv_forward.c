@@ -4,7 +4,8 @@
  * panel stored into different images) against loops in double, over the geometries it takes:
  * 32- and 16-wide rows (one masked load per 16 positions), rows narrower than 16 and not a power
  * of two (gathers), stride 2, 1x1 in place and strided, dilation, groups, output channels that are
- * not a multiple of the 12-row panel, an odd number of 16-column blocks, 1-d and 3-d; and that a
+ * not a multiple of the 12-row panel (read where they lie in w, or packed), an odd number of
+ * 16-column blocks, 1-d and 3-d; and that a
  * call's images split into runs (as a fused kernel's loop makes them, reusing its packed weights)
  * or into thread shares give the same bits as one call. The process runs everything twice: with
  * the default blocking, then (re-executing itself) with tiny blocks, so that K blocks, tiles and
@@ -53,6 +54,10 @@ static const shape shapes[] = {
     {2, 2, 16, 24, 2, {1, 8, 8}, {1, 3, 3}, 1, 1, 1},
     /* deep and small: 512 positions of K, 4x4 images, 3 of them */
     {2, 3, 64, 40, 1, {1, 4, 4}, {1, 3, 3}, 1, 1, 1},
+    /* 18 output and 10 input channels: the last panel of the forward (6 rows) and of the input
+     * gradient (10 rows) is neither 4, 8 nor 12 rows, so a call that reads the weights where they
+     * lie packs it */
+    {2, 3, 10, 18, 1, {1, 8, 8}, {1, 3, 3}, 1, 1, 1},
     /* 1-d */
     {1, 3, 8, 16, 1, {1, 1, 48}, {1, 1, 5}, 1, 2, 1},
     /* 3-d */
