@@ -43,6 +43,10 @@ typedef struct cg_ctx {
     /* The kernel's parts are parts of one gc_sgemm product split by rows (1) or columns (2),
      * which share the packing of the operand each reads whole (GC_TASK_GEMM_*); 0: neither. */
     int gemm_split;
+    /* The GEMM adds its product onto what the result buffer holds (beta 1) instead of
+     * overwriting it: a GEMM epilogue kernel whose add member's other operand lives in the
+     * result's bytes (passes/plan.c, operand bytes). */
+    bool gemm_accumulate;
     /* In a kernel with stored members: where each of cg_group.stores goes. */
     const LLVMValueRef *stored;
     /* The gc_profile the step's ticks go to (runtime/profile.h), NULL when not profiled. */

@@ -74,7 +74,7 @@ static void call_gemm_dyn(cg_ctx *cg, const gemm *g, bool cols, LLVMValueRef len
         cg_i32(cg, g->trans_b ? CBLAS_TRANS : CBLAS_NO_TRANS),
         m, nn, cg_i32(cg, (int32_t)g->k),
         LLVMConstReal(ft, 1.0), a, cg_i32(cg, (int32_t)g->lda), b, cg_i32(cg, (int32_t)g->ldb),
-        LLVMConstReal(ft, 0.0), c, cg_i32(cg, (int32_t)g->ldc),
+        LLVMConstReal(ft, cg->gemm_accumulate ? 1.0 : 0.0), c, cg_i32(cg, (int32_t)g->ldc),
     };
     /* gc_sgemm_bf16 is an ordinary (strong) reference: there is no BLAS routine to fall back to,
      * so an object with bf16 products links gradc's runtime library, as one that convolves does. */

@@ -184,6 +184,9 @@ static bool view_strides(const gc_type *full, const int64_t *strides, loop_view 
 typedef struct ext_reads {
     bool loop[CG_MAX_OPERANDS], hot[CG_MAX_OPERANDS];
     int loop_slot[CG_MAX_OPERANDS], hot_slot[CG_MAX_OPERANDS];
+    /* The add member whose sum the GEMM computed itself (beta 1 onto the other operand, which
+     * lives in the result's bytes): its value is the GEMM's. NULL when there is none. */
+    const gc_node *summed;
 } ext_reads;
 
 /* Strides of outside value x walking the root's dims: NumPy broadcasting, or one_hot's index
@@ -219,6 +222,11 @@ static int emit_body(cg_ctx *cg, const cg_group *grp, const gc_node *gemm, LLVMV
         const gc_node *n = grp->members[m];
         if (n == gemm) {
             values[m] = cg_load(cg, n->type.dtype, out, nest->off[0]);
+            continue;
+        }
+        if (n == r->summed) {
+            for (int j = 0; j < m; j++)
+                if (grp->members[j] == gemm) values[m] = values[j];
             continue;
         }
         LLVMValueRef args[3];
@@ -261,6 +269,12 @@ static bool add_reads(cg_nest *nest, const cg_group *grp, const gc_type *root, e
     return true;
 }
 
+/* Whether the epilogue's loop would store what the GEMM left: its root is the add the GEMM
+ * computed itself (beta 1) and it stores no member. */
+static bool loop_is_copy(const cg_group *grp, const ext_reads *r) {
+    return r->summed && r->summed == grp->members[grp->num_members - 1] && grp->num_stores == 0;
+}
+
 /* A GEMM with its epilogue, split over the pool: each part computes its rows (or columns) of the
  * product, then applies the epilogue to exactly those, while they are in its cache. The loop
  * walks the result as a [rows, cols] matrix. Returns -1 when the kernel cannot split this way
@@ -289,7 +303,11 @@ static int split_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *gemm, 
     bool by_cols = cg_gemm_split_cols(gemm->type.dtype, rows, cols, (int64_t)k, gemm->attr.matmul.transpose_a, &unit);
     LLVMValueRef lo, hi;
     cg_split_range(cg, by_cols ? cols : rows, unit, &lo, &hi);
-    if (!cg_emit_matmul_part(cg, gemm, out, operands, by_cols, lo, hi)) return 0;
+    cg->gemm_accumulate = r->summed != NULL;
+    int ok = cg_emit_matmul_part(cg, gemm, out, operands, by_cols, lo, hi);
+    cg->gemm_accumulate = false;
+    if (!ok) return 0;
+    if (loop_is_copy(grp, r)) return 1;
     cg_nest_begin_part(cg, &nest, by_cols ? 1 : 0, lo, hi);
     if (!emit_body(cg, grp, gemm, out, ext, &nest, r)) return 0;
     cg_nest_end(cg, &nest);
@@ -324,7 +342,11 @@ static int split_batch_epilogue(cg_ctx *cg, const cg_group *grp, const gc_node *
     if (!add_reads(&nest, grp, &root->type, r, view)) return -1;
     LLVMValueRef lo, hi;
     cg_split_range(cg, batches, 1, &lo, &hi);
-    if (!cg_emit_matmul_batch_part(cg, gemm, out, operands, lo, hi)) return 0;
+    cg->gemm_accumulate = r->summed != NULL;
+    int ok = cg_emit_matmul_batch_part(cg, gemm, out, operands, lo, hi);
+    cg->gemm_accumulate = false;
+    if (!ok) return 0;
+    if (loop_is_copy(grp, r)) return 1;
     cg_nest_begin_part(cg, &nest, 0, lo, hi);
     if (!emit_body(cg, grp, gemm, out, ext, &nest, r)) return 0;
     cg_nest_end(cg, &nest);
@@ -426,6 +448,23 @@ int cg_fused_kernel(cg_ctx *cg, const cg_group *grp, LLVMValueRef out, const LLV
             for (int j = 0; j < grp->num_ext; j++)
                 if (grp->ext[j] == n->inputs[k]) (n->op == GC_OP_ONE_HOT ? r.hot : r.loop)[j] = true;
     }
+    /* An outside value in the result's bytes (passes/plan.c, operand bytes) that an add member
+     * adds to the GEMM's product: the GEMM adds its product onto it (beta 1), which is that add,
+     * and the loop does not read it. */
+    for (int j = 0; gemm && j < grp->num_ext && j < 64; j++) {
+        const gc_node *y = grp->ext[j];
+        if (grp->reads_from[j] != 1 || gc_type_numel(&y->type) == 0) continue;
+        for (int m = 0; m < grp->num_members && !r.summed; m++) {
+            const gc_node *n = grp->members[m];
+            if (n->op == GC_OP_ADD && ((n->inputs[0] == gemm && n->inputs[1] == y) || (n->inputs[1] == gemm && n->inputs[0] == y)))
+                r.summed = n;
+        }
+        if (!r.summed || gemm->op != GC_OP_MATMUL)
+            return gc_failf(cg->err, GC_ERR_INTERNAL,
+                            "internal error: codegen: %%%d in the bytes of GEMM epilogue %%%d is not added to its product",
+                            y->id, root->id);
+        r.loop[j] = false;
+    }
     if (gemm && (gemm->op == GC_OP_CONV || gemm->op == GC_OP_CONV_INPUT_GRAD))
         return conv_epilogue(cg, grp, gemm, operands, &r, out, ext);
     if (gemm) {
@@ -434,9 +473,12 @@ int cg_fused_kernel(cg_ctx *cg, const cg_group *grp, LLVMValueRef out, const LLV
         /* Not split: the whole GEMM, then the whole epilogue, on one thread. */
         LLVMValueRef part = cg->share_from;
         cg->share_from = NULL;
+        cg->gemm_accumulate = r.summed != NULL;
         int ok = cg_emit_matmul(cg, gemm, out, operands);
+        cg->gemm_accumulate = false;
         cg->share_from = part;
         if (!ok) return 0;
+        if (loop_is_copy(grp, &r)) return 1;
     }
 
     cg_nest nest;

@@ -44,6 +44,12 @@ void gc_fusion_free(gc_fusion *f);
 /* g's textual IR with `# kernel R` after each computed node (R: the root of its kernel); the
  * comments keep it parseable. NULL when out of memory; the caller frees. */
 char *gc_fusion_print(const gc_graph *g, const gc_fusion *f);
+/* The same with what the arena plan `l` (passes/plan.h, planned over the same partition; NULL:
+ * none) shares: a root planned in the bytes of a value it reads (an operand that dies there, a
+ * param an update overwrites) ends `(in the bytes of %X)`, and a GEMM that adds its product onto
+ * such a value `(adds its product onto %X)`. */
+struct gc_layout;
+char *gc_fusion_print_plan(const gc_graph *g, const gc_fusion *f, const struct gc_layout *l);
 /* Graphviz: nodes and edges, each kernel of several nodes a cluster, nodes kept in registers
  * dashed. NULL when out of memory; the caller frees. */
 char *gc_fusion_dot(const gc_graph *g, const gc_fusion *f);

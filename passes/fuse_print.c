@@ -8,6 +8,7 @@
 #include "ir/strbuf.h"
 #include "ir/text.h"
 #include "passes/fuse.h"
+#include "passes/plan.h"
 
 /* Members per root: count[r], and whether r's kernel is more than one node. */
 static int *kernel_sizes(const gc_graph *g, const gc_fusion *f) {
@@ -18,17 +19,46 @@ static int *kernel_sizes(const gc_graph *g, const gc_fusion *f) {
     return size;
 }
 
-char *gc_fusion_print(const gc_graph *g, const gc_fusion *f) {
+/* Per kernel root: the outside value whose bytes the root is planned in (an operand that dies
+ * there, passes/plan.c's operand bytes, or the param or state an update overwrites), -1 for
+ * none; and per GEMM member that adds its product onto such a value, that value. */
+static void bytes_shared(const gc_graph *g, const gc_fusion *f, const gc_layout *l, int *into, int *onto) {
+    for (int i = 0; i < g->num_nodes; i++) into[i] = onto[i] = -1;
+    if (!l) return;
+    for (int i = 0; i < g->num_nodes; i++) {
+        const gc_node *n = g->nodes[i];
+        int r = f->root[i];
+        if (r < 0 || l->offsets[r] < 0 || l->aliased[r] || gc_type_numel(&g->nodes[r]->type) == 0) continue;
+        for (int k = 0; k < n->num_inputs; k++) {
+            const gc_node *x = n->inputs[k];
+            if (f->root[x->id] == r || l->offsets[x->id] != l->offsets[r] || into[r] >= 0) continue;
+            into[r] = x->id;
+            /* A GEMM epilogue's add of x: the GEMM adds its product onto x's bytes. */
+            for (int j = 0; j < n->num_inputs; j++)
+                if (n->op == GC_OP_ADD && j != k && f->root[n->inputs[j]->id] == r &&
+                    gc_op_table[n->inputs[j]->op].op_class == GC_CLASS_GEMM)
+                    onto[n->inputs[j]->id] = x->id;
+        }
+    }
+}
+
+char *gc_fusion_print(const gc_graph *g, const gc_fusion *f) { return gc_fusion_print_plan(g, f, NULL); }
+
+char *gc_fusion_print_plan(const gc_graph *g, const gc_fusion *f, const gc_layout *l) {
     char *text = gc_graph_print(g);
     int *size = kernel_sizes(g, f);
     bool *stored = malloc(((size_t)g->num_nodes + 1) * sizeof *stored);
-    if (!text || !size || !stored) {
+    int *into = malloc(((size_t)g->num_nodes + 1) * sizeof *into), *onto = malloc(((size_t)g->num_nodes + 1) * sizeof *onto);
+    if (!text || !size || !stored || !into || !onto) {
         free(text);
         free(size);
         free(stored);
+        free(into);
+        free(onto);
         return NULL;
     }
     gc_fusion_stored_all(g, f->root, stored);
+    bytes_shared(g, f, l, into, onto);
     gc_strbuf sb;
     gc_strbuf_init(&sb);
     gc_strbuf_printf(&sb,
@@ -48,6 +78,8 @@ char *gc_fusion_print(const gc_graph *g, const gc_fusion *f) {
             int r = f->root[id];
             gc_strbuf_printf(&sb, "  # kernel %d%s", r,
                              size[r] > 1 ? (r == id ? " (root)" : stored[id] ? " (stored)" : "") : "");
+            if (r == id && into[id] >= 0) gc_strbuf_printf(&sb, " (in the bytes of %%%d)", into[id]);
+            if (onto[id] >= 0) gc_strbuf_printf(&sb, " (adds its product onto %%%d)", onto[id]);
         }
         gc_strbuf_append(&sb, "\n");
         line = end ? end + 1 : line + len;
@@ -55,6 +87,8 @@ char *gc_fusion_print(const gc_graph *g, const gc_fusion *f) {
     free(text);
     free(size);
     free(stored);
+    free(into);
+    free(onto);
     return gc_strbuf_take(&sb);
 }
 

@@ -239,6 +239,30 @@ static void elementwise_kernels(const gc_graph *g, const int *root, bool *elemen
     }
 }
 
+/* Per kernel position v: the id of the one GEMM member of v's kernel when that is a matmul
+ * (not written through strides) and every other member is elementwise with v's shape (a GEMM
+ * epilogue); -1 otherwise. One pass over the graph; gemm[v] for each node id. */
+static void gemm_kernels(const gc_graph *g, const int *root, int *gemm) {
+    for (int v = 0; v < g->num_nodes; v++) gemm[v] = -1;
+    if (!root) return;
+    bool *bad = calloc((size_t)g->num_nodes + 1, sizeof *bad);
+    if (!bad) return;
+    for (int m = 0; m < g->num_nodes; m++) {
+        int v = position(root, m);
+        const gc_node *n = g->nodes[m];
+        if (v == m && root[m] < 0) continue;
+        if (gc_op_table[n->op].op_class == GC_CLASS_GEMM && m != v) {
+            if (n->op != GC_OP_MATMUL || gemm[v] >= 0) bad[v] = true;
+            gemm[v] = m;
+        } else if (gc_op_table[n->op].op_class != GC_CLASS_ELEMENTWISE || !same_dims(&n->type, &g->nodes[v]->type)) {
+            bad[v] = true;
+        }
+    }
+    for (int v = 0; v < g->num_nodes; v++)
+        if (bad[v]) gemm[v] = -1;
+    free(bad);
+}
+
 /* With updates in backward (ir/graph.h), the step proper reports only what the forward
  * computes: marks the nodes that read a gradient output, directly or not, whose values (and
  * the gradients themselves) are then computed at apply. */
@@ -630,10 +654,12 @@ static bool plan_strided(const gc_graph *g, const int *root, int *owner, const b
  * with its root's shape, as elementwise_kernels finds) whose operand o dies there, with the
  * root's dtype and dims, writes its result into o's bytes: each element of o is read before the
  * same element of the result is written, and codegen reads an operand at the result's offset
- * through the result's pointer (codegen/module.c). A tied embedding's gradient, the head's
- * product plus the lookup's scatter, is the case that matters (M3: 147 MiB). join[v] is the
- * value whose block v's bytes are (the first of a chain of such kernels), -1 for none. Returns
- * false when out of memory. */
+ * through the result's pointer (codegen/module.c). A GEMM epilogue kernel qualifies too when o
+ * is what an add member adds to the GEMM's product: the GEMM then adds its product onto o's
+ * bytes (beta 1; codegen/fused.c). That is a tied embedding's gradient, the head's weight
+ * gradient plus the lookup's scatter, one buffer instead of two (M3: 147 MiB each). join[v] is
+ * the value whose block v's bytes are (the first of a chain of such kernels), -1 for none.
+ * Returns false when out of memory. */
 static bool plan_operand_bytes(const gc_graph *g, const int *root, const int *owner, const gc_layout *l,
                                const int *writer_first, int *last, int *join) {
     int n = g->num_nodes;
@@ -662,6 +688,46 @@ static bool plan_operand_bytes(const gc_graph *g, const int *root, const int *ow
             pick[v] = o;
         }
     }
+    /* A GEMM epilogue kernel whose member add(G, y) adds an outside y to the GEMM's product G
+     * (read by nothing else), y dying there: the GEMM adds its product onto y's bytes (beta 1),
+     * so the kernel's result is y's block; codegen finds the kernel so (an outside value at the
+     * result's offset) and takes the add as done. */
+    int *gemm = malloc(count * sizeof *gemm), *readers = calloc(count, sizeof *readers);
+    int *head = malloc(count * sizeof *head), *next = malloc(count * sizeof *next); /* members */
+    if (!gemm || !readers || !head || !next) {
+        free(elementwise), free(taken), free(pick), free(gemm), free(readers), free(head), free(next);
+        return false;
+    }
+    gemm_kernels(g, root, gemm);
+    for (int i = 0; i < n; i++) head[i] = -1;
+    for (int i = n - 1; i >= 0; i--) {
+        int v = position(root, i);
+        next[i] = head[v];
+        head[v] = i;
+        for (int k = 0; k < g->nodes[i]->num_inputs; k++) readers[g->nodes[i]->inputs[k]->id]++;
+    }
+    for (int m = 0; m < n; m++) {
+        int v = position(root, m), gm = gemm[v];
+        const gc_node *x = g->nodes[m];
+        if (gm < 0 || pick[v] >= 0 || x->op != GC_OP_ADD || !TRANSIENT_OWN(v) || readers[gm] != 1 ||
+            (l->strided && l->strided[gm]))
+            continue;
+        int side = x->inputs[0]->id == gm ? 1 : x->inputs[1]->id == gm ? 0 : -1;
+        if (side < 0 || x->inputs[0] == x->inputs[1]) continue;
+        int y = x->inputs[side]->id, o = owner[y];
+        if (position(root, y) == v || o < 0 || o >= v || !TRANSIENT_OWN(o) || last[o] != v) continue;
+        const gc_node *on = g->nodes[o], *r = g->nodes[v];
+        if (on->type.dtype != r->type.dtype || !same_dims(&on->type, &r->type)) continue;
+        /* Only the add reads o's bytes in this kernel (the GEMM overwrites them before the
+         * loop), and the GEMM does not read them. */
+        bool alone = owner[g->nodes[gm]->inputs[0]->id] != o && owner[g->nodes[gm]->inputs[1]->id] != o;
+        for (int u = head[v]; u >= 0 && alone; u = next[u]) {
+            if (u == m) continue;
+            for (int k = 0; k < g->nodes[u]->num_inputs && alone; k++) alone = owner[g->nodes[u]->inputs[k]->id] != o;
+        }
+        if (alone) pick[v] = o;
+    }
+    free(gemm), free(readers), free(head), free(next);
 #undef TRANSIENT_OWN
     for (int v = 0; v < n; v++) {
         int o = pick[v];

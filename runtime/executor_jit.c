@@ -12,12 +12,13 @@
 #include <string.h>
 
 #include "passes/fuse.h"
+#include "passes/plan.h"
 #include "runtime/executor.h"
 #include "runtime/jit.h"
 
 static void *create(const gc_graph *g, const gc_executor_config *config, gc_error *err) {
     gc_jit_options opts = {.fuse = true, .reuse = true, .threads = config->threads, .in_place = true,
-                           .profile = config->profile, .views = true,
+                           .profile = config->profile, .views = true, .operand_bytes = true,
                            .ieee_subnormals = config->ieee_subnormals,
                            .hooks = config->hooks};
     gc_jit *j = gc_jit_new_opts(g, &opts, err);
@@ -46,7 +47,11 @@ static char *dump_fused(const gc_graph *g, bool dot) {
     gc_error err = {0};
     gc_fusion f;
     if (!gc_fuse_partition(g, true, &f, &err)) return NULL;
-    char *text = dot ? gc_fusion_dot(g, &f) : gc_fusion_print(g, &f);
+    /* The text shows the bytes the step's plan shares, as the JIT plans them. */
+    gc_layout l = {0};
+    bool planned = !dot && gc_layout_plan_step(g, &l, &err);
+    char *text = dot ? gc_fusion_dot(g, &f) : gc_fusion_print_plan(g, &f, planned ? &l : NULL);
+    if (planned) gc_layout_free(&l);
     gc_fusion_free(&f);
     return text;
 }

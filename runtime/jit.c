@@ -62,7 +62,7 @@ gc_jit *gc_jit_new_opts(const gc_graph *g, const gc_jit_options *opts, gc_error 
     if (!gc_fuse_partition(g, opts && opts->fuse, &fusion, err)) goto fail;
     double partitioned = gc_clock_ms();
     gc_plan_options plan = {.reuse = opts && opts->reuse, .in_place = opts && opts->in_place,
-                            .views = opts && opts->views};
+                            .views = opts && opts->views, .operand_bytes = opts && opts->operand_bytes};
     int planned = gc_layout_plan_opts(g, fusion.root, &plan, &j->layout, err);
     gc_fusion_free(&fusion);
     if (!planned) goto fail;

@@ -31,6 +31,8 @@ typedef struct gc_jit_options {
     bool profile; /* time every kernel of the run and of apply (runtime/profile.h) */
     bool views;   /* slices, permutes and reshapes only matmuls read are strided views, with no
                      kernel or value of their own (passes/plan.h) */
+    bool operand_bytes; /* with reuse: a kernel may write its result into the bytes of an operand
+                           that dies there (passes/plan.h), as the step's plan does */
     bool ieee_subnormals; /* keep subnormal floats; otherwise the step's threads flush them
                              (runtime/parallel.h, gc_fp_enter) */
     const struct gc_step_hooks *hooks; /* non-NULL: the run calls them (runtime/step_hook.h) */
