@@ -92,11 +92,10 @@ char *gc_codegen_asm(const gc_graph *g, gc_error *err);
  * times (may be NULL) gets plan, the kernels' phases and counts, entries_ms and jit_ms (merge). */
 int gc_codegen_emit_object(const gc_graph *g, const char *path, gc_error *err);
 int gc_codegen_emit_object_timed(const gc_graph *g, const char *path, gc_codegen_times *times, gc_error *err);
-/* The whole graph as one module (compiled whole, not from the kernel cache) with one more entry
- * point, gc_step_hooked(char *arena, void *pool, void *ctx): gc_step calling gc_step_hook(ctx,
- * event, node) around its kernels (runtime/step_hook.h; ctx a gc_step_hook_ctx), which a
- * standalone trainer runs under mpirun. gc_step itself has no hooks. */
-int gc_codegen_emit_object_hooked(const gc_graph *g, const char *path, gc_error *err);
+/* The same with one more entry point, gc_step_hooked(char *arena, void *pool, void *ctx): gc_step
+ * calling gc_step_hook(ctx, event, node) around its kernels (runtime/step_hook.h; ctx a
+ * gc_step_hook_ctx), which a standalone trainer runs under mpirun. gc_step itself has no hooks. */
+int gc_codegen_emit_object_hooked(const gc_graph *g, const char *path, gc_codegen_times *times, gc_error *err);
 
 /* The host CPU as LLVM names it ("znver4") and its features ("+avx512f,+fma,..."); the caller
  * frees both. */

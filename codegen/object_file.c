@@ -12,6 +12,11 @@
  * kernels' objects are then merged into one relocatable object (object_merge.c) whose only
  * global definitions are the entry points.
  *
+ * A standalone trainer's data-parallel program also gets gc_step_hooked(arena, pool, ctx): the
+ * same loop over gc_step's calls with gc_step_hook(ctx, event, node) around them, placed as
+ * program.c's run_hooked_step places them (a second table gives each call its node, how many
+ * gradients are final before it and whether it reads one of them).
+ *
  * Objects the merge does not handle (a host whose objects are not ELF64) fall back to the
  * whole-graph module of output.c.
  */
@@ -23,6 +28,7 @@
 #include <llvm-c/Analysis.h>
 
 #include "codegen/cg.h"
+#include "runtime/step_hook.h"
 
 /* One call of the table: 16 bytes, host byte order. */
 typedef struct call_record {
@@ -32,22 +38,47 @@ typedef struct call_record {
     int32_t offsets; /* index of its first pointer offset */
 } call_record;
 
+/* Step hooks of one of gc_step's calls: 16 bytes, host byte order. */
+typedef struct hook_record {
+    int32_t node;        /* the kernel's root id */
+    int32_t grads_ready; /* gradients (a prefix of grads) final before the call */
+    int32_t reads_grads; /* it reads bytes of one of them */
+    int32_t unused;
+} hook_record;
+
 typedef struct tables {
     call_record *calls;
     int64_t *offsets;
     int begin[CG_ENTRY_COUNT + 1];
     int num_offsets;
+    hook_record *hooks; /* per call of gc_step, for gc_step_hooked; NULL without */
+    int32_t *grads;     /* the gradient outputs' node ids, ascending (cg_grad_nodes) */
+    int num_grads;
 } tables;
 
 static void free_tables(tables *t) {
     free(t->calls);
     free(t->offsets);
+    free(t->hooks);
+    free(t->grads);
 }
 
 /* The calls of each entry point in graph order, as cg_program_build lays them out. */
 static int make_tables(const gc_graph *g, const gc_layout *layout, const cg_kernels *ks, const int *task_of,
-                       tables *t, gc_error *err) {
+                       bool hooked, tables *t, gc_error *err) {
     memset(t, 0, sizeof *t);
+    int *grads = NULL;
+    if (hooked) {
+        grads = cg_grad_nodes(g, layout, &t->num_grads);
+        t->hooks = calloc((size_t)ks->counts[CG_ENTRY_STEP] + 1, sizeof *t->hooks);
+        t->grads = malloc(sizeof *t->grads * (size_t)(t->num_grads + 1));
+        if (!grads || !t->hooks || !t->grads) {
+            free(grads);
+            free_tables(t);
+            return gc_failf(err, GC_ERR_MEMORY, "out of memory");
+        }
+        for (int k = 0; k < t->num_grads; k++) t->grads[k] = grads[k];
+    }
     int total = ks->counts[0] + ks->counts[1] + ks->counts[2];
     if (ks->num_offsets > INT32_MAX) return gc_failf(err, GC_ERR_USER, "the graph has too many kernel operands");
     t->calls = calloc((size_t)(total ? total : 1), sizeof *t->calls);
@@ -58,7 +89,7 @@ static int make_tables(const gc_graph *g, const gc_layout *layout, const cg_kern
     }
     for (int e = 0; e < CG_ENTRY_COUNT; e++) t->begin[e + 1] = t->begin[e] + ks->counts[e];
     int fill[CG_ENTRY_COUNT] = {t->begin[0], t->begin[1], t->begin[2]};
-    int used = 0;
+    int used = 0, ready = 0;
     for (int i = 0; i < g->num_nodes; i++) {
         if (ks->job_of[i] < 0) continue;
         const gc_node *node = g->nodes[i];
@@ -73,7 +104,18 @@ static int make_tables(const gc_graph *g, const gc_layout *layout, const cg_kern
         c->parallel = jb->parallel && e != CG_ENTRY_INIT;
         c->offsets = used;
         used += pointers;
+        if (hooked && e == CG_ENTRY_STEP) {
+            /* As program.c: a gradient is final once every kernel whose root precedes it has run;
+             * a kernel reading bytes of one made ready waits for them. */
+            hook_record *h = &t->hooks[c - t->calls - t->begin[CG_ENTRY_STEP]];
+            while (ready < t->num_grads && grads[ready] < i) ready++;
+            h->node = node->id;
+            h->grads_ready = ready;
+            for (int k = 0; k < grp->num_ext && !h->reads_grads; k++)
+                h->reads_grads = cg_reads_ready_grad(g, layout, grads, ready, grp->ext[k]);
+        }
     }
+    free(grads);
     t->num_offsets = used;
     return 1;
 }
@@ -101,47 +143,110 @@ static LLVMValueRef load_i32(cg_ctx *cg, LLVMValueRef base, LLVMValueRef byte_of
     return v;
 }
 
-/* void name(ptr arena, ptr pool): the calls [from, to) of the table, each through gc_pool_run
- * when it is split and there is a pool, else directly with the whole share (part 0 of 1). */
-static void emit_entry(cg_ctx *cg, const char *name, int from, int to, LLVMValueRef calls, LLVMValueRef tasks,
-                       LLVMValueRef offsets, LLVMValueRef run, LLVMTypeRef run_type, LLVMTypeRef task_type) {
-    LLVMTypeRef params[2] = {cg->t_ptr, cg->t_ptr};
-    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->t_void, params, 2, 0));
+/* What the entry points call: the tables, gc_pool_run and (hooked) gc_step_hook. */
+typedef struct entry_refs {
+    LLVMValueRef calls, tasks, offsets, run, hooks, grads, hook;
+    LLVMTypeRef run_type, task_type, hook_type;
+    int num_grads;
+} entry_refs;
+
+/* Runs call i (an i64) of the table: through gc_pool_run when it is split and there is a pool,
+ * else directly with the whole share (part 0 of 1). */
+static void emit_call(cg_ctx *cg, const entry_refs *r, LLVMValueRef arena, LLVMValueRef pool, LLVMValueRef i) {
+    LLVMValueRef fn = cg->fn, calls = r->calls, tasks = r->tasks, offsets = r->offsets;
+    LLVMValueRef rec = LLVMBuildMul(cg->b, i, cg_i64(cg, (int64_t)sizeof(call_record)), "");
+    LLVMValueRef kernel = load_i32(cg, calls, rec);
+    LLVMValueRef flags = load_i32(cg, calls, LLVMBuildAdd(cg->b, rec, cg_i64(cg, 4), ""));
+    LLVMValueRef parallel = load_i32(cg, calls, LLVMBuildAdd(cg->b, rec, cg_i64(cg, 8), ""));
+    LLVMValueRef first = load_i32(cg, calls, LLVMBuildAdd(cg->b, rec, cg_i64(cg, 12), ""));
+    LLVMValueRef k = LLVMBuildZExt(cg->b, kernel, cg->t_i64, "");
+    LLVMValueRef task = LLVMBuildLoad2(cg->b, cg->t_ptr, LLVMBuildInBoundsGEP2(cg->b, cg->t_ptr, tasks, &k, 1, ""), "");
+    LLVMValueRef o = LLVMBuildZExt(cg->b, first, cg->t_i64, "");
+    LLVMValueRef offs = LLVMBuildInBoundsGEP2(cg->b, cg->t_i64, offsets, &o, 1, "");
+    LLVMValueRef pooled = LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntNE, parallel, cg_i32(cg, 0), ""),
+                                       LLVMBuildIsNotNull(cg->b, pool, ""), "");
+    LLVMBasicBlockRef on_pool = LLVMAppendBasicBlockInContext(cg->ctx, fn, "pool");
+    LLVMBasicBlockRef alone = LLVMAppendBasicBlockInContext(cg->ctx, fn, "alone");
+    LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, fn, "next");
+    LLVMBuildCondBr(cg->b, pooled, on_pool, alone);
+    LLVMPositionBuilderAtEnd(cg->b, on_pool);
+    LLVMValueRef run_args[5] = {pool, task, arena, offs, flags};
+    LLVMBuildCall2(cg->b, r->run_type, r->run, run_args, 5, "");
+    LLVMBuildBr(cg->b, next);
+    LLVMPositionBuilderAtEnd(cg->b, alone);
+    LLVMValueRef task_args[4] = {arena, offs, cg_i32(cg, 0), cg_i32(cg, GC_SHARE_ONE)};
+    LLVMBuildCall2(cg->b, r->task_type, task, task_args, 4, "");
+    LLVMBuildBr(cg->b, next);
+    LLVMPositionBuilderAtEnd(cg->b, next);
+}
+
+static LLVMValueRef add_entry(cg_ctx *cg, const char *name, int num_params) {
+    LLVMTypeRef params[3] = {cg->t_ptr, cg->t_ptr, cg->t_ptr};
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->t_void, params, (unsigned)num_params, 0));
     unsigned nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, nounwind, 0));
     cg->fn = fn;
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    return fn;
+}
+
+/* void name(ptr arena, ptr pool): the calls [from, to) of the table in order. */
+static void emit_entry(cg_ctx *cg, const entry_refs *r, const char *name, int from, int to) {
+    LLVMValueRef fn = add_entry(cg, name, 2);
     if (to > from) {
-        LLVMValueRef arena = LLVMGetParam(fn, 0), pool = LLVMGetParam(fn, 1);
         cg_loop loop;
         cg_loop_begin(cg, &loop, cg_i64(cg, to - from));
-        LLVMValueRef i = LLVMBuildAdd(cg->b, loop.iv, cg_i64(cg, from), "");
-        LLVMValueRef rec = LLVMBuildMul(cg->b, i, cg_i64(cg, (int64_t)sizeof(call_record)), "");
-        LLVMValueRef kernel = load_i32(cg, calls, rec);
-        LLVMValueRef flags = load_i32(cg, calls, LLVMBuildAdd(cg->b, rec, cg_i64(cg, 4), ""));
-        LLVMValueRef parallel = load_i32(cg, calls, LLVMBuildAdd(cg->b, rec, cg_i64(cg, 8), ""));
-        LLVMValueRef first = load_i32(cg, calls, LLVMBuildAdd(cg->b, rec, cg_i64(cg, 12), ""));
-        LLVMValueRef k = LLVMBuildZExt(cg->b, kernel, cg->t_i64, "");
-        LLVMValueRef task = LLVMBuildLoad2(cg->b, cg->t_ptr, LLVMBuildInBoundsGEP2(cg->b, cg->t_ptr, tasks, &k, 1, ""), "");
-        LLVMValueRef o = LLVMBuildZExt(cg->b, first, cg->t_i64, "");
-        LLVMValueRef offs = LLVMBuildInBoundsGEP2(cg->b, cg->t_i64, offsets, &o, 1, "");
-        LLVMValueRef pooled = LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntNE, parallel, cg_i32(cg, 0), ""),
-                                           LLVMBuildIsNotNull(cg->b, pool, ""), "");
-        LLVMBasicBlockRef on_pool = LLVMAppendBasicBlockInContext(cg->ctx, fn, "pool");
-        LLVMBasicBlockRef alone = LLVMAppendBasicBlockInContext(cg->ctx, fn, "alone");
-        LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, fn, "next");
-        LLVMBuildCondBr(cg->b, pooled, on_pool, alone);
-        LLVMPositionBuilderAtEnd(cg->b, on_pool);
-        LLVMValueRef run_args[5] = {pool, task, arena, offs, flags};
-        LLVMBuildCall2(cg->b, run_type, run, run_args, 5, "");
-        LLVMBuildBr(cg->b, next);
-        LLVMPositionBuilderAtEnd(cg->b, alone);
-        LLVMValueRef task_args[4] = {arena, offs, cg_i32(cg, 0), cg_i32(cg, GC_SHARE_ONE)};
-        LLVMBuildCall2(cg->b, task_type, task, task_args, 4, "");
-        LLVMBuildBr(cg->b, next);
-        LLVMPositionBuilderAtEnd(cg->b, next);
+        emit_call(cg, r, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), LLVMBuildAdd(cg->b, loop.iv, cg_i64(cg, from), ""));
         cg_loop_end(cg, &loop);
     }
+    LLVMBuildRetVoid(cg->b);
+}
+
+/* gc_step_hook(ctx, GRAD_READY, grads[k]) for k from *next up to limit (an i32), then *next = limit
+ * when it was below. */
+static void emit_grads_ready(cg_ctx *cg, const entry_refs *r, LLVMValueRef ctx, LLVMValueRef next, LLVMValueRef limit) {
+    LLVMValueRef from = LLVMBuildSExt(cg->b, LLVMBuildLoad2(cg->b, cg->t_i32, next, ""), cg->t_i64, "");
+    LLVMValueRef to = LLVMBuildSExt(cg->b, limit, cg->t_i64, "");
+    cg_loop loop;
+    cg_loop_begin_range(cg, &loop, from, to);
+    LLVMValueRef id = LLVMBuildLoad2(cg->b, cg->t_i32, LLVMBuildInBoundsGEP2(cg->b, cg->t_i32, r->grads, &loop.iv, 1, ""), "");
+    LLVMValueRef args[3] = {ctx, cg_i32(cg, GC_HOOK_GRAD_READY), id};
+    LLVMBuildCall2(cg->b, r->hook_type, r->hook, args, 3, "");
+    LLVMBuildStore(cg->b, LLVMBuildTrunc(cg->b, LLVMBuildAdd(cg->b, loop.iv, cg_i64(cg, 1), ""), cg->t_i32, ""), next);
+    cg_loop_end(cg, &loop);
+}
+
+/* void gc_step_hooked(ptr arena, ptr pool, ptr ctx): gc_step's calls with the step hooks around
+ * them, in program.c's run_hooked_step's order. */
+static void emit_hooked_step(cg_ctx *cg, const entry_refs *r, int from, int to) {
+    LLVMValueRef fn = add_entry(cg, "gc_step_hooked", 3);
+    LLVMValueRef arena = LLVMGetParam(fn, 0), pool = LLVMGetParam(fn, 1), ctx = LLVMGetParam(fn, 2);
+    LLVMValueRef next = LLVMBuildAlloca(cg->b, cg->t_i32, "next");
+    LLVMBuildStore(cg->b, cg_i32(cg, 0), next);
+    if (to > from) {
+        cg_loop loop;
+        cg_loop_begin(cg, &loop, cg_i64(cg, to - from));
+        LLVMValueRef rec = LLVMBuildMul(cg->b, loop.iv, cg_i64(cg, (int64_t)sizeof(hook_record)), "");
+        LLVMValueRef node = load_i32(cg, r->hooks, rec);
+        LLVMValueRef ready = load_i32(cg, r->hooks, LLVMBuildAdd(cg->b, rec, cg_i64(cg, 4), ""));
+        LLVMValueRef reads = load_i32(cg, r->hooks, LLVMBuildAdd(cg->b, rec, cg_i64(cg, 8), ""));
+        emit_grads_ready(cg, r, ctx, next, ready);
+        LLVMBasicBlockRef wait = LLVMAppendBasicBlockInContext(cg->ctx, fn, "needed");
+        LLVMBasicBlockRef go = LLVMAppendBasicBlockInContext(cg->ctx, fn, "run");
+        LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntNE, reads, cg_i32(cg, 0), ""), wait, go);
+        LLVMPositionBuilderAtEnd(cg->b, wait);
+        LLVMValueRef needed[3] = {ctx, cg_i32(cg, GC_HOOK_GRADS_NEEDED), node};
+        LLVMBuildCall2(cg->b, r->hook_type, r->hook, needed, 3, "");
+        LLVMBuildBr(cg->b, go);
+        LLVMPositionBuilderAtEnd(cg->b, go);
+        emit_call(cg, r, arena, pool, LLVMBuildAdd(cg->b, loop.iv, cg_i64(cg, from), ""));
+        LLVMValueRef done[3] = {ctx, cg_i32(cg, GC_HOOK_KERNEL_DONE), node};
+        LLVMBuildCall2(cg->b, r->hook_type, r->hook, done, 3, "");
+        cg_loop_end(cg, &loop);
+    }
+    emit_grads_ready(cg, r, ctx, next, cg_i32(cg, r->num_grads));
+    LLVMValueRef end[3] = {ctx, cg_i32(cg, GC_HOOK_STEP_END), cg_i32(cg, -1)};
+    LLVMBuildCall2(cg->b, r->hook_type, r->hook, end, 3, "");
     LLVMBuildRetVoid(cg->b);
 }
 
@@ -149,6 +254,7 @@ static void emit_entry(cg_ctx *cg, const char *name, int from, int to, LLVMValue
  * defined by the kernels' objects) and gc_init, gc_step, gc_update. */
 static LLVMModuleRef entries_module(LLVMContextRef ctx, LLVMTargetMachineRef tm, const cg_kernels *ks,
                                     const int *unique, int num_unique, const tables *t, gc_error *err) {
+    entry_refs r = {0};
     LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("gradc-entries", ctx);
     char *triple = LLVMGetTargetMachineTriple(tm);
     LLVMSetTarget(mod, triple);
@@ -178,17 +284,28 @@ static LLVMModuleRef entries_module(LLVMContextRef ctx, LLVMTargetMachineRef tm,
     LLVMSetGlobalConstant(task_table, 1);
     LLVMSetLinkage(task_table, LLVMPrivateLinkage);
     int num_calls = t->begin[CG_ENTRY_COUNT];
-    LLVMValueRef calls = byte_table(&cg, "gc_calls", t->calls, (size_t)num_calls * sizeof *t->calls);
-    LLVMValueRef offsets = byte_table(&cg, "gc_offsets", t->offsets, (size_t)t->num_offsets * sizeof *t->offsets);
+    r.calls = byte_table(&cg, "gc_calls", t->calls, (size_t)num_calls * sizeof *t->calls);
+    r.offsets = byte_table(&cg, "gc_offsets", t->offsets, (size_t)t->num_offsets * sizeof *t->offsets);
+    r.tasks = task_table;
+    r.task_type = task_type;
     LLVMTypeRef run_params[5] = {cg.t_ptr, cg.t_ptr, cg.t_ptr, cg.t_ptr, cg.t_i32};
-    LLVMTypeRef run_type = LLVMFunctionType(cg.t_void, run_params, 5, 0);
+    r.run_type = LLVMFunctionType(cg.t_void, run_params, 5, 0);
     /* Weak: an object linked without gradc's runtime (--emit obj) runs with a NULL pool and never
      * calls it (as module.c's entry points). */
-    LLVMValueRef run = LLVMAddFunction(mod, "gc_pool_run", run_type);
-    LLVMSetLinkage(run, LLVMExternalWeakLinkage);
+    r.run = LLVMAddFunction(mod, "gc_pool_run", r.run_type);
+    LLVMSetLinkage(r.run, LLVMExternalWeakLinkage);
     static const char *const names[CG_ENTRY_COUNT] = {"gc_init", "gc_step", "gc_update"};
-    for (int e = 0; e < CG_ENTRY_COUNT; e++)
-        emit_entry(&cg, names[e], t->begin[e], t->begin[e + 1], calls, task_table, offsets, run, run_type, task_type);
+    for (int e = 0; e < CG_ENTRY_COUNT; e++) emit_entry(&cg, &r, names[e], t->begin[e], t->begin[e + 1]);
+    if (t->hooks) {
+        int steps = t->begin[CG_ENTRY_STEP + 1] - t->begin[CG_ENTRY_STEP];
+        r.hooks = byte_table(&cg, "gc_hook_calls", t->hooks, (size_t)steps * sizeof *t->hooks);
+        r.grads = byte_table(&cg, "gc_grads", t->grads, (size_t)t->num_grads * sizeof *t->grads);
+        r.num_grads = t->num_grads;
+        LLVMTypeRef hook_params[3] = {cg.t_ptr, cg.t_i32, cg.t_i32};
+        r.hook_type = LLVMFunctionType(cg.t_void, hook_params, 3, 0);
+        r.hook = LLVMAddFunction(mod, "gc_step_hook", r.hook_type);
+        emit_hooked_step(&cg, &r, t->begin[CG_ENTRY_STEP], t->begin[CG_ENTRY_STEP + 1]);
+    }
     cg_ctx_dispose(&cg);
     char *msg = NULL;
     if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
@@ -247,7 +364,7 @@ static int write_file(const char *path, const char *data, size_t len, gc_error *
     return ok ? 1 : gc_failf(err, GC_ERR_IO, "cannot write object file %s: %s", path, strerror(errno));
 }
 
-int gc_codegen_emit_object_timed(const gc_graph *g, const char *path, gc_codegen_times *times, gc_error *err) {
+static int emit_object_file(const gc_graph *g, const char *path, bool hooked, gc_codegen_times *times, gc_error *err) {
     if (!path) return gc_failf(err, GC_ERR_INTERNAL, "internal error: gc_codegen_emit_object: no path");
     if (!g) return gc_failf(err, GC_ERR_INTERNAL, "internal error: codegen: no graph");
     gc_codegen_times t = {0};
@@ -283,7 +400,7 @@ int gc_codegen_emit_object_timed(const gc_graph *g, const char *path, gc_codegen
     tables tab = {0};
     char *entries = NULL, *merged = NULL;
     size_t entries_len = 0, merged_len = 0;
-    ok = ok && make_tables(g, &layout, &ks, task_of, &tab, err);
+    ok = ok && make_tables(g, &layout, &ks, task_of, hooked, &tab, err);
     bool entries_hit = false;
     ok = ok && entries_object(&ks, unique, num_unique, &tab, &entries, &entries_len, &entries_hit, err);
     double entered = cg_now_ms();
@@ -291,13 +408,13 @@ int gc_codegen_emit_object_timed(const gc_graph *g, const char *path, gc_codegen
         parts[0] = (cg_object_part){entries, entries_len, "(entry points)"};
         for (int u = 0; u < num_unique; u++)
             parts[1 + u] = (cg_object_part){ks.jobs[unique[u]].object, ks.jobs[unique[u]].object_len, ks.jobs[unique[u]].key};
-        static const char *const globals[] = {"gc_init", "gc_step", "gc_update"};
-        ok = cg_object_merge(parts, 1 + num_unique, globals, 3, &merged, &merged_len, err);
+        static const char *const globals[] = {"gc_init", "gc_step", "gc_update", "gc_step_hooked"};
+        ok = cg_object_merge(parts, 1 + num_unique, globals, hooked ? 4 : 3, &merged, &merged_len, err);
         if (ok == CG_MERGE_UNSUPPORTED) {
             /* Not ELF64 as object_merge.c knows it: the whole graph in one module instead. */
             gc_error ignored = {0};
             *err = ignored;
-            ok = cg_emit_module_object(g, path, false, err);
+            ok = cg_emit_module_object(g, path, hooked, err);
         } else {
             ok = ok && write_file(path, merged, merged_len, err);
         }
@@ -319,6 +436,14 @@ int gc_codegen_emit_object_timed(const gc_graph *g, const char *path, gc_codegen
     return ok;
 }
 
+int gc_codegen_emit_object_timed(const gc_graph *g, const char *path, gc_codegen_times *times, gc_error *err) {
+    return emit_object_file(g, path, false, times, err);
+}
+
 int gc_codegen_emit_object(const gc_graph *g, const char *path, gc_error *err) {
-    return gc_codegen_emit_object_timed(g, path, NULL, err);
+    return emit_object_file(g, path, false, NULL, err);
+}
+
+int gc_codegen_emit_object_hooked(const gc_graph *g, const char *path, gc_codegen_times *times, gc_error *err) {
+    return emit_object_file(g, path, true, times, err);
 }

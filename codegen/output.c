@@ -79,8 +79,7 @@ char *gc_codegen_asm(const gc_graph *g, gc_error *err) {
 }
 
 /* The whole graph as one module, optimised and written as an object: what object_file.c falls
- * back to when it cannot merge the kernels' objects, and (hooked_step) a standalone trainer's
- * data-parallel program, whose gc_step_hooked calls the step hooks around its kernels. */
+ * back to when it cannot merge the kernels' objects (hooked_step: with gc_step_hooked). */
 int cg_emit_module_object(const gc_graph *g, const char *path, bool hooked_step, gc_error *err) {
     if (!path) return gc_failf(err, GC_ERR_INTERNAL, "internal error: gc_codegen_emit_object: no path");
     compiled c;
@@ -97,8 +96,4 @@ int cg_emit_module_object(const gc_graph *g, const char *path, bool hooked_step,
     free(file);
     release(&c);
     return ok;
-}
-
-int gc_codegen_emit_object_hooked(const gc_graph *g, const char *path, gc_error *err) {
-    return cg_emit_module_object(g, path, true, err);
 }

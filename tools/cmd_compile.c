@@ -423,7 +423,7 @@ static int compile_exe(const compile_options *o, compiled_graph *graphs, int cou
         char prefix[32];
         snprintf(prefix, sizeof prefix, "gc_aot_%s_", graphs[i].stage);
         snprintf(objs[i], sizeof objs[i], "%s/%s.o", dir, graphs[i].stage);
-        ok = graphs[i].hooked ? gc_codegen_emit_object_hooked(graphs[i].graph, objs[i], err) &&
+        ok = graphs[i].hooked ? gc_codegen_emit_object_hooked(graphs[i].graph, objs[i], &graphs[i].times, err) &&
                                     gc_object_rename_globals(objs[i], prefix, err)
                               : gc_codegen_emit_object_named(graphs[i].graph, objs[i], prefix, NULL, &graphs[i].times, err);
     }
