@@ -1,7 +1,8 @@
 #!/bin/sh
 # distributed.sh: data-parallel step time on M2 (docs/distributed.md): `mpirun -np 2` with one
 # thread per rank (batch 8 each, a global batch of 16) against one process with two threads at the
-# same global batch (--set batch=16), and for reference one process with two threads at batch 8.
+# same global batch (--set batch=16), and for reference one process with two threads at batch 8
+# and the standalone trainer of `gradc compile` under the same `mpirun -np 2`.
 # Rounds alternate the configurations (so load on the machine hits them alike); the step time is
 # the median of the logged per-step ms after the warm-up steps, the ratio that of the medians.
 # Also reports the gradient bytes each rank puts into all-reduces per step (`--verbose`).
@@ -49,6 +50,7 @@ for name in ("tokens", "targets"):
 ' "$tmp" || exit 1
 D="--data tokens=$tmp/tokens.npy --data targets=$tmp/targets.npy --steps $steps --quiet --no-shuffle"
 m2=$here/m2.gm
+"$gradc" compile "$m2" -o "$tmp/m2_trainer" || exit 1
 
 r=1
 while [ $r -le "$rounds" ]; do
@@ -57,6 +59,7 @@ while [ $r -le "$rounds" ]; do
     $mpirun -np 2 "$gradc" train "$m2" $D --threads 1 --verbose --log "$tmp/mpi_$r.csv" \
         >/dev/null 2>"$tmp/mpi_$r.err" || { cat "$tmp/mpi_$r.err" >&2; exit 1; }
     "$gradc" train "$m2" $D --threads 2 --log "$tmp/one8_$r.csv" >/dev/null || exit 1
+    $mpirun -np 2 "$tmp/m2_trainer" train $D --threads 1 --log "$tmp/aot_$r.csv" >/dev/null || exit 1
     r=$((r + 1))
 done
 
@@ -72,6 +75,7 @@ def ms(kind):
 one16, one16_r = ms("one16")
 mpi, mpi_r = ms("mpi")
 one8, one8_r = ms("one8")
+aot, aot_r = ms("aot")
 text = open("%s/mpi_1.err" % tmp).read()
 m = re.search(r"all-reduces (\d+) bytes of gradients in (\d+) buckets?, (\d+) of them", text)
 nbytes, buckets, early = (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else (0, 0, 0)
@@ -89,6 +93,7 @@ lines = [
     "| one process, --threads 2, batch 16 | 16 | %.1f | %s | 1.00x |" % (one16, ", ".join("%.1f" % x for x in one16_r)),
     "| mpirun -np 2, --threads 1 each, batch 8 each | 16 | %.1f | %s | %.2fx |" % (mpi, ", ".join("%.1f" % x for x in mpi_r), mpi / one16),
     "| one process, --threads 2, batch 8 (half the work) | 8 | %.1f | %s | %.2fx |" % (one8, ", ".join("%.1f" % x for x in one8_r), one8 / one16),
+    "| standalone trainer (gradc compile), mpirun -np 2, --threads 1 each, batch 8 each | 16 | %.1f | %s | %.2fx |" % (aot, ", ".join("%.1f" % x for x in aot_r), aot / one16),
     "",
     "Gradient bytes each rank puts into all-reduces per step: %d (%.1f MiB, f32, every parameter's "
     "gradient once) in %d buckets (GC_MPI_BUCKET_MB, default 4), %d of them started while backward "

@@ -588,6 +588,10 @@ static gc_node *accumulate(opt_ctx *c, param_grad *pg, gc_node **grads, int n) {
     if (!count) return NULL;
     gc_node *is_last = gc_binary(b, GC_OP_EQ, count, gc_scalar(b, GC_F32, (double)(steps - 1)));
     gc_node *zero = gc_scalar(b, GC_F32, 0.0);
+    /* Data parallel (accumulated_grads): the sums are averaged across processes before anything
+     * reads them, so all of them come before their readers and one wait covers every sum,
+     * instead of one per parameter. */
+    bool sums_first = c->cfg->accumulated_grads;
     for (int i = 0; i < n; i++) {
         char name[512];
         int len = snprintf(name, sizeof name, "accumulate.%s", pg[i].param->name);
@@ -597,14 +601,21 @@ static gc_node *accumulate(opt_ctx *c, param_grad *pg, gc_node **grads, int n) {
         }
         gc_node *acc = gc_graph_make(c->g, GC_OP_STATE, NULL, 0, NULL, &pg[i].param->type, name, c->cfg->loc, b->err);
         /* torch's (loss / N).backward() per micro-batch adds grad / N into .grad. */
-        gc_node *sum = add(b, acc, gc_binary(b, GC_OP_DIV, grads[i], gc_scalar(b, GC_F32, (double)steps)));
-        if (!acc || !sum || !gc_graph_add_output(c->g, GC_OUTPUT_UPDATE, name, gc_select(b, is_last, zero, sum), b->err))
-            return NULL;
+        gc_node *sum = acc ? add(b, acc, gc_binary(b, GC_OP_DIV, grads[i], gc_scalar(b, GC_F32, (double)steps))) : NULL;
+        if (!sum) return NULL;
         grads[i] = sum;
-        for (int k = 0; c->cfg->accumulated_grads && k < c->g->num_outputs; k++) {
+        for (int k = 0; sums_first && k < c->g->num_outputs; k++) {
             gc_graph_output *o = &c->g->outputs[k];
             if (o->kind == GC_OUTPUT_GRAD && !strcmp(o->name, pg[i].param->name)) o->value = sum;
         }
+        if (!sums_first && !gc_graph_add_output(c->g, GC_OUTPUT_UPDATE, name, gc_select(b, is_last, zero, sum), b->err))
+            return NULL;
+    }
+    for (int i = 0; sums_first && i < n; i++) {
+        char name[512]; /* fits: checked above */
+        snprintf(name, sizeof name, "accumulate.%s", pg[i].param->name);
+        if (!gc_graph_add_output(c->g, GC_OUTPUT_UPDATE, name, gc_select(b, is_last, zero, grads[i]), b->err))
+            return NULL;
     }
     gc_node *next = gc_select(b, is_last, zero, gc_add_scalar(b, count, 1.0));
     if (!next || !gc_graph_add_output(c->g, GC_OUTPUT_UPDATE, "accumulate.count", next, b->err)) return NULL;

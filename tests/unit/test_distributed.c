@@ -4,8 +4,11 @@
  * never initialises MPI; a trainer made with it trains exactly as gc_trainer_new's; the timeout
  * is validated; and a sharded dataset gives rank r of N at step k the examples one process reads
  * at step N k + r with the same per-process batch, i.e. rank r's slice of the global batch of
- * N x B in the single-process order at batch N x B. The multi-process behaviour is checked under
- * mpirun by tests/scripts/test_mpi_*.sh.
+ * N x B in the single-process order at batch N x B. The training graph a data-parallel trainer
+ * builds (what `gradc compile` compiles for mpirun): the optimizer after backward, and with
+ * gradient accumulation grad outputs that are the accumulated sums, all of them before the first
+ * update that reads one. The multi-process behaviour is checked under mpirun by
+ * tests/scripts/test_mpi_*.sh.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,13 +16,16 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <gradc/gradc.h>
 
+#include "ir/text.h"
 #include "runtime/data.h"
 #include "runtime/distributed.h"
+#include "runtime/trainer.h"
 
 enum { B = 2 };
 
@@ -157,11 +163,74 @@ static void test_shard_order(void **state) {
     gc_trainer_free(t);
 }
 
+/* The training graph of a plan of `text`, data parallel or not, as gc_trainer_ir prints it. */
+static char *train_ir(const char *text, bool data_parallel, int skip_nonfinite) {
+    gc_error err = {0};
+    gc_model *m = gc_model_load_string(text, "dp.gm", &err);
+    assert_non_null(m);
+    gc_options o = {.backend = GC_BACKEND_INTERP, .threads = 1, .skip_nonfinite = skip_nonfinite};
+    gc_trainer *t = data_parallel ? gc_trainer_plan_distributed(m, &o, &err) : gc_trainer_plan(m, &o, &err);
+    gc_model_free(m);
+    if (!t) fail_msg("plan: %s", err.message);
+    char *ir = gc_trainer_ir(t, "train");
+    gc_trainer_free(t);
+    assert_non_null(ir);
+    return ir;
+}
+
+static gc_graph *parse_ir(const char *ir) {
+    gc_error err = {0};
+    gc_graph *g = gc_graph_parse(ir, strlen(ir), "train", &err);
+    if (!g) fail_msg("parse: %s", err.message);
+    return g;
+}
+
+static void test_data_parallel_graph(void **state) {
+    (void)state;
+    /* Without accumulation: the classic order, which --skip-nonfinite also asks for; a single
+     * process runs the optimizer in backward instead. */
+    char *dp = train_ir(model, true, 0), *skip = train_ir(model, false, 1), *alone_ir = train_ir(model, false, 0);
+    assert_string_equal(dp, skip);
+    assert_string_not_equal(dp, alone_ir);
+    free(dp);
+    free(skip);
+    free(alone_ir);
+
+    /* With accumulation: each grad output is accumulate.<param> + grad / 2 in the data-parallel
+     * graph, and every one of them precedes the updates, which read them. */
+    char accumulating[1024];
+    const char *at = strstr(model, "    seed = 7\n");
+    snprintf(accumulating, sizeof accumulating, "%.*s    gradient_accumulation_steps = 2\n%s", (int)(at - model), model, at);
+    char *ir[2] = {train_ir(accumulating, false, 0), train_ir(accumulating, true, 0)};
+    for (int k = 0; k < 2; k++) {
+        gc_graph *g = parse_ir(ir[k]);
+        int grads = 0, last_grad = -1, first_update = g->num_nodes;
+        for (int i = 0; i < g->num_outputs; i++) {
+            const gc_graph_output *o = &g->outputs[i];
+            if (o->kind == GC_OUTPUT_UPDATE && !strncmp(o->name, "accumulate.", 11) && o->value->id < first_update)
+                first_update = o->value->id;
+            if (o->kind != GC_OUTPUT_GRAD) continue;
+            grads++;
+            const gc_node *v = o->value;
+            bool reads_sum = false;
+            for (int j = 0; j < v->num_inputs; j++)
+                reads_sum |= v->inputs[j]->op == GC_OP_STATE && !strncmp(v->inputs[j]->name, "accumulate.", 11);
+            assert_int_equal(reads_sum, k == 1);
+            if (v->id > last_grad) last_grad = v->id;
+        }
+        assert_int_equal(grads, 2); /* fc.weight, fc.bias */
+        if (k == 1) assert_true(last_grad < first_update);
+        gc_graph_free(g);
+        free(ir[k]);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_world_alone),
         cmocka_unit_test(test_one_rank_trains_as_alone),
         cmocka_unit_test(test_shard_order),
+        cmocka_unit_test(test_data_parallel_graph),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
