@@ -41,7 +41,8 @@ typedef struct cg_ctx {
     bool parallel;
     bool calls_gemm, calls_blas;
     /* The kernel's parts are parts of one gc_sgemm product split by rows (1) or columns (2),
-     * which share the packing of the operand each reads whole (GC_TASK_GEMM_*); 0: neither. */
+     * which share the packing of the operand each reads whole, or segments of one product split
+     * along k (3, gc_sgemm_ksplit) (GC_TASK_GEMM_*); 0: none of these. */
     int gemm_split;
     /* The GEMM adds its product onto what the result buffer holds (beta 1) instead of
      * overwriting it: a GEMM epilogue kernel whose add member's other operand lives in the
@@ -382,6 +383,9 @@ bool cg_gemm_rows(const cg_ctx *cg, const gc_node *n, int64_t *rows, int64_t *co
 /* Whether a GEMM of that shape splits faster by columns than by rows, and the unit (rows or
  * columns) its parts are cut at. */
 bool cg_gemm_split_cols(gc_dtype dtype, int64_t m, int64_t n, int64_t k, bool trans_a, int64_t *unit);
+/* Whether matmul n is one GEMM split along k (runtime/gemm.h, gc_sgemm_splits_k): its
+ * epilogue, if any, then waits for the whole product. */
+bool cg_gemm_splits_k(const cg_ctx *cg, const gc_node *n);
 /* Whether matmul n is a batch of GEMMs, one per matrix of its result's batch (which does not
  * fold into rows), split along its outermost run: `batches` indices of the result's `lead`
  * leading dims, merged. */

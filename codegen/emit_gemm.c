@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "codegen/cg.h"
+#include "runtime/gemm.h"
 
 /* CBLAS enum values (cblas.h), passed as the int the C ABI uses for enums. */
 #define CBLAS_ROW_MAJOR 101
@@ -250,12 +251,66 @@ int cg_emit_matmul_part(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LL
     return 1;
 }
 
+bool cg_gemm_splits_k(const cg_ctx *cg, const gc_node *n) {
+    const gc_type *ta = &n->inputs[0]->type;
+    int64_t rows, cols, k = ta->dims[ta->rank - (n->attr.matmul.transpose_a ? 2 : 1)];
+    return n->type.dtype == GC_F32 && !n->attr.matmul.bf16 && cg_gemm_rows(cg, n, &rows, &cols) &&
+           gc_sgemm_splits_k(rows, cols, k);
+}
+
+/* A product split along k (runtime/gemm.h, gc_sgemm_ksplit): this part's run of the fixed
+ * segments. gc_sgemm_ksplit is a weak reference: an object linked without gradc's runtime
+ * computes the whole product, unsplit, in the part that holds segment 0. */
+static void call_gemm_ksplit(cg_ctx *cg, const gemm *g, bool split, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+    LLVMValueRef lo = cg_i64(cg, 0), hi = cg_i64(cg, GC_SGEMM_K_SEGMENTS);
+    if (split) {
+        cg_split_range(cg, GC_SGEMM_K_SEGMENTS, 1, &lo, &hi);
+        cg->gemm_split = 3;
+    }
+    LLVMTypeRef i32 = cg->t_i32, ptr = cg->t_ptr;
+    LLVMTypeRef params[13] = {i32, i32, i32, i32, i32, ptr, i32, ptr, i32, ptr, i32, i32, i32};
+    LLVMTypeRef fty = LLVMFunctionType(cg->t_void, params, 13, 0);
+    LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, "gc_sgemm_ksplit");
+    if (!fn) {
+        fn = LLVMAddFunction(cg->mod, "gc_sgemm_ksplit", fty);
+        LLVMSetLinkage(fn, LLVMExternalWeakLinkage);
+        add_nounwind(cg, fn);
+    }
+    LLVMBasicBlockRef parts = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "ksplit");
+    LLVMBasicBlockRef whole = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "ksplit.whole");
+    LLVMBasicBlockRef call_whole = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "ksplit.first");
+    LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "ksplit.after");
+    LLVMBuildCondBr(cg->b, LLVMBuildIsNull(cg->b, fn, ""), whole, parts);
+    LLVMPositionBuilderAtEnd(cg->b, parts);
+    LLVMValueRef args[13] = {
+        cg_i32(cg, g->trans_a ? CBLAS_TRANS : CBLAS_NO_TRANS),
+        cg_i32(cg, g->trans_b ? CBLAS_TRANS : CBLAS_NO_TRANS),
+        cg_i32(cg, (int32_t)g->m), cg_i32(cg, (int32_t)g->n), cg_i32(cg, (int32_t)g->k),
+        a, cg_i32(cg, (int32_t)g->lda), b, cg_i32(cg, (int32_t)g->ldb), c, cg_i32(cg, (int32_t)g->ldc),
+        LLVMBuildTrunc(cg->b, lo, i32, ""), LLVMBuildTrunc(cg->b, hi, i32, ""),
+    };
+    LLVMBuildCall2(cg->b, fty, fn, args, 13, "");
+    LLVMBuildBr(cg->b, after);
+    LLVMPositionBuilderAtEnd(cg->b, whole);
+    LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntEQ, lo, cg_i64(cg, 0), ""), call_whole, after);
+    LLVMPositionBuilderAtEnd(cg->b, call_whole);
+    call_gemm(cg, g, a, b, c);
+    LLVMBuildBr(cg->b, after);
+    LLVMPositionBuilderAtEnd(cg->b, after);
+}
+
 int cg_emit_matmul(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) {
     gemm g;
     cg_nest nest;
     if (!plan_gemm(cg, n, &g, &nest)) return 0;
     double work = (double)g.m * (double)g.n * (double)g.k;
     for (int d = 0; d < nest.rank; d++) work *= (double)nest.dims[d];
+    /* A product far deeper than its result splits along k, whether or not the pool shares it
+     * out (gc_sgemm_ksplit's bits are the same either way). */
+    if (nest.rank == 0 && !g.bf16 && g.dtype == GC_F32 && gc_sgemm_splits_k(g.m, g.n, g.k)) {
+        call_gemm_ksplit(cg, &g, cg_split_worthwhile(cg, work), in[0], in[1], out);
+        return 1;
+    }
     /* One GEMM splits along its longer side (columns at whole vectors); a batch splits by matrix. */
     if (nest.rank == 0 && (g.m >= 2 || g.n >= 32) && cg_split_worthwhile(cg, work)) {
         int64_t unit;

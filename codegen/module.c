@@ -70,6 +70,7 @@ static bool has_kernel(const gc_node *n, const gc_layout *layout) {
 #define CALLS_BLAS_ATTR "gc-calls-blas"
 #define GEMM_ROWS_ATTR "gc-gemm-rows"
 #define GEMM_COLS_ATTR "gc-gemm-cols"
+#define GEMM_KSPLIT_ATTR "gc-gemm-ksplit"
 
 static bool has_attr(LLVMValueRef fn, const char *name) {
     return LLVMGetStringAttributeAtIndex(fn, LLVMAttributeFunctionIndex, name, (unsigned)strlen(name)) != NULL;
@@ -79,7 +80,8 @@ static bool is_parallel(LLVMValueRef fn) { return has_attr(fn, PARALLEL_ATTR); }
 
 static int32_t task_flags(LLVMValueRef fn) {
     return (has_attr(fn, CALLS_GEMM_ATTR) ? GC_TASK_CALLS_GEMM : 0) | (has_attr(fn, CALLS_BLAS_ATTR) ? GC_TASK_CALLS_BLAS : 0) |
-           (has_attr(fn, GEMM_ROWS_ATTR) ? GC_TASK_GEMM_ROWS : 0) | (has_attr(fn, GEMM_COLS_ATTR) ? GC_TASK_GEMM_COLS : 0);
+           (has_attr(fn, GEMM_ROWS_ATTR) ? GC_TASK_GEMM_ROWS : 0) | (has_attr(fn, GEMM_COLS_ATTR) ? GC_TASK_GEMM_COLS : 0) |
+           (has_attr(fn, GEMM_KSPLIT_ATTR) ? GC_TASK_GEMM_KSPLIT : 0);
 }
 
 /* The type of a kernel with `pointers` pointer parameters: void (ptr..., i32 from, i32 to). */
@@ -130,7 +132,9 @@ static LLVMValueRef emit_kernel(cg_ctx *cg, const cg_group *grp) {
     if (cg->parallel) LLVMAddTargetDependentFunctionAttr(fn, PARALLEL_ATTR, "");
     if (cg->calls_gemm) LLVMAddTargetDependentFunctionAttr(fn, CALLS_GEMM_ATTR, "");
     if (cg->calls_blas) LLVMAddTargetDependentFunctionAttr(fn, CALLS_BLAS_ATTR, "");
-    if (cg->gemm_split) LLVMAddTargetDependentFunctionAttr(fn, cg->gemm_split == 2 ? GEMM_COLS_ATTR : GEMM_ROWS_ATTR, "");
+    if (cg->gemm_split)
+        LLVMAddTargetDependentFunctionAttr(
+            fn, cg->gemm_split == 3 ? GEMM_KSPLIT_ATTR : cg->gemm_split == 2 ? GEMM_COLS_ATTR : GEMM_ROWS_ATTR, "");
     cg->share_from = cg->share_to = NULL;
     cg->stored = NULL;
     if (inputs != in) free(inputs);

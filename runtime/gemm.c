@@ -22,6 +22,7 @@
 #include "runtime/cpu_caches.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,7 +136,8 @@ static workspace *thread_workspace(void) {
 #define SLOT_USERS_MASK ((UINT64_C(1) << SLOT_JOB_SHIFT) - SLOT_USER)
 enum { SLOT_CLAIMING = 1, SLOT_READY = 2 };
 enum { BLOCK_PACKING = 1, BLOCK_DONE = 2 };
-/* The largest operand shared, in floats (64 MiB: M3's head gradient, 256 x 50257, is 51 MB). */
+/* The largest operand shared, in floats (64 MiB; `gradc check` counts what a step's products
+ * need, runtime/trainer.c). */
 #define SHARED_MAX_FLOATS (INT64_C(16) << 20)
 
 typedef struct shared_pack {
@@ -644,4 +646,133 @@ void gc_sgemm(int32_t layout, int32_t trans_a, int32_t trans_b, int32_t m, int32
         return;
     cblas_sgemm((enum CBLAS_ORDER)layout, (enum CBLAS_TRANSPOSE)trans_a, (enum CBLAS_TRANSPOSE)trans_b, m, n, k, alpha,
                 a, lda, b, ldb, beta, c, ldc);
+}
+
+/* ---- products split along k (gemm.h, gc_sgemm_ksplit) ----
+ *
+ * One slot holds the partial products of the job running now: its word is job << 2 | state
+ * (0: free), `done` counts the job's finished segments, and the part that finishes the last one
+ * adds the partials to C and frees the slot. A part of another job waits for the slot (two pools
+ * running such products at once; each job finishes without help from the other, so the wait
+ * ends). */
+enum { KSLOT_CLAIMING = 1, KSLOT_READY = 2 };
+
+typedef struct ksplit_slot {
+    _Atomic uint64_t word;
+    atomic_int done;
+    bool ok;     /* the buffer holds the job's partials; false: out of memory */
+    float *buf;  /* segments 1.. as dense m x n matrices */
+    int64_t buf_floats;
+} ksplit_slot;
+
+static ksplit_slot ksplit;
+
+/* Ids of products run outside a pool's job, apart from the pool's (runtime/parallel.c counts up
+ * from 1). */
+static _Atomic uint64_t private_ksplit_jobs;
+
+/* First element of k's segment s: whole blocks of `unit`. */
+static int64_t segment_start(int64_t k, int64_t unit, int s) {
+    int64_t blocks = (k + unit - 1) / unit;
+    int64_t at = blocks * s / GC_SGEMM_K_SEGMENTS * unit;
+    return at < k ? at : k;
+}
+
+static int64_t segment_unit(void) { return gc_sgemm_uses_own() ? gc_sgemm_blocking().kc : 256; }
+
+static void ksplit_join(uint64_t job, int64_t floats) {
+    for (;;) {
+        uint64_t w = atomic_load_explicit(&ksplit.word, memory_order_acquire);
+        if (w >> 2 == job) {
+            if ((w & 3u) == KSLOT_READY) return;
+            continue; /* the claiming part is sizing the buffer */
+        }
+        if (w != 0) {
+            sched_yield();
+            continue;
+        }
+        if (!atomic_compare_exchange_weak(&ksplit.word, &w, job << 2 | KSLOT_CLAIMING)) continue;
+        if (ksplit.buf_floats < floats) {
+            void *p = NULL;
+            free(ksplit.buf);
+            ksplit.buf = posix_memalign(&p, 64, sizeof(float) * (size_t)floats) == 0 ? p : NULL;
+            ksplit.buf_floats = ksplit.buf ? floats : 0;
+        }
+        ksplit.ok = ksplit.buf != NULL;
+        atomic_store_explicit(&ksplit.done, 0, memory_order_relaxed);
+        atomic_store_explicit(&ksplit.word, job << 2 | KSLOT_READY, memory_order_release);
+        return;
+    }
+}
+
+void gc_sgemm_ksplit(int32_t trans_a, int32_t trans_b, int32_t m, int32_t n, int32_t k, const float *a, int32_t lda,
+                     const float *b, int32_t ldb, float *c, int32_t ldc, int32_t seg_from, int32_t seg_to) {
+    if (m <= 0 || n <= 0) return;
+    uint64_t job = 0;
+#if GC_GEMM_X86
+    if (share_operand == GC_SGEMM_SHARE_K) job = share_job;
+#endif
+    if (!job) {
+        /* Outside a job: the call that holds segment 0 computes them all. */
+        if (seg_from > 0) return;
+        job = (UINT64_C(1) << 60) | (atomic_fetch_add(&private_ksplit_jobs, 1) + 1);
+        seg_from = 0;
+        seg_to = GC_SGEMM_K_SEGMENTS;
+    }
+    if (seg_from < 0) seg_from = 0;
+    if (seg_to > GC_SGEMM_K_SEGMENTS) seg_to = GC_SGEMM_K_SEGMENTS;
+    if (seg_from >= seg_to) return;
+    int64_t mn = (int64_t)m * n;
+    ksplit_join(job, (GC_SGEMM_K_SEGMENTS - 1) * mn);
+    int64_t unit = segment_unit();
+    bool ta = trans_a != NO_TRANS, tb = trans_b != NO_TRANS;
+    for (int s = seg_from; s < seg_to; s++) {
+        int64_t lo = segment_start(k, unit, s), hi = segment_start(k, unit, s + 1);
+        if (!ksplit.ok) {
+            /* No buffer: segment 0's part computes the product unsplit. */
+            if (s == 0) gc_sgemm(ROW_MAJOR, trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+            continue;
+        }
+        float *dst = s == 0 ? c : ksplit.buf + (s - 1) * mn;
+        int32_t ldd = s == 0 ? ldc : n;
+        const float *as = a + (ta ? lo * lda : lo), *bs = b + (tb ? lo : lo * ldb);
+        gc_sgemm(ROW_MAJOR, trans_a, trans_b, m, n, (int32_t)(hi - lo), 1.0f, as, lda, bs, ldb, 0.0f, dst, ldd);
+    }
+    int count = seg_to - seg_from;
+    if (atomic_fetch_add_explicit(&ksplit.done, count, memory_order_acq_rel) + count < GC_SGEMM_K_SEGMENTS) return;
+    /* Every segment is in: add them to C in segment order (an empty segment adds nothing). */
+    if (ksplit.ok)
+        for (int s = 1; s < GC_SGEMM_K_SEGMENTS; s++) {
+            if (segment_start(k, unit, s) == segment_start(k, unit, s + 1)) continue;
+            const float *p = ksplit.buf + (s - 1) * mn;
+            for (int64_t i = 0; i < m; i++) {
+                float *restrict cr = c + i * ldc;
+                const float *restrict pr = p + i * n;
+                for (int64_t j = 0; j < n; j++) cr[j] += pr[j];
+            }
+        }
+    atomic_store_explicit(&ksplit.word, 0, memory_order_release);
+}
+
+int64_t gc_sgemm_shared_bytes(int split, int64_t m, int64_t n, int64_t k) {
+    if (m <= 0 || n <= 0 || k <= 0) return 0;
+    if (split == GC_SGEMM_SHARE_K) return (int64_t)sizeof(float) * (GC_SGEMM_K_SEGMENTS - 1) * m * n;
+#if GC_GEMM_X86
+    if (!gc_sgemm_uses_own()) return 0;
+    ensure_blocking();
+    int64_t floats, blocks;
+    if (split == GC_SGEMM_SHARE_B) {
+        floats = k * padded_cols(n);
+        blocks = blocks_of(n, NC) * blocks_of(k, KC);
+    } else if (split == GC_SGEMM_SHARE_A) {
+        floats = k * ((m + MR - 1) / MR * MR);
+        blocks = blocks_of(k, KC) * blocks_of(m, MC);
+    } else {
+        return 0;
+    }
+    if (floats > SHARED_MAX_FLOATS) return 0;
+    return (int64_t)sizeof(float) * floats + (int64_t)sizeof(uint64_t) * blocks;
+#else
+    return 0;
+#endif
 }

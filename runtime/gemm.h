@@ -69,8 +69,46 @@ bool gc_sgemm_packed_b(int32_t m, int32_t n, int32_t k, const float *a, int32_t 
  * job; a call whose operand differs from the first part's packs its own. */
 #define GC_SGEMM_SHARE_A 1
 #define GC_SGEMM_SHARE_B 2
+/* The parts of a job are segments of one gc_sgemm_ksplit product. */
+#define GC_SGEMM_SHARE_K 3
 void gc_sgemm_share_begin(uint64_t job, int operand);
 void gc_sgemm_share_end(void);
+
+/* A product whose depth dwarfs its result (M3's tied head's input gradient: 256 x 768 over
+ * k = 50257), split along k. Split by rows or columns instead, every part would stream all of
+ * one operand (by columns, all 51 MB of the logits' gradient, 8 times a step on two threads);
+ * split along k, every part reads its share of A and B once. k is cut into
+ * GC_SGEMM_K_SEGMENTS fixed segments (whole KC blocks; where the cuts fall depends only on m, n, k and the
+ * blocking); a call computes segments [seg_from, seg_to): segment 0 into C, the others into a
+ * buffer of partial products shared by the job's parts (gc_sgemm_share_begin with
+ * GC_SGEMM_SHARE_K), and the part that finishes the last segment adds them to C in segment order.
+ * So C's bits depend neither on which part or thread computes a segment nor on the thread count;
+ * they differ from gc_sgemm's (whose sum over k is one chain of KC blocks) in the last places. A
+ * call outside a job (no gc_sgemm_share_begin) computes every segment whatever its range when
+ * seg_from is 0, and nothing otherwise. Row major, C = op(A) op(B) (alpha 1, beta 0). */
+#define GC_SGEMM_K_SEGMENTS 8
+void gc_sgemm_ksplit(int32_t trans_a, int32_t trans_b, int32_t m, int32_t n, int32_t k, const float *a, int32_t lda,
+                     const float *b, int32_t ldb, float *c, int32_t ldc, int32_t seg_from, int32_t seg_to);
+
+/* How generated code splits an f32 product C[m x n] over k over the pool (codegen/emit_gemm.c),
+ * here so that `gradc check` counts the buffers the split needs (runtime/trainer.c) by the same
+ * rule: along k (gc_sgemm_ksplit) when k is at least 8 times the longer side of C and 16 KC
+ * blocks deep at the least (a shape rule, independent of the host, so an object file splits the
+ * same anywhere). */
+static inline bool gc_sgemm_splits_k(int64_t m, int64_t n, int64_t k) {
+    int64_t side = m > n ? m : n;
+    return n >= 16 && k >= 8192 && k >= 8 * side;
+}
+/* With gradc's kernel, a product not split along k splits by columns when C is wider than tall
+ * (each part then packs all of A), else by rows (all of B). */
+static inline bool gc_sgemm_own_splits_cols(int64_t m, int64_t n) { return n >= 64 && n > m; }
+
+/* Bytes of the buffers gc_sgemm holds for the whole process (not per thread) while it runs a
+ * split product of shape (m, n, k): `split` GC_SGEMM_SHARE_B (split by rows: B packed once for
+ * all parts), _A (by columns) or _K (gc_sgemm_ksplit's partial products). 0 when it holds none
+ * (an operand too large to share, or OpenBLAS runs the parts). The buffers are kept and grow to
+ * the largest product run. */
+int64_t gc_sgemm_shared_bytes(int split, int64_t m, int64_t n, int64_t k);
 
 /* The blocking (MC, KC, NC) gradc's kernel uses (runtime/cpu_caches.h; zeros where it does not
  * run), and a change of it for the whole process: rounded as GRADC_GEMM_BLOCKING is, taken by the

@@ -368,7 +368,10 @@ void gc_pool_run(gc_pool *p, gc_task_fn fn, char *arena, const int64_t *offsets,
     } else {
         count = guided_cuts(p->cuts, p->threads);
     }
-    int share = flags & GC_TASK_GEMM_ROWS ? GC_SGEMM_SHARE_B : flags & GC_TASK_GEMM_COLS ? GC_SGEMM_SHARE_A : 0;
+    int share = flags & GC_TASK_GEMM_ROWS     ? GC_SGEMM_SHARE_B
+                : flags & GC_TASK_GEMM_COLS   ? GC_SGEMM_SHARE_A
+                : flags & GC_TASK_GEMM_KSPLIT ? GC_SGEMM_SHARE_K
+                                              : 0;
     p->share_job = share ? (uint64_t)atomic_fetch_add_explicit(&share_jobs, 1, memory_order_relaxed) + 1 : 0;
     p->share_operand = share;
     if (p->threads <= 1) {

@@ -52,6 +52,9 @@ typedef void (*gc_task_fn)(char *arena, const int64_t *offsets, int32_t from, in
  * (gc_sgemm_share_begin, runtime/gemm.h). */
 #define GC_TASK_GEMM_ROWS 4
 #define GC_TASK_GEMM_COLS 8
+/* The kernel's chunks are segments of one product split along k (gc_sgemm_ksplit): the chunks
+ * of one run are one job, whose last segment adds the partial products up. */
+#define GC_TASK_GEMM_KSPLIT 16
 
 /* A pool of `threads` threads in all, the caller's included: 1 has no workers, 0 (or less) one
  * thread per online CPU. */

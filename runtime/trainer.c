@@ -1068,6 +1068,25 @@ char *gc_trainer_ir(gc_trainer *t, const char *stage) {
     return NULL;
 }
 
+/* Which of gc_sgemm's process-wide buffers (runtime/gemm.h) f32 matmul n's split needs, as
+ * codegen/emit_gemm.c splits it: GC_SGEMM_SHARE_K for a product split along k (unless it has
+ * an epilogue, `root` being the fusion's: that one splits by rows or columns), with two or more
+ * threads the shared packing of A (split by columns) or B (by rows) of a product whose batch,
+ * if any, folds into its rows; 0: none. An upper bound: a product too small to split is counted
+ * as if split. */
+static int shared_gemm_buffer(const gc_node *n, const int *root, int threads) {
+    const gc_type *ta = &n->inputs[0]->type, *tb = &n->inputs[1]->type, *tr = &n->type;
+    if (tr->rank < 2 || ta->rank < 2) return 0;
+    int64_t cols = tr->dims[tr->rank - 1], rows = gc_type_numel(tr) / (cols ? cols : 1);
+    int64_t depth = ta->dims[ta->rank - (n->attr.matmul.transpose_a ? 2 : 1)];
+    bool folds = tr->rank == 2 || (!n->attr.matmul.transpose_a && tb->rank == 2 && ta->rank == tr->rank);
+    if (!folds) return 0;
+    bool epilogue = root && root[n->id] != n->id;
+    if (!epilogue && gc_sgemm_splits_k(rows, cols, depth)) return GC_SGEMM_SHARE_K;
+    if (threads < 2 || cols < 16) return 0;
+    return gc_sgemm_own_splits_cols(rows, cols) ? GC_SGEMM_SHARE_A : GC_SGEMM_SHARE_B;
+}
+
 /* The step as the JIT plans it (passes/fuse.h, passes/plan.h): its activations are the bytes its
  * arena plan holds beyond params, state, inputs and gradients (an update in place holds none of
  * its own), its workspace the staging buffer of the update copies, gradc's GEMM packing buffers
@@ -1080,9 +1099,21 @@ static bool planned_step(const gc_trainer *t, const gc_graph *g, const bool *gra
     bool gemm = false, gemm_bf16 = false; /* f32 products; bf16 ones (gc_sgemm_bf16's own buffers) */
     int64_t conv = 0; /* the largest convolution column buffer (runtime/conv.h), one per thread */
     int64_t conv_wgrad = 0; /* the weight gradient's, held beside it (runtime/conv_weight_grad.h) */
+    int threads = gc_pool_resolve_threads(t->opts.threads);
+    int64_t shared[4] = {0}; /* gc_sgemm's buffers shared by a split product's parts, by kind */
     for (int i = 0; i < g->num_nodes; i++) {
         const gc_node *n = g->nodes[i];
         gemm |= n->op == GC_OP_MATMUL && n->type.dtype == GC_F32 && !n->attr.matmul.bf16;
+        if (n->op == GC_OP_MATMUL && n->type.dtype == GC_F32 && !n->attr.matmul.bf16) {
+            int kind = shared_gemm_buffer(n, l.root, threads);
+            if (kind) {
+                const gc_type *ta = &n->inputs[0]->type, *tr = &n->type;
+                int64_t rows = gc_type_numel(tr) / tr->dims[tr->rank - 1], cols = tr->dims[tr->rank - 1];
+                int64_t depth = ta->dims[ta->rank - (n->attr.matmul.transpose_a ? 2 : 1)];
+                int64_t b = gc_sgemm_shared_bytes(kind, rows, cols, depth);
+                if (b > shared[kind]) shared[kind] = b;
+            }
+        }
         gemm_bf16 |= n->op == GC_OP_MATMUL && n->type.dtype == GC_F32 && n->attr.matmul.bf16;
         if ((n->op == GC_OP_CONV || n->op == GC_OP_CONV_INPUT_GRAD || n->op == GC_OP_CONV_WEIGHT_GRAD) &&
             n->type.dtype == GC_F32) {
@@ -1111,9 +1142,9 @@ static bool planned_step(const gc_trainer *t, const gc_graph *g, const bool *gra
     gc_layout_free(&l);
     if (!ok) return false;
     r->activations = bytes;
-    int threads = gc_pool_resolve_threads(t->opts.threads);
     int64_t packing = (gemm ? gc_sgemm_workspace_bytes() : 0) + (gemm_bf16 ? gc_sgemm_bf16_workspace_bytes() : 0);
-    r->workspace = staging + (packing + conv + conv_wgrad) * threads;
+    r->workspace = staging + (packing + conv + conv_wgrad) * threads + shared[GC_SGEMM_SHARE_A] +
+                   shared[GC_SGEMM_SHARE_B] + shared[GC_SGEMM_SHARE_K];
     /* The same step at f32 packs every product into gc_sgemm's f32 panels. */
     if (gemm_bf16) r->precision_saved = (gc_sgemm_workspace_bytes() - packing) * threads;
     return true;

@@ -19,8 +19,10 @@ typedef struct gc_memory_report {
     int64_t inputs;           /* bytes of one batch */
     int64_t activations;      /* bytes of every other value of the training step: planned, what the
                                  JIT's memory plan holds of them (passes/plan.h); else all of them */
-    int64_t workspace;        /* planned only: gradc's GEMM packing buffers on every pool thread and
-                                 the update staging buffer (OpenBLAS's own buffers are not counted) */
+    int64_t workspace;        /* planned only: gradc's GEMM packing buffers on every pool thread, the
+                                 ones it keeps for the whole process (a split product's shared packing,
+                                 partial products along k) and the update staging buffer (OpenBLAS's
+                                 own buffers are not counted) */
     int64_t parameter_count;  /* elements of params */
     int64_t precision_saved;  /* planned only, bf16 precision: what the step takes less than the same
                                  step at f32 (negative: more). Values stay f32 in memory, so only the

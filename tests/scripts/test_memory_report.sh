@@ -35,9 +35,10 @@ train {
     optimizer = adamw(lr=1e-3)
 }
 EOF
-# 4 GB of address space: far below the 54 GiB the step needs.
+# 4 GB of address space: far below the 54 GiB the step needs. (Its workspace holds gc_sgemm's
+# shared packing of x, 64 x 60000, as fc1's A and as its weight gradient's B: about 31 MiB.)
 if (ulimit -v 4000000 && "$gradc" check "$tmp/wide.gm") >"$tmp/out" 2>"$tmp/err" &&
-    grep -q '^  peak  *5497[0-9]\.[0-9][0-9] MiB$' "$tmp/out" && grep -q '^  parameters  *13735\.43 MiB$' "$tmp/out"; then
+    grep -q '^  peak  *5500[0-9]\.[0-9][0-9] MiB$' "$tmp/out" && grep -q '^  parameters  *13735\.43 MiB$' "$tmp/out"; then
     pass "check reports a 54 GiB step in 4 GB of address space"
 else
     fail "check reports a 54 GiB step in 4 GB of address space"
@@ -64,7 +65,7 @@ check_err() { # NAME STATUS REGEX CMD...
     fi
 }
 check_err "--memory-budget below the smallest peak: an error stating that peak" 1 \
-    'the memory budget of 8\.00 GiB \(--memory-budget\) cannot be met: the smallest planned peak of the training step is 53\.6[0-9] GiB' \
+    'the memory budget of 8\.00 GiB \(--memory-budget\) cannot be met: the smallest planned peak of the training step is 53\.7[0-9] GiB' \
     "$gradc" check "$tmp/wide.gm" --memory-budget 8GiB
 sed 's/lr=1e-3)/lr=1e-3)\n    memory_budget = "20GB"/' "$tmp/wide.gm" >"$tmp/wide_budget.gm"
 check_err "train { memory_budget } below the smallest peak: the same error" 1 \
@@ -72,7 +73,7 @@ check_err "train { memory_budget } below the smallest peak: the same error" 1 \
 sed 's/lr=1e-3)/lr=1e-3)\n    memory_budget = "lots"/' "$tmp/wide.gm" >"$tmp/wide_bad.gm"
 check_err "a memory_budget that is not a size: a located error" 1 \
     'wide_bad\.gm:7:21: error: memory_budget must be a size such as "2GiB"' "$gradc" check "$tmp/wide_bad.gm"
-check_err "a budget that fits: the report as without one" 0 '^  peak  *5497[0-9]\.[0-9][0-9] MiB$' \
+check_err "a budget that fits: the report as without one" 0 '^  peak  *5500[0-9]\.[0-9][0-9] MiB$' \
     "$gradc" check "$tmp/wide.gm" --memory-budget 60GiB
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -335,6 +335,94 @@ static void parts_share_packing(void **state) {
         }
 }
 
+/* A product split along k (gc_sgemm_ksplit): its segments computed by any parts in any order,
+ * on one or two threads, or by one call outside a job, give the same bits, and the product is
+ * right (against doubles). Every transpose, padded leading dimensions. */
+typedef struct ksplit_run {
+    problem p;
+    const float *a, *b;
+    float *c;
+    const int *cuts; /* segment boundaries, count + 1 */
+    int count, first, step;
+    uint64_t job;
+} ksplit_run;
+
+static void *run_ksplit(void *raw) {
+    ksplit_run *r = raw;
+    const problem *p = &r->p;
+    gc_sgemm_share_begin(r->job, GC_SGEMM_SHARE_K);
+    for (int i = r->first; i >= 0 && i < r->count; i += r->step)
+        gc_sgemm_ksplit(p->ta, p->tb, p->m, p->n, p->k, r->a, p->lda, r->b, p->ldb, r->c, p->ldc, r->cuts[i],
+                        r->cuts[i + 1]);
+    gc_sgemm_share_end();
+    return NULL;
+}
+
+static void split_along_k(void **state) {
+    (void)state;
+    const int trans[2] = {NT, TR};
+    const int all[] = {0, GC_SGEMM_K_SEGMENTS}, halves[] = {0, 3, 8}, each[] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            problem p = make(ROW, trans[ta], trans[tb], 37, 70, 9000 + 77 * ta + 5 * tb, 3, 1, 0);
+            float *a = matrix(30, ROW, ta, p.m, p.k, p.lda), *b = matrix(31, ROW, tb, p.k, p.n, p.ldb);
+            size_t count = (size_t)p.m * p.ldc;
+            float *want = calloc(count, sizeof *want), *got = calloc(count, sizeof *got);
+            assert_non_null(want);
+            assert_non_null(got);
+            /* Outside a job: the call holding segment 0 computes the whole; others do nothing. */
+            gc_sgemm_ksplit(p.ta, p.tb, p.m, p.n, p.k, a, p.lda, b, p.ldb, want, p.ldc, 2, 5);
+            for (size_t i = 0; i < count; i++) assert_true(want[i] == 0);
+            gc_sgemm_ksplit(p.ta, p.tb, p.m, p.n, p.k, a, p.lda, b, p.ldb, want, p.ldc, 0, 1);
+            for (int i = 0; i < p.m; i++)
+                for (int j = 0; j < p.n; j++) {
+                    double sum = 0, mag = 0;
+                    for (int q = 0; q < p.k; q++) {
+                        double t = element(a, ROW, ta, i, q, p.lda) * element(b, ROW, tb, q, j, p.ldb);
+                        sum += t;
+                        mag += fabs(t);
+                    }
+                    double g = want[(size_t)i * p.ldc + j];
+                    if (!(fabs(g - sum) <= 1e-6 * mag + 1e-30))
+                        fail_msg("ta=%d tb=%d C(%d,%d) = %.9g, want %.9g", ta, tb, i, j, g, sum);
+                }
+            /* The padding between C's rows is not written. */
+            for (int i = 0; i < p.m; i++)
+                for (int j = p.n; j < p.ldc; j++) assert_true(want[(size_t)i * p.ldc + j] == 0);
+            const int *cuts[3] = {all, halves, each};
+            const int counts[3] = {1, 2, 8};
+            for (int c = 0; c < 3; c++) {
+                ksplit_run r = {p, a, b, got, cuts[c], counts[c], 0, 1, next_job++};
+                memset(got, 0xff, count * sizeof *got); /* C is written, never read first */
+                for (int i = 0; i < p.m; i++)
+                    for (int j = p.n; j < p.ldc; j++) got[(size_t)i * p.ldc + j] = 0;
+                run_ksplit(&r);
+                if (memcmp(want, got, count * sizeof *got)) fail_msg("cut %d in order differs", c);
+                r.job = next_job++, r.first = counts[c] - 1, r.step = -1;
+                run_ksplit(&r);
+                if (memcmp(want, got, count * sizeof *got)) fail_msg("cut %d backwards differs", c);
+                if (counts[c] < 2) continue;
+                memset(got, 0, count * sizeof *got);
+                ksplit_run r2 = r;
+                r.job = r2.job = next_job++;
+                r.first = 0, r2.first = 1, r.step = r2.step = 2;
+                pthread_t tid;
+                assert_int_equal(pthread_create(&tid, NULL, run_ksplit, &r2), 0);
+                run_ksplit(&r);
+                assert_int_equal(pthread_join(tid, NULL), 0);
+                if (memcmp(want, got, count * sizeof *got)) fail_msg("cut %d on two threads differs", c);
+            }
+            free(a), free(b), free(want), free(got);
+        }
+    /* The rule codegen and `gradc check` share: M3's head input gradient splits along k, its
+     * forward and weight gradient do not. */
+    assert_true(gc_sgemm_splits_k(256, 768, 50257));
+    assert_false(gc_sgemm_splits_k(256, 50257, 768));
+    assert_false(gc_sgemm_splits_k(50257, 768, 256));
+    assert_int_equal(gc_sgemm_shared_bytes(GC_SGEMM_SHARE_K, 256, 768, 50257),
+                     (int64_t)sizeof(float) * (GC_SGEMM_K_SEGMENTS - 1) * 256 * 768);
+}
+
 /* Same call, same bits; and threads each get their own packing buffers. */
 typedef struct job {
     problem p;
@@ -396,6 +484,7 @@ int main(void) {
         cmocka_unit_test(dispatch_gives_the_product),
         cmocka_unit_test(any_cut_gives_the_same_bits),
         cmocka_unit_test(parts_share_packing),
+        cmocka_unit_test(split_along_k),
         cmocka_unit_test(threads_and_repeatability),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -400,6 +400,65 @@ static void pooling_bits_do_not_depend_on_the_cut(void **state) {
             fail_msg("step %d: JIT %.9g, interpreter %.9g", s + 1, one[s], ref[s]);
 }
 
+/* A head over a large vocabulary: its input gradient ([32, 8200] x [8200, 32]) splits along k
+ * (runtime/gemm.h, gc_sgemm_ksplit), whose partial products are added in a fixed order, so the
+ * bits do not depend on the thread count or the cut either (with gradc's GEMM: OpenBLAS may block
+ * the step's other products differently when cut differently). */
+static const char *deep_model =
+    "input x: f32[32, 48]\n"
+    "input y: i32[32]\n"
+    "h = linear(linear(x, 32) as fc1, 8200) as head\n"
+    "loss = cross_entropy(h, y)\n"
+    "train {\n"
+    "    optimizer = sgd(lr=0.5)\n"
+    "    seed = 7\n"
+    "}\n";
+
+static void train_deep(int threads, gc_backend backend, float *losses, uint64_t *bits) {
+    gc_error err = {0};
+    gc_model *m = gc_model_load_string(deep_model, "deep.gm", &err);
+    if (!m) fail_msg("load: %s", err.message);
+    gc_options o = {backend, threads, 0, 0};
+    gc_trainer *t = gc_trainer_new(m, &o, &err);
+    gc_model_free(m);
+    if (!t) fail_msg("trainer: %s", err.message);
+    float x[32 * 48];
+    int32_t y[32];
+    for (int i = 0; i < 32 * 48; i++) x[i] = (float)((i * 37 + 11) % 17) / 8.0f - 1.0f;
+    for (int i = 0; i < 32; i++) y[i] = (i * 977 + 3) % 8200;
+    assert_true(gc_trainer_set_input(t, "x", x, sizeof x, &err));
+    assert_true(gc_trainer_set_input(t, "y", y, sizeof y, &err));
+    for (int s = 0; s < STEPS; s++)
+        if (!gc_trainer_step(t, &losses[s], &err)) fail_msg("step: %s", err.message);
+    gc_tensor w;
+    assert_true(gc_trainer_param(t, "fc1.weight", &w, &err));
+    uint64_t h = 0xcbf29ce484222325ull;
+    const unsigned char *p = w.data;
+    for (size_t i = 0; i < 32 * 48 * sizeof(float); i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    *bits = h;
+    gc_trainer_free(t);
+}
+
+static void split_along_k_bits_do_not_depend_on_the_cut(void **state) {
+    (void)state;
+    if (!gc_backend_available(GC_BACKEND_JIT)) skip();
+    float one[STEPS], other[STEPS], ref[STEPS];
+    uint64_t h1, h;
+    train_deep(1, GC_BACKEND_JIT, one, &h1);
+    const double shares[3][3] = {{0.2, 0.8}, {0.9, 0.1}, {0.5, 0.3, 0.2}};
+    for (int c = 0; c < 5; c++) {
+        if (c < 3) gc_pool_fix_shares(shares[c], c < 2 ? 2 : 3);
+        train_deep(c < 2 ? 2 : 3, GC_BACKEND_JIT, other, &h);
+        gc_pool_fix_shares(NULL, 0);
+        if (gc_sgemm_uses_own() && (memcmp(one, other, sizeof one) || h != h1))
+            fail_msg("split along k: run %d gives other bits than 1 thread", c);
+    }
+    train_deep(1, GC_BACKEND_INTERP, ref, &h);
+    for (int s = 0; s < STEPS; s++)
+        if (!(fabsf(one[s] - ref[s]) <= 1e-5f * fabsf(ref[s])))
+            fail_msg("step %d: JIT %.9g, interpreter %.9g", s + 1, one[s], ref[s]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_chunk_runs_once_per_call),
@@ -410,6 +469,7 @@ int main(void) {
         cmocka_unit_test(same_bits_every_run),
         cmocka_unit_test(split_step_matches_the_interpreter),
         cmocka_unit_test(pooling_bits_do_not_depend_on_the_cut),
+        cmocka_unit_test(split_along_k_bits_do_not_depend_on_the_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
