@@ -114,6 +114,8 @@ int64_t gc_conv_workspace_bytes(const int64_t *geom) {
     int64_t bytes = (int64_t)(floats * sizeof(float)), fast = gc_conv_fast_forward_workspace_bytes(g);
     if (input_grad_is_forward(g, &g2) && gc_conv_fast_forward_workspace_bytes(&g2) > fast)
         fast = gc_conv_fast_forward_workspace_bytes(&g2);
+    else if (!input_grad_is_forward(g, &g2) && gc_conv_fast_input_grad_workspace_bytes(g) > fast)
+        fast = gc_conv_fast_input_grad_workspace_bytes(g);
     return bytes + fast;
 }
 
@@ -570,6 +572,8 @@ void gc_conv_input_grad_images_f32(const int64_t *geom, const float *dy, const f
             return;
         }
     }
+    /* Strides (and paddings past the kernel's span): a stride-1 convolution per stride phase. */
+    if (!p.direct && !bf16_operands && gc_conv_fast_input_grad(g, dy, w, dx, lo, hi, again)) return;
     float *col = p.direct ? NULL : thread_scratch(scratch_floats(&p));
     if (!col) {
         (bf16_operands ? direct_input_grad_bf16 : direct_input_grad_f32)(&p, dy, w, dx, lo, hi);

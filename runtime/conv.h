@@ -18,7 +18,8 @@
  * one image, or several whole images when an image has fewer positions): an implicit GEMM, the
  * input unfolded straight into gc_sgemm's packed panels (gc_sgemm_own_packed); where gc_sgemm is
  * OpenBLAS the tile is unfolded into a per-thread column buffer (im2col) instead. A stride-1 input
- * gradient is the forward of the flipped kernel; a strided one folds a column buffer back (col2im).
+ * gradient is the forward of the flipped kernel; a strided one is one such forward per stride phase
+ * (conv_forward.c), or where a phase's sizes do not suit it folds a column buffer back (col2im).
  * A 1x1, stride-1, unpadded convolution reads x in place. Depthwise and other tiny per-group
  * products, f64, and a thread whose buffer cannot be allocated run direct loops instead. The
  * buffers are per thread, allocated on a thread's first call and grown only when a larger tile

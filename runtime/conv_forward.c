@@ -168,7 +168,11 @@ typedef struct state {
     gc_conv_geom a_geom; /* what the packed weights are */
     const float *a_w;
     bool a_flipped, a_ok;
+    struct strided *strided; /* the strided input gradient's plan and buffers (NULL until one runs) */
 } state;
+
+struct strided;
+static void strided_free(struct strided *st);
 
 static pthread_key_t state_key;
 static pthread_once_t state_once = PTHREAD_ONCE_INIT;
@@ -180,6 +184,7 @@ static void state_free(void *raw) {
     free(s->a);
     free(s->b);
     free(s->table);
+    strided_free(s->strided);
     free(s);
 }
 
@@ -357,11 +362,16 @@ AVX512 static inline __attribute__((always_inline)) void micro_direct_rows(int64
         acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     }
     int64_t r3 = 3 * rs;
+    /* Segments of one value (a 1x1 kernel's input gradient: rows side by side, columns os apart)
+     * are one run whose steps are os. */
+    int64_t step = seg == 1 ? os : flip ? -1 : 1;
+    if (seg == 1) seg = kc + k0, os = 0;
     for (int64_t k = k0, end = k0 + kc; k < end;) {
         int64_t s = k / seg, j = k % seg, n = seg - j < end - k ? seg - j : end - k;
         /* Rows 0-3 from a0, 4-7 from a4, 8-11 from a8: offsets 0, rs, 2 rs, 3 rs, each one
          * addressing mode. */
-        const float *a0 = a + s * os + (flip ? seg - 1 - j : j), *a4 = a0 + 4 * rs, *a8 = a0 + 8 * rs;
+        const float *a0 = a + s * os + (step != 1 && step != -1 ? j * step : flip ? seg - 1 - j : j);
+        const float *a4 = a0 + 4 * rs, *a8 = a0 + 8 * rs;
 #pragma GCC unroll 4
         for (int64_t i = 0; i < n; i++) {
             __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + HALF);
@@ -375,8 +385,7 @@ AVX512 static inline __attribute__((always_inline)) void micro_direct_rows(int64
                 acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
             }
             bp += NR;
-            if (flip) a0--, a4--, a8--;
-            else a0++, a4++, a8++;
+            a0 += step, a4 += step, a8 += step;
         }
         k += n;
     }
@@ -499,6 +508,42 @@ AVX512 static void run_tile(const layout *L, const float *x, const float *a, con
 }
 #endif
 
+#if FWD_X86
+/* The products of gc_conv_fast_forward for layout L with table `table`. `direct`: read the weights
+ * where they lie whatever the tile count. */
+static bool forward_run(const layout *L, const entry *table, state *s, const float *x, const float *w, bool flipped,
+                        float *y, int64_t lo, int64_t hi, int32_t again, bool direct) {
+    const gc_conv_geom *g = L->g;
+    bool grew;
+    if (!ensure((void **)&s->b, &s->b_floats, b_floats(L), sizeof(float), &grew)) return false;
+    int64_t columns = (hi - lo) * L->out_size, tiles = (columns + L->tile - 1) / L->tile;
+    bool packed = again && s->a_ok && s->a_w == w && s->a_flipped == flipped && memcmp(&s->a_geom, g, sizeof *g) == 0;
+    /* A call of one or two tiles reads the weights where they lie (micro_direct): packing them all
+     * first (9 MB at 512 channels) would cost more than the products take. More tiles share one
+     * packing of all. */
+    weights jit = {w, flipped, NULL};
+    if (!packed && (direct || tiles <= 2)) {
+        if (!ensure((void **)&s->a, &s->a_floats, (size_t)MR * (size_t)kc_max, sizeof(float), &grew))
+            return false;
+        s->a_ok = false;
+        jit.block = s->a;
+    } else if (!packed) {
+        if (!ensure((void **)&s->a, &s->a_floats, a_floats(L), sizeof(float), &grew)) return false;
+        s->a_ok = false;
+        for (int64_t gi = 0; gi < g->groups; gi++) pack_weights(L, w, flipped, gi, s->a + gi * L->m_pad * L->k);
+        s->a_geom = *g;
+        s->a_w = w;
+        s->a_flipped = flipped;
+        s->a_ok = true;
+    }
+    for (int64_t j0 = 0; j0 < columns; j0 += L->tile) {
+        int64_t width = columns - j0 < L->tile ? columns - j0 : L->tile;
+        run_tile(L, x, s->a, jit.block ? &jit : NULL, y, lo, j0, width, table, s->b);
+    }
+    return true;
+}
+#endif
+
 bool gc_conv_fast_forward(const gc_conv_geom *g, const float *x, const float *w, bool flipped, float *y, int64_t lo,
                           int64_t hi, int32_t again) {
 #if FWD_X86
@@ -516,34 +561,309 @@ bool gc_conv_fast_forward(const gc_conv_geom *g, const float *x, const float *w,
         s->table_geom = *g;
         s->table_ok = true;
     }
-    if (!ensure((void **)&s->b, &s->b_floats, b_floats(&L), sizeof(float), &grew)) return false;
-    int64_t columns = (hi - lo) * L.out_size, tiles = (columns + L.tile - 1) / L.tile;
-    bool packed = again && s->a_ok && s->a_w == w && s->a_flipped == flipped && memcmp(&s->a_geom, g, sizeof *g) == 0;
-    /* A call of one or two tiles reads the weights where they lie (micro_direct): packing them all
-     * first (9 MB at 512 channels) would cost more than the products take. More tiles share one
-     * packing of all. */
-    weights jit = {w, flipped, NULL};
-    if (!packed && tiles <= 2) {
-        if (!ensure((void **)&s->a, &s->a_floats, (size_t)MR * (size_t)kc_max, sizeof(float), &grew))
-            return false;
-        s->a_ok = false;
-        jit.block = s->a;
-    } else if (!packed) {
-        if (!ensure((void **)&s->a, &s->a_floats, a_floats(&L), sizeof(float), &grew)) return false;
-        s->a_ok = false;
-        for (int64_t gi = 0; gi < g->groups; gi++) pack_weights(&L, w, flipped, gi, s->a + gi * L.m_pad * L.k);
-        s->a_geom = *g;
-        s->a_w = w;
-        s->a_flipped = flipped;
-        s->a_ok = true;
-    }
-    for (int64_t j0 = 0; j0 < columns; j0 += L.tile) {
-        int64_t width = columns - j0 < L.tile ? columns - j0 : L.tile;
-        run_tile(&L, x, s->a, jit.block ? &jit : NULL, y, lo, j0, width, s->table, s->b);
-    }
-    return true;
+    return forward_run(&L, s->table, s, x, w, flipped, y, lo, hi, again, false);
 #else
     (void)g, (void)x, (void)w, (void)flipped, (void)y, (void)lo, (void)hi, (void)again;
     return false;
+#endif
+}
+
+/* ---- strided input gradient: one stride-1 convolution per stride phase ----
+ *
+ * dx at positions i = s * m + phi (per dim) receives only the kernel positions k with
+ * k * dil = phi + pad (mod s): k = first + t * step (step = s / gcd(s, dil)), from dy at
+ * p = m + (phi + pad - k * dil) / s. For each phase phi that is a convolution of dy with stride 1,
+ * dilation dil / gcd(s, dil) and the kernel positions k backwards, whose output is the phase's
+ * positions m: the forward machinery above computes it (flipped weights read where they lie: w
+ * itself when the phase has every kernel position, as a 1x1 kernel's does, else the phase's positions
+ * gathered out of w once per call, or once per thread's run of calls with `again`) into a buffer,
+ * which is then
+ * written to dx's strided positions. Every dx element comes from exactly one phase (0 where no
+ * kernel position reaches it), summed in an order fixed by the geometry. */
+
+#define MAX_PHASES 64
+
+typedef struct phase {
+    gc_conv_geom g;   /* its convolution of dy */
+    int64_t phi[3];   /* dx position of its output 0 along each dim (the stride is the original's) */
+    int64_t m[3];     /* its output positions along each dim */
+    bool empty;       /* no kernel position reaches its dx positions: 0 there */
+    int64_t kk;       /* kernel positions */
+    int64_t w_off;    /* its weights in the gathered buffer: [out_channels, in_channels / groups, kk] */
+    int64_t table_off;
+    int64_t kidx_off; /* its kernel positions (indices into the original kernel) in kidx */
+    int64_t t_off;    /* its output for a run of images in the buffer: [images, in_channels, m] */
+} phase;
+
+struct strided {
+    gc_conv_geom g; /* what the plan is for */
+    bool planned, takes;
+    int count;
+    phase ph[MAX_PHASES];
+    int index[MAX_PHASES]; /* phase f = (phi0 * s1 + phi1) * s2 + phi2 is ph[index[f]] */
+    int64_t *kidx;      /* each phase's kernel positions, t ascending */
+    entry *tables;
+    int64_t per;        /* images per run */
+    int64_t t_columns;  /* buffer columns a run of images fills (every phase's) */
+    int64_t w_gathered; /* floats of gathered weights */
+    float *w;           /* the gathered weights */
+    size_t w_floats;
+    const float *w_src; /* what they were gathered from */
+    bool w_ok;
+    float *t;           /* one run's phase output */
+    size_t t_floats;
+};
+
+static void strided_free(struct strided *st) {
+    if (!st) return;
+    free(st->kidx);
+    free(st->tables);
+    free(st->w);
+    free(st->t);
+    free(st);
+}
+
+static int64_t gcd64(int64_t a, int64_t b) {
+    while (b) {
+        int64_t r = a % b;
+        a = b;
+        b = r;
+    }
+    return a;
+}
+
+/* The phases of g's input gradient into st; false when some phase is not one the forward takes. */
+static bool plan_phases(const gc_conv_geom *g, struct strided *st) {
+    st->count = 0;
+    int64_t kk = g->kernel[0] * g->kernel[1] * g->kernel[2], phases = g->stride[0] * g->stride[1] * g->stride[2];
+    if (phases > MAX_PHASES) return false;
+    free(st->kidx);
+    free(st->tables);
+    st->tables = NULL;
+    if (!(st->kidx = malloc(sizeof(int64_t) * (size_t)kk))) return false;
+    int64_t kidx_at = 0, table_at = 0, w_at = 0, cg = g->in_channels / g->groups;
+    st->t_columns = 0;
+    for (int64_t f = 0; f < phases; f++) {
+        phase *ph = &st->ph[st->count];
+        memset(ph, 0, sizeof *ph);
+        int64_t phi[3] = {f / (g->stride[1] * g->stride[2]), f / g->stride[2] % g->stride[1], f % g->stride[2]};
+        int64_t first[3], step[3], n[3];
+        bool none = false;
+        for (int d = 0; d < 3; d++) {
+            int64_t s = g->stride[d], dil = g->dilation[d];
+            ph->phi[d] = phi[d];
+            ph->m[d] = g->in[d] > phi[d] ? (g->in[d] - phi[d] + s - 1) / s : 0;
+            if (ph->m[d] == 0) none = true;
+            step[d] = s / gcd64(s, dil);
+            first[d] = -1;
+            for (int64_t k = 0; k < g->kernel[d] && k < step[d] && first[d] < 0; k++)
+                if ((((k * dil - g->pad_before[d] - phi[d]) % s) + s) % s == 0) first[d] = k;
+            n[d] = first[d] < 0 ? 0 : (g->kernel[d] - 1 - first[d]) / step[d] + 1;
+            if (n[d] == 0) ph->empty = true;
+        }
+        if (none) continue; /* no dx positions */
+        st->index[f] = st->count++;
+        if (ph->empty) continue;
+        gc_conv_geom *pg = &ph->g;
+        memset(pg, 0, sizeof *pg);
+        pg->batch = g->batch, pg->in_channels = g->out_channels, pg->out_channels = g->in_channels;
+        pg->groups = g->groups, pg->spatial = g->spatial;
+        for (int d = 0; d < 3; d++) {
+            pg->in[d] = g->out[d];
+            pg->out[d] = ph->m[d];
+            pg->kernel[d] = n[d];
+            pg->stride[d] = 1;
+            /* Its kernel position t reads the original's position first + (n - 1 - t) * step, so
+             * that the flipped forward pairs it with the t-th gathered weight from the last: the
+             * gathered weights are the original's in their order (w itself when they are all). */
+            pg->dilation[d] = g->dilation[d] / gcd64(g->stride[d], g->dilation[d]);
+            pg->pad_before[d] =
+                -((phi[d] + g->pad_before[d] - (first[d] + (n[d] - 1) * step[d]) * g->dilation[d]) / g->stride[d]);
+        }
+        if (!gc_conv_fast_forward_takes(pg)) return false;
+        layout L;
+        make_layout(pg, &L);
+        ph->kk = L.kk;
+        ph->kidx_off = kidx_at;
+        for (int64_t t = 0; t < L.kk; t++) {
+            int64_t t2 = t % n[2], t1 = t / n[2] % n[1], t0 = t / (n[2] * n[1]);
+            st->kidx[kidx_at++] = ((first[0] + t0 * step[0]) * g->kernel[1] + first[1] + t1 * step[1]) * g->kernel[2] +
+                                  first[2] + t2 * step[2];
+        }
+        ph->table_off = table_at;
+        table_at += L.kk * L.blocks;
+        ph->w_off = -1; /* w itself */
+        if (L.kk != kk) {
+            ph->w_off = w_at;
+            w_at += g->out_channels * cg * L.kk;
+        }
+    }
+    /* Runs of images whose phase outputs fill about 512 columns (the buffer stays in L2), at
+     * least 32 of the smallest phase (a panel of the micro-kernel). */
+    int64_t in_size = g->in[0] * g->in[1] * g->in[2], smallest = in_size;
+    for (int i = 0; i < st->count; i++)
+        if (!st->ph[i].empty) {
+            int64_t size = st->ph[i].m[0] * st->ph[i].m[1] * st->ph[i].m[2];
+            if (size < smallest) smallest = size;
+        }
+    st->per = in_size >= 512 ? 1 : 512 / in_size;
+    if (st->per * smallest < 32) st->per = (32 + smallest - 1) / smallest;
+    for (int i = 0; i < st->count; i++) {
+        phase *ph = &st->ph[i];
+        ph->t_off = st->t_columns * g->in_channels;
+        if (!ph->empty) st->t_columns += st->per * ph->m[0] * ph->m[1] * ph->m[2];
+    }
+    st->w_gathered = w_at;
+    if (table_at > MAX_TABLE_ENTRIES) return false;
+    if (table_at && !(st->tables = malloc(sizeof(entry) * (size_t)table_at))) return false;
+    for (int i = 0; i < st->count; i++) {
+        if (st->ph[i].empty) continue;
+        layout L;
+        make_layout(&st->ph[i].g, &L);
+        build_table(&L, st->tables + st->ph[i].table_off);
+    }
+    return true;
+}
+
+/* The plan of g's strided input gradient on this thread, or NULL when the forward does not take it. */
+static struct strided *strided_plan(state *s, const gc_conv_geom *g) {
+    if (!s->strided && !(s->strided = calloc(1, sizeof *s->strided))) return NULL;
+    struct strided *st = s->strided;
+    if (!st->planned || memcmp(&st->g, g, sizeof *g) != 0) {
+        st->g = *g;
+        st->planned = true;
+        st->w_ok = false;
+        st->takes = plan_phases(g, st);
+    }
+    return st->takes ? st : NULL;
+}
+
+#if FWD_X86
+/* row[2 m] = a[m], row[2 m + 1] = b[m] for m < half (NULL: zeros). */
+AVX512 static void interleave_row(float *row, const float *a, const float *b, int64_t half) {
+    const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    int64_t m = 0;
+    for (; m + HALF <= half; m += HALF) {
+        __m512 va = a ? _mm512_loadu_ps(a + m) : _mm512_setzero_ps(), vb = b ? _mm512_loadu_ps(b + m) : _mm512_setzero_ps();
+        _mm512_storeu_ps(row + 2 * m, _mm512_permutex2var_ps(va, lo, vb));
+        _mm512_storeu_ps(row + 2 * m + HALF, _mm512_permutex2var_ps(va, hi, vb));
+    }
+    for (; m < half; m++) {
+        row[2 * m] = a ? a[m] : 0;
+        row[2 * m + 1] = b ? b[m] : 0;
+    }
+}
+#endif
+
+bool gc_conv_fast_input_grad(const gc_conv_geom *g, const float *dy, const float *w, float *dx, int64_t lo, int64_t hi,
+                             int32_t again) {
+#if FWD_X86
+    if (!gc_sgemm_uses_own()) return false;
+    if (lo >= hi) return true;
+    state *s = thread_state();
+    if (!s) return false;
+    struct strided *st = strided_plan(s, g);
+    if (!st) return false;
+    int64_t cg = g->in_channels / g->groups, kk = g->kernel[0] * g->kernel[1] * g->kernel[2];
+    int64_t dy_size = g->out[0] * g->out[1] * g->out[2];
+    bool grew;
+    if (st->w_gathered && !ensure((void **)&st->w, &st->w_floats, (size_t)st->w_gathered, sizeof(float), &grew))
+        return false;
+    if (!ensure((void **)&st->t, &st->t_floats, (size_t)(st->t_columns * g->in_channels), sizeof(float), &grew))
+        return false;
+    if (st->w_gathered && !(again && st->w_ok && st->w_src == w)) {
+        /* Each phase's weights [o, c, t] = w[o, c, its t-th kernel position]. */
+        for (int i = 0; i < st->count; i++) {
+            const phase *ph = &st->ph[i];
+            if (ph->empty || ph->w_off < 0) continue;
+            const int64_t *kidx = st->kidx + ph->kidx_off;
+            float *dst = st->w + ph->w_off;
+            for (int64_t oc = 0; oc < g->out_channels * cg; oc++, dst += ph->kk)
+                for (int64_t t = 0; t < ph->kk; t++) dst[t] = w[oc * kk + kidx[t]];
+        }
+        st->w_src = w;
+        st->w_ok = true;
+    }
+    int64_t s0 = g->stride[0], s1 = g->stride[1], s2 = g->stride[2];
+    for (int64_t n0 = lo; n0 < hi; n0 += st->per) {
+        int64_t n1 = n0 + st->per < hi ? n0 + st->per : hi;
+        for (int i = 0; i < st->count; i++) {
+            const phase *ph = &st->ph[i];
+            if (ph->empty) continue;
+            layout L;
+            make_layout(&ph->g, &L);
+            if (!forward_run(&L, st->tables + ph->table_off, s, dy + n0 * g->out_channels * dy_size,
+                             ph->w_off < 0 ? w : st->w + ph->w_off, true, st->t + ph->t_off, 0, n1 - n0, 0, true))
+                return false;
+        }
+        /* The run's phase outputs to dx, row by row (each row's phases interleave), 0 where an
+         * empty phase's positions are. */
+        for (int64_t n = n0; n < n1; n++)
+            for (int64_t c = 0; c < g->in_channels; c++)
+                for (int64_t i0 = 0; i0 < g->in[0]; i0++)
+                    for (int64_t i1 = 0; i1 < g->in[1]; i1++) {
+                        float *row = dx + ((n * g->in_channels + c) * g->in[0] + i0) * g->in[1] * g->in[2] + i1 * g->in[2];
+                        int64_t f01 = ((i0 % s0) * s1 + i1 % s1) * s2;
+                        if (s2 == 2 && g->in[2] % 2 == 0) {
+                            /* Both phases of the row at once: 16 of each interleaved per store. */
+                            const float *src[2];
+                            for (int f2 = 0; f2 < 2; f2++) {
+                                const phase *ph = &st->ph[st->index[f01 + f2]];
+                                src[f2] = ph->empty ? NULL
+                                                    : st->t + ph->t_off +
+                                                          (((n - n0) * g->in_channels + c) * ph->m[0] + i0 / s0) *
+                                                              ph->m[1] * ph->m[2] +
+                                                          i1 / s1 * ph->m[2];
+                            }
+                            interleave_row(row, src[0], src[1], g->in[2] / 2);
+                            continue;
+                        }
+                        for (int64_t f2 = 0; f2 < s2 && f2 < g->in[2]; f2++) {
+                            const phase *ph = &st->ph[st->index[f01 + f2]];
+                            float *d = row + f2;
+                            if (ph->empty) {
+                                for (int64_t m2 = 0; m2 < ph->m[2]; m2++) d[m2 * s2] = 0;
+                                continue;
+                            }
+                            const float *src = st->t + ph->t_off +
+                                               (((n - n0) * g->in_channels + c) * ph->m[0] + i0 / s0) * ph->m[1] * ph->m[2] +
+                                               i1 / s1 * ph->m[2];
+                            if (s2 == 2) {
+                                for (int64_t m2 = 0; m2 < ph->m[2]; m2++) d[2 * m2] = src[m2];
+                            } else {
+                                for (int64_t m2 = 0; m2 < ph->m[2]; m2++) d[m2 * s2] = src[m2];
+                            }
+                        }
+                    }
+    }
+    return true;
+#else
+    (void)g, (void)dy, (void)w, (void)dx, (void)lo, (void)hi, (void)again;
+    return false;
+#endif
+}
+
+int64_t gc_conv_fast_input_grad_workspace_bytes(const gc_conv_geom *g) {
+#if FWD_X86
+    if (!gc_sgemm_uses_own()) return 0;
+    state *s = thread_state();
+    struct strided *st = s ? strided_plan(s, g) : NULL;
+    if (!st) return 0;
+    int64_t cg = g->in_channels / g->groups, kk = g->kernel[0] * g->kernel[1] * g->kernel[2], tables = 0;
+    int64_t b = 0;
+    for (int i = 0; i < st->count; i++) {
+        if (st->ph[i].empty) continue;
+        layout L;
+        make_layout(&st->ph[i].g, &L);
+        tables += L.kk * L.blocks;
+        if ((int64_t)b_floats(&L) > b) b = (int64_t)b_floats(&L);
+    }
+    (void)cg, (void)kk;
+    return (int64_t)sizeof(float) * (st->w_gathered + st->t_columns * g->in_channels + b + MR * kc_max) +
+           tables * (int64_t)sizeof(entry);
+#else
+    (void)g;
+    return 0;
 #endif
 }

@@ -5,7 +5,9 @@
  * 32- and 16-wide rows (one masked load per 16 positions), rows narrower than 16 and not a power
  * of two (gathers), stride 2, 1x1 in place and strided, dilation, groups, output channels that are
  * not a multiple of the 12-row panel (read where they lie in w, or packed), an odd number of
- * 16-column blocks, 1-d and 3-d; and that a
+ * 16-column blocks, 1-d and 3-d; the strided input gradient, one convolution per stride phase
+ * (strides 2 and 3, 1x1 and 3x3, with dilation, groups, 3-d, and a stride-1 padding past the
+ * kernel's span); and that a
  * call's images split into runs (as a fused kernel's loop makes them, reusing its packed weights)
  * or into thread shares give the same bits as one call. The process runs everything twice: with
  * the default blocking, then (re-executing itself) with tiny blocks, so that K blocks, tiles and
@@ -31,37 +33,48 @@
 typedef struct shape {
     int spatial;
     int64_t n, c, o, groups, in[3], k[3], stride, pad, dil;
+    bool phases; /* the input gradient must run as one convolution per stride phase */
 } shape;
 
 static const shape shapes[] = {
     /* 8x8, 20 output channels (a 12-row panel and an 8-row one), 3 images */
-    {2, 3, 16, 20, 1, {1, 8, 8}, {1, 3, 3}, 1, 1, 1},
+    {2, 3, 16, 20, 1, {1, 8, 8}, {1, 3, 3}, 1, 1, 1, false},
     /* 32-wide rows */
-    {2, 2, 8, 12, 1, {1, 32, 32}, {1, 3, 3}, 1, 1, 1},
+    {2, 2, 8, 12, 1, {1, 32, 32}, {1, 3, 3}, 1, 1, 1, false},
     /* 16-wide rows, K = 576 (two K blocks by default), 4 output channels short of a panel */
-    {2, 2, 64, 28, 1, {1, 16, 16}, {1, 3, 3}, 1, 1, 1},
+    {2, 2, 64, 28, 1, {1, 16, 16}, {1, 3, 3}, 1, 1, 1, false},
     /* stride 2 (gathers), 16x16 -> 8x8 */
-    {2, 3, 6, 16, 1, {1, 16, 16}, {1, 3, 3}, 2, 1, 1},
+    {2, 3, 6, 16, 1, {1, 16, 16}, {1, 3, 3}, 2, 1, 1, false},
     /* rows of 6: blocks of 16 positions cross rows (gathers) */
-    {2, 2, 12, 8, 1, {1, 8, 6}, {1, 3, 3}, 1, 1, 1},
+    {2, 2, 12, 8, 1, {1, 8, 6}, {1, 3, 3}, 1, 1, 1, false},
     /* 1x1 in place, 4x4 images: 5 images, an odd number of 16-column blocks */
-    {2, 5, 32, 24, 1, {1, 4, 4}, {1, 1, 1}, 1, 0, 1},
-    /* 1x1 stride 2 (a ResNet shortcut) */
-    {2, 3, 16, 32, 1, {1, 8, 8}, {1, 1, 1}, 2, 0, 1},
+    {2, 5, 32, 24, 1, {1, 4, 4}, {1, 1, 1}, 1, 0, 1, false},
+    /* 1x1 stride 2 (a ResNet shortcut): one phase, three of zeros */
+    {2, 3, 16, 32, 1, {1, 8, 8}, {1, 1, 1}, 2, 0, 1, true},
+    /* 3x3 stride 2 (a ResNet down block): phases of 1, 2 and 4 kernel positions */
+    {2, 3, 16, 32, 1, {1, 16, 16}, {1, 3, 3}, 2, 1, 1, true},
+    /* stride 2 and dilation 2: the odd positions get nothing */
+    {2, 2, 16, 32, 1, {1, 16, 16}, {1, 3, 3}, 2, 2, 2, true},
+    /* stride 3, groups */
+    {2, 2, 32, 64, 2, {1, 12, 12}, {1, 3, 3}, 3, 1, 1, true},
+    /* stride 1, padding past the kernel's span (not a forward of the flipped kernel): one phase */
+    {2, 2, 16, 32, 1, {1, 8, 8}, {1, 3, 3}, 1, 3, 1, true},
+    /* 3-d, stride 2 */
+    {3, 2, 16, 32, 1, {4, 8, 8}, {3, 3, 3}, 2, 1, 1, true},
     /* dilation 2 */
-    {2, 2, 8, 16, 1, {1, 8, 8}, {1, 3, 3}, 1, 2, 2},
+    {2, 2, 8, 16, 1, {1, 8, 8}, {1, 3, 3}, 1, 2, 2, false},
     /* groups */
-    {2, 2, 16, 24, 2, {1, 8, 8}, {1, 3, 3}, 1, 1, 1},
+    {2, 2, 16, 24, 2, {1, 8, 8}, {1, 3, 3}, 1, 1, 1, false},
     /* deep and small: 512 positions of K, 4x4 images, 3 of them */
-    {2, 3, 64, 40, 1, {1, 4, 4}, {1, 3, 3}, 1, 1, 1},
+    {2, 3, 64, 40, 1, {1, 4, 4}, {1, 3, 3}, 1, 1, 1, false},
     /* 18 output and 10 input channels: the last panel of the forward (6 rows) and of the input
      * gradient (10 rows) is neither 4, 8 nor 12 rows, so a call that reads the weights where they
      * lie packs it */
-    {2, 3, 10, 18, 1, {1, 8, 8}, {1, 3, 3}, 1, 1, 1},
+    {2, 3, 10, 18, 1, {1, 8, 8}, {1, 3, 3}, 1, 1, 1, false},
     /* 1-d */
-    {1, 3, 8, 16, 1, {1, 1, 48}, {1, 1, 5}, 1, 2, 1},
+    {1, 3, 8, 16, 1, {1, 1, 48}, {1, 1, 5}, 1, 2, 1, false},
     /* 3-d */
-    {3, 2, 4, 16, 1, {4, 4, 4}, {3, 3, 3}, 1, 1, 1},
+    {3, 2, 4, 16, 1, {4, 4, 4}, {3, 3, 3}, 1, 1, 1, false},
 };
 
 static gc_conv_geom geometry(const shape *s) {
@@ -158,6 +171,12 @@ static void check_shape(int s) {
     float *dx = malloc(sizeof(float) * (size_t)nx), *dx2 = malloc(sizeof(float) * (size_t)nx);
     assert_true(y_want && y_abs && dx_want && dx_abs && y && y2 && dx && dx2);
     reference(&g, x, w, dy, y_want, y_abs, dx_want, dx_abs);
+    if (gc_sgemm_uses_own() && shapes[s].phases) {
+        /* The phases write every element of dx. */
+        memset(dx, 0xff, sizeof(float) * (size_t)nx);
+        if (!gc_conv_fast_input_grad(&g, dy, w, dx, 0, g.batch, 0)) fail_msg("shape %d: the phases decline it", s);
+        expect_close("dx by phases", s, dx, dx_want, dx_abs, nx);
+    }
 
     gc_conv_forward_f32(geom, x, w, y, 0, GC_SHARE_ONE);
     expect_close("y", s, y, y_want, y_abs, ny);
