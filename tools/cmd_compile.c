@@ -188,8 +188,10 @@ static int build_graphs(const compile_options *o, compiled_graph graphs[2], gc_c
         gc_model_free(m);
         return c->graph && (c->text = gc_graph_print(c->graph)) && gc_layout_plan_step(c->graph, &c->layout, err);
     }
+    /* Planned only: the graphs without an executor, so neither the interpreter's memory for every
+     * value of the step nor parameter initialisation (seconds for a deep model) is paid for. */
     gc_options opts = {GC_BACKEND_INTERP, 1, 0, 0};
-    gc_trainer *t = gc_trainer_new(m, &opts, err);
+    gc_trainer *t = gc_trainer_plan(m, &opts, err);
     gc_model_free(m);
     if (!t) return 0;
     int ok = 1;
@@ -382,7 +384,7 @@ static int compile_exe(const compile_options *o, compiled_graph graphs[2], const
         char prefix[32];
         snprintf(prefix, sizeof prefix, "gc_aot_%s_", graphs[i].stage);
         snprintf(objs[i], sizeof objs[i], "%s/%s.o", dir, graphs[i].stage);
-        ok = gc_codegen_emit_object_named(graphs[i].graph, objs[i], prefix, NULL, &graphs[i].times, err);
+        ok = gc_codegen_emit_object_named(graphs[i].graph, &graphs[i].layout, objs[i], prefix, NULL, &graphs[i].times, err);
     }
     char *source = ok ? trainer_source(o, text, graphs) : NULL;
     if (ok && !source) ok = gc_failf(err, GC_ERR_MEMORY, "out of memory");
@@ -522,7 +524,8 @@ static int compile_obj(const compile_options *o, compiled_graph graphs[2], gc_er
     macro_name(base ? base + 1 : header, guard, sizeof guard);
     char *text = NULL;
     const char *step = strcmp(c->stage, "predict") ? NULL : "predict";
-    int ok = check_writable(header, err) && gc_codegen_emit_object_named(c->graph, o->out, prefix, step, &graphs[strcmp(o->graph, "eval") ? 0 : 1].times, err);
+    int ok = check_writable(header, err) && gc_codegen_emit_object_named(c->graph, &c->layout, o->out, prefix, step,
+                                                                      &graphs[strcmp(o->graph, "eval") ? 0 : 1].times, err);
     if (ok && !(text = object_header(o, c, prefix, guard))) ok = gc_failf(err, GC_ERR_MEMORY, "out of memory");
     ok = ok && write_text(header, text, err);
     free(text);
