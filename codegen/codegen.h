@@ -89,13 +89,17 @@ char *gc_codegen_asm(const gc_graph *g, gc_error *err);
 /* Writes g as a position-independent object file defining gc_init, gc_step and gc_update, for
  * the standalone trainer and --emit obj: the JIT's kernels (each distinct one compiled once, or
  * read from the kernel cache) and the entry points as tables of calls (codegen/object_file.c).
- * times (may be NULL) gets plan, the kernels' phases and counts, entries_ms and jit_ms (merge). */
+ * times (may be NULL) of the _planned form gets plan, the kernels' phases and counts, entries_ms
+ * and jit_ms (merge and write). */
 int gc_codegen_emit_object(const gc_graph *g, const char *path, gc_error *err);
-int gc_codegen_emit_object_timed(const gc_graph *g, const char *path, gc_codegen_times *times, gc_error *err);
+/* The same over `layout`, g's from gc_layout_plan_step (NULL: planned here). */
+int gc_codegen_emit_object_planned(const gc_graph *g, const gc_layout *layout, const char *path,
+                                   gc_codegen_times *times, gc_error *err);
 /* The same with one more entry point, gc_step_hooked(char *arena, void *pool, void *ctx): gc_step
  * calling gc_step_hook(ctx, event, node) around its kernels (runtime/step_hook.h; ctx a
  * gc_step_hook_ctx), which a standalone trainer runs under mpirun. gc_step itself has no hooks. */
-int gc_codegen_emit_object_hooked(const gc_graph *g, const char *path, gc_codegen_times *times, gc_error *err);
+int gc_codegen_emit_object_hooked(const gc_graph *g, const gc_layout *layout, const char *path,
+                                  gc_codegen_times *times, gc_error *err);
 
 /* The host CPU as LLVM names it ("znver4") and its features ("+avx512f,+fma,..."); the caller
  * frees both. */

@@ -364,17 +364,21 @@ static int write_file(const char *path, const char *data, size_t len, gc_error *
     return ok ? 1 : gc_failf(err, GC_ERR_IO, "cannot write object file %s: %s", path, strerror(errno));
 }
 
-static int emit_object_file(const gc_graph *g, const char *path, bool hooked, gc_codegen_times *times, gc_error *err) {
+static int emit_object_file(const gc_graph *g, const gc_layout *given, const char *path, bool hooked,
+                            gc_codegen_times *times, gc_error *err) {
     if (!path) return gc_failf(err, GC_ERR_INTERNAL, "internal error: gc_codegen_emit_object: no path");
     if (!g) return gc_failf(err, GC_ERR_INTERNAL, "internal error: codegen: no graph");
+    if (given && given->num_nodes != g->num_nodes)
+        return gc_failf(err, GC_ERR_INTERNAL, "internal error: codegen: the layout is not of this graph");
     gc_codegen_times t = {0};
     double start = cg_now_ms();
-    gc_layout layout;
-    if (!gc_layout_plan_step(g, &layout, err)) return 0;
+    gc_layout planned = {0};
+    if (!given && !gc_layout_plan_step(g, &planned, err)) return 0;
+    const gc_layout *lp = given ? given : &planned;
     t.plan_ms = cg_now_ms() - start;
     cg_kernels ks;
-    if (!cg_kernels_compile(g, &layout, &ks, &t, err)) {
-        gc_layout_free(&layout);
+    if (!cg_kernels_compile(g, lp, &ks, &t, err)) {
+        gc_layout_free(&planned);
         return 0;
     }
     double compiled = cg_now_ms();
@@ -400,7 +404,7 @@ static int emit_object_file(const gc_graph *g, const char *path, bool hooked, gc
     tables tab = {0};
     char *entries = NULL, *merged = NULL;
     size_t entries_len = 0, merged_len = 0;
-    ok = ok && make_tables(g, &layout, &ks, task_of, hooked, &tab, err);
+    ok = ok && make_tables(g, lp, &ks, task_of, hooked, &tab, err);
     bool entries_hit = false;
     ok = ok && entries_object(&ks, unique, num_unique, &tab, &entries, &entries_len, &entries_hit, err);
     double entered = cg_now_ms();
@@ -427,7 +431,7 @@ static int emit_object_file(const gc_graph *g, const char *path, bool hooked, gc
     free(task_of);
     free(unique);
     cg_kernels_free(&ks);
-    gc_layout_free(&layout);
+    gc_layout_free(&planned);
     t.entries_ms = entered - compiled;
     t.entries_cached = entries_hit;
     t.jit_ms = written - entered;
@@ -436,14 +440,16 @@ static int emit_object_file(const gc_graph *g, const char *path, bool hooked, gc
     return ok;
 }
 
-int gc_codegen_emit_object_timed(const gc_graph *g, const char *path, gc_codegen_times *times, gc_error *err) {
-    return emit_object_file(g, path, false, times, err);
+int gc_codegen_emit_object_planned(const gc_graph *g, const gc_layout *layout, const char *path,
+                                   gc_codegen_times *times, gc_error *err) {
+    return emit_object_file(g, layout, path, false, times, err);
 }
 
 int gc_codegen_emit_object(const gc_graph *g, const char *path, gc_error *err) {
-    return emit_object_file(g, path, false, NULL, err);
+    return emit_object_file(g, NULL, path, false, NULL, err);
 }
 
-int gc_codegen_emit_object_hooked(const gc_graph *g, const char *path, gc_codegen_times *times, gc_error *err) {
-    return emit_object_file(g, path, true, times, err);
+int gc_codegen_emit_object_hooked(const gc_graph *g, const gc_layout *layout, const char *path,
+                                  gc_codegen_times *times, gc_error *err) {
+    return emit_object_file(g, layout, path, true, times, err);
 }

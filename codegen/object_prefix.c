@@ -130,12 +130,13 @@ int gc_object_rename_entry_points(const char *path, const char *prefix, const ch
 }
 
 int gc_codegen_emit_object_prefixed(const gc_graph *g, const char *path, const char *prefix, gc_error *err) {
-    return gc_codegen_emit_object_named(g, path, prefix, NULL, NULL, err);
+    return gc_codegen_emit_object_named(g, NULL, path, prefix, NULL, NULL, err);
 }
 
-int gc_codegen_emit_object_named(const gc_graph *g, const char *path, const char *prefix, const char *step,
-                                 gc_codegen_times *times, gc_error *err) {
+int gc_codegen_emit_object_named(const gc_graph *g, const gc_layout *layout, const char *path, const char *prefix,
+                                 const char *step, gc_codegen_times *times, gc_error *err) {
     if (prefix && *prefix && !is_identifier(prefix))
         return gc_failf(err, GC_ERR_USER, "symbol prefix '%s' is not a C identifier", prefix);
-    return gc_codegen_emit_object_timed(g, path, times, err) && gc_object_rename_entry_points(path, prefix, step, err);
+    return gc_codegen_emit_object_planned(g, layout, path, times, err) &&
+           gc_object_rename_entry_points(path, prefix, step, err);
 }

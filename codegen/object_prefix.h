@@ -14,10 +14,11 @@
 int gc_codegen_emit_object_prefixed(const gc_graph *g, const char *path, const char *prefix, gc_error *err);
 
 /* The same with the step entry point named <prefix><step> instead of <prefix>step (a forward-only
- * graph's gc_step becomes <prefix>predict); a NULL step keeps the rule above. times (may be NULL)
- * gets the compile's phases (gc_codegen_emit_object_timed). */
-int gc_codegen_emit_object_named(const gc_graph *g, const char *path, const char *prefix, const char *step,
-                                 gc_codegen_times *times, gc_error *err);
+ * graph's gc_step becomes <prefix>predict); a NULL step keeps the rule above. `layout` is g's
+ * from gc_layout_plan_step, or NULL to plan it; times (may be NULL) gets the compile's phases
+ * (gc_codegen_emit_object_planned). */
+int gc_codegen_emit_object_named(const gc_graph *g, const gc_layout *layout, const char *path, const char *prefix,
+                                 const char *step, gc_codegen_times *times, gc_error *err);
 
 /* The renaming alone, on an existing ELF64 relocatable object; gc_object_rename_entry_points
  * also takes the step's name (NULL: "step"). */

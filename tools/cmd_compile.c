@@ -65,7 +65,7 @@ typedef struct compiled_graph {
     char *text;
     gc_graph *graph;
     gc_layout layout;
-    gc_codegen_times times; /* its object's compile (gc_codegen_emit_object_timed) */
+    gc_codegen_times times; /* its object's compile (gc_codegen_emit_object_planned) */
     bool hooked;            /* the object also has gc_step_hooked (codegen/codegen.h) */
 } compiled_graph;
 
@@ -227,8 +227,10 @@ static int build_graphs(const compile_options *o, compiled_graph graphs[MAX_GRAP
         gc_model_free(m);
         return c->graph && (c->text = gc_graph_print(c->graph)) && gc_layout_plan_step(c->graph, &c->layout, err);
     }
+    /* Planned only: the graphs without an executor, so neither the interpreter's memory for every
+     * value of the step nor parameter initialisation (seconds for a deep model) is paid for. */
     gc_options opts = {GC_BACKEND_INTERP, 1, 0, 0};
-    gc_trainer *t = gc_trainer_new(m, &opts, err);
+    gc_trainer *t = gc_trainer_plan(m, &opts, err);
     if (!t) {
         gc_model_free(m);
         return 0;
@@ -423,9 +425,11 @@ static int compile_exe(const compile_options *o, compiled_graph *graphs, int cou
         char prefix[32];
         snprintf(prefix, sizeof prefix, "gc_aot_%s_", graphs[i].stage);
         snprintf(objs[i], sizeof objs[i], "%s/%s.o", dir, graphs[i].stage);
-        ok = graphs[i].hooked ? gc_codegen_emit_object_hooked(graphs[i].graph, objs[i], &graphs[i].times, err) &&
-                                    gc_object_rename_globals(objs[i], prefix, err)
-                              : gc_codegen_emit_object_named(graphs[i].graph, objs[i], prefix, NULL, &graphs[i].times, err);
+        ok = graphs[i].hooked
+                 ? gc_codegen_emit_object_hooked(graphs[i].graph, &graphs[i].layout, objs[i], &graphs[i].times, err) &&
+                       gc_object_rename_globals(objs[i], prefix, err)
+                 : gc_codegen_emit_object_named(graphs[i].graph, &graphs[i].layout, objs[i], prefix, NULL,
+                                                &graphs[i].times, err);
     }
     char *source = ok ? trainer_source(o, text, graphs, count) : NULL;
     if (ok && !source) ok = gc_failf(err, GC_ERR_MEMORY, "out of memory");
@@ -568,7 +572,8 @@ static int compile_obj(const compile_options *o, compiled_graph *graphs, gc_erro
     macro_name(base ? base + 1 : header, guard, sizeof guard);
     char *text = NULL;
     const char *step = strcmp(c->stage, "predict") ? NULL : "predict";
-    int ok = check_writable(header, err) && gc_codegen_emit_object_named(c->graph, o->out, prefix, step, &graphs[strcmp(o->graph, "eval") ? 0 : 1].times, err);
+    int ok = check_writable(header, err) && gc_codegen_emit_object_named(c->graph, &c->layout, o->out, prefix, step,
+                                                                      &graphs[strcmp(o->graph, "eval") ? 0 : 1].times, err);
     if (ok && !(text = object_header(o, c, prefix, guard))) ok = gc_failf(err, GC_ERR_MEMORY, "out of memory");
     ok = ok && write_text(header, text, err);
     free(text);

@@ -8,6 +8,7 @@
 #   program, twice under two prefixes;
 # - corrupt and truncated entries (kernels and the entry points) are rebuilt, never trusted, and
 #   the object is unchanged;
+# - --no-cache compiles everything, writes nothing and writes the same object;
 # - a standalone trainer compiled warm trains bit-identically to one compiled cold and to
 #   `gradc train`, whose kernels the compile finds in the cache (the JIT and gradc compile share
 #   one cache);
@@ -112,16 +113,20 @@ EOF
         sh -c "cc -O1 -I'$tmp' '$tmp/two.c' '$tmp/cold.o' '$tmp/other.o' -lopenblas -lm -o '$tmp/two' && '$tmp/two'"
 fi
 
-# --- corrupt and truncated entries: the kernels' and the entry points'
+# --- corrupt and truncated entries: two kernels' and the entry points' (the one naming gc_step)
 set -- $(find "$cache" -name '*.o' | sort)
 count=$#
-for f in "$@"; do
+ep=$(grep -l gc_step "$@" | head -1)
+check "the cache holds the entry points' object" [ -n "$ep" ]
+kernels=$(grep -L gc_step "$@" | head -2)
+set -- $kernels
+for f in "$ep" "$1"; do
     printf 'garbage' | dd of="$f" bs=1 seek=200 conv=notrunc 2>/dev/null
 done
-head -c 100 "$1" >"$tmp/short" && cp "$tmp/short" "$1"
+head -c 100 "$2" >"$tmp/short" && cp "$tmp/short" "$2"
 check "a compile over a corrupt cache succeeds (exit 0)" obj corrupt --cache-dir "$cache"
-check "every corrupt kernel is compiled again" [ "$(field corrupt 'compiled by LLVM')" = "$distinct" ]
-check "--verbose says the kernels' entries were rebuilt" grep -q "($distinct corrupt or foreign entries rebuilt)" "$tmp/corrupt.err"
+check "the corrupt and the truncated kernel are compiled again" [ "$(field corrupt 'compiled by LLVM')" = 2 ]
+check "--verbose says the kernels' entries were rebuilt" grep -q "(2 corrupt or foreign entries rebuilt)" "$tmp/corrupt.err"
 check "corrupt entry points are compiled again" grep -q 'entry points [0-9.]* ms, merge' "$tmp/corrupt.err"
 check "a compile over a corrupt cache writes the same object" cmp -s "$tmp/cold.o" "$tmp/corrupt.o"
 check "the rebuilt entries are whole again" obj rebuilt --cache-dir "$cache"
@@ -146,25 +151,23 @@ check "a warm trainer compile runs no LLVM on kernels" \
     [ "$(grep -c 'kernels: .* 0 compiled by LLVM' "$tmp/T2.err")" = "$(grep -c 'kernels: ' "$tmp/T2.err")" ]
 check "the warm trainer's data-parallel program comes from the cache too" \
     grep -q '^train_dp kernels: .* 0 compiled by LLVM' "$tmp/T2.err"
-"$gradc" compile "$model" $shrink -o "$tmp/T3" --no-cache >/dev/null 2>&1
-for t in T1 T2 T3; do
+for t in T1 T2; do
     "$tmp/$t" train --text "$tmp/text.txt" --steps 4 --no-shuffle --quiet --log "$tmp/$t.csv" >/dev/null 2>&1
     cut -d, -f1-4 "$tmp/$t.csv" >"$tmp/$t.cut"
 done
 cut -d, -f1-4 "$tmp/jit.csv" >"$tmp/jit.cut"
 check "a trainer compiled warm trains like one compiled cold" cmp -s "$tmp/T1.cut" "$tmp/T2.cut"
-check "a trainer compiled without the cache trains alike" cmp -s "$tmp/T1.cut" "$tmp/T3.cut"
 check "the trainers train bit-identically to gradc train" cmp -s "$tmp/T1.cut" "$tmp/jit.cut"
 check "the logs have 4 steps" [ "$(wc -l <"$tmp/T1.cut")" -eq 5 ]
 
 # --- the other graphs, and no cache
-obj predict --cache-dir "$tmp/pc" --graph predict
-obj predict2 --cache-dir "$tmp/pc" --graph predict
+obj predict --cache-dir "$cache" --graph predict
+obj predict2 --cache-dir "$cache" --graph predict
 check "--graph predict compiles warm with no LLVM" [ "$(field predict2 'compiled by LLVM')" = 0 ]
 check "--graph predict writes the same object warm" cmp -s "$tmp/predict.o" "$tmp/predict2.o"
 check "--graph predict defines model_predict" sh -c "nm -g --defined-only '$tmp/predict.o' | grep -q ' T model_predict$'"
-obj eval1 --cache-dir "$tmp/pc" --graph eval
-obj eval2 --cache-dir "$tmp/pc" --graph eval
+obj eval1 --cache-dir "$cache" --graph eval
+obj eval2 --cache-dir "$cache" --graph eval
 check "--graph eval compiles warm with no LLVM" [ "$(field eval2 'compiled by LLVM')" = 0 ]
 check "--graph eval writes the same object warm" cmp -s "$tmp/eval1.o" "$tmp/eval2.o"
 obj off --no-cache
