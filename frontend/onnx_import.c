@@ -228,7 +228,7 @@ static gc_node *source_of(importer *I, oval *v) {
     gc_node *n = buffer ? gc_layer_buffer(I->c, name, "onnx", &type, zeros) : gc_layer_param(I->c, name, "onnx", &type, zeros);
     if (!n) return NULL;
     if (I->c->num_params > before) {
-        float *data = gc_arena_alloc(I->c->b.graph->arena, sizeof(float) * (size_t)t->numel);
+        float *data = gc_arena_alloc_uninit(I->c->b.graph->arena, sizeof(float) * (size_t)t->numel);
         if (!data) return gc_failf(I->b->err, GC_ERR_MEMORY, "out of memory while importing"), NULL;
         memcpy(data, t->f, sizeof(float) * (size_t)t->numel);
         I->c->params[I->c->num_params - 1].data = data;

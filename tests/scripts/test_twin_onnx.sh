@@ -62,8 +62,8 @@ for name in $models; do
     # nets on small batches chaotic; docs/onnx.md). finetune's head starts from --init: not here.
     [ "$name" = finetune ] && continue
     # Segments of the float64 run (onnx_twin.py F64_SEGMENTS): all 20 steps from the start for the
-    # MLP and the Transformer; MobileNetV2, chaotic even in float64, in 4 segments of 5 steps, each
-    # restarted from torch's float64 state; the first 2 steps of ResNet-18 (seconds per step in the
+    # MLP and the Transformer; MobileNetV2, chaotic even in float64, in 3 segments of 6 or 7 steps,
+    # the later ones restarted from torch's float64 state; the first 2 steps of ResNet-18 (seconds per step in the
     # interpreter; docs/onnx.md gives all 20, measured once).
     if [ ! -x "$f64" ]; then
         echo "FAIL $name: $f64 is missing"
