@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "frontend/layers_norm.h"
@@ -94,9 +95,23 @@ int64_t gc_onnx_attr_int(importer *I, const char *name, int64_t def) {
     return a && a->has_i ? a->i : def;
 }
 
+double gc_onnx_float_as_written(float f) {
+    char text[32];
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, (double)f);
+        double d = strtod(text, NULL);
+        if ((float)d == f) return d;
+    }
+    return f; /* NaN */
+}
+
+double gc_onnx_scalar_as_written(double v) {
+    return (double)(float)v == v ? gc_onnx_float_as_written((float)v) : v;
+}
+
 double gc_onnx_attr_float(importer *I, const char *name, double def) {
     const Onnx__AttributeProto *a = gc_onnx_attr(I, name);
-    return a && a->has_f ? a->f : def;
+    return a && a->has_f ? gc_onnx_float_as_written(a->f) : def;
 }
 
 const char *gc_onnx_attr_str(importer *I, const char *name, const char *def) {
@@ -213,7 +228,7 @@ static gc_node *source_of(importer *I, oval *v) {
     gc_node *n = buffer ? gc_layer_buffer(I->c, name, "onnx", &type, zeros) : gc_layer_param(I->c, name, "onnx", &type, zeros);
     if (!n) return NULL;
     if (I->c->num_params > before) {
-        float *data = gc_arena_alloc(I->c->b.graph->arena, sizeof(float) * (size_t)t->numel);
+        float *data = gc_arena_alloc_uninit(I->c->b.graph->arena, sizeof(float) * (size_t)t->numel);
         if (!data) return gc_failf(I->b->err, GC_ERR_MEMORY, "out of memory while importing"), NULL;
         memcpy(data, t->f, sizeof(float) * (size_t)t->numel);
         I->c->params[I->c->num_params - 1].data = data;

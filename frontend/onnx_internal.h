@@ -50,6 +50,16 @@ int gc_onnx_fail(importer *I, const char *fmt, ...) GC_PRINTF(2, 3);
 /* Attributes of the current node. */
 const Onnx__AttributeProto *gc_onnx_attr(importer *I, const char *name);
 int64_t gc_onnx_attr_int(importer *I, const char *name, int64_t def);
+/* A float attribute as the exporter wrote it: ONNX stores float32, so torch's eps=1e-5 arrives as
+ * 9.99999974738e-06. The value is the shortest decimal that rounds to the stored float (1e-5), the
+ * number the user's module holds: float32 code computes with the same float, and the float64
+ * interpreter with torch's double (a batch norm channel whose variance is below eps is as
+ * sensitive to eps as to its input, so float32's eps alone moved MobileNetV2's float64 run from
+ * torch's by 1e-4 within 4 steps). */
+double gc_onnx_float_as_written(float f);
+/* The same for a scalar input read at import (Clip's bounds, Dropout's ratio) when its value is a
+ * float32 one; a double or an integer beyond float's precision stays as it is. */
+double gc_onnx_scalar_as_written(double v);
 double gc_onnx_attr_float(importer *I, const char *name, double def);
 const char *gc_onnx_attr_str(importer *I, const char *name, const char *def);
 /* The ints of a list attribute (NULL and *n = 0 when absent). */

@@ -8,6 +8,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "frontend/layers_norm.h"
@@ -330,12 +331,12 @@ int gc_onnx_lower_clip(importer *I) {
         if (gc_onnx_has_input(I, 1)) {
             if (!gc_onnx_static_doubles(I, 1, "min", &v, &n)) return 0;
             if (n != 1) return gc_onnx_fail(I, "min must be a scalar");
-            lo = v[0];
+            lo = gc_onnx_scalar_as_written(v[0]);
         }
         if (gc_onnx_has_input(I, 2)) {
             if (!gc_onnx_static_doubles(I, 2, "max", &v, &n)) return 0;
             if (n != 1) return gc_onnx_fail(I, "max must be a scalar");
-            hi = v[0];
+            hi = gc_onnx_scalar_as_written(v[0]);
         }
     }
     gc_attr a;
@@ -361,7 +362,7 @@ int gc_onnx_lower_dropout(importer *I) {
         int64_t n;
         if (gc_onnx_has_input(I, 1)) {
             if (!gc_onnx_static_doubles(I, 1, "ratio", &v, &n)) return 0;
-            if (n) ratio = v[0];
+            if (n) ratio = gc_onnx_scalar_as_written(v[0]);
         }
         training = false;
         if (gc_onnx_has_input(I, 2)) {
@@ -442,9 +443,13 @@ int gc_onnx_lower_batchnorm(importer *I) {
     y = gc_binary(b, GC_OP_ADD, gc_binary(b, GC_OP_MUL, y, per_channel(I, scale, rank)), per_channel(I, bias, rank));
     gc_node *mean_c = gc_reshape(b, bmean, 1, &ch), *var_c = gc_reshape(b, bvar, 1, &ch);
     double unbiased = count > 1 ? (double)count / (double)(count - 1) : 1.0;
-    gc_node *new_mean = gc_binary(b, GC_OP_ADD, gc_mul_scalar(b, mean, momentum), gc_mul_scalar(b, mean_c, 1 - momentum));
-    gc_node *new_var = gc_binary(b, GC_OP_ADD, gc_mul_scalar(b, var, momentum),
-                                 gc_mul_scalar(b, gc_mul_scalar(b, var_c, unbiased), 1 - momentum));
+    /* torch's momentum (0.1 for ONNX's 0.9) as torch's module holds it, and 1 - it as torch keeps. */
+    char text[32];
+    snprintf(text, sizeof text, "%.15g", 1 - momentum);
+    double torch_momentum = strtod(text, NULL), keep = 1 - torch_momentum;
+    gc_node *new_mean = gc_binary(b, GC_OP_ADD, gc_mul_scalar(b, mean, keep), gc_mul_scalar(b, mean_c, torch_momentum));
+    gc_node *new_var = gc_binary(b, GC_OP_ADD, gc_mul_scalar(b, var, keep),
+                                 gc_mul_scalar(b, gc_mul_scalar(b, var_c, unbiased), torch_momentum));
     if (!gc_onnx_set_node(I, 0, y, GC_ONNX_FLOAT) || !gc_onnx_set_node(I, 1, new_mean, GC_ONNX_FLOAT) ||
         !gc_onnx_set_node(I, 2, new_var, GC_ONNX_FLOAT))
         return 0;

@@ -183,15 +183,16 @@ static int decode_tensor(const Onnx__TensorProto *t, const char *model_path, con
             return gc_failf(err, GC_ERR_USER, "%s: tensor '%s' holds %zu values, its dims need %lld", what, name, have,
                             (long long)numel);
     }
-    if (fl) out->f = gc_arena_alloc(arena, (size_t)(numel ? numel : 1) * sizeof(float));
+    /* Every element is written below (float data in one copy): no zeroing. */
+    if (fl) out->f = gc_arena_alloc_uninit(arena, (size_t)(numel ? numel : 1) * sizeof(float));
     else out->i = gc_arena_alloc(arena, (size_t)(numel ? numel : 1) * sizeof(int64_t));
     if (!out->f && !out->i) {
         free(external);
         return gc_failf(err, GC_ERR_MEMORY, "%s: out of memory for tensor '%s'", what, name);
     }
-    for (int64_t k = 0; k < numel; k++) {
-        if (raw && out->elem_type == GC_ONNX_FLOAT) memcpy(&out->f[k], raw + 4 * k, 4);
-        else if (raw && out->elem_type == GC_ONNX_DOUBLE) {
+    if (raw && out->elem_type == GC_ONNX_FLOAT) memcpy(out->f, raw, (size_t)numel * sizeof(float));
+    else for (int64_t k = 0; k < numel; k++) {
+        if (raw && out->elem_type == GC_ONNX_DOUBLE) {
             double v;
             memcpy(&v, raw + 8 * k, 8);
             out->f[k] = (float)v;

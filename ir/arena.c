@@ -54,7 +54,7 @@ void gc_arena_free(gc_arena *arena) {
     free(arena);
 }
 
-void *gc_arena_alloc(gc_arena *arena, size_t bytes) {
+void *gc_arena_alloc_uninit(gc_arena *arena, size_t bytes) {
     if (!arena || injected_failure()) return NULL;
     const size_t align = alignof(max_align_t);
     if (bytes > SIZE_MAX - align) return NULL; /* rounding up would wrap to a tiny block */
@@ -73,7 +73,12 @@ void *gc_arena_alloc(gc_arena *arena, size_t bytes) {
     }
     void *p = c->data + c->used;
     c->used += bytes;
-    memset(p, 0, bytes);
+    return p;
+}
+
+void *gc_arena_alloc(gc_arena *arena, size_t bytes) {
+    void *p = gc_arena_alloc_uninit(arena, bytes);
+    if (p) memset(p, 0, bytes);
     return p;
 }
 

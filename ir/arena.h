@@ -17,6 +17,9 @@ void gc_arena_free(gc_arena *arena);
 
 /* Zeroed memory aligned for any type, or NULL when the system is out of memory. */
 void *gc_arena_alloc(gc_arena *arena, size_t bytes);
+/* The same, not zeroed: for blocks the caller fills whole at once (weights copied in), where
+ * zeroing first would touch every page twice. */
+void *gc_arena_alloc_uninit(gc_arena *arena, size_t bytes);
 /* A copy of the NUL-terminated string (NULL in, NULL out). */
 char *gc_arena_strdup(gc_arena *arena, const char *s);
 char *gc_arena_strndup(gc_arena *arena, const char *s, size_t n);

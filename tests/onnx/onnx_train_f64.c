@@ -6,9 +6,18 @@
  * run by more than 2e-4 within a few steps), so the step-for-step comparison with torch over 20
  * steps is made in float64 on both sides, where rounding is 1e-9 times smaller.
  *
- * usage: onnx_train_f64 MODEL.gm X.npy Y.npy STEPS OUT.csv
+ * usage: onnx_train_f64 MODEL.gm X.npy Y.npy STEPS OUT.csv [--grads GRADS.safetensors]
+ *                       [--state STATE.safetensors --first N]
  * Batches are taken in order from the start of X and Y (as `gradc train --no-shuffle`); params start
- * from the ONNX file's initializers; writes step,loss per step.
+ * from the ONNX file's initializers; writes step,loss per step. GRADS, when given, receives the first
+ * step's gradients (F64, under the params' names): where a run departs from torch's, comparing
+ * them with torch.autograd's on the same weights finds the first wrong gradient. STATE restarts a
+ * run after step N from torch's state there (params, buffers and optimizer.<param>.momentum_buffer,
+ * F64, num_batches_tracked I64): the steps after it are N + 1 to N + STEPS, on the batches (and the
+ * dropout streams) of those steps. A model whose training is chaotic even in float64 (MobileNetV2:
+ * a difference of 1e-15 grows about a hundredfold per step, as torch's run does from its own weights
+ * perturbed by 1e-13) is compared over all its steps this way, in segments that each start from
+ * torch's state.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +32,7 @@
 #include "passes/optimizer.h"
 #include "runtime/interp.h"
 #include "runtime/npy.h"
+#include "runtime/safetensors.h"
 
 static int fail(const char *what, const gc_error *err) {
     fprintf(stderr, "onnx_train_f64: %s: %s\n", what, err->message);
@@ -42,9 +52,58 @@ static char *read_text(const char *path, size_t *len) {
     return s;
 }
 
+/* The gradient outputs of the step just run, in double, under their params' names. */
+static bool save_grads(const gc_graph *g, const gc_interp *it, const char *path, gc_error *err) {
+    gc_safetensors *st = gc_safetensors_new(err);
+    bool ok = st != NULL;
+    for (int k = 0; ok && k < g->num_outputs; k++) {
+        const gc_graph_output *o = &g->outputs[k];
+        if (o->kind != GC_OUTPUT_GRAD) continue;
+        const gc_type *t = &o->value->type;
+        ok = gc_safetensors_add(st, o->name, GC_ST_F64, t->rank, t->dims, gc_interp_value(it, o->value), err);
+    }
+    ok = ok && gc_safetensors_save(st, path, err);
+    gc_safetensors_free(st);
+    return ok;
+}
+
+/* Every tensor of a state file (F64 values, I64 counters) into the source of the same name. */
+static bool load_state(gc_interp *it, const char *path, gc_error *err) {
+    gc_safetensors *st = gc_safetensors_load(path, err);
+    if (!st) return false;
+    bool ok = true;
+    for (int k = 0; ok && k < st->num_tensors; k++) {
+        const gc_st_tensor *t = &st->tensors[k];
+        int64_t n = 1;
+        for (int d = 0; d < t->rank; d++) n *= t->shape[d];
+        if (t->dtype == GC_ST_F64) {
+            ok = gc_interp_set_f64(it, t->name, (const double *)t->data, n, err);
+        } else if (t->dtype == GC_ST_I64 && n == 1) {
+            int64_t v;
+            memcpy(&v, t->data, sizeof v);
+            int32_t v32 = (int32_t)v;
+            gc_tensor one = {GC_I32, 0, {0}, &v32};
+            ok = gc_interp_set(it, t->name, &one, err);
+        } else {
+            ok = gc_failf(err, GC_ERR_USER, "%s: %s must be F64 or a scalar I64", path, t->name);
+        }
+    }
+    gc_safetensors_free(st);
+    return ok;
+}
+
 int main(int argc, char **argv) {
-    if (argc != 6) {
-        fprintf(stderr, "usage: %s MODEL.gm X.npy Y.npy STEPS OUT.csv\n", argv[0]);
+    const char *grads_path = NULL, *state_path = NULL;
+    int first = 0;
+    for (int k = 6; k + 1 < argc; k += 2) {
+        if (!strcmp(argv[k], "--grads")) grads_path = argv[k + 1];
+        else if (!strcmp(argv[k], "--state")) state_path = argv[k + 1];
+        else if (!strcmp(argv[k], "--first")) first = atoi(argv[k + 1]);
+        else argc = 0;
+    }
+    if (argc < 6 || argc % 2 || first < 0 || (first > 0) != (state_path != NULL)) {
+        fprintf(stderr, "usage: %s MODEL.gm X.npy Y.npy STEPS OUT.csv [--grads GRADS.safetensors] "
+                        "[--state STATE.safetensors --first N]\n", argv[0]);
         return 2;
     }
     gc_error err = {0};
@@ -93,6 +152,7 @@ int main(int argc, char **argv) {
         memcpy(t.shape, types[i].dims, sizeof t.shape);
         if (!gc_interp_set(it, names[i], &t, &err)) return fail(names[i], &err);
     }
+    if (state_path && !load_state(it, state_path, &err)) return fail(state_path, &err);
     gc_tensor x, y;
     if (!gc_npy_read(argv[2], GC_F32, &x, &err) || !gc_npy_read(argv[3], GC_I32, &y, &err)) return fail("data", &err);
     const gc_node *xin = gc_graph_find_named(g, GC_OP_INPUT, "x"), *yin = gc_graph_find_named(g, GC_OP_INPUT, "y");
@@ -102,7 +162,7 @@ int main(int argc, char **argv) {
     if (!out) return fprintf(stderr, "onnx_train_f64: cannot write %s\n", argv[5]), 1;
     fprintf(out, "step,loss\n");
     int steps = atoi(argv[4]);
-    for (int s = 0; s < steps; s++) {
+    for (int s = first; s < first + steps; s++) {
         int64_t at = s % batches;
         gc_tensor xb = {GC_F32, xin->type.rank, {0}, (float *)x.data + at * xsize};
         gc_tensor yb = {GC_I32, yin->type.rank, {0}, (int32_t *)y.data + at * batch};
@@ -116,6 +176,7 @@ int main(int argc, char **argv) {
         }
         if (!gc_interp_run(it, &err)) return fail("step", &err);
         fprintf(out, "%d,%.17g\n", s + 1, gc_interp_output(it, GC_OUTPUT_VALUE, "loss")[0]);
+        if (s == first && grads_path && !save_grads(g, it, grads_path, &err)) return fail(grads_path, &err);
         /* Updates (params, optimizer state, buffers) go back to their sources, still in double. */
         for (int k = 0; k < g->num_outputs; k++) {
             const gc_graph_output *o = &g->outputs[k];

@@ -7,6 +7,8 @@
                                gradc reads with --no-shuffle: OUT/torch.csv and OUT/torch_final.npz, and
                                in float64 from the same weights: OUT/torch_f64.csv.
                                Exits 77 when torchvision or onnx is missing (the test skips).
+  onnx_twin.py segments NAME   prints the float64 comparison's segments, "FIRST STEPS" per line: the
+                               run after FIRST steps restarts from OUT/torch_f64_state_FIRST.safetensors.
   onnx_twin.py check_f64 NAME OUT LABEL GRADC_F64_LOG
                                gradc's training step run in float64 (tests/onnx/onnx_train_f64.c) within
                                2e-4 relative of torch's module trained in float64, step for step.
@@ -27,7 +29,15 @@ import sys
 import numpy as np
 
 STEPS = 20
-CODES = {"float32": ("F32", "f"), "int32": ("I32", "i"), "int64": ("I64", "q")}
+CODES = {"float32": ("F32", "f"), "float64": ("F64", "d"), "int32": ("I32", "i"), "int64": ("I64", "q")}
+# The float64 comparison (check_f64) in segments: (first step, steps). MobileNetV2 at CIFAR size is
+# chaotic even in float64: torch's own run from weights perturbed by 1e-13 leaves it by more than
+# 2e-4 after 5 steps, gradc's (1e-15 apart at step 1) after 6 (1e-7 at step 6, 3e-3 at step 7).
+# Each later segment starts from torch's float64 state after its first step
+# (OUT/torch_f64_state_N.safetensors), so every one of the 20 steps is compared, each within 7 steps
+# of a shared state (the segments from steps 6 and 13 stay within 1e-9). The suite runs the first 2
+# steps of ResNet-18 (seconds per step in the interpreter; docs/onnx.md has all 20, from step 0).
+F64_SEGMENTS = {"mobilenet_v2": [(0, 6), (6, 7), (13, 7)], "resnet18": [(0, 2)]}
 DTYPES = {"F32": np.float32, "F64": np.float64, "I32": np.int32, "I64": np.int64}
 
 
@@ -165,7 +175,10 @@ def make(name, out):
         net.train()
         opt = torch.optim.SGD(net.parameters(), foreach=False, **opt_args)
         rows = []
+        restarts = [first for first, _ in F64_SEGMENTS.get(name, []) if first] if dtype == torch.float64 else []
         for s in range(STEPS):
+            if s in restarts:
+                save_state(net, opt, s, os.path.join(out, "torch_f64_state_%d.safetensors" % s))
             begin = (s % (examples // batch)) * batch
             opt.zero_grad(set_to_none=True)
             loss = nn.functional.cross_entropy(net(xs[begin:begin + batch].to(dtype)), ys[begin:begin + batch])
@@ -178,26 +191,41 @@ def make(name, out):
     return 0
 
 
+def save_state(net, opt, steps, path):
+    """torch's training state after `steps` steps as gradc names it: the state dict (float64;
+    num_batches_tracked I64), optimizer.<param>.momentum_buffer and optimizer.step."""
+    tensors = {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
+    tensors["optimizer.step"] = np.array(float(steps))
+    for k, p in net.named_parameters():
+        buf = opt.state.get(p, {}).get("momentum_buffer")
+        if buf is not None:
+            tensors["optimizer.%s.momentum_buffer" % k] = buf.detach().numpy().copy()
+    write_safetensors(path, tensors)
+
+
 def losses(path):
     with open(path) as f:
         return [float(r["loss"]) for r in csv.DictReader(f)]
 
 
+def step_losses(path):
+    with open(path) as f:
+        return {int(r["step"]): float(r["loss"]) for r in csv.DictReader(f)}
+
+
 def check_f64(out, label, log):
-    """gradc's training step in float64 against torch's module in float64: 2e-4 relative per step
-    (over the steps gradc ran: the suite runs the first 2 of the vision models, whose float64
-    interpreter steps cost seconds each; docs/onnx.md has the 20-step figures)."""
-    want, got = losses(os.path.join(out, "torch_f64.csv")), losses(log)
-    if not got or len(got) > len(want):
-        print("FAIL %s: gradc logged %d steps, torch %d" % (label, len(got), len(want)))
+    """gradc's training step in float64 against torch's module in float64: 2e-4 relative per step, over
+    the steps gradc ran (by step number: segments restarted from torch's state, F64_SEGMENTS)."""
+    want, got = step_losses(os.path.join(out, "torch_f64.csv")), step_losses(log)
+    if not got or not set(got) <= set(want):
+        print("FAIL %s: gradc logged steps %s, torch %d" % (label, sorted(got), len(want)))
         return 1
-    want = want[:len(got)]
     worst = 0.0
-    for s, (a, b) in enumerate(zip(got, want)):
-        rel = abs(a - b) / abs(b)
+    for s in sorted(got):
+        rel = abs(got[s] - want[s]) / abs(want[s])
         worst = max(worst, rel)
         if rel > 2e-4:
-            print("FAIL %s: step %d: loss %r, torch %r (relative %.2e)" % (label, s + 1, a, b, rel))
+            print("FAIL %s: step %d: loss %r, torch %r (relative %.2e)" % (label, s, got[s], want[s], rel))
             return 1
     print("ok %s: %d losses in float64 match torch's float64 run within 2e-4 (largest relative difference %.2e)"
           % (label, len(got), worst))
@@ -255,6 +283,9 @@ if __name__ == "__main__":
         sys.exit(make(sys.argv[2], sys.argv[3]))
     if len(sys.argv) == 7 and sys.argv[1] == "check":
         sys.exit(check(*sys.argv[2:]))
+    if len(sys.argv) == 3 and sys.argv[1] == "segments":
+        print("\n".join("%d %d" % seg for seg in F64_SEGMENTS.get(sys.argv[2], [(0, STEPS)])))
+        sys.exit(0)
     if len(sys.argv) == 6 and sys.argv[1] == "check_f64":
         sys.exit(check_f64(*sys.argv[3:]))
     sys.exit(__doc__)
