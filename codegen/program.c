@@ -17,6 +17,8 @@
  *
  * The kernels' code is the code module.c puts in a whole module (the same emitters, attributes
  * and O3 pipeline), called through a wrapper: one indirect call more per kernel per step.
+ * cg_kernels_compile (the kernels compiled or read from the cache) also serves object files
+ * (object_file.c), which merge the same objects instead of linking them into a JIT.
  */
 #include <stdatomic.h>
 #include <pthread.h>
