@@ -749,9 +749,17 @@ AVX512 static void interleave_row(float *row, const float *a, const float *b, in
         _mm512_storeu_ps(row + 2 * m, _mm512_permutex2var_ps(va, lo, vb));
         _mm512_storeu_ps(row + 2 * m + HALF, _mm512_permutex2var_ps(va, hi, vb));
     }
-    for (; m < half; m++) {
-        row[2 * m] = a ? a[m] : 0;
-        row[2 * m + 1] = b ? b[m] : 0;
+    if (m < half) {
+        /* The last (or only: rows of 8x8 and 4x4 images) fewer than 16 of each, by masks. */
+        int rem = (int)(half - m);
+        __mmask16 in = (__mmask16)((1u << rem) - 1);
+        __m512 va = a ? _mm512_maskz_loadu_ps(in, a + m) : _mm512_setzero_ps();
+        __m512 vb = b ? _mm512_maskz_loadu_ps(in, b + m) : _mm512_setzero_ps();
+        int first = 2 * rem < HALF ? 2 * rem : HALF;
+        _mm512_mask_storeu_ps(row + 2 * m, (__mmask16)((1u << first) - 1), _mm512_permutex2var_ps(va, lo, vb));
+        if (2 * rem > HALF)
+            _mm512_mask_storeu_ps(row + 2 * m + HALF, (__mmask16)((1u << (2 * rem - HALF)) - 1),
+                                  _mm512_permutex2var_ps(va, hi, vb));
     }
 }
 #endif
@@ -801,10 +809,12 @@ bool gc_conv_fast_input_grad(const gc_conv_geom *g, const float *dy, const float
          * empty phase's positions are. */
         for (int64_t n = n0; n < n1; n++)
             for (int64_t c = 0; c < g->in_channels; c++)
-                for (int64_t i0 = 0; i0 < g->in[0]; i0++)
-                    for (int64_t i1 = 0; i1 < g->in[1]; i1++) {
+                /* (phi0, q0) = (i0 mod s0, i0 / s0), and the same for i1, kept by counting. */
+                for (int64_t i0 = 0, phi0 = 0, q0 = 0; i0 < g->in[0]; i0++, phi0 = phi0 + 1 == s0 ? (q0++, 0) : phi0 + 1)
+                    for (int64_t i1 = 0, phi1 = 0, q1 = 0; i1 < g->in[1];
+                         i1++, phi1 = phi1 + 1 == s1 ? (q1++, 0) : phi1 + 1) {
                         float *row = dx + ((n * g->in_channels + c) * g->in[0] + i0) * g->in[1] * g->in[2] + i1 * g->in[2];
-                        int64_t f01 = ((i0 % s0) * s1 + i1 % s1) * s2;
+                        int64_t f01 = (phi0 * s1 + phi1) * s2;
                         if (s2 == 2 && g->in[2] % 2 == 0) {
                             /* Both phases of the row at once: 16 of each interleaved per store. */
                             const float *src[2];
@@ -812,9 +822,9 @@ bool gc_conv_fast_input_grad(const gc_conv_geom *g, const float *dy, const float
                                 const phase *ph = &st->ph[st->index[f01 + f2]];
                                 src[f2] = ph->empty ? NULL
                                                     : st->t + ph->t_off +
-                                                          (((n - n0) * g->in_channels + c) * ph->m[0] + i0 / s0) *
+                                                          (((n - n0) * g->in_channels + c) * ph->m[0] + q0) *
                                                               ph->m[1] * ph->m[2] +
-                                                          i1 / s1 * ph->m[2];
+                                                          q1 * ph->m[2];
                             }
                             interleave_row(row, src[0], src[1], g->in[2] / 2);
                             continue;
@@ -827,8 +837,8 @@ bool gc_conv_fast_input_grad(const gc_conv_geom *g, const float *dy, const float
                                 continue;
                             }
                             const float *src = st->t + ph->t_off +
-                                               (((n - n0) * g->in_channels + c) * ph->m[0] + i0 / s0) * ph->m[1] * ph->m[2] +
-                                               i1 / s1 * ph->m[2];
+                                               (((n - n0) * g->in_channels + c) * ph->m[0] + q0) * ph->m[1] * ph->m[2] +
+                                               q1 * ph->m[2];
                             if (s2 == 2) {
                                 for (int64_t m2 = 0; m2 < ph->m[2]; m2++) d[2 * m2] = src[m2];
                             } else {

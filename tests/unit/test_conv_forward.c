@@ -53,6 +53,10 @@ static const shape shapes[] = {
     {2, 3, 16, 32, 1, {1, 8, 8}, {1, 1, 1}, 2, 0, 1, true},
     /* 3x3 stride 2 (a ResNet down block): phases of 1, 2 and 4 kernel positions */
     {2, 3, 16, 32, 1, {1, 16, 16}, {1, 3, 3}, 2, 1, 1, true},
+    /* rows of 40 and 32: two phases of a row interleaved 16 at a time, then by masks (20 = 16 + 4),
+     * or exactly */
+    {2, 2, 16, 32, 1, {1, 8, 40}, {1, 3, 3}, 2, 1, 1, true},
+    {2, 2, 16, 32, 1, {1, 32, 32}, {1, 1, 1}, 2, 0, 1, true},
     /* stride 2 and dilation 2: the odd positions get nothing */
     {2, 2, 16, 32, 1, {1, 16, 16}, {1, 3, 3}, 2, 2, 2, true},
     /* stride 3, groups */
@@ -238,11 +242,32 @@ static void test_new_weights_repacked(void **state) {
     free(x), free(w1), free(w2), free(y1), free(y2), free(ya);
 }
 
+/* The same for the weights a strided input gradient gathers per phase (3x3, stride 2). */
+static void test_new_weights_regathered(void **state) {
+    (void)state;
+    shape sh = {2, 2, 16, 32, 1, {1, 16, 16}, {1, 3, 3}, 2, 1, 1, true};
+    gc_conv_geom g = geometry(&sh);
+    const int64_t *geom = (const int64_t *)(const void *)&g;
+    int64_t nx = g.batch * g.in_channels * 256, ny = g.batch * g.out_channels * 64, nw = g.out_channels * g.in_channels * 9;
+    float *dy = random_floats(ny), *w1 = random_floats(nw), *w2 = random_floats(nw);
+    float *dx1 = malloc(sizeof(float) * (size_t)nx), *dx2 = malloc(sizeof(float) * (size_t)nx);
+    float *dxa = malloc(sizeof(float) * (size_t)nx);
+    assert_true(dx1 && dx2 && dxa);
+    gc_conv_input_grad_f32(geom, dy, w2, dx2, 0, GC_SHARE_ONE);
+    gc_conv_input_grad_images_f32(geom, dy, w1, dx1, 0, 1, 0);
+    gc_conv_input_grad_images_f32(geom, dy, w1, dx1, 1, g.batch, 1);
+    memcpy(w1, w2, sizeof(float) * (size_t)nw); /* same pointer, new values */
+    gc_conv_input_grad_images_f32(geom, dy, w1, dxa, 0, g.batch, 0);
+    expect_same_bits("dx after the weights changed", 0, dx2, dxa, nx);
+    free(dy), free(w1), free(w2), free(dx1), free(dx2), free(dxa);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_against_double),
         cmocka_unit_test(test_new_weights_repacked),
+        cmocka_unit_test(test_new_weights_regathered),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     if (failed || getenv("GRADC_CONV_BLOCKING")) return failed;
