@@ -47,16 +47,27 @@ LLVMValueRef cg_prologue_value(cg_ctx *cg, LLVMValueRef flat, LLVMValueRef out) 
         LLVMValueRef at = gc_type_numel(t) == 1 ? cg_i64(cg, 0) : gc_type_numel(t) == gc_type_numel(space) ? flat : out;
         outside[k] = cg_load(cg, t->dtype, cg->prologue_ext[k], at);
     }
-    LLVMValueRef values[64], result = NULL;
+    /* A one_hot member reads its index at the result element, the row (passes/fuse.c admits it
+     * only where the last axis alone is reduced); its position is flat less the row's start. */
+    LLVMValueRef values[64], result = NULL, before = cg->last_index;
+    for (int m = 0; m < grp->num_members - 1 && cg->last_index == before; m++) {
+        if (grp->members[m]->op != GC_OP_ONE_HOT) continue;
+        int64_t row = space->dims[space->rank - 1];
+        cg->last_index = LLVMBuildSub(cg->b, flat, LLVMBuildMul(cg->b, out, cg_i64(cg, row), ""), "");
+    }
     for (int m = 0; m < grp->num_members - 1; m++) {
         LLVMValueRef args[3];
-        if (!member_args(cg, grp, m, values, outside, args)) return NULL;
-        values[m] = cg_element_value(cg, grp->members[m], args, flat);
-        if (!values[m])
-            return gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: %s cannot be fused",
-                            gc_op_table[grp->members[m]->op].name), NULL;
+        values[m] = member_args(cg, grp, m, values, outside, args) ? cg_element_value(cg, grp->members[m], args, flat) : NULL;
+        if (!values[m]) {
+            cg->last_index = before;
+            if (cg->err->code == GC_OK)
+                gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: %s cannot be fused",
+                         gc_op_table[grp->members[m]->op].name);
+            return NULL;
+        }
         if (grp->members[m] == root->inputs[0]) result = values[m];
     }
+    cg->last_index = before;
     if (!result) gc_failf(cg->err, GC_ERR_INTERNAL, "internal error: codegen: no prologue value for %%%d", root->id);
     return result;
 }

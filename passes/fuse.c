@@ -42,7 +42,8 @@ static const fuse_rule rules[GC_CLASS_LOOP + 1][GC_CLASS_LOOP + 1] = {
 /* Ops that never join another kernel nor take members: constant and iota are computed once by
  * gc_init, and stop_gradient shares its operand's storage. one_hot joins loops (the code
  * generator reads its index operand along the result's leading dims and takes the position
- * from the row-major index) but not reduction prologues, whose operands must have its shape. */
+ * from the row-major index), and the prologue of a reduction over the last axis alone
+ * (hot_index_of_rows), but no other prologue, whose operands must have its shape. */
 /* Pooling (max_pool, avg_pool) also takes a prologue: its window taps load their operand
  * through it (codegen/emit_pool.c), which must then have the operand's shape or one element. */
 static bool is_pool(gc_op op) { return op == GC_OP_MAX_POOL || op == GC_OP_AVG_POOL; }
@@ -74,6 +75,20 @@ static bool result_shaped(const gc_type *t, const gc_node *n) {
  * batch norm's sums of x and x squared, or its gradient's sums of dy and dy * x. */
 static bool takes_siblings(const gc_node *n) {
     return (n->op == GC_OP_SUM || n->op == GC_OP_MEAN) && n->type.dtype == GC_F32;
+}
+
+/* Whether t, a one_hot's index operand, holds one index per row of reduction n's operand and
+ * n reduces exactly the last axis: the prologue then reads the index at the result element (the
+ * row) and the position along the row is the row-major index less the row's start
+ * (codegen/fused.c). A cross-entropy's `sum(select(one_hot(t), logp, 0))` so never stores its
+ * [tokens, classes] mask. */
+static bool hot_index_of_rows(const gc_type *t, const gc_node *n) {
+    const gc_type *space = &n->inputs[0]->type;
+    if (n->op != GC_OP_SUM && n->op != GC_OP_MEAN && n->op != GC_OP_MAX && n->op != GC_OP_MIN) return false;
+    if (space->rank < 1 || n->attr.reduce.axes != 1u << (space->rank - 1) || t->rank != space->rank - 1) return false;
+    for (int d = 0; d < t->rank; d++)
+        if (t->dims[d] != space->dims[d]) return false;
+    return true;
 }
 
 static bool fusable_op(const gc_node *n) {
@@ -223,6 +238,7 @@ static int kernel_for(fuse_state *s, const gc_node *p) {
     if (reduction)
         for (int k = 0; k < p->num_inputs; k++) {
             const gc_type *t = &p->inputs[k]->type;
+            if (p->op == GC_OP_ONE_HOT && !pool && hot_index_of_rows(t, root)) continue;
             if (!same_dims(t, space) && gc_type_numel(t) != 1 && (pool || !result_shaped(t, root))) return id;
         }
     if (rule == FUSE_EPILOGUE) {

@@ -678,7 +678,12 @@ static bool plan_operand_bytes(const gc_graph *g, const int *root, const int *ow
                           !(l->viewed && (l->viewed[x] || l->strided[x])) && !(writer_first && writer_first[x] >= 0))
     for (int m = 0; m < n; m++) {
         int v = position(root, m);
-        if (pick[v] >= 0 || !elementwise[v] || !TRANSIENT_OWN(v)) continue;
+        /* A softmax or log_softmax (always a kernel of its own, passes/fuse.c) reads each row
+         * along its axis whole before it writes the row's first result, and writes only that
+         * row (codegen/emit_reduce.c), so it may write its operand's bytes too: the logits of
+         * a cross-entropy (M3: 49 MiB). */
+        bool row_op = m == v && (g->nodes[m]->op == GC_OP_SOFTMAX || g->nodes[m]->op == GC_OP_LOG_SOFTMAX);
+        if (pick[v] >= 0 || !(elementwise[v] || row_op) || !TRANSIENT_OWN(v)) continue;
         const gc_node *x = g->nodes[m], *r = g->nodes[v];
         for (int k = 0; k < x->num_inputs && pick[v] < 0; k++) {
             int o = owner[x->inputs[k]->id];
