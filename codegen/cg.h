@@ -271,6 +271,8 @@ int cg_emit_module_object(const gc_graph *g, const char *path, bool hooked_step,
 int cg_target_init(gc_error *err);
 /* A target machine for the host CPU with all its features, O3, PIC. Caller disposes. */
 LLVMTargetMachineRef cg_host_machine(gc_error *err);
+/* An empty module named `name` in ctx with tm's triple and data layout. */
+LLVMModuleRef cg_module_for(LLVMContextRef ctx, LLVMTargetMachineRef tm, const char *name);
 double cg_now_ms(void);
 
 /* ---- values and types (emit_util.c) ---- */

@@ -74,3 +74,14 @@ char *gc_codegen_host_features(gc_error *err) {
     if (!cg_target_init(err)) return NULL;
     return copy_message(LLVMGetHostCPUFeatures(), err);
 }
+
+LLVMModuleRef cg_module_for(LLVMContextRef ctx, LLVMTargetMachineRef tm, const char *name) {
+    LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(name, ctx);
+    char *triple = LLVMGetTargetMachineTriple(tm);
+    LLVMSetTarget(mod, triple);
+    LLVMDisposeMessage(triple);
+    LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(tm);
+    LLVMSetModuleDataLayout(mod, dl);
+    LLVMDisposeTargetData(dl);
+    return mod;
+}

@@ -510,13 +510,7 @@ LLVMModuleRef cg_build_module(LLVMContextRef ctx, const gc_graph *g, const gc_la
         return gc_failf(err, GC_ERR_INTERNAL, "internal error: codegen: the layout is not of this graph"), NULL;
     gc_codegen_times t = {0};
     double start = cg_now_ms();
-    LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(g->name ? g->name : "gradc", ctx);
-    char *triple = LLVMGetTargetMachineTriple(tm);
-    LLVMSetTarget(mod, triple);
-    LLVMDisposeMessage(triple);
-    LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(tm);
-    LLVMSetModuleDataLayout(mod, dl);
-    LLVMDisposeTargetData(dl);
+    LLVMModuleRef mod = cg_module_for(ctx, tm, g->name ? g->name : "gradc");
 
     cg_ctx cg;
     cg_ctx_init(&cg, ctx, mod, err);

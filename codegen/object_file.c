@@ -255,13 +255,7 @@ static void emit_hooked_step(cg_ctx *cg, const entry_refs *r, int from, int to) 
 static LLVMModuleRef entries_module(LLVMContextRef ctx, LLVMTargetMachineRef tm, const cg_kernels *ks,
                                     const int *unique, int num_unique, const tables *t, gc_error *err) {
     entry_refs r = {0};
-    LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("gradc-entries", ctx);
-    char *triple = LLVMGetTargetMachineTriple(tm);
-    LLVMSetTarget(mod, triple);
-    LLVMDisposeMessage(triple);
-    LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(tm);
-    LLVMSetModuleDataLayout(mod, dl);
-    LLVMDisposeTargetData(dl);
+    LLVMModuleRef mod = cg_module_for(ctx, tm, "gradc-entries");
     cg_ctx cg;
     cg_ctx_init(&cg, ctx, mod, err);
     LLVMTypeRef task_params[4] = {cg.t_ptr, cg.t_ptr, cg.t_i32, cg.t_i32};

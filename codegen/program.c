@@ -108,13 +108,7 @@ static void rename_fn(LLVMModuleRef mod, const char *from, const char *prefix, c
 /* Emits, keys and (unless cached) compiles one kernel in ctx; 0 after filling err. */
 static int compile_job(shared *s, job *jb, LLVMContextRef ctx, LLVMTargetMachineRef tm, gc_error *err) {
     double t0 = cg_now_ms();
-    LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("gradc-kernel", ctx);
-    char *triple = LLVMGetTargetMachineTriple(tm);
-    LLVMSetTarget(mod, triple);
-    LLVMDisposeMessage(triple);
-    LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(tm);
-    LLVMSetModuleDataLayout(mod, dl);
-    LLVMDisposeTargetData(dl);
+    LLVMModuleRef mod = cg_module_for(ctx, tm, "gradc-kernel");
     cg_ctx cg;
     cg_ctx_init(&cg, ctx, mod, err);
     cg.layout = s->layout;
