@@ -132,7 +132,8 @@ static int64_t section_append(out_section *s, const unsigned char *bytes, uint64
     if (align < 1) align = 1;
     if (align > s->align) s->align = align;
     uint64_t at = (s->size + align - 1) / align * align;
-    if (s->type != SHT_NOBITS) {
+    /* An empty part appends nothing (and must not hand memset/memcpy a NULL buffer). */
+    if (s->type != SHT_NOBITS && at + size > s->size) {
         if (at + size > s->cap) {
             size_t cap = s->cap ? s->cap : 256;
             while (cap < at + size) cap *= 2;
@@ -142,7 +143,7 @@ static int64_t section_append(out_section *s, const unsigned char *bytes, uint64
             s->cap = cap;
         }
         memset(s->data + s->size, 0, at - s->size);
-        memcpy(s->data + at, bytes, size);
+        if (size) memcpy(s->data + at, bytes, size);
     }
     s->size = at + size;
     return (int64_t)at;
