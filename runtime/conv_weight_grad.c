@@ -212,38 +212,6 @@ void gc_conv_weight_grad_f64(const int64_t *geom, const double *x, const double 
 
 /* ---- f32: GEMMs over column tiles ---- */
 
-/* The tiles of images [n_lo, n_hi) in order: *count of them; tile t covers images [*n0, *n1) and,
- * within an image, positions [*q0, *q1). */
-typedef struct tile {
-    int64_t n0, n1, q0, q1;
-} tile;
-
-static int64_t tile_count(const plan *p, int64_t n_lo, int64_t n_hi) {
-    if (p->images_per_tile > 1) return (n_hi - n_lo + p->images_per_tile - 1) / p->images_per_tile;
-    return (n_hi - n_lo) * p->tiles_per_image;
-}
-
-static tile tile_at(const plan *p, int64_t n_lo, int64_t n_hi, int64_t t) {
-    tile r;
-    if (p->images_per_tile > 1) {
-        r.n0 = n_lo + t * p->images_per_tile;
-        r.n1 = r.n0 + p->images_per_tile < n_hi ? r.n0 + p->images_per_tile : n_hi;
-        r.q0 = 0;
-        r.q1 = p->out_size;
-    } else {
-        int64_t i = t % p->tiles_per_image;
-        r.n0 = n_lo + t / p->tiles_per_image;
-        r.n1 = r.n0 + 1;
-        r.q0 = p->out_size * i / p->tiles_per_image;
-        r.q1 = p->out_size * (i + 1) / p->tiles_per_image;
-    }
-    return r;
-}
-
-static int64_t tile_width(const plan *p, const tile *t) {
-    return t->n1 - t->n0 > 1 ? (t->n1 - t->n0) * p->out_size : t->q1 - t->q0;
-}
-
 static void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
                   int64_t ldb, float beta, float *c, int64_t ldc) {
     (bf16_operands ? gc_sgemm_bf16 : gc_sgemm)(ROW_MAJOR, ta ? TRANS : NO_TRANS, tb ? TRANS : NO_TRANS, (int32_t)m,
@@ -258,14 +226,6 @@ static bool own_packed(bool trans_a, int64_t m, int64_t n, int64_t k, const floa
     return gc_sgemm_own_packed(trans_a, m, n, k, a, lda, pack, ctx, beta, c, ldc);
 }
 
-/* Copies rows [o0, o0 + rows) of dy (or y) for the tile's images into buf [rows, T], or back. */
-static void gather(const plan *p, const tile *t, const float *src, int64_t o0, int64_t rows, float *buf, int64_t ld) {
-    const gc_conv_geom *g = p->g;
-    for (int64_t o = 0; o < rows; o++)
-        for (int64_t n = t->n0; n < t->n1; n++)
-            memcpy(buf + o * ld + (n - t->n0) * p->out_size, src + (n * g->out_channels + o0 + o) * p->out_size,
-                   sizeof(float) * (size_t)p->out_size);
-}
 
 /* ---- implicit GEMM: the unfolded input written straight into gc_sgemm's packed panels ---- */
 
