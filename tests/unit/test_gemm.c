@@ -148,6 +148,12 @@ static void wide_and_deep(void **state) {
         make(ROW, NT, NT, 14, 4100, 20, 3, 1, 1),
         make(ROW, TR, NT, 200, 40, 800, 0, 1, 0),   /* three depth blocks, two row blocks */
         make(ROW, NT, TR, 64, 64, 1000, 5, 1, 1),
+        /* Short products (one row block) past a depth block and a column slab, whose tiles
+         * prefetch the next panel's rows of B: within the block, into the next depth block and
+         * into the next slab, to a 24-column edge panel. */
+        make(ROW, NT, NT, 20, 1400, 800, 0, 1, 0),
+        make(ROW, NT, TR, 20, 1400, 800, 7, 1, 1),
+        make(ROW, TR, NT, 13, 1400, 800, 0, -0.5f, 0),
     };
     for (size_t i = 0; i < sizeof ps / sizeof *ps; i++) check(&ps[i], run_own);
 }
