@@ -234,8 +234,12 @@ check "the profile counts the steps after the first and names each kernel's ops 
 import re, subprocess, sys
 err = subprocess.run(sys.argv[1:], capture_output=True, text=True, check=True).stderr
 assert re.search(r"^profile: 5 steps, [0-9.]+ ms a step in kernels", err, re.M), err
-rows = [l for l in err.splitlines() if re.match(r"^ +[0-9.]+ +[0-9.]+% +[0-9.]+  %[0-9]+ ", l)]
+rows = [l for l in err.splitlines() if re.match(r"^ +[0-9.]+ +[0-9.]+% +[0-9.]+ +([0-9.]+)?  %[0-9]+ ", l)]
 assert len(rows) >= 5 and any("matmul" in r for r in rows) and all("clf.gm:" in r for r in rows), err
+# A kernel with a product has a rate, one without has none.
+assert all(re.match(r"^ +[0-9.]+ +[0-9.]+% +[0-9.]+ +[0-9.]+  %", r) for r in rows if "matmul" in r), err
+assert all(re.match(r"^ +[0-9.]+ +[0-9.]+% +[0-9.]+ {11}%", r) for r in rows if "matmul" not in r), err
+assert re.search(r"^products: [0-9.]+ GFLOP a step in [0-9.]+ ms of the kernels that hold them .*, [0-9.]+ GFLOP/s$", err, re.M), err
 assert "by kind" in err, err
 ' "$gradc" train "$tmp/clf.gm" --data "x=$X" --data "y=$Y" --steps 6 --quiet --profile=0 --threads 2
 expect "--profile needs the JIT" 1 'profile times the JIT.s kernels' \
