@@ -16,35 +16,9 @@
 # usage: test_tied_gradient.sh GRADC SOURCE_DIR PYTHON     (ctest passes these)
 # Prints one line per check and `N passed, M failed` last; exits 1 if any check failed.
 
-gradc=$1
-src=$2
-py=$3
-if [ $# -ne 3 ] || [ ! -x "$gradc" ] || [ ! -d "$src" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_tied.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
-
-passed=0
-failed=0
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1"
-    for f in "$tmp/out" "$tmp/err"; do
-        [ -s "$f" ] && sed 's/^/    | /' "$f" | head -20
-    done
-}
-check() {
-    name=$1
-    shift
-    if "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; then pass "$name"; else fail "$name"; fi
-}
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
+make_tmp
 
 # 64 tokens a batch (batch 4 x ctx 16) over a vocabulary of 300.
 "$py" -c '
@@ -109,5 +83,4 @@ check "the interpreter's losses and gradient norms match the JIT's within 1e-4" 
 check "M3's planned activations stay below its two tied gradients' 294.5 MiB" sh -c "
     '$gradc' check '$M' | awk '/^  activations / { found = 1; exit !(\$2 < 294.5) } END { if (!found) exit 1 }'"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
