@@ -51,29 +51,31 @@ fail() {
     failed=$((failed + 1))
     echo "FAIL: $1"
     [ -n "$fail_show" ] || return 0
-    for f in "$tmp/out" "$tmp/err"; do
-        [ -s "$f" ] && sed 's/^/    | /' "$f" | $fail_show
+    for fail_file in "$tmp/out" "$tmp/err"; do
+        [ -s "$fail_file" ] && sed 's/^/    | /' "$fail_file" | $fail_show
     done
     return 0
 }
 
+# check and expect keep their arguments in variables of their own: CMD may be a script's function
+# that sets name, want or got.
 check() {
-    name=$1
+    check_name=$1
     shift
-    if "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; then pass "$name"; else fail "$name"; fi
+    if "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; then pass "$check_name"; else fail "$check_name"; fi
 }
 
 expect() {
-    name=$1 want=$2 regex=$3
+    expect_name=$1 expect_status=$2 expect_regex=$3
     shift 3
     "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-    got=$?
+    expect_got=$?
     cp "$tmp/out" "$tmp/last"
-    if [ "$got" -eq "$want" ] && cat "$tmp/out" "$tmp/err" | grep -Eq -- "$regex"; then
-        pass "$name"
+    if [ "$expect_got" -eq "$expect_status" ] && cat "$tmp/out" "$tmp/err" | grep -Eq -- "$expect_regex"; then
+        pass "$expect_name"
     else
-        echo "    (exit $got, wanted $want and /$regex/)"
-        fail "$name"
+        echo "    (exit $expect_got, wanted $expect_status and /$expect_regex/)"
+        fail "$expect_name"
     fi
 }
 
