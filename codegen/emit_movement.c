@@ -1,11 +1,12 @@
 /*
  * emit_movement.c: kernels of the data-movement ops — reshape, permute, broadcast, slice, pad,
- * concat — and of the row gather/scatter pair take and scatter_add.
+ * concat — and of the row gather/scatter ops take, scatter_add and index_add.
  *
  * Ops that move contiguous runs (slice, pad, concat, reshape) become one memcpy/memset per outer
  * index with constant sizes, which LLVM turns into inline moves when short; permute and broadcast
  * are a strided loop nest. Indices that come from data are range-checked in the generated code,
- * as in the interpreter: an out-of-range row reads zeros (take) or is dropped (scatter_add).
+ * as in the interpreter: an out-of-range row reads zeros (take) or is dropped (scatter_add,
+ * index_add).
  */
 #include "codegen/cg.h"
 
@@ -149,15 +150,15 @@ int cg_emit_take(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValue
     return 1;
 }
 
-/* Zeros, then row idx[i] += updates[i] for every in-range index, in index order. */
-int cg_emit_scatter_add(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) {
-    const gc_type *idx = &n->inputs[1]->type;
+/* Row idx[i] of out += updates[i] for every in-range index, in index order (a row named twice
+ * takes its updates one after the other, so the order is fixed whatever runs the kernel). */
+static void add_rows(cg_ctx *cg, const gc_node *n, LLVMValueRef out, LLVMValueRef updates, LLVMValueRef indices,
+                     const gc_type *idx) {
     gc_dtype t = n->type.dtype;
     int64_t rows = n->type.dims[0], width = gc_type_numel(&n->type) / rows;
-    cg_zero(cg, t, out, gc_type_numel(&n->type));
     cg_loop i, j;
     cg_loop_begin(cg, &i, cg_i64(cg, gc_type_numel(idx)));
-    LLVMValueRef r = LLVMBuildSExt(cg->b, cg_load(cg, GC_I32, in[1], i.iv), cg->t_i64, "");
+    LLVMValueRef r = LLVMBuildSExt(cg->b, cg_load(cg, GC_I32, indices, i.iv), cg->t_i64, "");
     LLVMBasicBlockRef add = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "row");
     LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "next");
     LLVMBuildCondBr(cg->b, in_range(cg, r, rows), add, next);
@@ -165,11 +166,35 @@ int cg_emit_scatter_add(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LL
     LLVMValueRef dst = mul(cg, r, width), src = mul(cg, i.iv, width);
     cg_loop_begin(cg, &j, cg_i64(cg, width));
     LLVMValueRef d = LLVMBuildAdd(cg->b, dst, j.iv, "");
-    LLVMValueRef a = cg_load(cg, t, out, d), b = cg_load(cg, t, in[0], LLVMBuildAdd(cg->b, src, j.iv, ""));
+    LLVMValueRef a = cg_load(cg, t, out, d), b = cg_load(cg, t, updates, LLVMBuildAdd(cg->b, src, j.iv, ""));
     cg_store(cg, t, t == GC_I32 ? LLVMBuildAdd(cg->b, a, b, "") : cg_fadd(cg, a, b), out, d);
     cg_loop_end(cg, &j);
     LLVMBuildBr(cg->b, next);
     LLVMPositionBuilderAtEnd(cg->b, next);
     cg_loop_end(cg, &i);
+}
+
+/* Zeros, then row idx[i] += updates[i] for every in-range index, in index order. */
+int cg_emit_scatter_add(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) {
+    cg_zero(cg, n->type.dtype, out, gc_type_numel(&n->type));
+    add_rows(cg, n, out, in[0], in[1], &n->inputs[1]->type);
+    return 1;
+}
+
+/* The base, then row idx[i] += updates[i] as scatter_add adds them. The plan usually gives the
+ * result the base's own bytes (passes/plan.c: the base dies here), and then only the rows named
+ * are touched: a tied embedding's gradient is the head's product with the lookup's 256 rows
+ * added, where a scatter_add zero-filled all of its [50257, 768] first. */
+int cg_emit_index_add(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMValueRef *in) {
+    LLVMBasicBlockRef copy = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "copy");
+    LLVMBasicBlockRef rows = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "rows");
+    LLVMValueRef apart = LLVMBuildICmp(cg->b, LLVMIntNE, LLVMBuildPtrToInt(cg->b, out, cg->t_i64, ""),
+                                       LLVMBuildPtrToInt(cg->b, in[0], cg->t_i64, ""), "");
+    LLVMBuildCondBr(cg->b, apart, copy, rows);
+    LLVMPositionBuilderAtEnd(cg->b, copy);
+    cg_copy(cg, n->type.dtype, out, in[0], gc_type_numel(&n->type));
+    LLVMBuildBr(cg->b, rows);
+    LLVMPositionBuilderAtEnd(cg->b, rows);
+    add_rows(cg, n, out, in[1], in[2], &n->inputs[2]->type);
     return 1;
 }

@@ -276,6 +276,19 @@ int gc_shape_scatter_add(const gc_node *n, gc_type *out, gc_error *err) {
     return 1;
 }
 
+/* index_add(base, updates, idx): updates are idx.shape + base.shape[1:], the result base's type. */
+int gc_shape_index_add(const gc_node *n, gc_type *out, gc_error *err) {
+    const gc_type *base = operand(n, 0), *upd = operand(n, 1), *idx = operand(n, 2);
+    if (idx->dtype != GC_I32) return shape_error(n, err, "indices must be i32, got %s", idx, NULL);
+    if (base->rank < 1) return shape_error(n, err, "the base must have rank 1 or more, got %s", base, NULL);
+    bool ok = upd->dtype == base->dtype && upd->rank == idx->rank + base->rank - 1;
+    for (int i = 0; ok && i < idx->rank; i++) ok = upd->dims[i] == idx->dims[i];
+    for (int i = 1; ok && i < base->rank; i++) ok = upd->dims[idx->rank + i - 1] == base->dims[i];
+    if (!ok) return shape_error(n, err, "updates %s do not match indices and base %s", upd, base);
+    *out = *base;
+    return 1;
+}
+
 int gc_shape_one_hot(const gc_node *n, gc_type *out, gc_error *err) {
     const gc_type *idx = operand(n, 0);
     if (idx->dtype != GC_I32) return shape_error(n, err, "indices must be i32, got %s", idx, NULL);

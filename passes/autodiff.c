@@ -409,6 +409,16 @@ static int grad_scatter_add(gc_builder *b, const gc_node *n, gc_node *dy, const 
     return dx[0] != NULL;
 }
 
+/* index_add is linear in base (the identity) and in updates (the rows it adds them to). */
+static int grad_index_add(gc_builder *b, const gc_node *n, gc_node *dy, const bool *needs, gc_node **dx) {
+    if (needs[0]) dx[0] = dy;
+    if (needs[1]) {
+        gc_node *in[2] = {dy, X(2)};
+        if (!(dx[1] = gc_build(b, GC_OP_TAKE, in, 2, NULL, NULL))) return 0;
+    }
+    return 1;
+}
+
 /* Pooling: the gradients are ops of their own (a scatter into overlapping windows), and
  * avg_pool_grad, linear in dy, has avg_pool with the same windows as its adjoint. */
 static gc_node *pool_op(gc_builder *b, gc_op op, const gc_node *n, gc_node *const *in, int count, const gc_type *type) {

@@ -683,9 +683,13 @@ static bool plan_operand_bytes(const gc_graph *g, const int *root, const int *ow
          * row (codegen/emit_reduce.c), so it may write its operand's bytes too: the logits of
          * a cross-entropy (M3: 49 MiB). */
         bool row_op = m == v && (g->nodes[m]->op == GC_OP_SOFTMAX || g->nodes[m]->op == GC_OP_LOG_SOFTMAX);
-        if (pick[v] >= 0 || !(elementwise[v] || row_op) || !TRANSIENT_OWN(v)) continue;
+        /* An index_add (a kernel of its own) adds its rows onto its base, operand 0, and reads
+         * nothing else of it: in the base's bytes it touches only the rows it names (a tied
+         * embedding's gradient, passes/by_index.c: 147 MiB on M3, 256 rows). */
+        bool onto_base = m == v && g->nodes[m]->op == GC_OP_INDEX_ADD;
+        if (pick[v] >= 0 || !(elementwise[v] || row_op || onto_base) || !TRANSIENT_OWN(v)) continue;
         const gc_node *x = g->nodes[m], *r = g->nodes[v];
-        for (int k = 0; k < x->num_inputs && pick[v] < 0; k++) {
+        for (int k = 0; k < (onto_base ? 1 : x->num_inputs) && pick[v] < 0; k++) {
             int o = owner[x->inputs[k]->id];
             if (o < 0 || o >= v || taken[o] || !TRANSIENT_OWN(o) || last[o] != v) continue;
             const gc_node *on = g->nodes[o];

@@ -123,6 +123,23 @@ int interp_scatter_add(const gc_node *n, const double *const *in, double *out, g
     return 1;
 }
 
+/* base, then row idx[i] += updates[i] in index order (exact; the driver rounds the result). */
+int interp_index_add(const gc_node *n, const double *const *in, double *out, gc_error *err) {
+    const gc_type *idx = &n->inputs[2]->type;
+    bool is_int = n->type.dtype == GC_I32;
+    int64_t width = numel(&n->type) / n->type.dims[0], count = numel(idx);
+    memcpy(out, in[0], sizeof *out * (size_t)numel(&n->type));
+    for (int64_t i = 0; i < count; i++) {
+        int64_t r = row_index(in[2][i], n->type.dims[0]);
+        if (r < 0) continue;
+        double *dst = out + r * width;
+        const double *src = in[1] + i * width;
+        for (int64_t j = 0; j < width; j++)
+            dst[j] = is_int ? interp_wrap_i32((int64_t)dst[j] + (int64_t)src[j]) : dst[j] + src[j];
+    }
+    return 1;
+}
+
 int interp_one_hot(const gc_node *n, const double *const *in, double *out, gc_error *err) {
     int64_t depth = n->attr.one_hot.depth, count = numel(&n->inputs[0]->type);
     memset(out, 0, sizeof *out * (size_t)numel(&n->type));

@@ -8,6 +8,7 @@
 
 #include "ir/diag.h"
 #include "ir/strbuf.h"
+#include "passes/recompute.h"
 #include "runtime/clock.h"
 
 struct gc_profile {
@@ -85,12 +86,32 @@ static void kernel_kind(const gc_graph *g, const int *root, int r, char *out, si
     }
 }
 
+/* The FLOPs of kernel r's products (matmul, the convolutions: 2MNK), 0 when it has none: the
+ * rate of a kernel is what its products did over its whole time, epilogue included. */
+static int64_t product_flops(const gc_graph *g, const int *root, int r) {
+    int64_t flops = 0;
+    for (int i = 0; i <= r && i < g->num_nodes; i++) {
+        if ((root ? root[i] : i) != r) continue;
+        gc_op op = g->nodes[i]->op;
+        if (op == GC_OP_MATMUL || op == GC_OP_CONV || op == GC_OP_CONV_INPUT_GRAD || op == GC_OP_CONV_WEIGHT_GRAD)
+            flops += gc_node_flops(g->nodes[i]);
+    }
+    return flops;
+}
+
 typedef struct row {
     int id;
     double seconds;
     int64_t calls;
+    int64_t flops; /* of its products, per call (by kind: per step) */
     char kind[160];
 } row;
+
+/* "  123.4" GFLOP/s, or blanks for a kernel without products. */
+static void format_rate(char *out, size_t size, double flops, double seconds) {
+    if (flops > 0 && seconds > 0) snprintf(out, size, "%8.1f", flops / seconds * 1e-9);
+    else snprintf(out, size, "%8s", "");
+}
 
 static int by_time(const void *a, const void *b) {
     const row *x = a, *y = b;
@@ -109,6 +130,7 @@ char *gc_profile_report(const gc_profile *p, const gc_graph *g, const int *root,
         r->id = i;
         r->seconds = p->seconds[i];
         r->calls = p->calls[i];
+        r->flops = product_flops(g, root, i);
         kernel_kind(g, root, i, r->kind, sizeof r->kind);
     }
     int64_t steps = p->entries[0] > 0 ? p->entries[0] : 1;
@@ -117,19 +139,32 @@ char *gc_profile_report(const gc_profile *p, const gc_graph *g, const int *root,
     gc_strbuf_printf(&t, "profile: %lld steps, %.3f ms a step in kernels (gc_step %.3f ms, gc_update %.3f ms), %d kernels\n",
         (long long)p->entries[0], total * per, p->section_seconds[0] * per, p->section_seconds[1] * per, count);
     gc_strbuf_printf(&t, "each kernel is charged from the end of the one before it to its own end (parts handed out and\n"
-            "waited for included); %%N is the kernel's root in `gradc ir --stage fused`\n");
+            "waited for included); %%N is the kernel's root in `gradc ir --stage fused`; GFLOP/s counts a kernel's\n"
+            "products (matmul, convolutions: 2MNK) over its whole time, epilogue included\n");
+    double product_total = 0, product_seconds = 0;
+    for (int k = 0; k < count; k++)
+        if (rows[k].flops) {
+            product_total += (double)rows[k].flops * (double)rows[k].calls;
+            product_seconds += rows[k].seconds;
+        }
+    if (product_total > 0 && product_seconds > 0)
+        gc_strbuf_printf(&t, "products: %.2f GFLOP a step in %.3f ms of the kernels that hold them (%.1f%% of the step's kernel time), %.1f GFLOP/s\n",
+            product_total / (double)steps * 1e-9, product_seconds * per, total > 0 ? product_seconds / total * 100 : 0,
+            product_total / product_seconds * 1e-9);
 
     qsort(rows, (size_t)count, sizeof *rows, by_time);
     int shown = top > 0 && top < count ? top : count;
-    gc_strbuf_printf(&t, "\nkernels by time (%d of %d):\n%10s %7s %7s  %-8s %s\n", shown, count, "ms/step", "share", "calls", "kernel",
-        "ops, result, source");
+    gc_strbuf_printf(&t, "\nkernels by time (%d of %d):\n%10s %7s %7s %8s  %-8s %s\n", shown, count, "ms/step", "share", "calls",
+        "GFLOP/s", "kernel", "ops, result, source");
     for (int k = 0; k < shown; k++) {
         const row *r = &rows[k];
         const gc_node *n = g->nodes[r->id];
         char type[96];
         gc_type_format(&n->type, type, sizeof type);
-        gc_strbuf_printf(&t, "%10.3f %6.1f%% %7.2f  %%%-7d %s %s", r->seconds * per, r->seconds * share, (double)r->calls / (double)steps,
-            r->id, r->kind, type);
+        char rate[32];
+        format_rate(rate, sizeof rate, (double)r->flops * (double)r->calls, r->seconds);
+        gc_strbuf_printf(&t, "%10.3f %6.1f%% %7.2f %s  %%%-7d %s %s", r->seconds * per, r->seconds * share,
+            (double)r->calls / (double)steps, rate, r->id, r->kind, type);
         if (n->loc.file) gc_strbuf_printf(&t, "  %s:%d:%d", n->loc.file, n->loc.line, n->loc.col);
         gc_strbuf_printf(&t, "\n");
     }
@@ -143,13 +178,18 @@ char *gc_profile_report(const gc_profile *p, const gc_graph *g, const int *root,
         while (j < num_kinds && strcmp(kinds[j].kind, rows[k].kind)) j++;
         if (j == num_kinds) memcpy(kinds[num_kinds++].kind, rows[k].kind, sizeof rows[k].kind);
         kinds[j].seconds += rows[k].seconds;
+        kinds[j].flops += rows[k].flops * rows[k].calls;
         kinds[j].id++;
     }
     if (!kinds) t.failed = true; /* the report then comes out NULL, as on any failed append */
     else qsort(kinds, (size_t)num_kinds, sizeof *kinds, by_time);
-    gc_strbuf_printf(&t, "\nby kind (%d):\n%10s %7s %7s  %s\n", num_kinds, "ms/step", "share", "kernels", "ops");
-    for (int k = 0; k < num_kinds; k++)
-        gc_strbuf_printf(&t, "%10.3f %6.1f%% %7d  %s\n", kinds[k].seconds * per, kinds[k].seconds * share, kinds[k].id, kinds[k].kind);
+    gc_strbuf_printf(&t, "\nby kind (%d):\n%10s %7s %7s %8s  %s\n", num_kinds, "ms/step", "share", "kernels", "GFLOP/s", "ops");
+    for (int k = 0; k < num_kinds; k++) {
+        char rate[32];
+        format_rate(rate, sizeof rate, (double)kinds[k].flops, kinds[k].seconds);
+        gc_strbuf_printf(&t, "%10.3f %6.1f%% %7d %s  %s\n", kinds[k].seconds * per, kinds[k].seconds * share, kinds[k].id, rate,
+            kinds[k].kind);
+    }
     free(kinds);
     free(rows);
     return gc_strbuf_take(&t);

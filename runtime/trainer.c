@@ -35,6 +35,7 @@
 #include "passes/manager.h"
 #include "passes/plan.h"
 #include "passes/recompute.h"
+#include "passes/by_index.h"
 #include "passes/remat.h"
 #include "passes/rewrite.h"
 #include "passes/update_order.h"
@@ -436,6 +437,8 @@ static gc_trainer *trainer_new(gc_model *m, const gc_options *opts, bool plan_on
     ok = ok && gc_run_pipeline(&train.graph, "simplify,cse,dce", NULL, err);
     /* One-hot masks are computed by each kernel that reads them (passes/remat.h): a
      * cross-entropy then stores no [tokens, classes] mask. */
+    /* A cross-entropy's pick and row sums over one_hot masks become gathers (passes/by_index.h). */
+    ok = ok && gc_by_index(&train.graph, NULL, err);
     ok = ok && gc_remat_masks(&train.graph, NULL, err);
     /* The optimizer in backward (passes/update_order.h), unless a skipped step must leave the
      * params untouched even when only the gradient norm is non-finite, or the gradients must be

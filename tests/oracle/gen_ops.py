@@ -426,6 +426,20 @@ def movement():
     u4, ix4 = i32([[INT_MAX, 1], [1, 2], [3, 4]]), i32([0, 0, 1])
     case("scatter_add.i32_wraps", "scatter_add", [u4, ix4], scatter_add(u4, ix4, 2, "i32"))
 
+    def index_add(base, upd, idx, dtype):
+        b, u, ix = tt(base), tt(upd), tt(idx).long().reshape(-1)
+        rows = b.shape[0]
+        u = u.reshape((-1,) + tuple(b.shape[1:]))
+        ok = (ix >= 0) & (ix < rows)
+        return result(dtype, b.index_add(0, ix[ok], u[ok]))
+
+    b5, u5, ix5 = normal(4, 3), normal(5, 3), i32([0, 2, 0, 7, -1])
+    case("index_add.duplicates_out_of_range", "index_add", [b5, u5, ix5], index_add(b5, u5, ix5, "f32"))
+    b6, u6, ix6 = normal(4, 2), normal(2, 2, 2), i32([[1, 1], [0, 3]])
+    case("index_add.rank2_indices", "index_add", [b6, u6, ix6], index_add(b6, u6, ix6, "f32"))
+    b7, u7, ix7 = i32([INT_MAX, 5]), i32([1, 2, 3]), i32([0, 1, 1])
+    case("index_add.i32_wraps", "index_add", [b7, u7, ix7], index_add(b7, u7, ix7, "i32"))
+
     def one_hot(idx, depth):
         ix = tt(idx).long()
         ok = (ix >= 0) & (ix < depth)

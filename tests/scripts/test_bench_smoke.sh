@@ -7,27 +7,10 @@
 # usage: test_bench_smoke.sh GRADC SOURCE_DIR PYTHON     (ctest passes these; PYTHON has torch)
 # Prints one line per check and `N passed, M failed` last; exits 1 if any check failed.
 
-gradc=$1
-src=$2
-py=$3
-if [ $# -ne 3 ] || [ ! -x "$gradc" ] || [ ! -d "$src/bench" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_bench.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
-
-passed=0
-failed=0
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1"
-}
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
+[ -d "$src/bench" ] || usage
+make_tmp
 
 # Toy sizes: every const the models declare, shrunk (a const a model lacks is skipped).
 if sh "$src/bench/run.sh" --gradc "$gradc" --python "$py" --models m1,m2,m3,m4 --steps 2 --warmup 1 --rounds 1 \
@@ -92,5 +75,4 @@ else
     pass "the toy sizes reached every model"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -8,28 +8,16 @@
 #                                                        the build tree to install)
 # Prints one line per check and `N passed, M failed` last; exits 1 if any check failed.
 
-gradc=$1
-src=$2
-if [ $# -ne 3 ] || [ ! -x "$gradc" ] || [ ! -d "$src" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
 build=$(cd "$(dirname "$gradc")" && pwd)
 examples=$src/examples/c-api
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_capi.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
+make_tmp
 prefix=$tmp/prefix
 mkdir "$tmp/run"
 
-passed=0
-failed=0
-
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $1"
-}
-
+# Its own fail and check (lib/checks.sh's, overridden): each check has a log of its own.
 # fail NAME [LOG]: records a failure and shows the end of LOG.
 fail() {
     failed=$((failed + 1))
@@ -264,5 +252,4 @@ for request in "$major.$minor:compatible" "$major.$((minor + 1)):incompatible" "
     fi
 done
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -6,51 +6,12 @@
 # usage: test_cli.sh GRADC SOURCE_DIR PYTHON     (ctest passes these; PYTHON has NumPy)
 # Prints one line per check and `N passed, M failed` last; exits 1 if any check failed.
 
-gradc=$1
-src=$2
-py=$3
-if [ $# -ne 3 ] || [ ! -x "$gradc" ] || [ ! -d "$src" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
+make_tmp
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_cli.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
-
-passed=0
-failed=0
 ir=$src/examples/ir/mlp_forward.ir
 gen=$src/examples/ir/make_mlp_data.py
-
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $1"
-}
-
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1"
-    for f in "$tmp/out" "$tmp/err"; do
-        [ -s "$f" ] && sed 's/^/    | /' "$f" | head -20
-    done
-}
-
-# expect NAME STATUS REGEX CMD...: CMD exits with STATUS and stdout or stderr matches REGEX (ERE).
-expect() {
-    name=$1
-    want=$2
-    regex=$3
-    shift 3
-    "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-    got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "$name (exit status $got, expected $want)"
-    elif ! cat "$tmp/out" "$tmp/err" | grep -Eq -- "$regex"; then
-        fail "$name (no line matches /$regex/)"
-    else
-        pass "$name"
-    fi
-}
 
 # ---- the command itself ----
 expect "gradc --version" 0 '^gradc [0-9]+\.[0-9]+\.[0-9]+$' "$gradc" --version
@@ -197,5 +158,4 @@ else
     fail "f64 .npy gives the f32 file's loss"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

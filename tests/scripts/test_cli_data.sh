@@ -7,58 +7,11 @@
 # usage: test_cli_data.sh GRADC SOURCE_DIR PYTHON     (ctest passes these; PYTHON has NumPy)
 # Prints one line per check and `N passed, M failed` last; exits 1 if any check failed.
 
-gradc=$1
-src=$2
-py=$3
-if [ $# -ne 3 ] || [ ! -x "$gradc" ] || [ ! -d "$src" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
+make_tmp
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_cli_data.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
-
-passed=0
-failed=0
-
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $1"
-}
-
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1"
-    for f in "$tmp/out" "$tmp/err"; do
-        [ -s "$f" ] && sed 's/^/    | /' "$f" | head -20
-    done
-}
-
-# expect NAME STATUS REGEX CMD...: CMD exits with STATUS and stdout or stderr matches REGEX (ERE).
-expect() {
-    name=$1
-    want=$2
-    regex=$3
-    shift 3
-    "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-    got=$?
-    cp "$tmp/out" "$tmp/last" # for checks of the output, which overwrite out
-    if [ "$got" -ne "$want" ]; then
-        fail "$name (exit status $got, expected $want)"
-    elif ! cat "$tmp/out" "$tmp/err" | grep -Eq -- "$regex"; then
-        fail "$name (no line matches /$regex/)"
-    else
-        pass "$name"
-    fi
-}
-
-# check NAME CMD...: CMD (usually a Python check) exits 0; its output is shown on failure. The
-# stdout of the last `expect` is in $tmp/last.
-check() {
-    name=$1
-    shift
-    if "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; then pass "$name"; else fail "$name"; fi
-}
+# The stdout of the last `expect` is in $tmp/last (lib/checks.sh).
 
 # ---- a small classifier, its data as .npy and CSV, and a NumPy evaluation of a checkpoint ----
 cat >"$tmp/clf.gm" <<'EOF'
@@ -234,8 +187,12 @@ check "the profile counts the steps after the first and names each kernel's ops 
 import re, subprocess, sys
 err = subprocess.run(sys.argv[1:], capture_output=True, text=True, check=True).stderr
 assert re.search(r"^profile: 5 steps, [0-9.]+ ms a step in kernels", err, re.M), err
-rows = [l for l in err.splitlines() if re.match(r"^ +[0-9.]+ +[0-9.]+% +[0-9.]+  %[0-9]+ ", l)]
+rows = [l for l in err.splitlines() if re.match(r"^ +[0-9.]+ +[0-9.]+% +[0-9.]+ +([0-9.]+)?  %[0-9]+ ", l)]
 assert len(rows) >= 5 and any("matmul" in r for r in rows) and all("clf.gm:" in r for r in rows), err
+# A kernel with a product has a rate, one without has none.
+assert all(re.match(r"^ +[0-9.]+ +[0-9.]+% +[0-9.]+ +[0-9.]+  %", r) for r in rows if "matmul" in r), err
+assert all(re.match(r"^ +[0-9.]+ +[0-9.]+% +[0-9.]+ {11}%", r) for r in rows if "matmul" not in r), err
+assert re.search(r"^products: [0-9.]+ GFLOP a step in [0-9.]+ ms of the kernels that hold them .*, [0-9.]+ GFLOP/s$", err, re.M), err
 assert "by kind" in err, err
 ' "$gradc" train "$tmp/clf.gm" --data "x=$X" --data "y=$Y" --steps 6 --quiet --profile=0 --threads 2
 expect "--profile needs the JIT" 1 'profile times the JIT.s kernels' \
@@ -370,5 +327,4 @@ expect "sample on a model without tokens" 1 "has no input 'tokens'" "$gradc" sam
 expect "sample --temperature must be a number" 1 'temperature needs a number >= 0' \
     "$gradc" sample "$tmp/lm.gm" --params "$tmp/lm.st" --temperature hot
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

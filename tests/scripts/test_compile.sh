@@ -11,50 +11,10 @@
 # usage: test_compile.sh GRADC SOURCE_DIR PYTHON     (ctest passes these; PYTHON has NumPy)
 # Prints one line per check and `N passed, M failed` last; exits 1 if any check failed.
 
-gradc=$1
-src=$2
-py=$3
-if [ $# -ne 3 ] || [ ! -x "$gradc" ] || [ ! -d "$src" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_compile.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
+make_tmp
 export OPENBLAS_NUM_THREADS=1
-
-passed=0
-failed=0
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1"
-    for f in "$tmp/out" "$tmp/err"; do
-        [ -s "$f" ] && sed 's/^/    | /' "$f" | head -20
-    done
-}
-# check NAME CMD...: CMD exits 0.
-check() {
-    name=$1
-    shift
-    if "$@" >"$tmp/out" 2>"$tmp/err"; then pass "$name"; else fail "$name"; fi
-}
-# expect NAME STATUS REGEX CMD...: CMD exits with STATUS and stdout or stderr matches REGEX (ERE).
-expect() {
-    name=$1 want=$2 regex=$3
-    shift 3
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    if [ "$got" -eq "$want" ] && cat "$tmp/out" "$tmp/err" | grep -Eq -- "$regex"; then
-        pass "$name"
-    else
-        echo "    (exit $got, wanted $want and /$regex/)"
-        fail "$name"
-    fi
-}
 
 cat >"$tmp/mlp.gm" <<'MODEL'
 # A small classifier: dropout (random numbers per step), batch norm (buffers: running statistics),
@@ -288,5 +248,4 @@ else
     fail "the eval header uses the default prefix model_"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -17,33 +17,16 @@
 # usage: test_compile_cache.sh GRADC SOURCE_DIR PYTHON     (ctest passes these)
 # Prints one line per check and `N passed, M failed` last; exits 1 if any check failed.
 
+. "$(dirname "$0")/lib/checks.sh"
+# PYTHON is not needed here.
 gradc=$1
 src=$2
 if [ $# -lt 2 ] || [ ! -x "$gradc" ] || [ ! -f "$src/bench/m2.gm" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
+    usage
 fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_ccache.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
+make_tmp
 unset GRADC_CACHE_DIR XDG_CACHE_HOME
 export HOME="$tmp/home" OPENBLAS_NUM_THREADS=1
-
-passed=0
-failed=0
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1"
-}
-check() { # check NAME COMMAND...
-    name=$1
-    shift
-    if "$@"; then pass "$name"; else fail "$name"; fi
-}
 
 i=0
 while [ $i -lt 40 ]; do
@@ -176,5 +159,4 @@ check "--no-cache says so" grep -q '(cache off)' "$tmp/off.err"
 check "--no-cache writes the same object" cmp -s "$tmp/cold.o" "$tmp/off.o"
 check "--no-cache writes no cache (no ~/.cache)" [ ! -e "$HOME/.cache" ]
 
-echo "$passed passed, $failed failed"
-[ $failed -eq 0 ]
+finish

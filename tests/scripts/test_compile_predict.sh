@@ -13,48 +13,10 @@
 #
 # usage: test_compile_predict.sh GRADC SOURCE_DIR PYTHON     (ctest passes these; PYTHON has NumPy)
 
-gradc=$1
-src=$2
-py=$3
-if [ $# -ne 3 ] || [ ! -x "$gradc" ] || [ ! -d "$src" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_predict.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
+make_tmp
 export OPENBLAS_NUM_THREADS=1
-
-passed=0
-failed=0
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1"
-    for f in "$tmp/out" "$tmp/err"; do
-        [ -s "$f" ] && sed 's/^/    | /' "$f" | head -20
-    done
-}
-check() {
-    name=$1
-    shift
-    if "$@" >"$tmp/out" 2>"$tmp/err"; then pass "$name"; else fail "$name"; fi
-}
-expect() {
-    name=$1 want=$2 regex=$3
-    shift 3
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    if [ "$got" -eq "$want" ] && cat "$tmp/out" "$tmp/err" | grep -Eq -- "$regex"; then
-        pass "$name"
-    else
-        echo "    (exit $got, wanted $want and /$regex/)"
-        fail "$name"
-    fi
-}
 
 cat >"$tmp/mlp.gm" <<'MODEL'
 const batch = 8
@@ -245,5 +207,4 @@ expect "--graph predict without --emit obj: exit 1" 1 "applies to --emit obj" \
 expect "gradc ir --stage predict prints the forward-only graph" 0 'output "prediction"' \
     "$gradc" ir "$tmp/mlp.gm" --stage predict
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -5,15 +5,9 @@
 # loss and gradient norm at every step (to 1e-5).
 #
 # usage: test_compile_recurrent.sh GRADC SOURCE_DIR PYTHON
-gradc=$1
-src=$2
-py=$3
-if [ $# -ne 3 ] || [ ! -x "$gradc" ] || [ ! -d "$src" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_compile_rnn.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
+make_tmp
 export OPENBLAS_NUM_THREADS=1
 model=$src/examples/lstm_digits/model.gm
 data=$src/examples/digits_cce/data

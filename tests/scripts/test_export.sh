@@ -9,26 +9,10 @@
 # usage: test_export.sh GRADC SOURCE_DIR PYTHON
 # Prints one line per check and `N passed, M failed` last; exits 1 if any check failed.
 
-gradc=$1
-src=$2
-py=$3
-if [ $# -ne 3 ] || [ ! -x "$gradc" ] || [ ! -d "$src/examples/digits_cnn" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_export.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
-
-passed=0
-failed=0
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1"
-}
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
+[ -d "$src/examples/digits_cnn" ] || usage
+make_tmp
 
 data="$src/examples/digits_cce/data"
 model="$src/examples/digits_cnn/model.gm"
@@ -112,5 +96,4 @@ else
     fail "no -o is a usage error (exit $status)"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

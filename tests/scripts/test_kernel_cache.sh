@@ -16,33 +16,16 @@
 # usage: test_kernel_cache.sh GRADC SOURCE_DIR PYTHON     (ctest passes these)
 # Prints one line per check and `N passed, M failed` last; exits 1 if any check failed.
 
+. "$(dirname "$0")/lib/checks.sh"
+# PYTHON is not needed here.
 gradc=$1
 src=$2
 if [ $# -lt 2 ] || [ ! -x "$gradc" ] || [ ! -f "$src/bench/m2.gm" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
+    usage
 fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_kcache.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
+make_tmp
 unset GRADC_CACHE_DIR XDG_CACHE_HOME
 export HOME="$tmp/home"
-
-passed=0
-failed=0
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1"
-}
-check() { # check NAME COMMAND...
-    name=$1
-    shift
-    if "$@"; then pass "$name"; else fail "$name"; fi
-}
 
 # M2's shape (bench/m2.gm) shrunk: two layers of a tiny GPT on a few bytes of text.
 i=0
@@ -174,5 +157,4 @@ check "entries runs recently used survive eviction ($entries entries)" [ "$(fiel
 GRADC_CACHE_MAX=1M train unbounded --cache-dir "$tmp/small" 
 check "GRADC_CACHE_MAX=1M keeps a small cache whole" [ "$(field unbounded 'compiled by LLVM')" != 0 -a -n "$(find "$tmp/small" -name '*.o')" ]
 
-echo "$passed passed, $failed failed"
-[ $failed -eq 0 ]
+finish

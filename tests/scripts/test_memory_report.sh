@@ -5,27 +5,9 @@
 # --memory-budget (the address space is limited with ulimit -v so that the allocation fails).
 #
 # usage: test_memory_report.sh GRADC SOURCE_DIR PYTHON     (ctest passes these)
-gradc=$1
-src=$2
-if [ $# -ne 3 ] || [ ! -x "$gradc" ] || [ ! -d "$src" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_memory_report.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
-passed=0
-failed=0
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1"
-    for f in "$tmp/out" "$tmp/err"; do
-        [ -s "$f" ] && sed 's/^/    | /' "$f" | head -20
-    done
-}
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
+make_tmp
 cat >"$tmp/wide.gm" <<'EOF'
 input x: f32[64, 60000]
 input y: i32[64]
@@ -54,26 +36,15 @@ else
 fi
 # --memory-budget and train { memory_budget }: a budget below the smallest planned peak is an
 # error stating that peak; a budget that fits changes nothing.
-check_err() { # NAME STATUS REGEX CMD...
-    name=$1 want=$2 re=$3
-    shift 3
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    st=$?
-    if [ $st -eq "$want" ] && grep -Eq "$re" "$tmp/err" "$tmp/out"; then pass "$name"; else
-        echo "exit $st" >>"$tmp/out"
-        fail "$name"
-    fi
-}
-check_err "--memory-budget below the smallest peak: an error stating that peak" 1 \
+expect "--memory-budget below the smallest peak: an error stating that peak" 1 \
     'the memory budget of 8\.00 GiB \(--memory-budget\) cannot be met: the smallest planned peak of the training step is 53\.7[0-9] GiB' \
     "$gradc" check "$tmp/wide.gm" --memory-budget 8GiB
 sed 's/lr=1e-3)/lr=1e-3)\n    memory_budget = "20GB"/' "$tmp/wide.gm" >"$tmp/wide_budget.gm"
-check_err "train { memory_budget } below the smallest peak: the same error" 1 \
+expect "train { memory_budget } below the smallest peak: the same error" 1 \
     "the memory budget of 18\.63 GiB \(the train block's memory_budget\) cannot be met" "$gradc" check "$tmp/wide_budget.gm"
 sed 's/lr=1e-3)/lr=1e-3)\n    memory_budget = "lots"/' "$tmp/wide.gm" >"$tmp/wide_bad.gm"
-check_err "a memory_budget that is not a size: a located error" 1 \
+expect "a memory_budget that is not a size: a located error" 1 \
     'wide_bad\.gm:7:21: error: memory_budget must be a size such as "2GiB"' "$gradc" check "$tmp/wide_bad.gm"
-check_err "a budget that fits: the report as without one" 0 '^  peak  *5500[0-9]\.[0-9][0-9] MiB$' \
+expect "a budget that fits: the report as without one" 0 '^  peak  *5500[0-9]\.[0-9][0-9] MiB$' \
     "$gradc" check "$tmp/wide.gm" --memory-budget 60GiB
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

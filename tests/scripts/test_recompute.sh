@@ -10,35 +10,9 @@
 # usage: test_recompute.sh GRADC SOURCE_DIR PYTHON     (ctest passes these)
 # Prints one line per check and `N passed, M failed` last; exits 1 if any check failed.
 
-gradc=$1
-src=$2
-py=$3
-if [ $# -ne 3 ] || [ ! -x "$gradc" ] || [ ! -d "$src" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_recompute.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
-
-passed=0
-failed=0
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1"
-    for f in "$tmp/out" "$tmp/err"; do
-        [ -s "$f" ] && sed 's/^/    | /' "$f" | head -20
-    done
-}
-check() {
-    name=$1
-    shift
-    if "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; then pass "$name"; else fail "$name"; fi
-}
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
+make_tmp
 
 "$py" -c '
 import numpy as np, sys
@@ -130,5 +104,4 @@ check "train { memory_budget } recomputes as --memory-budget does" sh -c "
 check "the pass alone: gradc opt --passes=recompute recomputes and verifies" sh -c "
     '$gradc' ir '$tmp/t.gm' >'$tmp/plain.ir' && '$gradc' opt '$tmp/plain.ir' --passes=recompute | grep -q ' recompute loc'"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -1,50 +1,22 @@
 #!/bin/sh
 # test_tied_gradient.sh: a head tied to the token embedding (bench/m3.gm, shrunk with --set) has
-# one gradient buffer: with the optimizer in backward the head's weight-gradient GEMM adds its
-# product onto the lookup's scatter-add gradient in place (beta 1; passes/plan.c, operand bytes;
-# codegen/fused.c) instead of writing a buffer of its own that an add then sums. The classic
-# order (--skip-nonfinite keeps every gradient, so the sum is a kernel of its own) is the
-# reference:
-#   - when the batch's tokens (the GEMM's depth k) fit one KC block of gradc's GEMM, the sum is
-#     the same bits (scatter + product): losses, gradient norms and checkpoints bit-identical;
-#   - with a KC smaller than the tokens the order is scatter + block 1 + block 2 + ... (fixed,
-#     docs/optimisation.md): two runs are bit-identical to each other, and the losses and
-#     gradient norms stay within 1e-5 relative of the classic order over 12 steps;
+# one gradient buffer and no zero-filled one: the head's weight-gradient GEMM writes it, and the
+# lookup's scatter-add gradient becomes an index_add of the looked-up rows onto it, in its bytes
+# (passes/by_index.c, passes/plan.c's operand bytes). A row looked up k times is
+# ((product + u_1) + u_2) ... + u_k, in token order:
+#   - the optimizer in backward and the classic order (--skip-nonfinite keeps every gradient
+#     until the updates) run the same ops: losses, gradient norms and checkpoints bit-identical,
+#     with one KC block of gradc's GEMM over the tokens (k <= KC) or four (k > KC);
+#   - one thread and two give the same bits (the rows are added by one thread, in index order);
 #   - `gradc check` plans the smaller peak, and the interpreter (which sums in double) agrees
 #     with the JIT within f32 rounding.
 #
 # usage: test_tied_gradient.sh GRADC SOURCE_DIR PYTHON     (ctest passes these)
 # Prints one line per check and `N passed, M failed` last; exits 1 if any check failed.
 
-gradc=$1
-src=$2
-py=$3
-if [ $# -ne 3 ] || [ ! -x "$gradc" ] || [ ! -d "$src" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_tied.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
-
-passed=0
-failed=0
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1"
-    for f in "$tmp/out" "$tmp/err"; do
-        [ -s "$f" ] && sed 's/^/    | /' "$f" | head -20
-    done
-}
-check() {
-    name=$1
-    shift
-    if "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; then pass "$name"; else fail "$name"; fi
-}
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
+make_tmp
 
 # 64 tokens a batch (batch 4 x ctx 16) over a vocabulary of 300.
 "$py" -c '
@@ -82,8 +54,10 @@ for x, y in zip(a, b):
 EOF
 }
 
-check "the head's weight-gradient GEMM adds its product onto the scatter's bytes" sh -c "
-    '$gradc' ir '$M' $S --stage fused | grep -q ' = matmul(.*f32\[300, 64\] .*(adds its product onto %[0-9]*)$'"
+check "the lookup's rows are added onto the head's weight-gradient product in its bytes (no scatter_add)" sh -c "
+    '$gradc' ir '$M' $S --stage fused >'$tmp/fused.ir' &&
+    grep -q ' = index_add(.*f32\[300, 64\] .*(in the bytes of %[0-9]*)$' '$tmp/fused.ir' &&
+    ! grep -q scatter_add '$tmp/fused.ir'"
 
 # One KC block (k = 64 tokens <= KC = 128): today's bits.
 run acc 96,128,1024
@@ -92,12 +66,18 @@ check "k <= KC: losses and gradient norms bit-identical to the classic order" sa
 check "k <= KC: checkpoint (params and AdamW state) bit-identical to the classic order" \
     cmp "$tmp/acc.st" "$tmp/classic.st"
 
-# Four KC blocks (KC = 16): the product's blocks are added onto the scatter one by one.
+# Four KC blocks (KC = 16) in the product before the rows are added.
 run acc16 96,16,1024
 run acc16b 96,16,1024
 run classic16 96,16,1024 --skip-nonfinite
-check "k > KC: the new order is deterministic (two runs bit-identical)" cmp "$tmp/acc16.st" "$tmp/acc16b.st"
-check "k > KC: losses and gradient norms within 1e-5 of the classic order" close acc16 classic16 1e-5
+check "k > KC: the order is deterministic (two runs bit-identical)" cmp "$tmp/acc16.st" "$tmp/acc16b.st"
+check "k > KC: losses and gradient norms bit-identical to the classic order" same acc16 classic16
+check "k > KC: checkpoint bit-identical to the classic order" cmp "$tmp/acc16.st" "$tmp/classic16.st"
+
+# One thread and two: the same bits.
+run t1 96,128,1024 --threads 1
+run t2 96,128,1024 --threads 2
+check "one thread and two give bit-identical checkpoints" cmp "$tmp/t1.st" "$tmp/t2.st"
 
 # The interpreter sums in double and rounds each op; the JIT's single buffer agrees with it.
 GRADC_GEMM_BLOCKING=96,128,1024 "$gradc" train "$M" $S $D --steps 12 --backend interp --log "$tmp/interp.csv" \
@@ -109,5 +89,4 @@ check "the interpreter's losses and gradient norms match the JIT's within 1e-4" 
 check "M3's planned activations stay below its two tied gradients' 294.5 MiB" sh -c "
     '$gradc' check '$M' | awk '/^  activations / { found = 1; exit !(\$2 < 294.5) } END { if (!found) exit 1 }'"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -8,36 +8,9 @@
 # usage: test_train_accumulation.sh GRADC SOURCE_DIR PYTHON     (ctest passes these)
 # Prints one line per check and `N passed, M failed` last; exits 1 if any check failed.
 
-gradc=$1
-src=$2
-py=$3
-if [ $# -ne 3 ] || [ ! -x "$gradc" ] || [ ! -d "$src" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_accumulate.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
-
-passed=0
-failed=0
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1"
-    for f in "$tmp/out" "$tmp/err"; do
-        [ -s "$f" ] && sed 's/^/    | /' "$f" | head -20
-    done
-}
-# check NAME CMD...: CMD exits 0.
-check() {
-    name=$1
-    shift
-    if "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; then pass "$name"; else fail "$name"; fi
-}
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
+make_tmp
 
 # 40 examples: 10 batches of 4, 5 of 8.
 "$py" -c '
@@ -141,5 +114,4 @@ else
     fail "gradc compile writes a trainer of the accumulating model"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -8,48 +8,10 @@
 #
 # usage: test_train_driver.sh GRADC SOURCE_DIR PYTHON     (ctest passes these)
 
-gradc=$1
-src=$2
-py=$3
-if [ $# -ne 3 ] || [ ! -x "$gradc" ] || [ ! -d "$src" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_driver.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
+make_tmp
 export OPENBLAS_NUM_THREADS=1
-
-passed=0
-failed=0
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1"
-    for f in "$tmp/out" "$tmp/err"; do
-        [ -s "$f" ] && sed 's/^/    | /' "$f" | head -20
-    done
-}
-check() {
-    name=$1
-    shift
-    if "$@" >"$tmp/out" 2>"$tmp/err"; then pass "$name"; else fail "$name"; fi
-}
-# expect NAME STATUS REGEX CMD...: CMD exits with STATUS and stdout or stderr matches REGEX (ERE).
-expect() {
-    name=$1 want=$2 regex=$3
-    shift 3
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    if [ "$got" -eq "$want" ] && cat "$tmp/out" "$tmp/err" | grep -Eq -- "$regex"; then
-        pass "$name"
-    else
-        echo "    (exit $got, wanted $want and /$regex/)"
-        fail "$name"
-    fi
-}
 
 "$py" -c '
 import numpy as np, sys
@@ -120,8 +82,7 @@ for ra, rb in zip(a[1:], b[1:]):
 if ! "$gradc" compile "$tmp/clf.gm" -o "$tmp/clf" >"$tmp/out" 2>"$tmp/err" ||
     ! "$gradc" compile "$tmp/lm.gm" -o "$tmp/lm" >"$tmp/out" 2>"$tmp/err"; then
     fail "gradc compile writes the trainers"
-    echo "$passed passed, $failed failed"
-    exit 1
+    finish
 fi
 
 # ---- one driver: the same run from both front ends ----
@@ -310,5 +271,4 @@ expect "gradc eval --parms: did you mean --params" 1 "did you mean '--params'\\?
 expect "no suggestion for a word far from every option" 1 "unknown option '--zzzzzzzz' \\(see" \
     "$gradc" train "$tmp/clf.gm" $D --zzzzzzzz
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

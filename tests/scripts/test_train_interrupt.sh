@@ -8,30 +8,9 @@
 # usage: test_train_interrupt.sh GRADC SOURCE_DIR PYTHON     (ctest passes these)
 # Prints one line per check and `N passed, M failed` last; exits 1 if any check failed.
 
-gradc=$1
-src=$2
-py=$3
-if [ $# -ne 3 ] || [ ! -x "$gradc" ] || [ ! -d "$src" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_interrupt.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
-
-passed=0
-failed=0
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1"
-    for f in "$tmp/out" "$tmp/err"; do
-        [ -s "$f" ] && sed 's/^/    | /' "$f" | head -20
-    done
-}
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
+make_tmp
 
 "$py" -c '
 import numpy as np, sys
@@ -63,10 +42,6 @@ start() {
     "$py" -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
         "$@" >"$tmp/out" 2>"$tmp/err" </dev/null &
     pid=$!
-}
-# rows FILE: the number of lines of FILE (0 when it is not there yet).
-rows() {
-    if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi
 }
 # interrupt SIGNAL LOG ROWS: sends SIGNAL to the job once LOG has ROWS lines; sets $status.
 interrupt() {
@@ -192,5 +167,4 @@ else
     fail "gradc compile writes the trainer"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

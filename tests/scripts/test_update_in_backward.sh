@@ -9,35 +9,9 @@
 # usage: test_update_in_backward.sh GRADC SOURCE_DIR PYTHON     (ctest passes these)
 # Prints one line per check and `N passed, M failed` last; exits 1 if any check failed.
 
-gradc=$1
-src=$2
-py=$3
-if [ $# -ne 3 ] || [ ! -x "$gradc" ] || [ ! -d "$src" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_update_order.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
-
-passed=0
-failed=0
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1"
-    for f in "$tmp/out" "$tmp/err"; do
-        [ -s "$f" ] && sed 's/^/    | /' "$f" | head -20
-    done
-}
-check() {
-    name=$1
-    shift
-    if "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; then pass "$name"; else fail "$name"; fi
-}
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
+make_tmp
 
 "$py" -c '
 import numpy as np, sys
@@ -99,5 +73,4 @@ check "check reports no kept gradients and the peak saved against the classic or
 check "check of the clip_grad_norm model keeps its gradients" sh -c "
     '$gradc' check '$tmp/clip.gm' >'$tmp/check.txt' && ! grep -q 'runs in backward' '$tmp/check.txt'"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

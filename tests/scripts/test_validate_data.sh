@@ -7,50 +7,10 @@
 # usage: test_validate_data.sh GRADC SOURCE_DIR PYTHON     (ctest passes these; PYTHON has NumPy)
 # Prints one line per check and `N passed, M failed` last; exits 1 if any check failed.
 
-gradc=$1
-src=$2
-py=$3
-if [ $# -ne 3 ] || [ ! -x "$gradc" ] || [ ! -d "$src" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_validate.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
+make_tmp
 cd "$tmp" || exit 2
-
-passed=0
-failed=0
-
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $1"
-}
-
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1"
-    for f in out err; do
-        [ -s "$f" ] && sed 's/^/    | /' "$f" | head -20
-    done
-}
-
-# expect NAME STATUS REGEX CMD...: CMD exits with STATUS and stdout or stderr matches REGEX (ERE).
-expect() {
-    name=$1
-    want=$2
-    regex=$3
-    shift 3
-    "$@" >out 2>err </dev/null
-    got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "$name (exit status $got, expected $want)"
-    elif ! cat out err | grep -Eq -- "$regex"; then
-        fail "$name (no line matches /$regex/)"
-    else
-        pass "$name"
-    fi
-}
 
 cat >clf.gm <<'GM'
 const batch = 4
@@ -173,5 +133,4 @@ expect "--skip-nonfinite: the summary counts them" 1 "of 16 updates skipped \(no
 expect "--skip-nonfinite: none skipped" 0 "0 of 2 updates skipped" \
     "$gradc" train clf.gm --data x=x.npy --data y=y_ok.npy --steps 2 --skip-nonfinite
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -265,6 +265,17 @@ static bool build_case(gc_builder *b, gc_op op, int variant, test_case *c) {
             c->y = gc_build(b, op, in, 2, NULL, &result);
         }
         return true;
+    case GC_OP_INDEX_ADD:
+        /* Both differentiable operands: the base (identity) and the rows added (a take). */
+        if (variant) return false;
+        c->fixed_name[0] = "idx";
+        c->fixed[0] = scatter_idx;
+        {
+            gc_node *in[3] = {param(b, "base", shape(GC_F32, 2, 5, 3)), param(b, "updates", shape(GC_F32, 2, 4, 3)),
+                              input(b, "idx", shape(GC_I32, 1, 4))};
+            c->y = gc_build(b, op, in, 3, NULL, NULL);
+        }
+        return true;
     case GC_OP_MAX_POOL: case GC_OP_AVG_POOL: {
         const pool_case *list = op == GC_OP_MAX_POOL ? max_pool_cases : avg_pool_cases;
         int count = op == GC_OP_MAX_POOL ? (int)(sizeof max_pool_cases / sizeof *max_pool_cases)

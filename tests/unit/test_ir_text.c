@@ -136,6 +136,11 @@ static gc_node *build_op(gc_builder *b, gc_op op, const sources *s) {
         gc_node *in[2] = {gc_binary(b, GC_OP_TAKE, s->table, s->idx), s->idx};
         return gc_build(b, op, in, 2, NULL, &t);
     }
+    case GC_OP_INDEX_ADD: {
+        gc_type t = gc_type_make(GC_F32, 2, d10_4);
+        gc_node *in[3] = {gc_fill(b, &t, 0.5), gc_binary(b, GC_OP_TAKE, s->table, s->idx), s->idx};
+        return gc_build(b, op, in, 3, NULL, NULL);
+    }
     case GC_OP_ONE_HOT: return gc_one_hot(b, s->idx, 5);
     case GC_OP_MAX_POOL: case GC_OP_MAX_POOL_GRAD: case GC_OP_AVG_POOL: case GC_OP_AVG_POOL_GRAD: {
         /* Pooling along x's last dim, every field away from its default. */

@@ -133,7 +133,9 @@ static void test_masks_are_computed_where_read(void **state) {
     int hot = count_op(g, GC_OP_ONE_HOT), hot_merged = count_op(merged, GC_OP_ONE_HOT);
     print_message("one_hot nodes: %d with copies, %d merged\n", hot, hot_merged);
     assert_int_equal(hot_merged, 1);
-    assert_true(hot >= 3);
+    /* The loss's pick and log_softmax's gradient's row sum read no mask (passes/by_index.h);
+     * the gradient's loop and at least one other reader do. */
+    assert_true(hot >= 2);
     int copies = 0;
     gc_graph *again = reparse(merged);
     assert_true(gc_remat_masks(&again, &copies, &err));

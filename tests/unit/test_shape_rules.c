@@ -479,6 +479,20 @@ static void test_take_scatter_one_hot(void **state) {
     REJECT("scatter_add: updates f32[3, 2, 4] do not match indices and result f32[10, 4]", GC_OP_SCATTER_ADD, NULL,
            &TY(GC_F32, 10, 4), in(TY(GC_F32, 3, 2, 4)), idx);
 
+    gc_node *base = in(TY(GC_F32, 10, 4));
+    ACCEPT("f32[10, 4]", GC_OP_INDEX_ADD, NULL, NULL, base, upd, idx);
+    ACCEPT("f32[7]", GC_OP_INDEX_ADD, NULL, NULL, in(TY(GC_F32, 7)), in(TY(GC_F32, 2, 3)), idx);
+    ACCEPT("i32[5, 4]", GC_OP_INDEX_ADD, NULL, NULL, in(TY(GC_I32, 5, 4)), in(TY(GC_I32, 4)), in(SCALAR(GC_I32)));
+    REJECT("index_add: indices must be i32, got f32[2, 3]", GC_OP_INDEX_ADD, NULL, NULL, base, upd, fidx);
+    REJECT("index_add: the base must have rank 1 or more, got f32[]", GC_OP_INDEX_ADD, NULL, NULL, in(SCALAR(GC_F32)),
+           upd, idx);
+    REJECT("index_add: updates f32[2, 3, 4] do not match indices and base f32[10, 5]", GC_OP_INDEX_ADD, NULL, NULL,
+           in(TY(GC_F32, 10, 5)), upd, idx);
+    REJECT("index_add: updates f32[2, 3, 4] do not match indices and base f64[10, 4]", GC_OP_INDEX_ADD, NULL, NULL,
+           in(TY(GC_F64, 10, 4)), upd, idx);
+    REJECT("index_add: updates f32[3, 2, 4] do not match indices and base f32[10, 4]", GC_OP_INDEX_ADD, NULL, NULL,
+           base, in(TY(GC_F32, 3, 2, 4)), idx);
+
     ACCEPT("f32[2, 3, 5]", GC_OP_ONE_HOT, A_ONE_HOT(5), NULL, idx);
     ACCEPT("f32[3]", GC_OP_ONE_HOT, A_ONE_HOT(3), NULL, in(SCALAR(GC_I32)));
     ACCEPT("f32[1, 1, 1, 1, 1, 2]", GC_OP_ONE_HOT, A_ONE_HOT(2), NULL, in(TY(GC_I32, 1, 1, 1, 1, 1)));
