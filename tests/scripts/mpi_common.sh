@@ -1,6 +1,6 @@
-# mpi_common.sh: shared by the test_mpi_*.sh scripts (sourced): checks, data and models.
-# Needs $gradc, $py and $tmp set. Exits 77 (ctest: skipped) when mpirun is missing or this gradc
-# has no MPI.
+# mpi_common.sh: shared by the test_mpi_*.sh scripts (sourced after lib/checks.sh): mpirun, data
+# and models. Needs $gradc, $py and $tmp set. Exits 77 (ctest: skipped) when mpirun is missing or
+# this gradc has no MPI.
 
 if [ -n "$GC_TEST_NO_MPI" ]; then
     echo "SKIP: this gradc was built without Open MPI"
@@ -18,33 +18,8 @@ mpirun="mpirun --allow-run-as-root --oversubscribe"
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 mpirun="$mpirun -x ASAN_OPTIONS"
 
-passed=0
-failed=0
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1"
-    for f in "$tmp/out" "$tmp/err"; do
-        [ -s "$f" ] && sed 's/^/    | /' "$f" | tail -20
-    done
-}
-# check NAME CMD...: CMD exits 0.
-check() {
-    name=$1
-    shift
-    if "$@" >"$tmp/out" 2>"$tmp/err" </dev/null; then pass "$name"; else fail "$name"; fi
-}
-rows() {
-    if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi
-}
-finish() {
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-    exit $?
-}
+# The checks are lib/checks.sh's; a failure shows the end of the ranks' output, not its start.
+fail_show="tail -20"
 
 # 64 training examples, 30 held out (7 batches of 4 and a remainder of 2).
 "$py" -c '

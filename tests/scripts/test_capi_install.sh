@@ -17,7 +17,7 @@ make_tmp
 prefix=$tmp/prefix
 mkdir "$tmp/run"
 
-# Its own fail and check (lib/checks.sh's, overridden): each check has a log of its own.
+# fail and check of its own (they replace lib/checks.sh's): each check writes a log of its own.
 # fail NAME [LOG]: records a failure and shows the end of LOG.
 fail() {
     failed=$((failed + 1))

@@ -7,15 +7,9 @@
 #
 # usage: test_mpi_failures.sh GRADC SOURCE_DIR PYTHON     (ctest passes these; exit 77: skipped)
 
-gradc=$1
-src=$2
-py=$3
-if [ $# -ne 3 ] || [ ! -x "$gradc" ] || [ ! -d "$src" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_mpi_fail.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
+make_tmp
 . "$src/tests/scripts/mpi_common.sh"
 
 # The program mpirun starts: gradc, and on rank 1 a watcher that sends it SIGNAL once rank 0 has

@@ -8,15 +8,9 @@
 #
 # usage: test_mpi_sync_bn.sh GRADC SOURCE_DIR PYTHON     (ctest passes these; exit 77: skipped)
 
-gradc=$1
-src=$2
-py=$3
-if [ $# -ne 3 ] || [ ! -x "$gradc" ] || [ ! -d "$src" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_mpi_bn.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
+make_tmp
 . "$src/tests/scripts/mpi_common.sh"
 
 # The examples of rank 0 and rank 1 differ in scale, so their batch statistics differ.

@@ -6,21 +6,13 @@
 # Files come from tests/fuzz/corpus/onnx (torch exports) and from python3-onnx's helper at test
 # time (skipped when the onnx module is missing).
 # usage: test_onnx_import.sh GRADC SOURCE_DIR PYTHON
-gradc=$1
-src=$2
-py=$3
-if [ $# -ne 3 ] || [ ! -x "$gradc" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
-if "$gradc" import /dev/null 2>&1 | grep -q "built without protobuf-c"; then
-    echo "skip: gradc was built without ONNX support"
-    exit 77
-fi
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
+skip_without_onnx
 corpus="$src/tests/fuzz/corpus/onnx"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_onnx_import.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
+make_tmp
 status=0
+# Its own fail (not lib/checks.sh's): a failure sets the exit status; the script goes on.
 fail() { echo "FAIL $*"; status=1; }
 ok() { echo "ok $*"; }
 

@@ -7,17 +7,11 @@
 # as from torch's dtypes (I64), and --resume halfway continues bit for bit; `gradc sample` (batch
 # 1, eval graph) loads a language model's buffers and needs them.
 # usage: test_twin_batchnorm.sh GRADC SOURCE_DIR PYTHON
-gradc=$1
-src=$2
-py=$3
-if [ $# -ne 3 ] || [ ! -x "$gradc" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
 model="$src/tests/twins/batchnorm.gm"
 twin="$src/tests/twins/batchnorm.py"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_twin_batchnorm.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
+make_tmp
 
 if ! "$py" -B "$twin" make "$tmp" >"$tmp/twin.out" 2>&1; then
     echo "FAIL batchnorm: the PyTorch twin failed"

@@ -11,6 +11,7 @@
 # times that (onnx_twin.py prints how many steps).
 # Skips (exit 77 -> reported as skipped) when torch's onnx or torchvision is unavailable.
 # usage: test_twin_onnx.sh GRADC SOURCE_DIR PYTHON [MODEL...]
+. "$(dirname "$0")/lib/checks.sh"
 gradc=$1
 src=$2
 py=$3
@@ -20,13 +21,9 @@ if [ $# -lt 3 ] || [ ! -x "$gradc" ]; then
 fi
 shift 3
 models=${*:-mlp finetune transformer}
-if "$gradc" import --help >/dev/null 2>&1 && "$gradc" import /dev/null 2>&1 | grep -q "built without protobuf-c"; then
-    echo "skip: gradc was built without ONNX support"
-    exit 77
-fi
+skip_without_onnx
 f64="$(dirname "$gradc")/tests/onnx_train_f64"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_twin_onnx.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
+make_tmp
 status=0
 for name in $models; do
     dir="$tmp/$name"
