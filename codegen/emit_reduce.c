@@ -20,6 +20,13 @@
 #define CHUNK 1024
 /* Vector accumulators of a row reduction: one 512-bit register of doubles. */
 #define LANES 8
+/* The operand size, in bytes, from which a column sum (a reduction over every dim but the
+ * innermost ones: bias and layernorm gradients) is split over the pool. A split column sum gives
+ * each part a strip of columns of every row; with the operand in cache (just written, by both
+ * threads) half of each part's rows come from the other core's cache, and on M2 (1-4 MiB
+ * operands, [1024 tokens, 256..1024]) the two parts took 2-5x what one thread alone took. Past
+ * 16 MiB the operand streams from memory for one thread too, and two cores draw more of it. */
+#define COLUMN_SUM_SPLIT_MIN_BYTES (16.0 * 1024 * 1024)
 
 typedef enum reduce_kind { REDUCE_SUM, REDUCE_MEAN, REDUCE_MAX, REDUCE_MIN } reduce_kind;
 
@@ -233,9 +240,14 @@ static int reduce(cg_ctx *cg, const reduce_set *rs) {
     }
 
     /* Split over the kept outer dims; with none (a column sum), over the trailing run itself: each
-     * part sums its own columns over every row, in the same order as a whole kernel would. */
+     * part sums its own columns over every row, in the same order as a whole kernel would. A
+     * column sum is split only when its operand is too big for one core's cache
+     * (COLUMN_SUM_SPLIT_MIN_BYTES): below that, each part streams every row for a strip of columns, half
+     * of them out of the other core's cache, which made M2's bias and layernorm gradients ~3x
+     * slower on two threads than on one. */
     double work = (double)gc_type_numel(tx);
-    bool split_trail = kept.rank == 0 && trail >= 64 && cg_split_worthwhile(cg, work);
+    bool split_trail = kept.rank == 0 && trail >= 64 && work * (double)gc_dtype_size(t) >= COLUMN_SUM_SPLIT_MIN_BYTES
+                       && cg_split_worthwhile(cg, work);
     LLVMValueRef trail_lo = cg_i64(cg, 0), trail_hi = cg_i64(cg, trail);
     if (split_trail) cg_split_range(cg, trail, 16, &trail_lo, &trail_hi);
     if (split_trail) cg_nest_begin(cg, &kept);
