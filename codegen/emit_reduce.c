@@ -20,13 +20,6 @@
 #define CHUNK 1024
 /* Vector accumulators of a row reduction: one 512-bit register of doubles. */
 #define LANES 8
-/* The operand size, in bytes, from which a column sum (a reduction over every dim but the
- * innermost ones: bias and layernorm gradients) is split over the pool. A split column sum gives
- * each part a strip of columns of every row; with the operand in cache (just written, by both
- * threads) half of each part's rows come from the other core's cache, and on M2 (1-4 MiB
- * operands, [1024 tokens, 256..1024]) the two parts took 2-5x what one thread alone took. Past
- * 16 MiB the operand streams from memory for one thread too, and two cores draw more of it. */
-#define COLUMN_SUM_SPLIT_MIN_BYTES (16.0 * 1024 * 1024)
 
 typedef enum reduce_kind { REDUCE_SUM, REDUCE_MEAN, REDUCE_MAX, REDUCE_MIN } reduce_kind;
 
@@ -239,31 +232,17 @@ static int reduce(cg_ctx *cg, const reduce_set *rs) {
         acc[o] = cg_entry_alloca(cg, acc_t[o], chunk);
     }
 
-    /* Split over the kept outer dims; with none (a column sum), over the trailing run itself: each
-     * part sums its own columns over every row, in the same order as a whole kernel would. A
-     * column sum is split only when its operand is too big for one core's cache
-     * (COLUMN_SUM_SPLIT_MIN_BYTES): below that, each part streams every row for a strip of columns, half
-     * of them out of the other core's cache, which made M2's bias and layernorm gradients ~3x
-     * slower on two threads than on one. */
-    double work = (double)gc_type_numel(tx);
-    bool split_trail = kept.rank == 0 && trail >= 64 && work * (double)gc_dtype_size(t) >= COLUMN_SUM_SPLIT_MIN_BYTES
-                       && cg_split_worthwhile(cg, work);
-    LLVMValueRef trail_lo = cg_i64(cg, 0), trail_hi = cg_i64(cg, trail);
-    if (split_trail) cg_split_range(cg, trail, 16, &trail_lo, &trail_hi);
-    if (split_trail) cg_nest_begin(cg, &kept);
-    else cg_nest_begin_split(cg, &kept, work);
+    /* Split over the kept outer dims. A column sum (none kept: bias and layernorm gradients) is
+     * not split at all: cut into strips of columns, each part read a few cache lines of every
+     * row, one page apart, and two threads took 2-5x what one thread took on every size measured,
+     * 1 MiB to 32 MiB (docs/optimisation.md, "Column sums"). */
+    cg_nest_begin_split(cg, &kept, (double)gc_type_numel(tx));
     cg_loop chunk_loop;
-    if (split_trail) {
-        LLVMValueRef span = LLVMBuildSub(cg->b, trail_hi, trail_lo, "");
-        LLVMValueRef n_chunks = LLVMBuildSDiv(cg->b, LLVMBuildAdd(cg->b, span, cg_i64(cg, chunk - 1), ""), cg_i64(cg, chunk), "");
-        cg_loop_begin_range(cg, &chunk_loop, cg_i64(cg, 0), n_chunks);
-    } else {
-        cg_loop_begin(cg, &chunk_loop, cg_i64(cg, chunks));
-    }
-    LLVMValueRef start = LLVMBuildAdd(cg->b, trail_lo, LLVMBuildMul(cg->b, chunk_loop.iv, cg_i64(cg, chunk), ""), "");
+    cg_loop_begin(cg, &chunk_loop, cg_i64(cg, chunks));
+    LLVMValueRef start = LLVMBuildMul(cg->b, chunk_loop.iv, cg_i64(cg, chunk), "");
     /* The last chunk may be short. */
-    LLVMValueRef left = LLVMBuildSub(cg->b, trail_hi, start, "");
-    LLVMValueRef len = !split_trail && trail % chunk == 0 ? cg_i64(cg, chunk)
+    LLVMValueRef left = LLVMBuildSub(cg->b, cg_i64(cg, trail), start, "");
+    LLVMValueRef len = trail % chunk == 0 ? cg_i64(cg, chunk)
                      : sel(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, left, cg_i64(cg, chunk), ""), left, cg_i64(cg, chunk));
     LLVMValueRef in_base = LLVMBuildAdd(cg->b, kept.off[0], start, "");
     LLVMValueRef out_base = LLVMBuildAdd(cg->b, kept.off[1], start, "");
