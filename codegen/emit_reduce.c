@@ -232,26 +232,17 @@ static int reduce(cg_ctx *cg, const reduce_set *rs) {
         acc[o] = cg_entry_alloca(cg, acc_t[o], chunk);
     }
 
-    /* Split over the kept outer dims; with none (a column sum), over the trailing run itself: each
-     * part sums its own columns over every row, in the same order as a whole kernel would. */
-    double work = (double)gc_type_numel(tx);
-    bool split_trail = kept.rank == 0 && trail >= 64 && cg_split_worthwhile(cg, work);
-    LLVMValueRef trail_lo = cg_i64(cg, 0), trail_hi = cg_i64(cg, trail);
-    if (split_trail) cg_split_range(cg, trail, 16, &trail_lo, &trail_hi);
-    if (split_trail) cg_nest_begin(cg, &kept);
-    else cg_nest_begin_split(cg, &kept, work);
+    /* Split over the kept outer dims. A column sum (none kept: bias and layernorm gradients) is
+     * not split at all: cut into strips of columns, each part read a few cache lines of every
+     * row, one page apart, and two threads took 2-5x what one thread took on every size measured,
+     * 1 MiB to 32 MiB (docs/optimisation.md, "Column sums"). */
+    cg_nest_begin_split(cg, &kept, (double)gc_type_numel(tx));
     cg_loop chunk_loop;
-    if (split_trail) {
-        LLVMValueRef span = LLVMBuildSub(cg->b, trail_hi, trail_lo, "");
-        LLVMValueRef n_chunks = LLVMBuildSDiv(cg->b, LLVMBuildAdd(cg->b, span, cg_i64(cg, chunk - 1), ""), cg_i64(cg, chunk), "");
-        cg_loop_begin_range(cg, &chunk_loop, cg_i64(cg, 0), n_chunks);
-    } else {
-        cg_loop_begin(cg, &chunk_loop, cg_i64(cg, chunks));
-    }
-    LLVMValueRef start = LLVMBuildAdd(cg->b, trail_lo, LLVMBuildMul(cg->b, chunk_loop.iv, cg_i64(cg, chunk), ""), "");
+    cg_loop_begin(cg, &chunk_loop, cg_i64(cg, chunks));
+    LLVMValueRef start = LLVMBuildMul(cg->b, chunk_loop.iv, cg_i64(cg, chunk), "");
     /* The last chunk may be short. */
-    LLVMValueRef left = LLVMBuildSub(cg->b, trail_hi, start, "");
-    LLVMValueRef len = !split_trail && trail % chunk == 0 ? cg_i64(cg, chunk)
+    LLVMValueRef left = LLVMBuildSub(cg->b, cg_i64(cg, trail), start, "");
+    LLVMValueRef len = trail % chunk == 0 ? cg_i64(cg, chunk)
                      : sel(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, left, cg_i64(cg, chunk), ""), left, cg_i64(cg, chunk));
     LLVMValueRef in_base = LLVMBuildAdd(cg->b, kept.off[0], start, "");
     LLVMValueRef out_base = LLVMBuildAdd(cg->b, kept.off[1], start, "");
