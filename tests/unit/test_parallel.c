@@ -231,8 +231,9 @@ static void subnormals_are_flushed_unless_kept(void **state) {
 
 /* ---- split kernels ---- */
 
-/* Big enough that every kernel kind splits (elementwise, GEMM with epilogue, batched GEMM,
- * row reductions, softmax, column sums), small enough to train in a blink. */
+/* Big enough that every kernel kind that splits does (elementwise, GEMM with epilogue, batched
+ * GEMM, row reductions, softmax; column sums always run whole, test_column_sum_split.c), small
+ * enough to train in a blink. */
 static const char *model =
     "input tokens: i32[4, 64]\n"
     "input targets: i32[4, 64]\n"
