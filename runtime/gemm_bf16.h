@@ -46,6 +46,22 @@ void gc_sgemm_bf16(int32_t layout, int32_t trans_a, int32_t trans_b, int32_t m, 
 bool gc_sgemm_bf16_packed(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                           gc_sgemm_pack_fn pack, const void *ctx, float beta, float *c, int64_t ldc);
 
+/* gc_sgemm_ksplit's product (runtime/gemm.h: C = op(A) op(B), row major, cut along k into
+ * GC_SGEMM_K_SEGMENTS fixed segments of whole KC blocks, the parts of one job sharing the partial
+ * products, the part finishing the last segment adding them to C in segment order) with both
+ * operands rounded to bf16: every element of A and B is read and rounded once a product whatever
+ * the thread count, where a split by columns would have every part round all of A. C's bits depend
+ * neither on the thread count nor on which thread runs a segment. Called when gc_sgemm_splits_k. */
+void gc_sgemm_bf16_ksplit(int32_t trans_a, int32_t trans_b, int32_t m, int32_t n, int32_t k, const float *a,
+                          int32_t lda, const float *b, int32_t ldb, float *c, int32_t ldc, int32_t seg_from,
+                          int32_t seg_to);
+
+/* Bytes of the buffers gc_sgemm_bf16 holds for the whole process while it runs a split product of
+ * shape (m, n, k), as gc_sgemm_shared_bytes counts gc_sgemm's: GC_SGEMM_SHARE_B (split by rows: B's
+ * pair-word panels shared by the parts), _A (by columns) or _K (gc_sgemm_bf16_ksplit's partial
+ * products); 0 when it holds none (an operand too large to share). */
+int64_t gc_sgemm_bf16_shared_bytes(int split, int64_t m, int64_t n, int64_t k);
+
 typedef enum gc_bf16_kernel {
     GC_BF16_KERNEL_AUTO,        /* the best the CPU has (the default) */
     GC_BF16_KERNEL_AVX512_BF16, /* vdpbf16ps */
