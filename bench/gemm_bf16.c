@@ -21,6 +21,9 @@
 #include "runtime/gemm_bf16.h"
 #include "runtime/parallel.h"
 
+/* Weak: the bench also links older gemm_bf16.c versions (GC_BENCH_BF16_COLS=1 then). */
+#pragma weak gc_sgemm_bf16_ksplit
+
 #define NT 111
 #define TR 112
 
@@ -55,7 +58,8 @@ static int64_t boundary(int32_t at, int64_t count, int64_t unit) {
 static void task(char *arena, const int64_t *offsets, int32_t from, int32_t to) {
     (void)arena, (void)offsets;
     int m = sh->m, n = sh->n, k = sh->k;
-    if (by_k && !(bf16 && getenv("GC_BENCH_BF16_COLS"))) {
+    const char *cols_env = getenv("GC_BENCH_BF16_COLS");
+    if (by_k && !(bf16 && cols_env && *cols_env && strcmp(cols_env, "0") != 0)) {
         int32_t lo = (int32_t)boundary(from, GC_SGEMM_K_SEGMENTS, 1), hi = (int32_t)boundary(to, GC_SGEMM_K_SEGMENTS, 1);
         if (bf16)
             gc_sgemm_bf16_ksplit(sh->ta, sh->tb, m, n, k, A, lda, B, ldb, C, n, lo, hi);

@@ -1107,6 +1107,7 @@ static bool planned_step(const gc_trainer *t, const gc_graph *g, const bool *gra
     int threads = gc_pool_resolve_threads(t->opts.threads);
     int64_t shared[4] = {0}; /* gc_sgemm's buffers shared by a split product's parts, by kind */
     int64_t shared_bf16[4] = {0}; /* gc_sgemm_bf16's (runtime/gemm_bf16.h), apart from gc_sgemm's */
+    int64_t shared_at_f32[4] = {0}; /* gc_sgemm's, were every product f32 (what bf16 saves) */
     for (int i = 0; i < g->num_nodes; i++) {
         const gc_node *n = g->nodes[i];
         gemm |= n->op == GC_OP_MATMUL && n->type.dtype == GC_F32 && !n->attr.matmul.bf16;
@@ -1121,6 +1122,8 @@ static bool planned_step(const gc_trainer *t, const gc_graph *g, const bool *gra
                                  : gc_sgemm_shared_bytes(kind, rows, cols, depth);
                 int64_t *into = bf16 ? shared_bf16 : shared;
                 if (b > into[kind]) into[kind] = b;
+                int64_t f = bf16 ? gc_sgemm_shared_bytes(kind, rows, cols, depth) : b;
+                if (f > shared_at_f32[kind]) shared_at_f32[kind] = f;
             }
         }
         gemm_bf16 |= n->op == GC_OP_MATMUL && n->type.dtype == GC_F32 && n->attr.matmul.bf16;
@@ -1155,8 +1158,12 @@ static bool planned_step(const gc_trainer *t, const gc_graph *g, const bool *gra
     r->workspace = staging + (packing + conv + conv_wgrad) * threads + shared[GC_SGEMM_SHARE_A] +
                    shared[GC_SGEMM_SHARE_B] + shared[GC_SGEMM_SHARE_K] + shared_bf16[GC_SGEMM_SHARE_A] +
                    shared_bf16[GC_SGEMM_SHARE_B] + shared_bf16[GC_SGEMM_SHARE_K];
-    /* The same step at f32 packs every product into gc_sgemm's f32 panels. */
-    if (gemm_bf16) r->precision_saved = (gc_sgemm_workspace_bytes() - packing) * threads;
+    /* The same step at f32 packs every product into gc_sgemm's f32 panels, and its split products
+     * share gc_sgemm's buffers alone. */
+    if (gemm_bf16) {
+        r->precision_saved = (gc_sgemm_workspace_bytes() - packing) * threads;
+        for (int kind = 1; kind < 4; kind++) r->precision_saved += shared_at_f32[kind] - shared[kind] - shared_bf16[kind];
+    }
     return true;
 }
 
