@@ -15,9 +15,12 @@
  * adds a pair of products at a time; the others add one product at a time), so any of them differs
  * from exact sums of the rounded operands by f32 rounding only, but for one corner: the
  * avx512_bf16 kernel counts subnormal operands (|x| < 2^-126) as zero, as vdpbf16ps and its
- * conversion instruction do (torch's bf16 matmuls on such CPUs, through oneDNN, do the same). Every element of C is computed the same way wherever the call's rows and columns
- * start, so a product split into parts gives the same bits however it is cut (runtime/parallel.h).
- * Packing buffers are per thread, allocated on a thread's first call and freed when it exits.
+ * conversion instruction do (torch's bf16 matmuls on such CPUs, through oneDNN, do the same).
+ * Every element of C is computed the same way wherever the call's rows and columns start, so a
+ * product split into parts gives the same bits however it is cut (runtime/parallel.h). Packing
+ * buffers are per thread, allocated on a thread's first call and freed when it exits; the parts of
+ * a split product (between gc_sgemm_share_begin and _end, runtime/gemm.h) share the packing of the
+ * operand they all read, as gc_sgemm's do, in buffers of their own kept for the process.
  */
 #ifndef GC_RUNTIME_GEMM_BF16_H
 #define GC_RUNTIME_GEMM_BF16_H
