@@ -9,6 +9,8 @@
  *
  * A bf16 matmul (mixed precision, passes/precision.c) calls gc_sgemm_bf16 (runtime/gemm_bf16.h)
  * with the same arguments, whatever its width: it rounds the f32 operands to bf16 as it packs them.
+ * It splits as an f32 product does, along k too (gc_sgemm_bf16_ksplit), and its parts share their
+ * packing the same way.
  */
 #include <limits.h>
 #include <string.h>
@@ -254,7 +256,7 @@ int cg_emit_matmul_part(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LL
 bool cg_gemm_splits_k(const cg_ctx *cg, const gc_node *n) {
     const gc_type *ta = &n->inputs[0]->type;
     int64_t rows, cols, k = ta->dims[ta->rank - (n->attr.matmul.transpose_a ? 2 : 1)];
-    return n->type.dtype == GC_F32 && !n->attr.matmul.bf16 && cg_gemm_rows(cg, n, &rows, &cols) &&
+    return n->type.dtype == GC_F32 && cg_gemm_rows(cg, n, &rows, &cols) &&
            gc_sgemm_splits_k(rows, cols, k);
 }
 
@@ -269,6 +271,18 @@ static void call_gemm_ksplit(cg_ctx *cg, const gemm *g, bool split, LLVMValueRef
     }
     LLVMTypeRef i32 = cg->t_i32, ptr = cg->t_ptr;
     LLVMTypeRef params[13] = {i32, i32, i32, i32, i32, ptr, i32, ptr, i32, ptr, i32, i32, i32};
+    LLVMValueRef args[13] = {
+        cg_i32(cg, g->trans_a ? CBLAS_TRANS : CBLAS_NO_TRANS),
+        cg_i32(cg, g->trans_b ? CBLAS_TRANS : CBLAS_NO_TRANS),
+        cg_i32(cg, (int32_t)g->m), cg_i32(cg, (int32_t)g->n), cg_i32(cg, (int32_t)g->k),
+        a, cg_i32(cg, (int32_t)g->lda), b, cg_i32(cg, (int32_t)g->ldb), c, cg_i32(cg, (int32_t)g->ldc),
+        LLVMBuildTrunc(cg->b, lo, i32, ""), LLVMBuildTrunc(cg->b, hi, i32, ""),
+    };
+    /* bf16 (runtime/gemm_bf16.h): an ordinary reference, as gc_sgemm_bf16 is. */
+    if (g->bf16) {
+        cg_call(cg, "gc_sgemm_bf16_ksplit", cg->t_void, params, args, 13);
+        return;
+    }
     LLVMTypeRef fty = LLVMFunctionType(cg->t_void, params, 13, 0);
     LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, "gc_sgemm_ksplit");
     if (!fn) {
@@ -282,13 +296,6 @@ static void call_gemm_ksplit(cg_ctx *cg, const gemm *g, bool split, LLVMValueRef
     LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "ksplit.after");
     LLVMBuildCondBr(cg->b, LLVMBuildIsNull(cg->b, fn, ""), whole, parts);
     LLVMPositionBuilderAtEnd(cg->b, parts);
-    LLVMValueRef args[13] = {
-        cg_i32(cg, g->trans_a ? CBLAS_TRANS : CBLAS_NO_TRANS),
-        cg_i32(cg, g->trans_b ? CBLAS_TRANS : CBLAS_NO_TRANS),
-        cg_i32(cg, (int32_t)g->m), cg_i32(cg, (int32_t)g->n), cg_i32(cg, (int32_t)g->k),
-        a, cg_i32(cg, (int32_t)g->lda), b, cg_i32(cg, (int32_t)g->ldb), c, cg_i32(cg, (int32_t)g->ldc),
-        LLVMBuildTrunc(cg->b, lo, i32, ""), LLVMBuildTrunc(cg->b, hi, i32, ""),
-    };
     LLVMBuildCall2(cg->b, fty, fn, args, 13, "");
     LLVMBuildBr(cg->b, after);
     LLVMPositionBuilderAtEnd(cg->b, whole);
@@ -307,7 +314,7 @@ int cg_emit_matmul(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMVal
     for (int d = 0; d < nest.rank; d++) work *= (double)nest.dims[d];
     /* A product far deeper than its result splits along k, whether or not the pool shares it
      * out (gc_sgemm_ksplit's bits are the same either way). */
-    if (nest.rank == 0 && !g.bf16 && g.dtype == GC_F32 && gc_sgemm_splits_k(g.m, g.n, g.k)) {
+    if (nest.rank == 0 && g.dtype == GC_F32 && gc_sgemm_splits_k(g.m, g.n, g.k)) {
         call_gemm_ksplit(cg, &g, cg_split_worthwhile(cg, work), in[0], in[1], out);
         return 1;
     }

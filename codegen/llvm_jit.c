@@ -55,7 +55,7 @@ typedef struct extern_symbol {
 
 static int define_externals(LLVMOrcLLJITRef jit, LLVMOrcJITDylibRef jd, gc_error *err) {
     const extern_symbol table[] = {
-        SYM(gc_sgemm), SYM(gc_sgemm_ksplit), SYM(gc_sgemm_bf16), SYM(cblas_sgemm), SYM(cblas_dgemm), SYM(erff), SYM(erf), SYM(erfcf), SYM(erfc), SYM(tanhf),
+        SYM(gc_sgemm), SYM(gc_sgemm_ksplit), SYM(gc_sgemm_bf16), SYM(gc_sgemm_bf16_ksplit), SYM(cblas_sgemm), SYM(cblas_dgemm), SYM(erff), SYM(erf), SYM(erfcf), SYM(erfc), SYM(tanhf),
         SYM(tanh), SYM(log1pf), SYM(log1p), SYM(expf), SYM(exp), SYM(logf), SYM(log), SYM(sinf),
         SYM(sin), SYM(cosf), SYM(cos), SYM(powf), SYM(pow), SYM(gc_pool_run), SYM(gc_profile_tick), SYM(gc_step_hook),
         SYM(gc_conv_forward_f32), SYM(gc_conv_input_grad_f32), SYM(gc_conv_weight_grad_f32), SYM(gc_conv_forward_f64),

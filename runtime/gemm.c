@@ -721,6 +721,16 @@ void gc_sgemm_share_end(void) {
 #endif
 }
 
+uint64_t gc_sgemm_share_current(int *operand) {
+#if GC_GEMM_X86
+    *operand = share_operand;
+    return share_job;
+#else
+    *operand = 0;
+    return 0;
+#endif
+}
+
 int64_t gc_sgemm_workspace_bytes(void) {
 #if GC_GEMM_X86
     if (!gc_sgemm_uses_own()) return 0;

@@ -73,6 +73,9 @@ bool gc_sgemm_packed_b(int32_t m, int32_t n, int32_t k, const float *a, int32_t 
 #define GC_SGEMM_SHARE_K 3
 void gc_sgemm_share_begin(uint64_t job, int operand);
 void gc_sgemm_share_end(void);
+/* This thread's current job (0 outside one) and, in *operand, what its parts share: how the bf16
+ * GEMM's parts (runtime/gemm_bf16.c) join the same jobs. */
+uint64_t gc_sgemm_share_current(int *operand);
 
 /* A product whose depth dwarfs its result (M3's tied head's input gradient: 256 x 768 over
  * k = 50257), split along k. Split by rows or columns instead, every part would stream all of

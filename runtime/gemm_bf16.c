@@ -15,13 +15,26 @@
  *
  * Packing reads f32 rows of 32 values (16 pairs), rounds them, gathers the upper halves into pair
  * words with one vpermt2w, and transposes 16 x 16 words in registers where the layout needs it,
- * like gemm.c's packing, so every transpose case packs at memory speed. Half the bytes of an f32
- * panel make KC 512 fit the L1 budget gemm.c's KC 384 has.
+ * like gemm.c's packing, so every transpose case packs at memory speed.
+ *
+ * KC is 768, a B panel of 48 KiB (L1's size on Zen 5; the micro-kernel's 128 bytes of B per 24
+ * vdpbf16ps are well within what L2 streams when part of it is evicted): M3's 768-deep products
+ * then take one pass over C where KC 512 took two, which for the head's 51 MB of logits is 100 MB
+ * less traffic a step (head forward 13% faster on one thread; the layer products 2-3%). NC 1024
+ * keeps a B block (1.5 MiB) near L2 and the packing buffers at 1.9 MiB a thread, under f32's.
+ *
+ * The parts of a product split over the pool share the packing of the operand each reads whole,
+ * and a product far deeper than its result is split along k (gc_sgemm_bf16_ksplit), as gemm.c
+ * does for f32 (both below): without them M3's head input gradient, split by columns, rounded all
+ * 51 MB of the logits' gradient in every one of the pool's 8 chunks, and ran at 1.24x the f32
+ * product where the other products ran at 1.6-2x.
  */
 #include "runtime/gemm_bf16.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,9 +53,9 @@
 
 #define MR 12
 #define NR 32
-#define KC 512 /* even: a block never splits a pair */
+#define KC 768 /* even: a block never splits a pair */
 #define MC 192
-#define NC 2048
+#define NC 1024
 _Static_assert(NR == GC_SGEMM_PANEL, "the conv packing callback writes GC_SGEMM_PANEL-column panels");
 _Static_assert(KC % 2 == 0, "pairs of k");
 
@@ -516,6 +529,107 @@ static kernel_set kernels(void) {
     }
 }
 
+/* ---- packing shared between the parts of a split product ----
+ *
+ * gemm.c's scheme (see there) for the pair-word panels: the parts of a product the pool splits by
+ * columns all read A whole, by rows B; the first part to need a block of that operand packs it
+ * into a buffer shared by the job's parts (gc_sgemm_share_begin, runtime/gemm.h) and the others
+ * read it there. Nobody waits: a block another thread is still packing is packed privately, and
+ * a slot still used by another job's thread is not shared. Packing is the same whoever packs, so
+ * no bit of C changes. Without it every part rounds the whole operand afresh: M3's layer products
+ * by columns round their activations 8 times (the pool's chunks), and gc_sgemm_bf16 itself packs
+ * A again for every NC-column slab.
+ *
+ * A slot's word is job << SLOT_JOB_SHIFT | users << 2 | state; each block of the packed operand
+ * has a word tag << 2 | block state, the tag counting the slot's claims. */
+#define SLOT_JOB_SHIFT 24
+#define SLOT_USER 4u
+#define SLOT_USERS_MASK ((UINT64_C(1) << SLOT_JOB_SHIFT) - SLOT_USER)
+enum { SLOT_CLAIMING = 1, SLOT_READY = 2 };
+enum { BLOCK_PACKING = 1, BLOCK_DONE = 2 };
+/* The largest operand shared, in pair words (32 MiB). */
+#define SHARED_MAX_WORDS (INT64_C(8) << 20)
+
+typedef struct shared_pack {
+    _Atomic uint64_t word;
+    /* The operand, written by the thread that claims the slot for a job. */
+    const float *src;
+    int64_t ld, outer, depth; /* outer: B's columns or A's rows; depth: k */
+    bool trans;
+    uint64_t tag; /* one more at every claim: what the block words are tagged with */
+    uint32_t *buf;
+    int64_t buf_words;
+    _Atomic uint64_t *blocks;
+    int64_t blocks_cap;
+} shared_pack;
+
+static shared_pack shared_a, shared_b;
+
+/* Joins the slot for `job` and operand (src, ld, trans, outer x depth), claiming it when it holds
+ * an earlier job nobody uses; false: pack privately. Every true is followed by slot_leave. */
+static bool slot_join(shared_pack *s, uint64_t job, const float *src, int64_t ld, bool trans, int64_t outer,
+                      int64_t depth, int64_t words, int64_t blocks) {
+    if (words > SHARED_MAX_WORDS) return false;
+    for (;;) {
+        uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
+        if (w >> SLOT_JOB_SHIFT == job) {
+            if ((w & 3u) != SLOT_READY) return false;
+            if (!atomic_compare_exchange_weak(&s->word, &w, w + SLOT_USER)) continue;
+            if (s->src == src && s->ld == ld && s->trans == trans && s->outer == outer && s->depth == depth)
+                return true;
+            atomic_fetch_sub(&s->word, SLOT_USER);
+            return false;
+        }
+        if (w & SLOT_USERS_MASK) return false;
+        uint64_t mine = job << SLOT_JOB_SHIFT | SLOT_USER | SLOT_CLAIMING;
+        if (!atomic_compare_exchange_weak(&s->word, &w, mine)) continue;
+        /* Ours alone until it is READY: grow the buffers (rarely: the first steps). */
+        bool ok = true;
+        if (s->buf_words < words) {
+            void *buf = NULL;
+            free(s->buf);
+            s->buf = posix_memalign(&buf, 64, sizeof(uint32_t) * (size_t)words) == 0 ? buf : NULL;
+            s->buf_words = s->buf ? words : 0;
+            ok = s->buf != NULL;
+        }
+        if (ok && s->blocks_cap < blocks) {
+            _Atomic uint64_t *b = calloc((size_t)blocks, sizeof *b);
+            if (b) {
+                free((void *)s->blocks);
+                s->blocks = b;
+                s->blocks_cap = blocks;
+            }
+            ok = b != NULL;
+        }
+        s->src = src;
+        s->ld = ld;
+        s->trans = trans;
+        s->outer = ok ? outer : -1;
+        s->depth = depth;
+        s->tag++;
+        atomic_store_explicit(&s->word, job << SLOT_JOB_SHIFT | SLOT_USER | SLOT_READY, memory_order_release);
+        if (ok) return true;
+        atomic_fetch_sub(&s->word, SLOT_USER);
+        return false;
+    }
+}
+
+static void slot_leave(shared_pack *s) { atomic_fetch_sub_explicit(&s->word, SLOT_USER, memory_order_release); }
+
+/* What a part does with block `index` of a joined slot: read it (BLOCK_DONE), pack it there and
+ * publish it (BLOCK_PACKING, then block_done), or pack it privately (0: another thread is on it). */
+static int block_take(shared_pack *s, int64_t index) {
+    _Atomic uint64_t *b = &s->blocks[index];
+    uint64_t v = atomic_load_explicit(b, memory_order_acquire);
+    if (v == (s->tag << 2 | BLOCK_DONE)) return BLOCK_DONE;
+    if (v >> 2 == s->tag) return 0;
+    return atomic_compare_exchange_strong(b, &v, s->tag << 2 | BLOCK_PACKING) ? BLOCK_PACKING : 0;
+}
+
+static void block_done(shared_pack *s, int64_t index) {
+    atomic_store_explicit(&s->blocks[index], s->tag << 2 | BLOCK_DONE, memory_order_release);
+}
+
 /* ---- the blocked product ---- */
 
 /* A caller's packing of op(B) (pack, ctx), or NULL for b itself. */
@@ -527,48 +641,102 @@ typedef struct b_source {
     const void *ctx;
 } b_source;
 
-/* Rows [p0, p0 + kc) and columns [j0, j0 + nc) of op(B) as pair-word panels. */
+static int64_t blocks_of(int64_t len, int64_t block) { return (len + block - 1) / block; }
+/* Columns of a packed B block, rows of a packed A block: whole panels. */
+static int64_t padded(int64_t len, int64_t panel) { return (len + panel - 1) / panel * panel; }
+/* Pairs of k in all its KC blocks (only the last may be odd). */
+static int64_t all_pairs(int64_t k) { return k / KC * (KC / 2) + (k % KC + 1) / 2; }
+
+/* Rows [p0, p0 + kc) and columns [j0, j0 + nc) of op(B) as pair-word panels at dst. */
 static void pack_b_block(const kernel_set *ks, const b_source *src, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
-                         const workspace *w) {
+                         const workspace *w, uint32_t *dst) {
     if (!src->pack) {
-        ks->pack_b(src->trans, src->b, src->ldb, p0, kc, j0, nc, w->b);
+        ks->pack_b(src->trans, src->b, src->ldb, p0, kc, j0, nc, dst);
         return;
     }
     /* One f32 panel at a time from the caller, then rounded into its pair-word panel. */
     int64_t pairs = (kc + 1) / 2;
     for (int64_t q = 0; q < nc; q += NR) {
         src->pack(src->ctx, p0, kc, j0 + q, nc - q < NR ? nc - q : NR, w->f32);
-        ks->panel(w->f32, kc, w->b + q * pairs);
+        ks->panel(w->f32, kc, dst + q * pairs);
     }
 }
 
-/* Row-major C[m x n] = alpha op(A) op(B) + beta C with m, n, k > 0 and alpha != 0. */
+/* Row-major C[m x n] = alpha op(A) op(B) + beta C with m, n, k > 0 and alpha != 0. `sa` and `sb`,
+ * when not NULL, are joined slots holding the packing of the whole of A or B: B's block (j0, p0)
+ * at j0 all_pairs(k) + p0/2 padded(nc, NR), A's block (p0, i0) at p0/2 padded(m, MR) + i0 pairs. */
 static void product(bool ta, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                    const b_source *src, float beta, float *c, int64_t ldc, const workspace *w) {
+                    const b_source *src, float beta, float *c, int64_t ldc, const workspace *w, shared_pack *sa,
+                    shared_pack *sb) {
     kernel_set ks = kernels();
     if (beta != 0 && beta != 1)
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) c[i * ldc + j] *= beta;
+    int64_t k_blocks = blocks_of(k, KC), m_blocks = blocks_of(m, MC), m_panels = padded(m, MR), k_pairs = all_pairs(k);
     for (int64_t j0 = 0; j0 < n; j0 += NC) {
         int64_t nc = n - j0 < NC ? n - j0 : NC;
         for (int64_t p0 = 0; p0 < k; p0 += KC) {
             int64_t kc = k - p0 < KC ? k - p0 : KC, pairs = (kc + 1) / 2;
             tile_mode mode = {p0 > 0 || beta != 0, alpha != 1, alpha};
-            pack_b_block(&ks, src, p0, kc, j0, nc, w);
+            int64_t index = j0 / NC * k_blocks + p0 / KC;
+            int take = sb ? block_take(sb, index) : 0;
+            uint32_t *bp = take ? sb->buf + j0 * k_pairs + p0 / 2 * padded(nc, NR) : w->b;
+            if (take != BLOCK_DONE) pack_b_block(&ks, src, p0, kc, j0, nc, w, bp);
+            if (take == BLOCK_PACKING) block_done(sb, index);
             for (int64_t i0 = 0; i0 < m; i0 += MC) {
                 int64_t mc = m - i0 < MC ? m - i0 : MC;
-                ks.pack_a(ta, a, lda, i0, mc, p0, kc, w->a);
+                index = p0 / KC * m_blocks + i0 / MC;
+                take = sa ? block_take(sa, index) : 0;
+                uint32_t *ap = take ? sa->buf + p0 / 2 * m_panels + i0 * pairs : w->a;
+                if (take != BLOCK_DONE) ks.pack_a(ta, a, lda, i0, mc, p0, kc, ap);
+                if (take == BLOCK_PACKING) block_done(sa, index);
                 for (int64_t q = 0; q < nc; q += NR) {
                     int cols = nc - q < NR ? (int)(nc - q) : NR;
                     for (int64_t p = 0; p < mc; p += MR) {
                         int rows = mc - p < MR ? (int)(mc - p) : MR;
-                        ks.micro(pairs, w->a + p * pairs, w->b + q * pairs, c + (i0 + p) * ldc + j0 + q, ldc, mode,
-                                 rows, cols);
+                        ks.micro(pairs, ap + p * pairs, bp + q * pairs, c + (i0 + p) * ldc + j0 + q, ldc, mode, rows,
+                                 cols);
                     }
                 }
             }
         }
     }
+}
+
+int64_t gc_sgemm_bf16_shared_bytes(int split, int64_t m, int64_t n, int64_t k) {
+    if (m <= 0 || n <= 0 || k <= 0) return 0;
+    if (split == GC_SGEMM_SHARE_K) return (int64_t)sizeof(float) * (GC_SGEMM_K_SEGMENTS - 1) * m * n;
+    int64_t words, blocks;
+    if (split == GC_SGEMM_SHARE_B) {
+        words = all_pairs(k) * padded(n, NR);
+        blocks = blocks_of(n, NC) * blocks_of(k, KC);
+    } else if (split == GC_SGEMM_SHARE_A) {
+        words = all_pairs(k) * padded(m, MR);
+        blocks = blocks_of(k, KC) * blocks_of(m, MC);
+    } else {
+        return 0;
+    }
+    if (words > SHARED_MAX_WORDS) return 0;
+    return (int64_t)sizeof(uint32_t) * words + (int64_t)sizeof(uint64_t) * blocks;
+}
+
+/* product(), sharing the packing of the operand the parts of the current job all read whole
+ * (gc_sgemm_share_begin, runtime/gemm.h) when it can. */
+static void product_of_part(bool ta, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                            const b_source *src, float beta, float *c, int64_t ldc, const workspace *w) {
+    int operand = 0;
+    uint64_t job = gc_sgemm_share_current(&operand);
+    shared_pack *sa = NULL, *sb = NULL;
+    if (job && operand == GC_SGEMM_SHARE_B && !src->pack &&
+        slot_join(&shared_b, job, src->b, src->ldb, src->trans, n, k, all_pairs(k) * padded(n, NR),
+                  blocks_of(n, NC) * blocks_of(k, KC)))
+        sb = &shared_b;
+    if (job && operand == GC_SGEMM_SHARE_A &&
+        slot_join(&shared_a, job, a, lda, ta, m, k, all_pairs(k) * padded(m, MR), blocks_of(k, KC) * blocks_of(m, MC)))
+        sa = &shared_a;
+    product(ta, m, n, k, alpha, a, lda, src, beta, c, ldc, w, sa, sb);
+    if (sa) slot_leave(sa);
+    if (sb) slot_leave(sb);
 }
 
 /* C = beta C, for a product with nothing to add (k = 0 or alpha = 0); beta 0 writes zeros even
@@ -621,7 +789,7 @@ void gc_sgemm_bf16(int32_t layout, int32_t trans_a, int32_t trans_b, int32_t m, 
         return;
     }
     b_source src = {trans_b != NO_TRANS, b, ldb, NULL, NULL};
-    product(trans_a != NO_TRANS, m, n, k, alpha, a, lda, &src, beta, c, ldc, w);
+    product_of_part(trans_a != NO_TRANS, m, n, k, alpha, a, lda, &src, beta, c, ldc, w);
 }
 
 bool gc_sgemm_bf16_packed(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
@@ -630,6 +798,120 @@ bool gc_sgemm_bf16_packed(bool trans_a, int64_t m, int64_t n, int64_t k, const f
     workspace *w = thread_workspace();
     if (!w) return false;
     b_source src = {false, NULL, 0, pack, ctx};
-    product(trans_a, m, n, k, 1.0f, a, lda, &src, beta, c, ldc, w);
+    product(trans_a, m, n, k, 1.0f, a, lda, &src, beta, c, ldc, w, NULL, NULL);
     return true;
+}
+
+/* ---- products split along k (gc_sgemm_bf16_ksplit) ----
+ *
+ * gemm.c's scheme for f32 with a slot of its own: its word is job << 2 | state (0: free), `done`
+ * counts the job's finished segments, and the part that finishes the last one adds the partials
+ * to C and frees the slot. A part of another job waits for the slot (two pools running such
+ * products at once; each job finishes without help from the other, so the wait ends). */
+enum { KSLOT_CLAIMING = 1, KSLOT_READY = 2 };
+
+typedef struct ksplit_slot {
+    _Atomic uint64_t word;
+    atomic_int done;
+    bool ok;    /* the buffer holds the job's partials; false: out of memory */
+    float *buf; /* segments 1.. as dense m x n matrices */
+    int64_t buf_floats;
+} ksplit_slot;
+
+static ksplit_slot ksplit;
+
+/* Ids of products run outside a pool's job, apart from the pool's (runtime/parallel.c counts up
+ * from 1) and from gemm.c's (1 << 60 up). */
+static _Atomic uint64_t private_ksplit_jobs;
+
+/* First element of k's segment s: whole KC blocks. */
+static int64_t segment_start(int64_t k, int s) {
+    int64_t blocks = (k + KC - 1) / KC;
+    int64_t at = blocks * s / GC_SGEMM_K_SEGMENTS * KC;
+    return at < k ? at : k;
+}
+
+static void ksplit_join(uint64_t job, int64_t floats) {
+    for (;;) {
+        uint64_t w = atomic_load_explicit(&ksplit.word, memory_order_acquire);
+        if (w >> 2 == job) {
+            if ((w & 3u) == KSLOT_READY) return;
+            continue; /* the claiming part is sizing the buffer */
+        }
+        if (w != 0) {
+            sched_yield();
+            continue;
+        }
+        if (!atomic_compare_exchange_weak(&ksplit.word, &w, job << 2 | KSLOT_CLAIMING)) continue;
+        if (ksplit.buf_floats < floats) {
+            void *p = NULL;
+            free(ksplit.buf);
+            ksplit.buf = posix_memalign(&p, 64, sizeof(float) * (size_t)floats) == 0 ? p : NULL;
+            ksplit.buf_floats = ksplit.buf ? floats : 0;
+        }
+        ksplit.ok = ksplit.buf != NULL;
+        atomic_store_explicit(&ksplit.done, 0, memory_order_relaxed);
+        atomic_store_explicit(&ksplit.word, job << 2 | KSLOT_READY, memory_order_release);
+        return;
+    }
+}
+
+/* Rows [0, m) of C += rows of p (dense, n wide). */
+static void add_partial(int64_t m, int64_t n, const float *restrict p, float *restrict c, int64_t ldc) {
+    for (int64_t i = 0; i < m; i++) {
+        float *restrict cr = c + i * ldc;
+        const float *restrict pr = p + i * n;
+        for (int64_t j = 0; j < n; j++) cr[j] += pr[j];
+    }
+}
+
+void gc_sgemm_bf16_ksplit(int32_t trans_a, int32_t trans_b, int32_t m, int32_t n, int32_t k, const float *a,
+                          int32_t lda, const float *b, int32_t ldb, float *c, int32_t ldc, int32_t seg_from,
+                          int32_t seg_to) {
+    if (m <= 0 || n <= 0) return;
+    int operand = 0;
+    uint64_t job = gc_sgemm_share_current(&operand);
+    if (operand != GC_SGEMM_SHARE_K) job = 0;
+    if (!job) {
+        /* Outside a job: the call that holds segment 0 computes them all. */
+        if (seg_from > 0) return;
+        job = (UINT64_C(1) << 61) | (atomic_fetch_add(&private_ksplit_jobs, 1) + 1);
+        seg_from = 0;
+        seg_to = GC_SGEMM_K_SEGMENTS;
+    }
+    if (seg_from < 0) seg_from = 0;
+    if (seg_to > GC_SGEMM_K_SEGMENTS) seg_to = GC_SGEMM_K_SEGMENTS;
+    if (seg_from >= seg_to) return;
+    int64_t mn = (int64_t)m * n;
+    ksplit_join(job, (GC_SGEMM_K_SEGMENTS - 1) * mn);
+    bool ta = trans_a != NO_TRANS, tb = trans_b != NO_TRANS;
+    workspace *w = thread_workspace();
+    for (int s = seg_from; s < seg_to; s++) {
+        int64_t lo = segment_start(k, s), hi = segment_start(k, s + 1);
+        if (!ksplit.ok) {
+            /* No buffer: segment 0's part computes the product unsplit. */
+            if (s == 0) gc_sgemm_bf16(ROW_MAJOR, trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+            continue;
+        }
+        float *dst = s == 0 ? c : ksplit.buf + (s - 1) * mn;
+        int64_t ldd = s == 0 ? ldc : n;
+        if (hi == lo) {
+            if (s == 0) scale_only(m, n, 0.0f, dst, ldd);
+            continue;
+        }
+        const float *as = a + (ta ? lo * lda : lo), *bs = b + (tb ? lo : lo * ldb);
+        if (!w) {
+            product_unpacked(ta, tb, m, n, hi - lo, 1.0f, as, lda, bs, ldb, 0.0f, dst, ldd);
+            continue;
+        }
+        b_source src = {tb, bs, ldb, NULL, NULL};
+        product(ta, m, n, hi - lo, 1.0f, as, lda, &src, 0.0f, dst, ldd, w, NULL, NULL);
+    }
+    int count = seg_to - seg_from;
+    if (atomic_fetch_add_explicit(&ksplit.done, count, memory_order_acq_rel) + count < GC_SGEMM_K_SEGMENTS) return;
+    /* Every segment is in: add them to C in segment order (an empty segment adds nothing). */
+    if (ksplit.ok)
+        for (int s = 1; s < GC_SGEMM_K_SEGMENTS; s++)
+            if (segment_start(k, s) < segment_start(k, s + 1)) add_partial(m, n, ksplit.buf + (s - 1) * mn, c, ldc);
+    atomic_store_explicit(&ksplit.word, 0, memory_order_release);
 }

@@ -15,9 +15,12 @@
  * adds a pair of products at a time; the others add one product at a time), so any of them differs
  * from exact sums of the rounded operands by f32 rounding only, but for one corner: the
  * avx512_bf16 kernel counts subnormal operands (|x| < 2^-126) as zero, as vdpbf16ps and its
- * conversion instruction do (torch's bf16 matmuls on such CPUs, through oneDNN, do the same). Every element of C is computed the same way wherever the call's rows and columns
- * start, so a product split into parts gives the same bits however it is cut (runtime/parallel.h).
- * Packing buffers are per thread, allocated on a thread's first call and freed when it exits.
+ * conversion instruction do (torch's bf16 matmuls on such CPUs, through oneDNN, do the same).
+ * Every element of C is computed the same way wherever the call's rows and columns start, so a
+ * product split into parts gives the same bits however it is cut (runtime/parallel.h). Packing
+ * buffers are per thread, allocated on a thread's first call and freed when it exits; the parts of
+ * a split product (between gc_sgemm_share_begin and _end, runtime/gemm.h) share the packing of the
+ * operand they all read, as gc_sgemm's do, in buffers of their own kept for the process.
  */
 #ifndef GC_RUNTIME_GEMM_BF16_H
 #define GC_RUNTIME_GEMM_BF16_H
@@ -45,6 +48,22 @@ void gc_sgemm_bf16(int32_t layout, int32_t trans_a, int32_t trans_b, int32_t m, 
  * (nothing computed) only when the packing buffers cannot be allocated or m, n or k is 0. */
 bool gc_sgemm_bf16_packed(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                           gc_sgemm_pack_fn pack, const void *ctx, float beta, float *c, int64_t ldc);
+
+/* gc_sgemm_ksplit's product (runtime/gemm.h: C = op(A) op(B), row major, cut along k into
+ * GC_SGEMM_K_SEGMENTS fixed segments of whole KC blocks, the parts of one job sharing the partial
+ * products, the part finishing the last segment adding them to C in segment order) with both
+ * operands rounded to bf16: every element of A and B is read and rounded once a product whatever
+ * the thread count, where a split by columns would have every part round all of A. C's bits depend
+ * neither on the thread count nor on which thread runs a segment. Called when gc_sgemm_splits_k. */
+void gc_sgemm_bf16_ksplit(int32_t trans_a, int32_t trans_b, int32_t m, int32_t n, int32_t k, const float *a,
+                          int32_t lda, const float *b, int32_t ldb, float *c, int32_t ldc, int32_t seg_from,
+                          int32_t seg_to);
+
+/* Bytes of the buffers gc_sgemm_bf16 holds for the whole process while it runs a split product of
+ * shape (m, n, k), as gc_sgemm_shared_bytes counts gc_sgemm's: GC_SGEMM_SHARE_B (split by rows: B's
+ * pair-word panels shared by the parts), _A (by columns) or _K (gc_sgemm_bf16_ksplit's partial
+ * products); 0 when it holds none (an operand too large to share). */
+int64_t gc_sgemm_bf16_shared_bytes(int split, int64_t m, int64_t n, int64_t k);
 
 typedef enum gc_bf16_kernel {
     GC_BF16_KERNEL_AUTO,        /* the best the CPU has (the default) */

@@ -1075,8 +1075,9 @@ char *gc_trainer_ir(gc_trainer *t, const char *stage) {
     return NULL;
 }
 
-/* Which of gc_sgemm's process-wide buffers (runtime/gemm.h) f32 matmul n's split needs, as
- * codegen/emit_gemm.c splits it: GC_SGEMM_SHARE_K for a product split along k (unless it has
+/* Which of gc_sgemm's process-wide buffers (runtime/gemm.h; gc_sgemm_bf16's for a bf16 product,
+ * which has its own of each kind) f32 matmul n's split needs, as codegen/emit_gemm.c splits it:
+ * GC_SGEMM_SHARE_K for a product split along k (unless it has
  * an epilogue, `root` being the fusion's: that one splits by rows or columns), with two or more
  * threads the shared packing of A (split by columns) or B (by rows) of a product whose batch,
  * if any, folds into its rows; 0: none. An upper bound: a product too small to split is counted
@@ -1108,17 +1109,24 @@ static bool planned_step(const gc_trainer *t, const gc_graph *g, const bool *gra
     int64_t conv_wgrad = 0; /* the weight gradient's, held beside it (runtime/conv_weight_grad.h) */
     int threads = gc_pool_resolve_threads(t->opts.threads);
     int64_t shared[4] = {0}; /* gc_sgemm's buffers shared by a split product's parts, by kind */
+    int64_t shared_bf16[4] = {0}; /* gc_sgemm_bf16's (runtime/gemm_bf16.h), apart from gc_sgemm's */
+    int64_t shared_at_f32[4] = {0}; /* gc_sgemm's, were every product f32 (what bf16 saves) */
     for (int i = 0; i < g->num_nodes; i++) {
         const gc_node *n = g->nodes[i];
         gemm |= n->op == GC_OP_MATMUL && n->type.dtype == GC_F32 && !n->attr.matmul.bf16;
-        if (n->op == GC_OP_MATMUL && n->type.dtype == GC_F32 && !n->attr.matmul.bf16) {
+        if (n->op == GC_OP_MATMUL && n->type.dtype == GC_F32) {
             int kind = shared_gemm_buffer(n, l.root, threads);
             if (kind) {
                 const gc_type *ta = &n->inputs[0]->type, *tr = &n->type;
                 int64_t rows = gc_type_numel(tr) / tr->dims[tr->rank - 1], cols = tr->dims[tr->rank - 1];
                 int64_t depth = ta->dims[ta->rank - (n->attr.matmul.transpose_a ? 2 : 1)];
-                int64_t b = gc_sgemm_shared_bytes(kind, rows, cols, depth);
-                if (b > shared[kind]) shared[kind] = b;
+                bool bf16 = n->attr.matmul.bf16;
+                int64_t b = bf16 ? gc_sgemm_bf16_shared_bytes(kind, rows, cols, depth)
+                                 : gc_sgemm_shared_bytes(kind, rows, cols, depth);
+                int64_t *into = bf16 ? shared_bf16 : shared;
+                if (b > into[kind]) into[kind] = b;
+                int64_t f = bf16 ? gc_sgemm_shared_bytes(kind, rows, cols, depth) : b;
+                if (f > shared_at_f32[kind]) shared_at_f32[kind] = f;
             }
         }
         gemm_bf16 |= n->op == GC_OP_MATMUL && n->type.dtype == GC_F32 && n->attr.matmul.bf16;
@@ -1151,9 +1159,14 @@ static bool planned_step(const gc_trainer *t, const gc_graph *g, const bool *gra
     r->activations = bytes;
     int64_t packing = (gemm ? gc_sgemm_workspace_bytes() : 0) + (gemm_bf16 ? gc_sgemm_bf16_workspace_bytes() : 0);
     r->workspace = staging + (packing + conv + conv_wgrad) * threads + shared[GC_SGEMM_SHARE_A] +
-                   shared[GC_SGEMM_SHARE_B] + shared[GC_SGEMM_SHARE_K];
-    /* The same step at f32 packs every product into gc_sgemm's f32 panels. */
-    if (gemm_bf16) r->precision_saved = (gc_sgemm_workspace_bytes() - packing) * threads;
+                   shared[GC_SGEMM_SHARE_B] + shared[GC_SGEMM_SHARE_K] + shared_bf16[GC_SGEMM_SHARE_A] +
+                   shared_bf16[GC_SGEMM_SHARE_B] + shared_bf16[GC_SGEMM_SHARE_K];
+    /* The same step at f32 packs every product into gc_sgemm's f32 panels, and its split products
+     * share gc_sgemm's buffers alone. */
+    if (gemm_bf16) {
+        r->precision_saved = (gc_sgemm_workspace_bytes() - packing) * threads;
+        for (int kind = 1; kind < 4; kind++) r->precision_saved += shared_at_f32[kind] - shared[kind] - shared_bf16[kind];
+    }
     return true;
 }
 

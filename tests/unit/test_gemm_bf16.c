@@ -4,7 +4,8 @@
  * the CPU has against a double-precision product of the rounded operands: every transpose, both
  * layouts, padded leading dimensions, alpha and beta, odd K and shapes on each side of the tile,
  * panel and KC-block edges; bit-exact where every partial sum is exact; bits independent of how a
- * product is cut into parts; the caller-packed variant the convolutions use.
+ * product is cut into parts, of the packing its parts share and of the thread count; the product
+ * split along k (gc_sgemm_bf16_ksplit); the caller-packed variant the convolutions use.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "runtime/gemm_bf16.h"
 
@@ -181,10 +183,11 @@ static void check(const problem *p, bool exact) {
 }
 
 static void run_shapes(bool exact) {
-    /* Edges: MR 12, NR 32, KC 512 (pairs 256), MC 192; odd K everywhere. */
-    static const int shapes[][3] = {{1, 1, 1},    {1, 1, 2},    {3, 5, 7},    {12, 32, 32},  {13, 33, 31},
-                                    {11, 31, 33}, {25, 65, 1},  {7, 100, 63}, {24, 64, 64},  {37, 47, 513},
-                                    {2, 3, 1025}, {200, 70, 9}, {193, 17, 40}, {5, 2100, 3}, {40, 40, 200}};
+    /* Edges: MR 12, NR 32, KC 768 (pairs 384), MC 192, NC 1024; odd K everywhere. */
+    static const int shapes[][3] = {{1, 1, 1},    {1, 1, 2},     {3, 5, 7},     {12, 32, 32},  {13, 33, 31},
+                                    {11, 31, 33}, {25, 65, 1},   {7, 100, 63},  {24, 64, 64},  {37, 47, 513},
+                                    {2, 3, 1025}, {200, 70, 9},  {193, 17, 40}, {5, 2100, 3},  {40, 40, 200},
+                                    {9, 35, 767}, {14, 40, 769}, {3, 33, 1537}};
     int count = (int)(sizeof shapes / sizeof shapes[0]);
     for (int s = 0; s < count; s++)
         for (int layout = ROW; layout <= COL; layout++)
@@ -291,6 +294,186 @@ static void test_packed_callback(void **state) {
     free(got);
 }
 
+/* The parts of a split product share the packing of the operand they all read whole
+ * (gc_sgemm_share_begin, runtime/gemm.h): by rows B, by columns A. Run in order, backwards, on
+ * two threads at once, and in the next job with an operand changed in place, the parts give the
+ * bits of the whole. Blocks on every side: 2 row blocks, 2 column slabs, 2 depth blocks (odd K). */
+static uint64_t next_job = 1;
+
+typedef struct parts_run {
+    problem p;
+    const float *a, *b;
+    float *c;
+    bool cols;
+    const int *cuts; /* count + 1 boundaries */
+    int count, first, step;
+    uint64_t job;
+} parts_run;
+
+static void *run_parts(void *raw) {
+    parts_run *r = raw;
+    const problem *p = &r->p;
+    gc_sgemm_share_begin(r->job, r->cols ? GC_SGEMM_SHARE_A : GC_SGEMM_SHARE_B);
+    for (int i = r->first; i >= 0 && i < r->count; i += r->step) {
+        int lo = r->cuts[i], len = r->cuts[i + 1] - lo;
+        if (r->cols) {
+            const float *b = p->tb == NT ? r->b + lo : r->b + (size_t)lo * p->ldb;
+            gc_sgemm_bf16(ROW, p->ta, p->tb, p->m, len, p->k, 1, r->a, p->lda, b, p->ldb, 0, r->c + lo, p->ldc);
+        } else {
+            const float *a = p->ta == NT ? r->a + (size_t)lo * p->lda : r->a + lo;
+            gc_sgemm_bf16(ROW, p->ta, p->tb, len, p->n, p->k, 1, a, p->lda, r->b, p->ldb, 0,
+                          r->c + (size_t)lo * p->ldc, p->ldc);
+        }
+    }
+    gc_sgemm_share_end();
+    return NULL;
+}
+
+static void test_parts_share_packing(void **state) {
+    (void)state;
+    const int trans[2] = {NT, TR};
+    const int row_cuts[] = {0, 37, 150, 151, 230}, col_cuts[] = {0, 64, 96, 2060, 2100};
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            int m = 230, n = 2100, k = 801;
+            problem p = {ROW, trans[ta], trans[tb], m, n, k, (ta ? m : k) + 1, (tb ? k : n) + 2, n, 1, 0};
+            float *a = matrix(40, false, ROW, ta, m, k, p.lda), *b = matrix(41, false, ROW, tb, k, n, p.ldb);
+            size_t count = (size_t)m * n;
+            float *whole = calloc(count, sizeof *whole), *parts = calloc(count, sizeof *parts);
+            assert_non_null(whole);
+            assert_non_null(parts);
+            for (int round = 0; round < 2; round++) {
+                if (round == 1) {
+                    /* The next jobs, both operands changed in place (an updated weight): no block
+                     * of the last job is read. */
+                    for (size_t i = 0; i < (size_t)k * (size_t)p.ldb; i += 3) b[i] = -b[i];
+                    for (size_t i = 0; i < (size_t)m * (size_t)p.lda; i += 5) a[i] = 0.5f * a[i];
+                }
+                gc_sgemm_bf16(ROW, p.ta, p.tb, m, n, k, 1, a, p.lda, b, p.ldb, 0, whole, n);
+                for (int cols = 0; cols < 2; cols++) {
+                    parts_run r = {p, a, b, parts, cols, cols ? col_cuts : row_cuts, 4, 0, 1, next_job++};
+                    memset(parts, 0, count * sizeof *parts);
+                    run_parts(&r);
+                    if (memcmp(whole, parts, count * sizeof *parts))
+                        fail_msg("ta=%d tb=%d %s in order differ", ta, tb, cols ? "columns" : "rows");
+                    if (round == 1) continue;
+                    memset(parts, 0, count * sizeof *parts);
+                    r.job = next_job++, r.first = 3, r.step = -1;
+                    run_parts(&r);
+                    if (memcmp(whole, parts, count * sizeof *parts))
+                        fail_msg("ta=%d tb=%d %s backwards differ", ta, tb, cols ? "columns" : "rows");
+                    memset(parts, 0, count * sizeof *parts);
+                    parts_run r2 = r;
+                    r.job = r2.job = next_job++;
+                    r.first = 0, r2.first = 1, r.step = r2.step = 2;
+                    pthread_t tid;
+                    assert_int_equal(pthread_create(&tid, NULL, run_parts, &r2), 0);
+                    run_parts(&r);
+                    assert_int_equal(pthread_join(tid, NULL), 0);
+                    if (memcmp(whole, parts, count * sizeof *parts))
+                        fail_msg("ta=%d tb=%d %s on two threads differ", ta, tb, cols ? "columns" : "rows");
+                }
+            }
+            free(a), free(b), free(whole), free(parts);
+        }
+}
+
+/* A product split along k (gc_sgemm_bf16_ksplit): its segments computed by any parts in any
+ * order, on one or two threads, or by one call outside a job, give the same bits, on every
+ * kernel, and the product is that of the rounded operands within f32 rounding, as the unsplit
+ * gc_sgemm_bf16's is. Every transpose, padded leading dimensions; a depth of all 8 segments
+ * (8 KC blocks and more) and one of 2 KC blocks, whose first segments are empty. */
+typedef struct ksplit_run {
+    problem p;
+    const float *a, *b;
+    float *c;
+    const int *cuts; /* segment boundaries, count + 1 */
+    int count, first, step;
+    uint64_t job;
+} ksplit_run;
+
+static void *run_ksplit(void *raw) {
+    ksplit_run *r = raw;
+    const problem *p = &r->p;
+    gc_sgemm_share_begin(r->job, GC_SGEMM_SHARE_K);
+    for (int i = r->first; i >= 0 && i < r->count; i += r->step)
+        gc_sgemm_bf16_ksplit(p->ta, p->tb, p->m, p->n, p->k, r->a, p->lda, r->b, p->ldb, r->c, p->ldc, r->cuts[i],
+                             r->cuts[i + 1]);
+    gc_sgemm_share_end();
+    return NULL;
+}
+
+static void ksplit_case(int ta, int tb, int k) {
+    const int all[] = {0, GC_SGEMM_K_SEGMENTS}, halves[] = {0, 3, 8}, each[] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+    int m = 37, n = 70;
+    problem p = {ROW, ta ? TR : NT, tb ? TR : NT, m, n, k, (ta ? m : k) + 1, (tb ? k : n) + 2, n + 3, 1, 0};
+    float *a = matrix(50, false, ROW, ta, m, k, p.lda), *b = matrix(51, false, ROW, tb, k, n, p.ldb);
+    size_t count = (size_t)m * p.ldc;
+    float *want = calloc(count, sizeof *want), *got = calloc(count, sizeof *got);
+    assert_non_null(want);
+    assert_non_null(got);
+    /* Outside a job: the call holding segment 0 computes the whole; others do nothing. */
+    gc_sgemm_bf16_ksplit(p.ta, p.tb, m, n, k, a, p.lda, b, p.ldb, want, p.ldc, 2, 5);
+    for (size_t i = 0; i < count; i++) assert_true(want[i] == 0);
+    gc_sgemm_bf16_ksplit(p.ta, p.tb, m, n, k, a, p.lda, b, p.ldb, want, p.ldc, 0, 1);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double sum = 0, mag = 0;
+            for (int q = 0; q < k; q++) {
+                double t = element(a, ROW, ta, i, q, p.lda) * element(b, ROW, tb, q, j, p.ldb);
+                sum += t;
+                mag += fabs(t);
+            }
+            double g = want[(size_t)i * p.ldc + j];
+            if (!(fabs(g - sum) <= 1e-6 * mag + 1e-30))
+                fail_msg("%s ta=%d tb=%d k=%d C(%d,%d) = %.9g, want %.9g", gc_bf16_kernel_name(gc_sgemm_bf16_kernel()),
+                         ta, tb, k, i, j, g, sum);
+        }
+    /* The padding between C's rows is not written. */
+    for (int i = 0; i < m; i++)
+        for (int j = n; j < p.ldc; j++) assert_true(want[(size_t)i * p.ldc + j] == 0);
+    const int *cuts[3] = {all, halves, each};
+    const int counts[3] = {1, 2, 8};
+    for (int c = 0; c < 3; c++) {
+        ksplit_run r = {p, a, b, got, cuts[c], counts[c], 0, 1, next_job++};
+        memset(got, 0xff, count * sizeof *got); /* C is written, never read first */
+        for (int i = 0; i < m; i++)
+            for (int j = n; j < p.ldc; j++) got[(size_t)i * p.ldc + j] = 0;
+        run_ksplit(&r);
+        if (memcmp(want, got, count * sizeof *got)) fail_msg("k=%d cut %d in order differs", k, c);
+        r.job = next_job++, r.first = counts[c] - 1, r.step = -1;
+        run_ksplit(&r);
+        if (memcmp(want, got, count * sizeof *got)) fail_msg("k=%d cut %d backwards differs", k, c);
+        if (counts[c] < 2) continue;
+        memset(got, 0, count * sizeof *got);
+        ksplit_run r2 = r;
+        r.job = r2.job = next_job++;
+        r.first = 0, r2.first = 1, r.step = r2.step = 2;
+        pthread_t tid;
+        assert_int_equal(pthread_create(&tid, NULL, run_ksplit, &r2), 0);
+        run_ksplit(&r);
+        assert_int_equal(pthread_join(tid, NULL), 0);
+        if (memcmp(want, got, count * sizeof *got)) fail_msg("k=%d cut %d on two threads differs", k, c);
+    }
+    free(a), free(b), free(want), free(got);
+}
+
+static void test_ksplit(void **state) {
+    (void)state;
+    int ran = 0;
+    for (size_t i = 0; i < sizeof all_kernels / sizeof all_kernels[0]; i++) {
+        if (!gc_sgemm_bf16_set_kernel(all_kernels[i])) continue;
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                ksplit_case(ta, tb, 8 * 768 + 77 + 5 * ta + 2 * tb);
+                ksplit_case(ta, tb, 1001);
+            }
+        ran++;
+    }
+    assert_true(gc_sgemm_bf16_set_kernel(GC_BF16_KERNEL_AUTO));
+    assert_true(ran >= 1);
+}
+
 /* NaN and infinity in an operand reach the result as IEEE says. */
 static void test_specials(void **state) {
     (void)state;
@@ -305,6 +488,7 @@ int main(void) {
         cmocka_unit_test(test_rounding),         cmocka_unit_test(test_products_exact),
         cmocka_unit_test(test_products_rounding), cmocka_unit_test(test_parts_same_bits),
         cmocka_unit_test(test_packed_callback),  cmocka_unit_test(test_specials),
+        cmocka_unit_test(test_parts_share_packing), cmocka_unit_test(test_ksplit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
