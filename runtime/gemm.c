@@ -41,6 +41,7 @@
 #define GC_GEMM_X86 1
 #include <immintrin.h>
 
+#include "runtime/gemm_shared_pack.h"
 #include "runtime/gemm_transpose.h"
 #else
 #define GC_GEMM_X86 0
@@ -126,113 +127,17 @@ static workspace *thread_workspace(void) {
     return w;
 }
 
-/* ---- packing shared between the parts of a split product ----
- *
- * A product the pool splits by rows is as many calls as chunks, each reading all of B; split by
- * columns, each reads all of A. Each call packed that whole operand afresh: 5-25% of a split
- * product's time (M2's and M3's shapes, CPU time). Now the first part of a job to need a block
- * of the whole operand packs it into a buffer shared by the job's parts, and the others read it
- * there. Nobody waits: a block another thread is still packing is packed privately (as before),
- * and a slot still used by another job's thread (two pools at once) is not shared. The packed
- * values are the same whoever packs them, so no bit of C changes.
- *
- * A slot's word is job << SLOT_JOB_SHIFT | users << 2 | state; each block of the packed operand
- * has a word tag << 2 | block state, the tag counting the slot's claims, so a new claim needs no
- * reset of the blocks (and a job that gets the slot back after another had it packs afresh). */
-#define SLOT_JOB_SHIFT 24
-#define SLOT_USER 4u
-#define SLOT_USERS_MASK ((UINT64_C(1) << SLOT_JOB_SHIFT) - SLOT_USER)
-enum { SLOT_CLAIMING = 1, SLOT_READY = 2 };
-enum { BLOCK_PACKING = 1, BLOCK_DONE = 2 };
+/* ---- packing shared between the parts of a split product (runtime/gemm_shared_pack.h) ---- */
+
 /* The largest operand shared, in floats (64 MiB; `gradc check` counts what a step's products
  * need, runtime/trainer.c). */
 #define SHARED_MAX_FLOATS (INT64_C(16) << 20)
-
-typedef struct shared_pack {
-    _Atomic uint64_t word;
-    /* The operand, written by the thread that claims the slot for a job. */
-    const float *src;
-    int64_t ld, outer, depth; /* outer: B's columns or A's rows; depth: k */
-    bool trans;
-    int64_t blocks_inner; /* k blocks (B) or MC row blocks (A) per block row */
-    uint64_t tag;         /* one more at every claim: what the block words are tagged with */
-    float *buf;
-    int64_t buf_floats;
-    _Atomic uint64_t *blocks;
-    int64_t blocks_cap;
-} shared_pack;
 
 static shared_pack shared_a, shared_b;
 
 /* The job this thread's calls are parts of, and which operand they share (gc_sgemm_share_begin). */
 static _Thread_local uint64_t share_job;
 static _Thread_local int share_operand;
-
-/* Joins the slot for `job` and operand (src, ld, trans, outer x depth), claiming it when it holds
- * an earlier job nobody uses; false: pack privately. Every true is followed by slot_leave. */
-static bool slot_join(shared_pack *s, uint64_t job, const float *src, int64_t ld, bool trans, int64_t outer,
-                      int64_t depth, int64_t floats, int64_t blocks, int64_t blocks_inner) {
-    if (floats > SHARED_MAX_FLOATS) return false;
-    for (;;) {
-        uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
-        if (w >> SLOT_JOB_SHIFT == job) {
-            if ((w & 3u) != SLOT_READY) return false;
-            if (!atomic_compare_exchange_weak(&s->word, &w, w + SLOT_USER)) continue;
-            if (s->src == src && s->ld == ld && s->trans == trans && s->outer == outer && s->depth == depth)
-                return true;
-            atomic_fetch_sub(&s->word, SLOT_USER);
-            return false;
-        }
-        if (w & SLOT_USERS_MASK) return false;
-        uint64_t mine = job << SLOT_JOB_SHIFT | SLOT_USER | SLOT_CLAIMING;
-        if (!atomic_compare_exchange_weak(&s->word, &w, mine)) continue;
-        /* Ours alone until it is READY: grow the buffers (rarely: the first steps). */
-        bool ok = true;
-        if (s->buf_floats < floats) {
-            void *buf = NULL;
-            free(s->buf);
-            s->buf = posix_memalign(&buf, 64, sizeof(float) * (size_t)floats) == 0 ? buf : NULL;
-            s->buf_floats = s->buf ? floats : 0;
-            ok = s->buf != NULL;
-        }
-        if (ok && s->blocks_cap < blocks) {
-            _Atomic uint64_t *b = calloc((size_t)blocks, sizeof *b);
-            if (b) {
-                free((void *)s->blocks);
-                s->blocks = b;
-                s->blocks_cap = blocks;
-            }
-            ok = b != NULL;
-        }
-        s->src = src;
-        s->ld = ld;
-        s->trans = trans;
-        s->outer = ok ? outer : -1;
-        s->depth = depth;
-        s->blocks_inner = blocks_inner;
-        s->tag++;
-        atomic_store_explicit(&s->word, job << SLOT_JOB_SHIFT | SLOT_USER | SLOT_READY, memory_order_release);
-        if (ok) return true;
-        atomic_fetch_sub(&s->word, SLOT_USER);
-        return false;
-    }
-}
-
-static void slot_leave(shared_pack *s) { atomic_fetch_sub_explicit(&s->word, SLOT_USER, memory_order_release); }
-
-/* What a part does with block `index` of a joined slot: read it (BLOCK_DONE), pack it there and
- * publish it (BLOCK_PACKING, then block_done), or pack it privately (0: another thread is on it). */
-static int block_take(shared_pack *s, int64_t index) {
-    _Atomic uint64_t *b = &s->blocks[index];
-    uint64_t v = atomic_load_explicit(b, memory_order_acquire);
-    if (v == (s->tag << 2 | BLOCK_DONE)) return BLOCK_DONE;
-    if (v >> 2 == s->tag) return 0;
-    return atomic_compare_exchange_strong(b, &v, s->tag << 2 | BLOCK_PACKING) ? BLOCK_PACKING : 0;
-}
-
-static void block_done(shared_pack *s, int64_t index) {
-    atomic_store_explicit(&s->blocks[index], s->tag << 2 | BLOCK_DONE, memory_order_release);
-}
 
 /* ---- packing ---- */
 
@@ -460,7 +365,7 @@ AVX512 static void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, fl
             } else {
                 int64_t b_index = j0 / NC * k_blocks + p0 / KC;
                 int b_take = sb ? block_take(sb, b_index) : 0;
-                bp = b_take ? sb->buf + j0 * k + p0 * padded_cols(nc) : w->b;
+                bp = b_take ? (float *)sb->buf + j0 * k + p0 * padded_cols(nc) : w->b;
                 b_packed = b_take == BLOCK_DONE;
                 /* A block the job's other parts will read is packed whole and published at once
                  * (until it is, they pack their own). */
@@ -474,7 +379,7 @@ AVX512 static void product(bool ta, bool tb, int64_t m, int64_t n, int64_t k, fl
                 int64_t mc = m - i0 < MC ? m - i0 : MC;
                 int64_t index = p0 / KC * m_blocks + i0 / MC;
                 int take = sa ? block_take(sa, index) : 0;
-                float *ap = take ? sa->buf + p0 * m_panels + i0 * kc : w->a;
+                float *ap = take ? (float *)sa->buf + p0 * m_panels + i0 * kc : w->a;
                 if (take != BLOCK_DONE) pack_a(ta, a, lda, i0, mc, p0, kc, ap);
                 if (take == BLOCK_PACKING) block_done(sa, index);
                 for (int64_t q = 0; q < nc; q += NR) {
@@ -516,12 +421,14 @@ AVX512 static void product_of_part(bool ta, bool tb, int64_t m, int64_t n, int64
                                    const workspace *w) {
     shared_pack *sa = NULL, *sb = NULL;
     if (share_job && share_operand == GC_SGEMM_SHARE_B &&
-        slot_join(&shared_b, share_job, b, ldb, tb, n, k, k * padded_cols(n), blocks_of(n, NC) * blocks_of(k, KC),
-                  blocks_of(k, KC)))
+        k * padded_cols(n) <= SHARED_MAX_FLOATS &&
+        slot_join(&shared_b, share_job, b, ldb, tb, n, k, (int64_t)sizeof(float) * k * padded_cols(n),
+                  blocks_of(n, NC) * blocks_of(k, KC)))
         sb = &shared_b;
     if (share_job && share_operand == GC_SGEMM_SHARE_A &&
-        slot_join(&shared_a, share_job, a, lda, ta, m, k, k * ((m + MR - 1) / MR * MR),
-                  blocks_of(k, KC) * blocks_of(m, MC), blocks_of(m, MC)))
+        k * ((m + MR - 1) / MR * MR) <= SHARED_MAX_FLOATS &&
+        slot_join(&shared_a, share_job, a, lda, ta, m, k, (int64_t)sizeof(float) * k * ((m + MR - 1) / MR * MR),
+                  blocks_of(k, KC) * blocks_of(m, MC)))
         sa = &shared_a;
     product(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, w, NULL, NULL, sa, sb);
     if (sa) slot_leave(sa);

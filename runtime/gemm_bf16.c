@@ -38,6 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/gemm_shared_pack.h"
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define GC_BF16_X86 1
 #include <immintrin.h>
@@ -529,106 +531,16 @@ static kernel_set kernels(void) {
     }
 }
 
-/* ---- packing shared between the parts of a split product ----
+/* ---- packing shared between the parts of a split product (runtime/gemm_shared_pack.h) ----
  *
- * gemm.c's scheme (see there) for the pair-word panels: the parts of a product the pool splits by
- * columns all read A whole, by rows B; the first part to need a block of that operand packs it
- * into a buffer shared by the job's parts (gc_sgemm_share_begin, runtime/gemm.h) and the others
- * read it there. Nobody waits: a block another thread is still packing is packed privately, and
- * a slot still used by another job's thread is not shared. Packing is the same whoever packs, so
- * no bit of C changes. Without it every part rounds the whole operand afresh: M3's layer products
- * by columns round their activations 8 times (the pool's chunks), and gc_sgemm_bf16 itself packs
- * A again for every NC-column slab.
- *
- * A slot's word is job << SLOT_JOB_SHIFT | users << 2 | state; each block of the packed operand
- * has a word tag << 2 | block state, the tag counting the slot's claims. */
-#define SLOT_JOB_SHIFT 24
-#define SLOT_USER 4u
-#define SLOT_USERS_MASK ((UINT64_C(1) << SLOT_JOB_SHIFT) - SLOT_USER)
-enum { SLOT_CLAIMING = 1, SLOT_READY = 2 };
-enum { BLOCK_PACKING = 1, BLOCK_DONE = 2 };
+ * The pair-word panels, as gemm.c shares its float panels. Without it every part rounds the whole
+ * operand afresh: M3's layer products by columns round their activations 8 times (the pool's
+ * chunks), and gc_sgemm_bf16 itself packs A again for every NC-column slab. */
+
 /* The largest operand shared, in pair words (32 MiB). */
 #define SHARED_MAX_WORDS (INT64_C(8) << 20)
 
-typedef struct shared_pack {
-    _Atomic uint64_t word;
-    /* The operand, written by the thread that claims the slot for a job. */
-    const float *src;
-    int64_t ld, outer, depth; /* outer: B's columns or A's rows; depth: k */
-    bool trans;
-    uint64_t tag; /* one more at every claim: what the block words are tagged with */
-    uint32_t *buf;
-    int64_t buf_words;
-    _Atomic uint64_t *blocks;
-    int64_t blocks_cap;
-} shared_pack;
-
 static shared_pack shared_a, shared_b;
-
-/* Joins the slot for `job` and operand (src, ld, trans, outer x depth), claiming it when it holds
- * an earlier job nobody uses; false: pack privately. Every true is followed by slot_leave. */
-static bool slot_join(shared_pack *s, uint64_t job, const float *src, int64_t ld, bool trans, int64_t outer,
-                      int64_t depth, int64_t words, int64_t blocks) {
-    if (words > SHARED_MAX_WORDS) return false;
-    for (;;) {
-        uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
-        if (w >> SLOT_JOB_SHIFT == job) {
-            if ((w & 3u) != SLOT_READY) return false;
-            if (!atomic_compare_exchange_weak(&s->word, &w, w + SLOT_USER)) continue;
-            if (s->src == src && s->ld == ld && s->trans == trans && s->outer == outer && s->depth == depth)
-                return true;
-            atomic_fetch_sub(&s->word, SLOT_USER);
-            return false;
-        }
-        if (w & SLOT_USERS_MASK) return false;
-        uint64_t mine = job << SLOT_JOB_SHIFT | SLOT_USER | SLOT_CLAIMING;
-        if (!atomic_compare_exchange_weak(&s->word, &w, mine)) continue;
-        /* Ours alone until it is READY: grow the buffers (rarely: the first steps). */
-        bool ok = true;
-        if (s->buf_words < words) {
-            void *buf = NULL;
-            free(s->buf);
-            s->buf = posix_memalign(&buf, 64, sizeof(uint32_t) * (size_t)words) == 0 ? buf : NULL;
-            s->buf_words = s->buf ? words : 0;
-            ok = s->buf != NULL;
-        }
-        if (ok && s->blocks_cap < blocks) {
-            _Atomic uint64_t *b = calloc((size_t)blocks, sizeof *b);
-            if (b) {
-                free((void *)s->blocks);
-                s->blocks = b;
-                s->blocks_cap = blocks;
-            }
-            ok = b != NULL;
-        }
-        s->src = src;
-        s->ld = ld;
-        s->trans = trans;
-        s->outer = ok ? outer : -1;
-        s->depth = depth;
-        s->tag++;
-        atomic_store_explicit(&s->word, job << SLOT_JOB_SHIFT | SLOT_USER | SLOT_READY, memory_order_release);
-        if (ok) return true;
-        atomic_fetch_sub(&s->word, SLOT_USER);
-        return false;
-    }
-}
-
-static void slot_leave(shared_pack *s) { atomic_fetch_sub_explicit(&s->word, SLOT_USER, memory_order_release); }
-
-/* What a part does with block `index` of a joined slot: read it (BLOCK_DONE), pack it there and
- * publish it (BLOCK_PACKING, then block_done), or pack it privately (0: another thread is on it). */
-static int block_take(shared_pack *s, int64_t index) {
-    _Atomic uint64_t *b = &s->blocks[index];
-    uint64_t v = atomic_load_explicit(b, memory_order_acquire);
-    if (v == (s->tag << 2 | BLOCK_DONE)) return BLOCK_DONE;
-    if (v >> 2 == s->tag) return 0;
-    return atomic_compare_exchange_strong(b, &v, s->tag << 2 | BLOCK_PACKING) ? BLOCK_PACKING : 0;
-}
-
-static void block_done(shared_pack *s, int64_t index) {
-    atomic_store_explicit(&s->blocks[index], s->tag << 2 | BLOCK_DONE, memory_order_release);
-}
 
 /* ---- the blocked product ---- */
 
@@ -680,14 +592,14 @@ static void product(bool ta, int64_t m, int64_t n, int64_t k, float alpha, const
             tile_mode mode = {p0 > 0 || beta != 0, alpha != 1, alpha};
             int64_t index = j0 / NC * k_blocks + p0 / KC;
             int take = sb ? block_take(sb, index) : 0;
-            uint32_t *bp = take ? sb->buf + j0 * k_pairs + p0 / 2 * padded(nc, NR) : w->b;
+            uint32_t *bp = take ? (uint32_t *)sb->buf + j0 * k_pairs + p0 / 2 * padded(nc, NR) : w->b;
             if (take != BLOCK_DONE) pack_b_block(&ks, src, p0, kc, j0, nc, w, bp);
             if (take == BLOCK_PACKING) block_done(sb, index);
             for (int64_t i0 = 0; i0 < m; i0 += MC) {
                 int64_t mc = m - i0 < MC ? m - i0 : MC;
                 index = p0 / KC * m_blocks + i0 / MC;
                 take = sa ? block_take(sa, index) : 0;
-                uint32_t *ap = take ? sa->buf + p0 / 2 * m_panels + i0 * pairs : w->a;
+                uint32_t *ap = take ? (uint32_t *)sa->buf + p0 / 2 * m_panels + i0 * pairs : w->a;
                 if (take != BLOCK_DONE) ks.pack_a(ta, a, lda, i0, mc, p0, kc, ap);
                 if (take == BLOCK_PACKING) block_done(sa, index);
                 for (int64_t q = 0; q < nc; q += NR) {
@@ -728,11 +640,14 @@ static void product_of_part(bool ta, int64_t m, int64_t n, int64_t k, float alph
     uint64_t job = gc_sgemm_share_current(&operand);
     shared_pack *sa = NULL, *sb = NULL;
     if (job && operand == GC_SGEMM_SHARE_B && !src->pack &&
-        slot_join(&shared_b, job, src->b, src->ldb, src->trans, n, k, all_pairs(k) * padded(n, NR),
-                  blocks_of(n, NC) * blocks_of(k, KC)))
+        all_pairs(k) * padded(n, NR) <= SHARED_MAX_WORDS &&
+        slot_join(&shared_b, job, src->b, src->ldb, src->trans, n, k,
+                  (int64_t)sizeof(uint32_t) * all_pairs(k) * padded(n, NR), blocks_of(n, NC) * blocks_of(k, KC)))
         sb = &shared_b;
     if (job && operand == GC_SGEMM_SHARE_A &&
-        slot_join(&shared_a, job, a, lda, ta, m, k, all_pairs(k) * padded(m, MR), blocks_of(k, KC) * blocks_of(m, MC)))
+        all_pairs(k) * padded(m, MR) <= SHARED_MAX_WORDS &&
+        slot_join(&shared_a, job, a, lda, ta, m, k, (int64_t)sizeof(uint32_t) * all_pairs(k) * padded(m, MR),
+                  blocks_of(k, KC) * blocks_of(m, MC)))
         sa = &shared_a;
     product(ta, m, n, k, alpha, a, lda, src, beta, c, ldc, w, sa, sb);
     if (sa) slot_leave(sa);

@@ -1,0 +1,111 @@
+/*
+ * gemm_shared_pack.h: packing shared between the parts of a split product, for gradc's f32 GEMM
+ * (gemm.c) and its bf16 GEMM (gemm_bf16.c), which pack into different element types but share
+ * the scheme. Included by those two files only.
+ *
+ * A product the pool splits by rows is as many calls as chunks, each reading all of B; split by
+ * columns, each reads all of A. Each call packed that whole operand afresh: 5-25% of a split
+ * product's time (M2's and M3's shapes, CPU time), and in bf16 each part rounded it again. Now
+ * the first part of a job to need a block of the whole operand packs it into a buffer shared by
+ * the job's parts, and the others read it there. Nobody waits: a block another thread is still
+ * packing is packed privately (as before), and a slot still used by another job's thread (two
+ * pools at once) is not shared. The packed values are the same whoever packs them, so no bit of
+ * C changes.
+ *
+ * A slot's word is job << SLOT_JOB_SHIFT | users << 2 | state; each block of the packed operand
+ * has a word tag << 2 | block state, the tag counting the slot's claims, so a new claim needs no
+ * reset of the blocks (and a job that gets the slot back after another had it packs afresh).
+ */
+#ifndef GC_RUNTIME_GEMM_SHARED_PACK_H
+#define GC_RUNTIME_GEMM_SHARED_PACK_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define SLOT_JOB_SHIFT 24
+#define SLOT_USER 4u
+#define SLOT_USERS_MASK ((UINT64_C(1) << SLOT_JOB_SHIFT) - SLOT_USER)
+enum { SLOT_CLAIMING = 1, SLOT_READY = 2 };
+enum { BLOCK_PACKING = 1, BLOCK_DONE = 2 };
+
+typedef struct shared_pack {
+    _Atomic uint64_t word;
+    /* The operand, written by the thread that claims the slot for a job. */
+    const float *src;
+    int64_t ld, outer, depth; /* outer: B's columns or A's rows; depth: k */
+    bool trans;
+    uint64_t tag; /* one more at every claim: what the block words are tagged with */
+    void *buf;    /* the packed operand, in the including GEMM's element type */
+    int64_t buf_bytes;
+    _Atomic uint64_t *blocks;
+    int64_t blocks_cap;
+} shared_pack;
+
+/* Joins the slot for `job` and operand (src, ld, trans, outer x depth), whose packing takes
+ * `bytes` in `blocks` blocks, claiming it when it holds an earlier job nobody uses; false: pack
+ * privately. Every true is followed by slot_leave. */
+static inline bool slot_join(shared_pack *s, uint64_t job, const float *src, int64_t ld, bool trans, int64_t outer,
+                             int64_t depth, int64_t bytes, int64_t blocks) {
+    for (;;) {
+        uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
+        if (w >> SLOT_JOB_SHIFT == job) {
+            if ((w & 3u) != SLOT_READY) return false;
+            if (!atomic_compare_exchange_weak(&s->word, &w, w + SLOT_USER)) continue;
+            if (s->src == src && s->ld == ld && s->trans == trans && s->outer == outer && s->depth == depth)
+                return true;
+            atomic_fetch_sub(&s->word, SLOT_USER);
+            return false;
+        }
+        if (w & SLOT_USERS_MASK) return false;
+        uint64_t mine = job << SLOT_JOB_SHIFT | SLOT_USER | SLOT_CLAIMING;
+        if (!atomic_compare_exchange_weak(&s->word, &w, mine)) continue;
+        /* Ours alone until it is READY: grow the buffers (rarely: the first steps). */
+        bool ok = true;
+        if (s->buf_bytes < bytes) {
+            void *buf = NULL;
+            free(s->buf);
+            s->buf = posix_memalign(&buf, 64, (size_t)bytes) == 0 ? buf : NULL;
+            s->buf_bytes = s->buf ? bytes : 0;
+            ok = s->buf != NULL;
+        }
+        if (ok && s->blocks_cap < blocks) {
+            _Atomic uint64_t *b = calloc((size_t)blocks, sizeof *b);
+            if (b) {
+                free((void *)s->blocks);
+                s->blocks = b;
+                s->blocks_cap = blocks;
+            }
+            ok = b != NULL;
+        }
+        s->src = src;
+        s->ld = ld;
+        s->trans = trans;
+        s->outer = ok ? outer : -1;
+        s->depth = depth;
+        s->tag++;
+        atomic_store_explicit(&s->word, job << SLOT_JOB_SHIFT | SLOT_USER | SLOT_READY, memory_order_release);
+        if (ok) return true;
+        atomic_fetch_sub(&s->word, SLOT_USER);
+        return false;
+    }
+}
+
+static inline void slot_leave(shared_pack *s) { atomic_fetch_sub_explicit(&s->word, SLOT_USER, memory_order_release); }
+
+/* What a part does with block `index` of a joined slot: read it (BLOCK_DONE), pack it there and
+ * publish it (BLOCK_PACKING, then block_done), or pack it privately (0: another thread is on it). */
+static inline int block_take(shared_pack *s, int64_t index) {
+    _Atomic uint64_t *b = &s->blocks[index];
+    uint64_t v = atomic_load_explicit(b, memory_order_acquire);
+    if (v == (s->tag << 2 | BLOCK_DONE)) return BLOCK_DONE;
+    if (v >> 2 == s->tag) return 0;
+    return atomic_compare_exchange_strong(b, &v, s->tag << 2 | BLOCK_PACKING) ? BLOCK_PACKING : 0;
+}
+
+static inline void block_done(shared_pack *s, int64_t index) {
+    atomic_store_explicit(&s->blocks[index], s->tag << 2 | BLOCK_DONE, memory_order_release);
+}
+
+#endif
