@@ -28,6 +28,7 @@
  */
 #include "runtime/gemm.h"
 #include "runtime/cpu_caches.h"
+#include "runtime/gemm_shared_pack.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -41,7 +42,6 @@
 #define GC_GEMM_X86 1
 #include <immintrin.h>
 
-#include "runtime/gemm_shared_pack.h"
 #include "runtime/gemm_transpose.h"
 #else
 #define GC_GEMM_X86 0
@@ -657,22 +657,7 @@ void gc_sgemm(int32_t layout, int32_t trans_a, int32_t trans_b, int32_t m, int32
                 a, lda, b, ldb, beta, c, ldc);
 }
 
-/* ---- products split along k (gemm.h, gc_sgemm_ksplit) ----
- *
- * One slot holds the partial products of the job running now: its word is job << 2 | state
- * (0: free), `done` counts the job's finished segments, and the part that finishes the last one
- * adds the partials to C and frees the slot. A part of another job waits for the slot (two pools
- * running such products at once; each job finishes without help from the other, so the wait
- * ends). */
-enum { KSLOT_CLAIMING = 1, KSLOT_READY = 2 };
-
-typedef struct ksplit_slot {
-    _Atomic uint64_t word;
-    atomic_int done;
-    bool ok;     /* the buffer holds the job's partials; false: out of memory */
-    float *buf;  /* segments 1.. as dense m x n matrices */
-    int64_t buf_floats;
-} ksplit_slot;
+/* ---- products split along k (gemm.h, gc_sgemm_ksplit; the slot: runtime/gemm_shared_pack.h) ---- */
 
 static ksplit_slot ksplit;
 
@@ -688,31 +673,6 @@ static int64_t segment_start(int64_t k, int64_t unit, int s) {
 }
 
 static int64_t segment_unit(void) { return gc_sgemm_uses_own() ? gc_sgemm_blocking().kc : 256; }
-
-static void ksplit_join(uint64_t job, int64_t floats) {
-    for (;;) {
-        uint64_t w = atomic_load_explicit(&ksplit.word, memory_order_acquire);
-        if (w >> 2 == job) {
-            if ((w & 3u) == KSLOT_READY) return;
-            continue; /* the claiming part is sizing the buffer */
-        }
-        if (w != 0) {
-            sched_yield();
-            continue;
-        }
-        if (!atomic_compare_exchange_weak(&ksplit.word, &w, job << 2 | KSLOT_CLAIMING)) continue;
-        if (ksplit.buf_floats < floats) {
-            void *p = NULL;
-            free(ksplit.buf);
-            ksplit.buf = posix_memalign(&p, 64, sizeof(float) * (size_t)floats) == 0 ? p : NULL;
-            ksplit.buf_floats = ksplit.buf ? floats : 0;
-        }
-        ksplit.ok = ksplit.buf != NULL;
-        atomic_store_explicit(&ksplit.done, 0, memory_order_relaxed);
-        atomic_store_explicit(&ksplit.word, job << 2 | KSLOT_READY, memory_order_release);
-        return;
-    }
-}
 
 void gc_sgemm_ksplit(int32_t trans_a, int32_t trans_b, int32_t m, int32_t n, int32_t k, const float *a, int32_t lda,
                      const float *b, int32_t ldb, float *c, int32_t ldc, int32_t seg_from, int32_t seg_to) {
@@ -732,7 +692,7 @@ void gc_sgemm_ksplit(int32_t trans_a, int32_t trans_b, int32_t m, int32_t n, int
     if (seg_to > GC_SGEMM_K_SEGMENTS) seg_to = GC_SGEMM_K_SEGMENTS;
     if (seg_from >= seg_to) return;
     int64_t mn = (int64_t)m * n;
-    ksplit_join(job, (GC_SGEMM_K_SEGMENTS - 1) * mn);
+    ksplit_join(&ksplit, job, (GC_SGEMM_K_SEGMENTS - 1) * mn);
     int64_t unit = segment_unit();
     bool ta = trans_a != NO_TRANS, tb = trans_b != NO_TRANS;
     for (int s = seg_from; s < seg_to; s++) {

@@ -717,21 +717,8 @@ bool gc_sgemm_bf16_packed(bool trans_a, int64_t m, int64_t n, int64_t k, const f
     return true;
 }
 
-/* ---- products split along k (gc_sgemm_bf16_ksplit) ----
- *
- * gemm.c's scheme for f32 with a slot of its own: its word is job << 2 | state (0: free), `done`
- * counts the job's finished segments, and the part that finishes the last one adds the partials
- * to C and frees the slot. A part of another job waits for the slot (two pools running such
- * products at once; each job finishes without help from the other, so the wait ends). */
-enum { KSLOT_CLAIMING = 1, KSLOT_READY = 2 };
-
-typedef struct ksplit_slot {
-    _Atomic uint64_t word;
-    atomic_int done;
-    bool ok;    /* the buffer holds the job's partials; false: out of memory */
-    float *buf; /* segments 1.. as dense m x n matrices */
-    int64_t buf_floats;
-} ksplit_slot;
+/* ---- products split along k (gc_sgemm_bf16_ksplit): gemm.c's scheme with a slot of its own
+ * (runtime/gemm_shared_pack.h) ---- */
 
 static ksplit_slot ksplit;
 
@@ -744,31 +731,6 @@ static int64_t segment_start(int64_t k, int s) {
     int64_t blocks = (k + KC - 1) / KC;
     int64_t at = blocks * s / GC_SGEMM_K_SEGMENTS * KC;
     return at < k ? at : k;
-}
-
-static void ksplit_join(uint64_t job, int64_t floats) {
-    for (;;) {
-        uint64_t w = atomic_load_explicit(&ksplit.word, memory_order_acquire);
-        if (w >> 2 == job) {
-            if ((w & 3u) == KSLOT_READY) return;
-            continue; /* the claiming part is sizing the buffer */
-        }
-        if (w != 0) {
-            sched_yield();
-            continue;
-        }
-        if (!atomic_compare_exchange_weak(&ksplit.word, &w, job << 2 | KSLOT_CLAIMING)) continue;
-        if (ksplit.buf_floats < floats) {
-            void *p = NULL;
-            free(ksplit.buf);
-            ksplit.buf = posix_memalign(&p, 64, sizeof(float) * (size_t)floats) == 0 ? p : NULL;
-            ksplit.buf_floats = ksplit.buf ? floats : 0;
-        }
-        ksplit.ok = ksplit.buf != NULL;
-        atomic_store_explicit(&ksplit.done, 0, memory_order_relaxed);
-        atomic_store_explicit(&ksplit.word, job << 2 | KSLOT_READY, memory_order_release);
-        return;
-    }
 }
 
 /* Rows [0, m) of C += rows of p (dense, n wide). */
@@ -798,7 +760,7 @@ void gc_sgemm_bf16_ksplit(int32_t trans_a, int32_t trans_b, int32_t m, int32_t n
     if (seg_to > GC_SGEMM_K_SEGMENTS) seg_to = GC_SGEMM_K_SEGMENTS;
     if (seg_from >= seg_to) return;
     int64_t mn = (int64_t)m * n;
-    ksplit_join(job, (GC_SGEMM_K_SEGMENTS - 1) * mn);
+    ksplit_join(&ksplit, job, (GC_SGEMM_K_SEGMENTS - 1) * mn);
     bool ta = trans_a != NO_TRANS, tb = trans_b != NO_TRANS;
     workspace *w = thread_workspace();
     for (int s = seg_from; s < seg_to; s++) {

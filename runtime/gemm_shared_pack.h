@@ -19,6 +19,7 @@
 #ifndef GC_RUNTIME_GEMM_SHARED_PACK_H
 #define GC_RUNTIME_GEMM_SHARED_PACK_H
 
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -106,6 +107,49 @@ static inline int block_take(shared_pack *s, int64_t index) {
 
 static inline void block_done(shared_pack *s, int64_t index) {
     atomic_store_explicit(&s->blocks[index], s->tag << 2 | BLOCK_DONE, memory_order_release);
+}
+
+/* ---- the partial products of a product split along k (gc_sgemm_ksplit, gc_sgemm_bf16_ksplit) ----
+ *
+ * One slot (per GEMM) holds the partial products of the job running now: its word is
+ * job << 2 | state (0: free), `done` counts the job's finished segments, and the part that
+ * finishes the last one adds the partials to C and frees the slot. A part of another job waits
+ * for the slot (two pools running such products at once; each job finishes without help from the
+ * other, so the wait ends). */
+enum { KSLOT_CLAIMING = 1, KSLOT_READY = 2 };
+
+typedef struct ksplit_slot {
+    _Atomic uint64_t word;
+    atomic_int done;
+    bool ok;    /* the buffer holds the job's partials; false: out of memory */
+    float *buf; /* segments 1.. as dense m x n matrices */
+    int64_t buf_floats;
+} ksplit_slot;
+
+/* Joins (or claims and sizes for `floats` partials) slot s for `job`. */
+static inline void ksplit_join(ksplit_slot *s, uint64_t job, int64_t floats) {
+    for (;;) {
+        uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
+        if (w >> 2 == job) {
+            if ((w & 3u) == KSLOT_READY) return;
+            continue; /* the claiming part is sizing the buffer */
+        }
+        if (w != 0) {
+            sched_yield();
+            continue;
+        }
+        if (!atomic_compare_exchange_weak(&s->word, &w, job << 2 | KSLOT_CLAIMING)) continue;
+        if (s->buf_floats < floats) {
+            void *p = NULL;
+            free(s->buf);
+            s->buf = posix_memalign(&p, 64, sizeof(float) * (size_t)floats) == 0 ? p : NULL;
+            s->buf_floats = s->buf ? floats : 0;
+        }
+        s->ok = s->buf != NULL;
+        atomic_store_explicit(&s->done, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->word, job << 2 | KSLOT_READY, memory_order_release);
+        return;
+    }
 }
 
 #endif
