@@ -665,13 +665,6 @@ static ksplit_slot ksplit;
  * from 1). */
 static _Atomic uint64_t private_ksplit_jobs;
 
-/* First element of k's segment s: whole blocks of `unit`. */
-static int64_t segment_start(int64_t k, int64_t unit, int s) {
-    int64_t blocks = (k + unit - 1) / unit;
-    int64_t at = blocks * s / GC_SGEMM_K_SEGMENTS * unit;
-    return at < k ? at : k;
-}
-
 static int64_t segment_unit(void) { return gc_sgemm_uses_own() ? gc_sgemm_blocking().kc : 256; }
 
 void gc_sgemm_ksplit(int32_t trans_a, int32_t trans_b, int32_t m, int32_t n, int32_t k, const float *a, int32_t lda,
@@ -681,22 +674,15 @@ void gc_sgemm_ksplit(int32_t trans_a, int32_t trans_b, int32_t m, int32_t n, int
 #if GC_GEMM_X86
     if (share_operand == GC_SGEMM_SHARE_K) job = share_job;
 #endif
-    if (!job) {
-        /* Outside a job: the call that holds segment 0 computes them all. */
-        if (seg_from > 0) return;
-        job = (UINT64_C(1) << 60) | (atomic_fetch_add(&private_ksplit_jobs, 1) + 1);
-        seg_from = 0;
-        seg_to = GC_SGEMM_K_SEGMENTS;
-    }
-    if (seg_from < 0) seg_from = 0;
-    if (seg_to > GC_SGEMM_K_SEGMENTS) seg_to = GC_SGEMM_K_SEGMENTS;
-    if (seg_from >= seg_to) return;
+    /* Outside a job, the call that holds segment 0 computes them all. */
+    job = ksplit_begin(job, UINT64_C(1) << 60, &private_ksplit_jobs, &seg_from, &seg_to);
+    if (!job) return;
     int64_t mn = (int64_t)m * n;
     ksplit_join(&ksplit, job, (GC_SGEMM_K_SEGMENTS - 1) * mn);
     int64_t unit = segment_unit();
     bool ta = trans_a != NO_TRANS, tb = trans_b != NO_TRANS;
     for (int s = seg_from; s < seg_to; s++) {
-        int64_t lo = segment_start(k, unit, s), hi = segment_start(k, unit, s + 1);
+        int64_t lo = ksplit_segment_start(k, unit, s), hi = ksplit_segment_start(k, unit, s + 1);
         if (!ksplit.ok) {
             /* No buffer: segment 0's part computes the product unsplit. */
             if (s == 0) gc_sgemm(ROW_MAJOR, trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
@@ -707,20 +693,7 @@ void gc_sgemm_ksplit(int32_t trans_a, int32_t trans_b, int32_t m, int32_t n, int
         const float *as = a + (ta ? lo * lda : lo), *bs = b + (tb ? lo : lo * ldb);
         gc_sgemm(ROW_MAJOR, trans_a, trans_b, m, n, (int32_t)(hi - lo), 1.0f, as, lda, bs, ldb, 0.0f, dst, ldd);
     }
-    int count = seg_to - seg_from;
-    if (atomic_fetch_add_explicit(&ksplit.done, count, memory_order_acq_rel) + count < GC_SGEMM_K_SEGMENTS) return;
-    /* Every segment is in: add them to C in segment order (an empty segment adds nothing). */
-    if (ksplit.ok)
-        for (int s = 1; s < GC_SGEMM_K_SEGMENTS; s++) {
-            if (segment_start(k, unit, s) == segment_start(k, unit, s + 1)) continue;
-            const float *p = ksplit.buf + (s - 1) * mn;
-            for (int64_t i = 0; i < m; i++) {
-                float *restrict cr = c + i * ldc;
-                const float *restrict pr = p + i * n;
-                for (int64_t j = 0; j < n; j++) cr[j] += pr[j];
-            }
-        }
-    atomic_store_explicit(&ksplit.word, 0, memory_order_release);
+    ksplit_finish(&ksplit, k, unit, m, n, c, ldc, seg_to - seg_from);
 }
 
 int64_t gc_sgemm_shared_bytes(int split, int64_t m, int64_t n, int64_t k) {

@@ -726,22 +726,6 @@ static ksplit_slot ksplit;
  * from 1) and from gemm.c's (1 << 60 up). */
 static _Atomic uint64_t private_ksplit_jobs;
 
-/* First element of k's segment s: whole KC blocks. */
-static int64_t segment_start(int64_t k, int s) {
-    int64_t blocks = (k + KC - 1) / KC;
-    int64_t at = blocks * s / GC_SGEMM_K_SEGMENTS * KC;
-    return at < k ? at : k;
-}
-
-/* Rows [0, m) of C += rows of p (dense, n wide). */
-static void add_partial(int64_t m, int64_t n, const float *restrict p, float *restrict c, int64_t ldc) {
-    for (int64_t i = 0; i < m; i++) {
-        float *restrict cr = c + i * ldc;
-        const float *restrict pr = p + i * n;
-        for (int64_t j = 0; j < n; j++) cr[j] += pr[j];
-    }
-}
-
 void gc_sgemm_bf16_ksplit(int32_t trans_a, int32_t trans_b, int32_t m, int32_t n, int32_t k, const float *a,
                           int32_t lda, const float *b, int32_t ldb, float *c, int32_t ldc, int32_t seg_from,
                           int32_t seg_to) {
@@ -749,22 +733,15 @@ void gc_sgemm_bf16_ksplit(int32_t trans_a, int32_t trans_b, int32_t m, int32_t n
     int operand = 0;
     uint64_t job = gc_sgemm_share_current(&operand);
     if (operand != GC_SGEMM_SHARE_K) job = 0;
-    if (!job) {
-        /* Outside a job: the call that holds segment 0 computes them all. */
-        if (seg_from > 0) return;
-        job = (UINT64_C(1) << 61) | (atomic_fetch_add(&private_ksplit_jobs, 1) + 1);
-        seg_from = 0;
-        seg_to = GC_SGEMM_K_SEGMENTS;
-    }
-    if (seg_from < 0) seg_from = 0;
-    if (seg_to > GC_SGEMM_K_SEGMENTS) seg_to = GC_SGEMM_K_SEGMENTS;
-    if (seg_from >= seg_to) return;
+    /* Outside a job, the call that holds segment 0 computes them all. */
+    job = ksplit_begin(job, UINT64_C(1) << 61, &private_ksplit_jobs, &seg_from, &seg_to);
+    if (!job) return;
     int64_t mn = (int64_t)m * n;
     ksplit_join(&ksplit, job, (GC_SGEMM_K_SEGMENTS - 1) * mn);
     bool ta = trans_a != NO_TRANS, tb = trans_b != NO_TRANS;
     workspace *w = thread_workspace();
     for (int s = seg_from; s < seg_to; s++) {
-        int64_t lo = segment_start(k, s), hi = segment_start(k, s + 1);
+        int64_t lo = ksplit_segment_start(k, KC, s), hi = ksplit_segment_start(k, KC, s + 1);
         if (!ksplit.ok) {
             /* No buffer: segment 0's part computes the product unsplit. */
             if (s == 0) gc_sgemm_bf16(ROW_MAJOR, trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
@@ -784,11 +761,5 @@ void gc_sgemm_bf16_ksplit(int32_t trans_a, int32_t trans_b, int32_t m, int32_t n
         b_source src = {tb, bs, ldb, NULL, NULL};
         product(ta, m, n, hi - lo, 1.0f, as, lda, &src, 0.0f, dst, ldd, w, NULL, NULL);
     }
-    int count = seg_to - seg_from;
-    if (atomic_fetch_add_explicit(&ksplit.done, count, memory_order_acq_rel) + count < GC_SGEMM_K_SEGMENTS) return;
-    /* Every segment is in: add them to C in segment order (an empty segment adds nothing). */
-    if (ksplit.ok)
-        for (int s = 1; s < GC_SGEMM_K_SEGMENTS; s++)
-            if (segment_start(k, s) < segment_start(k, s + 1)) add_partial(m, n, ksplit.buf + (s - 1) * mn, c, ldc);
-    atomic_store_explicit(&ksplit.word, 0, memory_order_release);
+    ksplit_finish(&ksplit, k, KC, m, n, c, ldc, seg_to - seg_from);
 }

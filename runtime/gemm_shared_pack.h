@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "runtime/gemm.h"
+
 #define SLOT_JOB_SHIFT 24
 #define SLOT_USER 4u
 #define SLOT_USERS_MASK ((UINT64_C(1) << SLOT_JOB_SHIFT) - SLOT_USER)
@@ -150,6 +152,47 @@ static inline void ksplit_join(ksplit_slot *s, uint64_t job, int64_t floats) {
         atomic_store_explicit(&s->word, job << 2 | KSLOT_READY, memory_order_release);
         return;
     }
+}
+
+/* First element of k's segment s of GC_SGEMM_K_SEGMENTS: whole blocks of `unit`. */
+static inline int64_t ksplit_segment_start(int64_t k, int64_t unit, int s) {
+    int64_t blocks = (k + unit - 1) / unit;
+    int64_t at = blocks * s / GC_SGEMM_K_SEGMENTS * unit;
+    return at < k ? at : k;
+}
+
+/* The job a call of segments [*from, *to) belongs to, with the range clamped: `job` inside a
+ * pool's job (0: none), else a private one from `private_jobs` tagged `tag` (the call holding
+ * segment 0 then computes them all and the others do nothing). 0: nothing for this call to do. */
+static inline uint64_t ksplit_begin(uint64_t job, uint64_t tag, _Atomic uint64_t *private_jobs, int32_t *from,
+                                    int32_t *to) {
+    if (!job) {
+        if (*from > 0) return 0;
+        job = tag | (atomic_fetch_add(private_jobs, 1) + 1);
+        *from = 0;
+        *to = GC_SGEMM_K_SEGMENTS;
+    }
+    if (*from < 0) *from = 0;
+    if (*to > GC_SGEMM_K_SEGMENTS) *to = GC_SGEMM_K_SEGMENTS;
+    return *from < *to ? job : 0;
+}
+
+/* Counts `count` more finished segments of slot s's job; the part that finishes the last one
+ * adds the partials to C in segment order (an empty segment adds nothing) and frees the slot. */
+static inline void ksplit_finish(ksplit_slot *s, int64_t k, int64_t unit, int64_t m, int64_t n, float *c, int64_t ldc,
+                                 int count) {
+    if (atomic_fetch_add_explicit(&s->done, count, memory_order_acq_rel) + count < GC_SGEMM_K_SEGMENTS) return;
+    if (s->ok)
+        for (int seg = 1; seg < GC_SGEMM_K_SEGMENTS; seg++) {
+            if (ksplit_segment_start(k, unit, seg) == ksplit_segment_start(k, unit, seg + 1)) continue;
+            const float *p = s->buf + (int64_t)(seg - 1) * m * n;
+            for (int64_t i = 0; i < m; i++) {
+                float *restrict cr = c + i * ldc;
+                const float *restrict pr = p + i * n;
+                for (int64_t j = 0; j < n; j++) cr[j] += pr[j];
+            }
+        }
+    atomic_store_explicit(&s->word, 0, memory_order_release);
 }
 
 #endif
