@@ -8,26 +8,11 @@
 #
 # usage: test_bf16_threads.sh GRADC SOURCE_DIR PYTHON     (ctest passes these)
 
-gradc=$1
-py=$3
-if [ $# -ne 3 ] || [ ! -x "$gradc" ]; then
-    echo "usage: $0 GRADC SOURCE_DIR PYTHON" >&2
-    exit 2
-fi
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/gc_bf16_threads.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
+. "$(dirname "$0")/lib/checks.sh"
+script_args "$@"
+make_tmp
+fail_show= # a failed run prints its own output
 export OPENBLAS_NUM_THREADS=1
-
-passed=0
-failed=0
-pass() {
-    passed=$((passed + 1))
-    echo "PASS: $1"
-}
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $1"
-}
 
 cat >"$tmp/tied.gm" <<'EOF'
 const vocab = 8200
@@ -95,5 +80,4 @@ else
     fail "bf16 losses within 2e-2 of the f32 run's, and not equal to them"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
