@@ -237,12 +237,15 @@ typedef struct fetch_plan {
 __attribute__((always_inline)) AVX512 static inline void tile_kernel(int64_t kc, const float *restrict ap,
                                                                      const float *restrict bp, float *restrict c,
                                                                      int64_t ldc, tile_mode mode, int rows, int cols,
-                                                                     const fetch_plan *ahead, int64_t *line) {
+                                                                     const fetch_plan *ahead, int64_t *line,
+                                                                     const int rt) {
     /* C's tile is read or written only after the loop; fetching it now hides the miss behind the
      * loop (C rarely fits a cache: a head's logits are 51 MB). */
     for (int r = 0; r < rows; r++) {
         _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
         _mm_prefetch((const char *)(c + r * ldc + 16), _MM_HINT_T0);
+        /* A row of C not 64-byte aligned (the head's 50257 logits a row) spans three lines. */
+        _mm_prefetch((const char *)(c + r * ldc + 31), _MM_HINT_T0);
     }
     int64_t pf_row = 0, pf_in = 0, pf_left = 0;
     const float *pf = NULL;
@@ -255,7 +258,7 @@ __attribute__((always_inline)) AVX512 static inline void tile_kernel(int64_t kc,
         *line += pf_left;
     }
     __m512 acc[MR][2];
-    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int r = 0; r < rt; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
 #pragma GCC unroll 4
     for (int64_t k = 0; k < kc; k++) {
         __m512 b0 = _mm512_load_ps(bp + k * NR), b1 = _mm512_load_ps(bp + k * NR + 16);
@@ -270,7 +273,7 @@ __attribute__((always_inline)) AVX512 static inline void tile_kernel(int64_t kc,
             }
         }
 #pragma GCC unroll 12
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < rt; r++) {
             __m512 av = _mm512_set1_ps(ap[k * MR + r]);
             acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
             acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
@@ -278,14 +281,14 @@ __attribute__((always_inline)) AVX512 static inline void tile_kernel(int64_t kc,
     }
     if (mode.scale) {
         __m512 s = _mm512_set1_ps(mode.alpha);
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < rt; r++) {
             acc[r][0] = _mm512_mul_ps(acc[r][0], s);
             acc[r][1] = _mm512_mul_ps(acc[r][1], s);
         }
     }
-    if (rows == MR && cols == NR) {
+    if (rows == rt && cols == NR) {
 #pragma GCC unroll 12
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < rt; r++) {
             float *cr = c + r * ldc;
             if (mode.add) {
                 acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_loadu_ps(cr));
@@ -308,15 +311,29 @@ __attribute__((always_inline)) AVX512 static inline void tile_kernel(int64_t kc,
     }
 }
 
+/* A tile of at most 4 or 8 rows (a product's last row panel: M3's 256 tokens are 21 panels of 12
+ * and one of 4) runs the FMAs of its rows only, not of 12: 3% of the FMAs of a 256- or 128-row
+ * product. Every row's sum is the same chain of FMAs whatever the tile's height, so C's bits
+ * do not change. */
 AVX512 static void micro_kernel(int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c,
                                 int64_t ldc, tile_mode mode, int rows, int cols) {
-    tile_kernel(kc, ap, bp, c, ldc, mode, rows, cols, NULL, NULL);
+    if (rows > 8)
+        tile_kernel(kc, ap, bp, c, ldc, mode, rows, cols, NULL, NULL, MR);
+    else if (rows > 4)
+        tile_kernel(kc, ap, bp, c, ldc, mode, rows, cols, NULL, NULL, 8);
+    else
+        tile_kernel(kc, ap, bp, c, ldc, mode, rows, cols, NULL, NULL, 4);
 }
 
 AVX512 static void micro_kernel_fetching(int64_t kc, const float *restrict ap, const float *restrict bp,
                                          float *restrict c, int64_t ldc, tile_mode mode, int rows, int cols,
                                          const fetch_plan *ahead, int64_t *line) {
-    tile_kernel(kc, ap, bp, c, ldc, mode, rows, cols, ahead, line);
+    if (rows > 8)
+        tile_kernel(kc, ap, bp, c, ldc, mode, rows, cols, ahead, line, MR);
+    else if (rows > 4)
+        tile_kernel(kc, ap, bp, c, ldc, mode, rows, cols, ahead, line, 8);
+    else
+        tile_kernel(kc, ap, bp, c, ldc, mode, rows, cols, ahead, line, 4);
 }
 
 /* The lines of op(B)'s panel at rows [p0, p0 + kc), columns [j0, j0 + cols), as pack_b reads them. */
