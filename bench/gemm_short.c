@@ -290,11 +290,9 @@ static void compare_blockings(const char *list, int repeats, const char *filter)
     gc_gemm_blocking bls[MAX_BL];
     int count = 0;
     for (const char *p = list; *p && count < MAX_BL;) {
-        gc_gemm_blocking b;
-        if (!gc_gemm_blocking_parse(p, &b) && sscanf(p, "%lld,%lld,%lld", (long long *)&b.mc, (long long *)&b.kc,
-                                                      (long long *)&b.nc) != 3)
-            break;
-        bls[count++] = b;
+        long long mc, kc, nc;
+        if (sscanf(p, "%lld,%lld,%lld", &mc, &kc, &nc) != 3) break;
+        bls[count++] = (gc_gemm_blocking){mc, kc, nc};
         p = strchr(p, ';');
         if (!p) break;
         p++;
@@ -321,9 +319,8 @@ static void compare_blockings(const char *list, int repeats, const char *filter)
         double flops = 2.0 * s->m * s->n * s->k;
         printf("%s\n", s->name);
         for (int q = 0; q < count; q++) {
-            gc_gemm_blocking b = gc_sgemm_blocking();
             gc_sgemm_set_blocking(bls[q]);
-            b = gc_sgemm_blocking();
+            gc_gemm_blocking b = gc_sgemm_blocking(); /* as rounded */
             qsort(t + q * repeats, (size_t)repeats, sizeof *t, cmp);
             printf("  %4lld,%4lld,%5lld  best %6.1f GF/s  median %6.1f GF/s\n", (long long)b.mc, (long long)b.kc,
                    (long long)b.nc, flops / t[q * repeats] * 1e-9, flops / t[q * repeats + repeats / 2] * 1e-9);
