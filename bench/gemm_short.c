@@ -5,13 +5,17 @@
  * splits them, run one after the other on this thread and sharing the packing of the operand
  * they all read, as the pool's chunks do). Run it pinned (taskset -c 1) on a busy machine.
  *
- * build: cc -O3 -std=c11 -I. -Iinclude bench/gemm_short.c runtime/gemm.c runtime/cpu_caches.c
- *        -lopenblas -lm -lpthread -o /tmp/gemm_short
- *        (with GS_POOL: add runtime/parallel.c, or link build/libgradc_runtime.a after gemm.c)
- * usage: gemm_short [repeats] [filter]   (filter: a substring of the shape names, e.g. M1;
- *        GS_MIN=1 prints the fastest of the repeats instead of the median)
+ * build: cc -O3 -std=c11 -D_GNU_SOURCE -I. -Iinclude bench/gemm_short.c runtime/gemm.c runtime/cpu_caches.c
+ *        build/libgradc_runtime.a -lopenblas -lm -lpthread -o /tmp/gemm_short
+ *        (the runtime library for the pool, runtime/parallel.c; gemm.c first, so that the
+ *        kernel measured is the source's, not the library's)
+ * usage: gemm_short [repeats] [filter]   (filter: a substring of the shape names, e.g. M1; the
+ *        head's shapes run only when it says "head"; GS_MIN=1 prints the fastest of the repeats
+ *        instead of the median; GS_COLD=1 flushes the caches before every timed product)
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +50,14 @@ static const shape shapes[] = {
     {"M3 fc2 dx 256x3072x768", 256, 3072, 768, false, false},
     {"M3 fc dW 3072x768x256 A^T", 3072, 768, 256, true, false},
     {"M3 fc2 dW 768x3072x256 A^T", 768, 3072, 256, true, false},
+    {"M3 qkv fwd 256x2304x768 B^T", 256, 2304, 768, false, true},
+    {"M3 attn proj dx 256x768x768", 256, 768, 768, false, false},
+    /* The tied head (vocab 50257): logits, and the embedding's gradient (run only when
+     * the filter names them: "head"). */
+    {"M3 head fwd 256x50257x768 B^T", 256, 50257, 768, false, true},
+    {"M3 head dW 50257x768x256 A^T", 50257, 768, 256, true, false},
+    /* One of the 8 segments of the head's input gradient, split along k (gc_sgemm_ksplit). */
+    {"M3 head dx segment 256x768x6282", 256, 768, 6282, false, false},
 };
 
 /* Operands on huge pages, as the trainer's arenas are (runtime/zeroed.c): B's rows are often
@@ -158,6 +170,23 @@ static void pool_part_timed(char *arena, const int64_t *offsets, int32_t from, i
                  cur_a + (s->ta ? lo : lo * lda), lda, cur_b, ldb, 0.0f, cur_c + lo * s->n, s->n);
 }
 
+/* GS_COLD=1: before every timed product, write and read a buffer larger than the caches, so
+ * the operands come from memory, as a step's do after the kernels and the update before them. */
+static float *flush_buf;
+static size_t flush_floats;
+
+static void flush_caches(void) {
+    if (!flush_buf) return;
+    float sum = 0;
+    for (size_t i = 0; i < flush_floats; i += 16) flush_buf[i] += 1.0f, sum += flush_buf[i];
+    __asm__ volatile("" : : "x"(sum));
+}
+
+/* GS_BLOCKINGS="MC,KC,NC;MC,KC,NC;...": instead of the usual table, each shape's whole product
+ * under every blocking in turn, interleaved repeat by repeat (so a busy machine disturbs them
+ * alike); prints each blocking's fastest and median CPU time. */
+static void compare_blockings(const char *list, int repeats, const char *filter);
+
 static double wall(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -172,6 +201,15 @@ int main(int argc, char **argv) {
     gc_gemm_blocking bl = gc_sgemm_blocking();
     printf("blocking MC %lld KC %lld NC %lld\n", (long long)bl.mc, (long long)bl.kc, (long long)bl.nc);
     uint64_t job = 1;
+    if (getenv("GS_BLOCKINGS")) {
+        compare_blockings(getenv("GS_BLOCKINGS"), repeats, filter);
+        return 0;
+    }
+    if (getenv("GS_COLD") && atoi(getenv("GS_COLD"))) {
+        flush_floats = (size_t)64 << 20; /* 256 MiB */
+        flush_buf = huge_floats(flush_floats);
+        if (flush_buf) memset(flush_buf, 0, flush_floats * sizeof *flush_buf);
+    }
     /* GS_POOL=N: the "8 parts" column is instead the product run by a pool of N threads
      * (runtime/parallel.h, chunked self-scheduling, shared packing), in wall time. */
     int pool_threads = getenv("GS_POOL") ? atoi(getenv("GS_POOL")) : 0;
@@ -191,7 +229,7 @@ int main(int argc, char **argv) {
     double sum_whole = 0, sum_parts = 0, flops_all = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         const shape *s = &shapes[i];
-        if (!strstr(s->name, filter)) continue;
+        if (!strstr(s->name, filter) || (strstr(s->name, "head") && !strstr(filter, "head"))) continue;
         size_t na = (size_t)s->m * s->k, nb = (size_t)s->k * s->n, nc = (size_t)s->m * s->n;
         float *a = huge_floats(na), *b = huge_floats(nb), *c = huge_floats(nc);
         for (size_t j = 0; j < na; j++) a[j] = (float)((int)(j * 7 % 13) - 6) / 8;
@@ -206,9 +244,15 @@ int main(int argc, char **argv) {
         double *tc = malloc(sizeof(double) * (size_t)repeats);
         double *tw = malloc(sizeof(double) * (size_t)repeats), *tp = malloc(sizeof(double) * (size_t)repeats);
         for (int r = 0; r < repeats + 2; r++) {
+            flush_caches();
             double t0 = now();
             gc_sgemm(101, s->ta ? 112 : 111, s->tb ? 112 : 111, s->m, s->n, s->k, 1.0f, a, lda, b, ldb, 0.0f, c, s->n);
             double t1 = now(), t2;
+            tw[r < 2 ? 0 : r - 2] = t1 - t0;
+            if (flush_buf) {
+                flush_caches();
+                t1 = now();
+            }
             if (pool) {
                 cur = s, cur_a = a, cur_b = b, cur_c = c;
                 bool cols = split_cols(s);
@@ -224,7 +268,7 @@ int main(int argc, char **argv) {
                 run_parts(s, a, b, c, job++);
                 t2 = now();
             }
-            if (r >= 2) tw[r - 2] = t1 - t0, tp[r - 2] = t2 - t1;
+            if (r >= 2) tp[r - 2] = t2 - t1;
         }
         qsort(tw, (size_t)repeats, sizeof *tw, cmp);
         qsort(tp, (size_t)repeats, sizeof *tp, cmp);
@@ -239,4 +283,48 @@ int main(int argc, char **argv) {
     printf("%-32s whole %7.3f ms %6.1f GF/s   8 parts %7.3f ms %6.1f GF/s\n", "all", sum_whole * 1e3,
            flops_all / sum_whole * 1e-9, sum_parts * 1e3, flops_all / sum_parts * 1e-9);
     return 0;
+}
+
+static void compare_blockings(const char *list, int repeats, const char *filter) {
+    enum { MAX_BL = 8 };
+    gc_gemm_blocking bls[MAX_BL];
+    int count = 0;
+    for (const char *p = list; *p && count < MAX_BL;) {
+        long long mc, kc, nc;
+        if (sscanf(p, "%lld,%lld,%lld", &mc, &kc, &nc) != 3) break;
+        bls[count++] = (gc_gemm_blocking){mc, kc, nc};
+        p = strchr(p, ';');
+        if (!p) break;
+        p++;
+    }
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        const shape *s = &shapes[i];
+        if (!strstr(s->name, filter) || (strstr(s->name, "head") && !strstr(filter, "head"))) continue;
+        size_t na = (size_t)s->m * s->k, nb = (size_t)s->k * s->n, nc = (size_t)s->m * s->n;
+        float *a = huge_floats(na), *b = huge_floats(nb), *c = huge_floats(nc);
+        for (size_t j = 0; j < na; j++) a[j] = (float)((int)(j * 7 % 13) - 6) / 8;
+        for (size_t j = 0; j < nb; j++) b[j] = (float)((int)(j * 5 % 11) - 5) / 8;
+        memset(c, 0, nc * sizeof *c);
+        int lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
+        double *t = malloc(sizeof(double) * (size_t)(repeats * count));
+        for (int r = -1; r < repeats; r++)
+            for (int q = 0; q < count; q++) {
+                gc_sgemm_set_blocking(bls[q]);
+                flush_caches();
+                double t0 = now();
+                gc_sgemm(101, s->ta ? 112 : 111, s->tb ? 112 : 111, s->m, s->n, s->k, 1.0f, a, lda, b, ldb, 0.0f, c,
+                         s->n);
+                if (r >= 0) t[q * repeats + r] = now() - t0;
+            }
+        double flops = 2.0 * s->m * s->n * s->k;
+        printf("%s\n", s->name);
+        for (int q = 0; q < count; q++) {
+            gc_sgemm_set_blocking(bls[q]);
+            gc_gemm_blocking b = gc_sgemm_blocking(); /* as rounded */
+            qsort(t + q * repeats, (size_t)repeats, sizeof *t, cmp);
+            printf("  %4lld,%4lld,%5lld  best %6.1f GF/s  median %6.1f GF/s\n", (long long)b.mc, (long long)b.kc,
+                   (long long)b.nc, flops / t[q * repeats] * 1e-9, flops / t[q * repeats + repeats / 2] * 1e-9);
+        }
+        free(a), free(b), free(c), free(t);
+    }
 }

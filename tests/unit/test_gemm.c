@@ -234,6 +234,36 @@ static void any_cut_gives_the_same_bits(void **state) {
         }
 }
 
+/* A short product wider than the column slab is cut into slabs of at most half of L2 (M3's 256
+ * tokens: 512 columns on a 1 MiB L2), not NC's: right, tiles prefetching across the narrower
+ * slabs' edges, and the same bits as its column halves, which are cut differently (the slabs only
+ * group columns). */
+static void short_wide_products_cut_into_narrow_slabs(void **state) {
+    (void)state;
+    if (!gc_sgemm_own(ROW, NT, NT, 1, 1, 1, 1, (float[]){1}, 1, (float[]){1}, 1, 0, (float[]){0}, 1)) skip();
+    gc_gemm_blocking bl = gc_sgemm_blocking();
+    int n = (int)bl.nc + 100, k = (int)bl.kc + 20;
+    const int trans[2] = {NT, TR};
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            problem p = make(ROW, trans[ta], trans[tb], 256, n, k, ta, 1, (float)tb);
+            check(&p, run_own);
+            float *a = matrix(6, ROW, ta, p.m, p.k, p.lda), *b = matrix(7, ROW, tb, p.k, p.n, p.ldb);
+            size_t count = (size_t)p.m * p.ldc;
+            float *whole = calloc(count, sizeof *whole), *parts = calloc(count, sizeof *parts);
+            assert_non_null(whole);
+            assert_non_null(parts);
+            assert_true(gc_sgemm_own(ROW, p.ta, p.tb, p.m, p.n, p.k, 1, a, p.lda, b, p.ldb, 0, whole, p.ldc));
+            int half = n / 2 / 32 * 32;
+            const float *b2 = p.tb == NT ? b + half : b + (size_t)half * p.ldb;
+            assert_true(gc_sgemm_own(ROW, p.ta, p.tb, p.m, half, p.k, 1, a, p.lda, b, p.ldb, 0, parts, p.ldc));
+            assert_true(gc_sgemm_own(ROW, p.ta, p.tb, p.m, p.n - half, p.k, 1, a, p.lda, b2, p.ldb, 0, parts + half,
+                                     p.ldc));
+            if (memcmp(whole, parts, count * sizeof *parts)) fail_msg("halves differ (ta %d, tb %d)", ta, tb);
+            free(a), free(b), free(whole), free(parts);
+        }
+}
+
 /* The parts of a split product share the packing of the operand they all read whole
  * (gc_sgemm_share_begin): by rows B, by columns A. Cut anywhere, run in any order, on two
  * threads at once, with an operand changed between jobs or a stranger's product in the middle of
@@ -489,6 +519,7 @@ int main(void) {
         cmocka_unit_test(empty_depth_and_zero_alpha),
         cmocka_unit_test(dispatch_gives_the_product),
         cmocka_unit_test(any_cut_gives_the_same_bits),
+        cmocka_unit_test(short_wide_products_cut_into_narrow_slabs),
         cmocka_unit_test(parts_share_packing),
         cmocka_unit_test(split_along_k),
         cmocka_unit_test(threads_and_repeatability),
