@@ -65,6 +65,12 @@
  * a hold or within a hold of its end (a busy machine, where every return to halves costs a
  * parked worker's time slice). */
 #define LATE_FRACTION 0.25
+/* Halves only for a kernel whose last call took less than this: a longer one pays its chunks'
+ * start-ups many times over, and split in halves it would wait for a parked worker's whole half
+ * on a machine that turned busy in the middle of it (M3's head products: 70 ms). Kernels slow
+ * down under load, so on a busy machine fewer of them are halved. M1's and M2's kernels take at
+ * most 2 ms, M3's layer products 5-6 ms. */
+#define HALVES_MAX_SECONDS 8e-3
 #define LATE_MIN_SECONDS 200e-6
 #define BUSY_HOLD_SECONDS 0.1
 #define BUSY_HOLD_MAX_SECONDS 10.0
@@ -415,7 +421,8 @@ void gc_pool_run(gc_pool *p, gc_task_fn fn, char *arena, const int64_t *offsets,
     } else if (p->threads <= 1) {
         fn(arena, offsets, 0, GC_SHARE_ONE);
         return;
-    } else if (p->busy_until > 0 && gc_clock_seconds() < p->busy_until) {
+    } else if (!t || t->seconds < 0 || t->seconds >= HALVES_MAX_SECONDS ||
+               (p->busy_until > 0 && gc_clock_seconds() < p->busy_until)) {
         count = guided_cuts(p->cuts, p->threads);
     } else {
         /* Quiet: one chunk per thread. Measured on M1's products (bench/gemm_short.c, GS_POOL=2),

@@ -113,6 +113,7 @@ static void a_null_pool_runs_one_part(void **state) {
 static pthread_t caller;
 static int by_caller, by_workers;
 static double caller_chunk_seconds = 20e-6;
+static long worker_chunk_ns = 30 * 1000 * 1000;
 
 /* Instant on the caller's thread; 30 ms a chunk on a worker, as if the OS had parked it. */
 static void stalled_worker(char *arena, const int64_t *offsets, int32_t from, int32_t to) {
@@ -126,7 +127,7 @@ static void stalled_worker(char *arena, const int64_t *offsets, int32_t from, in
         return;
     }
     __atomic_add_fetch(&by_workers, 1, __ATOMIC_RELAXED);
-    struct timespec pause = {0, 30 * 1000 * 1000};
+    struct timespec pause = {0, worker_chunk_ns};
     nanosleep(&pause, NULL);
 }
 
@@ -141,14 +142,16 @@ static void a_stalled_worker_leaves_its_chunks_to_the_caller(void **state) {
     gc_pool *pool = gc_pool_new(2, &err);
     assert_non_null(pool);
     /* Until the worker has held the caller up once (the caller's chunks long enough for a
-     * sleeping worker to wake and claim one). */
+     * sleeping worker to wake and claim one, the worker's far longer than the caller's). */
     int call = 0;
     caller_chunk_seconds = 2e-3;
+    worker_chunk_ns = 200 * 1000 * 1000;
     for (by_workers = 0; call < 100 && by_workers == 0; call++) {
         by_caller = 0;
         gc_pool_run(pool, stalled_worker, NULL, NULL, 0);
     }
     caller_chunk_seconds = 20e-6;
+    worker_chunk_ns = 30 * 1000 * 1000;
     if (by_workers == 0) fail_msg("the worker ran no chunk in %d calls", call);
     for (int again = 0; again < 5; again++, call++) {
         by_caller = by_workers = 0;
