@@ -23,10 +23,13 @@
 #include "runtime/clock.h"
 #include "runtime/gemm.h"
 
-/* Chunks a kernel is cut into: CHUNKS_PER_THREAD per thread when the cut cannot change a bit,
- * so a thread that falls behind (descheduled, or on a slower core) leaves its chunks to the
- * others; a kernel whose bits depend on the cut always gets FIXED_CHUNKS, whatever the thread
- * count, so 1, 2 or 3 threads compute it the same way. */
+/* Chunks a kernel is cut into when the cut cannot change a bit. On a quiet machine, one per
+ * thread: the caller's at the left end, the workers' at the right, so every thread works on the
+ * same part of every kernel's data, step after step (see gc_pool_run). Once a worker has been
+ * late (descheduled, or on a slower core) the pool cuts kernels finer for BUSY_HOLD_SECONDS,
+ * CHUNKS_PER_THREAD per thread, so a thread that falls behind leaves its chunks to the others.
+ * A kernel whose bits depend on the cut always gets FIXED_CHUNKS, whatever the thread count, so
+ * 1, 2 or 3 threads compute it the same way. */
 #define CHUNKS_PER_THREAD 4
 #define FIXED_CHUNKS 4
 #define MAX_CHUNKS 1024
@@ -53,18 +56,42 @@
 #define ALONE_MAX_SECONDS 15e-6
 #define TIMING_SLOTS 4096
 
-/* The claim word: the job's generation in the top 32 bits, its chunk count in the next 16 and
- * the next unclaimed chunk in the low 16. A thread claims chunk i of a job by one fetch-and-add;
- * it is a valid claim when i < count, whatever generation it read, so a thread that arrives late
- * never runs a finished job, and the job's description is stable until every claimed chunk is
- * done. */
-#define CLAIM_GEN_SHIFT 32
-#define CLAIM_COUNT_SHIFT 16
-#define CLAIM_INDEX_MASK 0xffffu
+/* A job is late when the caller, done with the chunks it could claim, waited longer than
+ * LATE_FRACTION of the job's time (and at least LATE_MIN_SECONDS) for a worker's. On a quiet
+ * machine the wait is a few microseconds (the halves end together); a worker parked by the OS in
+ * the middle of its half holds the job for a time slice (milliseconds). After a late job the
+ * pool cuts finely for a while, the hold: BUSY_HOLD_SECONDS after a late job on a quiet machine
+ * (a hiccup), twice the last hold, up to BUSY_HOLD_MAX_SECONDS, when a job is late again during
+ * a hold or within a hold of its end (a busy machine, where every return to halves costs a
+ * parked worker's time slice). */
+#define LATE_FRACTION 0.25
+/* Halves only for a kernel whose last call took less than this: a longer one pays its chunks'
+ * start-ups many times over, and split in halves it would wait for a parked worker's whole half
+ * on a machine that turned busy in the middle of it (M3's head products: 70 ms). Kernels slow
+ * down under load, so on a busy machine fewer of them are halved. M1's and M2's kernels take at
+ * most 2 ms, M3's layer products 5-6 ms. */
+#define HALVES_MAX_SECONDS 8e-3
+#define LATE_MIN_SECONDS 200e-6
+#define BUSY_HOLD_SECONDS 0.1
+#define BUSY_HOLD_MAX_SECONDS 10.0
+
+/* The claim word: the job's generation in the top 28 bits, then its chunk count, the chunks
+ * claimed from the right end and the chunks claimed from the left end, 12 bits each. The caller
+ * claims from the left (chunk 0, 1, ...), the workers from the right (count - 1, count - 2, ...),
+ * each claim one fetch-and-add of its end's counter; a claim is valid when the claims before it,
+ * from both ends, number fewer than count, whatever generation it read, so every chunk is
+ * claimed once, a thread that arrives late never runs a finished job, and the job's description
+ * is stable until every claimed chunk is done. (Each thread makes one invalid claim a job at
+ * most, so the counters stay below count + threads + 1 < 4096.) */
+#define CLAIM_GEN_SHIFT 36
+#define CLAIM_COUNT_SHIFT 24
+#define CLAIM_RIGHT_SHIFT 12
+#define CLAIM_FIELD_MASK 0xfffu
 
 typedef struct timing {
     gc_task_fn fn; /* NULL: a free slot */
     float seconds; /* the kernel's last call, all chunks, on the caller's clock */
+    int32_t cut;   /* a quiet two-thread pool's cut of this kernel (share of the caller's half); 0: even */
 } timing;
 
 struct gc_pool {
@@ -78,12 +105,16 @@ struct gc_pool {
     char *arena;
     const int64_t *offsets;
     int32_t cuts[MAX_CHUNKS + 1];
+    double ends[MAX_CHUNKS]; /* when each chunk of the current job finished (gc_clock_seconds) */
+    bool by_worker[MAX_CHUNKS];
     int chunks;
     uint32_t mode; /* the caller's MXCSR, which the workers take */
     uint64_t share_job; /* the job's id for gc_sgemm_share_begin, 0: its parts share nothing */
     int share_operand;
     uint32_t generation;
     bool keep_subnormals;
+    double busy_until; /* cut finely until then (gc_clock_seconds): a worker was late */
+    double busy_hold;  /* the last hold, seconds */
     /* Shared words, each on its own cache line. */
     _Alignas(64) atomic_uint_fast64_t claim;
     _Alignas(64) atomic_int done;     /* chunks of the current job finished; the caller's futex */
@@ -140,18 +171,23 @@ static void futex_wake(atomic_int *word, int count) {
 #endif
 }
 
-/* Claims and runs chunks of whatever job is published until none is left; returns the
- * generation of the job it found exhausted. */
-static uint32_t run_chunks(gc_pool *p, uint32_t *mode) {
+/* Claims and runs chunks of whatever job is published, from its left end (the caller) or its
+ * right end (the workers), until none is left; returns the generation of the job it found
+ * exhausted. */
+static uint32_t run_chunks(gc_pool *p, uint32_t *mode, bool from_right) {
+    uint64_t step = from_right ? UINT64_C(1) << CLAIM_RIGHT_SHIFT : 1;
     for (;;) {
-        uint64_t v = atomic_fetch_add_explicit(&p->claim, 1, memory_order_acq_rel);
-        uint32_t index = (uint32_t)(v & CLAIM_INDEX_MASK);
-        uint32_t count = (uint32_t)((v >> CLAIM_COUNT_SHIFT) & CLAIM_INDEX_MASK);
-        if (index >= count) return (uint32_t)(v >> CLAIM_GEN_SHIFT);
+        uint64_t v = atomic_fetch_add_explicit(&p->claim, step, memory_order_acq_rel);
+        uint32_t left = (uint32_t)(v & CLAIM_FIELD_MASK), right = (uint32_t)(v >> CLAIM_RIGHT_SHIFT & CLAIM_FIELD_MASK);
+        uint32_t count = (uint32_t)(v >> CLAIM_COUNT_SHIFT & CLAIM_FIELD_MASK);
+        if (left + right >= count) return (uint32_t)(v >> CLAIM_GEN_SHIFT);
+        uint32_t index = from_right ? count - 1 - right : left;
         if (p->mode != *mode) set_fp_mode(*mode = p->mode);
         if (p->share_job) gc_sgemm_share_begin(p->share_job, p->share_operand);
         p->fn(p->arena, p->offsets, p->cuts[index], p->cuts[index + 1]);
         if (p->share_job) gc_sgemm_share_end();
+        p->ends[index] = gc_clock_seconds();
+        p->by_worker[index] = from_right;
         if (atomic_fetch_add(&p->done, 1) + 1 == (int)count && atomic_load(&p->caller_sleeping))
             futex_wake(&p->done, 1);
     }
@@ -194,7 +230,7 @@ static void *worker_main(void *raw) {
     for (;;) {
         wait_for_job(p, seen);
         if (atomic_load_explicit(&p->stop, memory_order_acquire)) break;
-        seen = run_chunks(p, &mode);
+        seen = run_chunks(p, &mode, true);
     }
     return NULL;
 }
@@ -223,10 +259,11 @@ static void even_cuts(int32_t *cuts, int count) {
     for (int i = 0; i <= count; i++) cuts[i] = (int32_t)((int64_t)GC_SHARE_ONE * i / count);
 }
 
-/* The cut points of CHUNKS_PER_THREAD chunks per thread, largest first (the threads' first
- * chunks CHUNKS_PER_THREAD units each, their last one unit): big chunks while every thread has
- * work, small ones at the end, so the last chunk a thread finishes, which the others wait for,
- * is short. */
+/* The cut points of CHUNKS_PER_THREAD chunks per thread, largest at the ends and smallest in
+ * the middle: the caller, claiming from the left, meets chunks of CHUNKS_PER_THREAD units, then
+ * one fewer, down to one; the workers, from the right, the same, round by round. Big chunks
+ * while every thread has work, small ones at the end, so the last chunk a thread finishes, which
+ * the others wait for, is short. */
 static int guided_cuts(int32_t *cuts, int threads) {
     int count = threads * CHUNKS_PER_THREAD;
     if (count > MAX_CHUNKS) {
@@ -236,7 +273,7 @@ static int guided_cuts(int32_t *cuts, int threads) {
     int64_t total = (int64_t)threads * CHUNKS_PER_THREAD * (CHUNKS_PER_THREAD + 1) / 2, at = 0;
     cuts[0] = 0;
     for (int i = 0; i < count; i++) {
-        at += CHUNKS_PER_THREAD - i / threads;
+        at += i < CHUNKS_PER_THREAD ? CHUNKS_PER_THREAD - i : 1 + (i - CHUNKS_PER_THREAD) / (threads - 1);
         cuts[i + 1] = (int32_t)((int64_t)GC_SHARE_ONE * at / total);
     }
     return count;
@@ -314,6 +351,23 @@ static timing *timing_of(gc_pool *p, gc_task_fn fn) {
     return NULL;
 }
 
+/* Moves a quiet two-thread pool's cut of kernel t a quarter of the way towards the cut at which
+ * the caller's half and the worker's would have ended together, the speed of each measured as
+ * its share over the time from the job's start to its half's end (so a worker that starts late,
+ * being woken, counts as slower), and keeps each half at least a quarter of the work. */
+#define BALANCE_STEP 0.25
+#define BALANCE_MIN_SHARE 0.25
+
+static void balance(timing *t, double start, double caller_end, double worker_end) {
+    double c = (double)(t->cut ? t->cut : GC_SHARE_ONE / 2) / GC_SHARE_ONE;
+    double tc = caller_end - start, tw = worker_end - start;
+    if (tc <= 0 || tw <= 0) return;
+    double vc = c / tc, vw = (1 - c) / tw, target = vc / (vc + vw);
+    c += BALANCE_STEP * (target - c);
+    c = c < BALANCE_MIN_SHARE ? BALANCE_MIN_SHARE : c > 1 - BALANCE_MIN_SHARE ? 1 - BALANCE_MIN_SHARE : c;
+    t->cut = (int32_t)(c * GC_SHARE_ONE + 0.5);
+}
+
 /* Ids of jobs whose GEMM parts share packing, unique in the process (pools may run at once). */
 static atomic_uint_fast64_t share_jobs;
 
@@ -356,6 +410,8 @@ void gc_pool_run(gc_pool *p, gc_task_fn fn, char *arena, const int64_t *offsets,
     /* A kernel whose bits may depend on where it is cut: one that calls OpenBLAS, which may block
      * a narrower matrix differently. */
     bool fixed_cut = (flags & GC_TASK_CALLS_BLAS) || ((flags & GC_TASK_CALLS_GEMM) && !gc_sgemm_uses_own());
+    timing *t = p->threads > 1 ? timing_of(p, fn) : NULL;
+    bool balanced = false;
     int count;
     if (p->chunks < 0) {
         count = -p->chunks;
@@ -365,8 +421,22 @@ void gc_pool_run(gc_pool *p, gc_task_fn fn, char *arena, const int64_t *offsets,
     } else if (p->threads <= 1) {
         fn(arena, offsets, 0, GC_SHARE_ONE);
         return;
-    } else {
+    } else if (!t || t->seconds < 0 || t->seconds >= HALVES_MAX_SECONDS ||
+               (p->busy_until > 0 && gc_clock_seconds() < p->busy_until)) {
         count = guided_cuts(p->cuts, p->threads);
+    } else {
+        /* Quiet: one chunk per thread. Measured on M1's products (bench/gemm_short.c, GS_POOL=2),
+         * every chunk a thread runs beyond its first costs it a cold start (its first B panel
+         * packed without the prefetch of the one before, the shared operand's blocks read again):
+         * two even halves ran at 345-358 GFLOP/s, any cut with a second, smaller chunk per thread
+         * at 315-337, even 7/16 + 1/16 a thread. */
+        count = p->threads > MAX_CHUNKS ? MAX_CHUNKS : p->threads;
+        even_cuts(p->cuts, count);
+        /* Two threads: the halves balanced kernel by kernel (balance, below). */
+        if (count == 2 && t) {
+            balanced = true;
+            if (t->cut) p->cuts[1] = t->cut;
+        }
     }
     int share = flags & GC_TASK_GEMM_ROWS     ? GC_SGEMM_SHARE_B
                 : flags & GC_TASK_GEMM_COLS   ? GC_SGEMM_SHARE_A
@@ -378,7 +448,6 @@ void gc_pool_run(gc_pool *p, gc_task_fn fn, char *arena, const int64_t *offsets,
         run_chunks_here(p, fn, arena, offsets, count);
         return;
     }
-    timing *t = timing_of(p, fn);
     double start = gc_clock_seconds();
     if (t && t->seconds >= 0 && t->seconds < ALONE_MAX_SECONDS) {
         if (fixed_cut || p->chunks < 0)
@@ -401,11 +470,20 @@ void gc_pool_run(gc_pool *p, gc_task_fn fn, char *arena, const int64_t *offsets,
         futex_wake(&p->wake_seq, INT_MAX);
     }
     uint32_t mode = p->mode;
-    run_chunks(p, &mode);
-    double spin = t && t->seconds > 0 ? 2.0 * t->seconds / count : 0;
+    run_chunks(p, &mode, false);
+    double spin = t && t->seconds > 0 ? 2.0 * t->seconds / count : 0, ran = gc_clock_seconds();
     wait_for_chunks(p, count, spin < CALLER_SPIN_SECONDS ? CALLER_SPIN_SECONDS
                               : spin > CALLER_SPIN_MAX_SECONDS ? CALLER_SPIN_MAX_SECONDS : spin);
-    if (t) t->seconds = (float)(gc_clock_seconds() - start);
+    double end = gc_clock_seconds();
+    if (t) t->seconds = (float)(end - start);
+    bool late = end - ran > LATE_MIN_SECONDS && end - ran > LATE_FRACTION * (end - start);
+    if (balanced && !late && !p->by_worker[0] && p->by_worker[1]) balance(t, start, p->ends[0], p->ends[1]);
+    if (late) {
+        bool again = p->busy_hold > 0 && end < p->busy_until + p->busy_hold;
+        p->busy_hold = !again ? BUSY_HOLD_SECONDS
+                       : 2 * p->busy_hold < BUSY_HOLD_MAX_SECONDS ? 2 * p->busy_hold : BUSY_HOLD_MAX_SECONDS;
+        p->busy_until = end + p->busy_hold;
+    }
 }
 
 void gc_pool_keep_subnormals(gc_pool *p, bool keep) {

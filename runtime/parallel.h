@@ -4,15 +4,18 @@
  *
  * A parallel kernel is cut into chunks, each a share of its work, the fraction [from, to) of
  * GC_SHARE_ONE, which the kernel turns into a run of rows, columns or matrices
- * (codegen/parallel.c). The chunks are not dealt out in advance: the caller's thread and the
- * workers claim them one at a time (chunked self-scheduling), so a thread the OS has descheduled,
- * or one on a slower core, leaves its share to the others instead of holding up the step, and a
- * worker that is asleep or late costs nothing but its absence. Where the cuts fall depends only
- * on the kernel and the thread count, never on who runs a chunk, and nothing a kernel computes
- * depends on the cuts anyway: every output element is computed whole by one chunk, in the same
- * order whatever the chunk. A kernel whose results could depend on the cut (one that calls
- * OpenBLAS, which may block a narrower matrix differently) is cut into the same fixed chunks at
- * every thread count, one thread included. Results are therefore bit-identical from run to run,
+ * (codegen/parallel.c). The chunks are not dealt out in advance: the caller's thread claims them
+ * one at a time from the left end, the workers from the right end (chunked self-scheduling from
+ * both ends), so a thread the OS has descheduled, or one on a slower core, leaves its share to
+ * the others instead of holding up the step, and a worker that is asleep or late costs nothing
+ * but its absence. On a quiet machine a kernel is one chunk per thread, so each thread runs the
+ * same part of every kernel step after step (its data stays in its core's caches) and pays one
+ * chunk's start-up a kernel; once a worker has been late the pool cuts kernels finely for a
+ * while (parallel.c). Which chunks a thread runs never changes a result: every output element is
+ * computed whole by one chunk, in the same order whatever the chunk and wherever the cuts fall.
+ * A kernel whose results could depend on the cut (one that calls OpenBLAS, which may block a
+ * narrower matrix differently) is cut into the same fixed chunks at every thread count, one
+ * thread included, quiet or not. Results are therefore bit-identical from run to run,
  * whatever the schedule, and across thread counts.
  *
  * A thread with nothing to do spins briefly, then yields its core, then sleeps on a futex: a

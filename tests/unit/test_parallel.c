@@ -76,7 +76,7 @@ static void every_chunk_runs_once_per_call(void **state) {
         covered = 0;
         for (int call = 0; call < 1000; call++) gc_pool_run(pool, record, NULL, NULL, 0);
         assert_int_equal(covered, 1000L * GC_SHARE_ONE);
-        if (seen % 1000 || (threads == 1 && seen != 1000) || (threads > 1 && seen < 1000 * threads))
+        if ((threads == 1 && seen != 1000) || (threads > 1 && seen < 1000 * threads))
             fail_msg("threads %d: %d chunks ran in 1000 calls", threads, seen);
         seen = 0;
         covered = 0;
@@ -112,6 +112,8 @@ static void a_null_pool_runs_one_part(void **state) {
 
 static pthread_t caller;
 static int by_caller, by_workers;
+static double caller_chunk_seconds = 20e-6;
+static long worker_chunk_ns = 30 * 1000 * 1000;
 
 /* Instant on the caller's thread; 30 ms a chunk on a worker, as if the OS had parked it. */
 static void stalled_worker(char *arena, const int64_t *offsets, int32_t from, int32_t to) {
@@ -121,23 +123,37 @@ static void stalled_worker(char *arena, const int64_t *offsets, int32_t from, in
     (void)to;
     if (pthread_equal(pthread_self(), caller)) {
         __atomic_add_fetch(&by_caller, 1, __ATOMIC_RELAXED);
-        spin_for(20e-6);
+        spin_for(caller_chunk_seconds);
         return;
     }
     __atomic_add_fetch(&by_workers, 1, __ATOMIC_RELAXED);
-    struct timespec pause = {0, 30 * 1000 * 1000};
+    struct timespec pause = {0, worker_chunk_ns};
     nanosleep(&pause, NULL);
 }
 
 /* Chunks are claimed, not dealt: while a worker is stuck in one chunk, the caller runs all the
- * others (a static split would leave it half of them). Fixed shares stay fixed. */
+ * others (a static split would leave it half of them). A quiet pool cuts a kernel in halves, so
+ * the first call may wait for the stalled worker's half; that call is late, and the pool then
+ * cuts finely. Fixed shares stay fixed. */
 static void a_stalled_worker_leaves_its_chunks_to_the_caller(void **state) {
     (void)state;
     caller = pthread_self();
     gc_error err = {0};
     gc_pool *pool = gc_pool_new(2, &err);
     assert_non_null(pool);
-    for (int call = 0; call < 5; call++) {
+    /* Until the worker has held the caller up once (the caller's chunks long enough for a
+     * sleeping worker to wake and claim one, the worker's far longer than the caller's). */
+    int call = 0;
+    caller_chunk_seconds = 2e-3;
+    worker_chunk_ns = 200 * 1000 * 1000;
+    for (by_workers = 0; call < 100 && by_workers == 0; call++) {
+        by_caller = 0;
+        gc_pool_run(pool, stalled_worker, NULL, NULL, 0);
+    }
+    caller_chunk_seconds = 20e-6;
+    worker_chunk_ns = 30 * 1000 * 1000;
+    if (by_workers == 0) fail_msg("the worker ran no chunk in %d calls", call);
+    for (int again = 0; again < 5; again++, call++) {
         by_caller = by_workers = 0;
         gc_pool_run(pool, stalled_worker, NULL, NULL, 0);
         int total = by_caller + by_workers;
@@ -154,6 +170,47 @@ static void a_stalled_worker_leaves_its_chunks_to_the_caller(void **state) {
     int32_t cuts[64];
     assert_int_equal(chunks_of(20, cuts), 2);
     assert_int_equal(cuts[1], GC_SHARE_ONE / 4);
+    gc_pool_free(pool);
+}
+
+/* ---- which end a thread claims from ---- */
+
+static int ran_by_caller[64], ran_by_worker[64];
+
+/* 100 us a chunk, noting which thread ran chunk `from` (of 8 even ones). */
+static void note_runner(char *arena, const int64_t *offsets, int32_t from, int32_t to) {
+    (void)arena, (void)offsets, (void)to;
+    spin_for(100e-6);
+    int index = (int)((int64_t)from * 8 / GC_SHARE_ONE);
+    __atomic_add_fetch(pthread_equal(pthread_self(), caller) ? &ran_by_caller[index] : &ran_by_worker[index], 1,
+                       __ATOMIC_RELAXED);
+}
+
+/* The caller claims chunks from the left end and the workers from the right, so on every call
+ * the caller's chunks are a run from the first and the workers' a run to the last (each thread
+ * works on the same end of every kernel's data). */
+static void the_caller_claims_from_the_left_and_workers_from_the_right(void **state) {
+    (void)state;
+    caller = pthread_self();
+    gc_pool_fix_shares((double[]){1, 1, 1, 1, 1, 1, 1, 1}, 8);
+    gc_error err = {0};
+    gc_pool *pool = gc_pool_new(2, &err);
+    gc_pool_fix_shares(NULL, 0);
+    assert_non_null(pool);
+    int workers_ran = 0;
+    for (int call = 0; call < 50; call++) {
+        memset(ran_by_caller, 0, sizeof ran_by_caller);
+        memset(ran_by_worker, 0, sizeof ran_by_worker);
+        gc_pool_run(pool, note_runner, NULL, NULL, 0);
+        int i = 0;
+        while (i < 8 && ran_by_caller[i] == 1 && ran_by_worker[i] == 0) i++;
+        for (int j = i; j < 8; j++)
+            if (ran_by_worker[j] != 1 || ran_by_caller[j] != 0)
+                fail_msg("call %d: chunk %d ran %d times on the caller and %d on a worker after the caller's run of %d",
+                         call, j, ran_by_caller[j], ran_by_worker[j], i);
+        workers_ran += 8 - i;
+    }
+    if (workers_ran == 0) fail_msg("the worker ran no chunk in 50 calls");
     gc_pool_free(pool);
 }
 
@@ -466,6 +523,7 @@ int main(void) {
         cmocka_unit_test(a_null_pool_runs_one_part),
         cmocka_unit_test(wakes_sleeping_workers),
         cmocka_unit_test(a_stalled_worker_leaves_its_chunks_to_the_caller),
+        cmocka_unit_test(the_caller_claims_from_the_left_and_workers_from_the_right),
         cmocka_unit_test(subnormals_are_flushed_unless_kept),
         cmocka_unit_test(same_bits_every_run),
         cmocka_unit_test(split_step_matches_the_interpreter),
