@@ -363,21 +363,21 @@ TARGET static void pack_a_##SUFFIX(bool trans, const float *a, int64_t lda, int6
         int64_t rows = mc - p < MR ? mc - p : MR;                                                                         \
         uint32_t *d = dst + p * pairs;                                                                                    \
         int64_t kp = kp_across;                                                                                           \
-        if (!trans && rows == MR) {                                                                                       \
+        if (!trans) {                                                                                       \
             const float *src = a + (i0 + p) * lda + p0;                                                                   \
             for (; 2 * kp + 32 <= kc; kp += 16) {                                                                         \
                 __m512i r[16];                                                                                            \
-                for (int i = 0; i < MR; i++) {                                                                            \
+                for (int i = 0; i < rows; i++) {                                                                          \
                     prefetch_row(src + i * lda + 2 * kp + PF_ALONG, 32);                                                  \
                     r[i] = ALONG(_mm512_loadu_ps(src + i * lda + 2 * kp), _mm512_loadu_ps(src + i * lda + 2 * kp + 16));  \
                 }                                                                                                         \
-                for (int i = MR; i < 16; i++) r[i] = _mm512_setzero_si512();                                              \
+                for (int i = (int)rows; i < 16; i++) r[i] = _mm512_setzero_si512(); /* and a short panel's */             \
                 transpose16(r);                                                                                           \
                 for (int i = 0; i < 16; i++) _mm512_mask_storeu_epi32(d + (kp + i) * MR, lanes(MR), r[i]);                \
             }                                                                                                             \
         }                                                                                                                 \
         if (kp < pairs) {                                                                                                 \
-            /* The rest of k (and short panels) one word at a time. */                                                    \
+            /* The rest of k one word at a time. */                                                    \
             for (int64_t q = kp; q < pairs; q++)                                                                          \
                 for (int64_t r = 0; r < MR; r++) {                                                                        \
                     int64_t i = i0 + p + r, k = p0 + 2 * q;                                                               \
@@ -600,25 +600,6 @@ static void pack_b_block(const kernel_set *ks, const b_source *src, int64_t p0, 
     }
 }
 
-/* Prefetches part `part` of `parts` of the cache lines op(B)'s rows [p0, p0 + kc) and columns
- * [j0, j0 + cols) are read from, into L2 (see product()). */
-static void prefetch_b_part(const b_source *src, int64_t p0, int64_t kc, int64_t j0, int64_t cols, int64_t part,
-                            int64_t parts) {
-#if GC_BF16_X86
-    /* TR: `cols` rows of kc floats; NT: kc rows of `cols` floats. Lines counted per row, +1 for
-     * a row that does not start on a line. */
-    int64_t rows = src->trans ? cols : kc, len = src->trans ? kc : cols, per_row = (len + 15) / 16 + 1;
-    int64_t lines = rows * per_row, from = lines * part / parts, to = lines * (part + 1) / parts;
-    for (int64_t l = from; l < to; l++) {
-        int64_t r = l / per_row, at = l % per_row * 16;
-        const float *row = src->trans ? src->b + (j0 + r) * src->ldb + p0 : src->b + (p0 + r) * src->ldb + j0;
-        _mm_prefetch((const char *)(row + (at < len ? at : len - 1)), _MM_HINT_T1); /* the extra: the last float's */
-    }
-#else
-    (void)src, (void)p0, (void)kc, (void)j0, (void)cols, (void)part, (void)parts;
-#endif
-}
-
 /* Row-major C[m x n] = alpha op(A) op(B) + beta C with m, n, k > 0 and alpha != 0. `sa` and `sb`,
  * when not NULL, are joined slots holding the packing of the whole of A or B: B's block (j0, p0)
  * at j0 all_pairs(k) + p0/2 padded(nc, NR), A's block (p0, i0) at p0/2 padded(m, MR) + i0 pairs. */
@@ -639,24 +620,20 @@ static void product(bool ta, int64_t m, int64_t n, int64_t k, float alpha, const
             int take = sb ? block_take(sb, index) : 0;
             uint32_t *bp = take ? (uint32_t *)sb->buf + j0 * k_pairs + p0 / 2 * padded(nc, NR) : w->b;
             if (!take && m <= MC) {
-                /* One block of A: B is packed a panel at a time, just before its tiles, and the next
-                 * panel's operand is prefetched into L2 a part per tile while they run. Packed as a
-                 * block, B came from L3 or DRAM (a layer's weights, last touched by the previous
-                 * step's optimizer) along 16-32 strided streams with the multipliers idle: 20-35%
-                 * of the micro-kernels' time in M3's layer products, where this leaves 5-10%. */
+                /* One block of A (MC 264: M3's 256 tokens): B is packed a panel at a time into one
+                 * slot, just before its tiles read it (48 KiB, still in L1 or L2, where a 1.5 MiB
+                 * block of panels was written to L2 and beyond and read back), and the tiles pass
+                 * over B once where two blocks of A (MC 192) took two. */
                 take = sa ? block_take(sa, p0 / KC) : 0;
                 uint32_t *ap = take ? (uint32_t *)sa->buf + p0 / 2 * m_panels : w->a;
                 if (take != BLOCK_DONE) ks.pack_a(ta, a, lda, 0, m, p0, kc, ap);
                 if (take == BLOCK_PACKING) block_done(sa, p0 / KC);
-                int64_t tiles = blocks_of(m, MR);
                 for (int64_t q = 0; q < nc; q += NR) {
                     int cols = nc - q < NR ? (int)(nc - q) : NR;
-                    int64_t next = nc - q - NR < NR ? nc - q - NR : NR;
-                    pack_b_block(&ks, src, p0, kc, j0 + q, cols, w, bp + q * pairs);
+                    pack_b_block(&ks, src, p0, kc, j0 + q, cols, w, w->b);
                     for (int64_t p = 0; p < m; p += MR) {
-                        if (next > 0 && !src->pack) prefetch_b_part(src, p0, kc, j0 + q + NR, next, p / MR, tiles);
                         int rows = m - p < MR ? (int)(m - p) : MR;
-                        ks.micro(pairs, ap + p * pairs, bp + q * pairs, c + p * ldc + j0 + q, ldc, mode, rows, cols);
+                        ks.micro(pairs, ap + p * pairs, w->b, c + p * ldc + j0 + q, ldc, mode, rows, cols);
                     }
                 }
                 continue;
