@@ -21,7 +21,11 @@
  * vdpbf16ps are well within what L2 streams when part of it is evicted): M3's 768-deep products
  * then take one pass over C where KC 512 took two, which for the head's 51 MB of logits is 100 MB
  * less traffic a step (head forward 13% faster on one thread; the layer products 2-3%). NC 1024
- * keeps a B block (1.5 MiB) near L2 and the packing buffers at 1.9 MiB a thread, under f32's.
+ * keeps a B block (1.5 MiB) near L2; MC 264 (22 panels) holds M3's 256 tokens in one block of A,
+ * and with one block B is packed a panel at a time just before its tiles (product()). The packing
+ * buffers take 2.0 MiB a thread, under f32's. A transposed A is packed pair by pair across the
+ * block's panels (contiguous runs), and packing prefetches ahead on its strided streams
+ * (docs/optimisation.md, "bf16 packing").
  *
  * The parts of a product split over the pool share the packing of the operand each reads whole,
  * and a product far deeper than its result is split along k (gc_sgemm_bf16_ksplit), as gemm.c
