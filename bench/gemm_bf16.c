@@ -9,7 +9,9 @@
  * usage: gemm_bf16 [threads] [repeats] (threads 0: two threads' chunks run in turn on one); GC_BENCH_SHAPE=i runs shape i alone, GC_BENCH_MODE=f32|bf16
  *        one precision; GC_BENCH_CPUTIME=1 times the process's CPU time over the threads (on a
  *        busy machine this measures the work rather than the waiting); GC_BENCH_BF16_COLS=1 splits
- *        a bf16 product deep enough for gc_sgemm_bf16_ksplit by columns instead (as before it).
+ *        a bf16 product deep enough for gc_sgemm_bf16_ksplit by columns instead (as before it);
+ *        GC_BENCH_COLD=1 evicts the caches before every repeat (the operands come from DRAM, as in
+ *        a training step).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -118,6 +120,17 @@ static double now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* GC_BENCH_COLD=1: every repeat starts with the operands out of the caches, as in a training
+ * step, where a layer's weights were last touched by the previous step's optimizer (M3's 124M
+ * parameters are far larger than the caches). */
+static void evict_caches(void) {
+    static char *junk;
+    static const size_t bytes = (size_t)256 << 20;
+    if (!junk) junk = malloc(bytes);
+    if (!junk) return;
+    for (size_t i = 0; i < bytes; i += 64) junk[i] = (char)(junk[i] + 1);
+}
+
 static float *filled(size_t count, unsigned seed) {
     float *x = aligned_alloc(64, (count * 4 + 63) / 64 * 64);
     for (size_t i = 0; i < count; i++) x[i] = (float)(((i + seed) * 7919) % 1000) / 1000.0f - 0.5f;
@@ -150,7 +163,9 @@ int main(int argc, char **argv) {
             bf16 = p == 1;
             threads ? gc_pool_run(pool, task, NULL, NULL, flags) : run_chunks_alone(flags);
             best[p] = 1e30;
+            const char *cold = getenv("GC_BENCH_COLD");
             for (int r = 0; r < repeats; r++) {
+                if (cold && *cold && strcmp(cold, "0") != 0) evict_caches();
                 double t0 = now();
                 threads ? gc_pool_run(pool, task, NULL, NULL, flags) : run_chunks_alone(flags);
                 double t = now() - t0;

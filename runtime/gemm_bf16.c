@@ -21,7 +21,11 @@
  * vdpbf16ps are well within what L2 streams when part of it is evicted): M3's 768-deep products
  * then take one pass over C where KC 512 took two, which for the head's 51 MB of logits is 100 MB
  * less traffic a step (head forward 13% faster on one thread; the layer products 2-3%). NC 1024
- * keeps a B block (1.5 MiB) near L2 and the packing buffers at 1.9 MiB a thread, under f32's.
+ * keeps a B block (1.5 MiB) near L2; MC 264 (22 panels) holds M3's 256 tokens in one block of A,
+ * and with one block B is packed a panel at a time just before its tiles (product()). The packing
+ * buffers take 2.0 MiB a thread, under f32's. A transposed A is packed pair by pair across the
+ * block's panels (contiguous runs), and packing prefetches ahead on its strided streams
+ * (docs/optimisation.md, "bf16 packing").
  *
  * The parts of a product split over the pool share the packing of the operand each reads whole,
  * and a product far deeper than its result is split along k (gc_sgemm_bf16_ksplit), as gemm.c
@@ -56,7 +60,7 @@
 #define MR 12
 #define NR 32
 #define KC 768 /* even: a block never splits a pair */
-#define MC 192
+#define MC 264 /* 22 panels: M3's 256-token products in one block of A */
 #define NC 1024
 _Static_assert(NR == GC_SGEMM_PANEL, "the conv packing callback writes GC_SGEMM_PANEL-column panels");
 _Static_assert(KC % 2 == 0, "pairs of k");
@@ -325,37 +329,59 @@ AVX512 static inline void transpose16(__m512i ri[16]) {
     for (int i = 0; i < 16; i++) ri[i] = _mm512_castps_si512(r[i]);
 }
 
+/* Packing reads its operand from L3 or DRAM (a layer's weights were last touched by the previous
+ * step's optimizer) along 12-32 strided streams at once, more than the hardware prefetcher
+ * follows: each load is preceded by a prefetch of what the same stream reads PF_ALONG floats
+ * (4 iterations) or PF_ROWS rows (8 pairs) later. A prefetch past the operand's end is harmless. */
+#define PF_ALONG 128
+#define PF_ROWS 16
+
+/* The cache lines of `count` floats from p (count <= 32), into L1. */
+static inline void prefetch_row(const float *p, int64_t count) {
+    _mm_prefetch((const char *)p, _MM_HINT_T0);
+    if (count > 16 || ((uintptr_t)p & 63) + 4 * (uintptr_t)count > 64) _mm_prefetch((const char *)(p + 16), _MM_HINT_T0);
+}
+
 #define PACKING(SUFFIX, TARGET, ALONG, ACROSS) \
 /* pack_a_scalar's panels, whole 32-value runs of k through registers. */                                                 \
 TARGET static void pack_a_##SUFFIX(bool trans, const float *a, int64_t lda, int64_t i0, int64_t mc, int64_t p0,           \
                                  int64_t kc, uint32_t *dst) {                                                             \
-    int64_t pairs = (kc + 1) / 2;                                                                                         \
+    int64_t pairs = (kc + 1) / 2, kp_across = 0;                                                                          \
+    if (trans) {                                                                                                          \
+        /* A is stored K x M: rows k and k + 1 hold the block's rows side by side, read pair by pair                      \
+         * across all its panels, two runs of mc floats at a time (a panel at a time read 48 bytes                        \
+         * of every row of k, each row a page or more apart: 2.7x slower for M3's weight gradients). */                      \
+        const float *src = a + p0 * lda + i0;                                                                             \
+        for (; 2 * kp_across + 1 < kc; kp_across++) {                                                                     \
+            const float *r0 = src + 2 * kp_across * lda, *r1 = r0 + lda;                                                  \
+            for (int64_t p = 0; p < mc; p += MR) {                                                                        \
+                __mmask16 m = lanes(mc - p < MR ? mc - p : MR);                                                           \
+                _mm_prefetch((const char *)(r0 + PF_ROWS * lda + p), _MM_HINT_T0);                                        \
+                _mm_prefetch((const char *)(r1 + PF_ROWS * lda + p), _MM_HINT_T0);                                        \
+                __m512i w = ACROSS(_mm512_maskz_loadu_ps(m, r0 + p), _mm512_maskz_loadu_ps(m, r1 + p));                   \
+                _mm512_mask_storeu_epi32(dst + p * pairs + kp_across * MR, lanes(MR), w);                                 \
+            }                                                                                                             \
+        }                                                                                                                 \
+    }                                                                                                                     \
     for (int64_t p = 0; p < mc; p += MR) {                                                                                \
         int64_t rows = mc - p < MR ? mc - p : MR;                                                                         \
         uint32_t *d = dst + p * pairs;                                                                                    \
-        int64_t kp = 0;                                                                                                   \
-        if (trans) {                                                                                                      \
-            /* A is stored K x M: rows k and k + 1 each hold the panel's rows side by side. */                            \
-            const float *src = a + p0 * lda + i0 + p;                                                                     \
-            __mmask16 m = lanes(rows);                                                                                    \
-            for (; 2 * kp + 1 < kc; kp++) {                                                                               \
-                __m512i w = ACROSS(_mm512_maskz_loadu_ps(m, src + 2 * kp * lda),                                          \
-                                         _mm512_maskz_loadu_ps(m, src + (2 * kp + 1) * lda));                             \
-                _mm512_mask_storeu_epi32(d + kp * MR, lanes(MR), w);                                                      \
-            }                                                                                                             \
-        } else if (rows == MR) {                                                                                          \
+        int64_t kp = kp_across;                                                                                           \
+        if (!trans) {                                                                                       \
             const float *src = a + (i0 + p) * lda + p0;                                                                   \
             for (; 2 * kp + 32 <= kc; kp += 16) {                                                                         \
                 __m512i r[16];                                                                                            \
-                for (int i = 0; i < MR; i++)                                                                              \
+                for (int i = 0; i < rows; i++) {                                                                          \
+                    prefetch_row(src + i * lda + 2 * kp + PF_ALONG, 32);                                                  \
                     r[i] = ALONG(_mm512_loadu_ps(src + i * lda + 2 * kp), _mm512_loadu_ps(src + i * lda + 2 * kp + 16));  \
-                for (int i = MR; i < 16; i++) r[i] = _mm512_setzero_si512();                                              \
+                }                                                                                                         \
+                for (int i = (int)rows; i < 16; i++) r[i] = _mm512_setzero_si512(); /* and a short panel's */             \
                 transpose16(r);                                                                                           \
                 for (int i = 0; i < 16; i++) _mm512_mask_storeu_epi32(d + (kp + i) * MR, lanes(MR), r[i]);                \
             }                                                                                                             \
         }                                                                                                                 \
         if (kp < pairs) {                                                                                                 \
-            /* The rest of k (and short panels) one word at a time. */                                                    \
+            /* The rest of k one word at a time. */                                                    \
             for (int64_t q = kp; q < pairs; q++)                                                                          \
                 for (int64_t r = 0; r < MR; r++) {                                                                        \
                     int64_t i = i0 + p + r, k = p0 + 2 * q;                                                               \
@@ -383,6 +409,8 @@ TARGET static void pack_b_##SUFFIX(bool trans, const float *b, int64_t ldb, int6
             __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);                                                            \
             for (; kp < pairs; kp++) {                                                                                    \
                 const float *r0 = src + 2 * kp * ldb, *r1 = r0 + ldb;                                                     \
+                prefetch_row(r0 + PF_ROWS * ldb, cols);                                                                   \
+                prefetch_row(r1 + PF_ROWS * ldb, cols);                                                                   \
                 bool odd = 2 * kp + 1 < kc;                                                                               \
                 __m512 z = _mm512_setzero_ps();                                                                           \
                 _mm512_store_si512(d + kp * NR, ACROSS(_mm512_maskz_loadu_ps(m0, r0),                                     \
@@ -398,9 +426,11 @@ TARGET static void pack_b_##SUFFIX(bool trans, const float *b, int64_t ldb, int6
             for (; 2 * kp + 32 <= kc; kp += 16)                                                                           \
                 for (int h = 0; h < NR; h += 16) {                                                                        \
                     __m512i r[16];                                                                                        \
-                    for (int i = 0; i < 16; i++)                                                                          \
+                    for (int i = 0; i < 16; i++) {                                                                        \
+                        prefetch_row(src + (h + i) * ldb + 2 * kp + PF_ALONG, 32);                                        \
                         r[i] = ALONG(_mm512_loadu_ps(src + (h + i) * ldb + 2 * kp),                                       \
                                            _mm512_loadu_ps(src + (h + i) * ldb + 2 * kp + 16));                           \
+                    }                                                                                                     \
                     transpose16(r);                                                                                       \
                     for (int i = 0; i < 16; i++) _mm512_store_si512(d + (kp + i) * NR + h, r[i]);                         \
                 }                                                                                                         \
@@ -593,6 +623,25 @@ static void product(bool ta, int64_t m, int64_t n, int64_t k, float alpha, const
             int64_t index = j0 / NC * k_blocks + p0 / KC;
             int take = sb ? block_take(sb, index) : 0;
             uint32_t *bp = take ? (uint32_t *)sb->buf + j0 * k_pairs + p0 / 2 * padded(nc, NR) : w->b;
+            if (!take && m <= MC) {
+                /* One block of A (MC 264: M3's 256 tokens): B is packed a panel at a time into one
+                 * slot, just before its tiles read it (48 KiB, still in L1 or L2, where a 1.5 MiB
+                 * block of panels was written to L2 and beyond and read back), and the tiles pass
+                 * over B once where two blocks of A (MC 192) took two. */
+                take = sa ? block_take(sa, p0 / KC) : 0;
+                uint32_t *ap = take ? (uint32_t *)sa->buf + p0 / 2 * m_panels : w->a;
+                if (take != BLOCK_DONE) ks.pack_a(ta, a, lda, 0, m, p0, kc, ap);
+                if (take == BLOCK_PACKING) block_done(sa, p0 / KC);
+                for (int64_t q = 0; q < nc; q += NR) {
+                    int cols = nc - q < NR ? (int)(nc - q) : NR;
+                    pack_b_block(&ks, src, p0, kc, j0 + q, cols, w, w->b);
+                    for (int64_t p = 0; p < m; p += MR) {
+                        int rows = m - p < MR ? (int)(m - p) : MR;
+                        ks.micro(pairs, ap + p * pairs, w->b, c + p * ldc + j0 + q, ldc, mode, rows, cols);
+                    }
+                }
+                continue;
+            }
             if (take != BLOCK_DONE) pack_b_block(&ks, src, p0, kc, j0, nc, w, bp);
             if (take == BLOCK_PACKING) block_done(sb, index);
             for (int64_t i0 = 0; i0 < m; i0 += MC) {

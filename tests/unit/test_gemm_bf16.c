@@ -183,11 +183,13 @@ static void check(const problem *p, bool exact) {
 }
 
 static void run_shapes(bool exact) {
-    /* Edges: MR 12, NR 32, KC 768 (pairs 384), MC 192, NC 1024; odd K everywhere. */
+    /* Edges: MR 12, NR 32, KC 768 (pairs 384), MC 264 (above it, B is packed a block at a time, else
+     * a panel at a time), NC 1024; odd K everywhere. */
     static const int shapes[][3] = {{1, 1, 1},    {1, 1, 2},     {3, 5, 7},     {12, 32, 32},  {13, 33, 31},
                                     {11, 31, 33}, {25, 65, 1},   {7, 100, 63},  {24, 64, 64},  {37, 47, 513},
                                     {2, 3, 1025}, {200, 70, 9},  {193, 17, 40}, {5, 2100, 3},  {40, 40, 200},
-                                    {9, 35, 767}, {14, 40, 769}, {3, 33, 1537}};
+                                    {9, 35, 767}, {14, 40, 769}, {3, 33, 1537},
+                                    {264, 33, 21}, {265, 40, 17}, {541, 9, 5}};
     int count = (int)(sizeof shapes / sizeof shapes[0]);
     for (int s = 0; s < count; s++)
         for (int layout = ROW; layout <= COL; layout++)
@@ -332,50 +334,54 @@ static void *run_parts(void *raw) {
 static void test_parts_share_packing(void **state) {
     (void)state;
     const int trans[2] = {NT, TR};
-    const int row_cuts[] = {0, 37, 150, 151, 230}, col_cuts[] = {0, 64, 96, 2060, 2100};
-    for (int ta = 0; ta < 2; ta++)
-        for (int tb = 0; tb < 2; tb++) {
-            int m = 230, n = 2100, k = 801;
-            problem p = {ROW, trans[ta], trans[tb], m, n, k, (ta ? m : k) + 1, (tb ? k : n) + 2, n, 1, 0};
-            float *a = matrix(40, false, ROW, ta, m, k, p.lda), *b = matrix(41, false, ROW, tb, k, n, p.ldb);
-            size_t count = (size_t)m * n;
-            float *whole = calloc(count, sizeof *whole), *parts = calloc(count, sizeof *parts);
-            assert_non_null(whole);
-            assert_non_null(parts);
-            for (int round = 0; round < 2; round++) {
-                if (round == 1) {
-                    /* The next jobs, both operands changed in place (an updated weight): no block
-                     * of the last job is read. */
-                    for (size_t i = 0; i < (size_t)k * (size_t)p.ldb; i += 3) b[i] = -b[i];
-                    for (size_t i = 0; i < (size_t)m * (size_t)p.lda; i += 5) a[i] = 0.5f * a[i];
+    /* m 230: every call packs B a panel at a time; m 300 (above MC): the whole product and the
+     * column parts pack B a block at a time, the row parts a panel at a time. */
+    const int row_cuts[2][5] = {{0, 37, 150, 151, 230}, {0, 37, 150, 151, 300}}, col_cuts[] = {0, 64, 96, 2060, 2100};
+    for (int mi = 0; mi < 2; mi++) {
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                int m = row_cuts[mi][4], n = 2100, k = 801;
+                problem p = {ROW, trans[ta], trans[tb], m, n, k, (ta ? m : k) + 1, (tb ? k : n) + 2, n, 1, 0};
+                float *a = matrix(40, false, ROW, ta, m, k, p.lda), *b = matrix(41, false, ROW, tb, k, n, p.ldb);
+                size_t count = (size_t)m * n;
+                float *whole = calloc(count, sizeof *whole), *parts = calloc(count, sizeof *parts);
+                assert_non_null(whole);
+                assert_non_null(parts);
+                for (int round = 0; round < 2; round++) {
+                    if (round == 1) {
+                        /* The next jobs, both operands changed in place (an updated weight): no block
+                         * of the last job is read. */
+                        for (size_t i = 0; i < (size_t)k * (size_t)p.ldb; i += 3) b[i] = -b[i];
+                        for (size_t i = 0; i < (size_t)m * (size_t)p.lda; i += 5) a[i] = 0.5f * a[i];
+                    }
+                    gc_sgemm_bf16(ROW, p.ta, p.tb, m, n, k, 1, a, p.lda, b, p.ldb, 0, whole, n);
+                    for (int cols = 0; cols < 2; cols++) {
+                        parts_run r = {p, a, b, parts, cols, cols ? col_cuts : row_cuts[mi], 4, 0, 1, next_job++};
+                        memset(parts, 0, count * sizeof *parts);
+                        run_parts(&r);
+                        if (memcmp(whole, parts, count * sizeof *parts))
+                            fail_msg("ta=%d tb=%d %s in order differ", ta, tb, cols ? "columns" : "rows");
+                        if (round == 1) continue;
+                        memset(parts, 0, count * sizeof *parts);
+                        r.job = next_job++, r.first = 3, r.step = -1;
+                        run_parts(&r);
+                        if (memcmp(whole, parts, count * sizeof *parts))
+                            fail_msg("ta=%d tb=%d %s backwards differ", ta, tb, cols ? "columns" : "rows");
+                        memset(parts, 0, count * sizeof *parts);
+                        parts_run r2 = r;
+                        r.job = r2.job = next_job++;
+                        r.first = 0, r2.first = 1, r.step = r2.step = 2;
+                        pthread_t tid;
+                        assert_int_equal(pthread_create(&tid, NULL, run_parts, &r2), 0);
+                        run_parts(&r);
+                        assert_int_equal(pthread_join(tid, NULL), 0);
+                        if (memcmp(whole, parts, count * sizeof *parts))
+                            fail_msg("ta=%d tb=%d %s on two threads differ", ta, tb, cols ? "columns" : "rows");
+                    }
                 }
-                gc_sgemm_bf16(ROW, p.ta, p.tb, m, n, k, 1, a, p.lda, b, p.ldb, 0, whole, n);
-                for (int cols = 0; cols < 2; cols++) {
-                    parts_run r = {p, a, b, parts, cols, cols ? col_cuts : row_cuts, 4, 0, 1, next_job++};
-                    memset(parts, 0, count * sizeof *parts);
-                    run_parts(&r);
-                    if (memcmp(whole, parts, count * sizeof *parts))
-                        fail_msg("ta=%d tb=%d %s in order differ", ta, tb, cols ? "columns" : "rows");
-                    if (round == 1) continue;
-                    memset(parts, 0, count * sizeof *parts);
-                    r.job = next_job++, r.first = 3, r.step = -1;
-                    run_parts(&r);
-                    if (memcmp(whole, parts, count * sizeof *parts))
-                        fail_msg("ta=%d tb=%d %s backwards differ", ta, tb, cols ? "columns" : "rows");
-                    memset(parts, 0, count * sizeof *parts);
-                    parts_run r2 = r;
-                    r.job = r2.job = next_job++;
-                    r.first = 0, r2.first = 1, r.step = r2.step = 2;
-                    pthread_t tid;
-                    assert_int_equal(pthread_create(&tid, NULL, run_parts, &r2), 0);
-                    run_parts(&r);
-                    assert_int_equal(pthread_join(tid, NULL), 0);
-                    if (memcmp(whole, parts, count * sizeof *parts))
-                        fail_msg("ta=%d tb=%d %s on two threads differ", ta, tb, cols ? "columns" : "rows");
-                }
+                free(a), free(b), free(whole), free(parts);
             }
-            free(a), free(b), free(whole), free(parts);
-        }
+    }
 }
 
 /* A product split along k (gc_sgemm_bf16_ksplit): its segments computed by any parts in any
