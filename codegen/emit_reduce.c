@@ -101,6 +101,50 @@ static int operands_at(cg_ctx *cg, const reduce_set *rs, LLVMValueRef i, LLVMVal
     return got;
 }
 
+/* Elements of a row whose prologue operands are staged at a time (a multiple of LANES). */
+#define STAGE 512
+
+/* Adds `n` elements of a row from `start` (both multiples of LANES but the last block's n) into
+ * the lane accumulators, their operands computed first by a prologue that stores members (an
+ * optimizer update in its gradient's share of the norm, passes/fuse.c): a plain loop over the
+ * elements writes the operands to `stage`, which the lanes then read. The loop vectorises as an
+ * elementwise kernel does, so its float arithmetic contracts to the same multiply-adds as the
+ * same members in a kernel of their own; eight scalar chains merged by the SLP vectoriser may
+ * swap a commutative add's operands and contract the other product, which would change the
+ * stored values' bits. */
+static int stage_block(cg_ctx *cg, const reduce_set *rs, LLVMValueRef row, LLVMValueRef start, int64_t n,
+                       LLVMValueRef out, LLVMValueRef const *stage, const LLVMValueRef *acc, LLVMTypeRef const *vt) {
+    gc_dtype t = rs->nodes[0]->inputs[0]->type.dtype;
+    LLVMTypeRef in_vt = LLVMVectorType(cg_type(cg, t), LANES);
+    LLVMValueRef at = LLVMBuildAdd(cg->b, row, start, "");
+    cg_loop e;
+    cg_loop_begin(cg, &e, cg_i64(cg, n));
+    LLVMValueRef v[MAX_OUTS];
+    if (!operands_at(cg, rs, LLVMBuildAdd(cg->b, at, e.iv, ""), out, v)) return 0;
+    for (int o = 0; o < rs->count; o++) cg_store(cg, t, v[o], stage[o], e.iv);
+    cg_loop_end(cg, &e);
+    int64_t groups = n / LANES;
+    if (groups > 0) {
+        cg_loop g;
+        cg_loop_begin(cg, &g, cg_i64(cg, groups));
+        LLVMValueRef at_g = LLVMBuildMul(cg->b, g.iv, cg_i64(cg, LANES), "");
+        for (int o = 0; o < rs->count; o++) {
+            LLVMValueRef x = LLVMBuildLoad2(cg->b, in_vt, cg_elem_ptr(cg, t, stage[o], at_g), "");
+            LLVMSetAlignment(x, (unsigned)gc_dtype_size(t));
+            LLVMBuildStore(cg->b, combine(cg, rs->kind[o], t, LLVMBuildLoad2(cg->b, vt[o], acc[o], ""), x), acc[o]);
+        }
+        cg_loop_end(cg, &g);
+    }
+    for (int64_t l = 0; l < n % LANES; l++)
+        for (int o = 0; o < rs->count; o++) {
+            LLVMValueRef a = LLVMBuildLoad2(cg->b, vt[o], acc[o], ""), lane = cg_i32(cg, (int32_t)l);
+            LLVMValueRef x = cg_load(cg, t, stage[o], cg_i64(cg, groups * LANES + l));
+            LLVMValueRef merged = combine(cg, rs->kind[o], t, LLVMBuildExtractElement(cg->b, a, lane, ""), x);
+            LLVMBuildStore(cg->b, LLVMBuildInsertElement(cg->b, a, merged, lane, ""), acc[o]);
+        }
+    return 1;
+}
+
 /* The innermost dims are reduced (a row sum): lane l of a vector accumulator takes the elements
  * at l mod LANES of every reduced row, and the lanes merge in order at the end. The order is
  * still fixed at compile time, and the row loop is one vector operation per LANES elements
@@ -122,6 +166,25 @@ static int reduce_lanes(cg_ctx *cg, const reduce_set *rs, double group, cg_nest 
     }
     cg_nest_begin(cg, red);
     LLVMValueRef row = LLVMBuildAdd(cg->b, kept->off[0], red->off[0], "");
+    if (cg->prologue && cg->prologue->num_stores > 0) {
+        /* The same lanes in the same order, each STAGE elements' operands staged first. */
+        int64_t block = len < STAGE ? len : STAGE;
+        LLVMValueRef stage[MAX_OUTS];
+        for (int o = 0; o < rs->count; o++) stage[o] = cg_entry_alloca(cg, cg_type(cg, t), block);
+        if (len / STAGE > 0) {
+            cg_loop b;
+            cg_loop_begin(cg, &b, cg_i64(cg, len / STAGE));
+            if (!stage_block(cg, rs, row, LLVMBuildMul(cg->b, b.iv, cg_i64(cg, STAGE), ""), STAGE, kept->off[1],
+                             stage, acc, vt))
+                return 0;
+            cg_loop_end(cg, &b);
+        }
+        if (len % STAGE > 0 &&
+            !stage_block(cg, rs, row, cg_i64(cg, len / STAGE * STAGE), len % STAGE, kept->off[1], stage, acc, vt))
+            return 0;
+        cg_nest_end(cg, red);
+        goto merge_lanes;
+    }
     int64_t groups = len / LANES;
     cg_loop g;
     cg_loop_begin(cg, &g, cg_i64(cg, groups));
@@ -155,6 +218,7 @@ static int reduce_lanes(cg_ctx *cg, const reduce_set *rs, double group, cg_nest 
     }
     cg_nest_end(cg, red);
 
+merge_lanes:
     for (int o = 0; o < rs->count; o++) {
         bool is_int = t == GC_I32;
         LLVMValueRef a = LLVMBuildLoad2(cg->b, vt[o], acc[o], "");
