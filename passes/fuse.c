@@ -17,6 +17,9 @@
  *     avg_pool, which no result-shaped value reaches): the node has the reduction operand's
  *     shape, and so has each of its operands, or holds one element (the code generator reads
  *     them at the operand's index).
+ * One more way in, with the optimizer in backward only: an update's value, which no kernel
+ * reads, joins the later row sum of its gradient's share of the norm (share_kernel), and its
+ * chain follows it by the rules above.
  * The rules are data so that adding a kind of fusion (a reduction prologue, a GEMM epilogue) is
  * a new table entry plus the code generator's support for it.
  */
@@ -203,6 +206,12 @@ static bool prologue_shaped(const gc_node *p, const gc_type *space) {
 }
 
 #define SHARE_CHAIN 48
+/* What an update fused into its share must be made of: rows of whole 16-float vectors (the
+ * staged prologue, codegen/emit_reduce.c), and a multiple of an elementwise kernel's unrolled
+ * vector step (16 floats, 4 at a time) in all, so that the kernel of its own it replaces
+ * computed every element in its vector body too. */
+#define SHARE_ROW_UNIT 16
+#define SHARE_NUMEL_UNIT 64
 
 /* With the optimizer in backward (passes/update_order.c), an update's value, which nothing in
  * the step reads, may join the kernel of a later sum that reads the same gradient (its share of
@@ -216,6 +225,12 @@ static bool prologue_shaped(const gc_node *p, const gc_type *space) {
 static int share_kernel(fuse_state *s, const gc_node *p) {
     const gc_graph *g = s->g;
     if (!g->updates_in_backward || !s->is_output[p->id] || !prologue_shaped(p, &p->type)) return -1;
+    /* Rows of whole vectors: codegen/emit_reduce.c then computes every element of the chain in
+     * vector code, as the chain's own elementwise kernel does, and the update keeps its bits
+     * (a scalar remainder may contract a multiply-add differently). */
+    if (p->type.rank < 1 || p->type.dims[p->type.rank - 1] % SHARE_ROW_UNIT != 0 ||
+        gc_type_numel(&p->type) % SHARE_NUMEL_UNIT != 0)
+        return -1;
     int chain[SHARE_CHAIN], count = 0;
     chain[count++] = p->id;
     s->stamp++;
@@ -259,6 +274,20 @@ static int share_kernel(fuse_state *s, const gc_node *p) {
         }
     }
     if (best < 0) return -1;
+    /* A chain that squares a value the kernel's members also square (adagrad's g * g beside the
+     * share's square of g) is left alone: LLVM would compute the two products once, and the
+     * chain's product, then read twice, would no longer contract into its multiply-add as in the
+     * chain's own kernel. */
+    for (int c = 0; c < count; c++) {
+        const gc_node *n = g->nodes[chain[c]];
+        bool squares = n->op == GC_OP_SQUARE || (n->op == GC_OP_MUL && n->inputs[0] == n->inputs[1]);
+        for (int m = best; squares && m >= 0; m = s->next[m]) {
+            const gc_node *k = g->nodes[m];
+            if ((k->op == GC_OP_SQUARE || (k->op == GC_OP_MUL && k->inputs[0] == k->inputs[1])) &&
+                k->inputs[0] == n->inputs[0])
+                return -1;
+        }
+    }
     /* Outside values of the kernel with the whole chain in it: what its members and the chain
      * read from neither. */
     int chain_stamp = s->stamp, outside = 0;
