@@ -17,6 +17,9 @@
  *     avg_pool, which no result-shaped value reaches): the node has the reduction operand's
  *     shape, and so has each of its operands, or holds one element (the code generator reads
  *     them at the operand's index).
+ * One more way in, with the optimizer in backward only: an update's value, which no kernel
+ * reads, joins the later row sum of its gradient's share of the norm (share_kernel), and its
+ * chain follows it by the rules above.
  * The rules are data so that adding a kind of fusion (a reduction prologue, a GEMM epilogue) is
  * a new table entry plus the code generator's support for it.
  */
@@ -191,9 +194,128 @@ static bool epilogue_candidate(const fuse_state *s, const gc_node *p, int depth)
     return false;
 }
 
+/* Whether p, an elementwise node, could be computed in a prologue over `space`: it has that
+ * shape, and so has each of its operands or holds one element. */
+static bool prologue_shaped(const gc_node *p, const gc_type *space) {
+    if (gc_op_table[p->op].op_class != GC_CLASS_ELEMENTWISE || !fusable_op(p) || p->op == GC_OP_ONE_HOT ||
+        !same_dims(&p->type, space))
+        return false;
+    for (int k = 0; k < p->num_inputs; k++)
+        if (!same_dims(&p->inputs[k]->type, space) && gc_type_numel(&p->inputs[k]->type) != 1) return false;
+    return true;
+}
+
+#define SHARE_CHAIN 48
+/* What an update fused into its share must be made of: rows of whole 16-float vectors (the
+ * staged prologue, codegen/emit_reduce.c), and a multiple of an elementwise kernel's unrolled
+ * vector step (16 floats, 4 at a time) in all, so that the kernel of its own it replaces
+ * computed every element in its vector body too. */
+#define SHARE_ROW_UNIT 16
+#define SHARE_NUMEL_UNIT 64
+
+/* With the optimizer in backward (passes/update_order.c), an update's value, which nothing in
+ * the step reads, may join the kernel of a later sum that reads the same gradient (its share of
+ * the gradient norm, square then sum of rows) as a stored prologue member: one pass over the
+ * gradient updates the param and sums the gradient's squares. Its chain (the elementwise nodes
+ * of its shape it is computed from, which read nothing outside it but values from outside the
+ * chain and update outputs) joins after it by the ordinary rules. The kernel is taken only
+ * when the whole chain fits: its stored values within GC_FUSE_MAX_STORES, its outside values
+ * within GC_FUSE_MAX_EXTERNAL; half a chain would cost a pass more than no fusion. Returns the
+ * sum's kernel, or -1. */
+static int share_kernel(fuse_state *s, const gc_node *p) {
+    const gc_graph *g = s->g;
+    if (!g->updates_in_backward || !s->is_output[p->id] || !prologue_shaped(p, &p->type)) return -1;
+    /* Rows of whole vectors: codegen/emit_reduce.c then computes every element of the chain in
+     * vector code, as the chain's own elementwise kernel does, and the update keeps its bits
+     * (a scalar remainder may contract a multiply-add differently). */
+    if (p->type.rank < 1 || p->type.dims[p->type.rank - 1] % SHARE_ROW_UNIT != 0 ||
+        gc_type_numel(&p->type) % SHARE_NUMEL_UNIT != 0)
+        return -1;
+    int chain[SHARE_CHAIN], count = 0;
+    chain[count++] = p->id;
+    s->stamp++;
+    s->mark[p->id] = s->stamp;
+    /* The chain: p's elementwise operands of its shape read only inside the chain (or by an
+     * update output), walked breadth first. A node reached before all its readers are in the
+     * chain stays out of it: an outside value. */
+    for (int c = 0; c < count; c++) {
+        const gc_node *n = g->nodes[chain[c]];
+        for (int k = 0; k < n->num_inputs; k++) {
+            const gc_node *x = n->inputs[k];
+            if (s->mark[x->id] == s->stamp || s->reported[x->id] || !prologue_shaped(x, &p->type)) continue;
+            bool inside = true;
+            for (int u = s->use_start[x->id]; u < s->use_start[x->id + 1] && inside; u++)
+                inside = s->mark[s->users[u]] == s->stamp;
+            if (!inside || count == SHARE_CHAIN) continue;
+            s->mark[x->id] = s->stamp;
+            chain[count++] = x->id;
+        }
+    }
+    int stores = 0;
+    for (int c = 0; c < count; c++) stores += s->is_output[chain[c]];
+    /* The sum: a later kernel reading one of the chain's outside operands over p's shape. */
+    int best = -1;
+    for (int c = 0; c < count; c++) {
+        const gc_node *n = g->nodes[chain[c]];
+        for (int k = 0; k < n->num_inputs; k++) {
+            const gc_node *x = n->inputs[k];
+            if (s->mark[x->id] == s->stamp || !same_dims(&x->type, &p->type)) continue;
+            for (int u = s->use_start[x->id]; u < s->use_start[x->id + 1]; u++) {
+                int user = s->users[u];
+                if (user <= p->id) continue;
+                int r = s->root[user];
+                if (r <= p->id || (best >= 0 && r >= best)) continue;
+                const gc_node *root = g->nodes[r];
+                if (!takes_siblings(root) || !same_dims(&root->inputs[0]->type, &p->type) ||
+                    s->stores[r] + stores > GC_FUSE_MAX_STORES)
+                    continue;
+                best = r;
+            }
+        }
+    }
+    if (best < 0) return -1;
+    /* A chain that squares a value the kernel's members also square (adagrad's g * g beside the
+     * share's square of g) is left alone: LLVM would compute the two products once, and the
+     * chain's product, then read twice, would no longer contract into its multiply-add as in the
+     * chain's own kernel. */
+    for (int c = 0; c < count; c++) {
+        const gc_node *n = g->nodes[chain[c]];
+        bool squares = n->op == GC_OP_SQUARE || (n->op == GC_OP_MUL && n->inputs[0] == n->inputs[1]);
+        for (int m = best; squares && m >= 0; m = s->next[m]) {
+            const gc_node *k = g->nodes[m];
+            if ((k->op == GC_OP_SQUARE || (k->op == GC_OP_MUL && k->inputs[0] == k->inputs[1])) &&
+                k->inputs[0] == n->inputs[0])
+                return -1;
+        }
+    }
+    /* Outside values of the kernel with the whole chain in it: what its members and the chain
+     * read from neither. */
+    int chain_stamp = s->stamp, outside = 0;
+    s->stamp++;
+    for (int c = -1; c < count; c++) {
+        for (int m = c < 0 ? best : chain[c]; m >= 0; m = c < 0 ? s->next[m] : -1) {
+            const gc_node *n = g->nodes[m];
+            for (int k = 0; k < n->num_inputs; k++) {
+                int x = n->inputs[k]->id;
+                if (s->root[x] == best || s->mark[x] == chain_stamp || s->mark[x] == s->stamp) continue;
+                s->mark[x] = s->stamp;
+                outside++;
+            }
+        }
+    }
+    return outside <= GC_FUSE_MAX_EXTERNAL ? best : -1;
+}
+
 static int kernel_for(fuse_state *s, const gc_node *p) {
     const gc_graph *g = s->g;
     int id = p->id;
+    if (s->use_start[id] == s->use_start[id + 1]) {
+        int r = share_kernel(s, p);
+        if (r >= 0) {
+            s->stores[r]++;
+            return r;
+        }
+    }
     if (!fusable_op(p) || s->use_start[id] == s->use_start[id + 1] || s->reported[id]) return id;
     if (takes_siblings(p)) {
         int c = sibling_kernel(s, p);

@@ -19,9 +19,9 @@ static int *kernel_sizes(const gc_graph *g, const gc_fusion *f) {
     return size;
 }
 
-/* Per kernel root: the outside value whose bytes the root is planned in (an operand that dies
- * there, passes/plan.c's operand bytes, or the param or state an update overwrites), -1 for
- * none; and per GEMM member that adds its product onto such a value, that value. */
+/* Per kernel root (and stored member): the outside value whose bytes it is planned in (an
+ * operand that dies there, passes/plan.c's operand bytes, or the param or state an update
+ * overwrites), -1 for none; and per GEMM member that adds its product onto such a value, that value. */
 static void bytes_shared(const gc_graph *g, const gc_fusion *f, const gc_layout *l, int *into, int *onto) {
     for (int i = 0; i < g->num_nodes; i++) into[i] = onto[i] = -1;
     if (!l) return;
@@ -39,6 +39,15 @@ static void bytes_shared(const gc_graph *g, const gc_fusion *f, const gc_layout 
                     gc_op_table[n->inputs[j]->op].op_class == GC_CLASS_GEMM)
                     onto[n->inputs[j]->id] = x->id;
         }
+    }
+    /* A stored member planned in the bytes of what its update overwrites (an update computed in
+     * the prologue of its gradient's share of the norm, passes/plan.c). */
+    for (int i = 0; l->in_place && i < g->num_outputs; i++) {
+        const gc_graph_output *o = &g->outputs[i];
+        int v = o->value->id;
+        if (o->kind != GC_OUTPUT_UPDATE || !l->in_place[v] || f->root[v] == v || into[v] >= 0) continue;
+        const gc_node *t = gc_graph_find_update_target(g, o->name);
+        if (t && l->offsets[t->id] == l->offsets[v]) into[v] = t->id;
     }
 }
 
@@ -78,7 +87,7 @@ char *gc_fusion_print_plan(const gc_graph *g, const gc_fusion *f, const gc_layou
             int r = f->root[id];
             gc_strbuf_printf(&sb, "  # kernel %d%s", r,
                              size[r] > 1 ? (r == id ? " (root)" : stored[id] ? " (stored)" : "") : "");
-            if (r == id && into[id] >= 0) gc_strbuf_printf(&sb, " (in the bytes of %%%d)", into[id]);
+            if ((r == id || stored[id]) && into[id] >= 0) gc_strbuf_printf(&sb, " (in the bytes of %%%d)", into[id]);
             if (onto[id] >= 0) gc_strbuf_printf(&sb, " (adds its product onto %%%d)", onto[id]);
         }
         gc_strbuf_append(&sb, "\n");

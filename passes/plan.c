@@ -26,7 +26,10 @@
  *     hold v;
  *   - if v's kernel reads t, it reads it element by element where it writes: every member is
  *     elementwise with v's shape (no broadcast, reduction or movement; no GEMM, whose epilogue
- *     writes the result buffer before its loop reads the operands);
+ *     writes the result buffer before its loop reads the operands), or v is a stored member of
+ *     a sum's prologue over v's shape whose other members are all elementwise with that shape
+ *     (or sibling sums of it), which computes each operand element once, reading before it
+ *     stores (an update computed with its gradient's share of the norm);
  *   - no other update is planned in t already.
  * update_from stays num_nodes when no update qualifies, so such graphs keep one step function.
  */
@@ -239,6 +242,29 @@ static void elementwise_kernels(const gc_graph *g, const int *root, bool *elemen
     }
 }
 
+/* Per kernel position v: whether v is a sum or mean (passes/fuse.c's takes_siblings) whose every
+ * other member is elementwise with the operand's shape, or a sibling sum or mean over the same
+ * operand space: its prologue then reads every value of that shape at the element it computes
+ * and stores there (codegen/emit_reduce.c computes each element once), so a stored member
+ * with that shape may write the bytes of a value the prologue reads (an update's chain in the
+ * prologue of its gradient's share of the norm, passes/update_order.c). One pass over the
+ * graph; prologue[v] for each node id. */
+static void prologue_kernels(const gc_graph *g, const int *root, bool *prologue) {
+    for (int v = 0; v < g->num_nodes; v++) {
+        const gc_node *n = g->nodes[v];
+        prologue[v] = (n->op == GC_OP_SUM || n->op == GC_OP_MEAN) && n->type.dtype == GC_F32;
+    }
+    for (int m = 0; m < g->num_nodes; m++) {
+        int v = position(root, m);
+        const gc_node *n = g->nodes[m], *r = g->nodes[v];
+        if (!prologue[v] || m == v) continue;
+        const gc_type *space = &r->inputs[0]->type;
+        bool sibling = (n->op == GC_OP_SUM || n->op == GC_OP_MEAN) && same_dims(&n->inputs[0]->type, space);
+        if (!sibling && (gc_op_table[n->op].op_class != GC_CLASS_ELEMENTWISE || !same_dims(&n->type, space)))
+            prologue[v] = false;
+    }
+}
+
 /* Per kernel position v: the id of the one GEMM member of v's kernel when that is a matmul
  * (not written through strides) and every other member is elementwise with v's shape (a GEMM
  * epilogue); -1 otherwise. One pass over the graph; gemm[v] for each node id. */
@@ -301,15 +327,18 @@ static int plan_in_place(const gc_graph *g, const int *root, const int *owner, b
     int *last_read = malloc(count * sizeof *last_read);
     bool *reported = calloc(count, sizeof *reported), *output = calloc(count, sizeof *output);
     bool *claimed = calloc(count, sizeof *claimed), *elementwise = malloc(count * sizeof *elementwise);
-    if (!last_read || !reported || !output || !claimed || !elementwise) {
+    bool *prologue = malloc(count * sizeof *prologue);
+    if (!last_read || !reported || !output || !claimed || !elementwise || !prologue) {
         free(last_read);
         free(reported);
         free(output);
         free(claimed);
         free(elementwise);
+        free(prologue);
         return -1;
     }
     elementwise_kernels(g, root, elementwise);
+    prologue_kernels(g, root, prologue);
     for (int i = 0; i < n; i++) last_read[i] = -1;
     for (int i = 0; i < n; i++) {
         const gc_node *x = g->nodes[i];
@@ -326,7 +355,7 @@ static int plan_in_place(const gc_graph *g, const int *root, const int *owner, b
     }
     bool *late = g->updates_in_backward ? after_backward(g) : NULL;
     if (g->updates_in_backward && !late) {
-        free(last_read), free(reported), free(output), free(claimed), free(elementwise);
+        free(last_read), free(reported), free(output), free(claimed), free(elementwise), free(prologue);
         return -1;
     }
     int from = split_point(g, root, owner, late), found = 0;
@@ -339,7 +368,8 @@ static int plan_in_place(const gc_graph *g, const int *root, const int *owner, b
         if (is_named_source(o->value) || is_init(o->value)) continue;
         const gc_node *t = gc_graph_find_update_target(g, o->name);
         if (!t || !gc_type_equal(&t->type, &o->value->type) || claimed[t->id] || output[t->id]) continue;
-        if (last_read[t->id] > at || (last_read[t->id] == at && !elementwise[at])) continue;
+        bool same_index = elementwise[at] || (prologue[at] && same_dims(&o->value->type, &g->nodes[at]->inputs[0]->type));
+        if (last_read[t->id] > at || (last_read[t->id] == at && !same_index)) continue;
         in_place[v] = true;
         target[v] = t->id;
         claimed[t->id] = true;
@@ -350,6 +380,7 @@ static int plan_in_place(const gc_graph *g, const int *root, const int *owner, b
     free(output);
     free(claimed);
     free(elementwise);
+    free(prologue);
     return found ? from : n;
 }
 

@@ -77,6 +77,62 @@ fail:
     return NULL;
 }
 
+/* Marks in tail[] the nodes outside the main ones that the gradient norm (output "grad_norm")
+ * is computed from and that read a computed value (not the terms of sources only, which other
+ * nodes may share), and what reads them; delays each of them past the release of every other
+ * node outside the main ones that reads the same gradient, and of what reads those (its
+ * update's chain, up to the update's value), and past its own operands. The bucket sort then
+ * puts the tail after the other nodes of its bucket. Returns 0 when out of memory. */
+static int delay_norm_shares(const gc_graph *g, const bool *main, const bool *computed, int *release, bool *tail) {
+    int n = g->num_nodes;
+    memset(tail, 0, (size_t)(n ? n : 1) * sizeof *tail);
+    const gc_graph_output *norm = gc_graph_find_output(g, GC_OUTPUT_VALUE, "grad_norm");
+    if (!norm || main[norm->value->id]) return 1;
+    int *later = malloc((size_t)(n ? n : 1) * sizeof *later), *reach = malloc((size_t)(n ? n : 1) * sizeof *reach);
+    if (!later || !reach) {
+        free(later);
+        free(reach);
+        return 0;
+    }
+    tail[norm->value->id] = true;
+    for (int i = n - 1; i >= 0; i--)
+        if (tail[i])
+            for (int k = 0; k < g->nodes[i]->num_inputs; k++) {
+                int x = g->nodes[i]->inputs[k]->id;
+                if (!main[x] && computed[x]) tail[x] = true;
+            }
+    for (int i = 0; i < n; i++) {
+        later[i] = -1;
+        if (main[i] || tail[i]) continue;
+        for (int k = 0; k < g->nodes[i]->num_inputs && !tail[i]; k++) tail[i] = tail[g->nodes[i]->inputs[k]->id];
+    }
+    /* reach[i]: the latest release of i or of what reads it outside the main nodes and the
+     * tail (a gradient's first product in its update, reaching the update's value). */
+    for (int i = 0; i < n; i++) reach[i] = release[i];
+    for (int i = n - 1; i >= 0; i--) {
+        if (main[i] || tail[i]) continue;
+        for (int k = 0; k < g->nodes[i]->num_inputs; k++) {
+            int x = g->nodes[i]->inputs[k]->id;
+            if (main[x]) {
+                if (reach[i] > later[x]) later[x] = reach[i];
+            } else if (!tail[x] && reach[i] > reach[x]) {
+                reach[x] = reach[i];
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (!tail[i]) continue;
+        for (int k = 0; k < g->nodes[i]->num_inputs; k++) {
+            int x = g->nodes[i]->inputs[k]->id;
+            int at = main[x] ? later[x] : release[x];
+            if (at > release[i]) release[i] = at;
+        }
+    }
+    free(later);
+    free(reach);
+    return 1;
+}
+
 int gc_updates_in_backward(gc_graph **graph, bool *moved, gc_error *err) {
     gc_graph *g = *graph;
     if (moved) *moved = false;
@@ -85,11 +141,12 @@ int gc_updates_in_backward(gc_graph **graph, bool *moved, gc_error *err) {
     if (!grads || !find_state(g, "optimizer.step") || find_state(g, "accumulate.count")) return 1;
     size_t count = (size_t)(n ? n : 1);
     bool *main = calloc(count, sizeof *main), *computed = calloc(count, sizeof *computed);
+    bool *tail = calloc(count, sizeof *tail);
     int *main_at = malloc(count * sizeof *main_at), *release = malloc(count * sizeof *release);
     int *last_reader = malloc(count * sizeof *last_reader), *order = malloc(count * sizeof *order);
     int *start = NULL;
     int ok = 0;
-    if (!main || !computed || !main_at || !release || !last_reader || !order) {
+    if (!main || !computed || !tail || !main_at || !release || !last_reader || !order) {
         gc_failf(err, GC_ERR_MEMORY, "out of memory");
         goto done;
     }
@@ -175,6 +232,14 @@ int gc_updates_in_backward(gc_graph **graph, bool *moved, gc_error *err) {
             if (last_reader[in] != INT_MIN && release[i] < last_reader[in]) last_reader[in] = release[i];
         }
     }
+    /* The gradient norm's shares wait for the updates of their gradients: each share then
+     * follows its update's chain, and the fusion partition can compute that chain in the
+     * prologue of the share's row sum (passes/fuse.c), one pass over the gradient instead of two.
+     * The gradient is alive until its update anyway. */
+    if (!delay_norm_shares(g, main, computed, release, tail)) {
+        gc_failf(err, GC_ERR_MEMORY, "out of memory");
+        goto done;
+    }
     /* Main nodes keep their order: each sits in its own bucket. */
     for (int i = 0; i < n; i++)
         if (main[i]) release[i] = main_at[i];
@@ -189,7 +254,9 @@ int gc_updates_in_backward(gc_graph **graph, bool *moved, gc_error *err) {
     for (int i = 0; i < n; i++)
         if (main[i]) order[start[release[i] + 1]++] = i;
     for (int i = 0; i < n; i++)
-        if (!main[i]) order[start[release[i] + 1]++] = i;
+        if (!main[i] && !tail[i]) order[start[release[i] + 1]++] = i;
+    for (int i = 0; i < n; i++)
+        if (!main[i] && tail[i]) order[start[release[i] + 1]++] = i;
     bool changed = false;
     for (int k = 0; k < n && !changed; k++) changed = order[k] != k;
     if (!changed) {
@@ -207,6 +274,7 @@ int gc_updates_in_backward(gc_graph **graph, bool *moved, gc_error *err) {
 done:
     free(main);
     free(computed);
+    free(tail);
     free(main_at);
     free(release);
     free(last_reader);
