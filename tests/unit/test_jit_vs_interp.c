@@ -351,8 +351,8 @@ static bool build_case(gc_builder *b, gc_op op, int v, test_case *c) {
                 /* 10^5 elements into one: the sum's order and accumulator decide its accuracy. */
                 y = gc_reduce(b, op, in_(b, "x", ty(GC_F32, 1, 100000)), 0x1, false);
             } else if (v == 6) {
-                /* A trailing run of 2100: accumulators in chunks of 1024, the last one short. */
-                y = gc_reduce(b, op, in_(b, "x", ty(GC_F32, 2, 3, 2100)), axes[v], v % 2);
+                /* A trailing run of 9000: accumulators in chunks of 4096, the last one short. */
+                y = gc_reduce(b, op, in_(b, "x", ty(GC_F32, 2, 3, 9000)), axes[v], v % 2);
             } else if (v == 7) {
                 /* i32 sums wrap; mean takes floats only, so it gets f64 here. */
                 c->int_lo = -1000000000, c->int_hi = 1000000000;
