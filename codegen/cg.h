@@ -369,8 +369,8 @@ void cg_broadcast_strides(const gc_type *from, const gc_type *to, int64_t *strid
 /* ---- math (emit_math.c) ----
  * Transcendental functions of x at dtype. For f32: straight-line IR (arithmetic, bit operations
  * and selects, no calls or branches) so that the enclosing loop vectorizes, within a few ulp over
- * the whole float range with IEEE special values. For f64: llvm.exp / llvm.log or the libm call,
- * exactly as before. */
+ * the whole float range with IEEE special values; x may also be a vector of f32 (an explicit
+ * vector loop). For f64: llvm.exp / llvm.log or the libm call, exactly as before. */
 LLVMValueRef cg_math_exp(cg_ctx *cg, gc_dtype t, LLVMValueRef x);
 LLVMValueRef cg_math_log(cg_ctx *cg, gc_dtype t, LLVMValueRef x);
 LLVMValueRef cg_math_log1p(cg_ctx *cg, gc_dtype t, LLVMValueRef x);

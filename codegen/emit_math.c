@@ -79,11 +79,32 @@ static const double erf_tail_p[] = {3.215854168e-01, -1.636228859e-01, 7.6151438
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static LLVMValueRef fc(cg_ctx *cg, double v) { return cg_const(cg, GC_F32, v); }
-static LLVMValueRef ic(cg_ctx *cg, int32_t v) { return cg_i32(cg, v); }
+/* The lanes of the f32 function being built: 0 for a scalar argument, else the width of a vector
+ * argument (an emitter's explicit vector loop, codegen/emit_reduce.c's softmax), whose constants
+ * and bit casts are then vectors of that width. Set by the public entry points for their call. */
+static _Thread_local unsigned lanes;
 
-static LLVMValueRef bits(cg_ctx *cg, LLVMValueRef x) { return LLVMBuildBitCast(cg->b, x, cg->t_i32, ""); }
-static LLVMValueRef from_bits(cg_ctx *cg, LLVMValueRef i) { return LLVMBuildBitCast(cg->b, i, cg->t_f32, ""); }
+static LLVMValueRef splat(LLVMValueRef s) {
+    if (!lanes) return s;
+    LLVMValueRef v[64];
+    for (unsigned l = 0; l < lanes; l++) v[l] = s;
+    return LLVMConstVector(v, lanes);
+}
+static LLVMTypeRef at_width(LLVMTypeRef t) { return lanes ? LLVMVectorType(t, lanes) : t; }
+
+static LLVMValueRef fc(cg_ctx *cg, double v) { return splat(cg_const(cg, GC_F32, v)); }
+static LLVMValueRef ic(cg_ctx *cg, int32_t v) { return splat(cg_i32(cg, v)); }
+
+static LLVMValueRef bits(cg_ctx *cg, LLVMValueRef x) { return LLVMBuildBitCast(cg->b, x, at_width(cg->t_i32), ""); }
+static LLVMValueRef from_bits(cg_ctx *cg, LLVMValueRef i) { return LLVMBuildBitCast(cg->b, i, at_width(cg->t_f32), ""); }
+
+/* Sets `lanes` for an argument x, returning the previous value to restore. */
+static unsigned width_of(LLVMValueRef x) {
+    unsigned before = lanes;
+    LLVMTypeRef t = LLVMTypeOf(x);
+    lanes = LLVMGetTypeKind(t) == LLVMVectorTypeKind ? LLVMGetVectorSize(t) : 0;
+    return before;
+}
 
 static LLVMValueRef sel(cg_ctx *cg, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b) {
     return LLVMBuildSelect(cg->b, c, a, b, "");
@@ -162,7 +183,7 @@ static LLVMValueRef log_finite(cg_ctx *cg, LLVMValueRef x) {
     LLVMValueRef z = cg_fmul(cg, s, s);
     LLVMValueRef R = cg_fmul(cg, z, poly(cg, z, log_p, COUNT(log_p)));
     LLVMValueRef hfsq = cg_fmul(cg, cg_fmul(cg, fc(cg, 0.5), f), f);
-    LLVMValueRef dk = LLVMBuildSIToFP(cg->b, k, cg->t_f32, "");
+    LLVMValueRef dk = LLVMBuildSIToFP(cg->b, k, at_width(cg->t_f32), "");
     LLVMValueRef corr = cg_fadd(cg, cg_fmul(cg, s, cg_fadd(cg, hfsq, R)), cg_fmul(cg, dk, fc(cg, LN2_LO)));
     LLVMValueRef low = cg_fsub(cg, cg_fsub(cg, hfsq, corr), f);
     return cg_fsub(cg, cg_fmul(cg, dk, fc(cg, LN2_HI)), low);
@@ -218,7 +239,7 @@ static LLVMValueRef erfc_tail_for_erf(cg_ctx *cg, LLVMValueRef ax) {
     return cg_fmul(cg, cg_fmul(cg, p, scaled), pow2(cg, n));
 }
 
-LLVMValueRef cg_math_exp(cg_ctx *cg, gc_dtype t, LLVMValueRef x) {
+static LLVMValueRef math_exp(cg_ctx *cg, gc_dtype t, LLVMValueRef x) {
     if (t != GC_F32) return cg_intrinsic(cg, "llvm.exp", &x, 1);
     /* Beyond these every result is inf or 0 already; clamping keeps n in range (NaN passes). */
     LLVMValueRef xc = sel(cg, fcmp(cg, LLVMRealOGT, x, fc(cg, 89.0)), fc(cg, 89.0), x);
@@ -227,7 +248,7 @@ LLVMValueRef cg_math_exp(cg_ctx *cg, gc_dtype t, LLVMValueRef x) {
     return exp_join(cg, &e, e.p);
 }
 
-LLVMValueRef cg_math_log(cg_ctx *cg, gc_dtype t, LLVMValueRef x) {
+static LLVMValueRef math_log(cg_ctx *cg, gc_dtype t, LLVMValueRef x) {
     if (t != GC_F32) return cg_intrinsic(cg, "llvm.log", &x, 1);
     LLVMValueRef v = log_finite(cg, x);
     v = sel(cg, fcmp(cg, LLVMRealOEQ, x, fc(cg, INFINITY)), x, v);
@@ -235,7 +256,7 @@ LLVMValueRef cg_math_log(cg_ctx *cg, gc_dtype t, LLVMValueRef x) {
     return sel(cg, fcmp(cg, LLVMRealULT, x, fc(cg, 0.0)), fc(cg, NAN), v);
 }
 
-LLVMValueRef cg_math_log1p(cg_ctx *cg, gc_dtype t, LLVMValueRef x) {
+static LLVMValueRef math_log1p(cg_ctx *cg, gc_dtype t, LLVMValueRef x) {
     if (t != GC_F32) return cg_libm1(cg, "log1p", t, x);
     LLVMValueRef one = fc(cg, 1.0);
     LLVMValueRef u = cg_fadd(cg, one, x);
@@ -247,7 +268,7 @@ LLVMValueRef cg_math_log1p(cg_ctx *cg, gc_dtype t, LLVMValueRef x) {
     return sel(cg, fcmp(cg, LLVMRealULT, x, fc(cg, -1.0)), fc(cg, NAN), v);
 }
 
-LLVMValueRef cg_math_tanh(cg_ctx *cg, gc_dtype t, LLVMValueRef x) {
+static LLVMValueRef math_tanh(cg_ctx *cg, gc_dtype t, LLVMValueRef x) {
     if (t != GC_F32) return cg_libm1(cg, "tanh", t, x);
     /* Both formulas on |x| with the sign put back at the end, so tanh(-0) = -0. */
     LLVMValueRef ax = fabs_(cg, x);
@@ -260,14 +281,14 @@ LLVMValueRef cg_math_tanh(cg_ctx *cg, gc_dtype t, LLVMValueRef x) {
     return with_sign(cg, sel(cg, fcmp(cg, LLVMRealOLT, ax, fc(cg, 0.625)), small, big), x);
 }
 
-LLVMValueRef cg_math_erf(cg_ctx *cg, gc_dtype t, LLVMValueRef x) {
+static LLVMValueRef math_erf(cg_ctx *cg, gc_dtype t, LLVMValueRef x) {
     if (t != GC_F32) return cg_libm1(cg, "erf", t, x);
     LLVMValueRef ax = fabs_(cg, x);
     LLVMValueRef big = cg_fsub(cg, fc(cg, 1.0), erfc_tail_for_erf(cg, ax));
     return sel(cg, fcmp(cg, LLVMRealOLT, ax, fc(cg, 1.0)), erf_small(cg, x), with_sign(cg, big, x));
 }
 
-LLVMValueRef cg_math_erfc(cg_ctx *cg, gc_dtype t, LLVMValueRef x) {
+static LLVMValueRef math_erfc(cg_ctx *cg, gc_dtype t, LLVMValueRef x) {
     if (t != GC_F32) return cg_libm1(cg, "erfc", t, x);
     LLVMValueRef ax = fabs_(cg, x);
     LLVMValueRef small = cg_fsub(cg, fc(cg, 1.0), erf_small(cg, x));
@@ -275,3 +296,18 @@ LLVMValueRef cg_math_erfc(cg_ctx *cg, gc_dtype t, LLVMValueRef x) {
     LLVMValueRef big = sel(cg, fcmp(cg, LLVMRealOLT, x, fc(cg, 0.0)), cg_fsub(cg, fc(cg, 2.0), tail), tail);
     return sel(cg, fcmp(cg, LLVMRealOLT, ax, fc(cg, 0.46875)), small, big);
 }
+
+/* The entry points take a scalar or a vector of f32 (or a scalar f64). */
+#define MATH_ENTRY(name)                                                  \
+    LLVMValueRef cg_math_##name(cg_ctx *cg, gc_dtype t, LLVMValueRef x) { \
+        unsigned before = width_of(x);                                   \
+        LLVMValueRef r = math_##name(cg, t, x);                          \
+        lanes = before;                                                   \
+        return r;                                                         \
+    }
+MATH_ENTRY(exp)
+MATH_ENTRY(log)
+MATH_ENTRY(log1p)
+MATH_ENTRY(tanh)
+MATH_ENTRY(erf)
+MATH_ENTRY(erfc)

@@ -16,8 +16,10 @@
 
 #include "codegen/cg.h"
 
-/* Accumulators per chunk of the trailing run: 8 KiB of doubles on the stack. */
-#define CHUNK 1024
+/* Accumulators per chunk of the trailing run: 32 KiB of doubles on the stack, so the column sums
+ * of M3's [256, 3072] and [256, 2304] gradients walk each row whole (12 KiB contiguous) instead of
+ * in 4 KiB pieces 12 KiB apart: 25% less CPU time for the [256, 3072] one (docs/optimisation.md). */
+#define CHUNK 4096
 /* Vector accumulators of a row reduction: one 512-bit register of doubles. */
 #define LANES 8
 
@@ -429,9 +431,180 @@ int cg_emit_argmax(cg_ctx *cg, const gc_node *n, LLVMValueRef out, const LLVMVal
     return 1;
 }
 
+/* ---- f32 rows along the last axis: one read for the maximum and the sum ----
+ * A row of VL-lane vectors is walked in chunks of CHUNK_VECS vectors (4 KiB, in L1 after the
+ * first read): the chunk's maximum, then e^(x - m) over the chunk added into VL double lanes,
+ * where m is the row's maximum so far; when a chunk raises it, the lanes are first scaled by
+ * e^(m_old - m_new) (one double exp). The row is read from memory once for both (its second
+ * read is the chunk's, from L1), and the exponentials run VL wide. The maximum ignores NaN
+ * (x86's max); a NaN still reaches the sum through its e^(NaN - m), so the row's results are NaN
+ * as with the NaN-propagating maximum. Every order is fixed by the row's length alone. */
+#define VL 16
+#define CHUNK_VECS 64
+
+typedef struct online_row {
+    LLVMTypeRef vt, dvt;
+    LLVMValueRef x, row; /* the operand and the row's first element (i64) */
+    LLVMValueRef m, acc; /* allocas: the maximum so far (f32), the VL double lanes */
+    LLVMValueRef e_out;  /* non-NULL: e^(x - m) is stored there (a row of one chunk) */
+} online_row;
+
+static LLVMValueRef splat_f(cg_ctx *cg, LLVMTypeRef et, double v, int n) {
+    LLVMValueRef e[VL];
+    for (int l = 0; l < n; l++) e[l] = LLVMConstReal(et, v);
+    return LLVMConstVector(e, (unsigned)n);
+}
+
+/* A run-time scalar in every lane. */
+static LLVMValueRef vsplat(cg_ctx *cg, LLVMValueRef v) {
+    LLVMValueRef one = LLVMBuildInsertElement(cg->b, LLVMGetPoison(LLVMVectorType(LLVMTypeOf(v), VL)), v,
+                                              cg_i32(cg, 0), "");
+    return LLVMBuildShuffleVector(cg->b, one, one, LLVMConstNull(LLVMVectorType(cg->t_i32, VL)), "");
+}
+
+static LLVMValueRef vec_load(cg_ctx *cg, const online_row *r, LLVMValueRef at, int64_t valid) {
+    LLVMValueRef ptr = cg_elem_ptr(cg, GC_F32, r->x, at);
+    if (valid == VL) {
+        LLVMValueRef v = LLVMBuildLoad2(cg->b, r->vt, ptr, "");
+        LLVMSetAlignment(v, 4);
+        return v;
+    }
+    /* The row's last, partial vector: lanes past its end read -inf, whose e^(-inf - m) is 0. */
+    LLVMValueRef mask[VL];
+    for (int l = 0; l < VL; l++) mask[l] = LLVMConstInt(cg->t_i1, l < valid, 0);
+    LLVMValueRef args[4] = {ptr, cg_i32(cg, 4), LLVMConstVector(mask, VL), splat_f(cg, cg->t_f32, -INFINITY, VL)};
+    return cg_intrinsic2(cg, "llvm.masked.load", r->vt, args, 4);
+}
+
+static LLVMValueRef vmax(cg_ctx *cg, LLVMValueRef a, LLVMValueRef b) {
+    return sel(cg, LLVMBuildFCmp(cg->b, LLVMRealOGT, b, a, ""), b, a);
+}
+
+/* e^(x - shift) of one vector at `at` (with valid < VL, the row's partial last vector), stored
+ * to e_out if the row has it, added into the double lanes. */
+static void exp_add(cg_ctx *cg, online_row *r, LLVMValueRef at, LLVMValueRef shift, int64_t valid) {
+    LLVMValueRef e = cg_math_exp(cg, GC_F32, cg_fsub(cg, vec_load(cg, r, at, valid), shift));
+    if (r->e_out) {
+        LLVMValueRef ptr = cg_elem_ptr(cg, GC_F32, r->e_out, at);
+        if (valid == VL) {
+            LLVMSetAlignment(LLVMBuildStore(cg->b, e, ptr), 4);
+        } else {
+            for (int l = 0; l < valid; l++)
+                cg_store(cg, GC_F32, LLVMBuildExtractElement(cg->b, e, cg_i32(cg, l), ""), r->e_out,
+                         LLVMBuildAdd(cg->b, at, cg_i64(cg, l), ""));
+        }
+    }
+    LLVMValueRef wide = LLVMBuildFPExt(cg->b, e, r->dvt, "");
+    LLVMBuildStore(cg->b, LLVMBuildFAdd(cg->b, LLVMBuildLoad2(cg->b, r->dvt, r->acc, ""), wide, ""), r->acc);
+}
+
+/* One chunk: `count` whole vectors (an i64 value, >= 1) from element `start`, then, with
+ * tail > 0, the row's partial last vector of `tail` elements after them. */
+static void online_chunk(cg_ctx *cg, online_row *r, LLVMValueRef start, LLVMValueRef count, int64_t tail) {
+    LLVMTypeRef et = cg->t_f32;
+    LLVMValueRef tail_at = NULL;
+    if (tail) tail_at = LLVMBuildAdd(cg->b, start, LLVMBuildMul(cg->b, count, cg_i64(cg, VL), ""), "");
+    LLVMValueRef vm = cg_entry_alloca(cg, r->vt, 1);
+    LLVMBuildStore(cg->b, tail ? vec_load(cg, r, tail_at, tail) : splat_f(cg, et, -INFINITY, VL), vm);
+    cg_loop k;
+    cg_loop_begin(cg, &k, count);
+    LLVMValueRef at = LLVMBuildAdd(cg->b, start, LLVMBuildMul(cg->b, k.iv, cg_i64(cg, VL), ""), "");
+    LLVMBuildStore(cg->b, vmax(cg, LLVMBuildLoad2(cg->b, r->vt, vm, ""), vec_load(cg, r, at, VL)), vm);
+    cg_loop_end(cg, &k);
+    LLVMValueRef cmax = LLVMBuildLoad2(cg->b, r->vt, vm, "");
+    LLVMValueRef m_old = LLVMBuildLoad2(cg->b, et, r->m, "");
+    LLVMValueRef m_new = m_old;
+    for (int l = 0; l < VL; l++) m_new = vmax(cg, m_new, LLVMBuildExtractElement(cg->b, cmax, cg_i32(cg, l), ""));
+    LLVMBuildStore(cg->b, m_new, r->m);
+    /* e^(m_old - m_new) rescales what the lanes hold (0 when m_old is -inf); 1 when the maximum
+     * stayed, which also keeps -inf - -inf out. */
+    LLVMValueRef raised = LLVMBuildFCmp(cg->b, LLVMRealOGT, m_new, m_old, "");
+    LLVMValueRef d = LLVMBuildFSub(cg->b, LLVMBuildFPExt(cg->b, m_old, cg->t_f64, ""),
+                                   LLVMBuildFPExt(cg->b, m_new, cg->t_f64, ""), "");
+    d = sel(cg, raised, d, LLVMConstReal(cg->t_f64, 0.0));
+    LLVMValueRef scale = cg_intrinsic(cg, "llvm.exp", &d, 1);
+    LLVMBuildStore(cg->b, LLVMBuildFMul(cg->b, LLVMBuildLoad2(cg->b, r->dvt, r->acc, ""), vsplat(cg, scale), ""), r->acc);
+    /* A maximum of -inf (every element so far -inf or NaN) shifts by 0: e^(-inf) = 0, NaN stays. */
+    LLVMValueRef is_ninf = LLVMBuildFCmp(cg->b, LLVMRealOEQ, m_new, LLVMConstReal(et, -INFINITY), "");
+    LLVMValueRef shift = vsplat(cg, sel(cg, is_ninf, LLVMConstReal(et, 0.0), m_new));
+
+    cg_loop_begin(cg, &k, count);
+    exp_add(cg, r, LLVMBuildAdd(cg->b, start, LLVMBuildMul(cg->b, k.iv, cg_i64(cg, VL), ""), ""), shift, VL);
+    cg_loop_end(cg, &k);
+    if (tail) exp_add(cg, r, tail_at, shift, tail);
+}
+
+/* The row's maximum (NaN ignored) into *m and the sum of e^(x - m) in double into *total, for an
+ * f32 row of `len` >= VL contiguous elements from `row`. With e_out (len < VL * (CHUNK_VECS + 1),
+ * one chunk) e^(x - m) is stored there as well. */
+static void online_max_sum(cg_ctx *cg, LLVMValueRef x, LLVMValueRef row, int64_t len, LLVMValueRef e_out,
+                           LLVMValueRef *m, LLVMValueRef *total) {
+    online_row r = {.vt = LLVMVectorType(cg->t_f32, VL), .dvt = LLVMVectorType(cg->t_f64, VL), .x = x, .row = row,
+                    .e_out = e_out};
+    r.m = cg_entry_alloca(cg, cg->t_f32, 1);
+    r.acc = cg_entry_alloca(cg, r.dvt, 1);
+    LLVMBuildStore(cg->b, LLVMConstReal(cg->t_f32, -INFINITY), r.m);
+    LLVMBuildStore(cg->b, splat_f(cg, cg->t_f64, 0.0, VL), r.acc);
+    /* Whole chunks, then the last (1 to CHUNK_VECS vectors) with the partial vector, if any. */
+    int64_t full = len / VL, before = (full - 1) / CHUNK_VECS;
+    if (before) {
+        cg_loop c;
+        cg_loop_begin(cg, &c, cg_i64(cg, before));
+        LLVMValueRef first = LLVMBuildMul(cg->b, c.iv, cg_i64(cg, CHUNK_VECS * VL), "");
+        online_chunk(cg, &r, LLVMBuildAdd(cg->b, row, first, ""), cg_i64(cg, CHUNK_VECS), 0);
+        cg_loop_end(cg, &c);
+    }
+    online_chunk(cg, &r, LLVMBuildAdd(cg->b, row, cg_i64(cg, before * CHUNK_VECS * VL), ""),
+                 cg_i64(cg, full - before * CHUNK_VECS), len % VL);
+    *m = LLVMBuildLoad2(cg->b, cg->t_f32, r.m, "");
+    LLVMValueRef a = LLVMBuildLoad2(cg->b, r.dvt, r.acc, "");
+    LLVMValueRef sum = LLVMBuildExtractElement(cg->b, a, cg_i32(cg, 0), "");
+    for (int l = 1; l < VL; l++) sum = LLVMBuildFAdd(cg->b, sum, LLVMBuildExtractElement(cg->b, a, cg_i32(cg, l), ""), "");
+    *total = sum;
+}
+
+/* softmax / log_softmax of f32 rows along a last axis of at least VL elements: the maximum and
+ * the sum in one read (online_max_sum), then the results. softmax of a row of one chunk stores
+ * e^(x - m) with the sum and divides it by the sum; a longer row computes e^(x - m) again in the
+ * last pass rather than storing and reading it back. */
+static int softmax_rows(cg_ctx *cg, const gc_node *n, LLVMValueRef out, LLVMValueRef x, bool log_form) {
+    axis_walk w;
+    axis_begin(cg, &w, &n->type, n->attr.axis.axis);
+    bool one_chunk = w.len / VL <= CHUNK_VECS;
+    LLVMValueRef m, total;
+    online_max_sum(cg, x, w.base, w.len, !log_form && one_chunk ? out : NULL, &m, &total);
+    LLVMValueRef len = cg_i64(cg, w.len);
+    cg_loop k;
+    if (log_form) {
+        LLVMValueRef log_sum = LLVMBuildFPTrunc(cg->b, cg_libm1(cg, "log", GC_F64, total), cg->t_f32, "");
+        cg_loop_begin(cg, &k, len);
+        LLVMValueRef at = axis_at(cg, &w, k.iv);
+        LLVMValueRef shifted = cg_fsub(cg, cg_load(cg, GC_F32, x, at), m);
+        cg_store(cg, GC_F32, cg_fsub(cg, shifted, log_sum), out, at);
+        cg_loop_end(cg, &k);
+    } else {
+        LLVMValueRef denom = LLVMBuildFPTrunc(cg->b, total, cg->t_f32, "");
+        cg_loop_begin(cg, &k, len);
+        LLVMValueRef at = axis_at(cg, &w, k.iv);
+        LLVMValueRef e = one_chunk ? cg_load(cg, GC_F32, out, at)
+                                   : cg_math_exp(cg, GC_F32, cg_fsub(cg, cg_load(cg, GC_F32, x, at), m));
+        cg_store(cg, GC_F32, LLVMBuildFDiv(cg->b, e, denom, ""), out, at);
+        cg_loop_end(cg, &k);
+    }
+    axis_end(cg, &w);
+    return 1;
+}
+
+static bool fits_rows(const gc_node *n) {
+    const gc_type *t = &n->type;
+    int axis = n->attr.axis.axis;
+    return t->dtype == GC_F32 && axis == t->rank - 1 && t->dims[axis] >= VL;
+}
+
 /* Three passes along the axis: the maximum (NaN wins), the sum of e^(x - max) in double, then
  * the result. softmax stores e^(x - max) in the second pass and scales it in the third. */
 static int softmax(cg_ctx *cg, const gc_node *n, LLVMValueRef out, LLVMValueRef x, bool log_form) {
+    if (fits_rows(n)) return softmax_rows(cg, n, out, x, log_form);
     gc_dtype t = n->type.dtype;
     LLVMTypeRef et = cg_type(cg, t);
     axis_walk w;

@@ -351,8 +351,8 @@ static bool build_case(gc_builder *b, gc_op op, int v, test_case *c) {
                 /* 10^5 elements into one: the sum's order and accumulator decide its accuracy. */
                 y = gc_reduce(b, op, in_(b, "x", ty(GC_F32, 1, 100000)), 0x1, false);
             } else if (v == 6) {
-                /* A trailing run of 2100: accumulators in chunks of 1024, the last one short. */
-                y = gc_reduce(b, op, in_(b, "x", ty(GC_F32, 2, 3, 2100)), axes[v], v % 2);
+                /* A trailing run of 9000: accumulators in chunks of 4096, the last one short. */
+                y = gc_reduce(b, op, in_(b, "x", ty(GC_F32, 2, 3, 9000)), axes[v], v % 2);
             } else if (v == 7) {
                 /* i32 sums wrap; mean takes floats only, so it gets f64 here. */
                 c->int_lo = -1000000000, c->int_hi = 1000000000;
@@ -376,12 +376,35 @@ static bool build_case(gc_builder *b, gc_op op, int v, test_case *c) {
                        : axis_op(b, op, in_(b, "x", ty(GC_F32, 2, 13, 7)), 1);
             break;
         case GC_OP_SOFTMAX: case GC_OP_LOG_SOFTMAX:
-            if (v > 3) return false;
-            c->specials = v == 3;
-            y = v == 0 ? axis_op(b, op, in_(b, "x", m), 1)
-              : v == 1 ? axis_op(b, op, in_(b, "x", t3), 1)
-              : v == 2 ? axis_op(b, op, gc_mul_scalar(b, in_(b, "x", m), 40.0), 0)
-                       : axis_op(b, op, in_(b, "x", ty(GC_F32, 2, 5, 3)), 1);
+            if (v > 7) return false;
+            c->specials = v == 3 || v == 6;
+            if (v < 4) {
+                y = v == 0 ? axis_op(b, op, in_(b, "x", m), 1)
+                  : v == 1 ? axis_op(b, op, in_(b, "x", t3), 1)
+                  : v == 2 ? axis_op(b, op, gc_mul_scalar(b, in_(b, "x", m), 40.0), 0)
+                           : axis_op(b, op, in_(b, "x", ty(GC_F32, 2, 5, 3)), 1);
+            } else if (v == 4 || v == 6) {
+                /* f32 rows of vectors with a partial last one (codegen's online maximum and sum),
+                 * scaled so the maximum often sits in the partial vector. */
+                y = axis_op(b, op, gc_mul_scalar(b, in_(b, "x", ty(GC_F32, 2, 24, 37)), 40.0), 1);
+            } else if (v == 5) {
+                /* Rows of three chunks (the last short, with a partial vector): the maximum moves
+                 * on between chunks and the sum so far is rescaled. */
+                y = axis_op(b, op, gc_mul_scalar(b, in_(b, "x", ty(GC_F32, 2, 6, 2100)), 40.0), 1);
+            } else {
+                /* A first chunk (and more) of -inf before finite values, in rows of 2100; and a
+                 * row of -inf only (NaN). */
+                gc_type rows = ty(GC_F32, 2, 3, 2100), pos_t = ty(GC_I32, 2, 3, 2100), col = ty(GC_I32, 2, 3, 1);
+                gc_attr along = no_attr(), down = no_attr();
+                along.axis.axis = 1;
+                gc_node *pos = gc_build(b, GC_OP_IOTA, NULL, 0, &along, &pos_t);
+                gc_node *row = gc_build(b, GC_OP_IOTA, NULL, 0, &down, &col);
+                /* Row r is -inf before 1100 + 1000 r: 1100, 2100 (all of it) and beyond. */
+                gc_node *cut = gc_binary(b, GC_OP_ADD, gc_binary(b, GC_OP_MUL, row, gc_scalar(b, GC_I32, 1000.0)),
+                                         gc_scalar(b, GC_I32, 1100.0));
+                gc_node *masked = gc_binary(b, GC_OP_LT, pos, cut);
+                y = axis_op(b, op, gc_select(b, masked, gc_fill(b, &rows, -INFINITY), in_(b, "x", rows)), 1);
+            }
             break;
         case GC_OP_MATMUL: {
             if (v >= 8 && v <= 12) {
