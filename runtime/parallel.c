@@ -57,9 +57,11 @@
 #define TIMING_SLOTS 4096
 
 /* A job is late when the caller, done with the chunks it could claim, waited longer than
- * LATE_FRACTION of the job's time (and at least LATE_MIN_SECONDS) for a worker's. On a quiet
- * machine the wait is a few microseconds (the halves end together); a worker parked by the OS in
- * the middle of its half holds the job for a time slice (milliseconds). After a late job the
+ * LATE_FRACTION of the job's time (and at least LATE_MIN_SECONDS) for a worker's, or, cut in
+ * one chunk per thread, when the workers had finished that long before the caller (the caller
+ * was parked; with finer cuts they would have taken its chunks). On a quiet machine the wait is
+ * a few microseconds (the halves end together); a thread parked by the OS in the middle of its
+ * half holds the job for a time slice (milliseconds). After a late job the
  * pool cuts finely for a while, the hold: BUSY_HOLD_SECONDS after a late job on a quiet machine
  * (a hiccup), twice the last hold, up to BUSY_HOLD_MAX_SECONDS, when a job is late again during
  * a hold or within a hold of its end (a busy machine, where every return to halves costs a
@@ -411,7 +413,7 @@ void gc_pool_run(gc_pool *p, gc_task_fn fn, char *arena, const int64_t *offsets,
      * a narrower matrix differently. */
     bool fixed_cut = (flags & GC_TASK_CALLS_BLAS) || ((flags & GC_TASK_CALLS_GEMM) && !gc_sgemm_uses_own());
     timing *t = p->threads > 1 ? timing_of(p, fn) : NULL;
-    bool balanced = false;
+    bool halves = false, balanced = false;
     int count;
     if (p->chunks < 0) {
         count = -p->chunks;
@@ -432,6 +434,7 @@ void gc_pool_run(gc_pool *p, gc_task_fn fn, char *arena, const int64_t *offsets,
          * at 315-337, even 7/16 + 1/16 a thread. */
         count = p->threads > MAX_CHUNKS ? MAX_CHUNKS : p->threads;
         even_cuts(p->cuts, count);
+        halves = true;
         /* Two threads: the halves balanced kernel by kernel (balance, below). */
         if (count == 2 && t) {
             balanced = true;
@@ -476,7 +479,14 @@ void gc_pool_run(gc_pool *p, gc_task_fn fn, char *arena, const int64_t *offsets,
                               : spin > CALLER_SPIN_MAX_SECONDS ? CALLER_SPIN_MAX_SECONDS : spin);
     double end = gc_clock_seconds();
     if (t) t->seconds = (float)(end - start);
-    bool late = end - ran > LATE_MIN_SECONDS && end - ran > LATE_FRACTION * (end - start);
+    double late_after = LATE_FRACTION * (end - start) > LATE_MIN_SECONDS ? LATE_FRACTION * (end - start) : LATE_MIN_SECONDS;
+    bool late = end - ran > late_after;
+    if (halves && !late) {
+        double workers_end = 0;
+        for (int i = 0; i < count; i++)
+            if (p->by_worker[i] && p->ends[i] > workers_end) workers_end = p->ends[i];
+        late = workers_end > 0 && ran - workers_end > late_after;
+    }
     if (balanced && !late && !p->by_worker[0] && p->by_worker[1]) balance(t, start, p->ends[0], p->ends[1]);
     if (late) {
         bool again = p->busy_hold > 0 && end < p->busy_until + p->busy_hold;
