@@ -70,6 +70,19 @@ static float *huge_floats(size_t count) {
     return p;
 }
 
+/* Whether the filter picks shape s (the head's products, 20 GFLOP each, only when named). */
+static bool selected(const shape *s, const char *filter) {
+    return strstr(s->name, filter) && (!strstr(s->name, "head") || strstr(filter, "head"));
+}
+
+/* A, B and C of shape s on huge pages, A and B filled with small exact values. */
+static void operands(const shape *s, float **a, float **b, float **c) {
+    size_t na = (size_t)s->m * s->k, nb = (size_t)s->k * s->n;
+    *a = huge_floats(na), *b = huge_floats(nb), *c = huge_floats((size_t)s->m * s->n);
+    for (size_t j = 0; j < na; j++) (*a)[j] = (float)((int)(j * 7 % 13) - 6) / 8;
+    for (size_t j = 0; j < nb; j++) (*b)[j] = (float)((int)(j * 5 % 11) - 5) / 8;
+}
+
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); /* CPU time: the machine is shared */
@@ -229,11 +242,9 @@ int main(int argc, char **argv) {
     double sum_whole = 0, sum_parts = 0, flops_all = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         const shape *s = &shapes[i];
-        if (!strstr(s->name, filter) || (strstr(s->name, "head") && !strstr(filter, "head"))) continue;
-        size_t na = (size_t)s->m * s->k, nb = (size_t)s->k * s->n, nc = (size_t)s->m * s->n;
-        float *a = huge_floats(na), *b = huge_floats(nb), *c = huge_floats(nc);
-        for (size_t j = 0; j < na; j++) a[j] = (float)((int)(j * 7 % 13) - 6) / 8;
-        for (size_t j = 0; j < nb; j++) b[j] = (float)((int)(j * 5 % 11) - 5) / 8;
+        if (!selected(s, filter)) continue;
+        float *a, *b, *c;
+        operands(s, &a, &b, &c);
         int lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
         /* GS_EPILOGUE=1 or 2: the parts apply a bias + ReLU epilogue, per part or after all. */
         int epi = getenv("GS_EPILOGUE") ? atoi(getenv("GS_EPILOGUE")) : 0;
@@ -299,12 +310,10 @@ static void compare_blockings(const char *list, int repeats, const char *filter)
     }
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         const shape *s = &shapes[i];
-        if (!strstr(s->name, filter) || (strstr(s->name, "head") && !strstr(filter, "head"))) continue;
-        size_t na = (size_t)s->m * s->k, nb = (size_t)s->k * s->n, nc = (size_t)s->m * s->n;
-        float *a = huge_floats(na), *b = huge_floats(nb), *c = huge_floats(nc);
-        for (size_t j = 0; j < na; j++) a[j] = (float)((int)(j * 7 % 13) - 6) / 8;
-        for (size_t j = 0; j < nb; j++) b[j] = (float)((int)(j * 5 % 11) - 5) / 8;
-        memset(c, 0, nc * sizeof *c);
+        if (!selected(s, filter)) continue;
+        float *a, *b, *c;
+        operands(s, &a, &b, &c);
+        memset(c, 0, (size_t)s->m * s->n * sizeof *c);
         int lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
         double *t = malloc(sizeof(double) * (size_t)(repeats * count));
         for (int r = -1; r < repeats; r++)

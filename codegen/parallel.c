@@ -15,14 +15,10 @@
  * cuts it evenly.
  */
 #include "codegen/cg.h"
-
-/* Below this many elements (or multiply-adds) a kernel runs on one thread: handing a part to a
- * spinning worker costs about a microsecond, and a kernel this small takes a few. Measured on
- * M1 and M2: 8K beats 32K by 2-4% (less serial work while the worker waits). */
-#define SPLIT_MIN_WORK 8192.0
+#include "passes/fuse.h"
 
 bool cg_split_worthwhile(cg_ctx *cg, double work) {
-    return cg->share_from != NULL && work >= SPLIT_MIN_WORK;
+    return cg->share_from != NULL && work >= GC_SPLIT_MIN_WORK;
 }
 
 /* Where a share boundary `at` (a fraction of GC_SHARE_ONE, an i32 value) falls: that fraction

@@ -212,8 +212,6 @@ static bool prologue_shaped(const gc_node *p, const gc_type *space) {
  * computed every element in its vector body too. */
 #define SHARE_ROW_UNIT 16
 #define SHARE_NUMEL_UNIT 64
-/* Elements below which a kernel runs on one thread anyway (codegen/parallel.c). */
-#define SHARE_ALONE_MAX 8192
 
 /* With the optimizer in backward (passes/update_order.c), an update's value, which nothing in
  * the step reads, may join the kernel of a later sum that reads the same gradient (its share of
@@ -235,7 +233,7 @@ static int share_kernel(fuse_state *s, const gc_node *p) {
         return -1;
     /* A sum to one number runs on one thread: a long vector's update, which its own kernel
      * splits over the threads, stays there. */
-    if (p->type.rank < 2 && gc_type_numel(&p->type) > SHARE_ALONE_MAX) return -1;
+    if (p->type.rank < 2 && gc_type_numel(&p->type) >= GC_SPLIT_MIN_WORK) return -1;
     int chain[SHARE_CHAIN], count = 0;
     chain[count++] = p->id;
     s->stamp++;

@@ -315,25 +315,27 @@ __attribute__((always_inline)) AVX512 static inline void tile_kernel(int64_t kc,
  * and one of 4) runs the FMAs of its rows only, not of 12: 3% of the FMAs of a 256- or 128-row
  * product. Every row's sum is the same chain of FMAs whatever the tile's height, so C's bits
  * do not change. */
-AVX512 static void micro_kernel(int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c,
-                                int64_t ldc, tile_mode mode, int rows, int cols) {
-    if (rows > 8)
-        tile_kernel(kc, ap, bp, c, ldc, mode, rows, cols, NULL, NULL, MR);
-    else if (rows > 4)
-        tile_kernel(kc, ap, bp, c, ldc, mode, rows, cols, NULL, NULL, 8);
-    else
-        tile_kernel(kc, ap, bp, c, ldc, mode, rows, cols, NULL, NULL, 4);
-}
-
-AVX512 static void micro_kernel_fetching(int64_t kc, const float *restrict ap, const float *restrict bp,
-                                         float *restrict c, int64_t ldc, tile_mode mode, int rows, int cols,
-                                         const fetch_plan *ahead, int64_t *line) {
+__attribute__((always_inline)) AVX512 static inline void tile_for_rows(int64_t kc, const float *restrict ap,
+                                                                       const float *restrict bp, float *restrict c,
+                                                                       int64_t ldc, tile_mode mode, int rows, int cols,
+                                                                       const fetch_plan *ahead, int64_t *line) {
     if (rows > 8)
         tile_kernel(kc, ap, bp, c, ldc, mode, rows, cols, ahead, line, MR);
     else if (rows > 4)
         tile_kernel(kc, ap, bp, c, ldc, mode, rows, cols, ahead, line, 8);
     else
         tile_kernel(kc, ap, bp, c, ldc, mode, rows, cols, ahead, line, 4);
+}
+
+AVX512 static void micro_kernel(int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c,
+                                int64_t ldc, tile_mode mode, int rows, int cols) {
+    tile_for_rows(kc, ap, bp, c, ldc, mode, rows, cols, NULL, NULL);
+}
+
+AVX512 static void micro_kernel_fetching(int64_t kc, const float *restrict ap, const float *restrict bp,
+                                         float *restrict c, int64_t ldc, tile_mode mode, int rows, int cols,
+                                         const fetch_plan *ahead, int64_t *line) {
+    tile_for_rows(kc, ap, bp, c, ldc, mode, rows, cols, ahead, line);
 }
 
 /* The lines of op(B)'s panel at rows [p0, p0 + kc), columns [j0, j0 + cols), as pack_b reads them. */

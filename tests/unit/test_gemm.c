@@ -197,6 +197,19 @@ static void dispatch_gives_the_product(void **state) {
     check(&wide, run_dispatch);
 }
 
+/* Whether columns [0, at) and [at, n) of p, computed as two products into parts (cleared first),
+ * give the bits of the whole product. */
+static bool same_bits_as_column_cut(const problem *p, const float *a, const float *b, const float *whole,
+                                    float *parts, int at) {
+    size_t count = (size_t)p->m * p->ldc;
+    memset(parts, 0, count * sizeof *parts);
+    const float *b2 = p->tb == NT ? b + at : b + (size_t)at * p->ldb;
+    assert_true(gc_sgemm_own(ROW, p->ta, p->tb, p->m, at, p->k, 1, a, p->lda, b, p->ldb, 0, parts, p->ldc));
+    assert_true(gc_sgemm_own(ROW, p->ta, p->tb, p->m, p->n - at, p->k, 1, a, p->lda, b2, p->ldb, 0, parts + at,
+                             p->ldc));
+    return memcmp(whole, parts, count * sizeof *parts) == 0;
+}
+
 /* The same product computed whole and as parts cut anywhere, by rows or by columns, is the same
  * bits: what lets the thread pool move its cuts (runtime/parallel.h). */
 static void any_cut_gives_the_same_bits(void **state) {
@@ -222,13 +235,7 @@ static void any_cut_gives_the_same_bits(void **state) {
                 assert_true(gc_sgemm_own(ROW, p.ta, p.tb, p.m - at, p.n, p.k, 1, a2, p.lda, b, p.ldb, 0,
                                          parts + (size_t)at * p.ldc, p.ldc));
                 if (memcmp(whole, parts, count * sizeof *parts)) fail_msg("rows cut at %d differ", at);
-                /* Columns [0, at) and [at, n). */
-                memset(parts, 0, count * sizeof *parts);
-                const float *b2 = p.tb == NT ? b + at : b + (size_t)at * p.ldb;
-                assert_true(gc_sgemm_own(ROW, p.ta, p.tb, p.m, at, p.k, 1, a, p.lda, b, p.ldb, 0, parts, p.ldc));
-                assert_true(gc_sgemm_own(ROW, p.ta, p.tb, p.m, p.n - at, p.k, 1, a, p.lda, b2, p.ldb, 0, parts + at,
-                                         p.ldc));
-                if (memcmp(whole, parts, count * sizeof *parts)) fail_msg("columns cut at %d differ", at);
+                if (!same_bits_as_column_cut(&p, a, b, whole, parts, at)) fail_msg("columns cut at %d differ", at);
             }
             free(a), free(b), free(whole), free(parts);
         }
@@ -254,12 +261,8 @@ static void short_wide_products_cut_into_narrow_slabs(void **state) {
             assert_non_null(whole);
             assert_non_null(parts);
             assert_true(gc_sgemm_own(ROW, p.ta, p.tb, p.m, p.n, p.k, 1, a, p.lda, b, p.ldb, 0, whole, p.ldc));
-            int half = n / 2 / 32 * 32;
-            const float *b2 = p.tb == NT ? b + half : b + (size_t)half * p.ldb;
-            assert_true(gc_sgemm_own(ROW, p.ta, p.tb, p.m, half, p.k, 1, a, p.lda, b, p.ldb, 0, parts, p.ldc));
-            assert_true(gc_sgemm_own(ROW, p.ta, p.tb, p.m, p.n - half, p.k, 1, a, p.lda, b2, p.ldb, 0, parts + half,
-                                     p.ldc));
-            if (memcmp(whole, parts, count * sizeof *parts)) fail_msg("halves differ (ta %d, tb %d)", ta, tb);
+            if (!same_bits_as_column_cut(&p, a, b, whole, parts, n / 2 / 32 * 32))
+                fail_msg("halves differ (ta %d, tb %d)", ta, tb);
             free(a), free(b), free(whole), free(parts);
         }
 }
